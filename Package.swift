@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Slipway",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "slipway", targets: ["SlipwayCLI"]),
+        .executable(name: "slipway-demo-service", targets: ["SlipwayDemoService"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibGit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
+        .target(name: "SlipwayGit", dependencies: ["CLibGit2"], swiftSettings: swiftSettings),
+        .target(
+            name: "SlipwayManifest",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "CSlipwaySystem"),
+        .target(
+            name: "SlipwayRuntime",
+            dependencies: ["CSlipwaySystem", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SlipwayTraffic",
+            dependencies: ["SlipwayRuntime", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SlipwayDefaults",
+            resources: [.embedInCode("Templates"), .embedInCode("Environments")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SlipwayRecords",
+            dependencies: [
+                "SlipwayManifest",
+                "SlipwayDefaults",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SlipwayEngine",
+            dependencies: [
+                "SlipwayGit", "SlipwayManifest", "SlipwayRuntime", "SlipwayTraffic", "SlipwayRecords", "SlipwayDefaults",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SlipwayCLI",
+            dependencies: [
+                "SlipwayEngine", "SlipwayDefaults",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "SlipwayDemoService", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SlipwayTests",
+            dependencies: ["SlipwayEngine", "SlipwayCLI", "SlipwayDemoService", "SlipwayDefaults"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

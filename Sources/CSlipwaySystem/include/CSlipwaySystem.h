@@ -1,0 +1,10 @@
+#ifndef CSLIPWAY_SYSTEM_H
+#define CSLIPWAY_SYSTEM_H
+#include <spawn.h>
+
+/// POSIX_SPAWN_SETSID, which glibc only declares under _GNU_SOURCE.
+short slipway_spawn_setsid_flag(void);
+
+/// posix_spawn_file_actions_addchdir_np, which glibc only declares under _GNU_SOURCE.
+int slipway_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+#endif

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+import SlipwayRecords
+
+extension Slipway {
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one reconcile pass now: deploy what differs, commit a record per deployment.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Flag(name: .long, help: "Also re-run manifests that failed before (normally Slipway waits for a change).")
+        var retryFailed = false
+
+        @Argument(help: "Environments to apply (default: all, upstream environments first).")
+        var environments: [String] = []
+
+        func validate() throws { _ = try environmentNames(environments) }
+
+        func run() async throws {
+            let repository = try await global.openRepository()
+            let engine = global.engine(repository, progress: ProgressDisplay())
+            let (plan, outcomes) = try await engine.apply(try environmentNames(environments), retryFailed: retryFailed)
+            if !Self.report(plan: plan, outcomes: outcomes) { throw ExitCode(1) }
+        }
+
+        /// Prints what happened; false when anything failed or a manifest is invalid.
+        static func report(plan: SlipwayEngine.Plan, outcomes: [ApplyOutcome]) -> Bool {
+            for diagnostic in plan.invalid { printError(diagnostic) }
+            var failed = !plan.invalid.isEmpty
+            for outcome in outcomes {
+                guard let record = outcome.record else {
+                    let note = outcome.plan.action == .waiting ? "waiting — \(outcome.plan.reason ?? "")" : "up to date"
+                    print("\(outcome.plan.environment): \(note)")
+                    continue
+                }
+                print("\(record.environment): \(record.result.rawValue) — \(record.service) \(record.previousVersion ?? "none") → \(record.version)"
+                      + " (record \(record.path), commit \(outcome.commit?.short ?? "?"))")
+                guard record.result != .succeeded else { continue }
+                failed = true
+                printError("\(record.environment): \(record.reason ?? "failed")")
+                for log in record.logs {
+                    printError("  last log lines of \(log.instance):")
+                    log.lines.forEach { printError("    \($0)") }
+                }
+            }
+            return !failed
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+import SlipwayManifest
+import SlipwayRuntime
+import SlipwayTraffic
+
+extension Slipway {
+    struct Down: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop an environment's instances and HAProxy on this machine (for throw-away repos; records nothing).")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "Environments to take down (default: every environment with state here).")
+        var environments: [String] = []
+
+        func validate() throws { _ = try environmentNames(environments) }
+
+        func run() async throws {
+            let repository = try await global.openRepository()
+            let state = global.stateDirectory(for: repository)
+            let names = try environmentNames(environments).nonEmpty ?? state.knownEnvironments()
+            for name in names {
+                let stopped = await Self.takeDown(name, state: state)
+                print("\(name): stopped HAProxy and \(stopped) instance(s)")
+            }
+        }
+
+        /// Stops the balancer first (no new requests), then every registered instance.
+        static func takeDown(_ name: EnvironmentName, state: StateDirectory) async -> Int {
+            await HAProxy(directory: state.haproxy(name), logger: .init(label: "slipway")).stop()
+            let registry = state.registry(name)
+            let instances = registry.load()
+            for instance in instances { await ProcessControl.stop(instance.process, timeout: .seconds(5)) }
+            try? registry.save([])
+            return instances.count
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import SlipwayEngine
+import SlipwayManifest
+
+extension Slipway {
+    struct Plan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show desired vs deployed state, field by field (secrets as references, never values).")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        @Argument(help: "Environments to plan (default: all).")
+        var environments: [String] = []
+
+        func validate() throws { _ = try environmentNames(environments) }
+
+        func run() async throws {
+            let repository = try await global.openRepository()
+            let plan = try await global.engine(repository).planner.plan(try environmentNames(environments))
+            if output.json {
+                try output.print(json: plan)
+            } else {
+                Self.printText(plan)
+            }
+            if !plan.invalid.isEmpty { throw ExitCode(1) }
+        }
+
+        static func printText(_ plan: SlipwayEngine.Plan) {
+            for diagnostic in plan.invalid { print(diagnostic) }
+            for environment in plan.environments {
+                let deployed = environment.deployedVersion ?? "nothing"
+                switch environment.action {
+                case .none:
+                    print("\(environment.environment): up to date (\(environment.service) \(deployed))")
+                case .waiting:
+                    print("\(environment.environment): waiting — \(environment.reason ?? "")")
+                default:
+                    print("\(environment.environment): \(environment.action.rawValue) \(environment.service) \(deployed) → \(environment.desiredVersion)")
+                    if let reason = environment.reason, environment.action == .repair { print("    \(reason)") }
+                    let width = environment.changes.map(\.field.count).max() ?? 0
+                    for change in environment.changes {
+                        print("    \(change.field.padding(toLength: width, withPad: " ", startingAt: 0))  \(change.from) → \(change.to)")
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import SlipwayEngine
+import SlipwayManifest
+import SlipwayRecords
+
+extension Slipway {
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show what runs in each environment and the last result.")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        @Argument(help: "Environment to show (default: all).")
+        var environment: String?
+
+        func validate() throws { _ = try environmentNames(environment.map { [$0] } ?? []) }
+
+        struct Row: Encodable {
+            let environment: String
+            let status: EnvironmentStatus?
+            /// Instances of the running version alive on this machine now.
+            let instancesRunning: Int
+        }
+
+        func run() async throws {
+            let repository = try await global.openRepository()
+            let state = global.stateDirectory(for: repository)
+            let tip = try await repository.tip()
+            let desired = try await repository.desired(at: tip)
+            let names = try environmentNames(environment.map { [$0] } ?? []).nonEmpty ?? desired.environments.ordered
+            var rows: [Row] = []
+            for name in names {
+                let status = try await repository.status(of: name, at: tip)
+                let running = state.registry(name).load().filter { $0.version == status?.version && $0.isRunning }.count
+                rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running))
+            }
+            if output.json { return try output.print(json: rows) }
+            for row in rows {
+                guard let status = row.status else {
+                    print("\(row.environment): never deployed")
+                    continue
+                }
+                let running = status.version.map { "\(status.service) \($0) since \(status.since ?? "?"), \(row.instancesRunning)/\(status.instances.count) instances running" } ?? "nothing running"
+                print("\(row.environment): \(running); last deployment \(status.lastDeployment) \(status.lastResult.rawValue)")
+                if let failed = status.failedVersion {
+                    print("    desired \(failed) failed: \(status.failedReason ?? "?")")
+                }
+            }
+        }
+    }
+}
+
+extension Array {
+    var nonEmpty: Self? { isEmpty ? nil : self }
+}

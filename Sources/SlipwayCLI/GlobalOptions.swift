@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SlipwayEngine
+import SlipwayGit
+import SlipwayManifest
+import SlipwayRuntime
+
+/// Flags every command that works on an ops repo takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "The ops repository (a working tree or a bare repository).")
+    var repo: String = "."
+
+    @Option(name: .long, help: "The tracked branch (default: the branch HEAD points at).")
+    var branch: String?
+
+    @Option(name: .long, help: "Slipway's state directory (default: <git dir>/slipway).")
+    var stateDir: String?
+
+    @Option(name: .long, help: "Log level of Slipway's own log on stderr.")
+    var logLevel: LogLevel = .warning
+
+    enum LogLevel: String, ExpressibleByArgument, CaseIterable {
+        case trace, debug, info, notice, warning, error
+
+        var level: Logger.Level { Logger.Level(rawValue: rawValue) ?? .warning }
+    }
+
+    var logger: Logger {
+        var logger = Logger(label: "slipway")
+        logger.logLevel = logLevel.level
+        return logger
+    }
+
+    func openRepository() async throws -> OpsRepository {
+        try await OpsRepository.open(path: repo, branch: branch)
+    }
+
+    func stateDirectory(for repository: OpsRepository) -> StateDirectory {
+        if let stateDir { return StateDirectory(root: URL(fileURLWithPath: stateDir)) }
+        return StateDirectory(root: repository.git.gitDirectory.appendingPathComponent("slipway"))
+    }
+
+    func engine(_ repository: OpsRepository, progress: any ProgressReporter = SilentProgress(),
+                environment: [String: String] = ProcessInfo.processInfo.environment) -> Engine {
+        Engine(repository: repository, configuration: EngineConfiguration(
+            state: stateDirectory(for: repository), environment: environment,
+            resolver: ExecutableResolver.standard(extra: Self.ownDirectory.map { [$0] } ?? []),
+            logger: logger, progress: progress))
+    }
+
+    /// The directory of the `slipway` binary: programs shipped beside it (such as
+    /// `slipway-demo-service`) are found there first.
+    static var ownDirectory: URL? {
+        Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+}
+
+/// `--json` for commands whose output is data.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print JSON instead of text.")
+    var json = false
+
+    func print(json value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+}
+
+/// Writes to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Environment names from arguments, as a usage error when one is malformed.
+func environmentNames(_ arguments: [String]) throws -> [EnvironmentName] {
+    try arguments.map { argument in
+        guard let name = EnvironmentName(argument) else {
+            throw ValidationError("\"\(argument)\" is not an environment name (\(EnvironmentName.rule))")
+        }
+        return name
+    }
+}
+

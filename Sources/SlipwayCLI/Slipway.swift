@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `slipway`: GitOps deployments from an ops repository.
+@main
+struct Slipway: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slipway",
+        abstract: "Deploy by committing to Environments/<env>.yaml; read what happened in git log.",
+        version: "0.1.0",
+        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Status.self, History.self, Down.self, Demo.self]
+    )
+
+    /// Parses and runs the command, with SPEC §6's exit statuses: 0 success, 1 the thing
+    /// failed, 2 usage.
+    static func main() async {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ExitCode {
+            Foundation.exit(error.rawValue)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch {
+            let code = exitCode(for: error)
+            let isUsage = code == .validationFailure || error is ValidationError
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                FileHandle.standardError.write(Data(((isUsage ? "" : "error: ") + message + "\n").utf8))
+            }
+            Foundation.exit(isUsage ? 2 : (code == .success ? 1 : code.rawValue == 64 ? 2 : 1))
+        }
+    }
+}

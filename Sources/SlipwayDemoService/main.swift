@@ -1,0 +1,197 @@
+// slipway-demo-service: a small HTTP service for Slipway's demo and tests.
+//
+//   GET /healthz  200 "ok" (503 with --fail-health)
+//   GET /         200 "<service> <version>" (a deterministic share of 500s with --error-rate)
+//
+// Each flag can also come from the environment (DEMO_FAIL_HEALTH=1, DEMO_ERROR_RATE=0.2, …),
+// so a manifest can switch behaviour through `run.env`.
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Options {
+    var host = "127.0.0.1"
+    var port = 8000
+    var version = "0.0.0"
+    var service = "web"
+    var failHealth = false
+    var errorRate = 0.0
+    var latencyMilliseconds = 0
+    var crashAtStart = false
+    var startDelayMilliseconds = 0
+
+    static let usage = """
+        usage: slipway-demo-service --port N [--host H] [--version V] [--service NAME]
+                                    [--fail-health] [--error-rate 0.2] [--latency-ms 300]
+                                    [--crash-at-start] [--start-delay-ms 2000]
+        """
+
+    init(arguments: [String], environment: [String: String]) throws {
+        func flag(_ name: String) -> String? { environment["DEMO_" + name] }
+        if let value = flag("FAIL_HEALTH") { failHealth = value == "1" || value == "true" }
+        if let value = flag("ERROR_RATE").flatMap(Double.init) { errorRate = value }
+        if let value = flag("LATENCY_MS").flatMap(Int.init) { latencyMilliseconds = value }
+        if let value = flag("CRASH_AT_START") { crashAtStart = value == "1" || value == "true" }
+        if let value = flag("START_DELAY_MS").flatMap(Int.init) { startDelayMilliseconds = value }
+        if let value = environment["PORT"].flatMap(Int.init) { port = value }
+
+        var rest = arguments.dropFirst()[...]
+        func value(_ name: String) throws -> String {
+            guard let next = rest.popFirst() else { throw UsageError("\(name) needs a value") }
+            return next
+        }
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--host": host = try value(argument)
+            case "--port": port = try Int(value(argument)) ?? { throw UsageError("--port needs a number") }()
+            case "--version": version = try value(argument)
+            case "--service": service = try value(argument)
+            case "--fail-health": failHealth = true
+            case "--error-rate": errorRate = try Double(value(argument)) ?? { throw UsageError("--error-rate needs a number") }()
+            case "--latency-ms": latencyMilliseconds = try Int(value(argument)) ?? { throw UsageError("--latency-ms needs a number") }()
+            case "--crash-at-start": crashAtStart = true
+            case "--start-delay-ms": startDelayMilliseconds = try Int(value(argument)) ?? { throw UsageError("--start-delay-ms needs a number") }()
+            case "-h", "--help":
+                print(Options.usage)
+                exit(0)
+            default: throw UsageError("unknown argument \(argument)")
+            }
+        }
+    }
+}
+
+struct UsageError: Error { let message: String; init(_ message: String) { self.message = message } }
+
+/// Counts requests to `/` so that the 5xx share is exact rather than random.
+final class Counter: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var requests = 0
+    private var active = 0
+
+    func nextRequestFails(rate: Double) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        requests += 1
+        return floor(Double(requests) * rate) > floor(Double(requests - 1) * rate)
+    }
+
+    func begin() { lock.lock(); active += 1; lock.unlock() }
+    func end() { lock.lock(); active -= 1; lock.unlock() }
+    var inFlight: Int { lock.lock(); defer { lock.unlock() }; return active }
+}
+
+func log(_ message: String) {
+    FileHandle.standardOutput.write(Data("\(ISO8601DateFormatter().string(from: Date())) \(message)\n".utf8))
+}
+
+func respond(_ fd: Int32, status: Int, body: String) {
+    let reason = [200: "OK", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"][status] ?? "Status"
+    let text = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+    _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+}
+
+func handle(_ fd: Int32, options: Options, counter: Counter) {
+    defer { close(fd) }
+    counter.begin()
+    defer { counter.end() }
+    var buffer = [UInt8](repeating: 0, count: 8192)
+    var received = 0
+    while received < buffer.count {
+        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + received, $0.count - received, 0) }
+        guard count > 0 else { return }
+        received += count
+        if buffer[..<received].windows(ofCount: 4).contains(where: { Array($0) == [13, 10, 13, 10] }) { break }
+    }
+    let requestLine = String(decoding: buffer[..<received].prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
+    let parts = requestLine.split(separator: " ")
+    guard parts.count >= 2 else { return respond(fd, status: 400, body: "bad request\n") }
+    let path = parts[1].split(separator: "?").first.map(String.init) ?? "/"
+    switch path {
+    case "/healthz":
+        if options.failHealth { return respond(fd, status: 503, body: "unhealthy\n") }
+        respond(fd, status: 200, body: "ok\n")
+    case "/":
+        if options.latencyMilliseconds > 0 { usleep(useconds_t(options.latencyMilliseconds * 1000)) }
+        if counter.nextRequestFails(rate: options.errorRate) {
+            return respond(fd, status: 500, body: "\(options.service) \(options.version) failed\n")
+        }
+        respond(fd, status: 200, body: "\(options.service) \(options.version)\n")
+    default:
+        respond(fd, status: 404, body: "not found\n")
+    }
+}
+
+extension ArraySlice {
+    func windows(ofCount count: Int) -> [ArraySlice<Element>] {
+        guard self.count >= count else { return [] }
+        return (startIndex...(endIndex - count)).map { self[$0..<($0 + count)] }
+    }
+}
+
+/// Accepts connections until SIGTERM, then finishes the requests in flight and exits.
+/// Not top-level code: that would be main-actor isolated, and the handlers run elsewhere.
+func serve(_ options: Options) -> Never {
+    signal(SIGPIPE, SIG_IGN)
+    let server = listenSocket(host: options.host, port: options.port)
+    let counter = Counter()
+    let queue = DispatchQueue(label: "requests", attributes: .concurrent)
+
+    signal(SIGTERM, SIG_IGN)
+    let termination = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+    termination.setEventHandler {
+        log("SIGTERM: no longer accepting; finishing \(counter.inFlight) request(s)")
+        shutdown(server, Int32(SHUT_RDWR))
+        let deadline = Date().addingTimeInterval(5)
+        while counter.inFlight > 0 && Date() < deadline { usleep(10_000) }
+        log("stopped")
+        exit(0)
+    }
+    termination.resume()
+    log("listening")
+
+    while true {
+        let client = accept(server, nil, nil)
+        if client < 0 {
+            if errno == EINTR { continue }
+            usleep(100_000)  // shutting down: the signal handler exits the process
+            continue
+        }
+        queue.async { handle(client, options: options, counter: counter) }
+    }
+}
+
+func listenSocket(host: String, port: Int) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var yes: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, listen(fd, 1024) == 0 else {
+        log("cannot listen on \(host):\(port): \(String(cString: strerror(errno)))")
+        exit(1)
+    }
+    return fd
+}
+
+let options: Options
+do {
+    options = try Options(arguments: CommandLine.arguments, environment: ProcessInfo.processInfo.environment)
+} catch let error as UsageError {
+    FileHandle.standardError.write(Data("slipway-demo-service: \(error.message)\n\(Options.usage)\n".utf8))
+    exit(2)
+}
+
+log("starting \(options.service) \(options.version) on \(options.host):\(options.port)")
+if options.crashAtStart {
+    log("crashing at start as asked (--crash-at-start)")
+    exit(3)
+}
+if options.startDelayMilliseconds > 0 { usleep(useconds_t(options.startDelayMilliseconds * 1000)) }
+
+serve(options)

@@ -1,0 +1,103 @@
+import Foundation
+public import Logging
+public import SlipwayGit
+public import SlipwayManifest
+public import SlipwayRecords
+public import SlipwayRuntime
+
+/// What the engine needs from its surroundings; passed in, never global.
+public struct EngineConfiguration: Sendable {
+    public var state: StateDirectory
+    /// Slipway's own environment: secrets (`env:NAME`) are read from here.
+    public var environment: [String: String]
+    /// Where programs named by `run.command` are looked up.
+    public var resolver: ExecutableResolver
+    public var logger: Logger
+    public var progress: any ProgressReporter
+    /// Author and committer of record commits.
+    public var author: Signature
+
+    public init(state: StateDirectory, environment: [String: String], resolver: ExecutableResolver, logger: Logger,
+                progress: any ProgressReporter = SilentProgress(),
+                author: Signature = Signature(name: "Slipway", email: "slipway@localhost")) {
+        self.state = state
+        self.environment = environment
+        self.resolver = resolver
+        self.logger = logger
+        self.progress = progress
+        self.author = author
+    }
+}
+
+/// What `apply` did for one environment.
+public struct ApplyOutcome: Sendable {
+    public let plan: EnvironmentPlan
+    /// The record, when a deployment ran.
+    public let record: DeploymentRecord?
+    /// The record commit.
+    public let commit: ObjectID?
+}
+
+/// Reconciles desired with deployed state and writes the results back into git.
+public struct Engine: Sendable {
+    public let repository: OpsRepository
+    public let configuration: EngineConfiguration
+
+    public init(repository: OpsRepository, configuration: EngineConfiguration) {
+        self.repository = repository
+        self.configuration = configuration
+    }
+
+    public var planner: Planner { Planner(repository: repository, state: configuration.state) }
+
+    /// One reconcile pass: deploys every selected environment whose desired state differs
+    /// from what runs (upstream environments first) and commits a record for each.
+    /// - Parameter retryFailed: also re-run manifests that failed before.
+    public func apply(_ only: [EnvironmentName] = [], retryFailed: Bool = false) async throws -> (plan: Plan, outcomes: [ApplyOutcome]) {
+        let lock = try RepositoryLock(file: configuration.state.lockFile)
+        defer { withExtendedLifetime(lock) {} }
+        let plan = try await planner.plan(only)
+        let tip = try ObjectID(hex: plan.commit).unwrap("plan commit")
+        let desired = try await repository.desired(at: tip)
+        var outcomes: [ApplyOutcome] = []
+        for environment in plan.environments {
+            let runs = [.create, .update, .repair].contains(environment.action) || (retryFailed && environment.action == .waiting)
+            guard runs, let name = EnvironmentName(environment.environment),
+                  let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
+                outcomes.append(ApplyOutcome(plan: environment, record: nil, commit: nil))
+                continue
+            }
+            let triggerID = try await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip)
+            let run = PipelineRun(
+                environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(triggerID),
+                status: try await repository.status(of: name, at: tip), changes: environment.changes,
+                repository: repository, engine: configuration)
+            let outcome = await run.run()
+            let commit = try await commitRecord(outcome.record, status: outcome.status)
+            outcomes.append(ApplyOutcome(plan: environment, record: outcome.record, commit: commit))
+        }
+        return (plan, outcomes)
+    }
+
+    /// Commits a record and the environment's status in one commit on the tracked branch.
+    @discardableResult
+    public func commitRecord(_ record: DeploymentRecord, status: EnvironmentStatus, beforeRefUpdate: (@Sendable () -> Void)? = nil) async throws -> ObjectID {
+        let templates = try await repository.templates(at: try await repository.tip())
+        let files = [
+            FileUpdate(path: record.path, content: Data(try templates.render(record).utf8)),
+            FileUpdate(path: EnvironmentName(record.environment).map(\.statusPath) ?? "Status/\(record.environment).md",
+                       content: Data(try templates.render(status).utf8)),
+        ]
+        let commit = try await repository.git.commit(files, message: Trailers.message(for: record), author: configuration.author,
+                                                     onto: repository.branch, beforeRefUpdate: beforeRefUpdate)
+        configuration.logger.info("record committed", metadata: ["env": "\(record.environment)", "deployment": "\(record.deployment)", "commit": "\(commit.short)"])
+        return commit
+    }
+}
+
+extension Optional {
+    func unwrap(_ what: String) throws -> Wrapped {
+        guard let value = self else { throw EngineError("\(what) is missing") }
+        return value
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+import SlipwayManifest
+import SlipwayRecords
+import SlipwayRuntime
+import SlipwayTraffic
+
+/// Starts, checks and stops the instances of one manifest version.
+struct InstanceLauncher: Sendable {
+    let environment: EnvironmentName
+    let manifest: Manifest
+    /// Blob id of the manifest the instances come from.
+    let manifestBlob: String
+    /// Commit that asked for this version (`{commit}`).
+    let commit: String
+    /// Resolved secret values by variable name: passed to the process, never written.
+    let secrets: [String: String]
+    let state: StateDirectory
+    let resolver: ExecutableResolver
+    let workingDirectory: URL
+    /// Variables passed through from Slipway's own environment (PATH, LANG, …).
+    let inherited: [String: String]
+
+    /// The argv and environment of one instance; pure.
+    func launchSpec(id: String, port: Int) -> LaunchSpec {
+        let values = [
+            "port": String(port), "version": manifest.version, "env": environment.rawValue, "service": manifest.service,
+            "instance": id, "commit": commit, "url": "http://127.0.0.1:\(port)",
+        ]
+        var variables = inherited
+        variables.merge(manifest.run.env) { _, new in new }
+        variables.merge(secrets) { _, new in new }
+        variables.merge([
+            "PORT": String(port), "SLIPWAY_ENV": environment.rawValue, "SLIPWAY_SERVICE": manifest.service,
+            "SLIPWAY_VERSION": manifest.version, "SLIPWAY_INSTANCE": id, "SLIPWAY_COMMIT": commit,
+        ]) { _, new in new }
+        return LaunchSpec(
+            arguments: manifest.run.command.map { Placeholders.substitute($0, values) },
+            environment: variables,
+            workingDirectory: workingDirectory,
+            logFile: state.logs(environment).appendingPathComponent("\(id).log")
+        )
+    }
+
+    /// Starts one instance on a free port and registers it before anything else can fail.
+    func start() throws -> InstanceRecord {
+        let id = "\(manifest.service.prefix(20))-\(UUID().uuidString.prefix(8).lowercased())"
+        let spec = launchSpec(id: id, port: try Ports.free())
+        guard let program = spec.arguments.first, let executable = resolver.resolve(program, in: workingDirectory) else {
+            throw DeploymentFailure(reason: "run.command: program \"\(spec.arguments.first ?? "")\" not found (looked in \(resolver.searchPath.map(\.path).joined(separator: ":")))")
+        }
+        try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
+        let process = try ProcessControl.spawn(spec, executable: executable)
+        let port = Int(spec.environment["PORT"] ?? "") ?? 0
+        let record = InstanceRecord(id: id, version: manifest.version, port: port, process: process,
+                                    logFile: spec.logFile.path, manifest: manifestBlob, startedAt: Date())
+        try state.registry(environment).add(record)
+        return record
+    }
+
+    /// Waits until HAProxy's health checks pass for every instance; fails fast when one exits.
+    func waitHealthy(_ instances: [InstanceRecord], traffic: any TrafficProvider, redactor: Redactor) async throws {
+        let deadline = ContinuousClock.now + manifest.health.startTimeout.duration
+        while true {
+            let stats = Dictionary(try await traffic.stats().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            if let dead = instances.first(where: { !$0.isRunning }) {
+                throw DeploymentFailure(reason: "instance \(dead.id) (\(dead.version)) exited during start-up",
+                                        logs: [Self.log(of: dead, redactor: redactor)])
+            }
+            let pending = instances.filter { stats[$0.id]?.health != .up }
+            if pending.isEmpty { return }
+            if ContinuousClock.now >= deadline {
+                let check = manifest.health.http
+                let last = pending.map { "\($0.id): \(stats[$0.id]?.checkStatus ?? "no check yet")" }.joined(separator: ", ")
+                throw DeploymentFailure(
+                    reason: "\(pending.count) instance(s) of \(manifest.version) did not pass the health check GET \(check.path) → \(check.expect) within \(manifest.health.startTimeout) (last check: \(last))",
+                    logs: pending.map { Self.log(of: $0, redactor: redactor) })
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    static func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog {
+        let lines = LogTail.lastLines(of: URL(fileURLWithPath: instance.logFile), count: 20).map(redactor.redact)
+        return InstanceLog(instance: instance.id, lines: lines.isEmpty ? ["(no output)"] : lines)
+    }
+}

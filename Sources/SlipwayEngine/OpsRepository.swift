@@ -1,0 +1,91 @@
+import Foundation
+public import SlipwayGit
+public import SlipwayManifest
+public import SlipwayRecords
+
+/// The ops repo as Slipway reads it: desired state from `Environments/*.yaml` and deployed
+/// state from `Status/<env>.md`, both at the tip of the tracked branch, through libgit2's
+/// object database (so a bare repository works and uncommitted edits are never read).
+public struct OpsRepository: Sendable {
+    public let git: GitRepository
+    /// Full ref name of the tracked branch (`refs/heads/main`).
+    public let branch: String
+
+    public static let environmentsDirectory = "Environments"
+
+    /// Opens the repository at `path`, tracking `branch` (short or full name) or the branch HEAD points at.
+    public static func open(path: String, branch: String? = nil) async throws -> OpsRepository {
+        let git = try GitRepository(path: path)
+        let ref: String
+        if let branch {
+            ref = branch.hasPrefix("refs/") ? branch : "refs/heads/\(branch)"
+        } else {
+            ref = try await git.headBranch()
+        }
+        return OpsRepository(git: git, branch: ref)
+    }
+
+    /// The branch's current commit.
+    public func tip() async throws -> ObjectID {
+        guard let tip = try await git.resolve(ref: branch) else {
+            throw EngineError("branch \(branch) has no commits yet: commit Environments/<env>.yaml first")
+        }
+        return tip
+    }
+
+    /// Desired state at `commit`: the validated manifests and their blob ids.
+    public func desired(at commit: ObjectID) async throws -> DesiredState {
+        let entries = try await git.listDirectory(Self.environmentsDirectory, at: commit) ?? []
+        return try await desired(entries: entries)
+    }
+
+    /// Desired state from the index (`--staged`): what the next commit would hold.
+    public func desiredStaged() async throws -> DesiredState {
+        try await desired(entries: git.stagedEntries(under: Self.environmentsDirectory))
+    }
+
+    private func desired(entries: [TreeEntry]) async throws -> DesiredState {
+        var files: [ManifestFile] = []
+        var blobs: [String: ObjectID] = [:]
+        for entry in entries where entry.isBlob && EnvironmentSet.environmentName(forFile: entry.name) != nil {
+            let path = "\(Self.environmentsDirectory)/\(entry.name)"
+            files.append(ManifestFile(path: path, data: try await git.readBlob(entry.id)))
+            blobs[path] = entry.id
+        }
+        let set = EnvironmentSet(files: files)
+        var manifestBlobs: [EnvironmentName: ObjectID] = [:]
+        for name in set.manifests.keys { manifestBlobs[name] = blobs[name.manifestPath] }
+        return DesiredState(environments: set, blobs: manifestBlobs)
+    }
+
+    /// `Status/<env>.md` at `commit`, nil when the environment was never deployed.
+    public func status(of name: EnvironmentName, at commit: ObjectID) async throws -> EnvironmentStatus? {
+        guard let data = try await git.readFile(name.statusPath, at: commit) else { return nil }
+        do {
+            return try RecordTemplates.parseStatus(String(decoding: data, as: UTF8.self))
+        } catch {
+            throw EngineError("\(name.statusPath): front matter is unreadable (\(error)); restore it from git history")
+        }
+    }
+
+    /// A manifest by blob id (e.g. the one a status file says is deployed), nil if unreadable.
+    public func manifest(blob: String, path: String) async -> Manifest? {
+        guard let id = ObjectID(hex: blob), let data = try? await git.readBlob(id) else { return nil }
+        return try? ManifestParser.parse(data, path: path)
+    }
+
+    /// Templates at `commit`: the ops repo's own `Templates/*.mustache` over the built-in ones.
+    public func templates(at commit: ObjectID) async throws -> RecordTemplates {
+        var overrides: [String: String] = [:]
+        for entry in try await git.listDirectory("Templates", at: commit) ?? [] where entry.isBlob && entry.name.hasSuffix(".mustache") {
+            overrides[entry.name] = String(decoding: try await git.readBlob(entry.id), as: UTF8.self)
+        }
+        return try RecordTemplates(overrides: overrides)
+    }
+}
+
+/// Manifests at one commit.
+public struct DesiredState: Sendable {
+    public let environments: EnvironmentSet
+    public let blobs: [EnvironmentName: ObjectID]
+}

@@ -1,0 +1,216 @@
+import Foundation
+import Logging
+import SlipwayGit
+import SlipwayManifest
+import SlipwayRecords
+import SlipwayRuntime
+import SlipwayTraffic
+
+/// One pipeline run for one environment: pre-flight → staging → production → post-deploy,
+/// ending in a record and a status. Never throws: every failure ends up in the record.
+struct PipelineRun {
+    let environment: EnvironmentName
+    let manifest: Manifest
+    let blob: ObjectID
+    let trigger: CommitInfo
+    /// Deployed state at the start (nil: never deployed).
+    let status: EnvironmentStatus?
+    let changes: [FieldChange]
+    let repository: OpsRepository
+    let engine: EngineConfiguration
+
+    struct Outcome {
+        let record: DeploymentRecord
+        let status: EnvironmentStatus
+    }
+
+    func run() async -> Outcome {
+        let started = Date()
+        let log = RunLog(environment: environment.rawValue, progress: engine.progress)
+        let registry = engine.state.registry(environment)
+        let traffic = HAProxy(directory: engine.state.haproxy(environment), logger: engine.logger)
+        var secrets: [String: String] = [:]
+        var serving: [InstanceRecord] = []
+        var failure: DeploymentFailure?
+
+        do {
+            log.begin(.preflight)
+            try await log.step("manifest") { "\(environment.manifestPath) valid (blob \(blob.short))" }
+            try await log.step("target") {
+                guard manifest.target.kind == .process else {
+                    throw DeploymentFailure(reason: "target.kind \(manifest.target.kind.rawValue) is not available in this version of Slipway yet; use process")
+                }
+                return "process on this machine"
+            }
+            try await log.step("gates") {
+                guard manifest.gates.isEmpty else {
+                    throw DeploymentFailure(reason: "gates are not run by this version of Slipway yet; remove them rather than have them ignored")
+                }
+                return "none configured"
+            }
+            try await log.step("secrets") {
+                secrets = try resolveSecrets(manifest)
+                return secrets.isEmpty ? "none" : "\(secrets.count) resolved from Slipway's environment: \(secrets.keys.sorted().joined(separator: ", "))"
+            }
+            let strategy = try manifest.strategy.runner()
+            let launcher = try self.launcher(for: manifest, blob: blob.hex, secrets: secrets)
+            try await log.step("program") {
+                let spec = launcher.launchSpec(id: "check", port: 0)
+                guard let program = spec.arguments.first, let path = engine.resolver.resolve(program, in: launcher.workingDirectory) else {
+                    throw DeploymentFailure(reason: "run.command: program \"\(manifest.run.command[0])\" not found")
+                }
+                return path.path
+            }
+            var baseline: [InstanceRecord] = []
+            try await log.step("traffic") {
+                baseline = try await prepareTraffic(traffic, registry: registry)
+                return "HAProxy on \(manifest.traffic.listen), \(baseline.count) instance(s) serving"
+            }
+            log.end()
+
+            if let upstream = manifest.upstream {
+                log.begin(.staging)
+                try await log.step("\(upstream) runs \(manifest.version)") { try await checkUpstream(upstream) }
+                log.end()
+            } else {
+                log.skip(.staging, because: "no upstream environment")
+            }
+
+            log.begin(.production)
+            let context = DeploymentContext(
+                environment: environment, launcher: launcher, previous: await previousLauncher(),
+                traffic: traffic, registry: registry, baseline: baseline, weight: 100,
+                redactor: Redactor(secrets: Array(secrets.values)), log: log, logger: engine.logger)
+            serving = try await strategy.run(context)
+            log.end()
+
+            log.begin(.postDeploy)
+            try await log.step("instances healthy") { try await verifyServing(serving, traffic: traffic) }
+            try await log.step("front answers") { try verifyFront() }
+            log.end()
+        } catch {
+            failure = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(error)")
+            log.end(failed: true)
+        }
+        return finish(started: started, log: log, registry: registry, serving: serving, failure: failure)
+    }
+
+    // MARK: Steps
+
+    func resolveSecrets(_ manifest: Manifest) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for (name, reference) in manifest.run.secrets {
+            guard let value = engine.environment[reference.variable], !value.isEmpty else {
+                throw DeploymentFailure(reason: "secret \(name): \(reference.variable) is not set in Slipway's environment")
+            }
+            values[name] = value
+        }
+        return values
+    }
+
+    func launcher(for manifest: Manifest, blob: String, secrets: [String: String]) throws -> InstanceLauncher {
+        InstanceLauncher(
+            environment: environment, manifest: manifest, manifestBlob: blob, commit: trigger.id.hex, secrets: secrets,
+            state: engine.state, resolver: engine.resolver, workingDirectory: try workingDirectory(manifest),
+            inherited: engine.environment.filter { Self.inheritedVariables.contains($0.key) })
+    }
+
+    static let inheritedVariables: Set<String> = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"]
+
+    func workingDirectory(_ manifest: Manifest) throws -> URL {
+        guard let directory = manifest.run.workingDirectory else { return engine.state.work(environment) }
+        if directory.hasPrefix("/") { return URL(fileURLWithPath: directory) }
+        let root = repository.git.workingDirectory ?? repository.git.gitDirectory
+        return root.appendingPathComponent(directory).standardizedFileURL
+    }
+
+    /// The launcher of the version that runs now, to restore it if the rollout fails.
+    func previousLauncher() async -> InstanceLauncher? {
+        guard let blob = status?.manifest, let manifest = await repository.manifest(blob: blob, path: environment.manifestPath),
+              let secrets = try? resolveSecrets(manifest) else { return nil }
+        return try? launcher(for: manifest, blob: blob, secrets: secrets)
+    }
+
+    /// Starts or reloads HAProxy for this environment and makes its servers match the live
+    /// instances of the registry (dead ones forgotten, strays removed). Returns the baseline.
+    func prepareTraffic(_ traffic: HAProxy, registry: InstanceRegistry) async throws -> [InstanceRecord] {
+        let live = registry.load().filter(\.isRunning)
+        try registry.save(live)
+        let settings = FrontSettings(
+            listen: manifest.traffic.listen.description, healthPath: manifest.health.http.path, expectStatus: manifest.health.http.expect,
+            intervalMilliseconds: manifest.health.interval.milliseconds, timeoutMilliseconds: manifest.health.timeout.milliseconds,
+            rise: manifest.health.healthyThreshold, fall: manifest.health.unhealthyThreshold)
+        try await traffic.ensureRunning(settings, servers: Dictionary(uniqueKeysWithValues: live.map { (BackendServer(name: $0.id, port: $0.port), 100) }))
+        let known = Set(try await traffic.stats().map(\.name))
+        for instance in live where !known.contains(instance.id) {
+            try await traffic.add(BackendServer(name: instance.id, port: instance.port))
+            try await traffic.setWeights([instance.id: 100])
+        }
+        for stray in known.subtracting(live.map(\.id)) { try await traffic.remove(stray) }
+        return live.sorted { $0.startedAt < $1.startedAt }
+    }
+
+    func checkUpstream(_ upstream: EnvironmentName) async throws -> String {
+        let tip = try await repository.tip()
+        let status = try await repository.status(of: upstream, at: tip)
+        guard let status, status.version == manifest.version else {
+            throw DeploymentFailure(reason: "\(manifest.version) has not passed \(upstream) yet (\(upstream) runs \(status?.version ?? "nothing")); release it to \(upstream) first")
+        }
+        return "\(upstream) runs \(manifest.version) since \(status.since ?? "?") (deployment \(status.lastDeployment))"
+    }
+
+    func verifyServing(_ serving: [InstanceRecord], traffic: HAProxy) async throws -> String {
+        let stats = try await traffic.stats()
+        let up = serving.filter { instance in stats.contains { $0.name == instance.id && $0.health == .up && $0.weight > 0 } }
+        guard up.count == serving.count, serving.count == manifest.run.replicas else {
+            throw DeploymentFailure(reason: "\(up.count) of \(manifest.run.replicas) instances healthy and serving after the rollout")
+        }
+        let leftovers = engine.state.registry(environment).load().filter { $0.version != manifest.version && $0.isRunning }
+        guard leftovers.isEmpty else {
+            throw DeploymentFailure(reason: "instances of the previous version still running: \(leftovers.map(\.id).joined(separator: ", "))")
+        }
+        return "\(up.count)/\(manifest.run.replicas) up, no previous instance left"
+    }
+
+    func verifyFront() throws -> String {
+        let listen = manifest.traffic.listen, check = manifest.health.http
+        let response = try HTTPProbe.get(host: listen.host, port: listen.port, path: check.path, timeout: manifest.health.timeout.duration + .seconds(1))
+        guard response.status == check.expect else {
+            throw DeploymentFailure(reason: "GET \(listen)\(check.path) answered \(response.status), expected \(check.expect)")
+        }
+        return "GET \(listen)\(check.path) → \(response.status)"
+    }
+
+    // MARK: Record
+
+    func finish(started: Date, log: RunLog, registry: InstanceRegistry, serving: [InstanceRecord], failure: DeploymentFailure?) -> Outcome {
+        let deployment = DeploymentRecord.id(startedAt: started, trigger: trigger.id.hex)
+        let running = registry.load().filter(\.isRunning)
+        let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version, address: "127.0.0.1:\($0.port)", pid: $0.process.pid) }
+        let redactor = Redactor(secrets: manifest.run.secrets.compactMap { engine.environment[$0.value.variable] })
+        let reason = failure.map { redactor.redact($0.reason) }
+        let record = DeploymentRecord(
+            deployment: deployment, environment: environment.rawValue, service: manifest.service, version: manifest.version,
+            previousVersion: status?.version, result: failure == nil ? .succeeded : .failed, reason: reason,
+            strategy: manifest.strategy.name, trigger: trigger.id.hex,
+            triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject,
+            manifest: blob.hex, started: started, finished: Date(), changes: changes, phases: log.phases,
+            instances: summaries, logs: failure?.logs ?? [])
+        let now = Timestamp.iso(record.finished)
+        let newStatus: EnvironmentStatus
+        if failure == nil {
+            newStatus = EnvironmentStatus(
+                environment: environment.rawValue, service: manifest.service, version: manifest.version, commit: trigger.id.hex,
+                manifest: blob.hex, since: now, instances: summaries, lastResult: .succeeded, lastDeployment: deployment)
+        } else {
+            let stillRunning = running.contains { $0.version == status?.version }
+            newStatus = EnvironmentStatus(
+                environment: environment.rawValue, service: status?.service ?? manifest.service,
+                version: stillRunning ? status?.version : nil, commit: stillRunning ? status?.commit : nil,
+                manifest: stillRunning ? status?.manifest : nil, since: stillRunning ? status?.since : nil,
+                instances: summaries, lastResult: .failed, lastDeployment: deployment,
+                failedVersion: manifest.version, failedManifest: blob.hex, failedDeployment: deployment, failedReason: reason)
+        }
+        return Outcome(record: record, status: newStatus)
+    }
+}

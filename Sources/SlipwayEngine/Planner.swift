@@ -1,0 +1,117 @@
+public import SlipwayManifest
+public import SlipwayRecords
+import SlipwayGit
+
+/// What a reconcile would do for one environment.
+public struct EnvironmentPlan: Sendable, Codable {
+    public enum Action: String, Sendable, Codable {
+        /// Never deployed: start it.
+        case create
+        /// Desired differs from deployed.
+        case update
+        /// Desired equals deployed but instances are missing on this machine.
+        case repair
+        /// Nothing to do.
+        case none
+        /// Desired is the manifest that failed last time: not retried until it changes.
+        case waiting
+    }
+
+    public let environment: String
+    public let action: Action
+    public let service: String
+    public let desiredVersion: String
+    public let deployedVersion: String?
+    /// Fields that differ, secrets shown as their reference (`env:NAME`), never a value.
+    public let changes: [FieldChange]
+    public let reason: String?
+}
+
+/// The plan for every environment asked about, plus the manifests that are invalid.
+public struct Plan: Sendable, Codable {
+    public let commit: String
+    public let environments: [EnvironmentPlan]
+    public let invalid: [String]
+
+    public var hasWork: Bool { environments.contains { [.create, .update, .repair].contains($0.action) } }
+}
+
+/// Compares desired state (manifests at the tip) with deployed state (status files at the
+/// same tip, and the instances this machine runs).
+public struct Planner: Sendable {
+    let repository: OpsRepository
+    let state: StateDirectory
+
+    public init(repository: OpsRepository, state: StateDirectory) {
+        self.repository = repository
+        self.state = state
+    }
+
+    /// - Parameter only: environments to plan; all when empty. Unknown names are an error.
+    public func plan(_ only: [EnvironmentName] = []) async throws -> Plan {
+        let tip = try await repository.tip()
+        let desired = try await repository.desired(at: tip)
+        let names = try select(only, in: desired)
+        var plans: [EnvironmentPlan] = []
+        for name in names {
+            guard let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else { continue }
+            let status = try await repository.status(of: name, at: tip)
+            plans.append(await plan(name, manifest: manifest, blob: blob.hex, status: status))
+        }
+        let invalid = desired.environments.diagnostics.map(\.description)
+        return Plan(commit: tip.hex, environments: plans, invalid: invalid)
+    }
+
+    func select(_ only: [EnvironmentName], in desired: DesiredState) throws -> [EnvironmentName] {
+        let all = desired.environments.ordered
+        let broken = Set(desired.environments.diagnostics.compactMap { diagnostic in
+            EnvironmentSet.environmentName(forFile: String(diagnostic.path.split(separator: "/").last ?? "")).flatMap(EnvironmentName.init)
+        })
+        for name in only where !all.contains(name) && !broken.contains(name) {
+            let known = all.map(\.rawValue) + broken.map(\.rawValue)
+            let hint = Spelling.hint(for: name.rawValue, among: known)
+            throw EngineError("no environment \"\(name)\": there is no \(name.manifestPath)\(hint)")
+        }
+        return only.isEmpty ? all : all.filter(only.contains)
+    }
+
+    func plan(_ name: EnvironmentName, manifest: Manifest, blob: String, status: EnvironmentStatus?) async -> EnvironmentPlan {
+        func result(_ action: EnvironmentPlan.Action, _ changes: [FieldChange], _ reason: String? = nil) -> EnvironmentPlan {
+            EnvironmentPlan(environment: name.rawValue, action: action, service: manifest.service, desiredVersion: manifest.version,
+                            deployedVersion: status?.version, changes: changes, reason: reason)
+        }
+        let desiredFields = manifest.fields
+        if let failed = status?.failedManifest, await isSame(failed, as: blob, fields: desiredFields, name) {
+            return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment ?? "?"); waiting for a change of \(name.manifestPath)")
+        }
+        guard let status, status.version != nil, let deployedBlob = status.manifest else {
+            return result(.create, Self.changes(from: [], to: desiredFields), "not deployed yet")
+        }
+        let deployed = await repository.manifest(blob: deployedBlob, path: name.manifestPath)?.fields ?? []
+        let changes = Self.changes(from: deployed, to: desiredFields)
+        if !changes.isEmpty { return result(.update, changes) }
+        let running = state.registry(name).load().filter { $0.version == manifest.version && $0.isRunning }.count
+        if running < manifest.run.replicas {
+            return result(.repair, [], "\(running) of \(manifest.run.replicas) instances of \(manifest.version) are running on this machine")
+        }
+        return result(.none, [])
+    }
+
+    /// Whether the failed manifest is the desired one (same blob, or same fields: a comment
+    /// change is not a new desired state).
+    private func isSame(_ failedBlob: String, as blob: String, fields: [(path: String, value: String)], _ name: EnvironmentName) async -> Bool {
+        if failedBlob == blob { return true }
+        guard let failed = await repository.manifest(blob: failedBlob, path: name.manifestPath) else { return false }
+        return Self.changes(from: failed.fields, to: fields).isEmpty
+    }
+
+    /// Field-by-field differences; a field missing on one side shows as `—`.
+    static func changes(from old: [(path: String, value: String)], to new: [(path: String, value: String)]) -> [FieldChange] {
+        let before = Dictionary(old, uniquingKeysWith: { first, _ in first })
+        let after = Dictionary(new, uniquingKeysWith: { first, _ in first })
+        return Set(before.keys).union(after.keys).sorted().compactMap { path in
+            let from = before[path] ?? "—", to = after[path] ?? "—"
+            return from == to ? nil : FieldChange(field: path, from: from, to: to)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import SlipwayRecords
+
+/// Why a deployment failed, with the evidence the record keeps.
+struct DeploymentFailure: Error, CustomStringConvertible {
+    let reason: String
+    /// Last log lines of the instances involved.
+    var logs: [InstanceLog] = []
+    var description: String { reason }
+}
+
+/// Collects the phases and steps of one run, with durations, and reports progress.
+/// Owned by the task that runs the deployment.
+final class RunLog {
+    private let environment: String
+    private let progress: any ProgressReporter
+    private(set) var phases: [PhaseReport] = []
+    private var steps: [StepReport] = []
+    private var current: (phase: Phase, started: ContinuousClock.Instant)?
+
+    init(environment: String, progress: any ProgressReporter) {
+        self.environment = environment
+        self.progress = progress
+    }
+
+    func begin(_ phase: Phase) {
+        current = (phase, .now)
+        steps = []
+        report(phase.percent(0), "started")
+    }
+
+    /// Records a phase that has nothing to do.
+    func skip(_ phase: Phase, because reason: String) {
+        phases.append(PhaseReport(name: phase.rawValue, outcome: .skipped, milliseconds: 0,
+                                  steps: [StepReport(name: "skipped", outcome: .skipped, milliseconds: 0, detail: reason)]))
+        report(phase.percent(1), "skipped: \(reason)", in: phase)
+    }
+
+    /// Runs one step; its detail is what `body` returns, or the failure's reason.
+    func step(_ name: String, at fraction: Double = 0, _ body: () async throws -> String) async throws {
+        let started = ContinuousClock.now
+        report(current.map { $0.phase.percent(fraction) } ?? 0, name)
+        do {
+            let detail = try await body()
+            steps.append(StepReport(name: name, outcome: .passed, milliseconds: started.elapsedMilliseconds, detail: detail))
+        } catch {
+            steps.append(StepReport(name: name, outcome: .failed, milliseconds: started.elapsedMilliseconds, detail: "\(error)"))
+            throw error
+        }
+    }
+
+    /// Closes the phase in progress (failed when `error` is set).
+    func end(failed: Bool = false) {
+        guard let current else { return }
+        phases.append(PhaseReport(name: current.phase.rawValue, outcome: failed ? .failed : .passed,
+                                  milliseconds: current.started.elapsedMilliseconds, steps: steps))
+        report(current.phase.percent(1), failed ? "failed" : "done")
+        self.current = nil
+    }
+
+    var phaseInProgress: Phase? { current?.phase }
+
+    func report(_ percent: Int, _ message: String, in phase: Phase? = nil) {
+        progress.report(ProgressEvent(environment: environment, percent: percent, phase: phase ?? current?.phase ?? .preflight, message: message))
+    }
+}
+
+extension ContinuousClock.Instant {
+    var elapsedMilliseconds: Int {
+        let elapsed = ContinuousClock.now - self
+        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+    }
+}

@@ -1,0 +1,32 @@
+public import Foundation
+public import SlipwayManifest
+public import SlipwayRuntime
+
+/// Slipway's own files on this machine: instance registries, logs, HAProxy config and socket,
+/// the lock. Inside the repository's git directory by default (`.git/slipway/`), never in the
+/// tracked tree.
+public struct StateDirectory: Sendable {
+    public let root: URL
+
+    public init(root: URL) { self.root = root.standardizedFileURL }
+
+    public func environment(_ name: EnvironmentName) -> URL {
+        root.appendingPathComponent("envs").appendingPathComponent(name.rawValue)
+    }
+
+    public func registry(_ name: EnvironmentName) -> InstanceRegistry {
+        InstanceRegistry(file: environment(name).appendingPathComponent("instances.json"))
+    }
+
+    public func logs(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("logs") }
+    public func haproxy(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("haproxy") }
+    /// Default working directory of instances that name none.
+    public func work(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("work") }
+    public var lockFile: URL { root.appendingPathComponent("lock") }
+
+    /// Environments that have state here (instances or a balancer), whether or not a manifest names them.
+    public func knownEnvironments() -> [EnvironmentName] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("envs").path)) ?? []
+        return names.compactMap(EnvironmentName.init).sorted()
+    }
+}

@@ -1,0 +1,63 @@
+import SlipwayManifest
+import SlipwayRuntime
+
+/// Rolling update: new instances join in batches of `batchSize`; each batch must pass its
+/// health checks and take traffic before as many old instances are drained and stopped.
+/// A batch that never turns healthy stops the rollout and puts the previous version back.
+struct RollingStrategy: DeploymentStrategy {
+    let spec: RollingSpec
+
+    func run(_ context: DeploymentContext) async throws -> [InstanceRecord] {
+        let replicas = context.manifest.run.replicas
+        let starts = Array(stride(from: 0, to: replicas, by: spec.batchSize))
+        var old = context.baseline
+        var fresh: [InstanceRecord] = []
+        var retired: [InstanceRecord] = []
+        for (index, start) in starts.enumerated() {
+            let size = min(spec.batchSize, replicas - start)
+            let label = "batch \(index + 1)/\(starts.count)"
+            do {
+                try await context.log.step("\(label): start \(size) × \(context.manifest.version)", at: Double(index) / Double(starts.count)) {
+                    let started = try await context.startServing(size, with: context.launcher)
+                    fresh += started
+                    return "healthy and serving: \(started.map(\.id).joined(separator: ", "))"
+                }
+            } catch {
+                await restore(context, fresh: fresh, retired: retired.count)
+                throw error
+            }
+            let leaving = Array(old.prefix(size))
+            old.removeFirst(leaving.count)
+            guard !leaving.isEmpty else { continue }
+            try await context.log.step("\(label): retire \(leaving.count) × \(leaving[0].version)", at: (Double(index) + 0.5) / Double(starts.count)) {
+                for instance in leaving { try await context.retire(instance) }
+                retired += leaving
+                return "drained and stopped: \(leaving.map(\.id).joined(separator: ", "))"
+            }
+        }
+        if !old.isEmpty {
+            try await context.log.step("retire \(old.count) surplus instance(s)", at: 1) {
+                for instance in old { try await context.retire(instance) }
+                return "drained and stopped: \(old.map(\.id).joined(separator: ", "))"
+            }
+        }
+        return fresh
+    }
+
+    /// After a failed batch: start the previous version again for the instances already
+    /// retired, then take the new ones out. When that is impossible the new instances keep
+    /// serving, so the environment is never left without capacity it had.
+    private func restore(_ context: DeploymentContext, fresh: [InstanceRecord], retired: Int) async {
+        guard !fresh.isEmpty else { return }
+        try? await context.log.step("restore previous version", at: 1) {
+            if retired > 0 {
+                guard let previous = context.previous else {
+                    return "kept \(fresh.count) new instance(s) serving: the previous version's manifest is unavailable"
+                }
+                _ = try await context.startServing(retired, with: previous)
+            }
+            for instance in fresh { try await context.retire(instance) }
+            return "restarted \(retired) × \(context.previous?.manifest.version ?? "previous"), removed \(fresh.count) new instance(s)"
+        }
+    }
+}

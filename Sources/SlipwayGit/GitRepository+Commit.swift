@@ -1,0 +1,148 @@
+public import Foundation
+internal import CLibGit2
+
+/// A file that a commit writes (created or replaced).
+public struct FileUpdate: Sendable {
+    public let path: String
+    public let content: Data
+    public init(path: String, content: Data) {
+        self.path = path
+        self.content = content
+    }
+}
+
+/// Who a commit is by.
+public struct Signature: Sendable {
+    public let name: String
+    public let email: String
+    public init(name: String, email: String) {
+        self.name = name
+        self.email = email
+    }
+}
+
+extension GitRepository {
+    /// Commits `files` on top of the current tip of `branch` and moves the branch with a
+    /// compare-and-swap (`git_tree_create_updated`, `git_commit_create`,
+    /// `git_reference_create_matching`). When the tip moved meanwhile the commit is rebuilt on
+    /// the new tip, so a commit pushed by someone else is never lost; nothing is forced.
+    /// When `branch` is checked out, the index and working tree are updated for `files` only.
+    ///
+    /// `beforeRefUpdate` runs between building the commit and moving the ref (tests use it
+    /// to push a concurrent commit into exactly that window).
+    @discardableResult
+    public func commit(
+        _ files: [FileUpdate],
+        message: String,
+        author: Signature,
+        onto branch: String,
+        beforeRefUpdate: (@Sendable () -> Void)? = nil
+    ) throws -> ObjectID {
+        let blobs = try files.map { file -> (String, git_oid) in
+            var oid = git_oid()
+            try file.content.withUnsafeBytes { bytes in
+                _ = try check(git_blob_create_from_buffer(&oid, repo, bytes.baseAddress, bytes.count), file.path)
+            }
+            return (file.path, oid)
+        }
+        var signature: UnsafeMutablePointer<git_signature>?
+        try check(git_signature_now(&signature, author.name, author.email))
+        guard let signature else { throw GitError(code: -1, message: "cannot build a signature") }
+        defer { git_signature_free(signature) }
+
+        var hook = beforeRefUpdate
+        for _ in 0..<50 {
+            let tip = try resolve(ref: branch)
+            let treeID = try updatedTree(base: tip, blobs: blobs)
+            let commitID = try createCommit(tree: treeID, parent: tip, message: message, signature: signature)
+            hook?()
+            hook = nil
+            if try moveRef(branch, to: commitID, from: tip, message: "slipway: \(message.prefix { $0 != "\n" })") {
+                if isCheckedOut(branch) { try syncWorkingTree(files) }
+                return commitID
+            }
+        }
+        throw GitError(code: GIT_EMODIFIED.rawValue, message: "\(branch) kept moving; gave up after 50 attempts")
+    }
+
+    private func updatedTree(base tip: ObjectID?, blobs: [(String, git_oid)]) throws -> git_oid {
+        var baseTree: OpaquePointer?
+        if let tip {
+            _ = try withCommit(repo, tip) { commit in try check(git_commit_tree(&baseTree, commit)) }
+        } else {
+            var builder: OpaquePointer?
+            try check(git_treebuilder_new(&builder, repo, nil))
+            defer { git_treebuilder_free(builder) }
+            var empty = git_oid()
+            try check(git_treebuilder_write(&empty, builder))
+            try check(git_tree_lookup(&baseTree, repo, &empty))
+        }
+        defer { git_tree_free(baseTree) }
+
+        var out = git_oid()
+        let paths = blobs.map { strdup($0.0) }
+        defer { paths.forEach { free($0) } }
+        var updates = zip(blobs, paths).map { blob, path in
+            git_tree_update(action: GIT_TREE_UPDATE_UPSERT, id: blob.1, filemode: GIT_FILEMODE_BLOB, path: path)
+        }
+        try check(git_tree_create_updated(&out, repo, baseTree, updates.count, &updates), "building the tree")
+        return out
+    }
+
+    private func createCommit(
+        tree treeOID: git_oid, parent: ObjectID?, message: String, signature: UnsafeMutablePointer<git_signature>
+    ) throws -> ObjectID {
+        var treeOID = treeOID
+        var tree: OpaquePointer?
+        try check(git_tree_lookup(&tree, repo, &treeOID))
+        defer { git_tree_free(tree) }
+        var parentCommit: OpaquePointer?
+        if let parent {
+            var parentOID = parent.raw
+            try check(git_commit_lookup(&parentCommit, repo, &parentOID))
+        }
+        defer { git_commit_free(parentCommit) }
+        var out = git_oid()
+        var parents: [OpaquePointer?] = parentCommit.map { [$0] } ?? []
+        try check(git_commit_create(&out, repo, nil, signature, signature, "UTF-8", message, tree, parents.count, &parents))
+        return ObjectID(out)
+    }
+
+    /// Moves `branch` from `old` to `new`; false when the branch no longer points at `old`.
+    private func moveRef(_ branch: String, to new: ObjectID, from old: ObjectID?, message: String) throws -> Bool {
+        var newOID = new.raw
+        var ref: OpaquePointer?
+        defer { git_reference_free(ref) }
+        let result: Int32
+        if let old {
+            var oldOID = old.raw
+            result = git_reference_create_matching(&ref, repo, branch, &newOID, 1, &oldOID, message)
+        } else {
+            result = git_reference_create(&ref, repo, branch, &newOID, 0, message)
+        }
+        if result == GIT_EMODIFIED.rawValue || result == GIT_EEXISTS.rawValue || result == GIT_ELOCKED.rawValue {
+            return false
+        }
+        try check(result, "updating \(branch)")
+        return true
+    }
+
+    /// Writes `files` into the working tree and stages exactly them, leaving every other
+    /// path of the index and working tree as the person left it (`git_index_add_bypath`).
+    private func syncWorkingTree(_ files: [FileUpdate]) throws {
+        guard let root = workingDirectory else { return }
+        for file in files {
+            let url = root.appendingPathComponent(file.path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try file.content.write(to: url, options: .atomic)
+        }
+        var index: OpaquePointer?
+        try check(git_repository_index(&index, repo), "index")
+        defer { git_index_free(index) }
+        try check(git_index_read(index, 1), "reading the index")
+        for file in files {
+            try check(git_index_add_bypath(index, file.path), file.path)
+        }
+        try check(git_index_write(index), "writing the index")
+    }
+}

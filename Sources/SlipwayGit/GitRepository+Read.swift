@@ -1,0 +1,123 @@
+public import Foundation
+internal import CLibGit2
+
+/// An entry of a tree or of the index.
+public struct TreeEntry: Sendable, Hashable {
+    public let name: String
+    public let id: ObjectID
+    public let isBlob: Bool
+}
+
+/// What a commit says about itself.
+public struct CommitInfo: Sendable {
+    public let id: ObjectID
+    public let authorName: String
+    public let authorEmail: String
+    public let time: Date
+    public let message: String
+    public let parents: [ObjectID]
+
+    /// The first line of the message.
+    public var subject: String { String(message.prefix { $0 != "\n" }) }
+}
+
+extension GitRepository {
+    /// The entries of the directory `path` in a commit's tree; nil when it does not exist
+    /// (`git_tree_entry_bypath`, `git_tree_lookup`).
+    public func listDirectory(_ path: String, at commit: ObjectID) throws -> [TreeEntry]? {
+        try withTree(repo, commit: commit) { root in
+            var entry: OpaquePointer?
+            let result = git_tree_entry_bypath(&entry, root, path)
+            if result == GIT_ENOTFOUND.rawValue { return nil }
+            try check(result, path)
+            guard let entry else { return nil }
+            defer { git_tree_entry_free(entry) }
+            guard git_tree_entry_type(entry) == GIT_OBJECT_TREE, let oid = git_tree_entry_id(entry) else { return nil }
+            var tree: OpaquePointer?
+            var treeID = oid.pointee
+            try check(git_tree_lookup(&tree, repo, &treeID), path)
+            guard let tree else { return nil }
+            defer { git_tree_free(tree) }
+            return (0..<git_tree_entrycount(tree)).compactMap { index in
+                guard let child = git_tree_entry_byindex(tree, index), let id = git_tree_entry_id(child) else { return nil }
+                return TreeEntry(
+                    name: String(cString: git_tree_entry_name(child)),
+                    id: ObjectID(id.pointee),
+                    isBlob: git_tree_entry_type(child) == GIT_OBJECT_BLOB
+                )
+            }
+        }
+    }
+
+    /// The blob id at `path` in a commit, nil when there is no file there.
+    public func blobID(at path: String, in commit: ObjectID) throws -> ObjectID? {
+        try withTree(repo, commit: commit) { root in
+            var entry: OpaquePointer?
+            let result = git_tree_entry_bypath(&entry, root, path)
+            if result == GIT_ENOTFOUND.rawValue { return nil }
+            try check(result, path)
+            guard let entry else { return nil }
+            defer { git_tree_entry_free(entry) }
+            guard git_tree_entry_type(entry) == GIT_OBJECT_BLOB, let oid = git_tree_entry_id(entry) else { return nil }
+            return ObjectID(oid.pointee)
+        }
+    }
+
+    /// The content of the file at `path` in a commit, nil when there is none.
+    public func readFile(_ path: String, at commit: ObjectID) throws -> Data? {
+        guard let id = try blobID(at: path, in: commit) else { return nil }
+        return try readBlob(id)
+    }
+
+    /// A blob's content, read from the object database (`git_blob_lookup`).
+    public func readBlob(_ id: ObjectID) throws -> Data {
+        var oid = id.raw
+        var blob: OpaquePointer?
+        try check(git_blob_lookup(&blob, repo, &oid), "blob \(id.short)")
+        guard let blob else { throw GitError(code: -1, message: "blob \(id.short) not found") }
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        guard size > 0, let bytes = git_blob_rawcontent(blob) else { return Data() }
+        return Data(bytes: bytes, count: size)
+    }
+
+    /// The staged (stage 0) entries of the index under `directory/`, one level deep
+    /// (`git_repository_index`, `git_index_get_byindex`).
+    public func stagedEntries(under directory: String) throws -> [TreeEntry] {
+        var index: OpaquePointer?
+        try check(git_repository_index(&index, repo), "index")
+        guard let index else { return [] }
+        defer { git_index_free(index) }
+        let prefix = directory.hasSuffix("/") ? directory : directory + "/"
+        return (0..<git_index_entrycount(index)).compactMap { position in
+            guard let entry = git_index_get_byindex(index, position), let cPath = entry.pointee.path else { return nil }
+            let path = String(cString: cPath)
+            guard path.hasPrefix(prefix) else { return nil }
+            let name = String(path.dropFirst(prefix.count))
+            guard !name.contains("/") else { return nil }
+            return TreeEntry(name: name, id: ObjectID(entry.pointee.id), isBlob: true)
+        }
+    }
+
+    /// Author, time, message and parents of a commit.
+    public func commitInfo(_ id: ObjectID) throws -> CommitInfo {
+        try withCommit(repo, id) { commit in
+            commitInfo(commit, id: id)
+        }
+    }
+
+    func commitInfo(_ commit: OpaquePointer, id: ObjectID) -> CommitInfo {
+        let author = git_commit_author(commit)
+        let parents = (0..<git_commit_parentcount(commit)).compactMap { index in
+            git_commit_parent_id(commit, index).map { ObjectID($0.pointee) }
+        }
+        return CommitInfo(
+            id: id,
+            authorName: author.flatMap { $0.pointee.name.map { String(cString: $0) } } ?? "",
+            authorEmail: author.flatMap { $0.pointee.email.map { String(cString: $0) } } ?? "",
+            time: Date(timeIntervalSince1970: TimeInterval(git_commit_time(commit))),
+            message: git_commit_message(commit).map { String(cString: $0) } ?? "",
+            parents: parents
+        )
+    }
+}

@@ -1,0 +1,34 @@
+/// A validated environment name: 1–63 lowercase letters, digits and inner dashes. It names
+/// files (`Environments/<name>.yaml`, `Status/<name>.md`), so nothing else gets through.
+public struct EnvironmentName: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    public let rawValue: String
+
+    public init?(_ text: String) {
+        let bytes = Array(text.utf8)
+        func allowed(_ byte: UInt8) -> Bool { (97...122).contains(byte) || (48...57).contains(byte) }
+        guard (1...63).contains(bytes.count), let first = bytes.first, let last = bytes.last,
+              allowed(first), allowed(last), bytes.allSatisfy({ allowed($0) || $0 == 45 }) else { return nil }
+        rawValue = text
+    }
+
+    public var description: String { rawValue }
+    public var manifestPath: String { "Environments/\(rawValue).yaml" }
+    public var statusPath: String { "Status/\(rawValue).md" }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let name = EnvironmentName(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad environment name \(text)"))
+        }
+        self = name
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    public static let rule = "1–63 characters: lowercase letters, digits and inner dashes"
+}

@@ -1,0 +1,96 @@
+public import Foundation
+
+/// A manifest file as read from git: its path (`Environments/x.yaml`) and content.
+public struct ManifestFile: Sendable {
+    public let path: String
+    public let data: Data
+    public init(path: String, data: Data) {
+        self.path = path
+        self.data = data
+    }
+}
+
+/// The manifests of every environment, validated together (`upstream` must name another
+/// environment, without cycles).
+public struct EnvironmentSet: Sendable {
+    public let manifests: [EnvironmentName: Manifest]
+    /// Problems, each naming its file; an environment with any is absent from `manifests`.
+    public let diagnostics: [Diagnostic]
+
+    /// Environment names for file names in `Environments/`: `<name>.yaml`, other files ignored.
+    public static func environmentName(forFile name: String) -> String? {
+        name.hasSuffix(".yaml") ? String(name.dropLast(5)) : nil
+    }
+
+    public init(files: [ManifestFile]) {
+        var manifests: [EnvironmentName: Manifest] = [:]
+        var diagnostics: [Diagnostic] = []
+        for file in files {
+            let base = String(file.path.split(separator: "/").last ?? "")
+            guard let stem = Self.environmentName(forFile: base) else { continue }
+            guard let name = EnvironmentName(stem) else {
+                diagnostics.append(Diagnostic(path: file.path, line: 1, column: 1,
+                    message: "\"\(stem.clipped)\" is not a valid environment name (\(EnvironmentName.rule))"))
+                continue
+            }
+            do {
+                manifests[name] = try ManifestParser.parse(file.data, path: file.path)
+            } catch {
+                diagnostics += error.diagnostics
+            }
+        }
+        for (name, manifest) in manifests.sorted(by: { $0.key < $1.key }) {
+            guard let upstream = manifest.upstream else { continue }
+            let problem: String? = if upstream == name {
+                "upstream names the environment itself"
+            } else if manifests[upstream] == nil && !diagnostics.contains(where: { $0.path == upstream.manifestPath }) {
+                "upstream \"\(upstream)\" has no manifest \(upstream.manifestPath)"
+            } else if Self.cycle(from: name, in: manifests) {
+                "upstream chain from \(name) loops back to it"
+            } else {
+                nil
+            }
+            if let problem {
+                let line = Self.line(of: "upstream", in: manifest, files: files, name: name)
+                diagnostics.append(Diagnostic(path: name.manifestPath, line: line.0, column: line.1, message: problem))
+                manifests[name] = nil
+            }
+        }
+        self.manifests = manifests
+        self.diagnostics = diagnostics.sorted { ($0.path, $0.line, $0.column) < ($1.path, $1.line, $1.column) }
+    }
+
+    /// Environments in an order where each comes after its upstream.
+    public var ordered: [EnvironmentName] {
+        var result: [EnvironmentName] = []
+        func visit(_ name: EnvironmentName) {
+            guard !result.contains(name), manifests[name] != nil else { return }
+            if let upstream = manifests[name]?.upstream { visit(upstream) }
+            result.append(name)
+        }
+        manifests.keys.sorted().forEach(visit)
+        return result
+    }
+
+    private static func cycle(from start: EnvironmentName, in manifests: [EnvironmentName: Manifest]) -> Bool {
+        var seen: Set<EnvironmentName> = [start]
+        var current = manifests[start]?.upstream
+        while let name = current {
+            if !seen.insert(name).inserted { return true }
+            current = manifests[name]?.upstream
+        }
+        return false
+    }
+
+    /// Line and column of a top-level key, found in the raw text (for cross-file problems).
+    private static func line(of key: String, in manifest: Manifest, files: [ManifestFile], name: EnvironmentName) -> (Int, Int) {
+        guard let file = files.first(where: { $0.path == name.manifestPath }),
+              let text = String(data: file.data, encoding: .utf8) else { return (1, 1) }
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where line.hasPrefix("\(key):") {
+            let value = line.dropFirst(key.count + 1).prefix { $0 == " " }.count
+            return (index + 1, key.count + 2 + value)
+        }
+        return (1, 1)
+    }
+}

@@ -1,0 +1,183 @@
+/// The desired state of one environment, as written in `Environments/<env>.yaml`.
+/// Field names follow SPEC §2; README documents every field and its default.
+public struct Manifest: Sendable, Hashable, Codable {
+    /// Name of the service (letters, digits, `-`, `_`, `.`).
+    public var service: String
+    /// The version to run; passed to the command as `{version}`.
+    public var version: String
+    /// An environment that must run this version successfully first.
+    public var upstream: EnvironmentName?
+    public var run: RunSpec
+    public var target: TargetSpec
+    public var traffic: TrafficSpec
+    public var health: HealthSpec
+    public var strategy: Strategy
+    public var gates: Gates
+    public var rollback: RollbackPolicy
+}
+
+/// How to start one instance.
+public struct RunSpec: Sendable, Hashable, Codable {
+    /// argv; placeholders are substituted per argument, never through a shell.
+    public var command: [String]
+    /// Plain environment variables.
+    public var env: [String: String]
+    /// Environment variables whose values are resolved at deploy time and never written.
+    public var secrets: [String: SecretReference]
+    public var replicas: Int
+    /// Where instances run: absolute, or relative to the ops repo (never outside it).
+    public var workingDirectory: String?
+    /// Time between SIGTERM and SIGKILL when an instance is stopped.
+    public var stopTimeout: TimeSpan
+}
+
+/// Where a secret's value comes from. Only `env:NAME` (Slipway's own environment) for now.
+public struct SecretReference: Sendable, Hashable, Codable, CustomStringConvertible {
+    public let variable: String
+    public var description: String { "env:\(variable)" }
+
+    public init(variable: String) { self.variable = variable }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        self.init(variable: String(text.dropFirst("env:".count)))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+public struct TargetSpec: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+        case process, ssh, kubernetes
+    }
+    public var kind: Kind
+}
+
+public struct TrafficSpec: Sendable, Hashable, Codable {
+    /// The address HAProxy listens on for this environment.
+    public var listen: ListenAddress
+}
+
+/// `host:port`, host an IPv4 literal, `localhost` or `*`.
+public struct ListenAddress: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var description: String { "\(host):\(port)" }
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (1...65535).contains(port) else { return nil }
+        let host = String(text[..<colon])
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        let isIPv4 = octets.count == 4 && octets.allSatisfy { UInt8($0) != nil }
+        guard isIPv4 || host == "localhost" || host == "*" else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let address = ListenAddress(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an address: \(text)"))
+        }
+        self = address
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+public struct HealthSpec: Sendable, Hashable, Codable {
+    public var http: HTTPCheck
+    public var interval: TimeSpan
+    public var timeout: TimeSpan
+    /// Consecutive passing checks before an instance counts as healthy (HAProxy `rise`).
+    public var healthyThreshold: Int
+    /// Consecutive failing checks before it counts as down (HAProxy `fall`).
+    public var unhealthyThreshold: Int
+    /// How long a new instance may take to become healthy before the deployment fails.
+    public var startTimeout: TimeSpan
+}
+
+/// An HTTP request and the status it must answer with.
+public struct HTTPCheck: Sendable, Hashable, Codable {
+    public var path: String
+    public var expect: Int
+}
+
+/// How the new version replaces the old one.
+public enum Strategy: Sendable, Hashable, Codable {
+    case rolling(RollingSpec)
+    case canary(CanarySpec)
+    case blueGreen(BlueGreenSpec)
+
+    public var name: String {
+        switch self {
+        case .rolling: "rolling"
+        case .canary: "canary"
+        case .blueGreen: "blueGreen"
+        }
+    }
+}
+
+public struct RollingSpec: Sendable, Hashable, Codable {
+    public var batchSize: Int
+}
+
+public struct CanarySpec: Sendable, Hashable, Codable {
+    /// Traffic percentages, increasing, ending at 100.
+    public var steps: [Int]
+    public var stepDuration: TimeSpan
+    public var analysisInterval: TimeSpan
+}
+
+public struct BlueGreenSpec: Sendable, Hashable, Codable {
+    public var preview: ListenAddress?
+    public var keepPrevious: TimeSpan
+    public var autoPromote: Bool
+}
+
+/// Quality gates of the pipeline (run from the pipeline engine; parsed and checked here).
+public struct Gates: Sendable, Hashable, Codable {
+    public var preflight: [CommandGate]
+    public var smoke: [SmokeCheck]
+    public var integration: [CommandGate]
+    public var monitor: TimeSpan?
+
+    public var isEmpty: Bool { preflight.isEmpty && smoke.isEmpty && integration.isEmpty && monitor == nil }
+}
+
+public struct CommandGate: Sendable, Hashable, Codable {
+    public var name: String
+    public var command: [String]
+    public var timeout: TimeSpan
+    /// The command's output names a backup, usable by a rollback.
+    public var backup: Bool
+}
+
+public struct SmokeCheck: Sendable, Hashable, Codable {
+    public var name: String
+    public var http: HTTPCheck
+}
+
+/// When and how a deployment is rolled back.
+public struct RollbackPolicy: Sendable, Hashable, Codable {
+    public enum OnFailure: String, Sendable, Hashable, Codable, CaseIterable {
+        case record, revert
+    }
+    /// Percentage points of 5xx over the baseline that trigger a rollback.
+    public var errorRateIncrease: Double
+    /// Relative response-time increase over the baseline (0.5 = 50%).
+    public var latencyIncrease: Double
+    public var minRequests: Int
+    public var onFailure: OnFailure
+}

@@ -1,0 +1,303 @@
+public import Foundation
+import Yams
+
+/// Parses and validates one manifest. Every problem is reported as `path:line:col: message`.
+public enum ManifestParser {
+    /// Larger manifests are refused before they reach the YAML parser.
+    public static let maximumSize = 256 * 1024
+
+    /// Parses `data` (the content of `path`, `Environments/<env>.yaml`).
+    /// - Throws: `ManifestErrors` with every problem found.
+    public static func parse(_ data: Data, path: String) throws(ManifestErrors) -> Manifest {
+        guard data.count <= maximumSize else {
+            throw ManifestErrors([Diagnostic(path: path, line: 1, column: 1,
+                message: "manifest is \(data.count) bytes; the limit is \(maximumSize / 1024) KiB")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ManifestErrors([Diagnostic(path: path, line: 1, column: 1, message: "manifest is not valid UTF-8")])
+        }
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ManifestErrors([Diagnostic(path: path, line: 1, column: 1, message: "manifest is empty")])
+            }
+            root = node
+        } catch let error as ManifestErrors {
+            throw error
+        } catch {
+            throw ManifestErrors([diagnostic(for: error, path: path)])
+        }
+        let reader = NodeReader(path: path)
+        let manifest = ManifestDecoder(reader: reader).manifest(root)
+        if let manifest, reader.diagnostics.isEmpty { return manifest }
+        throw ManifestErrors(reader.diagnostics.isEmpty
+            ? [Diagnostic(path: path, line: 1, column: 1, message: "manifest is invalid")] : reader.diagnostics)
+    }
+
+    static func diagnostic(for error: any Error, path: String) -> Diagnostic {
+        guard let yaml = error as? YamlError else {
+            return Diagnostic(path: path, line: 1, column: 1, message: "\(error)")
+        }
+        switch yaml {
+        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+            return Diagnostic(path: path, line: mark.line, column: mark.column, message: "malformed YAML: \(problem)")
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return Diagnostic(path: path, line: context.mark.line, column: context.mark.column,
+                              message: "duplicate key \(duplicates.map { "\"\($0)\"" }.joined(separator: ", "))")
+        default:
+            return Diagnostic(path: path, line: 1, column: 1, message: "malformed YAML: \(yaml)")
+        }
+    }
+}
+
+/// Turns the YAML tree into a `Manifest`, section by section, applying the documented defaults.
+struct ManifestDecoder {
+    let reader: NodeReader
+
+    static let topLevelKeys = ["service", "version", "upstream", "run", "target", "traffic", "health", "strategy", "gates", "rollback"]
+
+    func manifest(_ root: Node) -> Manifest? {
+        guard let top = reader.fields(root, at: "", allowed: Self.topLevelKeys) else { return nil }
+        let service = reader.string(top, "service", required: true,
+            rule: "letters, digits, '-', '_' and '.', at most 63", isValid: Rules.isName)
+        let version = reader.string(top, "version", required: true,
+            rule: "letters, digits and . _ + - ~, at most 128", isValid: Rules.isVersion)
+        let upstream = reader.string(top, "upstream", rule: EnvironmentName.rule) { EnvironmentName($0) != nil }
+        let run = self.run(top)
+        let traffic = self.traffic(top)
+        let manifest = Manifest(
+            service: service ?? "", version: version ?? "",
+            upstream: upstream.flatMap(EnvironmentName.init),
+            run: run ?? RunSpec(command: [], env: [:], secrets: [:], replicas: 1, workingDirectory: nil, stopTimeout: .seconds(10)),
+            target: target(top), traffic: traffic ?? TrafficSpec(listen: ListenAddress(host: "127.0.0.1", port: 1)),
+            health: health(top), strategy: strategy(top), gates: gates(top), rollback: rollback(top)
+        )
+        guard service != nil, version != nil, run != nil, traffic != nil else { return nil }
+        return manifest
+    }
+
+    func run(_ top: Fields) -> RunSpec? {
+        guard let run = reader.section(top, "run", allowed: ["command", "env", "secrets", "replicas", "workingDirectory", "stopTimeout"], required: true)
+        else { return nil }
+        let command = reader.stringList(run, "command", required: true)
+        if let command, command.isEmpty || command[0].isEmpty { reader.report(run["command"], "run.command must name a program") }
+        checkPlaceholders(run, "command")
+        var env: [String: String] = [:]
+        for (name, value, node) in reader.stringMap(run, "env") {
+            guard Rules.isVariable(name) else {
+                reader.report(node, "run.env: \"\(name.clipped)\" is not a valid variable name")
+                continue
+            }
+            env[name] = value
+        }
+        var secrets: [String: SecretReference] = [:]
+        for (name, value, node) in reader.stringMap(run, "secrets") {
+            guard Rules.isVariable(name) else {
+                reader.report(node, "run.secrets: \"\(name.clipped)\" is not a valid variable name")
+                continue
+            }
+            guard value.hasPrefix("env:"), Rules.isVariable(String(value.dropFirst(4))) else {
+                // The value is not echoed: it may be the secret itself written in by mistake.
+                reader.report(node, "run.secrets.\(name) must be a reference such as env:VARIABLE_NAME, never the secret itself")
+                continue
+            }
+            if env[name] != nil { reader.report(node, "run.secrets.\(name) is also set in run.env") }
+            secrets[name] = SecretReference(variable: String(value.dropFirst(4)))
+        }
+        let workingDirectory = reader.string(run, "workingDirectory",
+            rule: "an absolute path, or a path inside the ops repo without '..'", isValid: Rules.isSafeDirectory)
+        guard let command, !command.isEmpty else { return nil }
+        return RunSpec(
+            command: command, env: env, secrets: secrets,
+            replicas: reader.int(run, "replicas", default: 1, range: 1...64),
+            workingDirectory: workingDirectory,
+            stopTimeout: reader.span(run, "stopTimeout", default: .seconds(10))
+        )
+    }
+
+    func target(_ top: Fields) -> TargetSpec {
+        guard let target = reader.section(top, "target", allowed: ["kind"]) else { return TargetSpec(kind: .process) }
+        guard let text = reader.string(target, "kind") else { return TargetSpec(kind: .process) }
+        guard let kind = TargetSpec.Kind(rawValue: text) else {
+            let kinds = TargetSpec.Kind.allCases.map(\.rawValue)
+            reader.report(target["kind"], "target.kind must be one of \(kinds.joined(separator: ", "))\(Spelling.hint(for: text, among: kinds))")
+            return TargetSpec(kind: .process)
+        }
+        return TargetSpec(kind: kind)
+    }
+
+    func traffic(_ top: Fields) -> TrafficSpec? {
+        guard let traffic = reader.section(top, "traffic", allowed: ["listen"], required: true),
+              let listen = address(traffic, "listen", required: true) else { return nil }
+        return TrafficSpec(listen: listen)
+    }
+
+    func address(_ fields: Fields, _ key: String, required: Bool = false) -> ListenAddress? {
+        reader.string(fields, key, required: required, rule: "host:port with an IPv4 host, localhost or *, port 1–65535") {
+            ListenAddress(parsing: $0) != nil
+        }.flatMap(ListenAddress.init(parsing:))
+    }
+
+    func health(_ top: Fields) -> HealthSpec {
+        let health = reader.section(top, "health", allowed: ["http", "interval", "timeout", "healthyThreshold", "unhealthyThreshold", "startTimeout"])
+        let http = health.flatMap { httpCheck($0, "http") } ?? HTTPCheck(path: "/healthz", expect: 200)
+        guard let health else {
+            return HealthSpec(http: http, interval: .seconds(1), timeout: .seconds(1), healthyThreshold: 2, unhealthyThreshold: 2, startTimeout: .seconds(60))
+        }
+        let minimum = TimeSpan(milliseconds: 100)
+        return HealthSpec(
+            http: http,
+            interval: reader.span(health, "interval", default: .seconds(1), minimum: minimum),
+            timeout: reader.span(health, "timeout", default: .seconds(1), minimum: minimum),
+            healthyThreshold: reader.int(health, "healthyThreshold", default: 2, range: 1...100),
+            unhealthyThreshold: reader.int(health, "unhealthyThreshold", default: 2, range: 1...100),
+            startTimeout: reader.span(health, "startTimeout", default: .seconds(60), minimum: .seconds(1))
+        )
+    }
+
+    func httpCheck(_ parent: Fields, _ key: String) -> HTTPCheck? {
+        guard let http = reader.section(parent, key, allowed: ["path", "expect"]) else { return nil }
+        let path = reader.string(http, "path", rule: "starts with /; letters, digits and / . _ ~ % ? & = - only", isValid: Rules.isHTTPPath)
+        return HTTPCheck(path: path ?? "/healthz", expect: reader.int(http, "expect", default: 200, range: 100...599))
+    }
+
+    func strategy(_ top: Fields) -> Strategy {
+        let fallback = Strategy.rolling(RollingSpec(batchSize: 1))
+        guard let strategy = reader.section(top, "strategy", allowed: ["rolling", "canary", "blueGreen"]) else { return fallback }
+        guard strategy.entries.count == 1, let name = strategy.entries.keys.first else {
+            reader.report(strategy.node, "strategy must name exactly one of rolling, canary, blueGreen")
+            return fallback
+        }
+        switch name {
+        case "rolling":
+            let rolling = reader.section(strategy, "rolling", allowed: ["batchSize"])
+            return .rolling(RollingSpec(batchSize: rolling.map { reader.int($0, "batchSize", default: 1, range: 1...64) } ?? 1))
+        case "canary":
+            guard let canary = reader.section(strategy, "canary", allowed: ["steps", "stepDuration", "analysisInterval"]) else { return fallback }
+            return .canary(CanarySpec(
+                steps: canarySteps(canary),
+                stepDuration: reader.span(canary, "stepDuration", default: .seconds(60)),
+                analysisInterval: reader.span(canary, "analysisInterval", default: .seconds(10), minimum: .seconds(1))
+            ))
+        default:
+            let blueGreen = reader.section(strategy, "blueGreen", allowed: ["preview", "keepPrevious", "autoPromote"])
+            return .blueGreen(BlueGreenSpec(
+                preview: blueGreen.flatMap { address($0, "preview") },
+                keepPrevious: blueGreen.map { reader.span($0, "keepPrevious", default: .seconds(600), minimum: .init(milliseconds: 0)) } ?? .seconds(600),
+                autoPromote: blueGreen.map { reader.bool($0, "autoPromote", default: true) } ?? true
+            ))
+        }
+    }
+
+    func canarySteps(_ canary: Fields) -> [Int] {
+        let fallback = [10, 25, 50, 100]
+        guard let node = canary["steps"] else { return fallback }
+        guard let items = node.sequence?.map({ $0.scalar.flatMap { Int($0.string) } }),
+              !items.isEmpty, items.allSatisfy({ $0 != nil }) else {
+            reader.report(node, "strategy.canary.steps must be a list of whole percentages such as [10, 25, 50, 100]")
+            return fallback
+        }
+        let steps = items.compactMap { $0 }
+        guard zip(steps, steps.dropFirst()).allSatisfy({ $0 < $1 }), steps.first ?? 0 > 0, steps.last == 100 else {
+            reader.report(node, "strategy.canary.steps must increase, start above 0 and end at 100")
+            return fallback
+        }
+        return steps
+    }
+
+    func gates(_ top: Fields) -> Gates {
+        let empty = Gates(preflight: [], smoke: [], integration: [], monitor: nil)
+        guard let gates = reader.section(top, "gates", allowed: ["preflight", "smoke", "integration", "monitor"]) else { return empty }
+        return Gates(
+            preflight: commandGates(gates, "preflight"),
+            smoke: list(gates, "smoke").enumerated().compactMap { index, node in
+                guard let fields = reader.fields(node, at: "gates.smoke[\(index)]", allowed: ["name", "http"]),
+                      let http = httpCheck(fields, "http") else { return nil }
+                return SmokeCheck(name: reader.string(fields, "name") ?? "smoke-\(index + 1)", http: http)
+            },
+            integration: commandGates(gates, "integration"),
+            monitor: reader.optionalSpan(gates, "monitor")
+        )
+    }
+
+    func commandGates(_ gates: Fields, _ key: String) -> [CommandGate] {
+        list(gates, key).enumerated().compactMap { index, node in
+            let location = "gates.\(key)[\(index)]"
+            guard let fields = reader.fields(node, at: location, allowed: ["name", "command", "timeout", "backup"]),
+                  let command = reader.stringList(fields, "command", required: true), !command.isEmpty else { return nil }
+            checkPlaceholders(fields, "command")
+            return CommandGate(
+                name: reader.string(fields, "name", rule: "letters, digits, '-', '_' and '.'", isValid: Rules.isName) ?? "\(key)-\(index + 1)",
+                command: command,
+                timeout: reader.span(fields, "timeout", default: .seconds(300)),
+                backup: reader.bool(fields, "backup", default: false)
+            )
+        }
+    }
+
+    func list(_ fields: Fields, _ key: String) -> [Node] {
+        guard let node = fields[key] else { return [] }
+        guard let sequence = node.sequence else {
+            reader.report(node, "\(fields.keyPath(key)) must be a list")
+            return []
+        }
+        return Array(sequence)
+    }
+
+    func rollback(_ top: Fields) -> RollbackPolicy {
+        let rollback = reader.section(top, "rollback", allowed: ["errorRateIncrease", "latencyIncrease", "minRequests", "onFailure"])
+        var onFailure = RollbackPolicy.OnFailure.record
+        if let rollback, let text = reader.string(rollback, "onFailure") {
+            if let value = RollbackPolicy.OnFailure(rawValue: text) {
+                onFailure = value
+            } else {
+                reader.report(rollback["onFailure"], "rollback.onFailure must be record or revert\(Spelling.hint(for: text, among: ["record", "revert"]))")
+            }
+        }
+        return RollbackPolicy(
+            errorRateIncrease: rollback.map { reader.percentage($0, "errorRateIncrease", default: 5, maximum: 100) } ?? 5,
+            latencyIncrease: (rollback.map { reader.percentage($0, "latencyIncrease", default: 50, maximum: 10_000) } ?? 50) / 100,
+            minRequests: rollback.map { reader.int($0, "minRequests", default: 50, range: 1...1_000_000) } ?? 50,
+            onFailure: onFailure
+        )
+    }
+
+    /// Reports `{name}` placeholders that Slipway does not know (usually typos).
+    func checkPlaceholders(_ fields: Fields, _ key: String) {
+        guard let items = fields[key]?.sequence else { return }
+        for item in items {
+            for name in Placeholders.names(in: item.scalar?.string ?? "") where !Placeholders.known.contains(name) {
+                reader.report(item, "\(fields.keyPath(key)): unknown placeholder {\(name)}\(Spelling.hint(for: name, among: Placeholders.known))")
+            }
+        }
+    }
+}
+
+/// Character rules for values that end up in file names, commit messages or HAProxy's config.
+enum Rules {
+    static func isName(_ text: String) -> Bool {
+        (1...63).contains(text.utf8.count) && text.utf8.allSatisfy { isAlphanumeric($0) || $0 == 45 || $0 == 95 || $0 == 46 }
+    }
+
+    static func isVersion(_ text: String) -> Bool {
+        (1...128).contains(text.utf8.count) && text.utf8.allSatisfy { isAlphanumeric($0) || [45, 95, 46, 43, 126].contains($0) }
+    }
+
+    static func isVariable(_ text: String) -> Bool {
+        guard let first = text.utf8.first, !(48...57).contains(first) else { return false }
+        return text.utf8.count <= 128 && text.utf8.allSatisfy { isAlphanumeric($0) || $0 == 95 }
+    }
+
+    static func isHTTPPath(_ text: String) -> Bool {
+        text.hasPrefix("/") && text.utf8.count <= 512
+            && text.utf8.allSatisfy { isAlphanumeric($0) || Array("/._~%?&=-".utf8).contains($0) }
+    }
+
+    static func isSafeDirectory(_ text: String) -> Bool {
+        !text.isEmpty && !text.utf8.contains(0) && !text.split(separator: "/").contains("..")
+    }
+
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+    }
+}

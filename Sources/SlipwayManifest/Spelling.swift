@@ -1,0 +1,34 @@
+/// "Did you mean" hints for near-miss keys and names.
+public enum Spelling {
+    /// The candidate closest to `word`, when it is close enough to be a plausible typo.
+    public static func suggestion(for word: String, among candidates: [String]) -> String? {
+        let lowered = word.lowercased()
+        let scored = candidates.map { ($0, distance(lowered, $0.lowercased())) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
+        let allowed = max(2, best.0.count / 3)
+        return best.1 <= allowed ? best.0 : nil
+    }
+
+    /// Levenshtein distance.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+
+    /// ` (did you mean "x"?)` or the empty string.
+    public static func hint(for word: String, among candidates: [String]) -> String {
+        suggestion(for: word, among: candidates).map { " (did you mean \"\($0)\"?)" } ?? ""
+    }
+}

@@ -1,0 +1,189 @@
+public import Foundation
+
+/// How a deployment ended.
+public enum DeploymentResult: String, Sendable, Codable, CaseIterable {
+    case succeeded, failed, superseded, skipped
+    case rolledBack = "rolled-back"
+}
+
+/// A field that differs between deployed and desired state.
+public struct FieldChange: Sendable, Codable, Hashable {
+    public let field: String
+    public let from: String
+    public let to: String
+    public init(field: String, from: String, to: String) {
+        self.field = field
+        self.from = from
+        self.to = to
+    }
+}
+
+/// One step of a phase: a gate, a batch, a check.
+public struct StepReport: Sendable, Codable, Hashable {
+    public enum Outcome: String, Sendable, Codable { case passed, failed, skipped }
+    public let name: String
+    public let outcome: Outcome
+    public let milliseconds: Int
+    public let detail: String
+    public init(name: String, outcome: Outcome, milliseconds: Int, detail: String) {
+        self.name = name
+        self.outcome = outcome
+        self.milliseconds = milliseconds
+        self.detail = detail
+    }
+}
+
+/// A phase of the pipeline (pre-flight, staging, production, post-deploy) and its steps.
+public struct PhaseReport: Sendable, Codable, Hashable {
+    public let name: String
+    public let outcome: StepReport.Outcome
+    public let milliseconds: Int
+    public let steps: [StepReport]
+    public init(name: String, outcome: StepReport.Outcome, milliseconds: Int, steps: [StepReport]) {
+        self.name = name
+        self.outcome = outcome
+        self.milliseconds = milliseconds
+        self.steps = steps
+    }
+}
+
+/// An instance as records show it.
+public struct InstanceSummary: Sendable, Codable, Hashable {
+    public let id: String
+    public let version: String
+    public let address: String
+    public let pid: Int32
+    public init(id: String, version: String, address: String, pid: Int32) {
+        self.id = id
+        self.version = version
+        self.address = address
+        self.pid = pid
+    }
+}
+
+/// The last lines an instance logged, kept in the record of a failure (secrets redacted).
+public struct InstanceLog: Sendable, Codable, Hashable {
+    public let instance: String
+    public let lines: [String]
+    public init(instance: String, lines: [String]) {
+        self.instance = instance
+        self.lines = lines
+    }
+}
+
+/// Everything Slipway writes about one deployment
+/// (`Deployments/<env>/YYYY/MM/<deployment>.md` and the commit's trailers).
+public struct DeploymentRecord: Sendable, Codable {
+    /// `<UTC timestamp>-<short trigger commit>`, e.g. `20261126T181500Z-a1b2c3d`.
+    public var deployment: String
+    public var environment: String
+    public var service: String
+    public var version: String
+    /// The version that ran before, nil for a first deployment.
+    public var previousVersion: String?
+    public var result: DeploymentResult
+    public var reason: String?
+    public var strategy: String
+    /// The commit whose manifest was deployed, and who made it.
+    public var trigger: String
+    public var triggerAuthor: String
+    public var triggerSubject: String
+    /// The manifest blob that was deployed.
+    public var manifest: String
+    public var started: Date
+    public var finished: Date
+    public var changes: [FieldChange]
+    public var phases: [PhaseReport]
+    /// Instances running when the deployment ended.
+    public var instances: [InstanceSummary]
+    public var logs: [InstanceLog]
+
+    public init(deployment: String, environment: String, service: String, version: String, previousVersion: String?,
+                result: DeploymentResult, reason: String?, strategy: String, trigger: String, triggerAuthor: String,
+                triggerSubject: String, manifest: String, started: Date, finished: Date, changes: [FieldChange],
+                phases: [PhaseReport], instances: [InstanceSummary], logs: [InstanceLog]) {
+        self.deployment = deployment
+        self.environment = environment
+        self.service = service
+        self.version = version
+        self.previousVersion = previousVersion
+        self.result = result
+        self.reason = reason
+        self.strategy = strategy
+        self.trigger = trigger
+        self.triggerAuthor = triggerAuthor
+        self.triggerSubject = triggerSubject
+        self.manifest = manifest
+        self.started = started
+        self.finished = finished
+        self.changes = changes
+        self.phases = phases
+        self.instances = instances
+        self.logs = logs
+    }
+
+    /// The deployment id for a run started at `date` for `trigger`.
+    public static func id(startedAt date: Date, trigger: String) -> String {
+        "\(Timestamp.compact(date))-\(trigger.prefix(7))"
+    }
+
+    /// `Deployments/<env>/YYYY/MM/<deployment>.md`.
+    public var path: String {
+        let stamp = Timestamp.compact(started)
+        return "Deployments/\(environment)/\(stamp.prefix(4))/\(stamp.dropFirst(4).prefix(2))/\(deployment).md"
+    }
+}
+
+/// What runs in an environment now (`Status/<env>.md`).
+public struct EnvironmentStatus: Sendable, Codable, Equatable {
+    public var environment: String
+    public var service: String
+    /// The running version, nil when nothing runs.
+    public var version: String?
+    /// The commit and manifest blob the running version was deployed from.
+    public var commit: String?
+    public var manifest: String?
+    public var since: String?
+    public var instances: [InstanceSummary]
+    public var lastResult: DeploymentResult
+    public var lastDeployment: String
+    /// Set while the desired state is a version that failed: Slipway does not retry it until
+    /// the manifest changes.
+    public var failedVersion: String?
+    public var failedManifest: String?
+    public var failedDeployment: String?
+    public var failedReason: String?
+
+    public init(environment: String, service: String, version: String?, commit: String?, manifest: String?, since: String?,
+                instances: [InstanceSummary], lastResult: DeploymentResult, lastDeployment: String,
+                failedVersion: String? = nil, failedManifest: String? = nil, failedDeployment: String? = nil, failedReason: String? = nil) {
+        self.environment = environment
+        self.service = service
+        self.version = version
+        self.commit = commit
+        self.manifest = manifest
+        self.since = since
+        self.instances = instances
+        self.lastResult = lastResult
+        self.lastDeployment = lastDeployment
+        self.failedVersion = failedVersion
+        self.failedManifest = failedManifest
+        self.failedDeployment = failedDeployment
+        self.failedReason = failedReason
+    }
+}
+
+/// UTC timestamps in the two forms records use.
+public enum Timestamp {
+    /// `2026-11-26T18:15:00Z`.
+    public static func iso(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    /// `20261126T181500Z`.
+    public static func compact(_ date: Date) -> String {
+        iso(date).filter { $0 != "-" && $0 != ":" }
+    }
+}

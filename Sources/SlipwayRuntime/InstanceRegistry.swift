@@ -1,0 +1,57 @@
+public import Foundation
+
+/// One instance Slipway started, as kept in the state directory.
+public struct InstanceRecord: Sendable, Codable, Hashable {
+    /// Unique name (also the HAProxy server name).
+    public let id: String
+    public let version: String
+    public let port: Int
+    public let process: ProcessIdentity
+    public let logFile: String
+    /// The manifest blob it was started from.
+    public let manifest: String
+    public let startedAt: Date
+
+    public init(id: String, version: String, port: Int, process: ProcessIdentity, logFile: String, manifest: String, startedAt: Date) {
+        self.id = id
+        self.version = version
+        self.port = port
+        self.process = process
+        self.logFile = logFile
+        self.manifest = manifest
+        self.startedAt = startedAt
+    }
+
+    public var isRunning: Bool { ProcessControl.isRunning(process) }
+}
+
+/// The instances of one environment (`instances.json` in its state folder), written before
+/// and after every start and stop so that a later run finds and replaces them.
+public struct InstanceRegistry: Sendable {
+    public let file: URL
+
+    public init(file: URL) { self.file = file }
+
+    public func load() -> [InstanceRecord] {
+        guard let data = try? Data(contentsOf: file) else { return [] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return (try? decoder.decode([InstanceRecord].self, from: data)) ?? []
+    }
+
+    public func save(_ instances: [InstanceRecord]) throws {
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(instances).write(to: file, options: .atomic)
+    }
+
+    public func add(_ instance: InstanceRecord) throws {
+        try save(load().filter { $0.id != instance.id } + [instance])
+    }
+
+    public func remove(_ id: String) throws {
+        try save(load().filter { $0.id != id })
+    }
+}

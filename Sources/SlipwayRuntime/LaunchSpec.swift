@@ -1,0 +1,42 @@
+public import Foundation
+
+/// Everything needed to start one instance: a value, built and tested apart from spawning.
+public struct LaunchSpec: Sendable, Hashable {
+    /// argv; `arguments[0]` is resolved with `ExecutableResolver` before spawning.
+    public var arguments: [String]
+    /// The complete environment of the process (nothing is inherited implicitly).
+    public var environment: [String: String]
+    public var workingDirectory: URL
+    /// stdout and stderr are appended here.
+    public var logFile: URL
+
+    public init(arguments: [String], environment: [String: String], workingDirectory: URL, logFile: URL) {
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.logFile = logFile
+    }
+}
+
+/// Finds the program to run: paths with a `/` are taken relative to the working directory;
+/// bare names are looked up in `searchPath`.
+public struct ExecutableResolver: Sendable {
+    public var searchPath: [URL]
+
+    public init(searchPath: [URL]) { self.searchPath = searchPath }
+
+    /// `PATH` of this process plus `extra` directories (searched first).
+    public static func standard(extra: [URL] = []) -> ExecutableResolver {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return ExecutableResolver(searchPath: extra + path.split(separator: ":").map { URL(fileURLWithPath: String($0)) })
+    }
+
+    public func resolve(_ program: String, in directory: URL) -> URL? {
+        let fileManager = FileManager.default
+        if program.contains("/") {
+            let url = program.hasPrefix("/") ? URL(fileURLWithPath: program) : directory.appendingPathComponent(program)
+            return fileManager.isExecutableFile(atPath: url.path) ? url.standardizedFileURL : nil
+        }
+        return searchPath.map { $0.appendingPathComponent(program) }.first { fileManager.isExecutableFile(atPath: $0.path) }
+    }
+}

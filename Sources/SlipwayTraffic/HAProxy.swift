@@ -1,0 +1,109 @@
+public import Foundation
+public import Logging
+import SlipwayRuntime
+
+/// One environment's HAProxy: its config, pid file, runtime socket and log live in `directory`
+/// (inside Slipway's state directory). It runs detached, so Slipway is never in the data path.
+public actor HAProxy: TrafficProvider {
+    public nonisolated let directory: URL
+    private let logger: Logger
+    private var settings: FrontSettings?
+
+    public init(directory: URL, logger: Logger) {
+        self.directory = directory
+        self.logger = logger
+    }
+
+    nonisolated var configFile: URL { directory.appendingPathComponent("haproxy.cfg") }
+    nonisolated var pidFile: URL { directory.appendingPathComponent("haproxy.pid") }
+    nonisolated var socketPath: String { directory.appendingPathComponent("admin.sock").path }
+    nonisolated var settingsFile: URL { directory.appendingPathComponent("front.json") }
+    nonisolated var client: RuntimeAPIClient { RuntimeAPIClient(socketPath: socketPath) }
+
+    /// The running HAProxy's master pid, nil when none is running.
+    public nonisolated var runningPID: Int32? {
+        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+              ProcessControl.startTime(of: pid) != nil,
+              (try? client.send(["show info"]))?.contains("Name: HAProxy") == true else { return nil }
+        return pid
+    }
+
+    public func ensureRunning(_ settings: FrontSettings, servers: [BackendServer: Int]) async throws {
+        self.settings = settings
+        let running = runningPID
+        let current = (try? Data(contentsOf: settingsFile)).flatMap { try? JSONDecoder().decode(FrontSettings.self, from: $0) }
+        if running != nil && current == settings { return }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let text = HAProxyConfig.render(settings, servers: servers, socket: socketPath, pidFile: pidFile.path)
+        try Data(text.utf8).write(to: configFile, options: .atomic)
+        try await start(replacing: running)
+        try JSONEncoder().encode(settings).write(to: settingsFile, options: .atomic)
+    }
+
+    /// Starts HAProxy as a daemon; with `replacing`, a seamless reload (`-sf`): the old
+    /// process finishes its open connections while the new one takes the listener.
+    private func start(replacing old: Int32?) async throws {
+        guard let binary = ExecutableResolver.standard(extra: [URL(fileURLWithPath: "/usr/sbin"), URL(fileURLWithPath: "/usr/local/sbin")])
+            .resolve("haproxy", in: directory) else {
+            throw TrafficError("haproxy is not installed (apt-get install haproxy)")
+        }
+        var arguments = ["haproxy", "-D", "-f", configFile.path, "-p", pidFile.path]
+        if let old { arguments += ["-sf", String(old)] }
+        let log = directory.appendingPathComponent("haproxy.log")
+        let spec = LaunchSpec(arguments: arguments, environment: ["PATH": "/usr/sbin:/usr/bin:/bin"], workingDirectory: directory, logFile: log)
+        let status = try ProcessControl.run(spec, executable: binary)
+        guard status == 0 else {
+            let tail = LogTail.lastLines(of: log, count: 5).joined(separator: "\n")
+            throw TrafficError("haproxy did not start (exit \(status)):\n\(tail)")
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while runningPID == nil || (old != nil && runningPID == old) {
+            guard ContinuousClock.now < deadline else { throw TrafficError("haproxy started but its runtime socket does not answer") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        logger.info("haproxy started", metadata: ["listen": "\(settings?.listen ?? "")", "reload": "\(old != nil)"])
+    }
+
+    public func add(_ server: BackendServer) async throws {
+        guard let settings else { throw TrafficError("ensureRunning must come first") }
+        for command in RuntimeCommand.add(server, settings: settings) {
+            try client.run([command])
+        }
+    }
+
+    public func setWeights(_ weights: [String: Int]) async throws {
+        guard !weights.isEmpty else { return }
+        try client.run(weights.sorted { $0.key < $1.key }.map { RuntimeCommand.setWeight($0.key, $0.value) })
+    }
+
+    public func drain(_ name: String) async throws {
+        try client.run([RuntimeCommand.drain(name)])
+    }
+
+    public func remove(_ name: String) async throws {
+        try client.run([RuntimeCommand.maintenance(name)])
+        // `del server` is refused while connections are still attached; they close quickly
+        // once the server is in maintenance.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            let answer = try client.send([RuntimeCommand.delete(name)])
+            if !RuntimeCommand.isFailure(answer) || answer.contains("No such server") { return }
+            guard ContinuousClock.now < deadline else {
+                throw TrafficError("HAProxy kept server \(name): \(answer.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    public func stats() async throws -> [ServerStats] {
+        StatParser.parse(try client.send([RuntimeCommand.showStat]))
+    }
+
+    /// Stops HAProxy (SIGTERM to its pid): used when an environment is taken down.
+    public func stop() async {
+        guard let pid = runningPID, let start = ProcessControl.startTime(of: pid) else { return }
+        await ProcessControl.stop(ProcessIdentity(pid: pid, startTime: start), timeout: .seconds(5))
+        try? FileManager.default.removeItem(at: settingsFile)
+    }
+}

@@ -1,0 +1,115 @@
+/// Builds the configuration file of one environment's HAProxy. Pure: returns text.
+public enum HAProxyConfig {
+    public static let backend = "app"
+
+    /// The whole configuration. `servers` are written as static servers so that a freshly
+    /// (re)started HAProxy serves what is running; later changes go through the runtime API.
+    public static func render(_ settings: FrontSettings, servers: [BackendServer: Int], socket: String, pidFile: String) -> String {
+        var lines = [
+            "# Written by Slipway; changes go through the runtime API. Do not edit.",
+            "global",
+            "    stats socket \(socket) mode 600 level admin",
+            "    stats timeout 30s",
+            "    pidfile \(pidFile)",
+            "    hard-stop-after 60s",
+            "",
+            "defaults",
+            "    mode http",
+            "    option redispatch 1",
+            "    retries 3",
+            "    retry-on conn-failure empty-response junk-response",
+            "    timeout connect 2s",
+            "    timeout client 60s",
+            "    timeout server 60s",
+            "    timeout http-keep-alive 5s",
+            "    timeout check \(settings.timeoutMilliseconds)ms",
+            "",
+            "frontend front",
+            "    bind \(settings.listen)",
+            "    default_backend \(backend)",
+            "",
+            "backend \(backend)",
+            "    balance roundrobin",
+            "    option httpchk GET \(settings.healthPath)",
+            "    http-check expect status \(settings.expectStatus)",
+        ]
+        for (server, weight) in servers.sorted(by: { $0.key.name < $1.key.name }) {
+            lines.append("    server \(server.name) \(server.host):\(server.port) \(checkArguments(settings)) weight \(weight)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `check inter … rise … fall …`, shared by static servers and runtime `add server`.
+    public static func checkArguments(_ settings: FrontSettings) -> String {
+        "check inter \(settings.intervalMilliseconds)ms rise \(settings.rise) fall \(settings.fall)"
+    }
+}
+
+/// Runtime API lines (HAProxy management guide, "Unix Socket commands"). Pure: returns text.
+public enum RuntimeCommand {
+    static func server(_ name: String) -> String { "\(HAProxyConfig.backend)/\(name)" }
+
+    /// A new server at weight 0 whose health starts *down*: HAProxy would otherwise count it
+    /// as up before a single check passed, so only `rise` passing checks bring it up. The
+    /// order matters: leaving maintenance resets health to up, so `health down` comes after.
+    public static func add(_ server: BackendServer, settings: FrontSettings) -> [String] {
+        let name = self.server(server.name)
+        return [
+            "add server \(name) \(server.host):\(server.port) \(HAProxyConfig.checkArguments(settings)) weight 0",
+            "enable server \(name)",
+            "set server \(name) health down",
+            "enable health \(name)",
+        ]
+    }
+
+    public static func setWeight(_ name: String, _ weight: Int) -> String { "set weight \(server(name)) \(weight)" }
+    public static func drain(_ name: String) -> String { "set server \(server(name)) state drain" }
+    public static func maintenance(_ name: String) -> String { "set server \(server(name)) state maint" }
+    public static func ready(_ name: String) -> String { "set server \(server(name)) state ready" }
+    public static func delete(_ name: String) -> String { "del server \(server(name))" }
+    public static let showStat = "show stat -1 4 -1"
+
+    /// Phrases with which HAProxy's CLI reports a refused command.
+    static let failures = ["No such", "Invalid", "Require", "not found", "Unknown", "cannot", "Can't", "denied", "error", "failed", "already exists"]
+
+    /// Whether a command's output reports failure (successful commands print nothing or a
+    /// confirmation such as "New server registered.").
+    public static func isFailure(_ output: String) -> Bool {
+        failures.contains { output.localizedCaseInsensitiveContains($0) }
+    }
+}
+
+/// Parses `show stat` CSV output (typed `-1 4 -1`: servers only) into `ServerStats`.
+public enum StatParser {
+    public static func parse(_ csv: String, backend: String = HAProxyConfig.backend) -> [ServerStats] {
+        let lines = csv.split(separator: "\n")
+        guard let header = lines.first(where: { $0.hasPrefix("# ") }) else { return [] }
+        let columns = header.dropFirst(2).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let index = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return lines.filter { !$0.hasPrefix("#") }.compactMap { line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            func field(_ name: String) -> String { index[name].flatMap { $0 < fields.count ? fields[$0] : nil } ?? "" }
+            func number(_ name: String) -> Int { Int(field(name)) ?? 0 }
+            guard field("pxname") == backend, !["BACKEND", "FRONTEND"].contains(field("svname")) else { return nil }
+            return ServerStats(
+                name: field("svname"), health: health(field("status")), weight: number("weight"),
+                currentSessions: number("scur"),
+                responses: ["hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"].map(number).reduce(0, +),
+                serverErrors: number("hrsp_5xx"), responseTimeMilliseconds: number("rtime"),
+                checkStatus: field("check_status")
+            )
+        }
+    }
+
+    static func health(_ status: String) -> ServerStats.Health {
+        switch status {
+        case "UP": .up
+        case "DRAIN": .draining
+        case "no check": .unchecked
+        case let text where text.hasPrefix("MAINT"): .maintenance
+        case let text where text.hasPrefix("DOWN") && text.contains("/"): .starting  // "DOWN 1/2": going up
+        case let text where text.hasPrefix("UP") && text.contains("/"): .up         // "UP 1/2": going down
+        default: .down
+        }
+    }
+}
