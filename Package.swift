@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(name: "SlipwayDemoService", swiftSettings: swiftSettings),
         .testTarget(
             name: "SlipwayTests",
-            dependencies: ["SlipwayEngine", "SlipwayCLI", "SlipwayDemoService", "SlipwayDefaults"],
+            dependencies: ["SlipwayEngine", "SlipwayCLI", "SlipwayDemoService", "SlipwayDefaults", "CSlipwaySystem"],
             swiftSettings: swiftSettings
         ),
     ]

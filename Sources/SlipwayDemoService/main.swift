@@ -21,11 +21,13 @@ struct Options {
     var latencyMilliseconds = 0
     var crashAtStart = false
     var startDelayMilliseconds = 0
+    /// Environment variables to print at start (tests use it to check that Slipway redacts secrets).
+    var logEnvironment: [String] = []
 
     static let usage = """
         usage: slipway-demo-service --port N [--host H] [--version V] [--service NAME]
                                     [--fail-health] [--error-rate 0.2] [--latency-ms 300]
-                                    [--crash-at-start] [--start-delay-ms 2000]
+                                    [--crash-at-start] [--start-delay-ms 2000] [--log-env NAME]
         """
 
     init(arguments: [String], environment: [String: String]) throws {
@@ -53,6 +55,7 @@ struct Options {
             case "--latency-ms": latencyMilliseconds = try Int(value(argument)) ?? { throw UsageError("--latency-ms needs a number") }()
             case "--crash-at-start": crashAtStart = true
             case "--start-delay-ms": startDelayMilliseconds = try Int(value(argument)) ?? { throw UsageError("--start-delay-ms needs a number") }()
+            case "--log-env": logEnvironment.append(try value(argument))
             case "-h", "--help":
                 print(Options.usage)
                 exit(0)
@@ -188,6 +191,9 @@ do {
 }
 
 log("starting \(options.service) \(options.version) on \(options.host):\(options.port)")
+for name in options.logEnvironment {
+    log("\(name)=\(ProcessInfo.processInfo.environment[name] ?? "")")
+}
 if options.crashAtStart {
     log("crashing at start as asked (--crash-at-start)")
     exit(3)

@@ -39,13 +39,15 @@ public struct EnvironmentSet: Sendable {
                 diagnostics += error.diagnostics
             }
         }
-        for (name, manifest) in manifests.sorted(by: { $0.key < $1.key }) {
+        // Checked against every parsed manifest before any is dropped, so both ends of a cycle are reported.
+        let parsed = manifests
+        for (name, manifest) in parsed.sorted(by: { $0.key < $1.key }) {
             guard let upstream = manifest.upstream else { continue }
             let problem: String? = if upstream == name {
                 "upstream names the environment itself"
-            } else if manifests[upstream] == nil && !diagnostics.contains(where: { $0.path == upstream.manifestPath }) {
+            } else if parsed[upstream] == nil && !diagnostics.contains(where: { $0.path == upstream.manifestPath }) {
                 "upstream \"\(upstream)\" has no manifest \(upstream.manifestPath)"
-            } else if Self.cycle(from: name, in: manifests) {
+            } else if Self.cycle(from: name, in: parsed) {
                 "upstream chain from \(name) loops back to it"
             } else {
                 nil

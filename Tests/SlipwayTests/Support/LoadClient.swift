@@ -1,0 +1,53 @@
+import Foundation
+@testable import SlipwayRuntime
+
+/// Sends GET / to 127.0.0.1:port from its own thread until stopped (at most 60 s or
+/// 200,000 requests), counting answers that are not 200 and connection errors.
+final class LoadClient: @unchecked Sendable {  // counters are guarded by `lock`
+    struct Summary {
+        let succeeded: Int
+        let failed: Int
+        let errors: [String]
+        let versions: Set<String>
+    }
+
+    private let lock = NSLock()
+    private let finished = DispatchSemaphore(value: 0)
+    private var succeeded = 0
+    private var errors: [String] = []
+    private var versions: Set<String> = []
+    private var stopped = false
+
+    init(port: Int) {
+        Thread.detachNewThread { [self] in
+            loop(port: port)
+            finished.signal()
+        }
+    }
+
+    private func loop(port: Int) {
+        let deadline = ContinuousClock.now + .seconds(60)
+        for _ in 0..<200_000 {
+            if lock.withLock({ stopped }) || ContinuousClock.now > deadline { return }
+            do {
+                let response = try HTTPProbe.get(host: "127.0.0.1", port: port, path: "/", timeout: .seconds(5))
+                record(response.status == 200 ? nil : "HTTP \(response.status): \(response.body)", body: response.body)
+            } catch {
+                record("\(error)", body: nil)
+            }
+        }
+    }
+
+    private func record(_ error: String?, body: String?) {
+        lock.withLock {
+            if let error { errors.append(error) } else { succeeded += 1 }
+            if let body { versions.insert(body) }
+        }
+    }
+
+    func stop() -> Summary {
+        lock.withLock { stopped = true }
+        finished.wait()
+        return lock.withLock { Summary(succeeded: succeeded, failed: errors.count, errors: errors, versions: versions) }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+@testable import SlipwayRuntime
+
+/// A throw-away ops repo made with the git CLI in a temp dir. `with` tears down every
+/// instance and HAProxy it started and deletes the dir, whether the test passes or fails.
+struct OpsRepoFixture {
+    let root: URL
+    /// The working tree (for a bare fixture: a clone used to push manifests).
+    let workTree: URL
+    /// The path given to `slipway --repo`.
+    let repo: URL
+    let isBare: Bool
+
+    static func with<T>(bare: Bool = false, _ body: (OpsRepoFixture) async throws -> T) async throws -> T {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-test-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let fixture: OpsRepoFixture
+        if bare {
+            let repo = root.appendingPathComponent("ops.git"), work = root.appendingPathComponent("work")
+            try Command.git(["init", "--quiet", "--bare", "--initial-branch=main", repo.path], in: root)
+            try Command.git(["clone", "--quiet", repo.path, work.path], in: root)
+            fixture = OpsRepoFixture(root: root, workTree: work, repo: repo, isBare: true)
+        } else {
+            let work = root.appendingPathComponent("ops")
+            try Command.git(["init", "--quiet", "--initial-branch=main", work.path], in: root)
+            fixture = OpsRepoFixture(root: root, workTree: work, repo: work, isBare: false)
+        }
+        do {
+            let result = try await body(fixture)
+            fixture.tearDown()
+            return result
+        } catch {
+            fixture.tearDown()
+            throw error
+        }
+    }
+
+    /// Writes a file in the work tree and commits it (pushing it for a bare fixture).
+    @discardableResult
+    func commit(_ path: String, _ content: String, message: String? = nil) throws -> String {
+        let url = workTree.appendingPathComponent(path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(content.utf8).write(to: url)
+        try Command.git(["add", path], in: workTree)
+        try Command.git(["commit", "--quiet", "-m", message ?? "Change \(path)"], in: workTree)
+        if isBare { try Command.git(["push", "--quiet", "origin", "HEAD:main"], in: workTree) }
+        return try git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// git in the repository Slipway works on.
+    @discardableResult
+    func git(_ arguments: [String]) throws -> String {
+        try Command.git(isBare ? ["--git-dir", repo.path] + arguments : arguments, in: isBare ? root : workTree)
+    }
+
+    func slipway(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+        guard let command = arguments.first else { return try Command.slipway(["--repo", repo.path]) }
+        return try Command.slipway([command, "--repo", repo.path] + arguments.dropFirst(), environment: environment)
+    }
+
+    var stateDirectory: URL { (isBare ? repo : workTree.appendingPathComponent(".git")).appendingPathComponent("slipway") }
+
+    /// Instances registered for an environment.
+    func instances(_ env: String) -> [InstanceRecord] {
+        InstanceRegistry(file: stateDirectory.appendingPathComponent("envs/\(env)/instances.json")).load()
+    }
+
+    /// Stops everything Slipway started for this repo, then removes the temp dir.
+    func tearDown() {
+        let result = try? Command.slipway(["down", "--repo", repo.path])
+        if result?.status != 0 {
+            // Fall back to the registries and pid files directly.
+            let envs = (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory.appendingPathComponent("envs").path)) ?? []
+            for env in envs {
+                for instance in instances(env) { kill(instance.process.pid, SIGKILL) }
+                let pidFile = stateDirectory.appendingPathComponent("envs/\(env)/haproxy/haproxy.pid")
+                if let pid = (try? String(contentsOf: pidFile, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                    kill(pid, SIGKILL)
+                }
+            }
+        }
+        try? FileManager.default.removeItem(at: root)
+    }
+}
+
+/// A manifest for tests: the demo service, fast health checks, a free port.
+func testManifest(version: String, replicas: Int = 2, listen: Int, batchSize: Int = 1, extraArguments: [String] = [],
+                  secrets: String = "", startTimeout: String = "10s", upstream: String? = nil) -> String {
+    let arguments = (["slipway-demo-service", "--port", "{port}", "--version", "{version}"] + extraArguments)
+        .map { "\"\($0)\"" }.joined(separator: ", ")
+    return """
+        service: web
+        version: "\(version)"
+        \(upstream.map { "upstream: \($0)" } ?? "")
+        run:
+          command: [\(arguments)]
+          replicas: \(replicas)
+          stopTimeout: 2s
+        \(secrets)
+        traffic: { listen: "127.0.0.1:\(listen)" }
+        health:
+          http: { path: /healthz, expect: 200 }
+          interval: 200ms
+          timeout: 500ms
+          healthyThreshold: 1
+          startTimeout: \(startTimeout)
+        strategy:
+          rolling: { batchSize: \(batchSize) }
+
+        """
+}
+
+/// GET through a front, nil when nothing answers.
+func fetch(_ port: Int, _ path: String = "/") -> HTTPProbe.Response? {
+    try? HTTPProbe.get(host: "127.0.0.1", port: port, path: path)
+}
