@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+@testable import SlipwayRuntime
+
+@Suite("slipway commands: validate, plan, secrets, rollout recovery, demo", .serialized)
+struct CommandLineTests {
+    @Test("validate checks the tip, a --ref, or the index with --staged; errors exit 1 as path:line:col")
+    func validate() async throws {
+        try await OpsRepoFixture.with { ops in
+            let good = testManifest(version: "1.0.0", listen: 18_081)
+            try ops.commit("Environments/staging.yaml", good)
+            let ok = try ops.slipway(["validate"])
+            #expect(ok.status == 0 && ok.stdout.contains("1 manifest(s) valid: staging"), "\(ok.output)")
+
+            try ops.commit("Environments/staging.yaml", good.replacingOccurrences(of: "interval: 200ms", with: "interval: soon"))
+            let bad = try ops.slipway(["validate"])
+            #expect(bad.status == 1)
+            #expect(bad.stdout == "Environments/staging.yaml:12:13: health.interval must be a duration such as 500ms, 10s, 15m or 1h\n")
+            #expect(try ops.slipway(["validate", "--ref", "HEAD~1"]).status == 0)
+
+            // Staged but not committed: --staged sees it, the tip does not.
+            let url = ops.workTree.appendingPathComponent("Environments/production.yaml")
+            try Data("service: web\nversion: \"1\"\nrun: { command: [web] }\ntraffic: { listen: \"127.0.0.1:1\" }\nstrategy: { canary: {}, rolling: {} }\n".utf8).write(to: url)
+            try ops.git(["add", "Environments/production.yaml"])
+            let staged = try ops.slipway(["validate", "--staged"])
+            #expect(staged.status == 1)
+            #expect(staged.stdout.contains("Environments/production.yaml:5:11: strategy must name exactly one of rolling, canary, blueGreen"), "\(staged.output)")
+
+            #expect(try ops.slipway(["validate", "--staged", "--ref", "HEAD"]).status == 2)
+            #expect(try ops.slipway(["plan", "Not_An_Env"]).status == 2)
+        }
+    }
+
+    @Test("secrets given as env:NAME never appear in records, status, plan output, git history or Slipway's logs")
+    func secretsAreNeverWritten() async throws {
+        try await OpsRepoFixture.with { ops in
+            let secret = "s3cr3t-\(UUID().uuidString)"
+            let environment = ["TEST_DB_SECRET": secret]
+            let port = try Ports.free()
+            let secrets = "  secrets: { DB_PASSWORD: env:TEST_DB_SECRET }"
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, secrets: secrets))
+            var outputs: [String] = []
+            let applied = try ops.slipway(["apply", "--log-level", "trace"], environment: environment)
+            #expect(applied.status == 0, "\(applied.output)")
+            outputs.append(applied.output)
+
+            // The next version prints its secret and crashes: its log tail goes into the record.
+            try ops.commit("Environments/production.yaml", testManifest(
+                version: "2.0.0", listen: port, extraArguments: ["--log-env", "DB_PASSWORD", "--crash-at-start"], secrets: secrets))
+            for arguments in [["plan"], ["plan", "--json"], ["apply", "--log-level", "trace"], ["status", "--json"], ["history", "--json"]] {
+                let result = try ops.slipway(arguments, environment: environment)
+                outputs.append(result.output)
+            }
+            #expect(outputs[3].contains("DB_PASSWORD=***"), "the log tail should show the redacted secret: \(outputs[3])")
+
+            let history = try ops.git(["log", "-p", "--all"])
+            #expect(history.contains("DB_PASSWORD=***"))
+            for (index, text) in (outputs + [history]).enumerated() {
+                #expect(!text.contains(secret), "secret value found in output \(index)")
+            }
+            // Slipway's own state (registry, HAProxy config) — not the instances' own logs.
+            let state = FileManager.default.enumerator(at: ops.stateDirectory, includingPropertiesForKeys: nil)?
+                .compactMap { $0 as? URL }.filter { !$0.path.contains("/logs/") } ?? []
+            for file in state {
+                #expect((try? String(contentsOf: file, encoding: .utf8))?.contains(secret) != true, "secret value in \(file.path)")
+            }
+            // It did reach the process that needed it: the crashed instance printed it to its own log.
+            let logs = FileManager.default.enumerator(at: ops.stateDirectory.appendingPathComponent("envs/production/logs"), includingPropertiesForKeys: nil)?
+                .compactMap { $0 as? URL } ?? []
+            #expect(logs.contains { (try? String(contentsOf: $0, encoding: .utf8))?.contains("DB_PASSWORD=\(secret)") == true })
+        }
+    }
+
+    @Test("when a later batch never gets healthy, the previous version is started again and the new one removed")
+    func laterBatchFails() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 2, listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+
+            // Instances of 2.0.0 fail their health check from the second one on (the demo service reads
+            // DEMO_FAIL_HEALTH; the wrapper turns it on for every instance but the first).
+            let wrapper = ops.root.appendingPathComponent("second-fails.sh")
+            let marker = ops.root.appendingPathComponent("started-once")
+            try Data("""
+                #!/bin/sh
+                if [ -e "\(marker.path)" ]; then export DEMO_FAIL_HEALTH=1; else touch "\(marker.path)"; fi
+                exec "\(Command.productsDirectory.appendingPathComponent("slipway-demo-service").path)" "$@"
+
+                """.utf8).write(to: wrapper)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
+            let manifest = testManifest(version: "2.0.0", replicas: 2, listen: port, startTimeout: "2s")
+                .replacingOccurrences(of: "\"slipway-demo-service\"", with: "\"\(wrapper.path)\"")
+            try ops.commit("Environments/production.yaml", manifest)
+
+            let load = LoadClient(port: port)
+            let result = try ops.slipway(["apply"])
+            let traffic = load.stop()
+            #expect(result.status == 1, "\(result.output)")
+            #expect(traffic.failed == 0, "\(traffic.errors.prefix(3))")
+            let instances = ops.instances("production")
+            #expect(instances.count == 2 && instances.allSatisfy { $0.version == "1.0.0" && $0.isRunning }, "\(instances)")
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+            let record = try ops.git(["log", "-1", "-p", "--format=%s"])
+            #expect(record.contains("restore previous version | passed"), "\(record)")
+        }
+    }
+
+    @Test("slipway demo runs start to finish and leaves nothing behind")
+    func demo() throws {
+        let result = try Command.slipway(["demo"], environment: [:])
+        #expect(result.status == 0, "\(result.output.suffix(2000))")
+        #expect(result.stdout.contains("curl http://127.0.0.1:"))
+        #expect(result.stdout.contains("production  web 1.0.0 → 1.1.0  succeeded"))
+        #expect(result.stdout.contains("appears in 0 file(s)"))
+        let line = result.stdout.split(separator: "\n").first { $0.contains("slipway init ") } ?? ""
+        let directory = String(line.split(separator: " ").last ?? "")
+        #expect(!directory.isEmpty && !FileManager.default.fileExists(atPath: directory))
+    }
+}
