@@ -35,10 +35,10 @@ struct DeploymentContext {
         let deadline = ContinuousClock.now + manifest.run.stopTimeout.duration
         while ContinuousClock.now < deadline,
               let stats = try await traffic.stats().first(where: { $0.name == instance.id }), stats.currentSessions > 0 {
-            try await Task.sleep(for: .milliseconds(20))
+            try await log.pause(for: .milliseconds(20))
         }
         try await traffic.remove(instance.id)
-        await ProcessControl.stop(instance.process, timeout: manifest.run.stopTimeout.duration)
+        await log.waiting { await ProcessControl.stop(instance.process, timeout: manifest.run.stopTimeout.duration) }
         try registry.remove(instance.id)
         logger.debug("instance retired", metadata: ["env": "\(environment)", "instance": "\(instance.id)"])
     }
@@ -46,7 +46,7 @@ struct DeploymentContext {
     /// Removes an instance that never served (a failed start): no drain needed.
     func discard(_ instance: InstanceRecord) async {
         try? await traffic.remove(instance.id)
-        await ProcessControl.stop(instance.process, timeout: .seconds(2))
+        await log.waiting { await ProcessControl.stop(instance.process, timeout: .seconds(2)) }
         try? registry.remove(instance.id)
     }
 
@@ -60,7 +60,7 @@ struct DeploymentContext {
                 started.append(instance)
                 try await traffic.add(BackendServer(name: instance.id, port: instance.port))
             }
-            try await launcher.waitHealthy(started, traffic: traffic, redactor: redactor)
+            try await launcher.waitHealthy(started, traffic: traffic, redactor: redactor, log: log)
             try await traffic.setWeights(Dictionary(uniqueKeysWithValues: started.map { ($0.id, weight) }))
             return started
         } catch {

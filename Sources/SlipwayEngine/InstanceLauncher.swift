@@ -59,7 +59,7 @@ struct InstanceLauncher: Sendable {
     }
 
     /// Waits until HAProxy's health checks pass for every instance; fails fast when one exits.
-    func waitHealthy(_ instances: [InstanceRecord], traffic: any TrafficProvider, redactor: Redactor) async throws {
+    func waitHealthy(_ instances: [InstanceRecord], traffic: any TrafficProvider, redactor: Redactor, log: RunLog) async throws {
         let deadline = ContinuousClock.now + manifest.health.startTimeout.duration
         while true {
             let stats = Dictionary(try await traffic.stats().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -76,7 +76,7 @@ struct InstanceLauncher: Sendable {
                     reason: "\(pending.count) instance(s) of \(manifest.version) did not pass the health check GET \(check.path) → \(check.expect) within \(manifest.health.startTimeout) (last check: \(last))",
                     logs: pending.map { Self.log(of: $0, redactor: redactor) })
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await log.pause(for: .milliseconds(50))
         }
     }
 

@@ -52,7 +52,7 @@ public struct OpsRepository: Sendable {
             files.append(ManifestFile(path: path, data: try await git.readBlob(entry.id)))
             blobs[path] = entry.id
         }
-        let set = EnvironmentSet(files: files)
+        let set = await EnvironmentSet.parsing(files)
         var manifestBlobs: [EnvironmentName: ObjectID] = [:]
         for name in set.manifests.keys { manifestBlobs[name] = blobs[name.manifestPath] }
         return DesiredState(environments: set, blobs: manifestBlobs)
@@ -60,7 +60,25 @@ public struct OpsRepository: Sendable {
 
     /// `Status/<env>.md` at `commit`, nil when the environment was never deployed.
     public func status(of name: EnvironmentName, at commit: ObjectID) async throws -> EnvironmentStatus? {
-        guard let data = try await git.readFile(name.statusPath, at: commit) else { return nil }
+        guard let blob = try await git.blobID(at: name.statusPath, in: commit) else { return nil }
+        return try await status(of: name, blob: blob)
+    }
+
+    /// Blob ids of every `Status/<env>.md` at `commit`, read with one tree lookup.
+    public func statusBlobs(at commit: ObjectID) async throws -> [EnvironmentName: ObjectID] {
+        var blobs: [EnvironmentName: ObjectID] = [:]
+        for entry in try await git.listDirectory("Status", at: commit) ?? [] where entry.isBlob && entry.name.hasSuffix(".md") {
+            if let name = EnvironmentName(String(entry.name.dropLast(3))) { blobs[name] = entry.id }
+        }
+        return blobs
+    }
+
+    /// A status file by blob id.
+    public func status(of name: EnvironmentName, blob: ObjectID) async throws -> EnvironmentStatus {
+        try Self.parseStatus(try await git.readBlob(blob), of: name)
+    }
+
+    static func parseStatus(_ data: Data, of name: EnvironmentName) throws -> EnvironmentStatus {
         do {
             return try RecordTemplates.parseStatus(String(decoding: data, as: UTF8.self))
         } catch {

@@ -20,12 +20,13 @@ struct PipelineRun {
     let engine: EngineConfiguration
 
     struct Outcome {
-        let record: DeploymentRecord
+        var record: DeploymentRecord
         let status: EnvironmentStatus
     }
 
     func run() async -> Outcome {
         let started = Date()
+        let clock = ContinuousClock.now
         let log = RunLog(environment: environment.rawValue, progress: engine.progress)
         let registry = engine.state.registry(environment)
         let traffic = HAProxy(directory: engine.state.haproxy(environment), logger: engine.logger)
@@ -92,7 +93,9 @@ struct PipelineRun {
             failure = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(error)")
             log.end(failed: true)
         }
-        return finish(started: started, log: log, registry: registry, serving: serving, failure: failure)
+        var outcome = finish(started: started, log: log, registry: registry, serving: serving, failure: failure)
+        outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
+        return outcome
     }
 
     // MARK: Steps

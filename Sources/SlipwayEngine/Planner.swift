@@ -1,5 +1,6 @@
 public import SlipwayManifest
 public import SlipwayRecords
+import Foundation
 import SlipwayGit
 
 /// What a reconcile would do for one environment.
@@ -52,11 +53,23 @@ public struct Planner: Sendable {
         let tip = try await repository.tip()
         let desired = try await repository.desired(at: tip)
         let names = try select(only, in: desired)
-        var plans: [EnvironmentPlan] = []
+        let statusBlobs = try await repository.statusBlobs(at: tip)
+        var work: [(name: EnvironmentName, manifest: Manifest, blob: ObjectID, status: Data?)] = []
         for name in names {
             guard let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else { continue }
-            let status = try await repository.status(of: name, at: tip)
-            plans.append(await plan(name, manifest: manifest, blob: blob.hex, status: status))
+            work.append((name, manifest, blob, try await statusBlobs[name].asyncMap { try await repository.git.readBlob($0) }))
+        }
+        // Parsing and diffing run in parallel; git reads stay on the repository's actor.
+        let plans = try await withThrowingTaskGroup(of: (Int, EnvironmentPlan).self) { group in
+            for (index, item) in work.enumerated() {
+                group.addTask {
+                    let status = try item.status.map { try OpsRepository.parseStatus($0, of: item.name) }
+                    return (index, await plan(item.name, manifest: item.manifest, blob: item.blob.hex, status: status))
+                }
+            }
+            var plans = [EnvironmentPlan?](repeating: nil, count: work.count)
+            for try await (index, plan) in group { plans[index] = plan }
+            return plans.compactMap { $0 }
         }
         let invalid = desired.environments.diagnostics.map(\.description)
         return Plan(commit: tip.hex, environments: plans, invalid: invalid)
@@ -80,15 +93,19 @@ public struct Planner: Sendable {
             EnvironmentPlan(environment: name.rawValue, action: action, service: manifest.service, desiredVersion: manifest.version,
                             deployedVersion: status?.version, changes: changes, reason: reason)
         }
-        let desiredFields = manifest.fields
-        if let failed = status?.failedManifest, await isSame(failed, as: blob, fields: desiredFields, name) {
+        if let failed = status?.failedManifest, await isSame(failed, as: blob, fields: manifest, name) {
             return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment ?? "?"); waiting for a change of \(name.manifestPath)")
         }
         guard let status, status.version != nil, let deployedBlob = status.manifest else {
-            return result(.create, Self.changes(from: [], to: desiredFields), "not deployed yet")
+            return result(.create, Self.changes(from: [], to: manifest.fields), "not deployed yet")
         }
-        let deployed = await repository.manifest(blob: deployedBlob, path: name.manifestPath)?.fields ?? []
-        let changes = Self.changes(from: deployed, to: desiredFields)
+        let changes: [FieldChange]
+        if deployedBlob == blob {
+            changes = []
+        } else {
+            let deployed = await repository.manifest(blob: deployedBlob, path: name.manifestPath)?.fields ?? []
+            changes = Self.changes(from: deployed, to: manifest.fields)
+        }
         if !changes.isEmpty { return result(.update, changes) }
         let running = state.registry(name).load().filter { $0.version == manifest.version && $0.isRunning }.count
         if running < manifest.run.replicas {
@@ -99,10 +116,10 @@ public struct Planner: Sendable {
 
     /// Whether the failed manifest is the desired one (same blob, or same fields: a comment
     /// change is not a new desired state).
-    private func isSame(_ failedBlob: String, as blob: String, fields: [(path: String, value: String)], _ name: EnvironmentName) async -> Bool {
+    private func isSame(_ failedBlob: String, as blob: String, fields manifest: Manifest, _ name: EnvironmentName) async -> Bool {
         if failedBlob == blob { return true }
         guard let failed = await repository.manifest(blob: failedBlob, path: name.manifestPath) else { return false }
-        return Self.changes(from: failed.fields, to: fields).isEmpty
+        return failed == manifest
     }
 
     /// Field-by-field differences; a field missing on one side shows as `—`.
@@ -113,5 +130,12 @@ public struct Planner: Sendable {
             let from = before[path] ?? "—", to = after[path] ?? "—"
             return from == to ? nil : FieldChange(field: path, from: from, to: to)
         }
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }

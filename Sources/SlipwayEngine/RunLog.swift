@@ -17,6 +17,9 @@ final class RunLog {
     private(set) var phases: [PhaseReport] = []
     private var steps: [StepReport] = []
     private var current: (phase: Phase, started: ContinuousClock.Instant)?
+    /// Time spent waiting on others (health checks, drains, processes stopping), so that
+    /// the record can tell Slipway's own time apart.
+    private(set) var waitingMilliseconds = 0
 
     init(environment: String, progress: any ProgressReporter) {
         self.environment = environment
@@ -59,6 +62,21 @@ final class RunLog {
     }
 
     var phaseInProgress: Phase? { current?.phase }
+
+    /// Sleeps between polls, counted as waiting.
+    func pause(for duration: Duration) async throws {
+        let started = ContinuousClock.now
+        defer { waitingMilliseconds += started.elapsedMilliseconds }
+        try await Task.sleep(for: duration)
+    }
+
+    /// Runs `body`, counting its whole duration as waiting (e.g. a process shutting down).
+    @discardableResult
+    func waiting<T>(_ body: () async throws -> T) async rethrows -> T {
+        let started = ContinuousClock.now
+        defer { waitingMilliseconds += started.elapsedMilliseconds }
+        return try await body()
+    }
 
     func report(_ percent: Int, _ message: String, in phase: Phase? = nil) {
         progress.report(ProgressEvent(environment: environment, percent: percent, phase: phase ?? current?.phase ?? .preflight, message: message))

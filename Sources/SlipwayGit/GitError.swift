@@ -41,6 +41,7 @@ func check(_ result: Int32, _ context: @autoclosure () -> String = "") throws ->
 enum LibGit2 {
     static let initialized: Bool = {
         git_libgit2_init()
+        _ = slipway_git_set_tree_cache_limit(4 * 1024 * 1024)
         return true
     }()
 }

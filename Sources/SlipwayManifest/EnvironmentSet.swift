@@ -23,21 +23,42 @@ public struct EnvironmentSet: Sendable {
     }
 
     public init(files: [ManifestFile]) {
+        self.init(parsed: files.map(Self.parse), files: files)
+    }
+
+    /// Parses the files in parallel (YAML parsing is most of the cost with many environments).
+    public static func parsing(_ files: [ManifestFile]) async -> EnvironmentSet {
+        let results = await withTaskGroup(of: (Int, Parsed).self) { group in
+            for (index, file) in files.enumerated() { group.addTask { (index, parse(file)) } }
+            var results = [Parsed?](repeating: nil, count: files.count)
+            for await (index, result) in group { results[index] = result }
+            return results.compactMap { $0 }
+        }
+        return EnvironmentSet(parsed: results, files: files)
+    }
+
+    typealias Parsed = (name: EnvironmentName?, manifest: Manifest?, diagnostics: [Diagnostic])
+
+    static func parse(_ file: ManifestFile) -> Parsed {
+        let base = String(file.path.split(separator: "/").last ?? "")
+        guard let stem = environmentName(forFile: base) else { return (nil, nil, []) }
+        guard let name = EnvironmentName(stem) else {
+            return (nil, nil, [Diagnostic(path: file.path, line: 1, column: 1,
+                message: "\"\(stem.clipped)\" is not a valid environment name (\(EnvironmentName.rule))")])
+        }
+        do {
+            return (name, try ManifestParser.parse(file.data, path: file.path), [])
+        } catch {
+            return (name, nil, error.diagnostics)
+        }
+    }
+
+    private init(parsed: [Parsed], files: [ManifestFile]) {
         var manifests: [EnvironmentName: Manifest] = [:]
         var diagnostics: [Diagnostic] = []
-        for file in files {
-            let base = String(file.path.split(separator: "/").last ?? "")
-            guard let stem = Self.environmentName(forFile: base) else { continue }
-            guard let name = EnvironmentName(stem) else {
-                diagnostics.append(Diagnostic(path: file.path, line: 1, column: 1,
-                    message: "\"\(stem.clipped)\" is not a valid environment name (\(EnvironmentName.rule))"))
-                continue
-            }
-            do {
-                manifests[name] = try ManifestParser.parse(file.data, path: file.path)
-            } catch {
-                diagnostics += error.diagnostics
-            }
+        for result in parsed {
+            diagnostics += result.diagnostics
+            if let name = result.name, let manifest = result.manifest { manifests[name] = manifest }
         }
         // Checked against every parsed manifest before any is dropped, so both ends of a cycle are reported.
         let parsed = manifests

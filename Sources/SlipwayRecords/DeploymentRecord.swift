@@ -97,6 +97,8 @@ public struct DeploymentRecord: Sendable, Codable {
     /// Instances running when the deployment ended.
     public var instances: [InstanceSummary]
     public var logs: [InstanceLog]
+    /// Where the time went.
+    public var timing: Timing?
 
     public init(deployment: String, environment: String, service: String, version: String, previousVersion: String?,
                 result: DeploymentResult, reason: String?, strategy: String, trigger: String, triggerAuthor: String,
@@ -131,6 +133,34 @@ public struct DeploymentRecord: Sendable, Codable {
     public var path: String {
         let stamp = Timestamp.compact(started)
         return "Deployments/\(environment)/\(stamp.prefix(4))/\(stamp.dropFirst(4).prefix(2))/\(deployment).md"
+    }
+}
+
+/// A deployment's duration split into Slipway's own work and waiting on others
+/// (health checks, drains, processes stopping).
+public struct Timing: Sendable, Codable, Hashable {
+    public let totalMilliseconds: Int
+    public let waitingMilliseconds: Int
+    public var ownMilliseconds: Int { totalMilliseconds - waitingMilliseconds }
+
+    public init(totalMilliseconds: Int, waitingMilliseconds: Int) {
+        self.totalMilliseconds = totalMilliseconds
+        self.waitingMilliseconds = min(waitingMilliseconds, totalMilliseconds)
+    }
+
+    private enum CodingKeys: String, CodingKey { case totalMilliseconds, waitingMilliseconds, ownMilliseconds }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(totalMilliseconds: try container.decode(Int.self, forKey: .totalMilliseconds),
+                  waitingMilliseconds: try container.decode(Int.self, forKey: .waitingMilliseconds))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(totalMilliseconds, forKey: .totalMilliseconds)
+        try container.encode(waitingMilliseconds, forKey: .waitingMilliseconds)
+        try container.encode(ownMilliseconds, forKey: .ownMilliseconds)
     }
 }
 

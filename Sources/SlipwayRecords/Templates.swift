@@ -37,9 +37,36 @@ public struct RecordTemplates: Sendable {
         return self.status.render(context)
     }
 
-    /// Reads the front matter back out of a rendered status file.
+    /// Reads the front matter back out of a rendered status file. Reads Yams nodes directly:
+    /// `YAMLDecoder` costs about 0.3 ms a file, which `plan` over 1,000 environments feels.
     public static func parseStatus(_ text: String) throws -> EnvironmentStatus {
-        try YAMLDecoder().decode(EnvironmentStatus.self, from: frontMatterText(text))
+        guard let root = try Yams.compose(yaml: frontMatterText(text))?.mapping else {
+            throw YamlError.dataCouldNotBeDecoded(encoding: .utf8)
+        }
+        func string(_ key: String, in mapping: Node.Mapping = root) -> String? {
+            guard let scalar = mapping[key]?.scalar, !(scalar.style == .plain && ["", "~", "null"].contains(scalar.string)) else { return nil }
+            return scalar.string
+        }
+        func required(_ key: String) throws -> String {
+            guard let value = string(key) else { throw StatusError(missing: key) }
+            return value
+        }
+        let instances = try (root["instances"]?.sequence ?? []).map { node -> InstanceSummary in
+            guard let item = node.mapping, let id = string("id", in: item) else { throw StatusError(missing: "instances[].id") }
+            return InstanceSummary(id: id, version: string("version", in: item) ?? "", address: string("address", in: item) ?? "",
+                                   pid: Int32(string("pid", in: item) ?? "") ?? 0)
+        }
+        guard let result = DeploymentResult(rawValue: try required("lastResult")) else { throw StatusError(missing: "lastResult") }
+        return EnvironmentStatus(
+            environment: try required("environment"), service: try required("service"), version: string("version"),
+            commit: string("commit"), manifest: string("manifest"), since: string("since"), instances: instances,
+            lastResult: result, lastDeployment: try required("lastDeployment"), failedVersion: string("failedVersion"),
+            failedManifest: string("failedManifest"), failedDeployment: string("failedDeployment"), failedReason: string("failedReason"))
+    }
+
+    struct StatusError: Error, CustomStringConvertible {
+        let missing: String
+        var description: String { "status front matter has no valid \(missing)" }
     }
 
     /// Reads the front matter back out of a rendered record.
