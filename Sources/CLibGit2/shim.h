@@ -7,3 +7,8 @@
 static inline int slipway_git_set_tree_cache_limit(size_t bytes) {
     return git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, (int)GIT_OBJECT_TREE, bytes);
 }
+
+/// Commits are read once each by the history walk: caching them only costs.
+static inline int slipway_git_set_commit_cache_limit(size_t bytes) {
+    return git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, (int)GIT_OBJECT_COMMIT, bytes);
+}

@@ -42,6 +42,7 @@ enum LibGit2 {
     static let initialized: Bool = {
         git_libgit2_init()
         _ = slipway_git_set_tree_cache_limit(4 * 1024 * 1024)
+        _ = slipway_git_set_commit_cache_limit(0)
         return true
     }()
 }

@@ -32,15 +32,35 @@ public enum Trailers {
 
     /// The trailers of a commit message: `Key: value` lines of its last paragraph.
     public static func parse(_ message: String) -> [String: String] {
-        let paragraphs = message.split(separator: "\n\n", omittingEmptySubsequences: true)
-        guard paragraphs.count > 1, let last = paragraphs.last else { return [:] }
+        var message = message
+        return message.withUTF8 { parse(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The same, from raw message bytes (the history walk never builds the whole message).
+    public static func parse(_ bytes: UnsafeRawBufferPointer) -> [String: String] {
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == 10 || bytes[end - 1] == 13 || bytes[end - 1] == 32 { end -= 1 }
+        // The last paragraph starts after the last blank line; there must be one (a subject first).
+        var start = end
+        while start > 1, !(bytes[start - 1] == 10 && bytes[start - 2] == 10) { start -= 1 }
+        guard start > 1 else { return [:] }
         var trailers: [String: String] = [:]
-        for line in last.split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { return [:] }
-            let key = line[..<colon]
-            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else { return [:] }
-            trailers[String(key)] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        var lineStart = start
+        while lineStart < end {
+            let lineEnd = bytes[lineStart..<end].firstIndex(of: 10) ?? end
+            guard let colon = bytes[lineStart..<lineEnd].firstIndex(of: 58), colon > lineStart,
+                  bytes[lineStart..<colon].allSatisfy({ isKeyByte($0) }) else { return [:] }
+            var valueStart = colon + 1
+            while valueStart < lineEnd, bytes[valueStart] == 32 || bytes[valueStart] == 9 { valueStart += 1 }
+            var valueEnd = lineEnd
+            while valueEnd > valueStart, bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 13 { valueEnd -= 1 }
+            trailers[String(decoding: bytes[lineStart..<colon], as: UTF8.self)] = String(decoding: bytes[valueStart..<valueEnd], as: UTF8.self)
+            lineStart = lineEnd + 1
         }
         return trailers
+    }
+
+    private static func isKeyByte(_ byte: UInt8) -> Bool {
+        (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || byte == 45
     }
 }
