@@ -93,7 +93,8 @@ def bench_history(work: Path):
     assert listed == grepped == count, f"slipway history listed {listed}, git log --grep {grepped}, expected {count}"
     git = f"git -C {repo} log --grep Slipway-Result"
     results = hyperfine({
-        "git log --grep Slipway-Result": f"{git} --format=%H",
+        "git log --grep Slipway-Result": git,
+        "git log --grep Slipway-Result --format=%H": f"{git} --format=%H",
         "git log --grep … --format with trailers": f"{git} '--format=%H %(trailers:key=Slipway-Environment,key=Slipway-Version,key=Slipway-Result,valueonly,separator=%x20)'",
         "slipway history": f"{SLIPWAY} history --repo {repo}",
         "slipway history --json": f"{SLIPWAY} history --json --repo {repo}",
@@ -133,11 +134,13 @@ def bench_apply(work: Path):
             total.append(timing["totalMilliseconds"] / 1000)
     finally:
         subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
-    def median(values): return sorted(values)[len(values) // 2]
-    rows = [("Slipway's own time (first deployment: HAProxy start, 4 instances)", own[0], own[0], 0.0),
-            ("Slipway's own time (updates, 4 instances in batches of 2)", median(own[1:]), sum(own[1:]) / len(own[1:]), max(own[1:]) - min(own[1:])),
-            ("waiting on health checks, drains and exits (updates)", median(waiting[1:]), sum(waiting[1:]) / len(waiting[1:]), 0.0),
-            ("whole deployment (updates)", median(total[1:]), sum(total[1:]) / len(total[1:]), 0.0)]
+    def row(name, values):
+        ordered = sorted(values)
+        return (name, ordered[len(ordered) // 2], sum(values) / len(values), ordered[-1] - ordered[0])
+    rows = [row("Slipway's own time (first deployment: HAProxy start, 4 instances)", own[:1]),
+            row("Slipway's own time (updates, 4 instances in batches of 2)", own[1:]),
+            row("waiting on health checks, drains and exits (updates)", waiting[1:]),
+            row("whole deployment (updates)", total[1:])]
     return "apply", f"`slipway apply` of 4 instances, {rounds} deployments (from each record's `timing`)", rows, "goal: own time < 1 s"
 
 def machine():
@@ -160,7 +163,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     lines = ["# Benchmark results", "", f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `Benchmarks/run` on: {machine()}.", ""]
     for _, title, rows, goal in sections:
-        lines += [f"## {title}", "", f"{goal}", "", "| what | median | mean | ± |", "|---|---|---|---|"]
+        lines += [f"## {title}", "", f"{goal}", "", "| what | median | mean | spread (σ, or max − min for apply) |", "|---|---|---|---|"]
         lines += [f"| {name} | {ms(median)} | {ms(mean)} | {ms(spread)} |" for name, median, mean, spread in rows]
         lines.append("")
     text = "\n".join(lines)

@@ -78,7 +78,7 @@ public struct Planner: Sendable {
     func select(_ only: [EnvironmentName], in desired: DesiredState) throws -> [EnvironmentName] {
         let all = desired.environments.ordered
         let broken = Set(desired.environments.diagnostics.compactMap { diagnostic in
-            EnvironmentSet.environmentName(forFile: String(diagnostic.path.split(separator: "/").last ?? "")).flatMap(EnvironmentName.init)
+            EnvironmentSet.environmentName(forFile: String(diagnostic.path.split(separator: "/").last ?? "")).flatMap { EnvironmentName($0) }
         })
         for name in only where !all.contains(name) && !broken.contains(name) {
             let known = all.map(\.rawValue) + broken.map(\.rawValue)

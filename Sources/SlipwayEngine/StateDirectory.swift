@@ -27,6 +27,6 @@ public struct StateDirectory: Sendable {
     /// Environments that have state here (instances or a balancer), whether or not a manifest names them.
     public func knownEnvironments() -> [EnvironmentName] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("envs").path)) ?? []
-        return names.compactMap(EnvironmentName.init).sorted()
+        return names.compactMap { EnvironmentName($0) }.sorted()
     }
 }

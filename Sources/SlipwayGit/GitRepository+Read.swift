@@ -25,32 +25,29 @@ extension GitRepository {
     /// The entries of the directory `path` in a commit's tree; nil when it does not exist
     /// (`git_tree_entry_bypath`, `git_tree_lookup`).
     public func listDirectory(_ path: String, at commit: ObjectID) throws -> [TreeEntry]? {
-        try withTree(repo, commit: commit) { root in
-            var entry: OpaquePointer?
-            let result = git_tree_entry_bypath(&entry, root, path)
-            if result == GIT_ENOTFOUND.rawValue { return nil }
-            try check(result, path)
-            guard let entry else { return nil }
-            defer { git_tree_entry_free(entry) }
-            guard git_tree_entry_type(entry) == GIT_OBJECT_TREE, let oid = git_tree_entry_id(entry) else { return nil }
-            var tree: OpaquePointer?
-            var treeID = oid.pointee
-            try check(git_tree_lookup(&tree, repo, &treeID), path)
-            guard let tree else { return nil }
-            defer { git_tree_free(tree) }
-            return (0..<git_tree_entrycount(tree)).compactMap { index in
-                guard let child = git_tree_entry_byindex(tree, index), let id = git_tree_entry_id(child) else { return nil }
-                return TreeEntry(
-                    name: String(cString: git_tree_entry_name(child)),
-                    id: ObjectID(id.pointee),
-                    isBlob: git_tree_entry_type(child) == GIT_OBJECT_BLOB
-                )
-            }
+        guard let treeID = try entryID(at: path, in: commit, type: GIT_OBJECT_TREE) else { return nil }
+        var raw = treeID.raw
+        var tree: OpaquePointer?
+        try check(git_tree_lookup(&tree, repo, &raw), path)
+        guard let tree else { return nil }
+        defer { git_tree_free(tree) }
+        return (0..<git_tree_entrycount(tree)).compactMap { index in
+            guard let child = git_tree_entry_byindex(tree, index), let id = git_tree_entry_id(child) else { return nil }
+            return TreeEntry(
+                name: String(cString: git_tree_entry_name(child)),
+                id: ObjectID(id.pointee),
+                isBlob: git_tree_entry_type(child) == GIT_OBJECT_BLOB
+            )
         }
     }
 
     /// The blob id at `path` in a commit, nil when there is no file there.
     public func blobID(at path: String, in commit: ObjectID) throws -> ObjectID? {
+        try entryID(at: path, in: commit, type: GIT_OBJECT_BLOB)
+    }
+
+    /// The id of the entry at `path` when it exists and has `type` (`git_tree_entry_bypath`).
+    private func entryID(at path: String, in commit: ObjectID, type: git_object_t) throws -> ObjectID? {
         try withTree(repo, commit: commit) { root in
             var entry: OpaquePointer?
             let result = git_tree_entry_bypath(&entry, root, path)
@@ -58,7 +55,7 @@ extension GitRepository {
             try check(result, path)
             guard let entry else { return nil }
             defer { git_tree_entry_free(entry) }
-            guard git_tree_entry_type(entry) == GIT_OBJECT_BLOB, let oid = git_tree_entry_id(entry) else { return nil }
+            guard git_tree_entry_type(entry) == type, let oid = git_tree_entry_id(entry) else { return nil }
             return ObjectID(oid.pointee)
         }
     }

@@ -1,6 +1,6 @@
 /// A validated environment name: 1–63 lowercase letters, digits and inner dashes. It names
 /// files (`Environments/<name>.yaml`, `Status/<name>.md`), so nothing else gets through.
-public struct EnvironmentName: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct EnvironmentName: Sendable, Hashable, Comparable, TextCodable {
     public let rawValue: String
 
     public init?(_ text: String) {
@@ -17,18 +17,9 @@ public struct EnvironmentName: Sendable, Hashable, Comparable, Codable, CustomSt
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let name = EnvironmentName(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad environment name \(text)"))
-        }
-        self = name
-    }
+    public init?(text: String) { self.init(text) }
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
+
 
     public static let rule = "1–63 characters: lowercase letters, digits and inner dashes"
 }

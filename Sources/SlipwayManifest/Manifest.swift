@@ -32,20 +32,15 @@ public struct RunSpec: Sendable, Hashable, Codable {
 }
 
 /// Where a secret's value comes from. Only `env:NAME` (Slipway's own environment) for now.
-public struct SecretReference: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct SecretReference: Sendable, Hashable, TextCodable {
     public let variable: String
     public var description: String { "env:\(variable)" }
 
     public init(variable: String) { self.variable = variable }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
+    public init?(text: String) {
+        guard text.hasPrefix("env:") else { return nil }
         self.init(variable: String(text.dropFirst("env:".count)))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
     }
 }
 
@@ -62,7 +57,7 @@ public struct TrafficSpec: Sendable, Hashable, Codable {
 }
 
 /// `host:port`, host an IPv4 literal, `localhost` or `*`.
-public struct ListenAddress: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct ListenAddress: Sendable, Hashable, TextCodable {
     public var host: String
     public var port: Int
     public var description: String { "\(host):\(port)" }
@@ -72,7 +67,7 @@ public struct ListenAddress: Sendable, Hashable, Codable, CustomStringConvertibl
         self.port = port
     }
 
-    public init?(parsing text: String) {
+    public init?(text: String) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
               (1...65535).contains(port) else { return nil }
         let host = String(text[..<colon])
@@ -82,18 +77,7 @@ public struct ListenAddress: Sendable, Hashable, Codable, CustomStringConvertibl
         self.init(host: host, port: port)
     }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let address = ListenAddress(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an address: \(text)"))
-        }
-        self = address
-    }
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
 
 public struct HealthSpec: Sendable, Hashable, Codable {

@@ -67,7 +67,7 @@ struct ManifestDecoder {
         let traffic = self.traffic(top)
         let manifest = Manifest(
             service: service ?? "", version: version ?? "",
-            upstream: upstream.flatMap(EnvironmentName.init),
+            upstream: upstream.flatMap { EnvironmentName($0) },
             run: run ?? RunSpec(command: [], env: [:], secrets: [:], replicas: 1, workingDirectory: nil, stopTimeout: .seconds(10)),
             target: target(top), traffic: traffic ?? TrafficSpec(listen: ListenAddress(host: "127.0.0.1", port: 1)),
             health: health(top), strategy: strategy(top), gates: gates(top), rollback: rollback(top)
@@ -134,8 +134,8 @@ struct ManifestDecoder {
 
     func address(_ fields: Fields, _ key: String, required: Bool = false) -> ListenAddress? {
         reader.string(fields, key, required: required, rule: "host:port with an IPv4 host, localhost or *, port 1–65535") {
-            ListenAddress(parsing: $0) != nil
-        }.flatMap(ListenAddress.init(parsing:))
+            ListenAddress(text: $0) != nil
+        }.flatMap(ListenAddress.init(text:))
     }
 
     func health(_ top: Fields) -> HealthSpec {

@@ -111,7 +111,7 @@ final class NodeReader {
 
     func optionalSpan(_ fields: Fields, _ key: String, minimum: TimeSpan = .init(milliseconds: 1)) -> TimeSpan? {
         guard let node = fields[key] else { return nil }
-        guard let text = node.scalar?.string, let span = TimeSpan(parsing: text) else {
+        guard let text = node.scalar?.string, let span = TimeSpan(text: text) else {
             report(node, "\(fields.keyPath(key)) must be a duration such as 500ms, 10s, 15m or 1h")
             return nil
         }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A duration written in a manifest as `500ms`, `1s`, `15m`, `1h` or a combination (`1m30s`).
-public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+public struct TimeSpan: Sendable, Hashable, Comparable, TextCodable {
     public let milliseconds: Int
 
     public init(milliseconds: Int) { self.milliseconds = milliseconds }
@@ -12,7 +12,7 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
 
     /// Parses `1h30m`, `15m`, `1.5s`, `250ms`; nil for anything else (a bare number included:
     /// `stepDuration: 60` is ambiguous, so it is refused).
-    public init?(parsing text: String) {
+    public init?(text: String) {
         let units: [(String, Double)] = [("ms", 1), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
         var total = 0.0
@@ -42,16 +42,5 @@ public struct TimeSpan: Sendable, Hashable, Comparable, Codable, CustomStringCon
 
     public static func < (lhs: TimeSpan, rhs: TimeSpan) -> Bool { lhs.milliseconds < rhs.milliseconds }
 
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let span = TimeSpan(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a duration: \(text)"))
-        }
-        self = span
-    }
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }

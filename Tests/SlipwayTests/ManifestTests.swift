@@ -132,11 +132,11 @@ struct ManifestTests {
 
     @Test("durations parse and print in the manifest's own units")
     func timeSpans() {
-        #expect(TimeSpan(parsing: "1m30s")?.milliseconds == 90_000)
-        #expect(TimeSpan(parsing: "250ms")?.milliseconds == 250)
-        #expect(TimeSpan(parsing: "1.5s")?.milliseconds == 1_500)
-        #expect(TimeSpan(parsing: "60") == nil)
-        #expect(TimeSpan(parsing: "1x") == nil)
+        #expect(TimeSpan(text: "1m30s")?.milliseconds == 90_000)
+        #expect(TimeSpan(text: "250ms")?.milliseconds == 250)
+        #expect(TimeSpan(text: "1.5s")?.milliseconds == 1_500)
+        #expect(TimeSpan(text: "60") == nil)
+        #expect(TimeSpan(text: "1x") == nil)
         #expect(TimeSpan(milliseconds: 3_723_000).description == "1h2m3s")
     }
 
