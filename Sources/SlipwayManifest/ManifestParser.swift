@@ -18,7 +18,8 @@ public enum ManifestParser {
         }
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            // The encoding is given: Yams' default reads the whole process environment on every call.
+            guard let node = try Yams.compose(yaml: text, .default, .default, .utf8) else {
                 throw ManifestErrors([Diagnostic(path: path, line: 1, column: 1, message: "manifest is empty")])
             }
             root = node

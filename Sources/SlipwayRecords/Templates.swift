@@ -40,7 +40,7 @@ public struct RecordTemplates: Sendable {
     /// Reads the front matter back out of a rendered status file. Reads Yams nodes directly:
     /// `YAMLDecoder` costs about 0.3 ms a file, which `plan` over 1,000 environments feels.
     public static func parseStatus(_ text: String) throws -> EnvironmentStatus {
-        guard let root = try Yams.compose(yaml: frontMatterText(text))?.mapping else {
+        guard let root = try Yams.compose(yaml: frontMatterText(text), .default, .default, .utf8)?.mapping else {
             throw YamlError.dataCouldNotBeDecoded(encoding: .utf8)
         }
         func string(_ key: String, in mapping: Node.Mapping = root) -> String? {

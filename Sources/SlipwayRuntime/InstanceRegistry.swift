@@ -33,7 +33,8 @@ public struct InstanceRegistry: Sendable {
     public init(file: URL) { self.file = file }
 
     public func load() -> [InstanceRecord] {
-        guard let data = try? Data(contentsOf: file) else { return [] }
+        // access() first: a failed Data(contentsOf:) builds an NSError, costly across 1,000 environments.
+        guard access(file.path, F_OK) == 0, let data = try? Data(contentsOf: file) else { return [] }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return (try? decoder.decode([InstanceRecord].self, from: data)) ?? []

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import SlipwayEngine
 @testable import SlipwayRuntime
 
 @Suite("slipway commands: validate, plan, secrets, rollout recovery, demo", .serialized)
@@ -103,6 +104,19 @@ struct CommandLineTests {
             #expect(fetch(port)?.body == "web 1.0.0\n")
             let record = try ops.git(["log", "-1", "-p", "--format=%s"])
             #expect(record.contains("restore previous version | passed"), "\(record)")
+        }
+    }
+
+    @Test("apply refuses with a clear message while another slipway holds the repository")
+    func lock() async throws {
+        try await OpsRepoFixture.with { ops in
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: try Ports.free()))
+            let held = try RepositoryLock(file: ops.stateDirectory.appendingPathComponent("lock"))
+            let refused = try ops.slipway(["apply"])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("another slipway (pid \(getpid())) is working on this repository"), "\(refused.stderr)")
+            #expect(ops.instances("production").isEmpty)
+            withExtendedLifetime(held) {}
         }
     }
 
