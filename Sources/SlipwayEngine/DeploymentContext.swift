@@ -1,4 +1,5 @@
 import Logging
+import Foundation
 import SlipwayManifest
 import SlipwayRecords
 import SlipwayRuntime
@@ -23,6 +24,8 @@ struct DeploymentContext {
     let weight: Int
     /// Masks secret values in anything written.
     let redactor: Redactor
+    /// When and how to roll back.
+    var policy: RollbackPolicy { manifest.rollback }
     let log: RunLog
     let logger: Logger
 
@@ -51,8 +54,9 @@ struct DeploymentContext {
     }
 
     /// Starts `count` instances with `launcher`, adds them to the balancer, waits for their
-    /// health checks and gives them traffic. On failure they are discarded and the error thrown.
-    func startServing(_ count: Int, with launcher: InstanceLauncher) async throws -> [InstanceRecord] {
+    /// health checks and gives them `weight` (the context's serving weight unless told; 0 keeps
+    /// them out of traffic). On failure they are discarded and the error thrown.
+    func startServing(_ count: Int, with launcher: InstanceLauncher, weight: Int? = nil) async throws -> [InstanceRecord] {
         var started: [InstanceRecord] = []
         do {
             for _ in 0..<count {
@@ -61,11 +65,43 @@ struct DeploymentContext {
                 try await traffic.add(BackendServer(name: instance.id, port: instance.port))
             }
             try await launcher.waitHealthy(started, traffic: traffic, redactor: redactor, log: log)
-            try await traffic.setWeights(Dictionary(uniqueKeysWithValues: started.map { ($0.id, weight) }))
+            try await traffic.setWeights(Dictionary(uniqueKeysWithValues: started.map { ($0.id, weight ?? self.weight) }))
             return started
         } catch {
             for instance in started { await discard(instance) }
             throw error
         }
     }
+}
+
+extension DeploymentContext {
+    /// Takes all traffic back from `fresh` in one runtime-API exchange, records how long that
+    /// took after `detected`, then drains and stops the new instances. Throws the failure that
+    /// ends the deployment as rolled back.
+    func rollBack(_ fresh: [InstanceRecord], to previous: [InstanceRecord], trigger: RollbackTrigger, reason: String,
+                  detected: ContinuousClock.Instant, detectedAt: Date) async throws -> Never {
+        var weights = Dictionary(uniqueKeysWithValues: fresh.map { ($0.id, 0) })
+        for instance in previous { weights[instance.id] = weight }
+        try await traffic.setWeights(weights)
+        let elapsed = ContinuousClock.now - detected
+        let switched = (Double(elapsed.components.attoseconds) / 1e13).rounded() / 100 + Double(elapsed.components.seconds) * 1000
+        let logs = fresh.map { InstanceLauncher.log(of: $0, redactor: redactor) }
+        var afterwards = "\(fresh.count) new instance(s) drained and stopped"
+        do {
+            for instance in fresh { try await retire(instance) }
+        } catch {
+            afterwards = "taking the new instances out failed: \(error)"
+        }
+        let policy = self.policy
+        log.rollback = RollbackReport(
+            trigger: trigger.rawValue, reason: reason, detectedAt: detectedAt, switchMilliseconds: switched,
+            thresholds: "error rate +\(policy.errorRateIncrease.formatted) points, response time +\(Int(policy.latencyIncrease * 100))%, at least \(policy.minRequests) requests per decision",
+            afterwards: afterwards)
+        throw DeploymentFailure(reason: "rolled back (\(trigger.rawValue)): \(reason)", logs: trigger == .inconclusive ? [] : logs)
+    }
+}
+
+extension Double {
+    /// `5` rather than `5.0`, `2.5` as is.
+    var formatted: String { self == rounded() ? String(Int(self)) : String(self) }
 }

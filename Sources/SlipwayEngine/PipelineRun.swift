@@ -95,6 +95,8 @@ struct PipelineRun {
         }
         var outcome = finish(started: started, log: log, registry: registry, serving: serving, failure: failure)
         outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
+        outcome.record.analysis = log.analysis
+        outcome.record.rollback = log.rollback
         return outcome
     }
 
@@ -194,7 +196,7 @@ struct PipelineRun {
         let reason = failure.map { redactor.redact($0.reason) }
         let record = DeploymentRecord(
             deployment: deployment, environment: environment.rawValue, service: manifest.service, version: manifest.version,
-            previousVersion: status?.version, result: failure == nil ? .succeeded : .failed, reason: reason,
+            previousVersion: status?.version, result: failure == nil ? .succeeded : log.rollback == nil ? .failed : .rolledBack, reason: reason,
             strategy: manifest.strategy.name, trigger: trigger.id.hex,
             triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject,
             manifest: blob.hex, started: started, finished: Date(), changes: changes, phases: log.phases,
@@ -211,7 +213,7 @@ struct PipelineRun {
                 environment: environment.rawValue, service: status?.service ?? manifest.service,
                 version: stillRunning ? status?.version : nil, commit: stillRunning ? status?.commit : nil,
                 manifest: stillRunning ? status?.manifest : nil, since: stillRunning ? status?.since : nil,
-                instances: summaries, lastResult: .failed, lastDeployment: deployment,
+                instances: summaries, lastResult: record.result, lastDeployment: deployment,
                 failedVersion: manifest.version, failedManifest: blob.hex, failedDeployment: deployment, failedReason: reason)
         }
         return Outcome(record: record, status: newStatus)

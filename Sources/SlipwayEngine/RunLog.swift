@@ -20,6 +20,10 @@ final class RunLog {
     /// Time spent waiting on others (health checks, drains, processes stopping), so that
     /// the record can tell Slipway's own time apart.
     private(set) var waitingMilliseconds = 0
+    /// Analysis of each canary step or rolling batch, for the record.
+    var analysis: [StepAnalysis] = []
+    /// Set when traffic was taken back from the new version.
+    var rollback: RollbackReport?
 
     init(environment: String, progress: any ProgressReporter) {
         self.environment = environment

@@ -99,6 +99,10 @@ public struct DeploymentRecord: Sendable, Codable {
     public var logs: [InstanceLog]
     /// Where the time went.
     public var timing: Timing?
+    /// Canary / rolling analysis, one row per step.
+    public var analysis: [StepAnalysis] = []
+    /// Set when traffic was taken back from the new version.
+    public var rollback: RollbackReport?
 
     public init(deployment: String, environment: String, service: String, version: String, previousVersion: String?,
                 result: DeploymentResult, reason: String?, strategy: String, trigger: String, triggerAuthor: String,
@@ -133,6 +137,74 @@ public struct DeploymentRecord: Sendable, Codable {
     public var path: String {
         let stamp = Timestamp.compact(started)
         return "Deployments/\(environment)/\(stamp.prefix(4))/\(stamp.dropFirst(4).prefix(2))/\(deployment).md"
+    }
+}
+
+/// Traffic a set of instances served: requests, 5xx share, mean response time.
+public struct Metrics: Sendable, Codable, Hashable {
+    public let requests: Int
+    public let errors: Int
+    /// Percent of requests answered with a 5xx.
+    public let errorRate: Double
+    public let responseMilliseconds: Int
+
+    public init(requests: Int, errors: Int, errorRate: Double, responseMilliseconds: Int) {
+        self.requests = requests
+        self.errors = errors
+        self.errorRate = errorRate
+        self.responseMilliseconds = responseMilliseconds
+    }
+}
+
+/// One step of a canary (or one batch of a rolling update with analysis): the traffic share,
+/// what the new and the previous version served while it was held, and the decision.
+public struct StepAnalysis: Sendable, Codable, Hashable {
+    public let step: String
+    /// Percent of traffic on the new version.
+    public let weight: Int
+    public let milliseconds: Int
+    /// Analysis windows looked at, and how many of them had too little traffic to decide.
+    public let windows: Int
+    public let inconclusiveWindows: Int
+    public let canary: Metrics
+    public let baseline: Metrics?
+    /// `promoted`, `rolled back` or `inconclusive`.
+    public let decision: String
+    public let reason: String
+
+    public init(step: String, weight: Int, milliseconds: Int, windows: Int, inconclusiveWindows: Int,
+                canary: Metrics, baseline: Metrics?, decision: String, reason: String) {
+        self.step = step
+        self.weight = weight
+        self.milliseconds = milliseconds
+        self.windows = windows
+        self.inconclusiveWindows = inconclusiveWindows
+        self.canary = canary
+        self.baseline = baseline
+        self.decision = decision
+        self.reason = reason
+    }
+}
+
+/// What fired a rollback, the evidence, and how fast traffic went back.
+public struct RollbackReport: Sendable, Codable, Hashable {
+    public let trigger: String
+    public let reason: String
+    public let detectedAt: Date
+    /// From the analysis that fired to every request going to the previous version.
+    public let switchMilliseconds: Double
+    /// The thresholds in force, as the manifest set them.
+    public let thresholds: String
+    /// What happened to the new instances then.
+    public let afterwards: String
+
+    public init(trigger: String, reason: String, detectedAt: Date, switchMilliseconds: Double, thresholds: String, afterwards: String) {
+        self.trigger = trigger
+        self.reason = reason
+        self.detectedAt = detectedAt
+        self.switchMilliseconds = switchMilliseconds
+        self.thresholds = thresholds
+        self.afterwards = afterwards
     }
 }
 

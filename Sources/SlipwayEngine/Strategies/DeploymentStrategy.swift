@@ -13,7 +13,9 @@ extension Strategy {
         switch self {
         case .rolling(let spec):
             return RollingStrategy(spec: spec)
-        case .canary, .blueGreen:
+        case .canary(let spec):
+            return CanaryStrategy(spec: spec)
+        case .blueGreen:
             throw DeploymentFailure(reason: "strategy.\(name) is not available in this version of Slipway yet; use strategy.rolling")
         }
     }

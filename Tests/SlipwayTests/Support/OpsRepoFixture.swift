@@ -85,7 +85,8 @@ struct OpsRepoFixture {
 
 /// A manifest for tests: the demo service, fast health checks, a free port.
 func testManifest(version: String, replicas: Int = 2, listen: Int, batchSize: Int = 1, extraArguments: [String] = [],
-                  secrets: String = "", startTimeout: String = "10s", upstream: String? = nil) -> String {
+                  secrets: String = "", startTimeout: String = "10s", upstream: String? = nil,
+                  strategy: String? = nil, rollback: String = "") -> String {
     let arguments = (["slipway-demo-service", "--port", "{port}", "--version", "{version}"] + extraArguments)
         .map { "\"\($0)\"" }.joined(separator: ", ")
     return """
@@ -105,7 +106,8 @@ func testManifest(version: String, replicas: Int = 2, listen: Int, batchSize: In
           healthyThreshold: 1
           startTimeout: \(startTimeout)
         strategy:
-          rolling: { batchSize: \(batchSize) }
+          \(strategy ?? "rolling: { batchSize: \(batchSize) }")
+        \(rollback)
 
         """
 }

@@ -1,0 +1,151 @@
+import Foundation
+import SlipwayManifest
+import SlipwayRecords
+import SlipwayRuntime
+import SlipwayTraffic
+
+/// Canary: the complete new set starts beside the baseline at weight 0; then it takes each of
+/// `steps` percent of the traffic for `stepDuration`, and every `analysisInterval` its errors,
+/// response time and health are compared with the baseline's over the same window. Any failing
+/// window takes all traffic back at once. A step passes only with a conclusive window: with too
+/// little traffic it is extended, up to three times its duration, and then counts as a failure
+/// — a canary is never promoted on no data.
+struct CanaryStrategy: DeploymentStrategy {
+    let spec: CanarySpec
+
+    func run(_ context: DeploymentContext) async throws -> [InstanceRecord] {
+        let baseline = context.baseline
+        let version = context.manifest.version
+        var fresh: [InstanceRecord] = []
+        try await context.log.step("start \(context.manifest.run.replicas) × \(version) at 0% traffic") {
+            fresh = try await context.startServing(context.manifest.run.replicas, with: context.launcher, weight: 0)
+            return "healthy: \(fresh.map(\.id).joined(separator: ", "))"
+        }
+        // Without a baseline there is nothing to split with: one step at 100%, judged on its own numbers.
+        let steps = baseline.isEmpty ? [100] : spec.steps
+        let analysis = StepAnalyzer(context: context, spec: spec, fresh: fresh, baseline: baseline)
+        for (index, percent) in steps.enumerated() {
+            let label = "step \(index + 1)/\(steps.count)"
+            try await context.log.step("\(label): \(percent)% to \(version)", at: Double(index) / Double(steps.count)) {
+                try await context.traffic.setWeights(Self.weights(percent: percent, canary: fresh.map(\.id), baseline: baseline.map(\.id)))
+                return try await analysis.hold(label, percent: percent)
+            }
+        }
+        if !baseline.isEmpty {
+            try await context.log.step("retire \(baseline.count) × \(baseline[0].version)", at: 1) {
+                for instance in baseline { try await context.retire(instance) }
+                return "drained and stopped: \(baseline.map(\.id).joined(separator: ", "))"
+            }
+        }
+        return fresh
+    }
+
+    /// HAProxy weights (0…256 per server) that give the canary set `percent` of the requests.
+    static func weights(percent: Int, canary: [String], baseline: [String]) -> [String: Int] {
+        var result: [String: Int] = [:]
+        guard !baseline.isEmpty, percent < 100 else {
+            canary.forEach { result[$0] = 100 }
+            baseline.forEach { result[$0] = 0 }
+            return result
+        }
+        guard percent > 0, !canary.isEmpty else {
+            canary.forEach { result[$0] = 0 }
+            baseline.forEach { result[$0] = 100 }
+            return result
+        }
+        // Per-server weights in the ratio percent/C : (100 - percent)/B, scaled into 1…256.
+        let canaryShare = Double(percent) / Double(canary.count)
+        let baselineShare = Double(100 - percent) / Double(baseline.count)
+        let scale = 256 / max(canaryShare, baselineShare)
+        canary.forEach { result[$0] = max(1, Int((canaryShare * scale).rounded())) }
+        baseline.forEach { result[$0] = max(1, Int((baselineShare * scale).rounded())) }
+        return result
+    }
+}
+
+/// Holds one step and judges it window by window.
+struct StepAnalyzer {
+    let context: DeploymentContext
+    let spec: CanarySpec
+    let fresh: [InstanceRecord]
+    let baseline: [InstanceRecord]
+    /// The last baseline window with traffic: what the canary is held to when the baseline
+    /// serves nothing (the 100% step).
+    private let reference = ReferenceBox()
+
+    init(context: DeploymentContext, spec: CanarySpec, fresh: [InstanceRecord], baseline: [InstanceRecord]) {
+        self.context = context
+        self.spec = spec
+        self.fresh = fresh
+        self.baseline = baseline
+    }
+
+    final class ReferenceBox { var sample: Sample? }
+
+    /// Returns the step's summary when it passes; rolls back (throws) when a window fails or
+    /// the step stays inconclusive past its bound.
+    func hold(_ label: String, percent: Int) async throws -> String {
+        let judge = Judge(policy: context.policy)
+        let canaryNames = Set(fresh.map(\.id)), baselineNames = Set(baseline.map(\.id))
+        let started = ContinuousClock.now
+        let bound = spec.stepDuration.duration * 3
+        var previous = try await context.traffic.stats()
+        var pending = (canary: Sample.empty, baseline: Sample.empty)
+        var total = (canary: Sample.empty, baseline: Sample.empty)
+        var windows = 0, inconclusive = 0, conclusive = 0
+        var lastReason = ""
+
+        func row(_ decision: String, _ reason: String) -> StepAnalysis {
+            StepAnalysis(step: label, weight: percent, milliseconds: started.elapsedMilliseconds, windows: windows,
+                         inconclusiveWindows: inconclusive, canary: total.canary.metrics,
+                         baseline: total.baseline.requests > 0 ? total.baseline.metrics : nil, decision: decision, reason: reason)
+        }
+
+        while true {
+            let remaining = spec.stepDuration.duration - (ContinuousClock.now - started)
+            try await context.log.pause(for: remaining > .zero ? min(spec.analysisInterval.duration, remaining) : spec.analysisInterval.duration)
+            let current = try await context.traffic.stats()
+            let canary = Sample.between(previous, current, servers: canaryNames)
+            let base = Sample.between(previous, current, servers: baselineNames)
+            previous = current
+            windows += 1
+            pending = (pending.canary.adding(canary), pending.baseline.adding(base))
+            total = (total.canary.adding(canary), total.baseline.adding(base))
+            var window = pending.canary
+            window.unhealthy = canary.unhealthy  // health is judged on the latest reading only
+            let (verdict, reason) = judge.judge(canary: window, baseline: pending.baseline, reference: reference.sample)
+            lastReason = reason
+            switch verdict {
+            case .fail(let trigger):
+                let detected = ContinuousClock.now, detectedAt = Date()
+                context.log.analysis.append(row("rolled back", reason))
+                try await context.rollBack(fresh, to: baseline, trigger: trigger, reason: "\(label) at \(percent)%: \(reason)",
+                                           detected: detected, detectedAt: detectedAt)
+            case .pass:
+                conclusive += 1
+                if pending.baseline.requests > 0 { reference.sample = pending.baseline }
+                pending = (.empty, .empty)
+            case .inconclusive:
+                inconclusive += 1
+            }
+            let elapsed = ContinuousClock.now - started
+            if elapsed >= spec.stepDuration.duration && conclusive > 0 {
+                context.log.analysis.append(row("promoted", lastReason))
+                return "\(total.canary.requests) requests, \(total.canary.errors) errors, \(Int(total.canary.responseMilliseconds)) ms; \(conclusive) conclusive window(s)"
+            }
+            if elapsed >= bound {
+                let why = "inconclusive for \(TimeSpan(milliseconds: started.elapsedMilliseconds)) (3 × stepDuration): only \(total.canary.requests) request(s) reached the new version, \(context.policy.minRequests) needed for a decision; not promoted on no data"
+                context.log.analysis.append(row("rolled back", why))
+                try await context.rollBack(fresh, to: baseline, trigger: .inconclusive, reason: "\(label) at \(percent)%: \(why)",
+                                           detected: .now, detectedAt: Date())
+            }
+        }
+    }
+}
+
+extension Sample {
+    var metrics: Metrics {
+        Metrics(requests: requests, errors: errors, errorRate: (errorRate * 1000).rounded() / 10,
+                responseMilliseconds: Int(responseMilliseconds.rounded()))
+    }
+}

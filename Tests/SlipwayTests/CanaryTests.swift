@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+@testable import SlipwayEngine
+@testable import SlipwayManifest
+@testable import SlipwayRecords
+@testable import SlipwayRuntime
+
+/// Canary analysis against a real HAProxy's counters, with a bounded load client on 127.0.0.1.
+@Suite("Canary with baseline analysis", .serialized)
+struct CanaryTests {
+    static let canary = "canary: { steps: [25, 50, 100], stepDuration: 2s, analysisInterval: 1s }"
+    static let policy = "rollback: { minRequests: 10 }"
+
+    /// Deploys v1 (rolling), then commits v2 with `arguments` as a canary and applies it under load.
+    func deployCanary(_ ops: OpsRepoFixture, port: Int, baselineArguments: [String] = [], arguments: [String],
+                      strategy: String = canary, load: Bool = true) throws -> (result: CommandResult, traffic: LoadClient.Summary?, record: DeploymentRecord) {
+        try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, extraArguments: baselineArguments))
+        let first = try ops.slipway(["apply"])
+        #expect(first.status == 0, "\(first.output)")
+        try ops.commit("Environments/production.yaml", testManifest(
+            version: "2.0.0", listen: port, extraArguments: arguments, strategy: strategy, rollback: Self.policy))
+        let client = load ? LoadClient(port: port) : nil
+        let result = try ops.slipway(["apply"])
+        let traffic = client?.stop()
+        let path = try ops.git(["show", "--name-only", "--format=", "HEAD"]).split(separator: "\n").first { $0.hasPrefix("Deployments/") } ?? ""
+        let record = try RecordTemplates.parseRecord(try ops.git(["show", "HEAD:\(path)"]))
+        return (result, traffic, record)
+    }
+
+    func assertBackOnBaseline(_ ops: OpsRepoFixture, port: Int) {
+        for _ in 0..<10 { #expect(fetch(port)?.body == "web 1.0.0\n") }
+        let instances = ops.instances("production")
+        #expect(instances.count == 2 && instances.allSatisfy { $0.version == "1.0.0" && $0.isRunning }, "\(instances)")
+    }
+
+    @Test("a healthy canary is promoted step by step to 100%, with no failed request and a table per step")
+    func healthyCanary() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let (result, traffic, record) = try deployCanary(ops, port: port, arguments: [])
+            #expect(result.status == 0, "\(result.output)")
+            #expect(traffic?.failed == 0, "\(traffic?.errors.prefix(3) ?? [])")
+            #expect(record.result == .succeeded)
+            #expect(record.analysis.map(\.weight) == [25, 50, 100])
+            #expect(record.analysis.allSatisfy { $0.decision == "promoted" && $0.canary.requests >= 10 })
+            #expect(record.analysis.prefix(2).allSatisfy { ($0.baseline?.requests ?? 0) > 0 })
+            let instances = ops.instances("production")
+            #expect(instances.count == 2 && instances.allSatisfy { $0.version == "2.0.0" })
+            #expect(fetch(port)?.body == "web 2.0.0\n")
+            let text = try ops.git(["log", "-1", "-p"])
+            #expect(text.contains("| step 1/3 | 25% |"), "\(text)")
+        }
+    }
+
+    @Test("a canary answering 20% 5xx is rolled back at the first decisive analysis; traffic returns to the baseline")
+    func erroringCanary() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let (result, traffic, record) = try deployCanary(ops, port: port, arguments: ["--error-rate", "0.2"])
+            #expect(result.status == 1, "\(result.output)")
+            #expect(record.result == .rolledBack)
+            #expect(record.rollback?.trigger == "error-rate")
+            #expect((record.rollback?.switchMilliseconds ?? 999) < 100)
+            #expect(record.rollback?.afterwards == "2 new instance(s) drained and stopped")
+            #expect(record.analysis.count == 1)
+            #expect(record.analysis.first?.decision == "rolled back")
+            #expect((record.analysis.first?.canary.errorRate ?? 0) >= 15)
+            #expect((traffic?.failed ?? 0) > 0, "the bad canary did receive traffic")
+            assertBackOnBaseline(ops, port: port)
+            let status = try ops.git(["show", "HEAD:Status/production.md"])
+            #expect(status.contains("lastResult: rolled-back") && status.contains("failedVersion: 2.0.0") && status.contains("version: 1.0.0"))
+            let retry = try ops.slipway(["apply"])
+            #expect(retry.stdout.contains("production: waiting"), "\(retry.output)")
+        }
+    }
+
+    @Test("a canary three times slower than the baseline is rolled back for latency")
+    func slowCanary() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let (result, _, record) = try deployCanary(ops, port: port, baselineArguments: ["--latency-ms", "20"],
+                                                       arguments: ["--latency-ms", "60"])
+            #expect(result.status == 1, "\(result.output)")
+            #expect(record.result == .rolledBack)
+            #expect(record.rollback?.trigger == "latency", "\(record.rollback?.reason ?? "")")
+            assertBackOnBaseline(ops, port: port)
+        }
+    }
+
+    @Test("a canary that gets no traffic is never promoted: inconclusive, extended to its bound, then rolled back")
+    func noTraffic() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let strategy = "canary: { steps: [50, 100], stepDuration: 1s, analysisInterval: 1s }"
+            let (result, _, record) = try deployCanary(ops, port: port, arguments: [], strategy: strategy, load: false)
+            #expect(result.status == 1, "\(result.output)")
+            #expect(record.result == .rolledBack)
+            #expect(record.rollback?.trigger == "inconclusive")
+            #expect(record.analysis.count == 1)
+            #expect(record.analysis.first?.reason.contains("not promoted on no data") == true)
+            #expect((record.analysis.first?.inconclusiveWindows ?? 0) >= 3)
+            assertBackOnBaseline(ops, port: port)
+        }
+    }
+
+    @Test("canary weights give the new set its share of the traffic")
+    func weights() {
+        let split = CanaryStrategy.weights(percent: 10, canary: ["c1", "c2"], baseline: ["b1", "b2", "b3"])
+        let canary = Double(split["c1"]! + split["c2"]!), baseline = Double(split["b1"]! + split["b2"]! + split["b3"]!)
+        #expect(abs(canary / (canary + baseline) - 0.10) < 0.01)
+        #expect(split.values.allSatisfy { (1...256).contains($0) })
+        #expect(CanaryStrategy.weights(percent: 100, canary: ["c"], baseline: ["b"]) == ["c": 100, "b": 0])
+        #expect(CanaryStrategy.weights(percent: 1, canary: ["c"], baseline: ["b"])["c"] == 3)
+    }
+
+    @Test("the judge compares with the baseline and never decides on too few requests")
+    func judge() {
+        let judge = Judge(policy: RollbackPolicy(errorRateIncrease: 5, latencyIncrease: 0.5, minRequests: 50, onFailure: .record))
+        let baseline = Sample(requests: 500, errors: 5, responseMilliseconds: 20)
+        #expect(judge.judge(canary: Sample(requests: 49, errors: 49, responseMilliseconds: 20), baseline: baseline, reference: nil).verdict == .inconclusive)
+        #expect(judge.judge(canary: Sample(requests: 100, errors: 20, responseMilliseconds: 20), baseline: baseline, reference: nil).verdict == .fail(.errorRate))
+        #expect(judge.judge(canary: Sample(requests: 100, errors: 5, responseMilliseconds: 20), baseline: baseline, reference: nil).verdict == .pass)
+        #expect(judge.judge(canary: Sample(requests: 100, errors: 1, responseMilliseconds: 31), baseline: baseline, reference: nil).verdict == .fail(.latency))
+        #expect(judge.judge(canary: Sample(requests: 100, errors: 1, responseMilliseconds: 31), baseline: .empty, reference: baseline).verdict == .fail(.latency))
+        #expect(judge.judge(canary: Sample(requests: 1, errors: 0, responseMilliseconds: 1, unhealthy: ["c1"]), baseline: baseline, reference: nil).verdict == .fail(.health))
+    }
+}
