@@ -36,6 +36,8 @@ public struct ApplyOutcome: Sendable {
     public let record: DeploymentRecord?
     /// The record commit.
     public let commit: ObjectID?
+    /// The commit that put the manifest back after a failure (`rollback.onFailure: revert`).
+    public var revert: ObjectID? = nil
 }
 
 /// Reconciles desired with deployed state and writes the results back into git.
@@ -74,7 +76,11 @@ public struct Engine: Sendable {
                 repository: repository, engine: configuration)
             let outcome = await run.run()
             let commit = try await commitRecord(outcome.record, status: outcome.status)
-            outcomes.append(ApplyOutcome(plan: environment, record: outcome.record, commit: commit))
+            var revert: ObjectID?
+            if outcome.record.result != .succeeded, manifest.rollback.onFailure == .revert {
+                revert = try await revertManifest(name, failed: outcome.record, blob: blob, deployed: run.status)
+            }
+            outcomes.append(ApplyOutcome(plan: environment, record: outcome.record, commit: commit, revert: revert))
         }
         return (plan, outcomes)
     }
@@ -91,6 +97,40 @@ public struct Engine: Sendable {
         let commit = try await repository.git.commit(files, message: Trailers.message(for: record), author: configuration.author,
                                                      onto: repository.branch, beforeRefUpdate: beforeRefUpdate)
         configuration.logger.info("record committed", metadata: ["env": "\(record.environment)", "deployment": "\(record.deployment)", "commit": "\(commit.short)"])
+        return commit
+    }
+}
+
+extension Engine {
+    /// After a failed deployment, commits the manifest that runs back into
+    /// `Environments/<env>.yaml`, so that the branch names the version that runs. Only while the
+    /// manifest at the tip is still the one that failed: a newer change someone pushed meanwhile
+    /// is never overwritten. Nil when there is nothing to go back to or the manifest moved on.
+    func revertManifest(_ name: EnvironmentName, failed record: DeploymentRecord, blob: ObjectID,
+                        deployed: EnvironmentStatus?) async throws -> ObjectID? {
+        guard let previousBlob = deployed?.manifest.flatMap({ ObjectID(hex: $0) }), let previousVersion = deployed?.version else {
+            configuration.logger.warning("nothing to revert to", metadata: ["env": "\(name)", "deployment": "\(record.deployment)"])
+            return nil
+        }
+        let content = try await repository.git.readBlob(previousBlob)
+        let message = """
+            revert(\(name)): \(record.service) \(record.version) → \(previousVersion) after deployment \(record.deployment) \(record.result.rawValue)
+
+            This reverts the manifest change of commit \(record.trigger).
+            \(record.reason ?? "")
+
+            \(Trailers.environment): \(name)
+            \(Trailers.version): \(previousVersion)
+            \(Trailers.reverts): \(record.trigger)
+            \(Trailers.failedDeployment): \(record.deployment)
+
+            """
+        let commit = try await repository.git.commit(
+            [FileUpdate(path: name.manifestPath, content: content)], message: message, author: configuration.author,
+            onto: repository.branch, requiring: [name.manifestPath: blob])
+        if commit == nil {
+            configuration.logger.notice("manifest changed since the failed deployment; not reverted", metadata: ["env": "\(name)"])
+        }
         return commit
     }
 }

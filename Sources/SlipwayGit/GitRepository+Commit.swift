@@ -38,6 +38,22 @@ extension GitRepository {
         onto branch: String,
         beforeRefUpdate: (@Sendable () -> Void)? = nil
     ) throws -> ObjectID {
+        guard let id = try commit(files, message: message, author: author, onto: branch, requiring: [:], beforeRefUpdate: beforeRefUpdate) else {
+            throw GitError(code: GIT_EMODIFIED.rawValue, message: "\(branch) changed under the commit")
+        }
+        return id
+    }
+
+    /// The same, only while each path in `requiring` still has the given blob at the tip
+    /// (checked again on every retry); nil when one changed, and nothing is committed.
+    public func commit(
+        _ files: [FileUpdate],
+        message: String,
+        author: Signature,
+        onto branch: String,
+        requiring: [String: ObjectID],
+        beforeRefUpdate: (@Sendable () -> Void)? = nil
+    ) throws -> ObjectID? {
         let blobs = try files.map { file -> (String, git_oid) in
             var oid = git_oid()
             try file.content.withUnsafeBytes { bytes in
@@ -53,12 +69,15 @@ extension GitRepository {
         var hook = beforeRefUpdate
         for _ in 0..<50 {
             let tip = try resolve(ref: branch)
+            for (path, blob) in requiring where try tip.flatMap({ try blobID(at: path, in: $0) }) != blob {
+                return nil
+            }
             let treeID = try updatedTree(base: tip, blobs: blobs)
             let commitID = try createCommit(tree: treeID, parent: tip, message: message, signature: signature)
             hook?()
             hook = nil
             if try moveRef(branch, to: commitID, from: tip, message: "slipway: \(message.prefix { $0 != "\n" })") {
-                if isCheckedOut(branch) { try syncWorkingTree(files) }
+                if isCheckedOut(branch) { try syncWorkingTree(files, previous: tip) }
                 return commitID
             }
         }
@@ -129,8 +148,14 @@ extension GitRepository {
 
     /// Writes `files` into the working tree and stages exactly them, leaving every other
     /// path of the index and working tree as the person left it (`git_index_add_bypath`).
-    private func syncWorkingTree(_ files: [FileUpdate]) throws {
+    /// A file the person has edited since `previous` is left alone too.
+    private func syncWorkingTree(_ files: [FileUpdate], previous: ObjectID?) throws {
         guard let root = workingDirectory else { return }
+        let files = try files.filter { file in
+            guard let current = FileManager.default.contents(atPath: root.appendingPathComponent(file.path).path) else { return true }
+            let before = try previous.flatMap { try readFile(file.path, at: $0) }
+            return current == before || current == file.content
+        }
         for file in files {
             let url = root.appendingPathComponent(file.path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)

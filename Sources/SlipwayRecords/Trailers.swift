@@ -9,6 +9,9 @@ public enum Trailers {
     public static let result = "Slipway-Result"
     public static let deployment = "Slipway-Deployment"
     public static let trigger = "Slipway-Trigger"
+    /// On a revert commit: the manifest commit it undoes, and the deployment that failed.
+    public static let reverts = "Slipway-Reverts"
+    public static let failedDeployment = "Slipway-Failed-Deployment"
 
     /// The commit message of a record: `deploy(<env>): <service> <from> → <to> <result>`, a
     /// short body, and the trailers that `git log --grep` and `git interpret-trailers` read.

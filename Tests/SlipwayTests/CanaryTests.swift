@@ -125,3 +125,44 @@ struct CanaryTests {
         #expect(judge.judge(canary: Sample(requests: 1, errors: 0, responseMilliseconds: 1, unhealthy: ["c1"]), baseline: baseline, reference: nil).verdict == .fail(.health))
     }
 }
+
+@Suite("onFailure: revert", .serialized)
+struct RevertOnFailureTests {
+    @Test("a rolled-back canary with onFailure: revert leaves the branch naming the running version, and nothing redeploys")
+    func revert() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let v1 = try ops.git(["show", "HEAD:Environments/production.yaml"])
+            let trigger = try ops.commit("Environments/production.yaml", testManifest(
+                version: "2.0.0", listen: port, extraArguments: ["--error-rate", "0.5"],
+                strategy: CanaryTests.canary, rollback: "rollback: { minRequests: 10, onFailure: revert }"))
+            // Someone's uncommitted edit elsewhere in the working tree must survive.
+            try Data("draft\n".utf8).write(to: ops.workTree.appendingPathComponent("NOTES.md"))
+
+            let load = LoadClient(port: port)
+            let result = try ops.slipway(["apply"])
+            _ = load.stop()
+            #expect(result.status == 1, "\(result.output)")
+            #expect(result.stdout.contains("production: reverted Environments/production.yaml to 1.0.0"), "\(result.output)")
+
+            let subjects = try ops.git(["log", "-3", "--format=%s"]).split(separator: "\n")
+            #expect(subjects.first?.hasPrefix("revert(production): web 2.0.0 → 1.0.0 after deployment") == true, "\(subjects)")
+            #expect(subjects.dropFirst().first?.contains("rolled-back") == true)
+            let trailers = try ops.git(["log", "-1", "--format=%(trailers:only,unfold)"])
+            let deployment = try ops.git(["log", "-1", "--skip=1", "--format=%(trailers:key=Slipway-Deployment,valueonly)"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(trailers.contains("Slipway-Failed-Deployment: \(deployment)"), "\(trailers)")
+            #expect(trailers.contains("Slipway-Reverts: \(trigger)"))
+            #expect(try ops.git(["show", "HEAD:Environments/production.yaml"]) == v1)
+            #expect(try ops.git(["status", "--porcelain"]) == "?? NOTES.md\n")
+
+            let plan = try ops.slipway(["plan"])
+            #expect(plan.stdout.contains("production: up to date (web 1.0.0)"), "\(plan.output)")
+            let again = try ops.slipway(["apply"])
+            #expect(again.status == 0 && again.stdout.contains("production: up to date"), "\(again.output)")
+            let history = try ops.slipway(["history"])
+            #expect(history.stdout.split(separator: "\n").count == 2, "the revert is not a deployment: \(history.stdout)")
+        }
+    }
+}

@@ -37,6 +37,9 @@ extension Slipway {
                 }
                 print("\(record.environment): \(record.result.rawValue) — \(record.service) \(record.previousVersion ?? "none") → \(record.version)"
                       + " (record \(record.path), commit \(outcome.commit?.short ?? "?"))")
+                if let revert = outcome.revert {
+                    print("\(record.environment): reverted Environments/\(record.environment).yaml to \(record.previousVersion ?? "?") (commit \(revert.short))")
+                }
                 guard record.result != .succeeded else { continue }
                 failed = true
                 printError("\(record.environment): \(record.reason ?? "failed")")
