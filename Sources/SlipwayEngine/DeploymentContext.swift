@@ -20,6 +20,8 @@ struct DeploymentContext {
     let registry: InstanceRegistry
     /// Running instances when the deployment started (the baseline).
     let baseline: [InstanceRecord]
+    /// A previous blue-green set still running at weight 0.
+    let warm: [InstanceRecord]
     /// Weight every serving instance gets.
     let weight: Int
     /// Masks secret values in anything written.

@@ -4,6 +4,7 @@ public import SlipwayGit
 public import SlipwayManifest
 public import SlipwayRecords
 public import SlipwayRuntime
+import SlipwayTraffic
 
 /// What the engine needs from its surroundings; passed in, never global.
 public struct EngineConfiguration: Sendable {
@@ -66,6 +67,7 @@ public struct Engine: Sendable {
             let runs = [.create, .update, .repair].contains(environment.action) || (retryFailed && environment.action == .waiting)
             guard runs, let name = EnvironmentName(environment.environment),
                   let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
+                if let name = EnvironmentName(environment.environment) { await stopExpiredWarm(name) }
                 outcomes.append(ApplyOutcome(plan: environment, record: nil, commit: nil))
                 continue
             }
@@ -102,6 +104,21 @@ public struct Engine: Sendable {
 }
 
 extension Engine {
+    /// Stops a previous blue-green set whose `keepPrevious` has passed (housekeeping on every
+    /// pass, also when nothing is deployed).
+    func stopExpiredWarm(_ name: EnvironmentName) async {
+        let registry = configuration.state.registry(name)
+        let expired = registry.load().filter { ($0.warmUntil ?? .distantFuture) < Date() }
+        guard !expired.isEmpty else { return }
+        let traffic = HAProxy(directory: configuration.state.haproxy(name), logger: configuration.logger)
+        for instance in expired {
+            if traffic.runningPID != nil { try? await traffic.remove(instance.id) }
+            await ProcessControl.stop(instance.process, timeout: .seconds(10))
+            try? registry.remove(instance.id)
+        }
+        configuration.logger.info("stopped the warm set", metadata: ["env": "\(name)", "instances": "\(expired.count)"])
+    }
+
     /// After a failed deployment, commits the manifest that runs back into
     /// `Environments/<env>.yaml`, so that the branch names the version that runs. Only while the
     /// manifest at the tip is still the one that failed: a newer change someone pushed meanwhile

@@ -62,10 +62,11 @@ struct PipelineRun {
                 }
                 return path.path
             }
-            var baseline: [InstanceRecord] = []
+            var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = []
             try await log.step("traffic") {
-                baseline = try await prepareTraffic(traffic, registry: registry)
-                return "HAProxy on \(manifest.traffic.listen), \(baseline.count) instance(s) serving"
+                (baseline, warm) = try await prepareTraffic(traffic, registry: registry)
+                let kept = warm.isEmpty ? "" : ", \(warm.count) warm at 0% until \(Timestamp.iso(warm[0].warmUntil ?? Date()))"
+                return "HAProxy on \(manifest.traffic.listen), \(baseline.count) instance(s) serving\(kept)"
             }
             log.end()
 
@@ -80,7 +81,7 @@ struct PipelineRun {
             log.begin(.production)
             let context = DeploymentContext(
                 environment: environment, launcher: launcher, previous: await previousLauncher(),
-                traffic: traffic, registry: registry, baseline: baseline, weight: 100,
+                traffic: traffic, registry: registry, baseline: baseline, warm: warm, weight: 100,
                 redactor: Redactor(secrets: Array(secrets.values)), log: log, logger: engine.logger)
             serving = try await strategy.run(context)
             log.end()
@@ -137,22 +138,31 @@ struct PipelineRun {
     }
 
     /// Starts or reloads HAProxy for this environment and makes its servers match the live
-    /// instances of the registry (dead ones forgotten, strays removed). Returns the baseline.
-    func prepareTraffic(_ traffic: HAProxy, registry: InstanceRegistry) async throws -> [InstanceRecord] {
-        let live = registry.load().filter(\.isRunning)
+    /// instances of the registry (dead ones forgotten, strays removed, warm sets past their
+    /// time stopped). Returns the serving baseline and the warm set still kept.
+    func prepareTraffic(_ traffic: HAProxy, registry: InstanceRegistry) async throws -> (serving: [InstanceRecord], warm: [InstanceRecord]) {
+        var live = registry.load().filter(\.isRunning)
         try registry.save(live)
+        let expired = live.filter { ($0.warmUntil ?? .distantFuture) < Date() }
+        live.removeAll { instance in expired.contains { $0.id == instance.id } }
         let settings = FrontSettings(
             listen: manifest.traffic.listen.description, healthPath: manifest.health.http.path, expectStatus: manifest.health.http.expect,
             intervalMilliseconds: manifest.health.interval.milliseconds, timeoutMilliseconds: manifest.health.timeout.milliseconds,
             rise: manifest.health.healthyThreshold, fall: manifest.health.unhealthyThreshold)
-        try await traffic.ensureRunning(settings, servers: Dictionary(uniqueKeysWithValues: live.map { (BackendServer(name: $0.id, port: $0.port), 100) }))
+        let weight = { (instance: InstanceRecord) in instance.warmUntil == nil ? 100 : 0 }
+        try await traffic.ensureRunning(settings, servers: Dictionary(uniqueKeysWithValues: live.map { (BackendServer(name: $0.id, port: $0.port), weight($0)) }))
         let known = Set(try await traffic.stats().map(\.name))
         for instance in live where !known.contains(instance.id) {
             try await traffic.add(BackendServer(name: instance.id, port: instance.port))
-            try await traffic.setWeights([instance.id: 100])
+            try await traffic.setWeights([instance.id: weight(instance)])
         }
         for stray in known.subtracting(live.map(\.id)) { try await traffic.remove(stray) }
-        return live.sorted { $0.startedAt < $1.startedAt }
+        for instance in expired {
+            await ProcessControl.stop(instance.process, timeout: manifest.run.stopTimeout.duration)
+            try registry.remove(instance.id)
+        }
+        let sorted = live.sorted { $0.startedAt < $1.startedAt }
+        return (sorted.filter { $0.warmUntil == nil }, sorted.filter { $0.warmUntil != nil })
     }
 
     func checkUpstream(_ upstream: EnvironmentName) async throws -> String {
@@ -170,11 +180,11 @@ struct PipelineRun {
         guard up.count == serving.count, serving.count == manifest.run.replicas else {
             throw DeploymentFailure(reason: "\(up.count) of \(manifest.run.replicas) instances healthy and serving after the rollout")
         }
-        let leftovers = engine.state.registry(environment).load().filter { $0.version != manifest.version && $0.isRunning }
+        let leftovers = engine.state.registry(environment).load().filter { $0.version != manifest.version && $0.warmUntil == nil && $0.isRunning }
         guard leftovers.isEmpty else {
-            throw DeploymentFailure(reason: "instances of the previous version still running: \(leftovers.map(\.id).joined(separator: ", "))")
+            throw DeploymentFailure(reason: "instances of the previous version still serving: \(leftovers.map(\.id).joined(separator: ", "))")
         }
-        return "\(up.count)/\(manifest.run.replicas) up, no previous instance left"
+        return "\(up.count)/\(manifest.run.replicas) up, no previous instance serving"
     }
 
     func verifyFront() throws -> String {
@@ -190,7 +200,7 @@ struct PipelineRun {
 
     func finish(started: Date, log: RunLog, registry: InstanceRegistry, serving: [InstanceRecord], failure: DeploymentFailure?) -> Outcome {
         let deployment = DeploymentRecord.id(startedAt: started, trigger: trigger.id.hex)
-        let running = registry.load().filter(\.isRunning)
+        let running = registry.load().filter { $0.isRunning && $0.warmUntil == nil }
         let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version, address: "127.0.0.1:\($0.port)", pid: $0.process.pid) }
         let redactor = Redactor(secrets: manifest.run.secrets.compactMap { engine.environment[$0.value.variable] })
         let reason = failure.map { redactor.redact($0.reason) }

@@ -107,7 +107,7 @@ public struct Planner: Sendable {
             changes = Self.changes(from: deployed, to: manifest.fields)
         }
         if !changes.isEmpty { return result(.update, changes) }
-        let running = state.registry(name).load().filter { $0.version == manifest.version && $0.isRunning }.count
+        let running = state.registry(name).load().filter { $0.version == manifest.version && $0.warmUntil == nil && $0.isRunning }.count
         if running < manifest.run.replicas {
             return result(.repair, [], "\(running) of \(manifest.run.replicas) instances of \(manifest.version) are running on this machine")
         }

@@ -11,8 +11,12 @@ public struct InstanceRecord: Sendable, Codable, Hashable {
     /// The manifest blob it was started from.
     public let manifest: String
     public let startedAt: Date
+    /// Set on a previous blue-green set kept running at weight 0: a switch back to it until
+    /// then needs nothing started. Nil for instances that serve.
+    public var warmUntil: Date?
 
-    public init(id: String, version: String, port: Int, process: ProcessIdentity, logFile: String, manifest: String, startedAt: Date) {
+    public init(id: String, version: String, port: Int, process: ProcessIdentity, logFile: String, manifest: String,
+                startedAt: Date, warmUntil: Date? = nil) {
         self.id = id
         self.version = version
         self.port = port
@@ -20,6 +24,7 @@ public struct InstanceRecord: Sendable, Codable, Hashable {
         self.logFile = logFile
         self.manifest = manifest
         self.startedAt = startedAt
+        self.warmUntil = warmUntil
     }
 
     public var isRunning: Bool { ProcessControl.isRunning(process) }
@@ -54,5 +59,14 @@ public struct InstanceRegistry: Sendable {
 
     public func remove(_ id: String) throws {
         try save(load().filter { $0.id != id })
+    }
+
+    /// Marks instances warm until `date` (nil: serving again).
+    public func setWarm(_ ids: Set<String>, until date: Date?) throws {
+        try save(load().map { instance in
+            var instance = instance
+            if ids.contains(instance.id) { instance.warmUntil = date }
+            return instance
+        })
     }
 }

@@ -15,8 +15,8 @@ extension Strategy {
             return RollingStrategy(spec: spec)
         case .canary(let spec):
             return CanaryStrategy(spec: spec)
-        case .blueGreen:
-            throw DeploymentFailure(reason: "strategy.\(name) is not available in this version of Slipway yet; use strategy.rolling")
+        case .blueGreen(let spec):
+            return BlueGreenStrategy(spec: spec)
         }
     }
 }
