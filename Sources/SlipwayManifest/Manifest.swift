@@ -115,6 +115,16 @@ public enum Strategy: Sendable, Hashable, Codable {
 
 public struct RollingSpec: Sendable, Hashable, Codable {
     public var batchSize: Int
+    /// How long each new batch is analysed beside the old instances before they are retired;
+    /// nil: no analysis, the batch only has to pass its health checks.
+    public var analysis: TimeSpan?
+    public var analysisInterval: TimeSpan
+
+    public init(batchSize: Int, analysis: TimeSpan? = nil, analysisInterval: TimeSpan = .seconds(10)) {
+        self.batchSize = batchSize
+        self.analysis = analysis
+        self.analysisInterval = analysisInterval
+    }
 }
 
 public struct CanarySpec: Sendable, Hashable, Codable {

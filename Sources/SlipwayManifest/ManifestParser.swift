@@ -171,8 +171,11 @@ struct ManifestDecoder {
         }
         switch name {
         case "rolling":
-            let rolling = reader.section(strategy, "rolling", allowed: ["batchSize"])
-            return .rolling(RollingSpec(batchSize: rolling.map { reader.int($0, "batchSize", default: 1, range: 1...64) } ?? 1))
+            guard let rolling = reader.section(strategy, "rolling", allowed: ["batchSize", "analysis", "analysisInterval"]) else { return fallback }
+            return .rolling(RollingSpec(
+                batchSize: reader.int(rolling, "batchSize", default: 1, range: 1...64),
+                analysis: reader.optionalSpan(rolling, "analysis", minimum: .seconds(1)),
+                analysisInterval: reader.span(rolling, "analysisInterval", default: .seconds(10), minimum: .seconds(1))))
         case "canary":
             guard let canary = reader.section(strategy, "canary", allowed: ["steps", "stepDuration", "analysisInterval"]) else { return fallback }
             return .canary(CanarySpec(

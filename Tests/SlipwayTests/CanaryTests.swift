@@ -166,3 +166,32 @@ struct RevertOnFailureTests {
         }
     }
 }
+
+@Suite("Rolling with analysis", .serialized)
+struct RollingAnalysisTests {
+    @Test("a bad version is rolled back after its first batch, before any old instance is touched")
+    func badFirstBatch() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 3, listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let old = ops.instances("production")
+            try ops.commit("Environments/production.yaml", testManifest(
+                version: "2.0.0", replicas: 3, listen: port, extraArguments: ["--error-rate", "0.5"],
+                strategy: "rolling: { batchSize: 1, analysis: 3s, analysisInterval: 1s }", rollback: "rollback: { minRequests: 10 }"))
+            let load = LoadClient(port: port)
+            let result = try ops.slipway(["apply"])
+            _ = load.stop()
+            #expect(result.status == 1, "\(result.output)")
+            let history = try ops.slipway(["history", "--limit", "1"])
+            #expect(history.stdout.contains("rolled-back"), "\(history.output)")
+            let record = try ops.git(["log", "-1", "-p"])
+            #expect(record.contains("| batch 1/3 |"), "\(record)")
+            #expect(!record.contains("batch 2/3"))
+            #expect(old.allSatisfy { $0.isRunning })
+            let instances = ops.instances("production")
+            #expect(Set(instances.map(\.id)) == Set(old.map(\.id)), "\(instances)")
+            for _ in 0..<5 { #expect(fetch(port)?.body == "web 1.0.0\n") }
+        }
+    }
+}

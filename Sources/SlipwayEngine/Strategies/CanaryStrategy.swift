@@ -23,7 +23,7 @@ struct CanaryStrategy: DeploymentStrategy {
         }
         // Without a baseline there is nothing to split with: one step at 100%, judged on its own numbers.
         let steps = baseline.isEmpty ? [100] : spec.steps
-        let analysis = StepAnalyzer(context: context, spec: spec, fresh: fresh, baseline: baseline)
+        let analysis = StepAnalyzer(context: context, duration: spec.stepDuration, interval: spec.analysisInterval, fresh: fresh, baseline: baseline)
         for (index, percent) in steps.enumerated() {
             let label = "step \(index + 1)/\(steps.count)"
             try await context.log.step("\(label): \(percent)% to \(version)", at: Double(index) / Double(steps.count)) {
@@ -63,19 +63,22 @@ struct CanaryStrategy: DeploymentStrategy {
     }
 }
 
-/// Holds one step and judges it window by window.
+/// Holds one step (a canary step, a rolling batch) and judges it window by window.
 struct StepAnalyzer {
     let context: DeploymentContext
-    let spec: CanarySpec
+    /// How long the step is held, and how often it is judged.
+    let duration: TimeSpan
+    let interval: TimeSpan
     let fresh: [InstanceRecord]
     let baseline: [InstanceRecord]
     /// The last baseline window with traffic: what the canary is held to when the baseline
     /// serves nothing (the 100% step).
     private let reference = ReferenceBox()
 
-    init(context: DeploymentContext, spec: CanarySpec, fresh: [InstanceRecord], baseline: [InstanceRecord]) {
+    init(context: DeploymentContext, duration: TimeSpan, interval: TimeSpan, fresh: [InstanceRecord], baseline: [InstanceRecord]) {
         self.context = context
-        self.spec = spec
+        self.duration = duration
+        self.interval = interval
         self.fresh = fresh
         self.baseline = baseline
     }
@@ -88,7 +91,7 @@ struct StepAnalyzer {
         let judge = Judge(policy: context.policy)
         let canaryNames = Set(fresh.map(\.id)), baselineNames = Set(baseline.map(\.id))
         let started = ContinuousClock.now
-        let bound = spec.stepDuration.duration * 3
+        let bound = duration.duration * 3
         var previous = try await context.traffic.stats()
         var pending = (canary: Sample.empty, baseline: Sample.empty)
         var total = (canary: Sample.empty, baseline: Sample.empty)
@@ -102,8 +105,8 @@ struct StepAnalyzer {
         }
 
         while true {
-            let remaining = spec.stepDuration.duration - (ContinuousClock.now - started)
-            try await context.log.pause(for: remaining > .zero ? min(spec.analysisInterval.duration, remaining) : spec.analysisInterval.duration)
+            let remaining = duration.duration - (ContinuousClock.now - started)
+            try await context.log.pause(for: remaining > .zero ? min(interval.duration, remaining) : interval.duration)
             let current = try await context.traffic.stats()
             let canary = Sample.between(previous, current, servers: canaryNames)
             let base = Sample.between(previous, current, servers: baselineNames)
@@ -129,12 +132,12 @@ struct StepAnalyzer {
                 inconclusive += 1
             }
             let elapsed = ContinuousClock.now - started
-            if elapsed >= spec.stepDuration.duration && conclusive > 0 {
+            if elapsed >= duration.duration && conclusive > 0 {
                 context.log.analysis.append(row("promoted", lastReason))
                 return "\(total.canary.requests) requests, \(total.canary.errors) errors, \(Int(total.canary.responseMilliseconds)) ms; \(conclusive) conclusive window(s)"
             }
             if elapsed >= bound {
-                let why = "inconclusive for \(TimeSpan(milliseconds: started.elapsedMilliseconds)) (3 × stepDuration): only \(total.canary.requests) request(s) reached the new version, \(context.policy.minRequests) needed for a decision; not promoted on no data"
+                let why = "inconclusive for \(TimeSpan(milliseconds: started.elapsedMilliseconds)) (3 × the step): only \(total.canary.requests) request(s) reached the new version, \(context.policy.minRequests) needed for a decision; not promoted on no data"
                 context.log.analysis.append(row("rolled back", why))
                 try await context.rollBack(fresh, to: baseline, trigger: .inconclusive, reason: "\(label) at \(percent)%: \(why)",
                                            detected: .now, detectedAt: Date())

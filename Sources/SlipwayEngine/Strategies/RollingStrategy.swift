@@ -3,7 +3,8 @@ import SlipwayRuntime
 
 /// Rolling update: new instances join in batches of `batchSize`; each batch must pass its
 /// health checks and take traffic before as many old instances are drained and stopped.
-/// A batch that never turns healthy stops the rollout and puts the previous version back.
+/// With `analysis`, each batch is also judged against the old instances over that time, as a
+/// canary step is. A batch that fails stops the rollout and puts the previous version back.
 struct RollingStrategy: DeploymentStrategy {
     let spec: RollingSpec
 
@@ -25,6 +26,18 @@ struct RollingStrategy: DeploymentStrategy {
             } catch {
                 await restore(context, fresh: fresh, retired: retired.count)
                 throw error
+            }
+            if let analysis = spec.analysis {
+                do {
+                    try await context.log.step("\(label): analysis", at: (Double(index) + 0.3) / Double(starts.count)) {
+                        try await StepAnalyzer(context: context, duration: analysis, interval: spec.analysisInterval, fresh: fresh, baseline: old)
+                            .hold(label, percent: 100 * fresh.count / max(1, fresh.count + old.count))
+                    }
+                } catch {
+                    // Traffic is already back on the old instances; bring back any already retired.
+                    await restore(context, fresh: [], retired: retired.count)
+                    throw error
+                }
             }
             let leaving = Array(old.prefix(size))
             old.removeFirst(leaving.count)
@@ -48,7 +61,7 @@ struct RollingStrategy: DeploymentStrategy {
     /// retired, then take the new ones out. When that is impossible the new instances keep
     /// serving, so the environment is never left without capacity it had.
     private func restore(_ context: DeploymentContext, fresh: [InstanceRecord], retired: Int) async {
-        guard !fresh.isEmpty else { return }
+        guard !fresh.isEmpty || retired > 0 else { return }
         try? await context.log.step("restore previous version", at: 1) {
             if retired > 0 {
                 guard let previous = context.previous else {
