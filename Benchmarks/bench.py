@@ -7,7 +7,7 @@ from pathlib import Path
 
 BIN = Path(sys.argv[1])
 SLIPWAY = str(BIN / "slipway")
-ONLY = sys.argv[2:] or ["plan", "history", "apply"]
+ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic"]
 RESULTS = Path(__file__).parent / "results.md"
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -143,6 +143,128 @@ def bench_apply(work: Path):
             row("whole deployment (updates)", total[1:])]
     return "apply", f"`slipway apply` of 4 instances, {rounds} deployments (from each record's `timing`)", rows, "goal: own time < 1 s"
 
+class TrafficRepo:
+    """An ops repo on 127.0.0.1 whose manifests run the release build of slipway-demo-service."""
+    def __init__(self, work: Path):
+        self.repo, self.port = work / "traffic", free_port()
+        run(["git", "init", "-q", "-b", "main", str(self.repo)])
+        (self.repo / "Environments").mkdir()
+        self.version = 0
+
+    def manifest(self, version, strategy, arguments=(), rollback="rollback: { minRequests: 50 }", replicas=3):
+        args = ", ".join(f'"{a}"' for a in ["slipway-demo-service", "--port", "{port}", "--version", "{version}", *arguments])
+        return (f'service: web\nversion: "{version}"\nrun:\n  command: [{args}]\n  replicas: {replicas}\n  stopTimeout: 5s\n'
+                f'traffic: {{ listen: "127.0.0.1:{self.port}" }}\nhealth:\n  interval: 200ms\n  healthyThreshold: 2\n'
+                f'strategy:\n  {strategy}\n{rollback}\n')
+
+    def commit(self, text, message):
+        (self.repo / "Environments/production.yaml").write_text(text)
+        run(["git", "add", "-A"], cwd=self.repo)
+        run(["git", "commit", "-q", "-m", message], cwd=self.repo)
+
+    def apply(self):
+        return subprocess.run([SLIPWAY, "apply", "--repo", str(self.repo)], capture_output=True, text=True)
+
+    def release(self, strategy, arguments=(), rollback="rollback: { minRequests: 50 }"):
+        self.version += 1
+        self.commit(self.manifest(f"1.{self.version}.0", strategy, arguments, rollback), f"Release 1.{self.version}.0")
+
+    def record(self):
+        files = run(["git", "show", "--name-only", "--format=", "HEAD"], cwd=self.repo).stdout.split()
+        path = next(p for p in files if p.startswith("Deployments/"))
+        return run(["git", "show", f"HEAD:{path}"], cwd=self.repo).stdout
+
+    def down(self):
+        subprocess.run([SLIPWAY, "down", "--repo", str(self.repo)], capture_output=True)
+
+def wrk(url, seconds, connections=32):
+    """Runs wrk for `seconds`; returns (requests, failed, rps, p99 ms). Failed = non-2xx/3xx + socket errors."""
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url], capture_output=True, text=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    socket = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99ms = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)] if p99 else 0.0
+    return requests, non2xx + socket, rps, p99ms
+
+def under_load(target: TrafficRepo, seconds, action):
+    """Starts wrk against the front, runs `action` a second in, returns (wrk numbers, action's result)."""
+    import threading
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(wrk=wrk(f"http://127.0.0.1:{target.port}/", seconds)))
+    thread.start()
+    time.sleep(1)
+    outcome = action()
+    thread.join()
+    return result["wrk"], outcome
+
+def bench_traffic(work: Path):
+    """Failed requests during deployments under steady load; rollback speed; blast radius;
+    the cost of HAProxy in the path."""
+    target = TrafficRepo(work)
+    rows, notes = [], []
+    try:
+        target.release("rolling: { batchSize: 1 }")
+        assert target.apply().returncode == 0
+        _, _, rps, _ = wrk(f"http://127.0.0.1:{target.port}/", 3)
+        seconds = max(15, int(110_000 / rps) + 2)
+        notes.append(f"steady load: wrk, 2 threads, 32 connections, {rps:,.0f} requests/s through HAProxy, {seconds} s per scenario")
+        scenarios = [
+            ("rolling update (3 instances, batches of 1)", "rolling: { batchSize: 1 }", (), 0),
+            ("blue-green switch (3 instances)", "blueGreen: { keepPrevious: 10m }", (), 0),
+            ("canary promotion 10 → 25 → 50 → 100%", "canary: { steps: [10, 25, 50, 100], stepDuration: 2s, analysisInterval: 1s }", (), 0),
+            ("rollback of a canary 150 ms slower (latency trigger)", "canary: { steps: [10, 25, 50, 100], stepDuration: 2s, analysisInterval: 1s }", ("--latency-ms", "150"), 1),
+        ]
+        for name, strategy, arguments, expected in scenarios:
+            target.release(strategy, arguments)
+            (requests, failed, _, _), outcome = under_load(target, seconds, target.apply)
+            assert outcome.returncode == expected, f"{name}: apply exited {outcome.returncode}: {outcome.stdout}{outcome.stderr}"
+            rows.append((f"{name}: failed requests", f"{failed} of {requests:,}", "0 of ≥ 100,000"))
+
+        # Bad canary: 20% 5xx, analysis every second. From the records: analysis → all traffic on the baseline,
+        # and the step's first request (weights set) → that moment.
+        switches, firsts = [], []
+        for _ in range(5):
+            target.release("canary: { steps: [10, 25, 50, 100], stepDuration: 5s, analysisInterval: 1s }", ("--error-rate", "0.2"),
+                           "rollback: { minRequests: 20 }")
+            _, outcome = under_load(target, 5, target.apply)
+            text = target.record()
+            switch = float(re.search(r"switchMilliseconds: ([\d.]+)", text).group(1))
+            held = int(re.search(r"step: step 1/4\n\s+weight: \d+\n\s+milliseconds: (\d+)", text).group(1))
+            switches.append(switch); firsts.append(held + switch)
+        rows.append(("bad canary (20% 5xx): analysis fired → all traffic on the baseline",
+                     f"median {sorted(switches)[2]:.2f} ms (max {max(switches):.2f} ms, 5 runs)", "< 100 ms"))
+        rows.append(("bad canary, 1 s interval: its first bad request → all traffic on the baseline",
+                     f"median {sorted(firsts)[2]:,.0f} ms (5 runs)", "one analysis interval + < 100 ms"))
+
+        # Blast radius: every request of the new version fails; canary first step 1%, 1 s interval.
+        target.release("canary: { steps: [1, 10, 100], stepDuration: 5s, analysisInterval: 1s }", ("--error-rate", "1.0"),
+                       "rollback: { minRequests: 20 }")
+        (requests, failed, rps, _), outcome = under_load(target, 8, target.apply)
+        rows.append(("blast radius: version failing every request, first step 1%, 1 s interval",
+                     f"{failed} failed of {requests:,} = {failed / rps:.3f} s of full traffic", "< 0.1 s (Flagger defaults: ≈ 6 s)"))
+        # A version that fails its health check never gets a request.
+        target.release("canary: { steps: [1, 10, 100], stepDuration: 5s, analysisInterval: 1s }", ("--fail-health",),
+                       "rollback: { minRequests: 20 }")
+        text = (target.repo / "Environments/production.yaml").read_text().replace("healthyThreshold: 2", "healthyThreshold: 2\n  startTimeout: 3s")
+        target.commit(text, "Health-failing release")
+        (requests, failed, _, _), outcome = under_load(target, 6, target.apply)
+        rows.append(("version failing its health check: requests it received (failed requests)", f"{failed} of {requests:,}", "0"))
+
+        # HAProxy in the path vs one instance directly.
+        target.release("rolling: { batchSize: 3 }")
+        assert target.apply().returncode == 0
+        instance = json.loads((target.repo / ".git/slipway/envs/production/instances.json").read_text())[0]["port"]
+        _, _, front_rps, front_p99 = wrk(f"http://127.0.0.1:{target.port}/", 10)
+        _, _, direct_rps, direct_p99 = wrk(f"http://127.0.0.1:{instance}/", 10)
+        rows.append(("through HAProxy (3 instances) vs one instance directly: throughput",
+                     f"{front_rps:,.0f} vs {direct_rps:,.0f} requests/s", "shown, not a goal"))
+        rows.append(("through HAProxy vs directly: p99 latency", f"{front_p99:.2f} ms vs {direct_p99:.2f} ms", "shown, not a goal"))
+    finally:
+        target.down()
+    return "traffic", "Traffic under deployments (wrk against 127.0.0.1; " + "; ".join(notes) + ")", rows, "goals per row"
+
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     memory = next((int(l.split()[1]) // 1024 // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
@@ -152,7 +274,7 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {memory} GiB, {platform.system()} {platform.release()}; {swift}; {git}; {haproxy}; release build"
 
 def main():
-    benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply}
+    benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic}
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     sections = []
     try:
@@ -163,8 +285,12 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     lines = ["# Benchmark results", "", f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `Benchmarks/run` on: {machine()}.", ""]
     for _, title, rows, goal in sections:
-        lines += [f"## {title}", "", f"{goal}", "", "| what | median | mean | spread (σ, or max − min for apply) |", "|---|---|---|---|"]
-        lines += [f"| {name} | {ms(median)} | {ms(mean)} | {ms(spread)} |" for name, median, mean, spread in rows]
+        if rows and len(rows[0]) == 3:
+            lines += [f"## {title}", "", "| what | result | goal |", "|---|---|---|"]
+            lines += [f"| {name} | {result} | {target} |" for name, result, target in rows]
+        else:
+            lines += [f"## {title}", "", f"{goal}", "", "| what | median | mean | spread (σ, or max − min for apply) |", "|---|---|---|---|"]
+            lines += [f"| {name} | {ms(median)} | {ms(mean)} | {ms(spread)} |" for name, median, mean, spread in rows]
         lines.append("")
     text = "\n".join(lines)
     if set(ONLY) == set(benches):

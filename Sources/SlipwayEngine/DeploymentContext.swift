@@ -16,6 +16,8 @@ struct DeploymentContext {
     let previous: InstanceLauncher?
     /// The environment's load balancer.
     let traffic: any TrafficProvider
+    /// The ops repo (approvals are read from it).
+    let repository: OpsRepository
     /// Where the environment's instances are registered.
     let registry: InstanceRegistry
     /// Running instances when the deployment started (the baseline).

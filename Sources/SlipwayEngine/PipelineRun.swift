@@ -81,7 +81,7 @@ struct PipelineRun {
             log.begin(.production)
             let context = DeploymentContext(
                 environment: environment, launcher: launcher, previous: await previousLauncher(),
-                traffic: traffic, registry: registry, baseline: baseline, warm: warm, weight: 100,
+                traffic: traffic, repository: repository, registry: registry, baseline: baseline, warm: warm, weight: 100,
                 redactor: Redactor(secrets: Array(secrets.values)), log: log, logger: engine.logger)
             serving = try await strategy.run(context)
             log.end()
@@ -148,7 +148,7 @@ struct PipelineRun {
         let settings = FrontSettings(
             listen: manifest.traffic.listen.description, healthPath: manifest.health.http.path, expectStatus: manifest.health.http.expect,
             intervalMilliseconds: manifest.health.interval.milliseconds, timeoutMilliseconds: manifest.health.timeout.milliseconds,
-            rise: manifest.health.healthyThreshold, fall: manifest.health.unhealthyThreshold)
+            rise: manifest.health.healthyThreshold, fall: manifest.health.unhealthyThreshold, preview: previewAddress)
         let weight = { (instance: InstanceRecord) in instance.warmUntil == nil ? 100 : 0 }
         try await traffic.ensureRunning(settings, servers: Dictionary(uniqueKeysWithValues: live.map { (BackendServer(name: $0.id, port: $0.port), weight($0)) }))
         let known = Set(try await traffic.stats().map(\.name))
@@ -163,6 +163,11 @@ struct PipelineRun {
         }
         let sorted = live.sorted { $0.startedAt < $1.startedAt }
         return (sorted.filter { $0.warmUntil == nil }, sorted.filter { $0.warmUntil != nil })
+    }
+
+    var previewAddress: String? {
+        if case .blueGreen(let spec) = manifest.strategy { return spec.preview?.description }
+        return nil
     }
 
     func checkUpstream(_ upstream: EnvironmentName) async throws -> String {

@@ -135,9 +135,14 @@ public struct CanarySpec: Sendable, Hashable, Codable {
 }
 
 public struct BlueGreenSpec: Sendable, Hashable, Codable {
+    /// A second address where the new set answers before the switch.
     public var preview: ListenAddress?
+    /// How long the previous set stays running at 0% after the switch.
     public var keepPrevious: TimeSpan
+    /// false: the switch waits for `slipway approve ENV`.
     public var autoPromote: Bool
+    /// How long to wait for that approval before giving up (nothing switched).
+    public var approvalTimeout: TimeSpan
 }
 
 /// Quality gates of the pipeline (run from the pipeline engine; parsed and checked here).

@@ -184,11 +184,12 @@ struct ManifestDecoder {
                 analysisInterval: reader.span(canary, "analysisInterval", default: .seconds(10), minimum: .seconds(1))
             ))
         default:
-            let blueGreen = reader.section(strategy, "blueGreen", allowed: ["preview", "keepPrevious", "autoPromote"])
+            let blueGreen = reader.section(strategy, "blueGreen", allowed: ["preview", "keepPrevious", "autoPromote", "approvalTimeout"])
             return .blueGreen(BlueGreenSpec(
                 preview: blueGreen.flatMap { address($0, "preview") },
                 keepPrevious: blueGreen.map { reader.span($0, "keepPrevious", default: .seconds(600), minimum: .init(milliseconds: 0)) } ?? .seconds(600),
-                autoPromote: blueGreen.map { reader.bool($0, "autoPromote", default: true) } ?? true
+                autoPromote: blueGreen.map { reader.bool($0, "autoPromote", default: true) } ?? true,
+                approvalTimeout: blueGreen.map { reader.span($0, "approvalTimeout", default: .seconds(3600), minimum: .seconds(1)) } ?? .seconds(3600)
             ))
         }
     }

@@ -12,6 +12,9 @@ public enum Trailers {
     /// On a revert commit: the manifest commit it undoes, and the deployment that failed.
     public static let reverts = "Slipway-Reverts"
     public static let failedDeployment = "Slipway-Failed-Deployment"
+    /// On an approval commit (`slipway approve`): the environment and the manifest blob approved.
+    public static let approval = "Slipway-Approval"
+    public static let manifest = "Slipway-Manifest"
 
     /// The commit message of a record: `deploy(<env>): <service> <from> → <to> <result>`, a
     /// short body, and the trailers that `git log --grep` and `git interpret-trailers` read.

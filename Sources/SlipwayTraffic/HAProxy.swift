@@ -81,13 +81,45 @@ public actor HAProxy: TrafficProvider {
         try client.run([RuntimeCommand.drain(name)])
     }
 
+    public func preview(_ servers: [BackendServer]) async throws {
+        guard let settings, settings.preview != nil else { throw TrafficError("no preview address is configured") }
+        let answer = try client.send([RuntimeCommand.showStat])
+        let current = Set(StatParser.parse(answer, backend: HAProxyConfig.previewBackend).map(\.name))
+        for name in current.subtracting(servers.map(\.name)) {
+            try await remove(name, from: HAProxyConfig.previewBackend)
+        }
+        let adding = servers.filter { !current.contains($0.name) }
+        for server in adding {
+            for command in RuntimeCommand.add(server, settings: settings, backend: HAProxyConfig.previewBackend) {
+                try client.run([command])
+            }
+        }
+        // Weight only once the checks pass, so the preview never answers from a server not yet checked.
+        let deadline = ContinuousClock.now + .seconds(60)
+        var pending = Set(adding.map(\.name))
+        while !pending.isEmpty {
+            let up = StatParser.parse(try client.send([RuntimeCommand.showStat]), backend: HAProxyConfig.previewBackend)
+                .filter { $0.health == .up }.map(\.name)
+            for name in pending.intersection(up) {
+                try client.run([RuntimeCommand.setWeight(name, 100, in: HAProxyConfig.previewBackend)])
+                pending.remove(name)
+            }
+            guard ContinuousClock.now < deadline else { throw TrafficError("preview servers never passed their checks: \(pending.sorted())") }
+            if !pending.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+    }
+
     public func remove(_ name: String) async throws {
-        try client.run([RuntimeCommand.maintenance(name)])
+        try await remove(name, from: HAProxyConfig.backend)
+    }
+
+    private func remove(_ name: String, from backend: String) async throws {
+        try client.run([RuntimeCommand.maintenance(name, in: backend)])
         // `del server` is refused while connections are still attached; they close quickly
         // once the server is in maintenance.
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
-            let answer = try client.send([RuntimeCommand.delete(name)])
+            let answer = try client.send([RuntimeCommand.delete(name, in: backend)])
             if !RuntimeCommand.isFailure(answer) || answer.contains("No such server") { return }
             guard ContinuousClock.now < deadline else {
                 throw TrafficError("HAProxy kept server \(name): \(answer.trimmingCharacters(in: .whitespacesAndNewlines))")

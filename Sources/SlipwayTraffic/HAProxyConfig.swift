@@ -1,6 +1,7 @@
 /// Builds the configuration file of one environment's HAProxy. Pure: returns text.
 public enum HAProxyConfig {
     public static let backend = "app"
+    public static let previewBackend = "preview"
 
     /// The whole configuration. `servers` are written as static servers so that a freshly
     /// (re)started HAProxy serves what is running; later changes go through the runtime API.
@@ -36,6 +37,19 @@ public enum HAProxyConfig {
         for (server, weight) in servers.sorted(by: { $0.key.name < $1.key.name }) {
             lines.append("    server \(server.name) \(server.host):\(server.port) \(checkArguments(settings)) weight \(weight)")
         }
+        if let preview = settings.preview {
+            lines += [
+                "",
+                "frontend preview",
+                "    bind \(preview)",
+                "    default_backend \(previewBackend)",
+                "",
+                "backend \(previewBackend)",
+                "    balance roundrobin",
+                "    option httpchk GET \(settings.healthPath)",
+                "    http-check expect status \(settings.expectStatus)",
+            ]
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -47,13 +61,15 @@ public enum HAProxyConfig {
 
 /// Runtime API lines (HAProxy management guide, "Unix Socket commands"). Pure: returns text.
 public enum RuntimeCommand {
-    static func server(_ name: String) -> String { "\(HAProxyConfig.backend)/\(name)" }
+    static func server(_ name: String, in backend: String = HAProxyConfig.backend) -> String { "\(backend)/\(name)" }
 
     /// A new server at weight 0 whose health starts *down*: HAProxy would otherwise count it
     /// as up before a single check passed, so only `rise` passing checks bring it up. The
     /// order matters: leaving maintenance resets health to up, so `health down` comes after.
-    public static func add(_ server: BackendServer, settings: FrontSettings) -> [String] {
-        let name = self.server(server.name)
+    /// (Between `enable server` and `health down` the server is briefly up: weight 0 keeps
+    /// requests away from it then.)
+    public static func add(_ server: BackendServer, settings: FrontSettings, backend: String = HAProxyConfig.backend) -> [String] {
+        let name = self.server(server.name, in: backend)
         return [
             "add server \(name) \(server.host):\(server.port) \(HAProxyConfig.checkArguments(settings)) weight 0",
             "enable server \(name)",
@@ -62,11 +78,13 @@ public enum RuntimeCommand {
         ]
     }
 
-    public static func setWeight(_ name: String, _ weight: Int) -> String { "set weight \(server(name)) \(weight)" }
+    public static func setWeight(_ name: String, _ weight: Int, in backend: String = HAProxyConfig.backend) -> String {
+        "set weight \(server(name, in: backend)) \(weight)"
+    }
     public static func drain(_ name: String) -> String { "set server \(server(name)) state drain" }
-    public static func maintenance(_ name: String) -> String { "set server \(server(name)) state maint" }
     public static func ready(_ name: String) -> String { "set server \(server(name)) state ready" }
-    public static func delete(_ name: String) -> String { "del server \(server(name))" }
+    public static func delete(_ name: String, in backend: String = HAProxyConfig.backend) -> String { "del server \(server(name, in: backend))" }
+    public static func maintenance(_ name: String, in backend: String = HAProxyConfig.backend) -> String { "set server \(server(name, in: backend)) state maint" }
     public static let showStat = "show stat -1 4 -1"
 
     /// Phrases with which HAProxy's CLI reports a refused command.

@@ -21,9 +21,11 @@ public struct FrontSettings: Sendable, Hashable, Codable {
     public var timeoutMilliseconds: Int
     public var rise: Int
     public var fall: Int
+    /// A second address that serves only the set being previewed (blue-green), if any.
+    public var preview: String?
 
     public init(listen: String, healthPath: String, expectStatus: Int, intervalMilliseconds: Int,
-                timeoutMilliseconds: Int, rise: Int, fall: Int) {
+                timeoutMilliseconds: Int, rise: Int, fall: Int, preview: String? = nil) {
         self.listen = listen
         self.healthPath = healthPath
         self.expectStatus = expectStatus
@@ -31,6 +33,7 @@ public struct FrontSettings: Sendable, Hashable, Codable {
         self.timeoutMilliseconds = timeoutMilliseconds
         self.rise = rise
         self.fall = fall
+        self.preview = preview
     }
 }
 
@@ -69,4 +72,6 @@ public protocol TrafficProvider: Sendable {
     func remove(_ name: String) async throws
     /// Current state of every server.
     func stats() async throws -> [ServerStats]
+    /// Serves exactly `servers` on the preview address (an empty list clears it).
+    func preview(_ servers: [BackendServer]) async throws
 }

@@ -68,3 +68,70 @@ struct BlueGreenTests {
         }
     }
 }
+
+@Suite("Blue-green preview and approval", .serialized)
+struct BlueGreenApprovalTests {
+    /// Runs `slipway apply` on a thread; `wait()` returns its result.
+    final class Background: @unchecked Sendable {  // `result` is written once by the thread, read after `done`
+        private var result: CommandResult?
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ ops: OpsRepoFixture, _ arguments: [String]) {
+            Thread.detachNewThread { [self] in
+                result = try? ops.slipway(arguments)
+                done.signal()
+            }
+        }
+
+        func wait() -> CommandResult? {
+            done.wait()
+            return result
+        }
+    }
+
+    @Test("autoPromote: false shows the new set on the preview address and switches only after slipway approve")
+    func approval() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), preview = try Ports.free()
+            let strategy = "blueGreen: { keepPrevious: 1m, preview: \"127.0.0.1:\(preview)\", autoPromote: false, approvalTimeout: 60s }"
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, strategy: strategy))
+
+            let apply = Background(ops, ["apply"])
+            let deadline = ContinuousClock.now + .seconds(30)
+            while fetch(preview)?.body != "web 2.0.0\n", ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))  // polling the preview address until the new set answers there
+            }
+            #expect(fetch(preview)?.body == "web 2.0.0\n")
+            #expect(fetch(port)?.body == "web 1.0.0\n", "nothing switched before the approval")
+
+            let approved = try ops.slipway(["approve", "production", "--by", "Alex Approver <alex@example.com>"])
+            #expect(approved.status == 0, "\(approved.output)")
+            let result = apply.wait()
+            #expect(result?.status == 0, "\(result?.output ?? "no result")")
+            #expect(fetch(port)?.body == "web 2.0.0\n")
+            #expect(fetch(preview)?.status == 503, "the preview is empty after the switch")
+            let log = try ops.git(["log", "--format=%an: %s"])
+            #expect(log.contains("Alex Approver: approve(production): web 2.0.0"), "\(log)")
+            let record = try ops.git(["log", "-1", "-p"])
+            #expect(record.contains("approved by Alex Approver <alex@example.com>"))
+        }
+    }
+
+    @Test("without an approval the switch times out: nothing switched, the new set removed, the record failed")
+    func approvalTimeout() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.commit("Environments/production.yaml", testManifest(
+                version: "2.0.0", listen: port, strategy: "blueGreen: { autoPromote: false, approvalTimeout: 1s }"))
+            let result = try ops.slipway(["apply"])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("approval timed out after 1s: nothing was switched"), "\(result.stderr)")
+            #expect(ops.instances("production").allSatisfy { $0.version == "1.0.0" })
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+        }
+    }
+}

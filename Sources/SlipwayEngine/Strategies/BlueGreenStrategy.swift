@@ -1,7 +1,9 @@
 import Foundation
 import SlipwayManifest
 import SlipwayRecords
+import SlipwayGit
 import SlipwayRuntime
+import SlipwayTraffic
 
 /// Blue-green: the complete new set starts beside the old one at weight 0 and must pass its
 /// health checks; then all traffic moves in one runtime-API exchange. The old set is drained
@@ -25,13 +27,26 @@ struct BlueGreenStrategy: DeploymentStrategy {
                 return "healthy: \(fresh.map(\.id).joined(separator: ", "))"
             }
         }
+        do {
+            if let preview = spec.preview {
+                try await context.log.step("preview on \(preview)", at: 0.3) { try await showPreview(fresh, at: preview, context) }
+            }
+            if !spec.autoPromote {
+                try await context.log.step("approval", at: 0.4) { try await waitForApproval(context) }
+            }
+        } catch {
+            for instance in fresh { await context.discard(instance) }
+            throw error
+        }
         let previous = context.baseline
         try await context.log.step("switch all traffic to \(version)", at: 0.5) {
             var weights = Dictionary(uniqueKeysWithValues: fresh.map { ($0.id, context.weight) })
             for instance in previous { weights[instance.id] = 0 }
             let started = ContinuousClock.now
             try await context.traffic.setWeights(weights)
-            return "one runtime-API exchange, \(started.elapsedMilliseconds) ms: \(fresh.count) new at 100%, \(previous.count) previous at 0%"
+            let took = started.elapsedMilliseconds
+            if spec.preview != nil { try await context.traffic.preview([]) }
+            return "one runtime-API exchange, \(took) ms: \(fresh.count) new at 100%, \(previous.count) previous at 0%"
         }
         // Sets older than the one just replaced are not worth keeping.
         let stale = context.warm.filter { warm in !fresh.contains { $0.id == warm.id } }
@@ -52,5 +67,35 @@ struct BlueGreenStrategy: DeploymentStrategy {
             return "at 0% until \(Timestamp.iso(until)); a switch back before then starts nothing"
         }
         return fresh
+    }
+
+    /// Puts the new set behind the preview address and waits until it answers there.
+    private func showPreview(_ fresh: [InstanceRecord], at address: ListenAddress, _ context: DeploymentContext) async throws -> String {
+        try await context.traffic.preview(fresh.map { BackendServer(name: $0.id, port: $0.port) })
+        let check = context.manifest.health.http
+        let deadline = ContinuousClock.now + context.manifest.health.startTimeout.duration
+        var last = "no answer"
+        while ContinuousClock.now < deadline {
+            if let response = try? HTTPProbe.get(host: address.host, port: address.port, path: check.path) {
+                if response.status == check.expect { return "GET \(address)\(check.path) → \(response.status) from the new set" }
+                last = "HTTP \(response.status)"
+            }
+            try await context.log.pause(for: .milliseconds(100))
+        }
+        throw DeploymentFailure(reason: "the preview on \(address) did not answer GET \(check.path) with \(check.expect) (last: \(last))")
+    }
+
+    /// Waits for `slipway approve ENV` to commit an approval of this manifest.
+    private func waitForApproval(_ context: DeploymentContext) async throws -> String {
+        guard let trigger = ObjectID(hex: context.launcher.commit) else { throw DeploymentFailure(reason: "no trigger commit to approve") }
+        let deadline = ContinuousClock.now + spec.approvalTimeout.duration
+        context.log.report(context.log.phaseInProgress?.percent(0.4) ?? 60, "waiting for: slipway approve \(context.environment)")
+        while ContinuousClock.now < deadline {
+            if let approval = try await context.repository.approval(of: context.environment, manifest: context.launcher.manifestBlob, since: trigger) {
+                return "approved by \(approval.approver) (commit \(approval.commit.short))"
+            }
+            try await context.log.pause(for: .milliseconds(250))
+        }
+        throw DeploymentFailure(reason: "approval timed out after \(spec.approvalTimeout): nothing was switched; run slipway approve \(context.environment), then apply again")
     }
 }
