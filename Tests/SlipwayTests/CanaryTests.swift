@@ -123,6 +123,10 @@ struct CanaryTests {
         #expect(judge.judge(canary: Sample(requests: 100, errors: 1, responseMilliseconds: 31), baseline: baseline, reference: nil).verdict == .fail(.latency))
         #expect(judge.judge(canary: Sample(requests: 100, errors: 1, responseMilliseconds: 31), baseline: .empty, reference: baseline).verdict == .fail(.latency))
         #expect(judge.judge(canary: Sample(requests: 1, errors: 0, responseMilliseconds: 1, unhealthy: ["c1"]), baseline: baseline, reference: nil).verdict == .fail(.health))
+        // A sub-millisecond baseline reads 0 ms: the latency check still applies, with a 5 ms floor.
+        let fast = Sample(requests: 500, errors: 0, responseMilliseconds: 0)
+        #expect(judge.judge(canary: Sample(requests: 100, errors: 0, responseMilliseconds: 150), baseline: fast, reference: nil).verdict == .fail(.latency))
+        #expect(judge.judge(canary: Sample(requests: 100, errors: 0, responseMilliseconds: 4), baseline: fast, reference: nil).verdict == .pass)
     }
 }
 
