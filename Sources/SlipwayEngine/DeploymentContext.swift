@@ -26,6 +26,8 @@ struct DeploymentContext {
     let warm: [InstanceRecord]
     /// Weight every serving instance gets.
     let weight: Int
+    /// `gates.smoke`, run on new instances.
+    let smoke: SmokeChecks
     /// Masks secret values in anything written.
     let redactor: Redactor
     /// When and how to roll back.
@@ -69,6 +71,9 @@ struct DeploymentContext {
                 try await traffic.add(BackendServer(name: instance.id, port: instance.port))
             }
             try await launcher.waitHealthy(started, traffic: traffic, redactor: redactor, log: log)
+            if let failure = smoke.failure(ports: started.map { ($0.id, $0.port) }) {
+                throw DeploymentFailure(reason: failure, logs: started.map { InstanceLauncher.log(of: $0, redactor: redactor) })
+            }
             try await traffic.setWeights(Dictionary(uniqueKeysWithValues: started.map { ($0.id, weight ?? self.weight) }))
             return started
         } catch {

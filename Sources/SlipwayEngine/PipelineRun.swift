@@ -44,10 +44,12 @@ struct PipelineRun {
                 return "process on this machine"
             }
             try await log.step("gates") {
-                guard manifest.gates.isEmpty else {
-                    throw DeploymentFailure(reason: "gates are not run by this version of Slipway yet; remove them rather than have them ignored")
+                let gates = manifest.gates
+                guard gates.preflight.isEmpty, gates.integration.isEmpty, gates.monitor == nil else {
+                    throw DeploymentFailure(reason: "gates.preflight, gates.integration and gates.monitor are not run by this version of Slipway yet; remove them rather than have them ignored")
                 }
-                return "none configured"
+                return gates.smoke.isEmpty ? "none configured"
+                    : "\(gates.smoke.count) smoke check(s): on each new instance, at every analysis, and on the front after the rollout"
             }
             try await log.step("secrets") {
                 secrets = try resolveSecrets(manifest)
@@ -82,6 +84,7 @@ struct PipelineRun {
             let context = DeploymentContext(
                 environment: environment, launcher: launcher, previous: await previousLauncher(),
                 traffic: traffic, repository: repository, registry: registry, baseline: baseline, warm: warm, weight: 100,
+                smoke: smokeChecks,
                 redactor: Redactor(secrets: Array(secrets.values)), log: log, logger: engine.logger)
             serving = try await strategy.run(context)
             log.end()
@@ -89,6 +92,15 @@ struct PipelineRun {
             log.begin(.postDeploy)
             try await log.step("instances healthy") { try await verifyServing(serving, traffic: traffic) }
             try await log.step("front answers") { try verifyFront() }
+            if !manifest.gates.smoke.isEmpty {
+                try await log.step("smoke checks on the front") {
+                    let listen = manifest.traffic.listen
+                    if let failure = smokeChecks.failure(host: listen.host, ports: [("the front", listen.port)]) {
+                        throw DeploymentFailure(reason: failure)
+                    }
+                    return "\(manifest.gates.smoke.count) passed on \(listen)"
+                }
+            }
             log.end()
         } catch {
             failure = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(error)")
@@ -163,6 +175,10 @@ struct PipelineRun {
         }
         let sorted = live.sorted { $0.startedAt < $1.startedAt }
         return (sorted.filter { $0.warmUntil == nil }, sorted.filter { $0.warmUntil != nil })
+    }
+
+    var smokeChecks: SmokeChecks {
+        SmokeChecks(checks: manifest.gates.smoke, timeout: manifest.health.timeout.duration + .seconds(1))
     }
 
     var previewAddress: String? {

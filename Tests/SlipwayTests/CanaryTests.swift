@@ -67,6 +67,14 @@ struct CanaryTests {
             #expect((record.analysis.first?.canary.errorRate ?? 0) >= 15)
             #expect((traffic?.failed ?? 0) > 0, "the bad canary did receive traffic")
             assertBackOnBaseline(ops, port: port)
+            // No canary process is left: each one logged its own orderly stop.
+            let started = record.phases.flatMap(\.steps).first { $0.name.hasPrefix("start 2 × 2.0.0") }?.detail ?? ""
+            let canaries = started.replacingOccurrences(of: "healthy: ", with: "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(canaries.count == 2, "\(started)")
+            for id in canaries {
+                let log = LogTail.lastLines(of: ops.stateDirectory.appendingPathComponent("envs/production/logs/\(id).log"), count: 1)
+                #expect(log.last?.hasSuffix("stopped") == true, "\(id): \(log)")
+            }
             let status = try ops.git(["show", "HEAD:Status/production.md"])
             #expect(status.contains("lastResult: rolled-back") && status.contains("failedVersion: 2.0.0") && status.contains("version: 1.0.0"))
             let retry = try ops.slipway(["apply"])
@@ -99,6 +107,22 @@ struct CanaryTests {
             #expect(record.analysis.count == 1)
             #expect(record.analysis.first?.reason.contains("not promoted on no data") == true)
             #expect((record.analysis.first?.inconclusiveWindows ?? 0) >= 3)
+            assertBackOnBaseline(ops, port: port)
+        }
+    }
+
+    @Test("a version failing its smoke check never takes traffic: failed before the first step")
+    func smokeCheck() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let gates = "gates:\n  smoke: [ { name: home, http: { path: /, expect: 200 } } ]"
+            let (result, traffic, record) = try deployCanary(ops, port: port, arguments: ["--error-rate", "1.0"],
+                                                             strategy: Self.canary + "\n" + gates)
+            #expect(result.status == 1, "\(result.output)")
+            #expect(record.result == .failed)
+            #expect(record.reason?.contains("smoke check home: GET / on web-") == true, "\(record.reason ?? "")")
+            #expect(traffic?.failed == 0, "a request reached the version that failed its smoke check")
+            #expect(record.analysis.isEmpty)
             assertBackOnBaseline(ops, port: port)
         }
     }

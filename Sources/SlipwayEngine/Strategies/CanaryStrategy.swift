@@ -116,7 +116,10 @@ struct StepAnalyzer {
             total = (total.canary.adding(canary), total.baseline.adding(base))
             var window = pending.canary
             window.unhealthy = canary.unhealthy  // health is judged on the latest reading only
-            let (verdict, reason) = judge.judge(canary: window, baseline: pending.baseline, reference: reference.sample)
+            var (verdict, reason) = judge.judge(canary: window, baseline: pending.baseline, reference: reference.sample)
+            if verdict != .fail(.health), let failure = context.smoke.failure(ports: fresh.map { ($0.id, $0.port) }) {
+                (verdict, reason) = (.fail(.smoke), failure)
+            }
             lastReason = reason
             switch verdict {
             case .fail(let trigger):

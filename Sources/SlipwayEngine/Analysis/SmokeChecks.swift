@@ -1,0 +1,29 @@
+import SlipwayManifest
+import SlipwayRuntime
+
+/// `gates.smoke`: HTTP requests that must answer with the expected status, sent to each new
+/// instance directly (before it takes traffic and at every analysis) and to the front.
+struct SmokeChecks: Sendable {
+    let checks: [SmokeCheck]
+    let timeout: Duration
+
+    /// The first failure on any of `ports`, nil when every check passes.
+    func failure(host: String = "127.0.0.1", ports: [(name: String, port: Int)]) -> String? {
+        for (name, port) in ports {
+            for check in checks {
+                let answer: String
+                do {
+                    let response = try HTTPProbe.get(host: host, port: port, path: check.http.path, timeout: timeout)
+                    if response.status == check.http.expect { continue }
+                    answer = "answered \(response.status)"
+                } catch {
+                    answer = "\(error)"
+                }
+                return "smoke check \(check.name): GET \(check.http.path) on \(name) \(answer), expected \(check.http.expect)"
+            }
+        }
+        return nil
+    }
+
+    var isEmpty: Bool { checks.isEmpty }
+}
