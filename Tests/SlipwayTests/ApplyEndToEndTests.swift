@@ -116,7 +116,7 @@ struct ApplyEndToEndTests {
 
             let rows = try history(ops)
             #expect(rows.first?.result == "failed" && rows.first?.version == "2.0.0" && rows.first?.previousVersion == "1.0.0")
-            let record = try ops.git(["show", "HEAD:\(try recordPath(ops))"])
+            let record = try ops.git(["show", "HEAD:\(try ops.lastRecordPath())"])
             #expect(record.contains("result: failed"))
             #expect(record.contains("did not pass the health check"))
             #expect(record.contains("### Last log lines of web-"))
@@ -201,10 +201,5 @@ struct ApplyEndToEndTests {
             #expect(ops.instances("production").isEmpty)
             #expect(try ops.git(["log", "--format=%s"]).split(separator: "\n").count == 1)
         }
-    }
-
-    func recordPath(_ ops: OpsRepoFixture) throws -> String {
-        try ops.git(["show", "--name-only", "--format=", "HEAD"]).split(separator: "\n").map(String.init)
-            .first { $0.hasPrefix("Deployments/") } ?? ""
     }
 }

@@ -5,11 +5,6 @@ import Testing
 
 @Suite("Blue-green", .serialized)
 struct BlueGreenTests {
-    func record(_ ops: OpsRepoFixture) throws -> DeploymentRecord {
-        let path = try ops.git(["show", "--name-only", "--format=", "HEAD"]).split(separator: "\n").first { $0.hasPrefix("Deployments/") } ?? ""
-        return try RecordTemplates.parseRecord(try ops.git(["show", "HEAD:\(path)"]))
-    }
-
     @Test("switches once with no failed request, keeps the old set warm, and a revert inside the window starts nothing")
     func switchAndRevert() async throws {
         try await OpsRepoFixture.with { ops in
@@ -27,7 +22,7 @@ struct BlueGreenTests {
             #expect(traffic.failed == 0, "\(traffic.errors.prefix(3))")
             #expect(traffic.versions == ["web 1.0.0\n", "web 2.0.0\n"])
             #expect(fetch(port)?.body == "web 2.0.0\n")
-            let steps = try record(ops).phases.flatMap(\.steps).map(\.name)
+            let steps = try ops.lastRecord().phases.flatMap(\.steps).map(\.name)
             #expect(steps.filter { $0.hasPrefix("switch all traffic") }.count == 1, "\(steps)")
             let warm = ops.instances("production").filter { $0.warmUntil != nil }
             #expect(Set(warm.map(\.id)) == Set(blue.map(\.id)) && warm.allSatisfy { $0.isRunning && $0.version == "1.0.0" })
@@ -41,7 +36,7 @@ struct BlueGreenTests {
             #expect(traffic.failed == 0, "\(traffic.errors.prefix(3))")
             let serving = ops.instances("production").filter { $0.warmUntil == nil }
             #expect(Set(serving.map(\.id)) == Set(blue.map(\.id)), "the warm set serves again")
-            #expect(try record(ops).phases.flatMap(\.steps).contains { $0.name.hasPrefix("reuse the warm set") })
+            #expect(try ops.lastRecord().phases.flatMap(\.steps).contains { $0.name.hasPrefix("reuse the warm set") })
             for _ in 0..<5 { #expect(fetch(port)?.body == "web 1.0.0\n") }
         }
     }

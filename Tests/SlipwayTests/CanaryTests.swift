@@ -22,9 +22,7 @@ struct CanaryTests {
         let client = load ? LoadClient(port: port) : nil
         let result = try ops.slipway(["apply"])
         let traffic = client?.stop()
-        let path = try ops.git(["show", "--name-only", "--format=", "HEAD"]).split(separator: "\n").first { $0.hasPrefix("Deployments/") } ?? ""
-        let record = try RecordTemplates.parseRecord(try ops.git(["show", "HEAD:\(path)"]))
-        return (result, traffic, record)
+        return (result, traffic, try ops.lastRecord())
     }
 
     func assertBackOnBaseline(_ ops: OpsRepoFixture, port: Int) {

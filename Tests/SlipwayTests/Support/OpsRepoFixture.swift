@@ -1,4 +1,5 @@
 import Foundation
+@testable import SlipwayRecords
 @testable import SlipwayRuntime
 
 /// A throw-away ops repo made with the git CLI in a temp dir. `with` tears down every
@@ -56,6 +57,17 @@ struct OpsRepoFixture {
     func slipway(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
         guard let command = arguments.first else { return try Command.slipway(["--repo", repo.path]) }
         return try Command.slipway([command, "--repo", repo.path] + arguments.dropFirst(), environment: environment)
+    }
+
+    /// Path of the record the commit at HEAD added.
+    func lastRecordPath() throws -> String {
+        try git(["show", "--name-only", "--format=", "HEAD"]).split(separator: "\n").map(String.init)
+            .first { $0.hasPrefix("Deployments/") } ?? ""
+    }
+
+    /// The record the commit at HEAD added, read back from its front matter.
+    func lastRecord() throws -> DeploymentRecord {
+        try RecordTemplates.parseRecord(try git(["show", "HEAD:\(try lastRecordPath())"]))
     }
 
     var stateDirectory: URL { (isBare ? repo : workTree.appendingPathComponent(".git")).appendingPathComponent("slipway") }
