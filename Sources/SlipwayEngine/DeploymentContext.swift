@@ -110,6 +110,34 @@ extension DeploymentContext {
     }
 }
 
+extension DeploymentContext {
+    /// After the new set took all the traffic and a post-deploy check failed: the previous
+    /// version serves again — its warm set when blue-green kept one, otherwise started anew —
+    /// and the new set is taken out. Records the rollback; never throws.
+    func rollBackAfterPromotion(_ fresh: [InstanceRecord], trigger: RollbackTrigger, reason: String) async {
+        let detected = ContinuousClock.now, detectedAt = Date()
+        do {
+            // Blue-green left the baseline running at 0%; rolling and canary have stopped it.
+            var previous = (baseline + warm).filter { $0.manifest == self.previous?.manifestBlob && $0.isRunning }
+            if let launcher = self.previous, previous.count < launcher.manifest.run.replicas {
+                previous += try await startServing(launcher.manifest.run.replicas - previous.count, with: launcher, weight: 0)
+            }
+            guard !previous.isEmpty else {
+                log.rollback = RollbackReport(trigger: trigger.rawValue, reason: reason, detectedAt: detectedAt, switchMilliseconds: 0,
+                                              thresholds: "", afterwards: "nothing to roll back to: the new version keeps serving")
+                return
+            }
+            try registry.setWarm(Set(previous.map(\.id)), until: nil)
+            try await rollBack(fresh, to: previous, trigger: trigger, reason: reason, detected: detected, detectedAt: detectedAt)
+        } catch {
+            if log.rollback == nil {
+                log.rollback = RollbackReport(trigger: trigger.rawValue, reason: reason, detectedAt: detectedAt, switchMilliseconds: 0,
+                                              thresholds: "", afterwards: "rolling back failed: \(error)")
+            }
+        }
+    }
+}
+
 extension Double {
     /// `5` rather than `5.0`, `2.5` as is.
     var formatted: String { self == rounded() ? String(Int(self)) : String(self) }

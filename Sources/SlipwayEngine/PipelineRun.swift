@@ -33,6 +33,11 @@ struct PipelineRun {
         var secrets: [String: String] = [:]
         var serving: [InstanceRecord] = []
         var failure: DeploymentFailure?
+        var context: DeploymentContext?
+        /// Set once the new version took all the traffic: a failure after that rolls back.
+        var promoted = false
+        var baselineSample: Sample?
+        let deployment = DeploymentRecord.id(startedAt: started, trigger: trigger.id.hex)
 
         do {
             log.begin(.preflight)
@@ -45,15 +50,21 @@ struct PipelineRun {
             }
             try await log.step("gates") {
                 let gates = manifest.gates
-                guard gates.preflight.isEmpty, gates.integration.isEmpty, gates.monitor == nil else {
-                    throw DeploymentFailure(reason: "gates.preflight, gates.integration and gates.monitor are not run by this version of Slipway yet; remove them rather than have them ignored")
+                guard gates.integration.isEmpty, gates.monitor == nil else {
+                    throw DeploymentFailure(reason: "gates.integration and gates.monitor are not run by this version of Slipway yet; remove them rather than have them ignored")
                 }
-                return gates.smoke.isEmpty ? "none configured"
-                    : "\(gates.smoke.count) smoke check(s): on each new instance, at every analysis, and on the front after the rollout"
+                let parts = [gates.preflight.isEmpty ? nil : "\(gates.preflight.count) pre-flight gate(s)",
+                             gates.smoke.isEmpty ? nil : "\(gates.smoke.count) smoke check(s)",
+                             gates.observe.map { "post-deploy observation for \($0)" }].compactMap { $0 }
+                return parts.isEmpty ? "none configured" : parts.joined(separator: ", ")
             }
             try await log.step("secrets") {
                 secrets = try resolveSecrets(manifest)
                 return secrets.isEmpty ? "none" : "\(secrets.count) resolved from Slipway's environment: \(secrets.keys.sorted().joined(separator: ", "))"
+            }
+            let runner = gateRunner(deployment: deployment)
+            for gate in manifest.gates.preflight {
+                try await log.step("gate \(gate.name)") { try await check(gate, with: runner) }
             }
             let strategy = try manifest.strategy.runner()
             let launcher = try self.launcher(for: manifest, blob: blob.hex, secrets: secrets)
@@ -67,6 +78,7 @@ struct PipelineRun {
             var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = []
             try await log.step("traffic") {
                 (baseline, warm) = try await prepareTraffic(traffic, registry: registry)
+                baselineSample = try await Sample.lifetime(of: baseline, traffic)
                 let kept = warm.isEmpty ? "" : ", \(warm.count) warm at 0% until \(Timestamp.iso(warm[0].warmUntil ?? Date()))"
                 return "HAProxy on \(manifest.traffic.listen), \(baseline.count) instance(s) serving\(kept)"
             }
@@ -81,29 +93,45 @@ struct PipelineRun {
             }
 
             log.begin(.production)
-            let context = DeploymentContext(
+            context = DeploymentContext(
                 environment: environment, launcher: launcher, previous: await previousLauncher(),
                 traffic: traffic, repository: repository, registry: registry, baseline: baseline, warm: warm, weight: 100,
                 smoke: smokeChecks,
                 redactor: Redactor(secrets: Array(secrets.values)), log: log, logger: engine.logger)
+            guard let context else { throw DeploymentFailure(reason: "no deployment context") }
             serving = try await strategy.run(context)
             log.end()
 
             log.begin(.postDeploy)
+            promoted = true
             try await log.step("instances healthy") { try await verifyServing(serving, traffic: traffic) }
             try await log.step("front answers") { try verifyFront() }
             if !manifest.gates.smoke.isEmpty {
                 try await log.step("smoke checks on the front") {
                     let listen = manifest.traffic.listen
                     if let failure = smokeChecks.failure(host: listen.host, ports: [("the front", listen.port)]) {
-                        throw DeploymentFailure(reason: failure)
+                        throw DeploymentFailure(reason: failure, trigger: .smoke)
                     }
                     return "\(manifest.gates.smoke.count) passed on \(listen)"
                 }
             }
+            if let window = manifest.gates.observe {
+                try await log.step("observe for \(window)") { try await observe(serving, for: window, against: baselineSample, context) }
+            }
             log.end()
         } catch {
             failure = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(error)")
+            if promoted, log.rollback == nil, let context {
+                await context.rollBackAfterPromotion(serving, trigger: failure?.trigger ?? .health, reason: failure?.reason ?? "post-deploy failed")
+            }
+            if log.rollback != nil, let backup = backupName, let restore = manifest.rollback.restore {
+                try? await log.step("restore \(backup)") {
+                    let result = try await gateRunner(deployment: deployment).run("restore", restore, timeout: .seconds(600), extra: ["backup": backup])
+                    let output = result.tail.suffix(3).joined(separator: " / ")
+                    guard result.passed else { throw DeploymentFailure(reason: "restore \(backup): \(result.explain(.seconds(600))): \(output)") }
+                    return "\(restore.first ?? "restore") \(backup): exit 0\(output.isEmpty ? "" : " — \(output)")"
+                }
+            }
             log.end(failed: true)
         }
         var outcome = finish(started: started, log: log, registry: registry, serving: serving, failure: failure)
@@ -114,6 +142,69 @@ struct PipelineRun {
     }
 
     // MARK: Steps
+
+    /// The backup a `backup: true` gate named in this run (set by `check`).
+    private var backupName: String? { backup.name }
+    private let backup = BackupBox()
+
+    final class BackupBox: @unchecked Sendable {  // written once by the run's own task, read after
+        var name: String?
+    }
+
+    func gateRunner(deployment: String) -> GateRunner {
+        let listen = manifest.traffic.listen
+        let url = "http://\(listen.host == "*" ? "127.0.0.1" : listen.host):\(listen.port)"
+        let context = [
+            "SLIPWAY_ENV": environment.rawValue, "SLIPWAY_SERVICE": manifest.service, "SLIPWAY_VERSION": manifest.version,
+            "SLIPWAY_PREVIOUS_VERSION": status?.version ?? "", "SLIPWAY_COMMIT": trigger.id.hex, "SLIPWAY_DEPLOYMENT": deployment,
+            "SLIPWAY_URL": url,
+        ]
+        return GateRunner(
+            resolver: engine.resolver, workingDirectory: (try? workingDirectory(manifest)) ?? engine.state.work(environment),
+            outputDirectory: engine.state.environment(environment).appendingPathComponent("gates"), deployment: deployment,
+            values: ["commit": trigger.id.hex, "version": manifest.version, "env": environment.rawValue,
+                     "service": manifest.service, "url": url],
+            environment: engine.environment.filter { Self.inheritedVariables.contains($0.key) }.merging(context) { _, new in new },
+            redactor: Redactor(secrets: manifest.run.secrets.compactMap { engine.environment[$0.value.variable] }))
+    }
+
+    /// One pre-flight gate: a git note on the trigger commit, or a command that must exit 0.
+    func check(_ gate: CommandGate, with runner: GateRunner) async throws -> String {
+        if let note = gate.note {
+            let text = try await repository.git.note(note.ref, on: trigger.id)
+            guard let text, text.contains(note.contains) else {
+                let found = text.map { "says \"\($0.split(separator: "\n").first ?? "")\"" } ?? "is missing"
+                throw DeploymentFailure(reason: "gate \(gate.name): the note \(note.ref) on \(trigger.id.short) \(found); it must contain \"\(note.contains)\"")
+            }
+            return "\(note.ref) on \(trigger.id.short): \(text.split(separator: "\n").first ?? "")"
+        }
+        let result = try await runner.run(gate.name, gate.command, timeout: gate.timeout)
+        guard result.passed else {
+            throw DeploymentFailure(reason: "gate \(gate.name) failed (\(result.explain(gate.timeout))): \(result.tail.suffix(3).joined(separator: " / "))",
+                                    logs: [InstanceLog(instance: "gate \(gate.name)", lines: result.tail.isEmpty ? ["(no output)"] : result.tail)])
+        }
+        if gate.backup {
+            guard let name = result.tail.last(where: { !$0.isEmpty }) else {
+                throw DeploymentFailure(reason: "gate \(gate.name) is a backup but printed no backup name")
+            }
+            backup.name = name
+            return "backup \(name)"
+        }
+        return "exit 0" + (result.tail.last.map { ": \($0)" } ?? "")
+    }
+
+    /// Watches the new set for `window` and judges it against the pre-deploy baseline.
+    func observe(_ serving: [InstanceRecord], for window: TimeSpan, against baseline: Sample?, _ context: DeploymentContext) async throws -> String {
+        let names = Set(serving.map(\.id))
+        let before = try await context.traffic.stats()
+        try await context.log.pause(for: window.duration)
+        let sample = Sample.between(before, try await context.traffic.stats(), servers: names)
+        let (verdict, reason) = Judge(policy: manifest.rollback).judge(canary: sample, baseline: nil, reference: baseline)
+        if case .fail(let trigger) = verdict {
+            throw DeploymentFailure(reason: "post-deploy observation: \(reason)", trigger: trigger)
+        }
+        return verdict == .inconclusive ? "inconclusive: \(reason)" : reason
+    }
 
     func resolveSecrets(_ manifest: Manifest) throws -> [String: String] {
         var values: [String: String] = [:]

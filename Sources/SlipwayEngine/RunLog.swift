@@ -6,6 +6,8 @@ struct DeploymentFailure: Error, CustomStringConvertible {
     let reason: String
     /// Last log lines of the instances involved.
     var logs: [InstanceLog] = []
+    /// What to call it when it leads to a rollback.
+    var trigger: RollbackTrigger? = nil
     var description: String { reason }
 }
 

@@ -151,16 +151,26 @@ public struct Gates: Sendable, Hashable, Codable {
     public var smoke: [SmokeCheck]
     public var integration: [CommandGate]
     public var monitor: TimeSpan?
-
-    public var isEmpty: Bool { preflight.isEmpty && smoke.isEmpty && integration.isEmpty && monitor == nil }
+    /// Post-deploy: how long to watch the new version against the pre-deploy baseline.
+    public var observe: TimeSpan?
 }
 
+/// A check that must pass: a command (exit status 0) or, for pre-flight, a git note on the
+/// commit being deployed (what CI systems write with `git notes`).
 public struct CommandGate: Sendable, Hashable, Codable {
     public var name: String
+    /// argv; empty for a note gate.
     public var command: [String]
+    public var note: NoteCheck?
     public var timeout: TimeSpan
-    /// The command's output names a backup, usable by a rollback.
+    /// The command's last line of output names a backup, passed to `rollback.restore`.
     public var backup: Bool
+}
+
+/// Passes when the note on the trigger commit under `ref` contains `contains`.
+public struct NoteCheck: Sendable, Hashable, Codable {
+    public var ref: String
+    public var contains: String
 }
 
 public struct SmokeCheck: Sendable, Hashable, Codable {
@@ -179,4 +189,6 @@ public struct RollbackPolicy: Sendable, Hashable, Codable {
     public var latencyIncrease: Double
     public var minRequests: Int
     public var onFailure: OnFailure
+    /// Run on a rollback after a backup gate: argv with `{backup}` for the backup's name.
+    public var restore: [String]?
 }

@@ -211,8 +211,8 @@ struct ManifestDecoder {
     }
 
     func gates(_ top: Fields) -> Gates {
-        let empty = Gates(preflight: [], smoke: [], integration: [], monitor: nil)
-        guard let gates = reader.section(top, "gates", allowed: ["preflight", "smoke", "integration", "monitor"]) else { return empty }
+        let empty = Gates(preflight: [], smoke: [], integration: [], monitor: nil, observe: nil)
+        guard let gates = reader.section(top, "gates", allowed: ["preflight", "smoke", "integration", "monitor", "observe"]) else { return empty }
         return Gates(
             preflight: commandGates(gates, "preflight"),
             smoke: list(gates, "smoke").enumerated().compactMap { index, node in
@@ -221,23 +221,39 @@ struct ManifestDecoder {
                 return SmokeCheck(name: reader.string(fields, "name") ?? "smoke-\(index + 1)", http: http)
             },
             integration: commandGates(gates, "integration"),
-            monitor: reader.optionalSpan(gates, "monitor")
+            monitor: reader.optionalSpan(gates, "monitor"),
+            observe: reader.optionalSpan(gates, "observe", minimum: .seconds(1))
         )
     }
 
     func commandGates(_ gates: Fields, _ key: String) -> [CommandGate] {
-        list(gates, key).enumerated().compactMap { index, node in
+        let notes = key == "preflight"
+        return list(gates, key).enumerated().compactMap { index, node in
             let location = "gates.\(key)[\(index)]"
-            guard let fields = reader.fields(node, at: location, allowed: ["name", "command", "timeout", "backup"]),
-                  let command = reader.stringList(fields, "command", required: true), !command.isEmpty else { return nil }
+            let allowed = ["name", "command", "timeout", "backup"] + (notes ? ["note"] : [])
+            guard let fields = reader.fields(node, at: location, allowed: allowed) else { return nil }
+            let note = notes ? noteCheck(fields) : nil
+            let command = note == nil ? reader.stringList(fields, "command", required: true) : reader.stringList(fields, "command")
+            if note != nil && command != nil {
+                reader.report(fields.node, "\(location) is either a command or a note, not both")
+                return nil
+            }
+            guard note != nil || !(command ?? []).isEmpty else { return nil }
             checkPlaceholders(fields, "command")
             return CommandGate(
                 name: reader.string(fields, "name", rule: "letters, digits, '-', '_' and '.'", isValid: Rules.isName) ?? "\(key)-\(index + 1)",
-                command: command,
+                command: command ?? [],
+                note: note,
                 timeout: reader.span(fields, "timeout", default: .seconds(300)),
                 backup: reader.bool(fields, "backup", default: false)
             )
         }
+    }
+
+    func noteCheck(_ gate: Fields) -> NoteCheck? {
+        guard let note = reader.section(gate, "note", allowed: ["ref", "contains"]) else { return nil }
+        let ref = reader.string(note, "ref", rule: "a ref under refs/notes/", isValid: { $0.hasPrefix("refs/notes/") && Rules.isRef($0) })
+        return NoteCheck(ref: ref ?? "refs/notes/ci", contains: reader.string(note, "contains") ?? "passed")
     }
 
     func list(_ fields: Fields, _ key: String) -> [Node] {
@@ -250,7 +266,8 @@ struct ManifestDecoder {
     }
 
     func rollback(_ top: Fields) -> RollbackPolicy {
-        let rollback = reader.section(top, "rollback", allowed: ["errorRateIncrease", "latencyIncrease", "minRequests", "onFailure"])
+        let rollback = reader.section(top, "rollback", allowed: ["errorRateIncrease", "latencyIncrease", "minRequests", "onFailure", "restore"])
+        if let rollback { checkPlaceholders(rollback, "restore") }
         var onFailure = RollbackPolicy.OnFailure.record
         if let rollback, let text = reader.string(rollback, "onFailure") {
             if let value = RollbackPolicy.OnFailure(rawValue: text) {
@@ -263,7 +280,8 @@ struct ManifestDecoder {
             errorRateIncrease: rollback.map { reader.percentage($0, "errorRateIncrease", default: 5, maximum: 100) } ?? 5,
             latencyIncrease: (rollback.map { reader.percentage($0, "latencyIncrease", default: 50, maximum: 10_000) } ?? 50) / 100,
             minRequests: rollback.map { reader.int($0, "minRequests", default: 50, range: 1...1_000_000) } ?? 50,
-            onFailure: onFailure
+            onFailure: onFailure,
+            restore: rollback.flatMap { reader.stringList($0, "restore") }
         )
     }
 
@@ -296,6 +314,10 @@ enum Rules {
     static func isHTTPPath(_ text: String) -> Bool {
         text.hasPrefix("/") && text.utf8.count <= 512
             && text.utf8.allSatisfy { isAlphanumeric($0) || Array("/._~%?&=-".utf8).contains($0) }
+    }
+
+    static func isRef(_ text: String) -> Bool {
+        text.utf8.count <= 200 && !text.contains("..") && text.utf8.allSatisfy { isAlphanumeric($0) || Array("/._-".utf8).contains($0) }
     }
 
     static func isSafeDirectory(_ text: String) -> Bool {

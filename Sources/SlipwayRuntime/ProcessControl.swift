@@ -126,3 +126,24 @@ extension ProcessControl {
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }
+
+extension ProcessControl {
+    /// Runs `spec` to completion without blocking a thread, killing its process group when
+    /// `timeout` passes. Returns the exit status, nil on timeout.
+    public static func run(_ spec: LaunchSpec, executable: URL, timeout: Duration) async throws -> Int32? {
+        let identity = try spawn(spec, executable: executable)
+        let deadline = ContinuousClock.now + timeout
+        var status: Int32 = 0
+        while true {
+            let reaped = waitpid(identity.pid, &status, WNOHANG)
+            if reaped == identity.pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            if reaped < 0 && errno != EINTR { throw LaunchError("waitpid: \(String(cString: strerror(errno)))") }
+            if ContinuousClock.now >= deadline {
+                kill(-identity.pid, SIGKILL)
+                _ = waitpid(identity.pid, &status, 0)
+                return nil
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}

@@ -137,7 +137,7 @@ struct CanaryTests {
 
     @Test("the judge compares with the baseline and never decides on too few requests")
     func judge() {
-        let judge = Judge(policy: RollbackPolicy(errorRateIncrease: 5, latencyIncrease: 0.5, minRequests: 50, onFailure: .record))
+        let judge = Judge(policy: RollbackPolicy(errorRateIncrease: 5, latencyIncrease: 0.5, minRequests: 50, onFailure: .record, restore: nil))
         let baseline = Sample(requests: 500, errors: 5, responseMilliseconds: 20)
         #expect(judge.judge(canary: Sample(requests: 49, errors: 49, responseMilliseconds: 20), baseline: baseline, reference: nil).verdict == .inconclusive)
         #expect(judge.judge(canary: Sample(requests: 100, errors: 20, responseMilliseconds: 20), baseline: baseline, reference: nil).verdict == .fail(.errorRate))

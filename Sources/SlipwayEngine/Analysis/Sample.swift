@@ -1,4 +1,5 @@
 public import SlipwayTraffic
+import SlipwayRuntime
 
 /// Traffic one set of instances (canary or baseline) served during an analysis window.
 public struct Sample: Sendable, Codable, Hashable {
@@ -45,5 +46,15 @@ public struct Sample: Sendable, Codable, Hashable {
             : (responseMilliseconds * Double(self.requests) + other.responseMilliseconds * Double(other.requests)) / Double(requests)
         return Sample(requests: requests, errors: errors + other.errors, responseMilliseconds: time,
                       unhealthy: Array(Set(unhealthy + other.unhealthy)).sorted())
+    }
+}
+
+extension Sample {
+    /// What `instances` have served since they were added to the balancer: the pre-deploy
+    /// baseline a post-deploy observation is judged against. Nil when there were none.
+    static func lifetime(of instances: [InstanceRecord], _ traffic: any TrafficProvider) async throws -> Sample? {
+        guard !instances.isEmpty else { return nil }
+        let sample = between([], try await traffic.stats(), servers: Set(instances.map(\.id)))
+        return sample.requests > 0 ? sample : nil
     }
 }

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+@testable import SlipwayRecords
+@testable import SlipwayRuntime
+
+@Suite("Pipeline gates, post-deploy and restore", .serialized)
+struct PipelineTests {
+    @Test("a failing checks gate stops the run before anything starts, naming the gate and its output")
+    func failingGate() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let before = ops.instances("production")
+            let gates = """
+                gates:
+                  preflight:
+                    - { name: ci-passed, command: ["/bin/sh", "-c", "echo checking {commit}; echo 'CI: 2 tests failed'; exit 1"] }
+                """
+            try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, rollback: gates))
+            let result = try ops.slipway(["apply"])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("gate ci-passed failed (exit 1): checking"), "\(result.stderr)")
+            #expect(result.stderr.contains("CI: 2 tests failed"))
+            let record = try ops.lastRecord()
+            #expect(record.result == .failed)
+            #expect(record.phases.first?.name == "pre-flight" && record.phases.first?.outcome == .failed)
+            #expect(record.phases.count == 1, "nothing ran after the failing gate")
+            #expect(record.logs.first?.lines.contains("CI: 2 tests failed") == true)
+            #expect(ops.instances("production").map(\.id) == before.map(\.id))
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+        }
+    }
+
+    @Test("a note gate passes only when refs/notes/ci on the commit says so")
+    func noteGate() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let gates = "gates:\n  preflight:\n    - { name: ci, note: { ref: refs/notes/ci, contains: passed } }"
+            let commit = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, rollback: gates))
+            let missing = try ops.slipway(["apply"])
+            #expect(missing.status == 1 && missing.stderr.contains("the note refs/notes/ci on \(commit.prefix(7)) is missing"), "\(missing.stderr)")
+
+            try ops.git(["notes", "--ref=ci", "add", "-m", "checks failed", commit])
+            let failed = try ops.slipway(["apply", "--retry-failed"])
+            #expect(failed.status == 1 && failed.stderr.contains("says \"checks failed\""), "\(failed.stderr)")
+            #expect(ops.instances("production").isEmpty)
+
+            try ops.git(["notes", "--ref=ci", "add", "-f", "-m", "checks passed", commit])
+            let passed = try ops.slipway(["apply", "--retry-failed"])
+            #expect(passed.status == 0, "\(passed.output)")
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+        }
+    }
+
+    @Test("a post-deploy failure rolls back to the previous version and runs restore with the backup's name")
+    func postDeployRollbackAndRestore() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let restored = ops.root.appendingPathComponent("restored.txt")
+            let policy = """
+                gates:
+                  preflight:
+                    - { name: backup, command: ["/bin/sh", "-c", "echo dumping; echo backup-{version}-42"], backup: true }
+                  observe: 2s
+                rollback:
+                  minRequests: 10
+                  restore: ["/bin/sh", "-c", "echo \\"$0\\" > \(restored.path); echo restored $0", "{backup}"]
+                """
+            try ops.commit("Environments/production.yaml", testManifest(
+                version: "2.0.0", listen: port, extraArguments: ["--error-rate", "0.3"], rollback: policy))
+            let load = LoadClient(port: port)
+            let result = try ops.slipway(["apply"])
+            _ = load.stop()
+            #expect(result.status == 1, "\(result.output)")
+            let record = try ops.lastRecord()
+            #expect(record.result == .rolledBack, "\(record.reason ?? "")")
+            #expect(record.rollback?.trigger == "error-rate")
+            #expect(record.reason?.contains("post-deploy observation") == true)
+            #expect((try? String(contentsOf: restored, encoding: .utf8)) == "backup-2.0.0-42\n")
+            #expect(record.phases.flatMap(\.steps).contains { $0.name == "restore backup-2.0.0-42" && $0.outcome == .passed })
+            let instances = ops.instances("production")
+            #expect(instances.count == 2 && instances.allSatisfy { $0.version == "1.0.0" && $0.isRunning }, "\(instances)")
+            for _ in 0..<5 { #expect(fetch(port)?.body == "web 1.0.0\n") }
+        }
+    }
+}
