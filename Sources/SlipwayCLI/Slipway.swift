@@ -9,7 +9,7 @@ struct Slipway: AsyncParsableCommand {
         commandName: "slipway",
         abstract: "Deploy by committing to Environments/<env>.yaml; read what happened in git log.",
         version: "0.1.0",
-        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Status.self, History.self, Approve.self, Down.self, Demo.self]
+        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Status.self, History.self, Rollback.self, Approve.self, Down.self, Demo.self]
     )
 
     /// Parses and runs the command, with SPEC §6's exit statuses: 0 success, 1 the thing

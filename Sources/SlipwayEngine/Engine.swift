@@ -79,7 +79,7 @@ public struct Engine: Sendable {
             let outcome = await run.run()
             let commit = try await commitRecord(outcome.record, status: outcome.status)
             var revert: ObjectID?
-            if outcome.record.result != .succeeded, manifest.rollback.onFailure == .revert {
+            if outcome.record.isFailure, manifest.rollback.onFailure == .revert {
                 revert = try await revertManifest(name, failed: outcome.record, blob: blob, deployed: run.status)
             }
             outcomes.append(ApplyOutcome(plan: environment, record: outcome.record, commit: commit, revert: revert))

@@ -318,7 +318,9 @@ struct PipelineRun {
         let reason = failure.map { redactor.redact($0.reason) }
         let record = DeploymentRecord(
             deployment: deployment, environment: environment.rawValue, service: manifest.service, version: manifest.version,
-            previousVersion: status?.version, result: failure == nil ? .succeeded : log.rollback == nil ? .failed : .rolledBack, reason: reason,
+            previousVersion: status?.version,
+            result: failure == nil ? (trigger.isRollback ? .rolledBack : .succeeded) : log.rollback == nil ? .failed : .rolledBack,
+            reason: reason ?? (trigger.isRollback ? "rollback to \(manifest.version) asked for in \(trigger.id.short) by \(trigger.authorName): \(trigger.subject)" : nil),
             strategy: manifest.strategy.name, trigger: trigger.id.hex,
             triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject,
             manifest: blob.hex, started: started, finished: Date(), changes: changes, phases: log.phases,
@@ -328,7 +330,7 @@ struct PipelineRun {
         if failure == nil {
             newStatus = EnvironmentStatus(
                 environment: environment.rawValue, service: manifest.service, version: manifest.version, commit: trigger.id.hex,
-                manifest: blob.hex, since: now, instances: summaries, lastResult: .succeeded, lastDeployment: deployment)
+                manifest: blob.hex, since: now, instances: summaries, lastResult: record.result, lastDeployment: deployment)
         } else {
             let stillRunning = running.contains { $0.version == status?.version }
             newStatus = EnvironmentStatus(

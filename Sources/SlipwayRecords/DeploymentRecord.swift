@@ -128,6 +128,10 @@ public struct DeploymentRecord: Sendable, Codable {
         self.logs = logs
     }
 
+    /// Whether the deployment failed: `failed`, or rolled back automatically. A rollback someone
+    /// asked for (`slipway rollback`, `git revert`) that deployed is not a failure.
+    public var isFailure: Bool { result == .failed || rollback != nil }
+
     /// The deployment id for a run started at `date` for `trigger`.
     public static func id(startedAt date: Date, trigger: String) -> String {
         "\(Timestamp.compact(date))-\(trigger.prefix(7))"

@@ -14,6 +14,8 @@ public enum Trailers {
     public static let failedDeployment = "Slipway-Failed-Deployment"
     /// On an approval commit (`slipway approve`): the environment and the manifest blob approved.
     public static let approval = "Slipway-Approval"
+    /// On a rollback commit (`slipway rollback`): the environment rolled back.
+    public static let rollback = "Slipway-Rollback"
     public static let manifest = "Slipway-Manifest"
 
     /// The commit message of a record: `deploy(<env>): <service> <from> → <to> <result>`, a

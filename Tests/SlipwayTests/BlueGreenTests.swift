@@ -37,6 +37,7 @@ struct BlueGreenTests {
             let serving = ops.instances("production").filter { $0.warmUntil == nil }
             #expect(Set(serving.map(\.id)) == Set(blue.map(\.id)), "the warm set serves again")
             #expect(try ops.lastRecord().phases.flatMap(\.steps).contains { $0.name.hasPrefix("reuse the warm set") })
+            #expect(try ops.lastRecord().result == .rolledBack, "a git revert is recorded as a rollback")
             for _ in 0..<5 { #expect(fetch(port)?.body == "web 1.0.0\n") }
         }
     }

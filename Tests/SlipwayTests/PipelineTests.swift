@@ -87,3 +87,57 @@ struct PipelineTests {
         }
     }
 }
+
+@Suite("slipway rollback", .serialized)
+struct RollbackCommandTests {
+    @Test("rollback commits a revert; the next apply switches back to the warm set and records rolled-back with the revert as trigger")
+    func rollbackToWarm() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let strategy = "blueGreen: { keepPrevious: 10m }"
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, strategy: strategy))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let blue = Set(ops.instances("production").map(\.id))
+            let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, strategy: strategy))
+            #expect(try ops.slipway(["apply"]).status == 0)
+
+            let rollback = try ops.slipway(["rollback", "production", "--by", "Riley Oncall <riley@example.com>"])
+            #expect(rollback.status == 0, "\(rollback.output)")
+            #expect(rollback.stdout.contains("committed rollback 2.0.0 → 1.0.0"))
+            let revert = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = try ops.git(["log", "-1", "--format=%an|%s|%(trailers:only,unfold)"])
+            #expect(message.hasPrefix("Riley Oncall|rollback(production): 2.0.0 → 1.0.0|"), "\(message)")
+            #expect(message.contains("Slipway-Reverts: \(release)"))
+
+            let load = LoadClient(port: port)
+            let applied = try ops.slipway(["apply"])
+            let traffic = load.stop()
+            #expect(applied.status == 0, "\(applied.output)")
+            #expect(traffic.failed == 0)
+            let record = try ops.lastRecord()
+            #expect(record.result == .rolledBack)
+            #expect(record.trigger == revert)
+            #expect(record.phases.flatMap(\.steps).contains { $0.name.hasPrefix("reuse the warm set") }, "instant: nothing started")
+            #expect(Set(ops.instances("production").filter { $0.warmUntil == nil }.map(\.id)) == blue)
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+        }
+    }
+
+    @Test("rollback --to a version finds that manifest in history")
+    func rollbackTo() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            for version in ["1.0.0", "2.0.0", "3.0.0"] {
+                try ops.commit("Environments/production.yaml", testManifest(version: version, listen: port))
+                #expect(try ops.slipway(["apply"]).status == 0)
+            }
+            let rollback = try ops.slipway(["rollback", "production", "--to", "1.0.0", "--by", "Riley <riley@example.com>"])
+            #expect(rollback.status == 0 && rollback.stdout.contains("3.0.0 → 1.0.0"), "\(rollback.output)")
+            #expect(try ops.slipway(["apply"]).status == 0)
+            #expect(try ops.lastRecord().result == .rolledBack)
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+            let missing = try ops.slipway(["rollback", "production", "--to", "9.9.9", "--by", "Riley <riley@example.com>"])
+            #expect(missing.status == 1 && missing.stderr.contains("no earlier Environments/production.yaml with version 9.9.9"))
+        }
+    }
+}

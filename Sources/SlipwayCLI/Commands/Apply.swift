@@ -40,7 +40,7 @@ extension Slipway {
                 if let revert = outcome.revert {
                     print("\(record.environment): reverted Environments/\(record.environment).yaml to \(record.previousVersion ?? "?") (commit \(revert.short))")
                 }
-                guard record.result != .succeeded else { continue }
+                guard record.isFailure else { continue }
                 failed = true
                 printError("\(record.environment): \(record.reason ?? "failed")")
                 for log in record.logs {
