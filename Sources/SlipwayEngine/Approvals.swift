@@ -10,6 +10,8 @@ public struct Approval: Sendable {
     public let version: String
     public let approver: String
     public let commit: ObjectID
+    /// The checklist items the approver ticked (the manifest's `gates.checklist`).
+    public var items: [String] = []
 }
 
 extension OpsRepository {
@@ -30,10 +32,12 @@ extension OpsRepository {
             manifest: \(blob.hex)
             approver: \(approver.name) <\(approver.email)>
             approvedAt: \(Timestamp.iso(now))
+            items: [\(manifest.gates.checklist.map { "\"\($0.replacingOccurrences(of: "\"", with: "'"))\"" }.joined(separator: ", "))]
             ---
             # Approval: \(name) \(manifest.service) \(manifest.version)
 
             \(approver.name) approved the manifest \(blob.short) of \(name) at \(Timestamp.iso(now)).
+            \(manifest.gates.checklist.map { "\n- [x] \($0)" }.joined())
 
             """
         let message = """
@@ -47,7 +51,7 @@ extension OpsRepository {
         let path = "Approvals/\(name)/\(Timestamp.compact(now))-\(blob.short).md"
         let commit = try await git.commit([FileUpdate(path: path, content: Data(text.utf8))], message: message, author: approver, onto: branch)
         return Approval(environment: name.rawValue, manifest: blob.hex, version: manifest.version,
-                        approver: "\(approver.name) <\(approver.email)>", commit: commit)
+                        approver: "\(approver.name) <\(approver.email)>", commit: commit, items: manifest.gates.checklist)
     }
 
     /// The newest approval of `manifest` for `name` committed after `since` (first-parent history).
@@ -66,5 +70,19 @@ extension OpsRepository {
         let info = try await git.commitInfo(approval.commit)
         return Approval(environment: approval.environment, manifest: manifest, version: approval.version,
                         approver: "\(info.authorName) <\(info.authorEmail)>", commit: approval.commit)
+    }
+}
+
+extension OpsRepository {
+    /// Waits (bounded) for an approval of `manifest` committed after `since`; progress says what
+    /// to run. Throws a failure that names the timeout.
+    func awaitApproval(of name: EnvironmentName, manifest: String, since: ObjectID, timeout: TimeSpan, log: RunLog) async throws -> Approval {
+        let deadline = ContinuousClock.now + timeout.duration
+        log.report(log.phaseInProgress?.percent(0.5) ?? 0, "waiting for: slipway approve \(name)")
+        while ContinuousClock.now < deadline {
+            if let approval = try await approval(of: name, manifest: manifest, since: since) { return approval }
+            try await log.pause(for: .milliseconds(250))
+        }
+        throw DeploymentFailure(reason: "approval timed out after \(timeout): run slipway approve \(name), then apply again")
     }
 }

@@ -66,6 +66,13 @@ struct PipelineRun {
             for gate in manifest.gates.preflight {
                 try await log.step("gate \(gate.name)") { try await check(gate, with: runner) }
             }
+            if !manifest.gates.checklist.isEmpty {
+                try await log.step("checklist") {
+                    let approval = try await repository.awaitApproval(
+                        of: environment, manifest: blob.hex, since: trigger.id, timeout: manifest.gates.approvalTimeout, log: log)
+                    return "approved by \(approval.approver) (commit \(approval.commit.short)): \(manifest.gates.checklist.joined(separator: "; "))"
+                }
+            }
             let strategy = try manifest.strategy.runner()
             let launcher = try self.launcher(for: manifest, blob: blob.hex, secrets: secrets)
             try await log.step("program") {

@@ -153,6 +153,10 @@ public struct Gates: Sendable, Hashable, Codable {
     public var monitor: TimeSpan?
     /// Post-deploy: how long to watch the new version against the pre-deploy baseline.
     public var observe: TimeSpan?
+    /// Items a person must approve (`slipway approve ENV`) before anything is deployed.
+    public var checklist: [String] = []
+    /// How long pre-flight waits for that approval.
+    public var approvalTimeout: TimeSpan = .seconds(3600)
 }
 
 /// A check that must pass: a command (exit status 0) or, for pre-flight, a git note on the

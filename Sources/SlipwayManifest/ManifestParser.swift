@@ -212,8 +212,8 @@ struct ManifestDecoder {
 
     func gates(_ top: Fields) -> Gates {
         let empty = Gates(preflight: [], smoke: [], integration: [], monitor: nil, observe: nil)
-        guard let gates = reader.section(top, "gates", allowed: ["preflight", "smoke", "integration", "monitor", "observe"]) else { return empty }
-        return Gates(
+        guard let gates = reader.section(top, "gates", allowed: ["preflight", "smoke", "integration", "monitor", "observe", "checklist", "approvalTimeout"]) else { return empty }
+        var result = Gates(
             preflight: commandGates(gates, "preflight"),
             smoke: list(gates, "smoke").enumerated().compactMap { index, node in
                 guard let fields = reader.fields(node, at: "gates.smoke[\(index)]", allowed: ["name", "http"]),
@@ -224,6 +224,9 @@ struct ManifestDecoder {
             monitor: reader.optionalSpan(gates, "monitor"),
             observe: reader.optionalSpan(gates, "observe", minimum: .seconds(1))
         )
+        result.checklist = reader.stringList(gates, "checklist") ?? []
+        result.approvalTimeout = reader.span(gates, "approvalTimeout", default: .seconds(3600), minimum: .seconds(1))
+        return result
     }
 
     func commandGates(_ gates: Fields, _ key: String) -> [CommandGate] {

@@ -83,6 +83,15 @@ struct BlueGreenApprovalTests {
             done.wait()
             return result
         }
+
+        /// Whether it is still running after `seconds` (a negative check: it must not finish).
+        func stillRunning(after seconds: Double) -> Bool {
+            guard done.wait(timeout: .now() + seconds) == .timedOut else {
+                done.signal()
+                return false
+            }
+            return true
+        }
     }
 
     @Test("autoPromote: false shows the new set on the preview address and switches only after slipway approve")

@@ -141,3 +141,51 @@ struct RollbackCommandTests {
         }
     }
 }
+
+@Suite("Checklist gate", .serialized)
+struct ChecklistTests {
+    static let gates = """
+        gates:
+          checklist: ["DB migration reviewed", "On-call informed"]
+          approvalTimeout: 30s
+        """
+
+    @Test("a checklist gate waits until slipway approve commits an approval naming its approver, then proceeds")
+    func waitsForApproval() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, rollback: Self.gates))
+            let apply = BlueGreenApprovalTests.Background(ops, ["apply"])
+            #expect(apply.stillRunning(after: 1.5), "apply must wait for the approval")
+            #expect(ops.instances("production").isEmpty, "nothing deployed before the approval")
+
+            let approve = try ops.slipway(["approve", "production", "--by", "Alex Approver <alex@example.com>"])
+            #expect(approve.status == 0, "\(approve.output)")
+            let result = apply.wait()
+            #expect(result?.status == 0, "\(result?.output ?? "")")
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+
+            let step = try ops.lastRecord().phases.flatMap(\.steps).first { $0.name == "checklist" }
+            #expect(step?.detail.hasPrefix("approved by Alex Approver <alex@example.com>") == true, "\(step?.detail ?? "")")
+            #expect(step?.detail.hasSuffix("DB migration reviewed; On-call informed") == true)
+            let approvals = try ops.git(["log", "--format=%an|%s", "--", "Approvals"])
+            #expect(approvals.contains("Alex Approver|approve(production): web 1.0.0"), "\(approvals)")
+            let file = try ops.git(["log", "-1", "-p", "--format=", "--", "Approvals"])
+            #expect(file.contains("- [x] DB migration reviewed") && file.contains("approver: Alex Approver <alex@example.com>"))
+        }
+    }
+
+    @Test("without an approval the checklist gate fails the run: approval timed out, nothing deployed")
+    func timesOut() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(
+                version: "1.0.0", listen: port, rollback: Self.gates.replacingOccurrences(of: "30s", with: "1s")))
+            let result = try ops.slipway(["apply"])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("approval timed out after 1s"), "\(result.stderr)")
+            #expect(ops.instances("production").isEmpty)
+            #expect(try ops.lastRecord().phases.count == 1)
+        }
+    }
+}

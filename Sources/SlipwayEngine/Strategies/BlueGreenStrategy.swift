@@ -88,14 +88,12 @@ struct BlueGreenStrategy: DeploymentStrategy {
     /// Waits for `slipway approve ENV` to commit an approval of this manifest.
     private func waitForApproval(_ context: DeploymentContext) async throws -> String {
         guard let trigger = ObjectID(hex: context.launcher.commit) else { throw DeploymentFailure(reason: "no trigger commit to approve") }
-        let deadline = ContinuousClock.now + spec.approvalTimeout.duration
-        context.log.report(context.log.phaseInProgress?.percent(0.4) ?? 60, "waiting for: slipway approve \(context.environment)")
-        while ContinuousClock.now < deadline {
-            if let approval = try await context.repository.approval(of: context.environment, manifest: context.launcher.manifestBlob, since: trigger) {
-                return "approved by \(approval.approver) (commit \(approval.commit.short))"
-            }
-            try await context.log.pause(for: .milliseconds(250))
+        do {
+            let approval = try await context.repository.awaitApproval(
+                of: context.environment, manifest: context.launcher.manifestBlob, since: trigger, timeout: spec.approvalTimeout, log: context.log)
+            return "approved by \(approval.approver) (commit \(approval.commit.short))"
+        } catch let failure as DeploymentFailure {
+            throw DeploymentFailure(reason: failure.reason.replacingOccurrences(of: ": run slipway", with: ": nothing was switched; run slipway"))
         }
-        throw DeploymentFailure(reason: "approval timed out after \(spec.approvalTimeout): nothing was switched; run slipway approve \(context.environment), then apply again")
     }
 }
