@@ -77,7 +77,7 @@ public struct Engine: Sendable {
                 status: try await repository.status(of: name, at: tip), changes: environment.changes,
                 repository: repository, engine: configuration)
             let outcome = await run.run()
-            let commit = try await commitRecord(outcome.record, status: outcome.status)
+            let commit = try await commitRecord(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
             var revert: ObjectID?
             if outcome.record.isFailure, manifest.rollback.onFailure == .revert {
                 revert = try await revertManifest(name, failed: outcome.record, blob: blob, deployed: run.status)
@@ -89,13 +89,17 @@ public struct Engine: Sendable {
 
     /// Commits a record and the environment's status in one commit on the tracked branch.
     @discardableResult
-    public func commitRecord(_ record: DeploymentRecord, status: EnvironmentStatus, beforeRefUpdate: (@Sendable () -> Void)? = nil) async throws -> ObjectID {
+    public func commitRecord(_ record: DeploymentRecord, status: EnvironmentStatus, upstream: EnvironmentStatus? = nil,
+                             beforeRefUpdate: (@Sendable () -> Void)? = nil) async throws -> ObjectID {
         let templates = try await repository.templates(at: try await repository.tip())
-        let files = [
+        var files = [
             FileUpdate(path: record.path, content: Data(try templates.render(record).utf8)),
             FileUpdate(path: EnvironmentName(record.environment).map(\.statusPath) ?? "Status/\(record.environment).md",
                        content: Data(try templates.render(status).utf8)),
         ]
+        if let upstream, let name = EnvironmentName(upstream.environment) {
+            files.append(FileUpdate(path: name.statusPath, content: Data(try templates.render(upstream).utf8)))
+        }
         let commit = try await repository.git.commit(files, message: Trailers.message(for: record), author: configuration.author,
                                                      onto: repository.branch, beforeRefUpdate: beforeRefUpdate)
         configuration.logger.info("record committed", metadata: ["env": "\(record.environment)", "deployment": "\(record.deployment)", "commit": "\(commit.short)"])

@@ -22,6 +22,8 @@ struct PipelineRun {
     struct Outcome {
         var record: DeploymentRecord
         let status: EnvironmentStatus
+        /// The upstream's status, marked validated by this run (committed with the record).
+        var upstreamStatus: EnvironmentStatus?
     }
 
     func run() async -> Outcome {
@@ -50,8 +52,8 @@ struct PipelineRun {
             }
             try await log.step("gates") {
                 let gates = manifest.gates
-                guard gates.integration.isEmpty, gates.monitor == nil else {
-                    throw DeploymentFailure(reason: "gates.integration and gates.monitor are not run by this version of Slipway yet; remove them rather than have them ignored")
+                guard gates.monitor == nil || manifest.upstream != nil else {
+                    throw DeploymentFailure(reason: "gates.monitor is the soak time in the upstream environment: set upstream, or use gates.observe to watch this one after the rollout")
                 }
                 let parts = [gates.preflight.isEmpty ? nil : "\(gates.preflight.count) pre-flight gate(s)",
                              gates.smoke.isEmpty ? nil : "\(gates.smoke.count) smoke check(s)",
@@ -93,7 +95,7 @@ struct PipelineRun {
 
             if let upstream = manifest.upstream {
                 log.begin(.staging)
-                try await log.step("\(upstream) runs \(manifest.version)") { try await checkUpstream(upstream) }
+                try await stage(in: upstream, log: log, deployment: deployment)
                 log.end()
             } else {
                 log.skip(.staging, because: "no upstream environment")
@@ -122,6 +124,18 @@ struct PipelineRun {
                     return "\(manifest.gates.smoke.count) passed on \(listen)"
                 }
             }
+            if manifest.upstream == nil {
+                for gate in manifest.gates.integration {
+                    try await log.step("integration \(gate.name)") {
+                        let result = try await gateRunner(deployment: deployment).run(gate.name, gate.command, timeout: gate.timeout)
+                        guard result.passed else {
+                            throw DeploymentFailure(reason: "integration \(gate.name) failed (\(result.explain(gate.timeout))): \(result.tail.suffix(3).joined(separator: " / "))",
+                                                    trigger: .smoke)
+                        }
+                        return "exit 0" + (result.tail.last.map { ": \($0)" } ?? "")
+                    }
+                }
+            }
             if let window = manifest.gates.observe {
                 try await log.step("observe for \(window)") { try await observe(serving, for: window, against: baselineSample, context) }
             }
@@ -145,17 +159,24 @@ struct PipelineRun {
         outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
         outcome.record.analysis = log.analysis
         outcome.record.rollback = log.rollback
+        outcome.record.upstreamDeployment = state.upstreamDeployment
+        if failure == nil, let validated = state.upstreamStatus { outcome.upstreamStatus = validated }
         return outcome
     }
 
     // MARK: Steps
 
-    /// The backup a `backup: true` gate named in this run (set by `check`).
-    private var backupName: String? { backup.name }
-    private let backup = BackupBox()
+    /// What the run learns on the way (the backup's name, the staging validation).
+    private var backupName: String? { state.backup }
+    let state = RunState()
 
-    final class BackupBox: @unchecked Sendable {  // written once by the run's own task, read after
-        var name: String?
+    final class RunState: @unchecked Sendable {  // written and read by the run's own task only
+        /// The backup a `backup: true` gate named.
+        var backup: String?
+        /// The upstream's status, marked validated by this run.
+        var upstreamStatus: EnvironmentStatus?
+        /// The deployment in the upstream that ran the version this run validated.
+        var upstreamDeployment: String?
     }
 
     func gateRunner(deployment: String) -> GateRunner {
@@ -194,7 +215,7 @@ struct PipelineRun {
             guard let name = result.tail.last(where: { !$0.isEmpty }) else {
                 throw DeploymentFailure(reason: "gate \(gate.name) is a backup but printed no backup name")
             }
-            backup.name = name
+            state.backup = name
             return "backup \(name)"
         }
         return "exit 0" + (result.tail.last.map { ": \($0)" } ?? "")
@@ -284,13 +305,120 @@ struct PipelineRun {
         return nil
     }
 
-    func checkUpstream(_ upstream: EnvironmentName) async throws -> String {
-        let tip = try await repository.tip()
-        let status = try await repository.status(of: upstream, at: tip)
-        guard let status, status.version == manifest.version else {
-            throw DeploymentFailure(reason: "\(manifest.version) has not passed \(upstream) yet (\(upstream) runs \(status?.version ?? "nothing")); release it to \(upstream) first")
+    /// The staging phase: the version must run in `upstream` and pass there — promoted and
+    /// deployed in this run when it does not run yet, then smoke checks, integration commands
+    /// and a soak with health and error analysis. A validation of the same version and manifest
+    /// from an earlier run is reused.
+    func stage(in upstream: EnvironmentName, log: RunLog, deployment: String) async throws {
+        var status = try await repository.status(of: upstream, at: try await repository.tip())
+        if let status, status.version == manifest.version, status.validatedVersion == manifest.version, status.validatedFor == blob.hex {
+            try await log.step("reuse the validation in \(upstream)") {
+                state.upstreamDeployment = status.validatedIn
+                return "\(upstream) validated \(manifest.version) for this manifest in \(status.validatedIn ?? "?")"
+            }
+            return
         }
-        return "\(upstream) runs \(manifest.version) since \(status.since ?? "?") (deployment \(status.lastDeployment))"
+        if status?.version != manifest.version || status?.failedVersion == manifest.version {
+            try await log.step("promote \(manifest.version) to \(upstream)", at: 0.1) {
+                let record = try await promote(to: upstream)
+                guard !record.isFailure else {
+                    throw DeploymentFailure(reason: "\(manifest.version) \(record.result.rawValue) in \(upstream) (\(record.deployment)): \(record.reason ?? "")")
+                }
+                return "\(upstream) \(record.result.rawValue): deployment \(record.deployment)"
+            }
+            status = try await repository.status(of: upstream, at: try await repository.tip())
+        }
+        guard var validated = status, validated.version == manifest.version,
+              let upstreamManifest = try await repository.desired(at: try await repository.tip()).environments.manifests[upstream] else {
+            throw DeploymentFailure(reason: "\(upstream) does not run \(manifest.version)")
+        }
+        let listen = upstreamManifest.traffic.listen
+        if !manifest.gates.smoke.isEmpty {
+            try await log.step("smoke checks in \(upstream)", at: 0.5) {
+                if let failure = smokeChecks.failure(host: listen.host, ports: [(upstream.rawValue, listen.port)]) {
+                    throw DeploymentFailure(reason: "in \(upstream): \(failure)")
+                }
+                return "\(manifest.gates.smoke.count) passed on \(listen)"
+            }
+        }
+        let url = "http://\(listen.host == "*" ? "127.0.0.1" : listen.host):\(listen.port)"
+        let runner = gateRunner(deployment: deployment)
+        for gate in manifest.gates.integration {
+            try await log.step("integration \(gate.name) in \(upstream)", at: 0.6) {
+                let result = try await runner.run(gate.name, gate.command, timeout: gate.timeout, extra: ["url": url, "env": upstream.rawValue])
+                guard result.passed else {
+                    throw DeploymentFailure(reason: "integration \(gate.name) failed in \(upstream) (\(result.explain(gate.timeout))): \(result.tail.suffix(3).joined(separator: " / "))",
+                                            logs: [InstanceLog(instance: "integration \(gate.name)", lines: result.tail)])
+                }
+                return "exit 0" + (result.tail.last.map { ": \($0)" } ?? "")
+            }
+        }
+        if let soak = manifest.gates.monitor {
+            try await log.step("soak in \(upstream) for \(soak)", at: 0.8) { try await soakIn(upstream, for: soak, log: log) }
+        }
+        try await log.step("\(upstream) stable and validated", at: 1) {
+            validated.validatedVersion = manifest.version
+            validated.validatedFor = blob.hex
+            validated.validatedIn = validated.lastDeployment
+            state.upstreamStatus = validated
+            state.upstreamDeployment = validated.lastDeployment
+            return "\(manifest.version) validated in \(upstream) (deployment \(validated.lastDeployment))"
+        }
+    }
+
+    /// Commits the version into the upstream's manifest (git names what runs there) and runs
+    /// the upstream's own pipeline, committing its record.
+    func promote(to upstream: EnvironmentName) async throws -> DeploymentRecord {
+        let tip = try await repository.tip()
+        guard let current = try await repository.git.readFile(upstream.manifestPath, at: tip) else {
+            throw DeploymentFailure(reason: "no \(upstream.manifestPath)")
+        }
+        let text = Self.settingVersion(manifest.version, in: String(decoding: current, as: UTF8.self))
+        let from = (try? ManifestParser.parse(current, path: upstream.manifestPath))?.version ?? "?"
+        let message = """
+            promote(\(upstream)): \(manifest.service) \(from) → \(manifest.version) for \(environment)
+
+            Slipway-Promotion: \(upstream)
+            \(Trailers.version): \(manifest.version)
+            Slipway-For: \(environment)
+
+            """
+        let commit = try await repository.git.commit([FileUpdate(path: upstream.manifestPath, content: Data(text.utf8))],
+                                                     message: message, author: engine.author, onto: repository.branch)
+        let desired = try await repository.desired(at: commit)
+        guard let upstreamManifest = desired.environments.manifests[upstream], let upstreamBlob = desired.blobs[upstream] else {
+            throw DeploymentFailure(reason: "\(upstream.manifestPath) is invalid after setting its version: \(desired.environments.diagnostics.map(\.description).joined(separator: "; "))")
+        }
+        let upstreamStatus = try await repository.status(of: upstream, at: commit)
+        let deployed = await upstreamStatus?.manifest.asyncMap { await repository.manifest(blob: $0, path: upstream.manifestPath) } ?? nil
+        let run = PipelineRun(
+            environment: upstream, manifest: upstreamManifest, blob: upstreamBlob, trigger: try await repository.git.commitInfo(commit),
+            status: upstreamStatus, changes: Planner.changes(from: deployed?.fields ?? [], to: upstreamManifest.fields),
+            repository: repository, engine: engine)
+        let outcome = await run.run()
+        try await Engine(repository: repository, configuration: engine).commitRecord(outcome.record, status: outcome.status)
+        return outcome.record
+    }
+
+    /// Sets the top-level `version:` of a manifest's text, keeping everything else as written.
+    static func settingVersion(_ version: String, in text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            guard line.hasPrefix("version:") else { return String(line) }
+            let comment = line.range(of: " #").map { String(line[$0.lowerBound...]) } ?? ""
+            return "version: \"\(version)\"\(comment)"
+        }.joined(separator: "\n")
+    }
+
+    /// Watches the upstream's instances for `window`: health, and an error rate judged on its own.
+    func soakIn(_ upstream: EnvironmentName, for window: TimeSpan, log: RunLog) async throws -> String {
+        let traffic = HAProxy(directory: engine.state.haproxy(upstream), logger: engine.logger)
+        let names = Set(engine.state.registry(upstream).load().filter { $0.warmUntil == nil }.map(\.id))
+        let before = try await traffic.stats()
+        try await log.pause(for: window.duration)
+        let sample = Sample.between(before, try await traffic.stats(), servers: names)
+        let (verdict, reason) = Judge(policy: manifest.rollback).judge(canary: sample, baseline: nil, reference: nil)
+        if case .fail = verdict { throw DeploymentFailure(reason: "soak in \(upstream): \(reason)") }
+        return verdict == .inconclusive ? "no decision on traffic (\(reason)); health checks passed throughout" : reason
     }
 
     func verifyServing(_ serving: [InstanceRecord], traffic: HAProxy) async throws -> String {

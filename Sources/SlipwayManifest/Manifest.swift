@@ -96,6 +96,8 @@ public struct HealthSpec: Sendable, Hashable, Codable {
 public struct HTTPCheck: Sendable, Hashable, Codable {
     public var path: String
     public var expect: Int
+    /// Smoke checks only: a text the body must contain.
+    public var contains: String? = nil
 }
 
 /// How the new version replaces the old one.

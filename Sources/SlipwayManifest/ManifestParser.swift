@@ -156,10 +156,13 @@ struct ManifestDecoder {
         )
     }
 
-    func httpCheck(_ parent: Fields, _ key: String) -> HTTPCheck? {
-        guard let http = reader.section(parent, key, allowed: ["path", "expect"]) else { return nil }
+    /// `{ path, expect }`, plus `contains` (a text the body must hold) where `withBody`.
+    func httpCheck(_ parent: Fields, _ key: String, withBody: Bool = false) -> HTTPCheck? {
+        guard let http = reader.section(parent, key, allowed: ["path", "expect"] + (withBody ? ["contains"] : [])) else { return nil }
         let path = reader.string(http, "path", rule: "starts with /; letters, digits and / . _ ~ % ? & = - only", isValid: Rules.isHTTPPath)
-        return HTTPCheck(path: path ?? "/healthz", expect: reader.int(http, "expect", default: 200, range: 100...599))
+        var check = HTTPCheck(path: path ?? "/healthz", expect: reader.int(http, "expect", default: 200, range: 100...599))
+        check.contains = withBody ? reader.string(http, "contains") : nil
+        return check
     }
 
     func strategy(_ top: Fields) -> Strategy {
@@ -217,7 +220,7 @@ struct ManifestDecoder {
             preflight: commandGates(gates, "preflight"),
             smoke: list(gates, "smoke").enumerated().compactMap { index, node in
                 guard let fields = reader.fields(node, at: "gates.smoke[\(index)]", allowed: ["name", "http"]),
-                      let http = httpCheck(fields, "http") else { return nil }
+                      let http = httpCheck(fields, "http", withBody: true) else { return nil }
                 return SmokeCheck(name: reader.string(fields, "name") ?? "smoke-\(index + 1)", http: http)
             },
             integration: commandGates(gates, "integration"),

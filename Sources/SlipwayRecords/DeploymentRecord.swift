@@ -103,6 +103,8 @@ public struct DeploymentRecord: Sendable, Codable {
     public var analysis: [StepAnalysis] = []
     /// Set when traffic was taken back from the new version.
     public var rollback: RollbackReport?
+    /// The upstream deployment that ran and validated this version (staging phase).
+    public var upstreamDeployment: String?
 
     public init(deployment: String, environment: String, service: String, version: String, previousVersion: String?,
                 result: DeploymentResult, reason: String?, strategy: String, trigger: String, triggerAuthor: String,
@@ -259,10 +261,17 @@ public struct EnvironmentStatus: Sendable, Codable, Equatable {
     public var failedManifest: String?
     public var failedDeployment: String?
     public var failedReason: String?
+    /// Set when a downstream environment validated the running version here (smoke,
+    /// integration, soak): the version, the downstream manifest it was validated for, and
+    /// the deployment that did it. A later run of the same version and manifest reuses it.
+    public var validatedVersion: String?
+    public var validatedFor: String?
+    public var validatedIn: String?
 
     public init(environment: String, service: String, version: String?, commit: String?, manifest: String?, since: String?,
                 instances: [InstanceSummary], lastResult: DeploymentResult, lastDeployment: String,
-                failedVersion: String? = nil, failedManifest: String? = nil, failedDeployment: String? = nil, failedReason: String? = nil) {
+                failedVersion: String? = nil, failedManifest: String? = nil, failedDeployment: String? = nil, failedReason: String? = nil,
+                validatedVersion: String? = nil, validatedFor: String? = nil, validatedIn: String? = nil) {
         self.environment = environment
         self.service = service
         self.version = version
@@ -276,6 +285,9 @@ public struct EnvironmentStatus: Sendable, Codable, Equatable {
         self.failedManifest = failedManifest
         self.failedDeployment = failedDeployment
         self.failedReason = failedReason
+        self.validatedVersion = validatedVersion
+        self.validatedFor = validatedFor
+        self.validatedIn = validatedIn
     }
 }
 

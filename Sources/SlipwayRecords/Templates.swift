@@ -61,7 +61,8 @@ public struct RecordTemplates: Sendable {
             environment: try required("environment"), service: try required("service"), version: string("version"),
             commit: string("commit"), manifest: string("manifest"), since: string("since"), instances: instances,
             lastResult: result, lastDeployment: try required("lastDeployment"), failedVersion: string("failedVersion"),
-            failedManifest: string("failedManifest"), failedDeployment: string("failedDeployment"), failedReason: string("failedReason"))
+            failedManifest: string("failedManifest"), failedDeployment: string("failedDeployment"), failedReason: string("failedReason"),
+            validatedVersion: string("validatedVersion"), validatedFor: string("validatedFor"), validatedIn: string("validatedIn"))
     }
 
     struct StatusError: Error, CustomStringConvertible {

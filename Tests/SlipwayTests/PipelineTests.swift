@@ -189,3 +189,76 @@ struct ChecklistTests {
         }
     }
 }
+
+@Suite("Staging phase", .serialized)
+struct StagingTests {
+    /// production: upstream staging, with smoke, integration and soak; staging at `stagingVersion`.
+    func setUp(_ ops: OpsRepoFixture, stagingPort: Int, productionPort: Int, smokeText: String = "web") throws {
+        let marker = ops.root.appendingPathComponent("integration.txt")
+        let gates = """
+            gates:
+              smoke: [ { name: home, http: { path: /, expect: 200, contains: "\(smokeText)" } } ]
+              integration: [ { name: flows, command: ["/bin/sh", "-c", "echo \\"$0\\" >> \(marker.path); echo flows passed on $0", "{url}"] } ]
+              monitor: 1s
+            """
+        try ops.commit("Environments/staging.yaml", testManifest(version: "1.0.0", listen: stagingPort))
+        try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: productionPort, upstream: "staging", rollback: gates))
+    }
+
+    @Test("a new production version is deployed to staging first, validated there, then shipped; progress 0 → 20 → 50 → 80 → 100")
+    func promotesThroughStaging() async throws {
+        try await OpsRepoFixture.with { ops in
+            let staging = try Ports.free(), production = try Ports.free()
+            try setUp(ops, stagingPort: staging, productionPort: production)
+            #expect(try ops.slipway(["apply"]).status == 0)
+
+            // Only production's manifest changes: Slipway promotes 2.0.0 to staging in the same run.
+            let text = try ops.git(["show", "HEAD:Environments/production.yaml"]).replacingOccurrences(of: "version: \"1.0.0\"", with: "version: \"2.0.0\"")
+            try ops.commit("Environments/production.yaml", text)
+            let result = try ops.slipway(["apply", "production"])
+            #expect(result.status == 0, "\(result.output)")
+            #expect(fetch(staging)?.body == "web 2.0.0\n")
+            #expect(fetch(production)?.body == "web 2.0.0\n")
+
+            let subjects = try ops.git(["log", "-4", "--format=%s"]).split(separator: "\n").map(String.init)
+            #expect(subjects[0].hasPrefix("deploy(production): web 1.0.0 → 2.0.0 succeeded"), "\(subjects)")
+            #expect(subjects[1].hasPrefix("deploy(staging): web 1.0.0 → 2.0.0 succeeded"))
+            #expect(subjects[2].hasPrefix("promote(staging): web 1.0.0 → 2.0.0 for production"))
+            #expect(try ops.git(["show", "HEAD:Environments/staging.yaml"]).contains("version: \"2.0.0\""))
+
+            let record = try ops.lastRecord()
+            let stagingSteps = record.phases.first { $0.name == "staging" }?.steps.map(\.name) ?? []
+            #expect(stagingSteps == ["promote 2.0.0 to staging", "smoke checks in staging", "integration flows in staging",
+                                     "soak in staging for 1s", "staging stable and validated"], "\(stagingSteps)")
+            let stagingDeployment = try ops.git(["log", "-1", "--skip=1", "--format=%(trailers:key=Slipway-Deployment,valueonly)"])
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(record.upstreamDeployment == stagingDeployment)
+            #expect(try ops.git(["show", "HEAD:Status/staging.md"]).contains("validatedVersion: 2.0.0"))
+            let integration = try String(contentsOf: ops.root.appendingPathComponent("integration.txt"), encoding: .utf8)
+            #expect(integration.hasSuffix("http://127.0.0.1:\(staging)\n"), "integration ran against staging: \(integration)")
+
+            let progress = result.stderr.split(separator: "\n").filter { $0.contains("] production · ") }
+                .compactMap { Int($0.dropFirst().prefix { $0 != "%" }.trimmingCharacters(in: .whitespaces)) }
+            #expect(progress == progress.sorted(), "progress went backwards: \(progress)")
+            for mark in [0, 20, 50, 80, 100] { #expect(progress.contains(mark), "progress never reached \(mark)%: \(progress)") }
+        }
+    }
+
+    @Test("a staging smoke failure stops the run before production is touched")
+    func stagingSmokeFailure() async throws {
+        try await OpsRepoFixture.with { ops in
+            let staging = try Ports.free(), production = try Ports.free()
+            try setUp(ops, stagingPort: staging, productionPort: production, smokeText: "web 1.0.0")
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let before = ops.instances("production").map(\.id)
+            let text = try ops.git(["show", "HEAD:Environments/production.yaml"]).replacingOccurrences(of: "version: \"1.0.0\"", with: "version: \"2.0.0\"")
+            try ops.commit("Environments/production.yaml", text)
+            let result = try ops.slipway(["apply", "production"])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("in staging: smoke check home: GET / on staging answered without \"web 1.0.0\" in its body"), "\(result.stderr)")
+            #expect(ops.instances("production").map(\.id) == before)
+            #expect(fetch(production)?.body == "web 1.0.0\n")
+            #expect(try ops.lastRecord().phases.map(\.name) == ["pre-flight", "staging"])
+        }
+    }
+}

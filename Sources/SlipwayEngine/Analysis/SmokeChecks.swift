@@ -14,8 +14,10 @@ struct SmokeChecks: Sendable {
                 let answer: String
                 do {
                     let response = try HTTPProbe.get(host: host, port: port, path: check.http.path, timeout: timeout)
-                    if response.status == check.http.expect { continue }
-                    answer = "answered \(response.status)"
+                    let bodyOK = check.http.contains.map { response.body.contains($0) } ?? true
+                    if response.status == check.http.expect && bodyOK { continue }
+                    answer = response.status == check.http.expect
+                        ? "answered without \"\(check.http.contains ?? "")\" in its body" : "answered \(response.status)"
                 } catch {
                     answer = "\(error)"
                 }
