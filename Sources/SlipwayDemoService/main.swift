@@ -17,6 +17,8 @@ struct Options {
     var version = "0.0.0"
     var service = "web"
     var failHealth = false
+    /// Health starts failing this long after start (0: never).
+    var failHealthAfterMilliseconds = 0
     var errorRate = 0.0
     var latencyMilliseconds = 0
     var crashAtStart = false
@@ -26,7 +28,7 @@ struct Options {
 
     static let usage = """
         usage: slipway-demo-service --port N [--host H] [--version V] [--service NAME]
-                                    [--fail-health] [--error-rate 0.2] [--latency-ms 300]
+                                    [--fail-health] [--fail-health-after-ms N] [--error-rate 0.2] [--latency-ms 300]
                                     [--crash-at-start] [--start-delay-ms 2000] [--log-env NAME]
         """
 
@@ -51,6 +53,7 @@ struct Options {
             case "--version": version = try value(argument)
             case "--service": service = try value(argument)
             case "--fail-health": failHealth = true
+            case "--fail-health-after-ms": failHealthAfterMilliseconds = try Int(value(argument)) ?? { throw UsageError("--fail-health-after-ms needs a number") }()
             case "--error-rate": errorRate = try Double(value(argument)) ?? { throw UsageError("--error-rate needs a number") }()
             case "--latency-ms": latencyMilliseconds = try Int(value(argument)) ?? { throw UsageError("--latency-ms needs a number") }()
             case "--crash-at-start": crashAtStart = true
@@ -112,7 +115,8 @@ func handle(_ fd: Int32, options: Options, counter: Counter) {
     let path = parts[1].split(separator: "?").first.map(String.init) ?? "/"
     switch path {
     case "/healthz":
-        if options.failHealth { return respond(fd, status: 503, body: "unhealthy\n") }
+        let late = options.failHealthAfterMilliseconds > 0 && Date().timeIntervalSince(started) * 1000 > Double(options.failHealthAfterMilliseconds)
+        if options.failHealth || late { return respond(fd, status: 503, body: "unhealthy\n") }
         respond(fd, status: 200, body: "ok\n")
     case "/":
         if options.latencyMilliseconds > 0 { usleep(useconds_t(options.latencyMilliseconds * 1000)) }
@@ -182,6 +186,7 @@ func listenSocket(host: String, port: Int) -> Int32 {
     return fd
 }
 
+let started = Date()
 let options: Options
 do {
     options = try Options(arguments: CommandLine.arguments, environment: ProcessInfo.processInfo.environment)

@@ -91,6 +91,14 @@ struct PipelineRun {
                 let kept = warm.isEmpty ? "" : ", \(warm.count) warm at 0% until \(Timestamp.iso(warm[0].warmUntil ?? Date()))"
                 return "HAProxy on \(manifest.traffic.listen), \(baseline.count) instance(s) serving\(kept)"
             }
+            try await log.step("target health") { try await targetHealth(baseline, traffic: traffic) }
+            let previous = await previousLauncher()
+            // Only blue-green keeps the running set warm; rolling and canary retire it, so the way back is a restart.
+            let keptWarm: [InstanceRecord] = if case .blueGreen(let spec) = manifest.strategy, spec.keepPrevious.milliseconds > 0 { warm + baseline } else { warm }
+            try await log.step("rollback path") { try rollbackPath(previous, warm: keptWarm) }
+            if let hook = manifest.hooks.preDeploy {
+                try await log.step("hook preDeploy") { try await runHook("preDeploy", hook, deployment: deployment) }
+            }
             log.end()
 
             if let upstream = manifest.upstream {
@@ -103,7 +111,7 @@ struct PipelineRun {
 
             log.begin(.production)
             context = DeploymentContext(
-                environment: environment, launcher: launcher, previous: await previousLauncher(),
+                environment: environment, launcher: launcher, previous: previous,
                 traffic: traffic, repository: repository, registry: registry, baseline: baseline, warm: warm, weight: 100,
                 smoke: smokeChecks,
                 redactor: Redactor(secrets: Array(secrets.values)), log: log, logger: engine.logger)
@@ -124,6 +132,12 @@ struct PipelineRun {
                     return "\(manifest.gates.smoke.count) passed on \(listen)"
                 }
             }
+            if !manifest.gates.endpoints.isEmpty {
+                try await log.step("endpoints answer") { try checkEndpoints() }
+            }
+            if let monitoring = manifest.gates.monitoring {
+                try await log.step("monitoring active") { try checkMonitoring(monitoring, serving) }
+            }
             if manifest.upstream == nil {
                 for gate in manifest.gates.integration {
                     try await log.step("integration \(gate.name)") {
@@ -139,6 +153,9 @@ struct PipelineRun {
             if let window = manifest.gates.observe {
                 try await log.step("observe for \(window)") { try await observe(serving, for: window, against: baselineSample, context) }
             }
+            if let hook = manifest.hooks.postDeploy {
+                try await log.step("hook postDeploy") { try await runHook("postDeploy", hook, deployment: deployment, trigger: .smoke) }
+            }
             log.end()
         } catch {
             failure = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(error)")
@@ -152,6 +169,9 @@ struct PipelineRun {
                     guard result.passed else { throw DeploymentFailure(reason: "restore \(backup): \(result.explain(.seconds(600))): \(output)") }
                     return "\(restore.first ?? "restore") \(backup): exit 0\(output.isEmpty ? "" : " — \(output)")"
                 }
+            }
+            if log.rollback != nil, let hook = manifest.hooks.onRollback {
+                try? await log.step("hook onRollback") { try await runHook("onRollback", hook, deployment: deployment) }
             }
             log.end(failed: true)
         }
@@ -219,6 +239,72 @@ struct PipelineRun {
             return "backup \(name)"
         }
         return "exit 0" + (result.tail.last.map { ": \($0)" } ?? "")
+    }
+
+    /// Pre-flight: the running version is healthy before it is touched. A rollback is exempt: it
+    /// must stay possible when the running version is the problem.
+    func targetHealth(_ baseline: [InstanceRecord], traffic: HAProxy) async throws -> String {
+        guard !baseline.isEmpty else { return "nothing runs yet" }
+        let stats = Dictionary(try await traffic.stats().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let down = baseline.filter { stats[$0.id]?.health != .up }
+        guard down.isEmpty || trigger.isRollback else {
+            throw DeploymentFailure(reason: "the running \(baseline[0].version) is not healthy (\(down.map { "\($0.id): \(stats[$0.id]?.checkStatus ?? "no check")" }.joined(separator: ", "))); fix it, or roll back with slipway rollback \(environment)")
+        }
+        return down.isEmpty ? "\(baseline.count)/\(baseline.count) \(baseline[0].version) up" : "\(down.count) down, going ahead: this is a rollback"
+    }
+
+    /// Pre-flight: the version that runs now could be put back — it is warm, or its program
+    /// can still be started.
+    func rollbackPath(_ previous: InstanceLauncher?, warm: [InstanceRecord]) throws -> String {
+        guard let version = status?.version else { return "first deployment: nothing to roll back to" }
+        if warm.contains(where: { $0.manifest == status?.manifest && $0.isRunning }) { return "\(version) is running and can take the traffic back" }
+        guard let previous else {
+            throw DeploymentFailure(reason: "cannot roll back to \(version): its manifest \(status?.manifest?.prefix(7) ?? "?") is unreadable or its secrets are not set")
+        }
+        let spec = previous.launchSpec(id: "check", port: 0)
+        guard let program = spec.arguments.first, let path = engine.resolver.resolve(program, in: previous.workingDirectory) else {
+            throw DeploymentFailure(reason: "cannot roll back to \(version): its program \(previous.manifest.run.command[0]) is gone")
+        }
+        return "\(version) can be started again: \(path.path)"
+    }
+
+    func runHook(_ name: String, _ command: [String], deployment: String, trigger: RollbackTrigger? = nil) async throws -> String {
+        let result = try await gateRunner(deployment: deployment).run("hook-\(name)", command, timeout: .seconds(600))
+        let output = result.tail.suffix(5).joined(separator: " / ")
+        guard result.passed else {
+            throw DeploymentFailure(reason: "hook \(name) failed (\(result.explain(.seconds(600)))): \(output)", trigger: trigger)
+        }
+        return "exit 0" + (output.isEmpty ? "" : ": \(output)")
+    }
+
+    /// Post-deploy: every listed path answers through the front (any status below 500).
+    func checkEndpoints() throws -> String {
+        let listen = manifest.traffic.listen
+        for path in manifest.gates.endpoints {
+            let response = try? HTTPProbe.get(host: listen.host, port: listen.port, path: path, timeout: manifest.health.timeout.duration + .seconds(1))
+            guard let response, response.status < 500 else {
+                throw DeploymentFailure(reason: "endpoint \(path) \(response.map { "answered \($0.status)" } ?? "did not answer") on \(listen)", trigger: .smoke)
+            }
+        }
+        return "\(manifest.gates.endpoints.count) endpoint(s) answer on \(listen)"
+    }
+
+    /// Post-deploy: monitoring is active (every instance's metrics path, a monitoring server's URL).
+    func checkMonitoring(_ monitoring: Monitoring, _ serving: [InstanceRecord]) throws -> String {
+        var checked: [String] = []
+        if let path = monitoring.path {
+            let checks = SmokeChecks(checks: [SmokeCheck(name: "monitoring", http: HTTPCheck(path: path, expect: 200))], timeout: .seconds(2))
+            if let failure = checks.failure(ports: serving.map { ($0.id, $0.port) }) { throw DeploymentFailure(reason: failure, trigger: .health) }
+            checked.append("\(path) on \(serving.count) instance(s)")
+        }
+        if let url = monitoring.url, let target = Rules.httpURL(url) {
+            let response = try? HTTPProbe.get(host: target.host, port: target.port, path: target.path, timeout: .seconds(2))
+            guard response?.status == 200 else {
+                throw DeploymentFailure(reason: "monitoring \(url) \(response.map { "answered \($0.status)" } ?? "did not answer")", trigger: .health)
+            }
+            checked.append(url)
+        }
+        return checked.joined(separator: ", ")
     }
 
     /// Watches the new set for `window` and judges it against the pre-deploy baseline.

@@ -14,6 +14,23 @@ public struct Manifest: Sendable, Hashable, Codable {
     public var strategy: Strategy
     public var gates: Gates
     public var rollback: RollbackPolicy
+    public var hooks: Hooks = Hooks()
+}
+
+/// Commands run at points of the pipeline, with the deployment's context in `SLIPWAY_*`
+/// variables; their output is kept in the record.
+public struct Hooks: Sendable, Hashable, Codable {
+    /// End of pre-flight; a failure stops the run before anything is deployed.
+    public var preDeploy: [String]?
+    /// End of post-deploy; a failure rolls back.
+    public var postDeploy: [String]?
+    /// After any rollback; a failure is recorded.
+    public var onRollback: [String]?
+    public init(preDeploy: [String]? = nil, postDeploy: [String]? = nil, onRollback: [String]? = nil) {
+        self.preDeploy = preDeploy
+        self.postDeploy = postDeploy
+        self.onRollback = onRollback
+    }
 }
 
 /// How to start one instance.
@@ -98,6 +115,12 @@ public struct HTTPCheck: Sendable, Hashable, Codable {
     public var expect: Int
     /// Smoke checks only: a text the body must contain.
     public var contains: String? = nil
+
+    public init(path: String, expect: Int, contains: String? = nil) {
+        self.path = path
+        self.expect = expect
+        self.contains = contains
+    }
 }
 
 /// How the new version replaces the old one.
@@ -159,6 +182,11 @@ public struct Gates: Sendable, Hashable, Codable {
     public var checklist: [String] = []
     /// How long pre-flight waits for that approval.
     public var approvalTimeout: TimeSpan = .seconds(3600)
+    /// Post-deploy: paths that must answer (any status below 500) through the front.
+    public var endpoints: [String] = []
+    /// Post-deploy: monitoring is active — a path every instance answers (`/metrics`) and/or
+    /// a URL that must answer 200 (a Prometheus server's `/-/ready`).
+    public var monitoring: Monitoring?
 }
 
 /// A check that must pass: a command (exit status 0) or, for pre-flight, a git note on the
@@ -173,6 +201,11 @@ public struct CommandGate: Sendable, Hashable, Codable {
     public var backup: Bool
 }
 
+public struct Monitoring: Sendable, Hashable, Codable {
+    public var path: String?
+    public var url: String?
+}
+
 /// Passes when the note on the trigger commit under `ref` contains `contains`.
 public struct NoteCheck: Sendable, Hashable, Codable {
     public var ref: String
@@ -182,6 +215,11 @@ public struct NoteCheck: Sendable, Hashable, Codable {
 public struct SmokeCheck: Sendable, Hashable, Codable {
     public var name: String
     public var http: HTTPCheck
+
+    public init(name: String, http: HTTPCheck) {
+        self.name = name
+        self.http = http
+    }
 }
 
 /// When and how a deployment is rolled back.

@@ -55,7 +55,7 @@ public enum ManifestParser {
 struct ManifestDecoder {
     let reader: NodeReader
 
-    static let topLevelKeys = ["service", "version", "upstream", "run", "target", "traffic", "health", "strategy", "gates", "rollback"]
+    static let topLevelKeys = ["service", "version", "upstream", "run", "target", "traffic", "health", "strategy", "gates", "rollback", "hooks"]
 
     func manifest(_ root: Node) -> Manifest? {
         guard let top = reader.fields(root, at: "", allowed: Self.topLevelKeys) else { return nil }
@@ -74,7 +74,9 @@ struct ManifestDecoder {
             health: health(top), strategy: strategy(top), gates: gates(top), rollback: rollback(top)
         )
         guard service != nil, version != nil, run != nil, traffic != nil else { return nil }
-        return manifest
+        var result = manifest
+        result.hooks = hooks(top)
+        return result
     }
 
     func run(_ top: Fields) -> RunSpec? {
@@ -215,7 +217,7 @@ struct ManifestDecoder {
 
     func gates(_ top: Fields) -> Gates {
         let empty = Gates(preflight: [], smoke: [], integration: [], monitor: nil, observe: nil)
-        guard let gates = reader.section(top, "gates", allowed: ["preflight", "smoke", "integration", "monitor", "observe", "checklist", "approvalTimeout"]) else { return empty }
+        guard let gates = reader.section(top, "gates", allowed: ["preflight", "smoke", "integration", "monitor", "observe", "checklist", "approvalTimeout", "endpoints", "monitoring"]) else { return empty }
         var result = Gates(
             preflight: commandGates(gates, "preflight"),
             smoke: list(gates, "smoke").enumerated().compactMap { index, node in
@@ -229,7 +231,23 @@ struct ManifestDecoder {
         )
         result.checklist = reader.stringList(gates, "checklist") ?? []
         result.approvalTimeout = reader.span(gates, "approvalTimeout", default: .seconds(3600), minimum: .seconds(1))
+        result.endpoints = reader.stringList(gates, "endpoints") ?? []
+        for (index, path) in result.endpoints.enumerated() where !Rules.isHTTPPath(path) {
+            reader.report(gates["endpoints"]?.sequence?[index], "gates.endpoints: \"\(path.clipped)\" is not a path (starts with /; letters, digits and / . _ ~ % ? & = -)")
+        }
+        if let monitoring = reader.section(gates, "monitoring", allowed: ["path", "url"]) {
+            result.monitoring = Monitoring(
+                path: reader.string(monitoring, "path", rule: "starts with /", isValid: Rules.isHTTPPath),
+                url: reader.string(monitoring, "url", rule: "http://host:port/path", isValid: { Rules.httpURL($0) != nil }))
+        }
         return result
+    }
+
+    func hooks(_ top: Fields) -> Hooks {
+        guard let hooks = reader.section(top, "hooks", allowed: ["preDeploy", "postDeploy", "onRollback"]) else { return Hooks() }
+        for key in ["preDeploy", "postDeploy", "onRollback"] { checkPlaceholders(hooks, key) }
+        return Hooks(preDeploy: reader.stringList(hooks, "preDeploy"), postDeploy: reader.stringList(hooks, "postDeploy"),
+                     onRollback: reader.stringList(hooks, "onRollback"))
     }
 
     func commandGates(_ gates: Fields, _ key: String) -> [CommandGate] {
@@ -303,7 +321,7 @@ struct ManifestDecoder {
 }
 
 /// Character rules for values that end up in file names, commit messages or HAProxy's config.
-enum Rules {
+public enum Rules {
     static func isName(_ text: String) -> Bool {
         (1...63).contains(text.utf8.count) && text.utf8.allSatisfy { isAlphanumeric($0) || $0 == 45 || $0 == 95 || $0 == 46 }
     }
@@ -320,6 +338,16 @@ enum Rules {
     static func isHTTPPath(_ text: String) -> Bool {
         text.hasPrefix("/") && text.utf8.count <= 512
             && text.utf8.allSatisfy { isAlphanumeric($0) || Array("/._~%?&=-".utf8).contains($0) }
+    }
+
+    /// `http://host:port/path` → its parts; nil for anything else (no https, no user info).
+    public static func httpURL(_ text: String) -> (host: String, port: Int, path: String)? {
+        guard text.hasPrefix("http://") else { return nil }
+        let rest = text.dropFirst("http://".count)
+        let hostPort = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(hostPort.count)
+        guard let address = ListenAddress(text: String(hostPort)), path.isEmpty || isHTTPPath(String(path)) else { return nil }
+        return (address.host, address.port, path.isEmpty ? "/" : String(path))
     }
 
     static func isRef(_ text: String) -> Bool {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SlipwayEngine
+import SlipwayManifest
 import SlipwayRecords
 
 extension Slipway {
@@ -13,6 +14,9 @@ extension Slipway {
         @Flag(name: .long, help: "Also re-run manifests that failed before (normally Slipway waits for a change).")
         var retryFailed = false
 
+        @Flag(name: .long, help: "Print the pipeline that would run (phases, gates, strategy steps, waits, an estimate); change nothing.")
+        var dryRun = false
+
         @Argument(help: "Environments to apply (default: all, upstream environments first).")
         var environments: [String] = []
 
@@ -21,8 +25,24 @@ extension Slipway {
         func run() async throws {
             let repository = try await global.openRepository()
             let engine = global.engine(repository, progress: ProgressDisplay())
+            if dryRun { return try await printDryRun(engine) }
             let (plan, outcomes) = try await engine.apply(try environmentNames(environments), retryFailed: retryFailed)
             if !Self.report(plan: plan, outcomes: outcomes) { throw ExitCode(1) }
+        }
+
+        func printDryRun(_ engine: Engine) async throws {
+            let plan = try await engine.planner.plan(try environmentNames(environments))
+            let desired = try await engine.repository.desired(at: try await engine.repository.tip())
+            for diagnostic in plan.invalid { printError(diagnostic) }
+            for environment in plan.environments {
+                guard [.create, .update, .repair].contains(environment.action) || (retryFailed && environment.action == .waiting),
+                      let name = EnvironmentName(environment.environment), let manifest = desired.environments.manifests[name] else {
+                    print("\(environment.environment): nothing to do (\(environment.action.rawValue))")
+                    continue
+                }
+                DryRun.describe(environment, manifest: manifest).forEach { print($0) }
+            }
+            if !plan.invalid.isEmpty { throw ExitCode(1) }
         }
 
         /// Prints what happened; false when anything failed or a manifest is invalid.
