@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -44,7 +45,7 @@ let package = Package(
         ),
         .target(
             name: "SlipwayDefaults",
-            resources: [.embedInCode("Templates"), .embedInCode("Environments")],
+            resources: [.embedInCode("Templates"), .embedInCode("Environments"), .embedInCode("Hooks")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -65,10 +66,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "SlipwayDaemon",
+            dependencies: [
+                "SlipwayEngine", "SlipwayRuntime",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "SlipwayCLI",
             dependencies: [
-                "SlipwayEngine", "SlipwayDefaults",
+                "SlipwayEngine", "SlipwayDaemon", "SlipwayDefaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

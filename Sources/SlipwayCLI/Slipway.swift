@@ -9,7 +9,8 @@ struct Slipway: AsyncParsableCommand {
         commandName: "slipway",
         abstract: "Deploy by committing to Environments/<env>.yaml; read what happened in git log.",
         version: "0.1.0",
-        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Status.self, History.self, Rollback.self, Approve.self, Down.self, Demo.self]
+        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Watch.self, Status.self, History.self, Rollback.self, Approve.self,
+                      Notify.self, HooksCommand.self, Down.self, Demo.self]
     )
 
     /// Parses and runs the command, with SPEC §6's exit statuses: 0 success, 1 the thing
@@ -30,7 +31,8 @@ struct Slipway: AsyncParsableCommand {
         } catch {
             let code = exitCode(for: error)
             let isUsage = code == .validationFailure || error is ValidationError
-            let message = fullMessage(for: error)
+            var message = fullMessage(for: error)
+            if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
             if !message.isEmpty {
                 FileHandle.standardError.write(Data(((isUsage ? "" : "error: ") + message + "\n").utf8))
             }

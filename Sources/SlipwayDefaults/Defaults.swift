@@ -14,6 +14,14 @@ public enum Defaults {
         "production.yaml": text(PackageResources.production_yaml),
     ]
 
+    /// Git hooks by file name; `@SLIPWAY@` stands for the path of the slipway binary.
+    public static let hooks: [String: String] = [
+        "pre-commit": text(PackageResources.pre_commit),
+        "pre-receive": text(PackageResources.pre_receive),
+        "post-receive": text(PackageResources.post_receive),
+        "post-merge": text(PackageResources.post_merge),
+    ]
+
     private static func text(_ bytes: [UInt8]) -> String {
         String(decoding: bytes, as: UTF8.self)
     }

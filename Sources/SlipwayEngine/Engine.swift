@@ -56,8 +56,9 @@ public struct Engine: Sendable {
     /// One reconcile pass: deploys every selected environment whose desired state differs
     /// from what runs (upstream environments first) and commits a record for each.
     /// - Parameter retryFailed: also re-run manifests that failed before.
-    public func apply(_ only: [EnvironmentName] = [], retryFailed: Bool = false) async throws -> (plan: Plan, outcomes: [ApplyOutcome]) {
-        let lock = try RepositoryLock(file: configuration.state.lockFile)
+    /// - Parameter holdsLock: the caller (the daemon) already holds the repository's lock.
+    public func apply(_ only: [EnvironmentName] = [], retryFailed: Bool = false, holdsLock: Bool = false) async throws -> (plan: Plan, outcomes: [ApplyOutcome]) {
+        let lock = holdsLock ? nil : try RepositoryLock(file: configuration.state.lockFile)
         defer { withExtendedLifetime(lock) {} }
         let plan = try await planner.plan(only)
         let tip = try ObjectID(hex: plan.commit).unwrap("plan commit")

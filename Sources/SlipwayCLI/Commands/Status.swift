@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import SlipwayDaemon
 import SlipwayEngine
 import SlipwayManifest
 import SlipwayRecords
@@ -14,6 +16,18 @@ extension Slipway {
         var environment: String?
 
         func validate() throws { _ = try environmentNames(environment.map { [$0] } ?? []) }
+
+        static let decoder: JSONDecoder = {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return decoder
+        }()
+
+        struct StatusReport: Encodable {
+            let environments: [Row]
+            /// Runs of the daemon in progress (empty when no daemon runs).
+            let inFlight: [InFlight.Entry]
+        }
 
         struct Row: Encodable {
             let environment: String
@@ -34,7 +48,12 @@ extension Slipway {
                 let running = state.registry(name).load().filter { $0.version == status?.version && $0.isRunning }.count
                 rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running))
             }
-            if output.json { return try output.print(json: rows) }
+            let inFlight = ControlServer.send("status", to: Daemon.controlSocket(state))
+                .flatMap { try? Self.decoder.decode([InFlight.Entry].self, from: Data($0.utf8)) } ?? []
+            if output.json { return try output.print(json: StatusReport(environments: rows, inFlight: inFlight)) }
+            for entry in inFlight {
+                print("\(entry.environment): in flight — \(entry.phase), \(entry.step), \(entry.percent)% (since \(Timestamp.iso(entry.since)))")
+            }
             for row in rows {
                 guard let status = row.status else {
                     print("\(row.environment): never deployed")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SlipwayEngine
 import SlipwayManifest
 
@@ -15,11 +16,20 @@ extension Slipway {
         @Flag(name: .long, help: "Validate the manifests staged in the index (for a pre-commit hook).")
         var staged = false
 
+        @Option(name: .long, help: "Validate the *.yaml files of this folder instead of git (for a pre-receive hook).")
+        var dir: String?
+
+        @Flag(name: .long, help: "No manifests at all is fine (for hooks).")
+        var allowEmpty = false
+
         func validate() throws {
-            if staged && ref != nil { throw ValidationError("--ref and --staged exclude each other") }
+            if [staged, ref != nil, dir != nil].filter({ $0 }).count > 1 { throw ValidationError("--ref, --staged and --dir exclude each other") }
         }
 
         func run() async throws {
+            if let dir {
+                return try report(EnvironmentSet(files: Self.files(in: dir)))
+            }
             let repository = try await global.openRepository()
             let desired: DesiredState
             if staged {
@@ -28,18 +38,37 @@ extension Slipway {
                 let commit = if let ref { try await repository.git.resolveRevision(ref) } else { try await repository.tip() }
                 desired = try await repository.desired(at: commit)
             }
-            for diagnostic in desired.environments.diagnostics { print(diagnostic) }
-            let valid = desired.environments.manifests.keys.sorted()
-            if !desired.environments.diagnostics.isEmpty {
-                let files = Set(desired.environments.diagnostics.map(\.path)).count
-                printError("\(desired.environments.diagnostics.count) problem(s) in \(files) manifest(s); nothing was deployed")
+            try report(desired.environments)
+        }
+
+        func report(_ environments: EnvironmentSet) throws {
+            for diagnostic in environments.diagnostics { print(diagnostic) }
+            let valid = environments.manifests.keys.sorted()
+            if !environments.diagnostics.isEmpty {
+                let files = Set(environments.diagnostics.map(\.path)).count
+                fflush(nil)  // the diagnostics (stdout) before the summary (stderr) when both go to one place
+                printError("\(environments.diagnostics.count) problem(s) in \(files) manifest(s)")
                 throw ExitCode(1)
             }
             if valid.isEmpty {
+                if allowEmpty { return }
                 printError("no manifests in Environments/ (one file per environment: Environments/<env>.yaml)")
                 throw ExitCode(1)
             }
             print("\(valid.count) manifest(s) valid: \(valid.map(\.rawValue).joined(separator: ", "))")
+        }
+
+        /// The manifests of a folder, named `Environments/<file>` as in the repository.
+        static func files(in directory: String) throws -> [ManifestFile] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            return try names.sorted().filter { $0.hasSuffix(".yaml") }.map { name in
+                let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
+                let size = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+                // The parser refuses oversized files by their size; past 64 MiB only the start is read.
+                let data = size <= 64 << 20 ? try Data(contentsOf: url)
+                    : try FileHandle(forReadingFrom: url).read(upToCount: ManifestParser.maximumSize + 1) ?? Data()
+                return ManifestFile(path: "Environments/\(name)", data: data)
+            }
         }
     }
 }

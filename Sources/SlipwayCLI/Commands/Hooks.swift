@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import SlipwayDefaults
+import SlipwayEngine
+
+extension Slipway {
+    struct HooksCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "hooks", abstract: "Git hooks that validate manifests and wake the daemon.", subcommands: [Install.self])
+
+        struct Install: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Install pre-commit and post-merge (or, with --server, pre-receive and post-receive) into the repository.")
+
+            @OptionGroup var global: GlobalOptions
+
+            @Flag(name: .long, help: "Install the server-side hooks (into the bare repository people push to).")
+            var server = false
+
+            @Flag(name: .long, help: "Replace hooks that Slipway did not write.")
+            var force = false
+
+            func run() async throws {
+                let repository = try await global.openRepository()
+                guard let binary = GlobalOptions.ownDirectory?.appendingPathComponent("slipway").path else {
+                    throw ValidationError("cannot tell where the slipway binary is")
+                }
+                let names = server ? ["pre-receive", "post-receive"] : ["pre-commit", "post-merge"]
+                let folder = repository.git.gitDirectory.appendingPathComponent("hooks")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                for name in names {
+                    let target = folder.appendingPathComponent(name)
+                    if let existing = try? String(contentsOf: target, encoding: .utf8), !existing.contains("Slipway"), !force {
+                        throw ValidationError("\(target.path) exists and is not Slipway's; pass --force to replace it")
+                    }
+                    let text = (Defaults.hooks[name] ?? "").replacingOccurrences(of: "@SLIPWAY@", with: binary)
+                    try Data(text.utf8).write(to: target, options: .atomic)
+                    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target.path)
+                    print("installed \(target.path)")
+                }
+            }
+        }
+    }
+}

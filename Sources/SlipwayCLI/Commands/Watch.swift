@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SlipwayDaemon
+import SlipwayEngine
+import SlipwayManifest
+
+extension Slipway {
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The daemon: watch the branch and reconcile on every change (SIGTERM finishes the run in progress).")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(name: .long, help: "Polling interval, the fallback when no inotify event or hook notification comes (500ms, 5s, …).")
+        var poll: String = "1s"
+
+        func validate() throws {
+            guard let span = TimeSpan(text: poll), span.milliseconds >= 50 else { throw ValidationError("--poll must be a duration of at least 50ms") }
+        }
+
+        func run() async throws {
+            let repository = try await global.openRepository()
+            let inFlight = InFlight()
+            var logger = global.logger
+            logger.logLevel = min(logger.logLevel, .notice)
+            let engine = global.engine(repository, progress: inFlight)
+            try await Daemon.run(engine: engine, inFlight: inFlight, poll: TimeSpan(text: poll)?.duration ?? .seconds(1), logger: logger)
+        }
+    }
+
+    struct Notify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wake the daemon watching this repository (what the post-receive and post-merge hooks run).")
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let repository = try await global.openRepository()
+            let socket = Daemon.controlSocket(global.stateDirectory(for: repository))
+            guard ControlServer.send("notify", to: socket) != nil else {
+                print("no daemon is watching \(repository.git.gitDirectory.path)")
+                return
+            }
+            print("notified")
+        }
+    }
+}

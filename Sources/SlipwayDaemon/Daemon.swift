@@ -1,0 +1,32 @@
+import Foundation
+public import Logging
+import ServiceLifecycle
+public import SlipwayEngine
+
+/// `slipway watch`: one daemon per ops repo (it holds the repository lock for its life), made
+/// of the ref watcher, the reconcile loop and the control socket, run by one ServiceGroup that
+/// shuts down gracefully on SIGTERM or SIGINT.
+public enum Daemon {
+    public static func controlSocket(_ state: StateDirectory) -> String {
+        state.root.appendingPathComponent("control.sock").path
+    }
+
+    public static func run(engine: Engine, inFlight: InFlight, poll: Duration, logger: Logger) async throws {
+        let lock = try RepositoryLock(file: engine.configuration.state.lockFile)
+        defer { withExtendedLifetime(lock) {} }
+        let triggers = Triggers()
+        let repository = engine.repository
+        let services: [any Service] = [
+            RefWatcher(refFile: repository.git.gitDirectory.appendingPathComponent(repository.branch),
+                       gitDirectory: repository.git.gitDirectory, interval: poll, triggers: triggers, logger: logger),
+            ControlServer(socketPath: controlSocket(engine.configuration.state), triggers: triggers, inFlight: inFlight, logger: logger),
+            Reconciler(engine: engine, triggers: triggers, inFlight: inFlight, logger: logger),
+        ]
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        logger.notice("watching", metadata: ["branch": "\(repository.branch)", "poll": "\(poll)"])
+        try await group.run()
+        triggers.finish()
+        logger.notice("stopped")
+    }
+}

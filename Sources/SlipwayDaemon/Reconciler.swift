@@ -1,0 +1,47 @@
+import Foundation
+public import Logging
+public import ServiceLifecycle
+public import SlipwayEngine
+
+/// The reconcile loop: on every trigger, when the branch moved, one `apply` pass. Slipway's own
+/// record commits move the branch too; the pass that follows finds nothing to do (the manifests
+/// did not change) and starts no pipeline. On SIGTERM the pass in progress finishes first.
+public struct Reconciler: Service {
+    let engine: Engine
+    let triggers: Triggers
+    let inFlight: InFlight
+    let logger: Logger
+
+    public init(engine: Engine, triggers: Triggers, inFlight: InFlight, logger: Logger) {
+        self.engine = engine
+        self.triggers = triggers
+        self.inFlight = inFlight
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var handled: String?
+        triggers.fire("start")
+        for await reason in triggers.stream.cancelOnGracefulShutdown() {
+            guard let tip = try? await engine.repository.tip().hex, tip != handled else { continue }
+            handled = tip
+            logger.info("reconcile", metadata: ["trigger": "\(reason)", "commit": "\(tip.prefix(7))"])
+            do {
+                let (plan, outcomes) = try await engine.apply(holdsLock: true)
+                for diagnostic in plan.invalid {
+                    logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
+                }
+                for outcome in outcomes {
+                    guard let record = outcome.record else { continue }
+                    logger.notice("deployment", metadata: [
+                        "env": "\(record.environment)", "deployment": "\(record.deployment)",
+                        "result": "\(record.result.rawValue)", "version": "\(record.version)",
+                    ])
+                }
+            } catch {
+                logger.error("reconcile failed", metadata: ["error": "\(error)"])
+            }
+            inFlight.clear()
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+@testable import SlipwayRuntime
+
+@Suite("slipway watch", .serialized)
+struct DaemonTests {
+    func records(_ ops: OpsRepoFixture) throws -> Int {
+        try ops.git(["log", "--format=%H", "--grep", "Slipway-Result:"]).split(separator: "\n").count
+    }
+
+    @Test("a manifest commit starts a pipeline and the record lands on top; Slipway's own commits start nothing; a revert rolls back")
+    func reconcilesCommits() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try await eventually { try records(ops) == 1 }, "\(daemon.output)")
+                #expect(try ops.git(["log", "-1", "--format=%s"]).hasPrefix("deploy(production): web none → 1.0.0 succeeded"))
+                #expect(fetch(port)?.body == "web 1.0.0\n")
+
+                let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port))
+                #expect(try await eventually { try records(ops) == 2 }, "\(daemon.output)")
+                #expect(fetch(port)?.body == "web 2.0.0\n")
+                // The record commits moved the branch: the passes they cause find nothing to deploy.
+                try await Task.sleep(for: .seconds(1))  // a negative check: five poll intervals in which nothing may start
+                #expect(try records(ops) == 2)
+                #expect(!daemon.output.contains("deployment=") || daemon.output.components(separatedBy: "result=").count == 3)
+
+                try Command.git(["revert", "--no-edit", release], in: ops.workTree)
+                #expect(try await eventually { try records(ops) == 3 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().result == .rolledBack)
+                #expect(fetch(port)?.body == "web 1.0.0\n")
+                #expect(daemon.exitStatus() == nil, "the daemon is still running")
+            }
+        }
+    }
+
+    @Test("an invalid manifest reaching the daemon is not deployed, and the daemon keeps running")
+    func invalidManifest() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/production.yaml", "service: web\nversion: \"1\"\nrun: { comand: [web] }\n")
+                #expect(try await eventually { daemon.output.contains("invalid manifest: not deployed") }, "\(daemon.output)")
+                #expect(daemon.output.contains("Environments/production.yaml:3:8: unknown key \"comand\" in run (did you mean \"command\"?)"))
+                #expect(daemon.exitStatus() == nil)
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try await eventually { try records(ops) == 1 }, "\(daemon.output)")
+            }
+        }
+    }
+
+    @Test("one daemon per repository: a second exits with a clear message; SIGTERM leaves traffic served")
+    func oneDaemon() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            let first = try DaemonProcess.start(ops)
+            defer { first.stop() }
+            #expect(try await eventually { try records(ops) == 1 })
+            let second = try DaemonProcess.start(ops)
+            #expect(await eventually { second.exitStatus() != nil })
+            #expect(second.output.contains("another slipway (pid \(first.pid)) is working on this repository"), "\(second.output)")
+            #expect(first.stop() == 0)
+            #expect(fetch(port)?.body == "web 1.0.0\n", "instances outlive the daemon")
+        }
+    }
+
+    @Test("slipway notify wakes the daemon at once instead of its next poll")
+    func notify() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops, poll: "1h") { daemon in
+                #expect(try await eventually { daemon.output.contains("watching") })
+                // Notify without a change: nothing to do. Then a commit in a folder inotify does not watch (a bare push would land
+                // there too): only the notification wakes the daemon.
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                let notified = try ops.slipway(["notify"])
+                #expect(notified.stdout.contains("notified"), "\(notified.output)")
+                #expect(try await eventually(within: 10) { try records(ops) == 1 }, "\(daemon.output)")
+            }
+            let none = try ops.slipway(["notify"])
+            #expect(none.status == 0 && none.stdout.contains("no daemon is watching"))
+        }
+    }
+}
+
+@Suite("git hooks", .serialized)
+struct HookTests {
+    @Test("the client pre-commit hook refuses an invalid manifest at commit time with path:line:col")
+    func preCommit() async throws {
+        try await OpsRepoFixture.with { ops in
+            let installed = try Command.slipway(["hooks", "install", "--repo", ops.repo.path])
+            #expect(installed.status == 0, "\(installed.output)")
+            let url = try ops.workTree.appendingPathComponent("Environments/production.yaml", isDirectory: false).creatingParent()
+            try Data("service: web\nversion: \"1\"\nrun: { command: [web], replicas: many }\ntraffic: { listen: \"127.0.0.1:1\" }\n".utf8).write(to: url)
+            try ops.git(["add", "-A"])
+            let commit = try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["commit", "-m", "bad"], directory: ops.workTree)
+            #expect(commit.status != 0)
+            #expect(commit.stderr.contains("Environments/production.yaml:3:34: run.replicas must be a whole number"), "\(commit.output)")
+            #expect(try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["log"], directory: ops.workTree).status != 0, "nothing was committed")
+        }
+    }
+
+    @Test("the server pre-receive hook rejects a push whose manifests are invalid, and accepts a valid one")
+    func preReceive() async throws {
+        try await OpsRepoFixture.with(bare: true) { ops in
+            let installed = try Command.slipway(["hooks", "install", "--server", "--repo", ops.repo.path])
+            #expect(installed.status == 0, "\(installed.output)")
+            let url = try ops.workTree.appendingPathComponent("Environments/production.yaml", isDirectory: false).creatingParent()
+            try Data("service: web\nversion: \"1\"\nrun: { command: [web] }\ntraffic: { listen: \"127.0.0.1:1\" }\nhealth: { interval: soon }\n".utf8).write(to: url)
+            try Command.git(["add", "-A"], in: ops.workTree)
+            try Command.git(["commit", "-q", "-m", "bad"], in: ops.workTree)
+            let push = try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["push", "origin", "HEAD:main"], directory: ops.workTree)
+            #expect(push.status != 0)
+            #expect(push.stderr.contains("Environments/production.yaml:5:21: health.interval must be a duration"), "\(push.stderr)")
+            #expect(try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["--git-dir", ops.repo.path, "log"], directory: ops.root).status != 0,
+                    "the bare repository received nothing")
+
+            try Data(testManifest(version: "1.0.0", listen: 1).utf8).write(to: url)
+            try Command.git(["commit", "-q", "-am", "good"], in: ops.workTree)
+            let good = try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["push", "origin", "HEAD:main"], directory: ops.workTree)
+            #expect(good.status == 0, "\(good.stderr)")
+        }
+    }
+}
+
+extension URL {
+    /// Creates the parent folder and returns the URL.
+    func creatingParent() throws -> URL {
+        try FileManager.default.createDirectory(at: deletingLastPathComponent(), withIntermediateDirectories: true)
+        return self
+    }
+}

@@ -1,0 +1,80 @@
+import CSlipwaySystem
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `slipway watch` running in the background for one test; `with` stops it (SIGTERM, then
+/// SIGKILL) whether the test passes or fails.
+struct DaemonProcess {
+    let pid: pid_t
+    let log: URL
+
+    static func with<T>(_ ops: OpsRepoFixture, poll: String = "200ms", _ body: (DaemonProcess) async throws -> T) async throws -> T {
+        let daemon = try start(ops, poll: poll)
+        do {
+            let result = try await body(daemon)
+            _ = daemon.stop()
+            return result
+        } catch {
+            _ = daemon.stop()
+            throw error
+        }
+    }
+
+    static func start(_ ops: OpsRepoFixture, poll: String = "200ms") throws -> DaemonProcess {
+        let log = ops.root.appendingPathComponent("daemon-\(UUID().uuidString.prefix(6)).log")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let arguments = [Command.slipway.path, "watch", "--repo", ops.repo.path, "--poll", poll, "--log-level", "info"]
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let environment = ProcessInfo.processInfo.environment.merging(Command.gitIdentity) { _, new in new }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, Command.slipway.path, &actions, nil, argv, envp) == 0 else { throw TestFailure("cannot start slipway watch") }
+        return DaemonProcess(pid: pid, log: log)
+    }
+
+    /// The exit status once it has exited, nil while it runs.
+    func exitStatus() -> Int32? {
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    /// SIGTERM, then SIGKILL after 30 s; returns the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            var status: Int32 = 0
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            if reaped < 0 { return -1 }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return 137
+    }
+
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+}
+
+/// Polls `condition` until it holds or `seconds` pass; returns whether it held.
+func eventually(within seconds: Double = 20, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try condition()
+}
