@@ -120,15 +120,25 @@ struct CommandLineTests {
         }
     }
 
-    @Test("slipway demo runs start to finish and leaves nothing behind")
+    @Test("slipway demo tells the whole story through the daemon and leaves nothing behind")
     func demo() throws {
         let result = try Command.slipway(["demo"], environment: [:])
-        #expect(result.status == 0, "\(result.output.suffix(2000))")
-        #expect(result.stdout.contains("curl http://127.0.0.1:"))
-        #expect(result.stdout.contains("production  web 1.0.0 → 1.1.0  succeeded"))
+        #expect(result.status == 0, "\(result.output.suffix(3000))")
+        #expect(result.stdout.contains("production: 1.0.0 → 1.1.0 succeeded"))
+        #expect(result.stdout.contains("production: 1.1.0 → 1.2.0 rolled-back"))
+        #expect(result.stdout.contains("Slipway committed the revert (onFailure: revert): revert(production): web 1.2.0 → 1.1.0"))
+        #expect(result.stdout.contains("production: 1.1.0 → 1.0.0 rolled-back"))
+        #expect(result.stdout.contains("curl http://127.0.0.1:") && result.stdout.contains("→ web 1.0.0"))
         #expect(result.stdout.contains("appears in 0 file(s)"))
         let line = result.stdout.split(separator: "\n").first { $0.contains("slipway init ") } ?? ""
-        let directory = String(line.split(separator: " ").last ?? "")
-        #expect(!directory.isEmpty && !FileManager.default.fileExists(atPath: directory))
+        let directory = String(line.split(separator: " ").dropFirst(4).first ?? "").trimmingCharacters(in: CharacterSet(charactersIn: ","))
+        #expect(directory.hasPrefix("/"), "\(line)")
+        #expect(!directory.isEmpty && !FileManager.default.fileExists(atPath: directory), "\(directory)")
+        let daemons = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        let leftover = daemons.compactMap { Int32($0) }.filter { pid in
+            let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return cmdline.contains(directory) && ProcessControl.startTime(of: pid) != nil
+        }
+        #expect(leftover.isEmpty, "processes of the demo still running: \(leftover)")
     }
 }

@@ -1,14 +1,17 @@
 import ArgumentParser
 import Foundation
+import SlipwayDaemon
 import SlipwayDefaults
 import SlipwayEngine
 import SlipwayGit
+import SlipwayManifest
+import SlipwayRecords
 import SlipwayRuntime
 
 extension Slipway {
     struct Demo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The end-to-end story on a throw-away ops repo: release 1.0.0, roll out 1.1.0, read the history.")
+            abstract: "The whole story on a throw-away ops repo, with the daemon: release, canary, an automatic rollback, a revert.")
 
         @Flag(name: .long, help: "Keep the ops repo and leave its instances running (take them down with slipway down).")
         var keep = false
@@ -23,73 +26,138 @@ extension Slipway {
             var global = try GlobalOptions.parse(["--repo", root.path])
             global.logLevel = logLevel
             let secret = "demo-secret-\(UUID().uuidString)"
+            var daemon: ProcessIdentity?
+            var load: DemoLoad?
+            defer { load?.stop() }
             do {
-                try await story(root: root, global: global, secret: secret)
+                try await story(root: root, global: global, secret: secret, daemon: &daemon, load: &load)
             } catch {
-                await cleanUp(root: root, global: global)
+                await cleanUp(root: root, daemon: daemon)
                 throw error
             }
-            await cleanUp(root: root, global: global)
+            await cleanUp(root: root, daemon: daemon)
         }
 
-        func story(root: URL, global: GlobalOptions, secret: String) async throws {
-            narrate("1. slipway init \(root.path)")
+        func story(root: URL, global: GlobalOptions, secret: String, daemon: inout ProcessIdentity?, load: inout DemoLoad?) async throws {
+            narrate("1. slipway init \(root.path), then slipway watch — the daemon — on it")
             try await Scaffold.create(at: root.path, author: Self.person)
             let repository = try await global.openRepository()
-            let engine = global.engine(repository, progress: ProgressDisplay(),
-                                       environment: ProcessInfo.processInfo.environment.merging(["WEB_DB_PASSWORD": secret]) { _, new in new })
             let ports = ["staging": try Ports.free(), "production": try Ports.free()]
+            try await commit(repository, "Environments/staging.yaml",
+                             Self.staging(Defaults.environments["staging.yaml"] ?? "", port: ports["staging"] ?? 0), "Serve staging on a free port")
+            daemon = try startDaemon(root: root, secret: secret)
+            load = DemoLoad(port: ports["production"] ?? 0)
 
-            narrate("2. Dana commits the manifests for version 1.0.0 (free ports for this demo) and runs slipway apply")
-            try await commitManifests(repository, version: "1.0.0", ports: ports, message: "Release web 1.0.0")
-            try await applyAndShow(engine, ports: ports)
+            narrate("2. Dana commits production 1.0.0 — the daemon ships it through staging, then production")
+            try await release(repository, "1.0.0", ports: ports, expect: .succeeded)
 
-            narrate("3. Dana releases 1.1.0 by changing version: in both manifests; slipway plan shows the change")
-            try await commitManifests(repository, version: "1.1.0", ports: ports, message: "Release web 1.1.0")
-            Slipway.Plan.printText(try await engine.planner.plan())
-            narrate("   slipway apply rolls it out one instance at a time (rolling, batchSize 1)")
-            try await applyAndShow(engine, ports: ports)
+            narrate("3. Dana changes production to 1.1.0 — Slipway promotes it to staging, then ships it by canary 25% → 50% → 100%")
+            let good = try await release(repository, "1.1.0", ports: ports, expect: .succeeded)
 
-            narrate("4. slipway history — deployments read back from commit trailers")
+            narrate("4. Dana ships a bad 1.2.0 (30% of requests fail) — the canary catches it and all traffic goes back")
+            try await release(repository, "1.2.0", ports: ports, arguments: ["--error-rate", "0.3"], expect: .rolledBack)
+            print("   Slipway committed the revert (onFailure: revert): \(try await repository.git.commitInfo(try await repository.tip()).subject)")
+
+            narrate("5. Dana rolls back 1.1.0 with git revert — the daemon puts 1.0.0 back")
+            let before = try await repository.history(of: EnvironmentName("production"), limit: 1).first?.deployment
+            let previous = try await repository.git.readFile("Environments/production.yaml", at: good.parents.first ?? good.id) ?? Data()
+            _ = try await repository.git.commit([FileUpdate(path: "Environments/production.yaml", content: previous)],
+                message: "Revert \"\(good.subject)\"\n\nThis reverts commit \(good.id.hex).\n", author: Self.person, onto: repository.branch)
+            try await awaitRecord(repository, after: before, expect: .rolledBack, port: ports["production"] ?? 0)
+
+            if let load { print("   load client: \(load.summary)") }
+            narrate("6. slipway history — deployments read back from commit trailers")
             for entry in try await repository.history() {
-                print("   \(entry.environment)  \(entry.service) \(entry.previousVersion) → \(entry.version)  \(entry.result)  \(entry.deployment)")
+                print("   \(entry.environment.padding(toLength: 10, withPad: " ", startingAt: 0)) \(entry.service) \(entry.previousVersion) → \(entry.version)  \(entry.result)  \(entry.deployment)")
             }
-            narrate("5. git log --stat — every deployment is a commit with a record")
-            runGit(["-C", root.path, "log", "--stat", "--format=%n%h %an: %s%n%(trailers:key=Slipway-Result,key=Slipway-Deployment)"])
+            narrate("7. git log --stat — every deployment, promotion, rollback and revert is a commit")
+            runGit(["-C", root.path, "log", "--stat", "--format=%n%h %an: %s"])
 
-            let leaks = try secretLeaks(root: root, secret: secret)
-            narrate("6. The secret given as env:WEB_DB_PASSWORD appears in \(leaks) file(s) of the ops repo")
+            let leaks = secretLeaks(root: root, secret: secret)
+            narrate("8. The secret given as env:WEB_DB_PASSWORD appears in \(leaks) file(s) of the ops repo")
             guard leaks == 0 else { throw ExitCode(1) }
         }
 
-        func commitManifests(_ repository: OpsRepository, version: String, ports: [String: Int], message: String) async throws {
-            let files = Defaults.environments.map { name, text in
-                let env = String(name.dropLast(".yaml".count))
-                let content = text
-                    .replacingOccurrences(of: "version: \"1.0.0\"", with: "version: \"\(version)\"")
-                    .replacingOccurrences(of: env == "staging" ? "127.0.0.1:18080" : "127.0.0.1:8080", with: "127.0.0.1:\(ports[env] ?? 0)")
-                return FileUpdate(path: "Environments/\(name)", content: Data(content.utf8))
-            }
-            try await repository.git.commit(files, message: message + "\n", author: Self.person, onto: repository.branch)
+        /// Commits production at `version` as Dana and waits for the daemon's record.
+        @discardableResult
+        func release(_ repository: OpsRepository, _ version: String, ports: [String: Int], arguments: [String] = [],
+                     expect: SlipwayRecords.DeploymentResult) async throws -> CommitInfo {
+            let before = try await repository.history(of: EnvironmentName("production"), limit: 1).first?.deployment
+            let commit = try await commit(repository, "Environments/production.yaml",
+                                          Self.production(version: version, port: ports["production"] ?? 0, arguments: arguments), "Release web \(version)")
+            try await awaitRecord(repository, after: before, expect: expect, port: ports["production"] ?? 0)
+            return try await repository.git.commitInfo(commit)
         }
 
-        func applyAndShow(_ engine: Engine, ports: [String: Int]) async throws {
-            let (plan, outcomes) = try await engine.apply()
-            guard Slipway.Apply.report(plan: plan, outcomes: outcomes) else { throw ExitCode(1) }
-            for (env, port) in ports.sorted(by: { $0.key > $1.key }) {
-                let answer = (try? HTTPProbe.get(host: "127.0.0.1", port: port, path: "/"))?.body ?? "no answer"
-                print("   curl http://127.0.0.1:\(port)/   (\(env)) → \(answer.trimmingCharacters(in: .whitespacesAndNewlines))")
+        func awaitRecord(_ repository: OpsRepository, after previous: String?, expect: SlipwayRecords.DeploymentResult, port: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(90)
+            while ContinuousClock.now < deadline {
+                if let entry = try await repository.history(of: EnvironmentName("production"), limit: 1).first, entry.deployment != previous {
+                    print("   production: \(entry.previousVersion) → \(entry.version) \(entry.result) (\(entry.deployment))")
+                    let answer = (try? HTTPProbe.get(host: "127.0.0.1", port: port, path: "/"))?.body ?? "no answer"
+                    print("   curl http://127.0.0.1:\(port)/ → \(answer.trimmingCharacters(in: .whitespacesAndNewlines))")
+                    guard entry.result == expect.rawValue else {
+                        throw ValidationError("demo: expected \(expect.rawValue), got \(entry.result)")
+                    }
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(100))  // polling git for the daemon's record commit
             }
+            throw ValidationError("demo: no production record within 90 s")
         }
 
-        func secretLeaks(root: URL, secret: String) throws -> Int {
+        @discardableResult
+        func commit(_ repository: OpsRepository, _ path: String, _ text: String, _ message: String) async throws -> ObjectID {
+            try await repository.git.commit([FileUpdate(path: path, content: Data(text.utf8))], message: message + "\n",
+                                            author: Self.person, onto: repository.branch)
+        }
+
+        static func staging(_ text: String, port: Int) -> String {
+            text.replacingOccurrences(of: "127.0.0.1:18080", with: "127.0.0.1:\(port)")
+                .replacingOccurrences(of: "interval: 1s", with: "interval: 250ms")
+        }
+
+        static func production(version: String, port: Int, arguments: [String]) -> String {
+            let argv = (["slipway-demo-service", "--port", "{port}", "--version", "{version}"] + arguments).map { "\"\($0)\"" }.joined(separator: ", ")
+            return """
+                # Desired state of production. Release = commit a change here; roll back = git revert it.
+                service: web
+                version: "\(version)"
+                upstream: staging              # this version runs in staging first (Slipway promotes it)
+                run:
+                  command: [\(argv)]
+                  secrets: { DB_PASSWORD: env:WEB_DB_PASSWORD }
+                  replicas: 3
+                traffic: { listen: "127.0.0.1:\(port)" }
+                health: { http: { path: /healthz, expect: 200 }, interval: 250ms, healthyThreshold: 2 }
+                strategy:
+                  canary: { steps: [25, 50, 100], stepDuration: 2s, analysisInterval: 1s }
+                rollback: { errorRateIncrease: 5%, minRequests: 20, onFailure: revert }
+
+                """
+        }
+
+        /// `slipway watch` as its own process, as it would run under systemd.
+        func startDaemon(root: URL, secret: String) throws -> ProcessIdentity {
+            guard let binary = GlobalOptions.ownDirectory?.appendingPathComponent("slipway") else { throw ValidationError("where is slipway?") }
+            let log = root.appendingPathComponent(".git/slipway/daemon.log")
+            var environment = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME", "LANG", "TMPDIR"].contains($0.key) }
+            environment["WEB_DB_PASSWORD"] = secret
+            let spec = LaunchSpec(arguments: ["slipway", "watch", "--repo", root.path, "--poll", "500ms", "--log-level", logLevel.rawValue],
+                                  environment: environment, workingDirectory: root, logFile: log)
+            print("   daemon log: \(log.path)")
+            return try ProcessControl.spawn(spec, executable: binary)
+        }
+
+        func secretLeaks(root: URL, secret: String) -> Int {
             let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []
             return files.filter { !$0.path.contains("/.git/") }.filter { url in
                 (try? String(contentsOf: url, encoding: .utf8))?.contains(secret) == true
             }.count
         }
 
-        func cleanUp(root: URL, global: GlobalOptions) async {
+        func cleanUp(root: URL, daemon: ProcessIdentity?) async {
+            if let daemon { await ProcessControl.stop(daemon, timeout: .seconds(30)) }
             if keep {
                 narrate("Kept \(root.path); take it down with: slipway down --repo \(root.path)")
                 return
@@ -97,7 +165,7 @@ extension Slipway {
             let state = StateDirectory(root: root.appendingPathComponent(".git/slipway"))
             for name in state.knownEnvironments() { _ = await Slipway.Down.takeDown(name, state: state) }
             try? FileManager.default.removeItem(at: root)
-            narrate("Took the demo down: no instance or HAProxy left, \(root.lastPathComponent) removed")
+            narrate("Stopped the daemon and took the demo down: no instance or HAProxy left, \(root.lastPathComponent) removed")
         }
 
         func narrate(_ text: String) { print("\n== \(text)") }
@@ -115,4 +183,23 @@ extension Slipway {
             }
         }
     }
+}
+
+/// Steady requests to the demo's production front from a thread, so the canary has traffic to judge.
+final class DemoLoad: @unchecked Sendable {  // counters are guarded by `lock`
+    private let lock = NSLock()
+    private var ok = 0, failed = 0, stopped = false
+
+    init(port: Int) {
+        Thread.detachNewThread { [self] in
+            while !lock.withLock({ stopped }) {
+                let status = (try? HTTPProbe.get(host: "127.0.0.1", port: port, path: "/", timeout: .seconds(2)))?.status
+                lock.withLock { if status == 200 { ok += 1 } else if status != nil { failed += 1 } }
+                usleep(5_000)
+            }
+        }
+    }
+
+    func stop() { lock.withLock { stopped = true } }
+    var summary: String { lock.withLock { "\(ok + failed) requests to production, \(failed) answered 5xx" } }
 }
