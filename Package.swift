@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "SlipwayDaemon",
             dependencies: [
-                "SlipwayEngine", "SlipwayRuntime",
+                "SlipwayEngine", "SlipwayRuntime", "CSlipwaySystem",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 BIN = Path(sys.argv[1])
 SLIPWAY = str(BIN / "slipway")
-ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic"]
+ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon"]
 RESULTS = Path(__file__).parent / "results.md"
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -265,6 +265,94 @@ def bench_traffic(work: Path):
         target.down()
     return "traffic", "Traffic under deployments (wrk against 127.0.0.1; " + "; ".join(notes) + ")", rows, "goals per row"
 
+def small_manifest(env, version, port):
+    return (f'service: {env}\nversion: "{version}"\nrun:\n  command: ["slipway-demo-service", "--port", "{{port}}", "--version", "{{version}}"]\n'
+            f'  replicas: 1\n  stopTimeout: 2s\ntraffic: {{ listen: "127.0.0.1:{port}" }}\nhealth:\n  interval: 100ms\n  healthyThreshold: 1\n').encode()
+
+def start_daemon(repo: Path, *flags):
+    log = open(repo.parent / f"daemon-{repo.name}.log", "w")
+    return subprocess.Popen([SLIPWAY, "watch", "--repo", str(repo), *flags], stdout=log, stderr=log)
+
+def bench_daemon(work: Path):
+    """Commit → pipeline started (from `git push` starting to the record's `started`), with the
+    post-receive hook, by inotify alone and by polling alone; and the daemon's memory at rest."""
+    rows = []
+    for mode, flags, hooks in [("post-receive hook (slipway notify)", ["--poll", "1h", "--no-inotify"], True),
+                               ("inotify on the ref, no hook", ["--poll", "1h"], False),
+                               ("polling alone, every 1 s", ["--poll", "1s", "--no-inotify"], False)]:
+        bare, clone = work / f"latency-{len(rows)}.git", work / f"latency-{len(rows)}"
+        run(["git", "init", "-q", "--bare", "-b", "main", str(bare)])
+        if hooks:
+            run([SLIPWAY, "hooks", "install", "--server", "--repo", str(bare)])
+        run(["git", "clone", "-q", str(bare), str(clone)])
+        port = free_port()
+        (clone / "Environments").mkdir()
+        daemon = None
+        samples = []
+        try:
+            for round_ in range(51):
+                if round_ > 0:  # the daemon's record commits landed in the bare repository: catch up first
+                    run(["git", "pull", "-q", "--rebase", "origin", "main"], cwd=clone)
+                (clone / "Environments/web.yaml").write_bytes(small_manifest("web", f"1.0.{round_}", port))
+                run(["git", "add", "-A"], cwd=clone)
+                run(["git", "commit", "-q", "-m", f"Release 1.0.{round_}"], cwd=clone)
+                pushed = time.time()
+                run(["git", "push", "-q", "origin", "HEAD:main"], cwd=clone)
+                if daemon is None:  # the first push creates the branch; the daemon starts on it
+                    daemon = start_daemon(bare, *flags)
+                deadline = time.time() + 30
+                while time.time() < deadline:
+                    out = subprocess.run(["git", "--git-dir", str(bare), "log", "-1", "--format=%s%n%(trailers:key=Slipway-Deployment,valueonly)"],
+                                         capture_output=True, text=True).stdout
+                    if f"→ 1.0.{round_} succeeded" in out:
+                        break
+                    time.sleep(0.02)
+                else:
+                    raise SystemExit(f"{mode}: no record for 1.0.{round_}")
+                if round_ == 0:
+                    continue  # the daemon started after this push
+                record = run(["git", "--git-dir", str(bare), "show", "--name-only", "--format=", "main"]).stdout.split()
+                path = next(p for p in record if p.startswith("Deployments/"))
+                text = run(["git", "--git-dir", str(bare), "show", f"main:{path}"]).stdout
+                started = re.search(r"^started: (\S+)", text, re.M).group(1)
+                from datetime import datetime
+                started_at = datetime.fromisoformat(started.replace("Z", "+00:00")[:26] + "+00:00").timestamp()
+                samples.append(started_at - pushed)
+        finally:
+            if daemon:
+                daemon.terminate(); daemon.wait(30)
+            subprocess.run([SLIPWAY, "down", "--repo", str(bare)], capture_output=True)
+        ordered = sorted(samples)
+        rows.append((f"commit → pipeline started: {mode}", f"p50 {ordered[len(ordered) // 2] * 1000:.0f} ms, p90 {ordered[int(len(ordered) * 0.9)] * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms ({len(samples)} pushes)",
+                     "p50 < 50 ms with the hook; < 1 s by polling"))
+
+    # Memory at rest: 100 environments deployed, the daemon idle.
+    repo = work / "hundred"
+    run(["git", "init", "-q", "-b", "main", str(repo)])
+    (repo / "Environments").mkdir()
+    for i in range(100):
+        (repo / f"Environments/env-{i:03d}.yaml").write_bytes(small_manifest(f"env-{i:03d}", "1.0.0", free_port()))
+    run(["git", "add", "-A"], cwd=repo); run(["git", "commit", "-q", "-m", "100 environments"], cwd=repo)
+    daemon = start_daemon(repo, "--poll", "1s")
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            count = run(["git", "log", "--format=%H", "--grep", "Slipway-Result: succeeded"], cwd=repo).stdout.count("\n")
+            if count >= 100:
+                break
+            time.sleep(1)
+        time.sleep(10)  # at rest: ten polls with nothing to do
+        status = {l.split(":")[0]: int(l.split()[1]) for l in open(f"/proc/{daemon.pid}/status") if l.startswith(("VmRSS", "RssAnon", "RssFile"))}
+        pss = next(int(l.split()[1]) for l in open(f"/proc/{daemon.pid}/smaps_rollup") if l.startswith("Pss:"))
+        rows.append(("daemon memory at rest, 100 environments deployed",
+                     f"VmRSS {status['VmRSS'] / 1024:.1f} MB = {status['RssAnon'] / 1024:.1f} MB its own (heap, stacks) + "
+                     f"{status['RssFile'] / 1024:.1f} MB shared library pages (Swift runtime, Foundation, ICU); PSS {pss / 1024:.1f} MB",
+                     "< 30 MB RSS"))
+    finally:
+        daemon.terminate(); daemon.wait(60)
+        subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
+    return "daemon", "The daemon (bare repository people push to, 127.0.0.1)", rows, "goals per row"
+
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     memory = next((int(l.split()[1]) // 1024 // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
@@ -274,7 +362,7 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {memory} GiB, {platform.system()} {platform.release()}; {swift}; {git}; {haproxy}; release build"
 
 def main():
-    benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic}
+    benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic, "daemon": bench_daemon}
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     sections = []
     try:

@@ -12,3 +12,8 @@ static inline int slipway_git_set_tree_cache_limit(size_t bytes) {
 static inline int slipway_git_set_commit_cache_limit(size_t bytes) {
     return git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, (int)GIT_OBJECT_COMMIT, bytes);
 }
+
+/// The total size of libgit2's object cache (256 MiB by default): a long-running daemon keeps it small.
+static inline int slipway_git_set_cache_max_size(size_t bytes) {
+    return git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)bytes);
+}

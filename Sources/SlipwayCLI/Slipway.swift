@@ -26,10 +26,12 @@ struct Slipway: AsyncParsableCommand {
             }
         } catch let error as ExitCode {
             Foundation.exit(error.rawValue)
-        } catch let error as CleanExit {
-            exit(withError: error)
         } catch {
             let code = exitCode(for: error)
+            if code == .success {  // --help, --version
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
             let isUsage = code == .validationFailure || error is ValidationError
             var message = fullMessage(for: error)
             if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }

@@ -11,14 +11,14 @@ public enum Daemon {
         state.root.appendingPathComponent("control.sock").path
     }
 
-    public static func run(engine: Engine, inFlight: InFlight, poll: Duration, logger: Logger) async throws {
+    public static func run(engine: Engine, inFlight: InFlight, poll: Duration, inotify: Bool = true, logger: Logger) async throws {
         let lock = try RepositoryLock(file: engine.configuration.state.lockFile)
         defer { withExtendedLifetime(lock) {} }
         let triggers = Triggers()
         let repository = engine.repository
         let services: [any Service] = [
             RefWatcher(refFile: repository.git.gitDirectory.appendingPathComponent(repository.branch),
-                       gitDirectory: repository.git.gitDirectory, interval: poll, triggers: triggers, logger: logger),
+                       gitDirectory: repository.git.gitDirectory, interval: poll, inotify: inotify, triggers: triggers, logger: logger),
             ControlServer(socketPath: controlSocket(engine.configuration.state), triggers: triggers, inFlight: inFlight, logger: logger),
             Reconciler(engine: engine, triggers: triggers, inFlight: inFlight, logger: logger),
         ]

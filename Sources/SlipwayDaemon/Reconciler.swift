@@ -1,4 +1,5 @@
 import Foundation
+import CSlipwaySystem
 public import Logging
 public import ServiceLifecycle
 public import SlipwayEngine
@@ -42,6 +43,8 @@ public struct Reconciler: Service {
                 logger.error("reconcile failed", metadata: ["error": "\(error)"])
             }
             inFlight.clear()
+            // Hand the memory a pass freed back to the system: a daemon spends most of its life at rest.
+            _ = slipway_malloc_trim()
         }
     }
 }

@@ -12,20 +12,23 @@ public struct RefWatcher: Service {
     let refFile: URL
     let gitDirectory: URL
     let interval: Duration
+    /// false: polling only.
+    let inotify: Bool
     let triggers: Triggers
     let logger: Logger
 
-    public init(refFile: URL, gitDirectory: URL, interval: Duration, triggers: Triggers, logger: Logger) {
+    public init(refFile: URL, gitDirectory: URL, interval: Duration, inotify: Bool = true, triggers: Triggers, logger: Logger) {
         self.refFile = refFile
         self.gitDirectory = gitDirectory
         self.interval = interval
+        self.inotify = inotify
         self.triggers = triggers
         self.logger = logger
     }
 
     public func run() async throws {
-        let inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        if inotify < 0 { logger.warning("inotify unavailable; polling only", metadata: ["errno": "\(errno)"]) }
+        let inotify = self.inotify ? inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) : -1
+        if self.inotify && inotify < 0 { logger.warning("inotify unavailable; polling only", metadata: ["errno": "\(errno)"]) }
         let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE)
         try? FileManager.default.createDirectory(at: refFile.deletingLastPathComponent(), withIntermediateDirectories: true)
         for directory in [refFile.deletingLastPathComponent(), gitDirectory] where inotify >= 0 {

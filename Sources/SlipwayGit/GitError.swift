@@ -43,6 +43,7 @@ enum LibGit2 {
         git_libgit2_init()
         _ = slipway_git_set_tree_cache_limit(4 * 1024 * 1024)
         _ = slipway_git_set_commit_cache_limit(0)
+        _ = slipway_git_set_cache_max_size(16 * 1024 * 1024)
         return true
     }()
 }

@@ -93,7 +93,8 @@ public enum RuntimeCommand {
     /// Whether a command's output reports failure (successful commands print nothing or a
     /// confirmation such as "New server registered.").
     public static func isFailure(_ output: String) -> Bool {
-        failures.contains { output.localizedCaseInsensitiveContains($0) }
+        let lowered = output.lowercased()
+        return failures.contains { lowered.contains($0.lowercased()) }
     }
 }
 

@@ -107,6 +107,18 @@ struct CommandLineTests {
         }
     }
 
+    @Test("exit statuses: 0 for --help and --version, 2 for usage errors, 1 when the thing fails")
+    func exitStatuses() throws {
+        let help = try Command.slipway(["--help"])
+        #expect(help.status == 0 && help.stdout.hasPrefix("OVERVIEW:") && help.stderr.isEmpty, "\(help.output)")
+        #expect(try Command.slipway(["apply", "--help"]).status == 0)
+        #expect(try Command.slipway(["--version"]).stdout == "0.1.0\n")
+        #expect(try Command.slipway(["nonsense"]).status == 2)
+        #expect(try Command.slipway(["history", "--limit", "0"]).status == 2)
+        let missing = try Command.slipway(["plan", "--repo", "/nonexistent/ops"])
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("error: git: cannot open a git repository at /nonexistent/ops"))
+    }
+
     @Test("apply refuses with a clear message while another slipway holds the repository")
     func lock() async throws {
         try await OpsRepoFixture.with { ops in

@@ -7,4 +7,8 @@ short slipway_spawn_setsid_flag(void);
 
 /// posix_spawn_file_actions_addchdir_np, which glibc only declares under _GNU_SOURCE.
 int slipway_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+
+
+/// malloc_trim(0): return freed heap memory to the system (glibc).
+int slipway_malloc_trim(void);
 #endif

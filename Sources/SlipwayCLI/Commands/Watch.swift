@@ -15,6 +15,9 @@ extension Slipway {
         @Option(name: .long, help: "Polling interval, the fallback when no inotify event or hook notification comes (500ms, 5s, …).")
         var poll: String = "1s"
 
+        @Flag(name: .long, help: "Do not use inotify: detect changes by polling (and notifications) only.")
+        var noInotify = false
+
         func validate() throws {
             guard let span = TimeSpan(text: poll), span.milliseconds >= 50 else { throw ValidationError("--poll must be a duration of at least 50ms") }
         }
@@ -25,7 +28,8 @@ extension Slipway {
             var logger = global.logger
             logger.logLevel = min(logger.logLevel, .notice)
             let engine = global.engine(repository, progress: inFlight)
-            try await Daemon.run(engine: engine, inFlight: inFlight, poll: TimeSpan(text: poll)?.duration ?? .seconds(1), logger: logger)
+            try await Daemon.run(engine: engine, inFlight: inFlight, poll: TimeSpan(text: poll)?.duration ?? .seconds(1),
+                                 inotify: !noInotify, logger: logger)
         }
     }
 
