@@ -371,18 +371,24 @@ def main():
             sections.append(benches[name](work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    lines = ["# Benchmark results", "", f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `Benchmarks/run` on: {machine()}.", ""]
-    for _, title, rows, goal in sections:
+    # Each benchmark keeps its own section (Benchmarks/results/<name>.md), so a partial run
+    # (Benchmarks/run daemon) updates its section; results.md is all sections in order.
+    sections_dir = RESULTS.parent / "results"
+    sections_dir.mkdir(exist_ok=True)
+    stamp = f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on: {machine()}."
+    for name, title, rows, goal in sections:
+        lines = [f"## {title}", "", stamp, ""]
         if rows and len(rows[0]) == 3:
-            lines += [f"## {title}", "", "| what | result | goal |", "|---|---|---|"]
-            lines += [f"| {name} | {result} | {target} |" for name, result, target in rows]
+            lines += ["| what | result | goal |", "|---|---|---|"]
+            lines += [f"| {what} | {result} | {target} |" for what, result, target in rows]
         else:
-            lines += [f"## {title}", "", f"{goal}", "", "| what | median | mean | spread (σ, or max − min for apply) |", "|---|---|---|---|"]
-            lines += [f"| {name} | {ms(median)} | {ms(mean)} | {ms(spread)} |" for name, median, mean, spread in rows]
-        lines.append("")
-    text = "\n".join(lines)
-    if set(ONLY) == set(benches):
-        RESULTS.write_text(text)
-    print(text)
+            lines += [f"{goal}", "", "| what | median | mean | spread (σ, or max − min for apply) |", "|---|---|---|---|"]
+            lines += [f"| {what} | {ms(median)} | {ms(mean)} | {ms(spread)} |" for what, median, mean, spread in rows]
+        text = "\n".join(lines) + "\n"
+        (sections_dir / f"{name}.md").write_text(text)
+        print(text)
+    order = ["plan", "history", "apply", "traffic", "daemon"]
+    parts = [(sections_dir / f"{name}.md").read_text() for name in order if (sections_dir / f"{name}.md").exists()]
+    RESULTS.write_text("# Benchmark results\n\nWritten by `Benchmarks/run` (all) or `Benchmarks/run NAME` (one section).\n\n" + "\n".join(parts))
 
 main()
