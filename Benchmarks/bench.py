@@ -315,8 +315,9 @@ def bench_daemon(work: Path):
                 path = next(p for p in record if p.startswith("Deployments/"))
                 text = run(["git", "--git-dir", str(bare), "show", f"main:{path}"]).stdout
                 started = re.search(r"^started: (\S+)", text, re.M).group(1)
-                from datetime import datetime
-                started_at = datetime.fromisoformat(started.replace("Z", "+00:00")[:26] + "+00:00").timestamp()
+                from datetime import datetime, timezone
+                whole, _, fraction = started.rstrip("Z").partition(".")
+                started_at = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp() + float("0." + (fraction or "0"))
                 samples.append(started_at - pushed)
         finally:
             if daemon:
@@ -361,34 +362,33 @@ def machine():
     haproxy = subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     return f"{os.cpu_count()} cores ({cpu}), {memory} GiB, {platform.system()} {platform.release()}; {swift}; {git}; {haproxy}; release build"
 
-def main():
-    benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic, "daemon": bench_daemon}
-    work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
-    sections = []
-    try:
-        for name in ONLY:
-            print(f"running {name}…", flush=True)
-            sections.append(benches[name](work))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    # Each benchmark keeps its own section (Benchmarks/results/<name>.md), so a partial run
-    # (Benchmarks/run daemon) updates its section; results.md is all sections in order.
+def write_section(name, title, rows, goal):
+    """Writes Benchmarks/results/<name>.md at once (a later failure loses nothing) and
+    reassembles results.md from every section file."""
     sections_dir = RESULTS.parent / "results"
     sections_dir.mkdir(exist_ok=True)
-    stamp = f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on: {machine()}."
-    for name, title, rows, goal in sections:
-        lines = [f"## {title}", "", stamp, ""]
-        if rows and len(rows[0]) == 3:
-            lines += ["| what | result | goal |", "|---|---|---|"]
-            lines += [f"| {what} | {result} | {target} |" for what, result, target in rows]
-        else:
-            lines += [f"{goal}", "", "| what | median | mean | spread (σ, or max − min for apply) |", "|---|---|---|---|"]
-            lines += [f"| {what} | {ms(median)} | {ms(mean)} | {ms(spread)} |" for what, median, mean, spread in rows]
-        text = "\n".join(lines) + "\n"
-        (sections_dir / f"{name}.md").write_text(text)
-        print(text)
+    lines = [f"## {title}", "", f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on: {machine()}.", ""]
+    if rows and len(rows[0]) == 3:
+        lines += ["| what | result | goal |", "|---|---|---|"]
+        lines += [f"| {what} | {result} | {target} |" for what, result, target in rows]
+    else:
+        lines += [f"{goal}", "", "| what | median | mean | spread (σ, or max − min for apply) |", "|---|---|---|---|"]
+        lines += [f"| {what} | {ms(median)} | {ms(mean)} | {ms(spread)} |" for what, median, mean, spread in rows]
+    text = "\n".join(lines) + "\n"
+    (sections_dir / f"{name}.md").write_text(text)
+    print(text, flush=True)
     order = ["plan", "history", "apply", "traffic", "daemon"]
-    parts = [(sections_dir / f"{name}.md").read_text() for name in order if (sections_dir / f"{name}.md").exists()]
+    parts = [(sections_dir / f"{n}.md").read_text() for n in order if (sections_dir / f"{n}.md").exists()]
     RESULTS.write_text("# Benchmark results\n\nWritten by `Benchmarks/run` (all) or `Benchmarks/run NAME` (one section).\n\n" + "\n".join(parts))
+
+def main():
+    benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic, "daemon": bench_daemon}
+    for name in ONLY:
+        work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
+        try:
+            print(f"running {name}…", flush=True)
+            write_section(*benches[name](work))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 main()

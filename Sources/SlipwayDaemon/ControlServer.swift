@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayRuntime
 public import Logging
 public import ServiceLifecycle
 #if canImport(Glibc)
@@ -22,19 +23,11 @@ public struct ControlServer: Service {
     }
 
     public func run() async throws {
-        unlink(socketPath)
-        let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard server >= 0 else { throw DaemonError("socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(socketPath.utf8)
-        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { throw DaemonError("control socket path too long: \(socketPath)") }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path + [0]) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0, chmod(socketPath, 0o600) == 0, listen(server, 16) == 0 else {
-            throw DaemonError("cannot listen on \(socketPath): \(String(cString: strerror(errno)))")
+        let server: Int32
+        do {
+            server = try UnixSocket.listen(socketPath)
+        } catch {
+            throw DaemonError("control socket: \(error)")
         }
         let triggers = self.triggers, inFlight = self.inFlight
         let thread = Thread {
@@ -71,26 +64,8 @@ public struct ControlServer: Service {
 
     /// Sends `command` to a daemon's control socket; nil when no daemon listens there.
     public static func send(_ command: String, to socketPath: String) -> String? {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? UnixSocket.connect(socketPath, timeoutSeconds: 5) else { return nil }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(socketPath.utf8)
-        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path + [0]) }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else { return nil }
-        _ = (command + "\n").withCString { write(fd, $0, strlen($0)) }
-        var answer = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            guard count > 0 else { break }
-            answer += buffer[..<count]
-        }
-        return String(decoding: answer, as: UTF8.self)
+        return try? UnixSocket.exchange(fd, command + "\n")
     }
 }

@@ -122,8 +122,7 @@ extension ProcessControl {
         while waitpid(identity.pid, &status, 0) < 0 {
             guard errno == EINTR else { throw LaunchError("waitpid: \(String(cString: strerror(errno)))") }
         }
-        // WIFEXITED / WEXITSTATUS, which Swift does not import as functions.
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return exitStatus(fromWait: status)
     }
 }
 
@@ -136,7 +135,7 @@ extension ProcessControl {
         var status: Int32 = 0
         while true {
             let reaped = waitpid(identity.pid, &status, WNOHANG)
-            if reaped == identity.pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            if reaped == identity.pid { return exitStatus(fromWait: status) }
             if reaped < 0 && errno != EINTR { throw LaunchError("waitpid: \(String(cString: strerror(errno)))") }
             if ContinuousClock.now >= deadline {
                 kill(-identity.pid, SIGKILL)
@@ -145,5 +144,13 @@ extension ProcessControl {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
+    }
+}
+
+extension ProcessControl {
+    /// The exit status from a `waitpid` status word, 128 + the signal for a killed process
+    /// (WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import).
+    public static func exitStatus(fromWait status: Int32) -> Int32 {
+        (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }

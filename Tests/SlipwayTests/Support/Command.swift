@@ -1,5 +1,6 @@
 import CSlipwaySystem
 import Foundation
+import SlipwayRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -63,7 +64,7 @@ enum Command {
             usleep(10_000)
         }
         let read = { (url: URL) in (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
-        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let code = ProcessControl.exitStatus(fromWait: status)
         return CommandResult(status: code, stdout: read(outFile), stderr: read(errFile))
     }
 

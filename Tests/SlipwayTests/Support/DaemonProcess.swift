@@ -1,5 +1,6 @@
 import CSlipwaySystem
 import Foundation
+import SlipwayRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,7 +46,7 @@ struct DaemonProcess {
     func exitStatus() -> Int32? {
         var status: Int32 = 0
         guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return ProcessControl.exitStatus(fromWait: status)
     }
 
     /// SIGTERM, then SIGKILL after 30 s; returns the exit status.
@@ -56,7 +57,7 @@ struct DaemonProcess {
         while ContinuousClock.now < deadline {
             var status: Int32 = 0
             let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            if reaped == pid { return ProcessControl.exitStatus(fromWait: status) }
             if reaped < 0 { return -1 }
             usleep(20_000)
         }
