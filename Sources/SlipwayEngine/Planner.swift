@@ -94,7 +94,7 @@ public struct Planner: Sendable {
                             deployedVersion: status?.version, changes: changes, reason: reason)
         }
         if let failed = status?.failedManifest, await isSame(failed, as: blob, fields: manifest, name) {
-            return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment ?? "?"); waiting for a change of \(name.manifestPath)")
+            return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment ?? "?"); waiting for a change of \(name.manifestPath) (to try it again as it is: slipway apply --retry-failed \(name))")
         }
         guard let status, status.version != nil, let deployedBlob = status.manifest else {
             return result(.create, Self.changes(from: [], to: manifest.fields), "not deployed yet")
@@ -122,10 +122,12 @@ public struct Planner: Sendable {
         return failed == manifest
     }
 
-    /// Field-by-field differences; a field missing on one side shows as `—`.
+    /// Field-by-field differences; a field missing on one side shows as `—`. An empty list or
+    /// mapping counts as missing: `gates.checklist: []` is no change from no checklist.
     static func changes(from old: [(path: String, value: String)], to new: [(path: String, value: String)]) -> [FieldChange] {
-        let before = Dictionary(old, uniquingKeysWith: { first, _ in first })
-        let after = Dictionary(new, uniquingKeysWith: { first, _ in first })
+        let empty: Set<String> = ["[]", "{}"]
+        let before = Dictionary(old.filter { !empty.contains($0.value) }, uniquingKeysWith: { first, _ in first })
+        let after = Dictionary(new.filter { !empty.contains($0.value) }, uniquingKeysWith: { first, _ in first })
         return Set(before.keys).union(after.keys).sorted().compactMap { path in
             let from = before[path] ?? "—", to = after[path] ?? "—"
             return from == to ? nil : FieldChange(field: path, from: from, to: to)

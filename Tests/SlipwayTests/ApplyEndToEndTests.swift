@@ -126,6 +126,7 @@ struct ApplyEndToEndTests {
 
             let retry = try ops.slipway(["apply"])
             #expect(retry.status == 0 && retry.stdout.contains("production: waiting"), "\(retry.output)")
+            #expect(retry.stdout.contains("(to try it again as it is: slipway apply --retry-failed production)"))
             #expect(try history(ops).count == 2)
         }
     }
