@@ -65,10 +65,11 @@ public struct Engine: Sendable {
         let desired = try await repository.desired(at: tip)
         var outcomes: [ApplyOutcome] = []
         for environment in plan.environments {
-            let runs = [.create, .update, .repair].contains(environment.action) || (retryFailed && environment.action == .waiting)
-            guard runs, let name = EnvironmentName(environment.environment),
+            guard environment.needsRun(retryFailed: retryFailed), let name = EnvironmentName(environment.environment),
                   let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
-                if let name = EnvironmentName(environment.environment) { await stopExpiredWarm(name) }
+                if let name = EnvironmentName(environment.environment) {
+                    await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), logger: configuration.logger)
+                }
                 outcomes.append(ApplyOutcome(plan: environment, record: nil, commit: nil))
                 continue
             }
@@ -109,21 +110,6 @@ public struct Engine: Sendable {
 }
 
 extension Engine {
-    /// Stops a previous blue-green set whose `keepPrevious` has passed (housekeeping on every
-    /// pass, also when nothing is deployed).
-    func stopExpiredWarm(_ name: EnvironmentName) async {
-        let registry = configuration.state.registry(name)
-        let expired = registry.load().filter { ($0.warmUntil ?? .distantFuture) < Date() }
-        guard !expired.isEmpty else { return }
-        let traffic = HAProxy(directory: configuration.state.haproxy(name), logger: configuration.logger)
-        for instance in expired {
-            if traffic.runningPID != nil { try? await traffic.remove(instance.id) }
-            await ProcessControl.stop(instance.process, timeout: .seconds(10))
-            try? registry.remove(instance.id)
-        }
-        configuration.logger.info("stopped the warm set", metadata: ["env": "\(name)", "instances": "\(expired.count)"])
-    }
-
     /// After a failed deployment, commits the manifest that runs back into
     /// `Environments/<env>.yaml`, so that the branch names the version that runs. Only while the
     /// manifest at the tip is still the one that failed: a newer change someone pushed meanwhile

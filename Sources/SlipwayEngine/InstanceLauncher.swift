@@ -42,16 +42,21 @@ struct InstanceLauncher: Sendable {
         )
     }
 
+    /// The program `run.command` names, resolved as it would be started; nil when not found.
+    func executable() -> URL? {
+        launchSpec(id: "check", port: 0).arguments.first.flatMap { resolver.resolve($0, in: workingDirectory) }
+    }
+
     /// Starts one instance on a free port and registers it before anything else can fail.
     func start() throws -> InstanceRecord {
         let id = "\(manifest.service.prefix(20))-\(UUID().uuidString.prefix(8).lowercased())"
-        let spec = launchSpec(id: id, port: try Ports.free())
-        guard let program = spec.arguments.first, let executable = resolver.resolve(program, in: workingDirectory) else {
+        let port = try Ports.free()
+        let spec = launchSpec(id: id, port: port)
+        guard let executable = executable() else {
             throw DeploymentFailure(reason: "run.command: program \"\(spec.arguments.first ?? "")\" not found (looked in \(resolver.searchPath.map(\.path).joined(separator: ":")))")
         }
         try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
         let process = try ProcessControl.spawn(spec, executable: executable)
-        let port = Int(spec.environment["PORT"] ?? "") ?? 0
         let record = InstanceRecord(id: id, version: manifest.version, port: port, process: process,
                                     logFile: spec.logFile.path, manifest: manifestBlob, startedAt: Date())
         try state.registry(environment).add(record)

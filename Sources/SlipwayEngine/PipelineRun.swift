@@ -78,8 +78,7 @@ struct PipelineRun {
             let strategy = try manifest.strategy.runner()
             let launcher = try self.launcher(for: manifest, blob: blob.hex, secrets: secrets)
             try await log.step("program") {
-                let spec = launcher.launchSpec(id: "check", port: 0)
-                guard let program = spec.arguments.first, let path = engine.resolver.resolve(program, in: launcher.workingDirectory) else {
+                guard let path = launcher.executable() else {
                     throw DeploymentFailure(reason: "run.command: program \"\(manifest.run.command[0])\" not found")
                 }
                 return path.path
@@ -110,13 +109,13 @@ struct PipelineRun {
             }
 
             log.begin(.production)
-            context = DeploymentContext(
+            let production = DeploymentContext(
                 environment: environment, launcher: launcher, previous: previous,
                 traffic: traffic, repository: repository, registry: registry, baseline: baseline, warm: warm, weight: 100,
                 smoke: smokeChecks,
                 redactor: Redactor(secrets: Array(secrets.values)), log: log, logger: engine.logger)
-            guard let context else { throw DeploymentFailure(reason: "no deployment context") }
-            serving = try await strategy.run(context)
+            context = production
+            serving = try await strategy.run(production)
             log.end()
 
             log.begin(.postDeploy)
@@ -143,15 +142,14 @@ struct PipelineRun {
                     try await log.step("integration \(gate.name)") {
                         let result = try await gateRunner(deployment: deployment).run(gate.name, gate.command, timeout: gate.timeout)
                         guard result.passed else {
-                            throw DeploymentFailure(reason: "integration \(gate.name) failed (\(result.explain(gate.timeout))): \(result.tail.suffix(3).joined(separator: " / "))",
-                                                    trigger: .smoke)
+                            throw DeploymentFailure(reason: result.failureReason("integration \(gate.name)", timeout: gate.timeout), trigger: .smoke)
                         }
-                        return "exit 0" + (result.tail.last.map { ": \($0)" } ?? "")
+                        return result.detail
                     }
                 }
             }
             if let window = manifest.gates.observe {
-                try await log.step("observe for \(window)") { try await observe(serving, for: window, against: baselineSample, context) }
+                try await log.step("observe for \(window)") { try await observe(serving, for: window, against: baselineSample, production) }
             }
             if let hook = manifest.hooks.postDeploy {
                 try await log.step("hook postDeploy") { try await runHook("postDeploy", hook, deployment: deployment, trigger: .smoke) }
@@ -190,7 +188,8 @@ struct PipelineRun {
     private var backupName: String? { state.backup }
     let state = RunState()
 
-    final class RunState: @unchecked Sendable {  // written and read by the run's own task only
+    /// Used by the run's own task only.
+    final class RunState {
         /// The backup a `backup: true` gate named.
         var backup: String?
         /// The upstream's status, marked validated by this run.
@@ -200,8 +199,7 @@ struct PipelineRun {
     }
 
     func gateRunner(deployment: String) -> GateRunner {
-        let listen = manifest.traffic.listen
-        let url = "http://\(listen.host == "*" ? "127.0.0.1" : listen.host):\(listen.port)"
+        let url = manifest.traffic.listen.url
         let context = [
             "SLIPWAY_ENV": environment.rawValue, "SLIPWAY_SERVICE": manifest.service, "SLIPWAY_VERSION": manifest.version,
             "SLIPWAY_PREVIOUS_VERSION": status?.version ?? "", "SLIPWAY_COMMIT": trigger.id.hex, "SLIPWAY_DEPLOYMENT": deployment,
@@ -213,7 +211,7 @@ struct PipelineRun {
             values: ["commit": trigger.id.hex, "version": manifest.version, "env": environment.rawValue,
                      "service": manifest.service, "url": url],
             environment: engine.environment.filter { Self.inheritedVariables.contains($0.key) }.merging(context) { _, new in new },
-            redactor: Redactor(secrets: manifest.run.secrets.compactMap { engine.environment[$0.value.variable] }))
+            redactor: redactor)
     }
 
     /// One pre-flight gate: a git note on the trigger commit, or a command that must exit 0.
@@ -228,7 +226,7 @@ struct PipelineRun {
         }
         let result = try await runner.run(gate.name, gate.command, timeout: gate.timeout)
         guard result.passed else {
-            throw DeploymentFailure(reason: "gate \(gate.name) failed (\(result.explain(gate.timeout))): \(result.tail.suffix(3).joined(separator: " / "))",
+            throw DeploymentFailure(reason: result.failureReason("gate \(gate.name)", timeout: gate.timeout),
                                     logs: [InstanceLog(instance: "gate \(gate.name)", lines: result.tail.isEmpty ? ["(no output)"] : result.tail)])
         }
         if gate.backup {
@@ -238,7 +236,7 @@ struct PipelineRun {
             state.backup = name
             return "backup \(name)"
         }
-        return "exit 0" + (result.tail.last.map { ": \($0)" } ?? "")
+        return result.detail
     }
 
     /// Pre-flight: the running version is healthy before it is touched. A rollback is exempt: it
@@ -261,8 +259,7 @@ struct PipelineRun {
         guard let previous else {
             throw DeploymentFailure(reason: "cannot roll back to \(version): its manifest \(status?.manifest?.prefix(7) ?? "?") is unreadable or its secrets are not set")
         }
-        let spec = previous.launchSpec(id: "check", port: 0)
-        guard let program = spec.arguments.first, let path = engine.resolver.resolve(program, in: previous.workingDirectory) else {
+        guard let path = previous.executable() else {
             throw DeploymentFailure(reason: "cannot roll back to \(version): its program \(previous.manifest.run.command[0]) is gone")
         }
         return "\(version) can be started again: \(path.path)"
@@ -355,13 +352,12 @@ struct PipelineRun {
     }
 
     /// Starts or reloads HAProxy for this environment and makes its servers match the live
-    /// instances of the registry (dead ones forgotten, strays removed, warm sets past their
-    /// time stopped). Returns the serving baseline and the warm set still kept.
+    /// instances of the registry (warm sets past their time stopped first, dead ones forgotten,
+    /// strays removed). Returns the serving baseline and the warm set still kept.
     func prepareTraffic(_ traffic: HAProxy, registry: InstanceRegistry) async throws -> (serving: [InstanceRecord], warm: [InstanceRecord]) {
-        var live = registry.load().filter(\.isRunning)
+        await engine.state.stopExpiredWarm(environment, stopTimeout: manifest.run.stopTimeout.duration, logger: engine.logger)
+        let live = registry.load().filter(\.isRunning)
         try registry.save(live)
-        let expired = live.filter { ($0.warmUntil ?? .distantFuture) < Date() }
-        live.removeAll { instance in expired.contains { $0.id == instance.id } }
         let settings = FrontSettings(
             listen: manifest.traffic.listen.description, healthPath: manifest.health.http.path, expectStatus: manifest.health.http.expect,
             intervalMilliseconds: manifest.health.interval.milliseconds, timeoutMilliseconds: manifest.health.timeout.milliseconds,
@@ -374,12 +370,13 @@ struct PipelineRun {
             try await traffic.setWeights([instance.id: weight(instance)])
         }
         for stray in known.subtracting(live.map(\.id)) { try await traffic.remove(stray) }
-        for instance in expired {
-            await ProcessControl.stop(instance.process, timeout: manifest.run.stopTimeout.duration)
-            try registry.remove(instance.id)
-        }
         let sorted = live.sorted { $0.startedAt < $1.startedAt }
         return (sorted.filter { $0.warmUntil == nil }, sorted.filter { $0.warmUntil != nil })
+    }
+
+    /// Masks the values of this manifest's secrets in whatever the run writes.
+    var redactor: Redactor {
+        Redactor(secrets: manifest.run.secrets.compactMap { engine.environment[$0.value.variable] })
     }
 
     var smokeChecks: SmokeChecks {
@@ -427,16 +424,16 @@ struct PipelineRun {
                 return "\(manifest.gates.smoke.count) passed on \(listen)"
             }
         }
-        let url = "http://\(listen.host == "*" ? "127.0.0.1" : listen.host):\(listen.port)"
+        let url = listen.url
         let runner = gateRunner(deployment: deployment)
         for gate in manifest.gates.integration {
             try await log.step("integration \(gate.name) in \(upstream)", at: 0.6) {
                 let result = try await runner.run(gate.name, gate.command, timeout: gate.timeout, extra: ["url": url, "env": upstream.rawValue])
                 guard result.passed else {
-                    throw DeploymentFailure(reason: "integration \(gate.name) failed in \(upstream) (\(result.explain(gate.timeout))): \(result.tail.suffix(3).joined(separator: " / "))",
+                    throw DeploymentFailure(reason: result.failureReason("integration \(gate.name)", in: upstream.rawValue, timeout: gate.timeout),
                                             logs: [InstanceLog(instance: "integration \(gate.name)", lines: result.tail)])
                 }
-                return "exit 0" + (result.tail.last.map { ": \($0)" } ?? "")
+                return result.detail
             }
         }
         if let soak = manifest.gates.monitor {
@@ -535,7 +532,6 @@ struct PipelineRun {
         let deployment = DeploymentRecord.id(startedAt: started, trigger: trigger.id.hex)
         let running = registry.load().filter { $0.isRunning && $0.warmUntil == nil }
         let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version, address: "127.0.0.1:\($0.port)", pid: $0.process.pid) }
-        let redactor = Redactor(secrets: manifest.run.secrets.compactMap { engine.environment[$0.value.variable] })
         let reason = failure.map { redactor.redact($0.reason) }
         let record = DeploymentRecord(
             deployment: deployment, environment: environment.rawValue, service: manifest.service, version: manifest.version,

@@ -26,6 +26,12 @@ public struct EnvironmentPlan: Sendable, Codable {
     /// Fields that differ, secrets shown as their reference (`env:NAME`), never a value.
     public let changes: [FieldChange]
     public let reason: String?
+
+    /// Whether a reconcile pass deploys it: something differs, or (with `retryFailed`) the
+    /// manifest that failed is to be tried again.
+    public func needsRun(retryFailed: Bool = false) -> Bool {
+        [.create, .update, .repair].contains(action) || (retryFailed && action == .waiting)
+    }
 }
 
 /// The plan for every environment asked about, plus the manifests that are invalid.
@@ -34,7 +40,6 @@ public struct Plan: Sendable, Codable {
     public let environments: [EnvironmentPlan]
     public let invalid: [String]
 
-    public var hasWork: Bool { environments.contains { [.create, .update, .repair].contains($0.action) } }
 }
 
 /// Compares desired state (manifests at the tip) with deployed state (status files at the

@@ -1,6 +1,8 @@
 public import Foundation
 public import SlipwayManifest
 public import SlipwayRuntime
+import Logging
+import SlipwayTraffic
 
 /// Slipway's own files on this machine: instance registries, logs, HAProxy config and socket,
 /// the lock. Inside the repository's git directory by default (`.git/slipway/`), never in the
@@ -28,5 +30,23 @@ public struct StateDirectory: Sendable {
     public func knownEnvironments() -> [EnvironmentName] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("envs").path)) ?? []
         return names.compactMap { EnvironmentName($0) }.sorted()
+    }
+}
+
+extension StateDirectory {
+    /// Stops a previous blue-green set whose `keepPrevious` has passed: out of the balancer,
+    /// process stopped, registry entry gone. Housekeeping on every reconcile pass, also when
+    /// nothing is deployed.
+    func stopExpiredWarm(_ name: EnvironmentName, stopTimeout: Duration, logger: Logger) async {
+        let registry = registry(name)
+        let expired = registry.load().filter { ($0.warmUntil ?? .distantFuture) < Date() }
+        guard !expired.isEmpty else { return }
+        let traffic = HAProxy(directory: haproxy(name), logger: logger)
+        for instance in expired {
+            if traffic.runningPID != nil { try? await traffic.remove(instance.id) }
+            await ProcessControl.stop(instance.process, timeout: stopTimeout)
+            try? registry.remove(instance.id)
+        }
+        logger.info("stopped the warm set", metadata: ["env": "\(name)", "instances": "\(expired.count)"])
     }
 }

@@ -78,6 +78,8 @@ public struct ListenAddress: Sendable, Hashable, TextCodable {
     public var host: String
     public var port: Int
     public var description: String { "\(host):\(port)" }
+    /// `http://host:port`, with `*` (every address) reached as 127.0.0.1.
+    public var url: String { "http://\(host == "*" ? "127.0.0.1" : host):\(port)" }
 
     public init(host: String, port: Int) {
         self.host = host

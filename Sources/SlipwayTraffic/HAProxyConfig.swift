@@ -82,7 +82,6 @@ public enum RuntimeCommand {
         "set weight \(server(name, in: backend)) \(weight)"
     }
     public static func drain(_ name: String) -> String { "set server \(server(name)) state drain" }
-    public static func ready(_ name: String) -> String { "set server \(server(name)) state ready" }
     public static func delete(_ name: String, in backend: String = HAProxyConfig.backend) -> String { "del server \(server(name, in: backend))" }
     public static func maintenance(_ name: String, in backend: String = HAProxyConfig.backend) -> String { "set server \(server(name, in: backend)) state maint" }
     public static let showStat = "show stat -1 4 -1"

@@ -35,8 +35,7 @@ extension Slipway {
             let desired = try await engine.repository.desired(at: try await engine.repository.tip())
             for diagnostic in plan.invalid { printError(diagnostic) }
             for environment in plan.environments {
-                guard [.create, .update, .repair].contains(environment.action) || (retryFailed && environment.action == .waiting),
-                      let name = EnvironmentName(environment.environment), let manifest = desired.environments.manifests[name] else {
+                guard environment.needsRun(retryFailed: retryFailed), let name = EnvironmentName(environment.environment), let manifest = desired.environments.manifests[name] else {
                     print("\(environment.environment): nothing to do (\(environment.action.rawValue))")
                     continue
                 }

@@ -24,6 +24,12 @@ struct GateRunner: Sendable {
         let tail: [String]
         var passed: Bool { status == 0 }
         func explain(_ timeout: TimeSpan) -> String { status.map { "exit \($0)" } ?? "timed out after \(timeout)" }
+        /// `<what> failed [in <place>] (exit 1): <last three lines>`.
+        func failureReason(_ what: String, in place: String? = nil, timeout: TimeSpan) -> String {
+            "\(what) failed\(place.map { " in \($0)" } ?? "") (\(explain(timeout))): \(tail.suffix(3).joined(separator: " / "))"
+        }
+        /// `exit 0: <last line>`, for a command that passed.
+        var detail: String { "exit 0" + (tail.last.map { ": \($0)" } ?? "") }
     }
 
     func run(_ name: String, _ command: [String], timeout: TimeSpan, extra: [String: String] = [:]) async throws -> Result {

@@ -63,8 +63,9 @@ struct CanaryStrategy: DeploymentStrategy {
     }
 }
 
-/// Holds one step (a canary step, a rolling batch) and judges it window by window.
-struct StepAnalyzer {
+/// Holds one step (a canary step, a rolling batch) and judges it window by window. A class:
+/// what the baseline served carries over from one step to the next.
+final class StepAnalyzer {
     let context: DeploymentContext
     /// How long the step is held, and how often it is judged.
     let duration: TimeSpan
@@ -73,7 +74,7 @@ struct StepAnalyzer {
     let baseline: [InstanceRecord]
     /// The last baseline window with traffic: what the canary is held to when the baseline
     /// serves nothing (the 100% step).
-    private let reference = ReferenceBox()
+    private var reference: Sample?
 
     init(context: DeploymentContext, duration: TimeSpan, interval: TimeSpan, fresh: [InstanceRecord], baseline: [InstanceRecord]) {
         self.context = context
@@ -82,8 +83,6 @@ struct StepAnalyzer {
         self.fresh = fresh
         self.baseline = baseline
     }
-
-    final class ReferenceBox { var sample: Sample? }
 
     /// Returns the step's summary when it passes; rolls back (throws) when a window fails or
     /// the step stays inconclusive past its bound.
@@ -116,7 +115,7 @@ struct StepAnalyzer {
             total = (total.canary.adding(canary), total.baseline.adding(base))
             var window = pending.canary
             window.unhealthy = canary.unhealthy  // health is judged on the latest reading only
-            var (verdict, reason) = judge.judge(canary: window, baseline: pending.baseline, reference: reference.sample)
+            var (verdict, reason) = judge.judge(canary: window, baseline: pending.baseline, reference: reference)
             if verdict != .fail(.health), let failure = context.smoke.failure(ports: fresh.map { ($0.id, $0.port) }) {
                 (verdict, reason) = (.fail(.smoke), failure)
             }
@@ -129,7 +128,7 @@ struct StepAnalyzer {
                                            detected: detected, detectedAt: detectedAt)
             case .pass:
                 conclusive += 1
-                if pending.baseline.requests > 0 { reference.sample = pending.baseline }
+                if pending.baseline.requests > 0 { reference = pending.baseline }
                 pending = (.empty, .empty)
             case .inconclusive:
                 inconclusive += 1
