@@ -60,10 +60,10 @@ public struct Engine: Sendable {
     public func apply(_ only: [EnvironmentName] = [], retryFailed: Bool = false, holdsLock: Bool = false) async throws -> (plan: Plan, outcomes: [ApplyOutcome]) {
         let lock = holdsLock ? nil : try RepositoryLock(file: configuration.state.lockFile)
         defer { withExtendedLifetime(lock) {} }
+        var outcomes = try await recoverInterrupted()
         let plan = try await planner.plan(only)
         let tip = try ObjectID(hex: plan.commit).unwrap("plan commit")
         let desired = try await repository.desired(at: tip)
-        var outcomes: [ApplyOutcome] = []
         for environment in plan.environments {
             guard environment.needsRun(retryFailed: retryFailed), let name = EnvironmentName(environment.environment),
                   let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
@@ -79,7 +79,7 @@ public struct Engine: Sendable {
                 status: try await repository.status(of: name, at: tip), changes: environment.changes,
                 repository: repository, engine: configuration)
             let outcome = await run.run()
-            let commit = try await commitRecord(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
+            let commit = try await commit(outcome, of: name)
             var revert: ObjectID?
             if outcome.record.isFailure, manifest.rollback.onFailure == .revert {
                 revert = try await revertManifest(name, failed: outcome.record, blob: blob, deployed: run.status)
@@ -87,6 +87,14 @@ public struct Engine: Sendable {
             outcomes.append(ApplyOutcome(plan: environment, record: outcome.record, commit: commit, revert: revert))
         }
         return (plan, outcomes)
+    }
+
+    /// Commits a run's record and status, then closes its journal.
+    func commit(_ outcome: PipelineRun.Outcome, of name: EnvironmentName) async throws -> ObjectID {
+        let commit = try await commitRecord(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
+        Failpoint(configuration.environment["SLIPWAY_FAILPOINT"])?.reached("committed")
+        Journal.clear(configuration.state.journal(name))
+        return commit
     }
 
     /// Commits a record and the environment's status in one commit on the tracked branch.

@@ -33,6 +33,7 @@ struct InstanceLauncher: Sendable {
         variables.merge([
             "PORT": String(port), "SLIPWAY_ENV": environment.rawValue, "SLIPWAY_SERVICE": manifest.service,
             "SLIPWAY_VERSION": manifest.version, "SLIPWAY_INSTANCE": id, "SLIPWAY_COMMIT": commit,
+            "SLIPWAY_STATE": state.root.path,
         ]) { _, new in new }
         return LaunchSpec(
             arguments: manifest.run.command.map { Placeholders.substitute($0, values) },

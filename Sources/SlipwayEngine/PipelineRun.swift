@@ -29,7 +29,11 @@ struct PipelineRun {
     func run() async -> Outcome {
         let started = Date()
         let clock = ContinuousClock.now
-        let log = RunLog(environment: environment.rawValue, progress: engine.progress)
+        let deployment = deploymentID(startedAt: started)
+        let journal = Journal(file: engine.state.journal(environment),
+                              draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
+                              failpoint: Failpoint(engine.environment["SLIPWAY_FAILPOINT"]))
+        let log = RunLog(environment: environment.rawValue, progress: engine.progress, journal: journal)
         let registry = engine.state.registry(environment)
         let traffic = HAProxy(directory: engine.state.haproxy(environment), logger: engine.logger)
         var secrets: [String: String] = [:]
@@ -39,7 +43,6 @@ struct PipelineRun {
         /// Set once the new version took all the traffic: a failure after that rolls back.
         var promoted = false
         var baselineSample: Sample?
-        let deployment = DeploymentRecord.id(startedAt: started, trigger: trigger.id.hex)
 
         do {
             log.begin(.preflight)
@@ -173,12 +176,13 @@ struct PipelineRun {
             }
             log.end(failed: true)
         }
-        var outcome = finish(started: started, log: log, registry: registry, serving: serving, failure: failure)
+        var outcome = finish(deployment, started: started, log: log, registry: registry, failure: failure)
         outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
         outcome.record.analysis = log.analysis
         outcome.record.rollback = log.rollback
         outcome.record.upstreamDeployment = state.upstreamDeployment
         if failure == nil, let validated = state.upstreamStatus { outcome.upstreamStatus = validated }
+        journal.finished(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
         return outcome
     }
 
@@ -479,7 +483,7 @@ struct PipelineRun {
             status: upstreamStatus, changes: Planner.changes(from: deployed?.fields ?? [], to: upstreamManifest.fields),
             repository: repository, engine: engine)
         let outcome = await run.run()
-        try await Engine(repository: repository, configuration: engine).commitRecord(outcome.record, status: outcome.status)
+        _ = try await Engine(repository: repository, configuration: engine).commit(outcome, of: upstream)
         return outcome.record
     }
 
@@ -528,35 +532,55 @@ struct PipelineRun {
 
     // MARK: Record
 
-    func finish(started: Date, log: RunLog, registry: InstanceRegistry, serving: [InstanceRecord], failure: DeploymentFailure?) -> Outcome {
-        let deployment = DeploymentRecord.id(startedAt: started, trigger: trigger.id.hex)
+    /// `<time>-<commit>`; a second run for the same commit within the same second (a run
+    /// re-started after an interrupted one) gets `-2`, so that no record path is written twice.
+    func deploymentID(startedAt started: Date) -> String {
+        let id = DeploymentRecord.id(startedAt: started, trigger: trigger.id.hex)
+        return status?.lastDeployment == id ? "\(id)-2" : id
+    }
+
+    func record(_ deployment: String, started: Date, result: DeploymentResult, reason: String?, phases: [PhaseReport],
+                instances: [InstanceSummary], logs: [InstanceLog]) -> DeploymentRecord {
+        DeploymentRecord(
+            deployment: deployment, environment: environment.rawValue, service: manifest.service, version: manifest.version,
+            previousVersion: status?.version, result: result, reason: reason, strategy: manifest.strategy.name, trigger: trigger.id.hex,
+            triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject,
+            manifest: blob.hex, started: started, finished: Date(), changes: changes, phases: phases, instances: instances, logs: logs)
+    }
+
+    func finish(_ deployment: String, started: Date, log: RunLog, registry: InstanceRegistry, failure: DeploymentFailure?) -> Outcome {
+        let reason = failure.map { redactor.redact($0.reason) }
+        let result: DeploymentResult = failure == nil ? (trigger.isRollback ? .rolledBack : .succeeded) : log.rollback == nil ? .failed : .rolledBack
+        var record = record(
+            deployment, started: started, result: result,
+            reason: reason ?? (trigger.isRollback ? "rollback to \(manifest.version) asked for in \(trigger.id.short) by \(trigger.authorName): \(trigger.subject)" : nil),
+            phases: log.phases, instances: [], logs: failure?.logs ?? [])
+        let status = newStatus(for: &record, registry: registry, failed: failure != nil)
+        return Outcome(record: record, status: status)
+    }
+
+    /// The environment's status after `record`, which gets the instances that run. A failure
+    /// is remembered (not retried until the manifest changes); an interrupted run is not.
+    func newStatus(for record: inout DeploymentRecord, registry: InstanceRegistry, failed: Bool) -> EnvironmentStatus {
         let running = registry.load().filter { $0.isRunning && $0.warmUntil == nil }
         let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version, address: "127.0.0.1:\($0.port)", pid: $0.process.pid) }
-        let reason = failure.map { redactor.redact($0.reason) }
-        let record = DeploymentRecord(
-            deployment: deployment, environment: environment.rawValue, service: manifest.service, version: manifest.version,
-            previousVersion: status?.version,
-            result: failure == nil ? (trigger.isRollback ? .rolledBack : .succeeded) : log.rollback == nil ? .failed : .rolledBack,
-            reason: reason ?? (trigger.isRollback ? "rollback to \(manifest.version) asked for in \(trigger.id.short) by \(trigger.authorName): \(trigger.subject)" : nil),
-            strategy: manifest.strategy.name, trigger: trigger.id.hex,
-            triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject,
-            manifest: blob.hex, started: started, finished: Date(), changes: changes, phases: log.phases,
-            instances: summaries, logs: failure?.logs ?? [])
-        let now = Timestamp.iso(record.finished)
-        let newStatus: EnvironmentStatus
-        if failure == nil {
-            newStatus = EnvironmentStatus(
+        record.instances = summaries
+        let deployment = record.deployment
+        guard failed || record.result == .interrupted else {
+            return EnvironmentStatus(
                 environment: environment.rawValue, service: manifest.service, version: manifest.version, commit: trigger.id.hex,
-                manifest: blob.hex, since: now, instances: summaries, lastResult: record.result, lastDeployment: deployment)
-        } else {
-            let stillRunning = running.contains { $0.version == status?.version }
-            newStatus = EnvironmentStatus(
-                environment: environment.rawValue, service: status?.service ?? manifest.service,
-                version: stillRunning ? status?.version : nil, commit: stillRunning ? status?.commit : nil,
-                manifest: stillRunning ? status?.manifest : nil, since: stillRunning ? status?.since : nil,
-                instances: summaries, lastResult: record.result, lastDeployment: deployment,
-                failedVersion: manifest.version, failedManifest: blob.hex, failedDeployment: deployment, failedReason: reason)
+                manifest: blob.hex, since: Timestamp.iso(record.finished), instances: summaries, lastResult: record.result, lastDeployment: deployment)
         }
-        return Outcome(record: record, status: newStatus)
+        let stillRunning = running.contains { $0.manifest == status?.manifest }
+        var newStatus = EnvironmentStatus(
+            environment: environment.rawValue, service: status?.service ?? manifest.service,
+            version: stillRunning ? status?.version : nil, commit: stillRunning ? status?.commit : nil,
+            manifest: stillRunning ? status?.manifest : nil, since: stillRunning ? status?.since : nil,
+            instances: summaries, lastResult: record.result, lastDeployment: deployment)
+        if failed {
+            (newStatus.failedVersion, newStatus.failedManifest, newStatus.failedDeployment, newStatus.failedReason) =
+                (manifest.version, blob.hex, deployment, record.reason)
+        }
+        return newStatus
     }
 }

@@ -4,6 +4,8 @@ public enum Phase: String, Sendable, CaseIterable, Codable {
     case staging
     case production
     case postDeploy = "post-deploy"
+    /// Finishing a run that a stopped Slipway left behind.
+    case recovery
 
     public var range: ClosedRange<Int> {
         switch self {
@@ -11,6 +13,7 @@ public enum Phase: String, Sendable, CaseIterable, Codable {
         case .staging: 20...50
         case .production: 50...80
         case .postDeploy: 80...100
+        case .recovery: 0...100
         }
     }
 

@@ -26,15 +26,19 @@ final class RunLog {
     var analysis: [StepAnalysis] = []
     /// Set when traffic was taken back from the new version.
     var rollback: RollbackReport?
+    /// Where every phase and step is written before and after it acts (nil: not journaled).
+    let journal: Journal?
 
-    init(environment: String, progress: any ProgressReporter) {
+    init(environment: String, progress: any ProgressReporter, journal: Journal? = nil) {
         self.environment = environment
         self.progress = progress
+        self.journal = journal
     }
 
     func begin(_ phase: Phase) {
         current = (phase, .now)
         steps = []
+        journal(event: "begin \(phase.rawValue)")
         report(phase.percent(0), "started")
     }
 
@@ -48,10 +52,13 @@ final class RunLog {
     /// Runs one step; its detail is what `body` returns, or the failure's reason.
     func step(_ name: String, at fraction: Double = 0, _ body: () async throws -> String) async throws {
         let started = ContinuousClock.now
+        let phase = current?.phase.rawValue ?? ""
+        journal(event: "step \(phase): \(name)", inProgress: name)
         report(current.map { $0.phase.percent(fraction) } ?? 0, name)
         do {
             let detail = try await body()
             steps.append(StepReport(name: name, outcome: .passed, milliseconds: started.elapsedMilliseconds, detail: detail))
+            journal(event: "done \(phase): \(name)")
         } catch {
             steps.append(StepReport(name: name, outcome: .failed, milliseconds: started.elapsedMilliseconds, detail: "\(error)"))
             throw error
@@ -65,6 +72,22 @@ final class RunLog {
                                   milliseconds: current.started.elapsedMilliseconds, steps: steps))
         report(current.phase.percent(1), failed ? "failed" : "done")
         self.current = nil
+        journal(event: "end \(current.phase.rawValue)")
+    }
+
+    /// Writes the journal: the phases done, and the one in progress as a Slipway killed now
+    /// would leave it (its open step last, marked as where it stopped).
+    private func journal(event: String, inProgress step: String? = nil) {
+        guard let journal else { return }
+        var all = phases
+        if let current {
+            var open = steps
+            if let step {
+                open.append(StepReport(name: step, outcome: .failed, milliseconds: 0, detail: "in progress when Slipway stopped"))
+            }
+            all.append(PhaseReport(name: current.phase.rawValue, outcome: .failed, milliseconds: current.started.elapsedMilliseconds, steps: open))
+        }
+        journal.write(event, phases: all, analysis: analysis, rollback: rollback)
     }
 
     var phaseInProgress: Phase? { current?.phase }

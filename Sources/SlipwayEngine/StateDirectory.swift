@@ -24,6 +24,8 @@ public struct StateDirectory: Sendable {
     public func haproxy(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("haproxy") }
     /// Default working directory of instances that name none.
     public func work(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("work") }
+    /// The run in progress (see `Journal`).
+    public func journal(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("journal.json") }
     public var lockFile: URL { root.appendingPathComponent("lock") }
 
     /// Environments that have state here (instances or a balancer), whether or not a manifest names them.

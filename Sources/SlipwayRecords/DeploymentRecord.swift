@@ -4,6 +4,9 @@ public import Foundation
 public enum DeploymentResult: String, Sendable, Codable, CaseIterable {
     case succeeded, failed, superseded, skipped
     case rolledBack = "rolled-back"
+    /// Slipway was stopped mid-run (killed, the machine restarted); the next Slipway put the
+    /// last good version back and wrote this record. The desired state is deployed again afterwards.
+    case interrupted
 }
 
 /// A field that differs between deployed and desired state.
@@ -131,8 +134,9 @@ public struct DeploymentRecord: Sendable, Codable {
     }
 
     /// Whether the deployment failed: `failed`, or rolled back automatically. A rollback someone
-    /// asked for (`slipway rollback`, `git revert`) that deployed is not a failure.
-    public var isFailure: Bool { result == .failed || rollback != nil }
+    /// asked for (`slipway rollback`, `git revert`) that deployed is not a failure, nor is an
+    /// interrupted run (it is deployed again).
+    public var isFailure: Bool { result == .failed || (result == .rolledBack && rollback != nil) }
 
     /// The deployment id for a run started at `date` for `trigger`.
     public static func id(startedAt date: Date, trigger: String) -> String {

@@ -154,3 +154,24 @@ extension ProcessControl {
         (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 }
+
+extension ProcessControl {
+    /// Processes of this user whose environment holds every one of `entries` (`NAME=value`),
+    /// with their whole environment: how instances are found that were started but never
+    /// registered (Slipway killed between the two). Reads `/proc/<pid>/environ`.
+    public static func processes(withEnvironment entries: [String]) -> [(identity: ProcessIdentity, environment: [String: String])] {
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+        let wanted = entries.map { Array($0.utf8) }
+        return pids.compactMap { pid in
+            guard pid != getpid(), let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+            let variables = data.split(separator: 0).map(Array.init)
+            guard wanted.allSatisfy(variables.contains), let start = startTime(of: pid) else { return nil }
+            var environment: [String: String] = [:]
+            for variable in variables {
+                let text = String(decoding: variable, as: UTF8.self)
+                if let equals = text.firstIndex(of: "=") { environment[String(text[..<equals])] = String(text[text.index(after: equals)...]) }
+            }
+            return (ProcessIdentity(pid: pid, startTime: start), environment)
+        }
+    }
+}

@@ -27,14 +27,17 @@ extension Slipway {
             }
         }
 
-        /// Stops the balancer first (no new requests), then every registered instance.
+        /// Stops the balancer first (no new requests), then every instance started for the
+        /// environment (registered or not), and forgets any run in progress.
         static func takeDown(_ name: EnvironmentName, state: StateDirectory) async -> Int {
             await HAProxy(directory: state.haproxy(name), logger: .init(label: "slipway")).stop()
             let registry = state.registry(name)
-            let instances = registry.load()
-            for instance in instances { await ProcessControl.stop(instance.process, timeout: .seconds(5)) }
+            let instances = registry.load().map(\.process)
+                + ProcessControl.processes(withEnvironment: ["SLIPWAY_STATE=\(state.root.path)", "SLIPWAY_ENV=\(name)"]).map(\.identity)
+            for instance in Set(instances) { await ProcessControl.stop(instance, timeout: .seconds(5)) }
             try? registry.save([])
-            return instances.count
+            try? FileManager.default.removeItem(at: state.journal(name))
+            return Set(instances).count
         }
     }
 }

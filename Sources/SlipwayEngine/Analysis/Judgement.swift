@@ -8,6 +8,8 @@ public enum RollbackTrigger: String, Sendable, Codable {
     case health
     case inconclusive
     case smoke
+    /// Slipway was stopped mid-run; the restarted one put the last good version back.
+    case interrupted
 }
 
 /// The verdict on one analysis window: the canary against the baseline over the same window.

@@ -11,8 +11,9 @@ struct DaemonProcess {
     let pid: pid_t
     let log: URL
 
-    static func with<T>(_ ops: OpsRepoFixture, poll: String = "200ms", _ body: (DaemonProcess) async throws -> T) async throws -> T {
-        let daemon = try start(ops, poll: poll)
+    static func with<T>(_ ops: OpsRepoFixture, poll: String = "200ms", arguments: [String] = [],
+                        _ body: (DaemonProcess) async throws -> T) async throws -> T {
+        let daemon = try start(ops, poll: poll, arguments: arguments)
         do {
             let result = try await body(daemon)
             _ = daemon.stop()
@@ -23,7 +24,9 @@ struct DaemonProcess {
         }
     }
 
-    static func start(_ ops: OpsRepoFixture, poll: String = "200ms") throws -> DaemonProcess {
+    /// - Parameter environment: added to the test runner's own (e.g. `SLIPWAY_FAILPOINT`).
+    static func start(_ ops: OpsRepoFixture, poll: String = "200ms", arguments extra: [String] = [],
+                      environment added: [String: String] = [:]) throws -> DaemonProcess {
         let log = ops.root.appendingPathComponent("daemon-\(UUID().uuidString.prefix(6)).log")
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -31,10 +34,10 @@ struct DaemonProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let arguments = [Command.slipway.path, "watch", "--repo", ops.repo.path, "--poll", poll, "--log-level", "info"]
+        let arguments = [Command.slipway.path, "watch", "--repo", ops.repo.path, "--poll", poll, "--log-level", "info"] + extra
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let environment = ProcessInfo.processInfo.environment.merging(Command.gitIdentity) { _, new in new }
+        let environment = ProcessInfo.processInfo.environment.merging(Command.gitIdentity) { _, new in new }.merging(added) { _, new in new }
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
         var pid: pid_t = 0

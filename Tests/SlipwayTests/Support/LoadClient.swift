@@ -1,7 +1,7 @@
 import Foundation
 @testable import SlipwayRuntime
 
-/// Sends GET / to 127.0.0.1:port from its own thread until stopped (at most 60 s or
+/// Sends GET / to 127.0.0.1:port from its own thread until stopped (at most 60 s unless told, or
 /// 200,000 requests), counting answers that are not 200 and connection errors.
 final class LoadClient: @unchecked Sendable {  // counters are guarded by `lock`
     struct Summary {
@@ -18,15 +18,15 @@ final class LoadClient: @unchecked Sendable {  // counters are guarded by `lock`
     private var versions: Set<String> = []
     private var stopped = false
 
-    init(port: Int) {
+    init(port: Int, seconds: Int = 60) {
         Thread.detachNewThread { [self] in
-            loop(port: port)
+            loop(port: port, seconds: seconds)
             finished.signal()
         }
     }
 
-    private func loop(port: Int) {
-        let deadline = ContinuousClock.now + .seconds(60)
+    private func loop(port: Int, seconds: Int) {
+        let deadline = ContinuousClock.now + .seconds(seconds)
         for _ in 0..<200_000 {
             if lock.withLock({ stopped }) || ContinuousClock.now > deadline { return }
             do {

@@ -1,0 +1,127 @@
+import Foundation
+import SlipwayGit
+import SlipwayManifest
+import SlipwayRecords
+import SlipwayRuntime
+import SlipwayTraffic
+
+extension Engine {
+    /// Finishes every run that a stopped Slipway left behind (a journal without its record),
+    /// before anything else is deployed: a run whose outcome was known gets the record it was
+    /// about to commit; any other is rolled back to the last good version and recorded
+    /// `interrupted`. Either way exactly one record per run. The desired state is then deployed
+    /// again by the pass, as a new run.
+    func recoverInterrupted() async throws -> [ApplyOutcome] {
+        var outcomes: [ApplyOutcome] = []
+        for name in configuration.state.knownEnvironments() {
+            let file = configuration.state.journal(name)
+            guard let entry = Journal.load(file) else { continue }
+            let tip = try await repository.tip()
+            let status = try await repository.status(of: name, at: tip)
+            let recorded = try await repository.git.blobID(at: entry.record.path, in: tip) != nil
+            if recorded || status?.lastDeployment == entry.record.deployment {
+                Journal.clear(file)  // the record made it; only the journal's removal did not
+                continue
+            }
+            let outcome: PipelineRun.Outcome
+            if entry.event == "finished", let finalStatus = entry.status {
+                configuration.logger.notice("committing the record of a finished run", metadata: ["env": "\(name)", "deployment": "\(entry.record.deployment)"])
+                outcome = PipelineRun.Outcome(record: entry.record, status: finalStatus, upstreamStatus: entry.upstreamStatus)
+            } else {
+                configuration.logger.warning("recovering an interrupted run", metadata: [
+                    "env": "\(name)", "deployment": "\(entry.record.deployment)", "at": "\(entry.event)",
+                ])
+                guard let blob = ObjectID(hex: entry.record.manifest), let trigger = ObjectID(hex: entry.record.trigger),
+                      let manifest = await repository.manifest(blob: blob.hex, path: name.manifestPath) else {
+                    throw EngineError("\(file.path): the interrupted run's manifest \(entry.record.manifest.prefix(7)) cannot be read")
+                }
+                let run = PipelineRun(environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(trigger),
+                                      status: status, changes: entry.record.changes, repository: repository, engine: configuration)
+                outcome = await run.recover(entry)
+            }
+            let commit = try await self.commit(outcome, of: name)
+            outcomes.append(ApplyOutcome(plan: EnvironmentPlan(recovered: outcome.record), record: outcome.record, commit: commit))
+        }
+        return outcomes
+    }
+}
+
+extension PipelineRun {
+    /// Puts the last good version back after an interrupted run of this one: instances that
+    /// were started but never registered are stopped, HAProxy is brought in line with the
+    /// registry, the previous version takes all traffic (its warm set, the instances still
+    /// there, or new ones), and the new version's instances are drained and stopped.
+    func recover(_ entry: JournalEntry) async -> Outcome {
+        let log = RunLog(environment: environment.rawValue, progress: engine.progress)
+        let registry = engine.state.registry(environment)
+        let traffic = HAProxy(directory: engine.state.haproxy(environment), logger: engine.logger)
+        let stoppedAt = "\(entry.event) at \(Timestamp.iso(entry.updated))"
+        var afterwards = "nothing of \(manifest.version) was left"
+        log.begin(.recovery)
+        do {
+            try await log.step("unregistered instances") { await stopUnregistered(registry) }
+            var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = []
+            try await log.step("traffic") {
+                (baseline, warm) = try await prepareTraffic(traffic, registry: registry)
+                let stats = try await traffic.stats()
+                return "HAProxy on \(manifest.traffic.listen): " + stats.map { "\($0.name) \($0.health) weight \($0.weight)" }.joined(separator: ", ")
+            }
+            let fresh = (baseline + warm).filter { $0.manifest == blob.hex && $0.manifest != status?.manifest }
+            let previous = await previousLauncher()
+            let secrets = (try? resolveSecrets(manifest)) ?? [:]
+            let context = DeploymentContext(
+                environment: environment, launcher: try launcher(for: manifest, blob: blob.hex, secrets: secrets), previous: previous,
+                traffic: traffic, repository: repository, registry: registry, baseline: baseline.filter { !fresh.contains($0) },
+                warm: warm.filter { !fresh.contains($0) }, weight: 100, smoke: SmokeChecks(checks: [], timeout: .seconds(1)),
+                redactor: redactor, log: log, logger: engine.logger)
+            if let previous, let version = status?.version {
+                let serving = baseline.filter { $0.manifest == previous.manifestBlob }
+                if !fresh.isEmpty || serving.count < previous.manifest.run.replicas {
+                    try await log.step("back to \(version)") {
+                        await context.rollBackAfterPromotion(fresh, trigger: .interrupted, reason: "Slipway stopped (\(stoppedAt)) before the run ended")
+                        return log.rollback?.afterwards ?? "done"
+                    }
+                    afterwards = "\(version) serves again; \(log.rollback?.afterwards ?? "")"
+                } else {
+                    afterwards = "\(version) kept serving; nothing of \(manifest.version) had started"
+                }
+            } else if !fresh.isEmpty {
+                try await log.step("stop \(manifest.version)") {
+                    for instance in fresh { try await context.retire(instance) }
+                    return "no earlier version to go back to: \(fresh.count) instance(s) drained and stopped"
+                }
+                afterwards = "nothing ran before; the \(fresh.count) new instance(s) were stopped"
+            }
+            log.end()
+        } catch {
+            afterwards = "recovery failed: \(error)"
+            log.end(failed: true)
+        }
+        var record = entry.record
+        record.result = .interrupted
+        record.finished = Date()
+        record.phases = entry.record.phases + log.phases
+        record.rollback = log.rollback ?? entry.record.rollback
+        record.reason = redactor.redact("Slipway stopped during the run (\(stoppedAt)); on restart \(afterwards). \(manifest.version) is deployed again by the next run.")
+        let after = newStatus(for: &record, registry: registry, failed: false)
+        return Outcome(record: record, status: after)
+    }
+
+    /// Stops processes started for this environment (found by `SLIPWAY_STATE` and `SLIPWAY_ENV`)
+    /// that the registry does not know: Slipway was killed between starting and registering them.
+    func stopUnregistered(_ registry: InstanceRegistry) async -> String {
+        let known = Set(registry.load().map(\.id))
+        let strays = ProcessControl.processes(withEnvironment: ["SLIPWAY_STATE=\(engine.state.root.path)", "SLIPWAY_ENV=\(environment)"])
+            .filter { !known.contains($0.environment["SLIPWAY_INSTANCE"] ?? "") }
+        for stray in strays { await ProcessControl.stop(stray.identity, timeout: manifest.run.stopTimeout.duration) }
+        return strays.isEmpty ? "none" : "stopped \(strays.map { "\($0.environment["SLIPWAY_INSTANCE"] ?? "?") (pid \($0.identity.pid))" }.joined(separator: ", "))"
+    }
+}
+
+extension EnvironmentPlan {
+    /// The plan line of a recovered run: what it had set out to do.
+    init(recovered record: DeploymentRecord) {
+        self.init(environment: record.environment, action: .update, service: record.service, desiredVersion: record.version,
+                  deployedVersion: record.previousVersion, changes: record.changes, reason: "recovered: \(record.result.rawValue)")
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import SlipwayRecords
+@testable import SlipwayRuntime
+
+@Suite("crash safety", .serialized)
+struct CrashSafetyTests {
+    static let canary = "canary: { steps: [50, 100], stepDuration: 1s, analysisInterval: 1s }"
+
+    /// Journal events at which the daemon is killed: phase boundaries, inside a canary step
+    /// (`@ms` after it began), after promotion, with the outcome known but not committed, and
+    /// after the commit but before the journal was closed.
+    static let points = [
+        "end pre-flight", "begin production", "done production: start", "step production: step 1/2@400",
+        "done production: step 1/2", "begin post-deploy", "finished", "committed",
+    ]
+
+    /// The kill is real (SIGKILL from inside, at an exact point, through `SLIPWAY_FAILPOINT`);
+    /// everything else — HAProxy, the instances, the git repository, the restarted daemon — is real.
+    @Test("SIGKILL at each phase boundary and inside a canary step: one record per run, no orphan, traffic served throughout")
+    func killedAtEveryPoint() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            let first = try ops.slipway(["apply"])
+            #expect(first.status == 0, "\(first.output)")
+            let load = LoadClient(port: port, seconds: 240)
+            var summary: LoadClient.Summary?
+            defer { if summary == nil { _ = load.stop() } }
+
+            let journal = ops.stateDirectory.appendingPathComponent("envs/production/journal.json")
+            for (index, point) in Self.points.enumerated() {
+                let version = "2.\(index).0"
+                let release = try ops.commit("Environments/production.yaml",
+                                             testManifest(version: version, listen: port, strategy: Self.canary), message: "release \(version)")
+                let killed = try DaemonProcess.start(ops, environment: ["SLIPWAY_FAILPOINT": point])
+                var status: Int32?
+                #expect(await eventually(within: 30) { status = killed.exitStatus(); return status != nil }, "\(point): \(killed.output)")
+                #expect(status == 137, "\(point): killed by SIGKILL, not ended on its own: \(killed.output)")
+                #expect(fetch(port)?.status == 200, "\(point): HAProxy serves while no Slipway runs")
+
+                try await DaemonProcess.with(ops) { daemon in
+                    let converged = await eventually(within: 40) {
+                        let record = try? ops.lastRecord()  // HEAD may be a manifest commit still
+                        return record?.version == version && record?.result == .succeeded && !FileManager.default.fileExists(atPath: journal.path)
+                    }
+                    #expect(converged, "\(point): \(daemon.output)")
+                }
+                let records = try recordsSince(release, ops)
+                #expect(Set(records.map(\.deployment)).count == records.count, "\(point): a record written twice: \(records.map(\.deployment))")
+                if point == "finished" || point == "committed" {
+                    #expect(records.map(\.result) == [.succeeded], "\(point): the run had ended; its own record only")
+                } else {
+                    #expect(records.map(\.result) == [.interrupted, .succeeded], "\(point): \(records.map(\.result))")
+                    #expect(records.first?.reason?.contains("Slipway stopped during the run (\(point.split(separator: "@")[0])") == true,
+                            "\(point): \(records.first?.reason ?? "")")
+                }
+                let registered = Set(ops.instances("production").map(\.id))
+                #expect(ops.instances("production").allSatisfy { $0.version == version && $0.isRunning }, "\(point)")
+                #expect(registered.count == 2, "\(point): \(registered)")
+                let started = ProcessControl.processes(withEnvironment: ["SLIPWAY_STATE=\(ops.stateDirectory.path)"])
+                #expect(Set(started.compactMap { $0.environment["SLIPWAY_INSTANCE"] }) == registered, "\(point): orphan processes")
+            }
+            summary = load.stop()
+            #expect(summary?.failed == 0, "\(summary?.errors.prefix(5) ?? [])")
+            #expect((summary?.succeeded ?? 0) > 1_000)
+        }
+    }
+
+    /// Records committed after `commit` on the branch, oldest first.
+    func recordsSince(_ commit: String, _ ops: OpsRepoFixture) throws -> [DeploymentRecord] {
+        let paths = try ops.git(["log", "--reverse", "--format=", "--name-only", "--diff-filter=A", "\(commit)..HEAD", "--", "Deployments"])
+        return try paths.split(separator: "\n").map { path in
+            try RecordTemplates.parseRecord(try ops.git(["show", "HEAD:\(path)"]))
+        }
+    }
+}
