@@ -144,7 +144,9 @@ extension Engine {
         let commit = try await repository.git.commit(
             [FileUpdate(path: name.manifestPath, content: content)], message: message, author: configuration.author,
             onto: repository.branch, requiring: [name.manifestPath: blob])
-        if commit == nil {
+        if let commit {
+            configuration.state.rememberOwnCommit(commit)
+        } else {
             configuration.logger.notice("manifest changed since the failed deployment; not reverted", metadata: ["env": "\(name)"])
         }
         return commit

@@ -47,6 +47,7 @@ struct PipelineRun {
         do {
             log.begin(.preflight)
             try await log.step("manifest") { "\(environment.manifestPath) valid (blob \(blob.short))" }
+            try await log.step("signature") { try await checkSignature() }
             try await log.step("target") {
                 guard manifest.target.kind == .process else {
                     throw DeploymentFailure(reason: "target.kind \(manifest.target.kind.rawValue) is not available in this version of Slipway yet; use process")
@@ -241,6 +242,19 @@ struct PipelineRun {
             return "backup \(name)"
         }
         return result.detail
+    }
+
+    /// Pre-flight: when the ops repo names allowed signers, the commit that made this change
+    /// is signed by one of them (or was made by Slipway here).
+    func checkSignature() async throws -> String {
+        switch try await TrustCheck(repository: repository, state: engine.state, resolver: engine.resolver).verify(trigger.id) {
+        case .open:
+            return "not required: the ops repo has no \(TrustCheck.folder)/"
+        case .trusted(let signer):
+            return "\(trigger.id.short) \(signer)"
+        case .refused(let reason):
+            throw DeploymentFailure(reason: "refused: \(reason)")
+        }
     }
 
     /// Pre-flight: the running version is healthy before it is touched. A rollback is exempt: it
@@ -472,6 +486,7 @@ struct PipelineRun {
             """
         let commit = try await repository.git.commit([FileUpdate(path: upstream.manifestPath, content: Data(text.utf8))],
                                                      message: message, author: engine.author, onto: repository.branch)
+        engine.state.rememberOwnCommit(commit)
         let desired = try await repository.desired(at: commit)
         guard let upstreamManifest = desired.environments.manifests[upstream], let upstreamBlob = desired.blobs[upstream] else {
             throw DeploymentFailure(reason: "\(upstream.manifestPath) is invalid after setting its version: \(desired.environments.diagnostics.map(\.description).joined(separator: "; "))")

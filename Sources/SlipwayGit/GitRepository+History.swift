@@ -94,14 +94,14 @@ extension UnsafeRawBufferPointer {
 }
 
 extension GitRepository {
-    /// The commit that gave `path` the content `blob`: following first parents from `tip`, the
-    /// oldest commit in the unbroken run of commits where `path` is `blob`. Looks at most
-    /// `limit` commits back.
+    /// The commit that gave `path` (a file or a folder) the content `blob`: following first
+    /// parents from `tip`, the oldest commit in the unbroken run of commits where `path` is
+    /// `blob`. Looks at most `limit` commits back.
     public func introducingCommit(of path: String, blob: ObjectID, from tip: ObjectID, limit: Int = 10_000) throws -> ObjectID {
         var current = tip
         for _ in 0..<limit {
             guard let parent = try commitInfo(current).parents.first,
-                  try blobID(at: path, in: parent) == blob else { return current }
+                  try entryID(at: path, in: parent) == blob else { return current }
             current = parent
         }
         return current

@@ -46,8 +46,13 @@ extension GitRepository {
         try entryID(at: path, in: commit, type: GIT_OBJECT_BLOB)
     }
 
-    /// The id of the entry at `path` when it exists and has `type` (`git_tree_entry_bypath`).
-    private func entryID(at path: String, in commit: ObjectID, type: git_object_t) throws -> ObjectID? {
+    /// The id of the entry (file or folder) at `path` in a commit, nil when there is none.
+    public func entryID(at path: String, in commit: ObjectID) throws -> ObjectID? {
+        try entryID(at: path, in: commit, type: nil)
+    }
+
+    /// The id of the entry at `path` when it exists and has `type` (any when nil; `git_tree_entry_bypath`).
+    private func entryID(at path: String, in commit: ObjectID, type: git_object_t?) throws -> ObjectID? {
         try withTree(repo, commit: commit) { root in
             var entry: OpaquePointer?
             let result = git_tree_entry_bypath(&entry, root, path)
@@ -55,7 +60,7 @@ extension GitRepository {
             try check(result, path)
             guard let entry else { return nil }
             defer { git_tree_entry_free(entry) }
-            guard git_tree_entry_type(entry) == type, let oid = git_tree_entry_id(entry) else { return nil }
+            guard type == nil || git_tree_entry_type(entry) == type, let oid = git_tree_entry_id(entry) else { return nil }
             return ObjectID(oid.pointee)
         }
     }

@@ -9,12 +9,15 @@ public struct LaunchSpec: Sendable, Hashable {
     public var workingDirectory: URL
     /// stdout and stderr are appended here.
     public var logFile: URL
+    /// stdin; /dev/null when nil.
+    public var input: URL?
 
-    public init(arguments: [String], environment: [String: String], workingDirectory: URL, logFile: URL) {
+    public init(arguments: [String], environment: [String: String], workingDirectory: URL, logFile: URL, input: URL? = nil) {
         self.arguments = arguments
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.logFile = logFile
+        self.input = input
     }
 }
 

@@ -25,13 +25,13 @@ public struct ProcessIdentity: Sendable, Hashable, Codable {
 /// Starting, inspecting and stopping detached processes.
 public enum ProcessControl {
     /// Starts `spec` in a new session (`posix_spawn` with `POSIX_SPAWN_SETSID`), stdin from
-    /// /dev/null, stdout and stderr appended to `spec.logFile`. The program must already be resolved.
+    /// `spec.input` or /dev/null, stdout and stderr appended to `spec.logFile`. The program must already be resolved.
     public static func spawn(_ spec: LaunchSpec, executable: URL) throws -> ProcessIdentity {
         try FileManager.default.createDirectory(at: spec.logFile.deletingLastPathComponent(), withIntermediateDirectories: true)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, spec.input?.path ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, spec.logFile.path, O_WRONLY | O_CREAT | O_APPEND, 0o640)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         slipway_spawn_file_actions_addchdir(&actions, spec.workingDirectory.path)

@@ -30,6 +30,7 @@ extension Slipway {
                 throw ValidationError("who rolls back? set git's user.name and user.email, or pass --by \"Name <email>\"")
             }
             let rollback = try await repository.rollBack(try environmentNames([environment])[0], to: to, by: author)
+            global.stateDirectory(for: repository).rememberOwnCommit(rollback.commit)
             print("\(environment): committed rollback \(rollback.fromVersion) → \(rollback.toVersion) (commit \(rollback.commit.short)); run slipway apply \(environment) to deploy it")
         }
     }

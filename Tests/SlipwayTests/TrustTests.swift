@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+@testable import SlipwayRecords
+@testable import SlipwayRuntime
+
+@Suite("trust: signed manifest changes", .serialized)
+struct TrustTests {
+    /// Makes an SSH key pair without a passphrase in `folder`; returns the private key's path and
+    /// its `allowed_signers` line.
+    func sshKey(_ name: String, in folder: URL) throws -> (key: String, signer: String) {
+        let key = folder.appendingPathComponent("\(name)_ed25519").path
+        let made = try Command.run(URL(fileURLWithPath: "/usr/bin/ssh-keygen"), ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key])
+        guard made.status == 0 else { throw TestFailure("ssh-keygen: \(made.output)") }
+        let publicKey = try String(contentsOfFile: key + ".pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+        return (key, "\(name)@example.com \(publicKey)")
+    }
+
+    /// Commits `content` at `path`, signed with an SSH key when one is given.
+    @discardableResult
+    func commit(_ ops: OpsRepoFixture, _ path: String, _ content: String, sshKey: String? = nil, gpg: (home: String, key: String)? = nil) throws -> String {
+        let url = try ops.workTree.appendingPathComponent(path).creatingParent()
+        try Data(content.utf8).write(to: url)
+        try Command.git(["add", path], in: ops.workTree)
+        var arguments = ["commit", "--quiet", "-m", "change \(path)"]
+        var environment: [String: String] = [:]
+        if let sshKey { arguments = ["-c", "gpg.format=ssh", "-c", "user.signingkey=\(sshKey)"] + arguments + ["-S"] }
+        if let gpg {
+            arguments = ["-c", "user.signingkey=\(gpg.key)"] + arguments + ["-S"]
+            environment["GNUPGHOME"] = gpg.home
+        }
+        let result = try Command.run(URL(fileURLWithPath: "/usr/bin/git"), arguments, environment: environment, directory: ops.workTree)
+        guard result.status == 0 else { throw TestFailure("git commit: \(result.output)") }
+        return try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("with Trust/allowed_signers: unsigned and unknown-signed changes are refused with a record; a signed one deploys")
+    func sshSignatures() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let alice = try sshKey("alice", in: ops.root), mallory = try sshKey("mallory", in: ops.root)
+            try commit(ops, "Trust/allowed_signers", alice.signer + "\n")
+
+            let unsigned = try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            let refused = try ops.slipway(["apply"])
+            #expect(refused.status == 1)
+            var record = try ops.lastRecord()
+            #expect(record.result == .failed)
+            #expect(record.reason == "refused: \(unsigned.prefix(7)) by \(Command.gitIdentity["GIT_AUTHOR_NAME"] ?? "") <\(Command.gitIdentity["GIT_AUTHOR_EMAIL"] ?? "")> is not signed; Trust/ requires a signature by an allowed signer",
+                    "\(record.reason ?? "")")
+            #expect(record.instances.isEmpty && ops.instances("production").isEmpty, "nothing started")
+
+            try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.1", listen: port), sshKey: mallory.key)
+            #expect(try ops.slipway(["apply"]).status == 1)
+            record = try ops.lastRecord()
+            #expect(record.reason?.contains("is signed with an SSH key that Trust/allowed_signers does not list") == true, "\(record.reason ?? "")")
+
+            let signed = try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.2", listen: port), sshKey: alice.key)
+            let deployed = try ops.slipway(["apply"])
+            #expect(deployed.status == 0, "\(deployed.output)")
+            record = try ops.lastRecord()
+            #expect(record.result == .succeeded)
+            let step = record.phases.first?.steps.first { $0.name == "signature" }
+            #expect(step?.detail == "\(signed.prefix(7)) signed by alice@example.com (SSH)", "\(step?.detail ?? "")")
+            #expect(fetch(port)?.body == "web 1.0.2\n")
+
+            // Mallory adds her own key without a signature, then signs a change with it: the keys were not changed by a trusted signer.
+            try commit(ops, "Trust/allowed_signers", alice.signer + "\n" + mallory.signer + "\n")
+            try commit(ops, "Environments/production.yaml", testManifest(version: "6.6.6", listen: port), sshKey: mallory.key)
+            #expect(try ops.slipway(["apply"]).status == 1)
+            record = try ops.lastRecord()
+            #expect(record.reason?.contains("Trust/ was changed without a trusted signature") == true, "\(record.reason ?? "")")
+            #expect(fetch(port)?.body == "web 1.0.2\n")
+
+            // Removing Trust/ does not turn checking off on a machine that deployed under it.
+            try Command.git(["rm", "-q", "-r", "Trust"], in: ops.workTree)
+            try Command.git(["commit", "-q", "-m", "no more trust"], in: ops.workTree)
+            try commit(ops, "Environments/production.yaml", testManifest(version: "6.6.7", listen: port))
+            #expect(try ops.slipway(["apply"]).status == 1)
+            #expect(try ops.lastRecord().reason?.contains("Trust/ is gone") == true)
+        }
+    }
+
+    @Test("with Trust/gpg/*.asc: an OpenPGP-signed change by a listed key deploys, an unsigned one does not")
+    func gpgSignatures() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let home = ops.root.appendingPathComponent("gnupg")
+            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: home.path)
+            let gpg = URL(fileURLWithPath: "/usr/bin/gpg")
+            let environment = ["GNUPGHOME": home.path]
+            let made = try Command.run(gpg, ["--batch", "--passphrase", "", "--quick-gen-key", "Alice <alice@example.com>", "ed25519", "sign", "never"],
+                                       environment: environment)
+            #expect(made.status == 0, "\(made.output)")
+            let exported = try Command.run(gpg, ["--batch", "--armor", "--export", "alice@example.com"], environment: environment)
+            try commit(ops, "Trust/gpg/alice.asc", exported.stdout)
+
+            try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            #expect(try ops.slipway(["apply"]).status == 1)
+            #expect(try ops.lastRecord().reason?.contains("is not signed") == true)
+
+            let signed = try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.1", listen: port),
+                                    gpg: (home.path, "alice@example.com"))
+            let deployed = try ops.slipway(["apply"])
+            #expect(deployed.status == 0, "\(deployed.output)")
+            let step = try ops.lastRecord().phases.first?.steps.first { $0.name == "signature" }
+            #expect(step?.detail.hasPrefix("\(signed.prefix(7)) signed by Alice <alice@example.com> (OpenPGP key ") == true, "\(step?.detail ?? "")")
+            _ = try Command.run(URL(fileURLWithPath: "/usr/bin/gpgconf"), ["--kill", "all"], environment: environment)
+        }
+    }
+}
