@@ -159,6 +159,26 @@ struct TrustCheck {
     }
 }
 
+extension OpsRepository {
+    /// For a push (`old`..`new` on the branch, first parents): every commit that changes
+    /// `Environments/` and would not be deployed under the ops repo's `Trust/`, with the reason.
+    /// Empty when all pass or the repo names no signers.
+    public func unsignedChanges(from old: ObjectID?, to new: ObjectID, state: StateDirectory) async throws -> [String] {
+        let check = TrustCheck(repository: self, state: state, resolver: .standard())
+        var refusals: [String] = []
+        var current: ObjectID? = new
+        for _ in 0..<10_000 {
+            guard let commit = current, commit != old else { break }
+            let parent = try await git.commitInfo(commit).parents.first
+            let changed = try await git.entryID(at: Self.environmentsDirectory, in: commit)
+                != (try await parent.asyncMap { try await git.entryID(at: Self.environmentsDirectory, in: $0) } ?? nil)
+            if changed, case .refused(let reason) = try await check.verify(commit) { refusals.append(reason) }
+            current = parent
+        }
+        return refusals.reversed()
+    }
+}
+
 extension StateDirectory {
     /// Notes a manifest change Slipway itself committed (a promotion, a revert, a rollback),
     /// which `TrustCheck` accepts without a signature.

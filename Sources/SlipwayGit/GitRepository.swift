@@ -19,6 +19,15 @@ public actor GitRepository {
         try check(git_repository_open_ext(&out, path, 0, nil), "cannot open a git repository at \(path)")
         guard let out else { throw GitError(code: -1, message: "cannot open a git repository at \(path)") }
         handle = RepositoryHandle(out)
+        // Inside a pre-receive hook the pushed objects wait in a quarantine folder that git
+        // names here; libgit2 does not read it by itself.
+        if let quarantine = ProcessInfo.processInfo.environment["GIT_QUARANTINE_PATH"] {
+            var odb: OpaquePointer?
+            if git_repository_odb(&odb, out) == 0, let odb {
+                _ = git_odb_add_disk_alternate(odb, quarantine)
+                git_odb_free(odb)
+            }
+        }
         gitDirectory = URL(fileURLWithPath: String(cString: git_repository_path(out)))
         if git_repository_is_bare(out) == 0, let workdir = git_repository_workdir(out) {
             workingDirectory = URL(fileURLWithPath: String(cString: workdir))

@@ -30,7 +30,7 @@ struct TrustTests {
         }
         let result = try Command.run(URL(fileURLWithPath: "/usr/bin/git"), arguments, environment: environment, directory: ops.workTree)
         guard result.status == 0 else { throw TestFailure("git commit: \(result.output)") }
-        return try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try Command.git(["rev-parse", "HEAD"], in: ops.workTree).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test("with Trust/allowed_signers: unsigned and unknown-signed changes are refused with a record; a signed one deploys")
@@ -77,6 +77,29 @@ struct TrustTests {
             try commit(ops, "Environments/production.yaml", testManifest(version: "6.6.7", listen: port))
             #expect(try ops.slipway(["apply"]).status == 1)
             #expect(try ops.lastRecord().reason?.contains("Trust/ is gone") == true)
+        }
+    }
+
+    @Test("the server pre-receive hook refuses a push with an unsigned manifest change when Trust/ names signers")
+    func preReceive() async throws {
+        try await OpsRepoFixture.with(bare: true) { ops in
+            #expect(try Command.slipway(["hooks", "install", "--server", "--repo", ops.repo.path]).status == 0)
+            let alice = try sshKey("alice", in: ops.root)
+            let push = { try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["push", "origin", "HEAD:main"], directory: ops.workTree) }
+            try commit(ops, "Trust/allowed_signers", alice.signer + "\n")
+            #expect(try push().status == 0, "the first Trust/ is taken on trust")
+
+            let unsigned = try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.0", listen: 1))
+            let refused = try push()
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("refused: \(unsigned.prefix(7)) by Pat Person <pat@example.com> is not signed"), "\(refused.stderr)")
+            #expect(try ops.git(["rev-parse", "main:Trust/allowed_signers"]).isEmpty == false)
+            #expect(throws: (any Error).self, "the bare repository did not take the manifest") { try ops.git(["rev-parse", "main:Environments"]) }
+
+            try Command.git(["reset", "-q", "--hard", "HEAD~1"], in: ops.workTree)
+            try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.0", listen: 1), sshKey: alice.key)
+            let accepted = try push()
+            #expect(accepted.status == 0, "\(accepted.stderr)")
         }
     }
 

@@ -22,8 +22,12 @@ extension Slipway {
         @Flag(name: .long, help: "No manifests at all is fine (for hooks).")
         var allowEmpty = false
 
+        @Option(name: .long, help: "With --ref: also check that every manifest change after this commit is signed as Trust/ requires (for a pre-receive hook).")
+        var signedSince: String?
+
         func validate() throws {
             if [staged, ref != nil, dir != nil].filter({ $0 }).count > 1 { throw ValidationError("--ref, --staged and --dir exclude each other") }
+            if signedSince != nil && ref == nil { throw ValidationError("--signed-since needs --ref") }
         }
 
         func run() async throws {
@@ -37,6 +41,16 @@ extension Slipway {
             } else {
                 let commit = if let ref { try await repository.git.resolveRevision(ref) } else { try await repository.tip() }
                 desired = try await repository.desired(at: commit)
+                if let signedSince {
+                    // All zeros: a new branch, checked from its first commit.
+                    let old = signedSince.allSatisfy { $0 == "0" } ? nil : try await repository.git.resolveRevision(signedSince)
+                    let refusals = try await repository.unsignedChanges(from: old, to: commit, state: global.stateDirectory(for: repository))
+                    for refusal in refusals { printError("refused: \(refusal)") }
+                    if !refusals.isEmpty {
+                        try? report(desired.environments)
+                        throw ExitCode(1)
+                    }
+                }
             }
             try report(desired.environments)
         }
