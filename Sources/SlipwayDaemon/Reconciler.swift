@@ -28,7 +28,7 @@ public struct Reconciler: Service {
             handled = tip
             logger.info("reconcile", metadata: ["trigger": "\(reason)", "commit": "\(tip.prefix(7))"])
             do {
-                let (plan, outcomes) = try await engine.apply(holdsLock: true)
+                let (plan, outcomes) = try await engine.apply(holdsLock: true, recordRejections: true)
                 for diagnostic in plan.invalid {
                     logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
                 }

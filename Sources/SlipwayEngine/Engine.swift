@@ -57,13 +57,16 @@ public struct Engine: Sendable {
     /// from what runs (upstream environments first) and commits a record for each.
     /// - Parameter retryFailed: also re-run manifests that failed before.
     /// - Parameter holdsLock: the caller (the daemon) already holds the repository's lock.
-    public func apply(_ only: [EnvironmentName] = [], retryFailed: Bool = false, holdsLock: Bool = false) async throws -> (plan: Plan, outcomes: [ApplyOutcome]) {
+    /// - Parameter recordRejections: commit a `failed` record for each invalid manifest (the daemon does).
+    public func apply(_ only: [EnvironmentName] = [], retryFailed: Bool = false, holdsLock: Bool = false,
+                      recordRejections: Bool = false) async throws -> (plan: Plan, outcomes: [ApplyOutcome]) {
         let lock = holdsLock ? nil : try RepositoryLock(file: configuration.state.lockFile)
         defer { withExtendedLifetime(lock) {} }
         var outcomes = try await recoverInterrupted()
         let plan = try await planner.plan(only)
         let tip = try ObjectID(hex: plan.commit).unwrap("plan commit")
         let desired = try await repository.desired(at: tip)
+        if recordRejections { outcomes += try await self.recordRejections(desired, at: tip) }
         for environment in plan.environments {
             guard environment.needsRun(retryFailed: retryFailed), let name = EnvironmentName(environment.environment),
                   let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {

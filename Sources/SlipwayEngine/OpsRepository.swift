@@ -55,7 +55,7 @@ public struct OpsRepository: Sendable {
         let set = await EnvironmentSet.parsing(files)
         var manifestBlobs: [EnvironmentName: ObjectID] = [:]
         for name in set.manifests.keys { manifestBlobs[name] = blobs[name.manifestPath] }
-        return DesiredState(environments: set, blobs: manifestBlobs)
+        return DesiredState(environments: set, blobs: manifestBlobs, files: blobs)
     }
 
     /// `Status/<env>.md` at `commit`, nil when the environment was never deployed.
@@ -105,5 +105,8 @@ public struct OpsRepository: Sendable {
 /// Manifests at one commit.
 public struct DesiredState: Sendable {
     public let environments: EnvironmentSet
+    /// Blob ids of the valid manifests.
     public let blobs: [EnvironmentName: ObjectID]
+    /// Blob ids of every manifest file by path, invalid ones included.
+    public let files: [String: ObjectID]
 }

@@ -40,7 +40,7 @@ extension Engine {
                 outcome = await run.recover(entry)
             }
             let commit = try await self.commit(outcome, of: name)
-            outcomes.append(ApplyOutcome(plan: EnvironmentPlan(recovered: outcome.record), record: outcome.record, commit: commit))
+            outcomes.append(ApplyOutcome(plan: EnvironmentPlan(record: outcome.record), record: outcome.record, commit: commit))
         }
         return outcomes
     }
@@ -119,9 +119,9 @@ extension PipelineRun {
 }
 
 extension EnvironmentPlan {
-    /// The plan line of a recovered run: what it had set out to do.
-    init(recovered record: DeploymentRecord) {
+    /// The plan line of a record written outside a planned run (a recovery, a rejection).
+    init(record: DeploymentRecord) {
         self.init(environment: record.environment, action: .update, service: record.service, desiredVersion: record.version,
-                  deployedVersion: record.previousVersion, changes: record.changes, reason: "recovered: \(record.result.rawValue)")
+                  deployedVersion: record.previousVersion, changes: record.changes, reason: record.reason)
     }
 }

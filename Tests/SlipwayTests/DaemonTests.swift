@@ -35,17 +35,29 @@ struct DaemonTests {
         }
     }
 
-    @Test("an invalid manifest reaching the daemon is not deployed, and the daemon keeps running")
+    @Test("an invalid manifest reaching the daemon is not deployed: the rejection is recorded once, and the daemon keeps running")
     func invalidManifest() async throws {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free()
             try await DaemonProcess.with(ops) { daemon in
-                try ops.commit("Environments/production.yaml", "service: web\nversion: \"1\"\nrun: { comand: [web] }\n")
-                #expect(try await eventually { daemon.output.contains("invalid manifest: not deployed") }, "\(daemon.output)")
-                #expect(daemon.output.contains("Environments/production.yaml:3:8: unknown key \"comand\" in run (did you mean \"command\"?)"))
-                #expect(daemon.exitStatus() == nil)
                 try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
                 #expect(try await eventually { try records(ops) == 1 }, "\(daemon.output)")
+                try ops.commit("Environments/production.yaml", "service: web\nversion: \"2\"\nrun: { comand: [web] }\n")
+                #expect(try await eventually { try records(ops) == 2 }, "\(daemon.output)")
+                let diagnostic = "Environments/production.yaml:3:8: unknown key \"comand\" in run (did you mean \"command\"?)"
+                #expect(daemon.output.contains(diagnostic))
+                let record = try ops.lastRecord()
+                #expect(record.result == .failed && record.version == "2")
+                #expect(record.reason?.contains(diagnostic) == true, "\(record.reason ?? "")")
+                #expect(try ops.git(["show", "HEAD:Status/production.md"]).contains("version: 1.0.0"), "the running version stays")
+                #expect(fetch(port)?.body == "web 1.0.0\n")
+                try ops.slipway(["notify"])
+                try await Task.sleep(for: .seconds(1))  // a negative check: passes in which no second rejection may be recorded
+                #expect(try records(ops) == 2)
+                #expect(daemon.exitStatus() == nil)
+                try ops.commit("Environments/production.yaml", testManifest(version: "3.0.0", listen: port))
+                #expect(try await eventually { try records(ops) == 3 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().result == .succeeded)
             }
         }
     }
