@@ -11,16 +11,22 @@ public enum Daemon {
         state.root.appendingPathComponent("control.sock").path
     }
 
-    public static func run(engine: Engine, inFlight: InFlight, poll: Duration, inotify: Bool = true, logger: Logger) async throws {
+    /// - Parameter remote: set in remote mode: fetched before and pushed after every pass,
+    ///   and polled every `poll` (the local clone's ref only moves when Slipway moves it).
+    public static func run(engine: Engine, inFlight: InFlight, poll: Duration, inotify: Bool = true, remote: RemoteSync? = nil,
+                           logger: Logger) async throws {
         let lock = try RepositoryLock(file: engine.configuration.state.lockFile)
         defer { withExtendedLifetime(lock) {} }
         let triggers = Triggers()
         let repository = engine.repository
+        let watcher: any Service = remote == nil
+            ? RefWatcher(refFile: repository.git.gitDirectory.appendingPathComponent(repository.branch),
+                         gitDirectory: repository.git.gitDirectory, interval: poll, inotify: inotify, triggers: triggers, logger: logger)
+            : RemotePoller(interval: poll, triggers: triggers)
         let services: [any Service] = [
-            RefWatcher(refFile: repository.git.gitDirectory.appendingPathComponent(repository.branch),
-                       gitDirectory: repository.git.gitDirectory, interval: poll, inotify: inotify, triggers: triggers, logger: logger),
+            watcher,
             ControlServer(socketPath: controlSocket(engine.configuration.state), triggers: triggers, inFlight: inFlight, logger: logger),
-            Reconciler(engine: engine, triggers: triggers, inFlight: inFlight, logger: logger),
+            Reconciler(engine: engine, triggers: triggers, inFlight: inFlight, remote: remote, logger: logger),
         ]
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

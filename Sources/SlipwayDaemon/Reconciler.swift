@@ -11,12 +11,15 @@ public struct Reconciler: Service {
     let engine: Engine
     let triggers: Triggers
     let inFlight: InFlight
+    /// Remote mode: fetch before a pass, push after it.
+    let remote: RemoteSync?
     let logger: Logger
 
-    public init(engine: Engine, triggers: Triggers, inFlight: InFlight, logger: Logger) {
+    public init(engine: Engine, triggers: Triggers, inFlight: InFlight, remote: RemoteSync? = nil, logger: Logger) {
         self.engine = engine
         self.triggers = triggers
         self.inFlight = inFlight
+        self.remote = remote
         self.logger = logger
     }
 
@@ -24,27 +27,41 @@ public struct Reconciler: Service {
         var handled: String?
         triggers.fire("start")
         for await reason in triggers.stream.cancelOnGracefulShutdown() {
-            guard let tip = try? await engine.repository.tip().hex, tip != handled else { continue }
-            handled = tip
-            logger.info("reconcile", metadata: ["trigger": "\(reason)", "commit": "\(tip.prefix(7))"])
-            do {
-                let (plan, outcomes) = try await engine.apply(holdsLock: true, recordRejections: true)
-                for diagnostic in plan.invalid {
-                    logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
-                }
-                for outcome in outcomes {
-                    guard let record = outcome.record else { continue }
-                    logger.notice("deployment", metadata: [
-                        "env": "\(record.environment)", "deployment": "\(record.deployment)",
-                        "result": "\(record.result.rawValue)", "version": "\(record.version)",
-                    ])
-                }
-            } catch {
-                logger.error("reconcile failed", metadata: ["error": "\(error)"])
+            if let remote {
+                do { try await remote.pull() } catch { logger.warning("fetch failed", metadata: ["error": "\(error)"]) }
             }
-            inFlight.clear()
-            // Hand the memory a pass freed back to the system: a daemon spends most of its life at rest.
-            _ = slipway_malloc_trim()
+            if let tip = try? await engine.repository.tip().hex, tip != handled {
+                handled = tip
+                await pass(tip: tip, trigger: reason)
+            }
+            await Self.push(remote, logger)
         }
+    }
+
+    private func pass(tip: String, trigger: String) async {
+        logger.info("reconcile", metadata: ["trigger": "\(trigger)", "commit": "\(tip.prefix(7))"])
+        do {
+            let (plan, outcomes) = try await engine.apply(holdsLock: true, recordRejections: true)
+            for diagnostic in plan.invalid {
+                logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
+            }
+            for outcome in outcomes {
+                guard let record = outcome.record else { continue }
+                logger.notice("deployment", metadata: [
+                    "env": "\(record.environment)", "deployment": "\(record.deployment)",
+                    "result": "\(record.result.rawValue)", "version": "\(record.version)",
+                ])
+            }
+        } catch {
+            logger.error("reconcile failed", metadata: ["error": "\(error)"])
+        }
+        inFlight.clear()
+        // Hand the memory a pass freed back to the system: a daemon spends most of its life at rest.
+        _ = slipway_malloc_trim()
+    }
+
+    private static func push(_ remote: RemoteSync?, _ logger: Logger) async {
+        guard let remote else { return }
+        do { try await remote.push() } catch { logger.warning("push failed", metadata: ["error": "\(error)"]) }
     }
 }

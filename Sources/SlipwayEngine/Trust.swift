@@ -47,7 +47,7 @@ struct TrustCheck {
         if depth < 50, let reason = try await anchorProblem(trustTree, at: anchor, depth: depth) {
             return .refused("\(who): \(reason)")
         }
-        if ownCommits.contains(commit.hex) { return .trusted("made by Slipway on this machine") }
+        if state.isOwnCommit(commit) { return .trusted("made by Slipway on this machine") }
         guard let signature = try await git.signature(of: commit) else {
             return .refused("\(who) is not signed; \(Self.folder)/ requires a signature by an allowed signer")
         }
@@ -142,7 +142,6 @@ struct TrustCheck {
     }
 
     private var pinFile: URL { state.root.appendingPathComponent("trust").appendingPathComponent("pinned") }
-    private var ownCommitsFile: URL { state.root.appendingPathComponent("own-commits") }
 
     /// `Trust/` folder versions this machine deployed under, oldest first.
     private var pinned: [String] {
@@ -152,10 +151,6 @@ struct TrustCheck {
     private func pin(_ tree: String) {
         guard !pinned.contains(tree) else { return }
         StateDirectory.append(line: tree, to: pinFile)
-    }
-
-    private var ownCommits: Set<String> {
-        Set(((try? String(contentsOf: ownCommitsFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init))
     }
 }
 
@@ -183,8 +178,14 @@ extension StateDirectory {
     /// Notes a manifest change Slipway itself committed (a promotion, a revert, a rollback),
     /// which `TrustCheck` accepts without a signature.
     public func rememberOwnCommit(_ id: ObjectID) {
-        Self.append(line: id.hex, to: root.appendingPathComponent("own-commits"))
+        Self.append(line: id.hex, to: ownCommitsFile)
     }
+
+    public func isOwnCommit(_ id: ObjectID) -> Bool {
+        ((try? String(contentsOf: ownCommitsFile, encoding: .utf8)) ?? "").split(separator: "\n").contains { $0 == id.hex }
+    }
+
+    private var ownCommitsFile: URL { root.appendingPathComponent("own-commits") }
 
     static func append(line: String, to file: URL) {
         try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)

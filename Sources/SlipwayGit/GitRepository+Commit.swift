@@ -72,8 +72,8 @@ extension GitRepository {
             for (path, blob) in requiring where try tip.flatMap({ try blobID(at: path, in: $0) }) != blob {
                 return nil
             }
-            let treeID = try updatedTree(base: tip, blobs: blobs)
-            let commitID = try createCommit(tree: treeID, parent: tip, message: message, signature: signature)
+            let treeID = try updatedTree(base: tip, changes: blobs.map { ($0.0, ObjectID($0.1)) })
+            let commitID = try createCommit(tree: treeID, parent: tip, message: message, author: signature, committer: signature)
             hook?()
             hook = nil
             if try moveRef(branch, to: commitID, from: tip, message: "slipway: \(message.prefix { $0 != "\n" })") {
@@ -84,7 +84,8 @@ extension GitRepository {
         throw GitError(code: GIT_EMODIFIED.rawValue, message: "\(branch) kept moving; gave up after 50 attempts")
     }
 
-    private func updatedTree(base tip: ObjectID?, blobs: [(String, git_oid)]) throws -> git_oid {
+    /// The tree of `tip` with `changes` applied: a blob put at each path, or the path removed when nil.
+    func updatedTree(base tip: ObjectID?, changes: [(path: String, blob: ObjectID?)]) throws -> git_oid {
         var baseTree: OpaquePointer?
         if let tip {
             _ = try withCommit(repo, tip) { commit in try check(git_commit_tree(&baseTree, commit)) }
@@ -99,17 +100,19 @@ extension GitRepository {
         defer { git_tree_free(baseTree) }
 
         var out = git_oid()
-        let paths = blobs.map { strdup($0.0) }
+        let paths = changes.map { strdup($0.path) }
         defer { paths.forEach { free($0) } }
-        var updates = zip(blobs, paths).map { blob, path in
-            git_tree_update(action: GIT_TREE_UPDATE_UPSERT, id: blob.1, filemode: GIT_FILEMODE_BLOB, path: path)
+        var updates = zip(changes, paths).map { change, path in
+            git_tree_update(action: change.blob == nil ? GIT_TREE_UPDATE_REMOVE : GIT_TREE_UPDATE_UPSERT,
+                            id: change.blob?.raw ?? git_oid(), filemode: GIT_FILEMODE_BLOB, path: path)
         }
         try check(git_tree_create_updated(&out, repo, baseTree, updates.count, &updates), "building the tree")
         return out
     }
 
-    private func createCommit(
-        tree treeOID: git_oid, parent: ObjectID?, message: String, signature: UnsafeMutablePointer<git_signature>
+    func createCommit(
+        tree treeOID: git_oid, parent: ObjectID?, message: String,
+        author: UnsafePointer<git_signature>?, committer: UnsafePointer<git_signature>?
     ) throws -> ObjectID {
         var treeOID = treeOID
         var tree: OpaquePointer?
@@ -123,12 +126,12 @@ extension GitRepository {
         defer { git_commit_free(parentCommit) }
         var out = git_oid()
         var parents: [OpaquePointer?] = parentCommit.map { [$0] } ?? []
-        try check(git_commit_create(&out, repo, nil, signature, signature, "UTF-8", message, tree, parents.count, &parents))
+        try check(git_commit_create(&out, repo, nil, author, committer, "UTF-8", message, tree, parents.count, &parents))
         return ObjectID(out)
     }
 
     /// Moves `branch` from `old` to `new`; false when the branch no longer points at `old`.
-    private func moveRef(_ branch: String, to new: ObjectID, from old: ObjectID?, message: String) throws -> Bool {
+    func moveRef(_ branch: String, to new: ObjectID, from old: ObjectID?, message: String) throws -> Bool {
         var newOID = new.raw
         var ref: OpaquePointer?
         defer { git_reference_free(ref) }

@@ -18,18 +18,30 @@ extension Slipway {
         @Flag(name: .long, help: "Do not use inotify: detect changes by polling (and notifications) only.")
         var noInotify = false
 
+        @Option(name: .long, help: ArgumentHelp(
+            "Watch a remote ops repo (a path, file://, ssh:// or https:// URL): Slipway keeps a bare clone at --repo, fetches every --poll and on notify, and pushes its records back fast-forward only.",
+            valueName: "url"))
+        var remote: String?
+
         func validate() throws {
             guard let span = TimeSpan(text: poll), span.milliseconds >= 50 else { throw ValidationError("--poll must be a duration of at least 50ms") }
         }
 
         func run() async throws {
+            if let remote {
+                guard global.repo != "." else {
+                    throw ValidationError("with --remote, --repo names the bare clone Slipway keeps (e.g. --repo /var/lib/slipway/ops.git)")
+                }
+                try await RemoteSync.cloneIfMissing(remote, to: global.repo)
+            }
             let repository = try await global.openRepository()
             let inFlight = InFlight()
             var logger = global.logger
             logger.logLevel = min(logger.logLevel, .notice)
             let engine = global.engine(repository, progress: inFlight)
+            let sync = remote.map { RemoteSync(url: $0, repository: repository, state: engine.configuration.state, logger: logger) }
             try await Daemon.run(engine: engine, inFlight: inFlight, poll: TimeSpan(text: poll)?.duration ?? .seconds(1),
-                                 inotify: !noInotify, logger: logger)
+                                 inotify: !noInotify, remote: sync, logger: logger)
         }
     }
 

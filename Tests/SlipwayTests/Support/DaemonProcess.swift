@@ -34,7 +34,8 @@ struct DaemonProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let arguments = [Command.slipway.path, "watch", "--repo", ops.repo.path, "--poll", poll, "--log-level", "info"] + extra
+        let repo = extra.contains("--repo") ? [] : ["--repo", ops.repo.path]
+        let arguments = [Command.slipway.path, "watch"] + repo + ["--poll", poll, "--log-level", "info"] + extra
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let environment = ProcessInfo.processInfo.environment.merging(Command.gitIdentity) { _, new in new }.merging(added) { _, new in new }

@@ -1,0 +1,76 @@
+import Foundation
+internal import CLibGit2
+
+extension GitRepository {
+    /// Whether `ancestor` is `commit` or one of its ancestors (`git_graph_descendant_of`).
+    public func isAncestor(_ ancestor: ObjectID, of commit: ObjectID) throws -> Bool {
+        if ancestor == commit { return true }
+        var a = commit.raw, b = ancestor.raw
+        return try check(git_graph_descendant_of(repo, &a, &b), "ancestry of \(commit.short)") == 1
+    }
+
+    /// Moves `branch` from `old` to `new` (compare-and-swap); false when it no longer points at `old`.
+    public func moveBranch(_ branch: String, to new: ObjectID, from old: ObjectID?, message: String) throws -> Bool {
+        try moveRef(branch, to: new, from: old, message: message)
+    }
+
+    /// Commits on `branch` after `base`, following first parents from the tip, oldest first.
+    public func commits(on branch: String, after base: ObjectID, limit: Int = 10_000) throws -> [ObjectID] {
+        guard var current = try resolve(ref: branch) else { return [] }
+        var result: [ObjectID] = []
+        while result.count < limit, try !isAncestor(current, of: base) {
+            result.append(current)
+            guard let parent = try commitInfo(current).parents.first else { break }
+            current = parent
+        }
+        return result.reversed()
+    }
+
+    /// Re-creates `commits` (oldest first) on top of `base`: each one's changes against its
+    /// first parent, with its message, author and committer. A commit for which `keep` says
+    /// false (given the paths it changes and whether `base` changed them too) is dropped.
+    /// Writes objects only; the caller moves the branch.
+    public func replay(_ commits: [ObjectID], onto base: ObjectID,
+                       keep: (_ conflicting: [String]) -> Bool) throws -> (tip: ObjectID, replayed: [(old: ObjectID, new: ObjectID)], dropped: [ObjectID]) {
+        var tip = base
+        var replayed: [(ObjectID, ObjectID)] = [], dropped: [ObjectID] = []
+        for id in commits {
+            let info = try commitInfo(id)
+            let changes = try changedFiles(id)
+            let conflicting = try changes.filter { change in
+                let before = try info.parents.first.flatMap { try entryID(at: change.path, in: $0) }
+                return try entryID(at: change.path, in: base) != before
+            }.map(\.path)
+            guard conflicting.isEmpty || keep(conflicting) else {
+                dropped.append(id)
+                continue
+            }
+            tip = try withCommit(repo, id) { commit in
+                let tree = try updatedTree(base: tip, changes: changes)
+                return try createCommit(tree: tree, parent: tip, message: info.message,
+                                        author: git_commit_author(commit), committer: git_commit_committer(commit))
+            }
+            replayed.append((id, tip))
+        }
+        return (tip, replayed, dropped)
+    }
+
+    /// Files a commit changed against its first parent: the new blob, nil when deleted.
+    func changedFiles(_ id: ObjectID) throws -> [(path: String, blob: ObjectID?)] {
+        let parent = try commitInfo(id).parents.first
+        var oldTree: OpaquePointer?, newTree: OpaquePointer?
+        defer {
+            git_tree_free(oldTree)
+            git_tree_free(newTree)
+        }
+        if let parent { _ = try withCommit(repo, parent) { try check(git_commit_tree(&oldTree, $0)) } }
+        _ = try withCommit(repo, id) { try check(git_commit_tree(&newTree, $0)) }
+        var diff: OpaquePointer?
+        try check(git_diff_tree_to_tree(&diff, repo, oldTree, newTree, nil), "diff of \(id.short)")
+        defer { git_diff_free(diff) }
+        return (0..<git_diff_num_deltas(diff)).compactMap { index in
+            guard let delta = git_diff_get_delta(diff, index)?.pointee, let path = delta.new_file.path ?? delta.old_file.path else { return nil }
+            return (String(cString: path), delta.status == GIT_DELTA_DELETED ? nil : ObjectID(delta.new_file.id))
+        }
+    }
+}
