@@ -32,8 +32,8 @@ public final class InFlight: ProgressReporter, @unchecked Sendable {  // all sta
         }
     }
 
-    /// Forgets every run (after a reconcile pass ends, whatever happened).
-    public func clear() { lock.withLock { entries = [:]; starts = [:] } }
+    /// Forgets an environment's run (when it ended, whatever happened).
+    public func clear(_ environment: String) { lock.withLock { entries[environment] = nil; starts[environment] = nil } }
 
     public var current: [Entry] { lock.withLock { entries.values.sorted { $0.environment < $1.environment } } }
 }

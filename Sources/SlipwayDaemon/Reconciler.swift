@@ -3,10 +3,11 @@ import CSlipwaySystem
 public import Logging
 public import ServiceLifecycle
 public import SlipwayEngine
+import SlipwayGit
 
-/// The reconcile loop: on every trigger, when the branch moved, one `apply` pass. Slipway's own
-/// record commits move the branch too; the pass that follows finds nothing to do (the manifests
-/// did not change) and starts no pipeline. On SIGTERM the pass in progress finishes first.
+/// The reconcile loop: on every trigger, when the branch moved, it plans and starts the
+/// pipelines the `Scheduler` allows. Slipway's own record commits move the branch too; the plan
+/// that follows finds nothing to do and starts nothing. On SIGTERM the runs in progress finish first.
 public struct Reconciler: Service {
     let engine: Engine
     let triggers: Triggers
@@ -24,40 +25,78 @@ public struct Reconciler: Service {
     }
 
     public func run() async throws {
+        let scheduler = Scheduler()
+        do {
+            let recovered = try await engine.recoverInterrupted()
+            log(recovered)
+        } catch {
+            logger.error("recovery failed", metadata: ["error": "\(error)"])
+        }
         var handled: String?
         triggers.fire("start")
-        for await reason in triggers.stream.cancelOnGracefulShutdown() {
-            if let remote {
-                do { try await remote.pull() } catch { logger.warning("fetch failed", metadata: ["error": "\(error)"]) }
+        // Runs are child tasks: on SIGTERM the loop ends and the group waits for them to finish.
+        await withDiscardingTaskGroup { group in
+            for await reason in triggers.stream.cancelOnGracefulShutdown() {
+                if let remote {
+                    do { try await remote.pull() } catch { logger.warning("fetch failed", metadata: ["error": "\(error)"]) }
+                }
+                if reason == "done" { handled = nil }
+                if let tip = try? await engine.repository.tip(), tip.hex != handled {
+                    handled = tip.hex
+                    for work in await schedule(tip: tip, trigger: reason, scheduler) {
+                        group.addTask { await run(work, scheduler) }
+                    }
+                }
+                if await !scheduler.busy { await Self.push(remote, logger) }
             }
-            if let tip = try? await engine.repository.tip().hex, tip != handled {
-                handled = tip
-                await pass(tip: tip, trigger: reason)
-            }
-            await Self.push(remote, logger)
         }
+        await Self.push(remote, logger)
     }
 
-    private func pass(tip: String, trigger: String) async {
-        logger.info("reconcile", metadata: ["trigger": "\(trigger)", "commit": "\(tip.prefix(7))"])
+    /// Plans at `tip`: records invalid manifests, does the housekeeping of idle environments,
+    /// stops superseded runs, and returns the pipelines to start.
+    private func schedule(tip: ObjectID, trigger: String, _ scheduler: Scheduler) async -> [Scheduler.Work] {
+        logger.info("reconcile", metadata: ["trigger": "\(trigger)", "commit": "\(tip.short)"])
         do {
-            let (plan, outcomes) = try await engine.apply(holdsLock: true, recordRejections: true)
+            let plan = try await engine.planner.plan()
+            let tip = ObjectID(hex: plan.commit) ?? tip  // the branch may have moved since the trigger
+            let desired = try await engine.repository.desired(at: tip)
             for diagnostic in plan.invalid {
                 logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
             }
-            for outcome in outcomes {
-                guard let record = outcome.record else { continue }
-                logger.notice("deployment", metadata: [
-                    "env": "\(record.environment)", "deployment": "\(record.deployment)",
-                    "result": "\(record.result.rawValue)", "version": "\(record.version)",
-                ])
+            log(try await engine.recordRejections(desired, at: tip))
+            for environment in await scheduler.idle(plan, desired: desired) {
+                _ = try await engine.deploy(environment, desired: desired, at: tip)
             }
+            return await scheduler.schedule(plan, desired: desired, tip: tip)
         } catch {
             logger.error("reconcile failed", metadata: ["error": "\(error)"])
+            return []
         }
-        inFlight.clear()
-        // Hand the memory a pass freed back to the system: a daemon spends most of its life at rest.
+    }
+
+    /// One pipeline; when it ends the loop plans again (what waited for the lane goes next).
+    private func run(_ work: Scheduler.Work, _ scheduler: Scheduler) async {
+        do {
+            log([try await engine.deploy(work.plan, desired: work.desired, at: work.tip, stop: work.stop)])
+        } catch {
+            logger.error("deployment failed", metadata: ["env": "\(work.plan.environment)", "error": "\(error)"])
+        }
+        inFlight.clear(work.plan.environment)
+        await scheduler.finished(work.lane)
+        // Hand the memory a run freed back to the system: a daemon spends most of its life at rest.
         _ = slipway_malloc_trim()
+        triggers.fire("done")
+    }
+
+    private func log(_ outcomes: [ApplyOutcome]) {
+        for outcome in outcomes {
+            guard let record = outcome.record else { continue }
+            logger.notice("deployment", metadata: [
+                "env": "\(record.environment)", "deployment": "\(record.deployment)",
+                "result": "\(record.result.rawValue)", "version": "\(record.version)",
+            ])
+        }
     }
 
     private static func push(_ remote: RemoteSync?, _ logger: Logger) async {

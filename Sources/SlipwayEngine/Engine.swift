@@ -68,28 +68,35 @@ public struct Engine: Sendable {
         let desired = try await repository.desired(at: tip)
         if recordRejections { outcomes += try await self.recordRejections(desired, at: tip) }
         for environment in plan.environments {
-            guard environment.needsRun(retryFailed: retryFailed), let name = EnvironmentName(environment.environment),
-                  let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
-                if let name = EnvironmentName(environment.environment) {
-                    await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), logger: configuration.logger)
-                }
-                outcomes.append(ApplyOutcome(plan: environment, record: nil, commit: nil))
-                continue
-            }
-            let triggerID = try await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip)
-            let run = PipelineRun(
-                environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(triggerID),
-                status: try await repository.status(of: name, at: tip), changes: environment.changes,
-                repository: repository, engine: configuration)
-            let outcome = await run.run()
-            let commit = try await commit(outcome, of: name)
-            var revert: ObjectID?
-            if outcome.record.isFailure, manifest.rollback.onFailure == .revert {
-                revert = try await revertManifest(name, failed: outcome.record, blob: blob, deployed: run.status)
-            }
-            outcomes.append(ApplyOutcome(plan: environment, record: outcome.record, commit: commit, revert: revert))
+            outcomes.append(try await deploy(environment, desired: desired, at: tip, retryFailed: retryFailed))
         }
         return (plan, outcomes)
+    }
+
+    /// Runs the pipeline for one planned environment when it needs one (otherwise only stops
+    /// warm sets past their time) and commits its record.
+    /// - Parameter stop: lets the daemon stop the run when a newer desired state arrives.
+    public func deploy(_ environment: EnvironmentPlan, desired: DesiredState, at tip: ObjectID, retryFailed: Bool = false,
+                       stop: StopSignal? = nil) async throws -> ApplyOutcome {
+        guard environment.needsRun(retryFailed: retryFailed), let name = EnvironmentName(environment.environment),
+              let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
+            if let name = EnvironmentName(environment.environment) {
+                await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), logger: configuration.logger)
+            }
+            return ApplyOutcome(plan: environment, record: nil, commit: nil)
+        }
+        let triggerID = try await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip)
+        let run = PipelineRun(
+            environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(triggerID),
+            status: try await repository.status(of: name, at: tip), changes: environment.changes,
+            repository: repository, engine: configuration, stop: stop)
+        let outcome = await run.run()
+        let commit = try await commit(outcome, of: name)
+        var revert: ObjectID?
+        if outcome.record.isFailure, manifest.rollback.onFailure == .revert {
+            revert = try await revertManifest(name, failed: outcome.record, blob: blob, deployed: run.status)
+        }
+        return ApplyOutcome(plan: environment, record: outcome.record, commit: commit, revert: revert)
     }
 
     /// Commits a run's record and status, then closes its journal.

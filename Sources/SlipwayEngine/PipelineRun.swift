@@ -18,6 +18,8 @@ struct PipelineRun {
     let changes: [FieldChange]
     let repository: OpsRepository
     let engine: EngineConfiguration
+    /// Set by the daemon to stop the run when a newer desired state arrives.
+    var stop: StopSignal? = nil
 
     struct Outcome {
         var record: DeploymentRecord
@@ -33,7 +35,7 @@ struct PipelineRun {
         let journal = Journal(file: engine.state.journal(environment),
                               draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
                               failpoint: Failpoint(engine.environment["SLIPWAY_FAILPOINT"]))
-        let log = RunLog(environment: environment.rawValue, progress: engine.progress, journal: journal)
+        let log = RunLog(environment: environment.rawValue, progress: engine.progress, journal: journal, stop: stop)
         let registry = engine.state.registry(environment)
         let traffic = HAProxy(directory: engine.state.haproxy(environment), logger: engine.logger)
         var secrets: [String: String] = [:]
@@ -161,8 +163,13 @@ struct PipelineRun {
             log.end()
         } catch {
             failure = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(error)")
-            if promoted, log.rollback == nil, let context {
-                await context.rollBackAfterPromotion(serving, trigger: failure?.trigger ?? .health, reason: failure?.reason ?? "post-deploy failed")
+            if log.rollback == nil, let context {
+                // After promotion: the new set serves. Before it (a run stopped mid-rollout): whatever of the new version runs.
+                let fresh = promoted ? serving : registry.load().filter { $0.manifest == blob.hex && $0.manifest != status?.manifest }
+                if !fresh.isEmpty {
+                    await context.rollBackAfterPromotion(fresh, trigger: failure?.superseded == true ? .superseded : failure?.trigger ?? .health,
+                                                         reason: failure?.reason ?? "post-deploy failed")
+                }
             }
             if log.rollback != nil, let backup = backupName, let restore = manifest.rollback.restore {
                 try? await log.step("restore \(backup)") {
@@ -422,8 +429,9 @@ struct PipelineRun {
         if status?.version != manifest.version || status?.failedVersion == manifest.version {
             try await log.step("promote \(manifest.version) to \(upstream)", at: 0.1) {
                 let record = try await promote(to: upstream)
-                guard !record.isFailure else {
-                    throw DeploymentFailure(reason: "\(manifest.version) \(record.result.rawValue) in \(upstream) (\(record.deployment)): \(record.reason ?? "")")
+                guard !record.isFailure && record.result != .superseded else {
+                    throw DeploymentFailure(reason: "\(manifest.version) \(record.result.rawValue) in \(upstream) (\(record.deployment)): \(record.reason ?? "")",
+                                            superseded: record.result == .superseded)
                 }
                 return "\(upstream) \(record.result.rawValue): deployment \(record.deployment)"
             }
@@ -496,7 +504,7 @@ struct PipelineRun {
         let run = PipelineRun(
             environment: upstream, manifest: upstreamManifest, blob: upstreamBlob, trigger: try await repository.git.commitInfo(commit),
             status: upstreamStatus, changes: Planner.changes(from: deployed?.fields ?? [], to: upstreamManifest.fields),
-            repository: repository, engine: engine)
+            repository: repository, engine: engine, stop: stop)
         let outcome = await run.run()
         _ = try await Engine(repository: repository, configuration: engine).commit(outcome, of: upstream)
         return outcome.record
@@ -565,23 +573,27 @@ struct PipelineRun {
 
     func finish(_ deployment: String, started: Date, log: RunLog, registry: InstanceRegistry, failure: DeploymentFailure?) -> Outcome {
         let reason = failure.map { redactor.redact($0.reason) }
-        let result: DeploymentResult = failure == nil ? (trigger.isRollback ? .rolledBack : .succeeded) : log.rollback == nil ? .failed : .rolledBack
+        let result: DeploymentResult = switch failure {
+        case nil: trigger.isRollback ? .rolledBack : .succeeded
+        case let failure? where failure.superseded: .superseded
+        case _: log.rollback == nil ? .failed : .rolledBack
+        }
         var record = record(
             deployment, started: started, result: result,
             reason: reason ?? (trigger.isRollback ? "rollback to \(manifest.version) asked for in \(trigger.id.short) by \(trigger.authorName): \(trigger.subject)" : nil),
             phases: log.phases, instances: [], logs: failure?.logs ?? [])
-        let status = newStatus(for: &record, registry: registry, failed: failure != nil)
+        let status = newStatus(for: &record, registry: registry, failed: failure != nil && result != .superseded)
         return Outcome(record: record, status: status)
     }
 
     /// The environment's status after `record`, which gets the instances that run. A failure
-    /// is remembered (not retried until the manifest changes); an interrupted run is not.
+    /// is remembered (not retried until the manifest changes); an interrupted or superseded run is not.
     func newStatus(for record: inout DeploymentRecord, registry: InstanceRegistry, failed: Bool) -> EnvironmentStatus {
         let running = registry.load().filter { $0.isRunning && $0.warmUntil == nil }
         let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version, address: "127.0.0.1:\($0.port)", pid: $0.process.pid) }
         record.instances = summaries
         let deployment = record.deployment
-        guard failed || record.result == .interrupted else {
+        guard failed || record.result == .interrupted || record.result == .superseded else {
             return EnvironmentStatus(
                 environment: environment.rawValue, service: manifest.service, version: manifest.version, commit: trigger.id.hex,
                 manifest: blob.hex, since: Timestamp.iso(record.finished), instances: summaries, lastResult: record.result, lastDeployment: deployment)

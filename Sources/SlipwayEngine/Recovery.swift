@@ -11,7 +11,7 @@ extension Engine {
     /// about to commit; any other is rolled back to the last good version and recorded
     /// `interrupted`. Either way exactly one record per run. The desired state is then deployed
     /// again by the pass, as a new run.
-    func recoverInterrupted() async throws -> [ApplyOutcome] {
+    public func recoverInterrupted() async throws -> [ApplyOutcome] {
         var outcomes: [ApplyOutcome] = []
         for name in configuration.state.knownEnvironments() {
             let file = configuration.state.journal(name)

@@ -1,5 +1,5 @@
 import Foundation
-import SlipwayGit
+public import SlipwayGit
 import SlipwayManifest
 import SlipwayRecords
 
@@ -7,7 +7,7 @@ extension Engine {
     /// Records each invalid manifest once (the daemon's way of saying "not deployed, and why"):
     /// a `failed` record with the `path:line:col` diagnostics, committed with a status that keeps
     /// the running version and remembers the rejected file, so the next pass does not record it again.
-    func recordRejections(_ desired: DesiredState, at tip: ObjectID) async throws -> [ApplyOutcome] {
+    public func recordRejections(_ desired: DesiredState, at tip: ObjectID) async throws -> [ApplyOutcome] {
         let byFile = Dictionary(grouping: desired.environments.diagnostics, by: \.path)
         var outcomes: [ApplyOutcome] = []
         for (path, diagnostics) in byFile.sorted(by: { $0.key < $1.key }) {

@@ -8,7 +8,31 @@ struct DeploymentFailure: Error, CustomStringConvertible {
     var logs: [InstanceLog] = []
     /// What to call it when it leads to a rollback.
     var trigger: RollbackTrigger? = nil
+    /// A newer desired state stopped the run.
+    var superseded = false
     var description: String { reason }
+}
+
+/// Asks a run in progress to stop because a newer desired state arrived. The run notices
+/// at its next wait (health checks, analysis windows, approvals), puts the running version
+/// back and ends as `superseded`.
+public final class StopSignal: @unchecked Sendable {  // `reason` is guarded by `lock`
+    private let lock = NSLock()
+    private var reason: String?
+    private var taken = false
+
+    public init() {}
+
+    public func request(_ reason: String) { lock.withLock { if self.reason == nil { self.reason = reason } } }
+
+    /// The reason, once: the waits of the clean-up that follows are not stopped again.
+    func take() -> String? {
+        lock.withLock {
+            guard let reason, !taken else { return nil }
+            taken = true
+            return reason
+        }
+    }
 }
 
 /// Collects the phases and steps of one run, with durations, and reports progress.
@@ -28,11 +52,14 @@ final class RunLog {
     var rollback: RollbackReport?
     /// Where every phase and step is written before and after it acts (nil: not journaled).
     let journal: Journal?
+    /// Set by the daemon when a newer desired state supersedes this run.
+    let stop: StopSignal?
 
-    init(environment: String, progress: any ProgressReporter, journal: Journal? = nil) {
+    init(environment: String, progress: any ProgressReporter, journal: Journal? = nil, stop: StopSignal? = nil) {
         self.environment = environment
         self.progress = progress
         self.journal = journal
+        self.stop = stop
     }
 
     func begin(_ phase: Phase) {
@@ -92,11 +119,16 @@ final class RunLog {
 
     var phaseInProgress: Phase? { current?.phase }
 
-    /// Sleeps between polls, counted as waiting.
+    /// Sleeps between polls, counted as waiting; throws when the run was asked to stop
+    /// (checked every quarter second, so a long observation window ends promptly too).
     func pause(for duration: Duration) async throws {
         let started = ContinuousClock.now
         defer { waitingMilliseconds += started.elapsedMilliseconds }
-        try await Task.sleep(for: duration)
+        let end = started + duration
+        repeat {
+            if let reason = stop?.take() { throw DeploymentFailure(reason: reason, superseded: true) }
+            try await Task.sleep(for: min(end - ContinuousClock.now, .milliseconds(250)))
+        } while ContinuousClock.now < end
     }
 
     /// Runs `body`, counting its whole duration as waiting (e.g. a process shutting down).

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import SlipwayRecords
 @testable import SlipwayRuntime
 
 @Suite("slipway watch", .serialized)
@@ -75,6 +76,54 @@ struct DaemonTests {
             #expect(second.output.contains("another slipway (pid \(first.pid)) is working on this repository"), "\(second.output)")
             #expect(first.stop() == 0)
             #expect(fetch(port)?.body == "web 1.0.0\n", "instances outlive the daemon")
+        }
+    }
+
+    /// A canary step long enough to still be running when the test acts.
+    static let slowCanary = "canary: { steps: [50, 100], stepDuration: 30s, analysisInterval: 1s }"
+
+    @Test("a newer manifest supersedes the run in progress: recorded superseded, the running version serves, the newer one deploys")
+    func superseded() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try await eventually { try records(ops) == 1 }, "\(daemon.output)")
+                try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, strategy: Self.slowCanary))
+                #expect(try await eventually { try ops.slipway(["status", "production"]).stdout.contains("step 1/2: 50% to 2.0.0") }, "\(daemon.output)")
+                let newer = try ops.commit("Environments/production.yaml", testManifest(version: "3.0.0", listen: port))
+                #expect(try await eventually { try records(ops) == 3 }, "\(daemon.output)")
+                let results = try ops.git(["log", "-2", "--reverse", "--format=%(trailers:key=Slipway-Result,valueonly)%(trailers:key=Slipway-Version,valueonly)"])
+                    .split(separator: "\n").filter { !$0.isEmpty }
+                #expect(results == ["superseded", "2.0.0", "succeeded", "3.0.0"], "\(results)")
+                let path = try ops.git(["show", "--name-only", "--format=", "HEAD~1", "--", "Deployments"]).trimmingCharacters(in: .whitespacesAndNewlines)
+                let stopped = try RecordTemplates.parseRecord(try ops.git(["show", "HEAD~1:\(path)"]))
+                #expect(stopped.reason?.hasPrefix("superseded by \(newer.prefix(7))") == true, "\(stopped.reason ?? "")")
+                #expect(stopped.rollback?.afterwards.contains("drained and stopped") == true)
+                #expect(fetch(port)?.body == "web 3.0.0\n")
+                #expect(ops.instances("production").allSatisfy { $0.version == "3.0.0" })
+            }
+        }
+    }
+
+    @Test("environments are independent: one deploys while another's run is in progress")
+    func independentEnvironments() async throws {
+        try await OpsRepoFixture.with { ops in
+            let eu = try Ports.free(), us = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/eu.yaml", testManifest(version: "1.0.0", listen: eu))
+                #expect(try await eventually { try records(ops) == 1 }, "\(daemon.output)")
+                try ops.commit("Environments/eu.yaml", testManifest(version: "2.0.0", listen: eu, strategy: Self.slowCanary))
+                #expect(await eventually { ops.instances("eu").contains { $0.version == "2.0.0" } }, "\(daemon.output)")
+                try ops.commit("Environments/us.yaml", testManifest(version: "1.0.0", listen: us))
+                #expect(try await eventually { try records(ops) == 2 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().environment == "us")
+                #expect(fetch(us)?.body == "web 1.0.0\n")
+                let status = try ops.slipway(["status", "eu"])
+                #expect(status.stdout.contains("in flight"), "eu is still in its canary: \(status.output)")
+                try ops.commit("Environments/eu.yaml", testManifest(version: "1.0.0", listen: eu))  // ends eu's run quickly
+                #expect(try await eventually { try records(ops) == 3 }, "\(daemon.output)")
+            }
         }
     }
 

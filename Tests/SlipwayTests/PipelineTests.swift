@@ -113,7 +113,7 @@ struct RollbackCommandTests {
             let applied = try ops.slipway(["apply"])
             let traffic = load.stop()
             #expect(applied.status == 0, "\(applied.output)")
-            #expect(traffic.failed == 0)
+            #expect(traffic.failed == 0, "\(traffic.errors.prefix(3))")
             let record = try ops.lastRecord()
             #expect(record.result == .rolledBack)
             #expect(record.trigger == revert)

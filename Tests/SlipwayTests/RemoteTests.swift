@@ -24,13 +24,29 @@ struct RemoteTests {
                 #expect(try await eventually(within: 30) { try records() == 1 }, "\(daemon.output)")
                 #expect(fetch(port)?.body == "web 1.0.0\n")
 
-                try personCommits("Environments/production.yaml", testManifest(version: "2.0.0", listen: port))
-                let registry = InstanceRegistry(file: clone.appendingPathComponent("slipway/envs/production/instances.json"))
-                #expect(await eventually(within: 30) { registry.load().contains { $0.version == "2.0.0" } }, "\(daemon.output)")
-                // The run is in flight: Slipway fetched before it and pushes after it. A person pushes in between.
+                // The remote's pre-receive hook holds Slipway's next record push until a person has pushed: after
+                // Slipway's last fetch and before its push lands (the race a busy repository has, made certain).
+                let slowOnce = ops.repo.appendingPathComponent("slow-once"), holding = ops.repo.appendingPathComponent("holding")
+                let release = ops.repo.appendingPathComponent("release")
+                let hook = ops.repo.appendingPathComponent("hooks/pre-receive")
+                try Data("""
+                    #!/bin/sh
+                    read old new ref
+                    if [ -f '\(slowOnce.path)' ] && git cat-file commit "$new" | grep -q '^Slipway-Result:'; then
+                        rm -f '\(slowOnce.path)'; touch '\(holding.path)'; i=0
+                        while [ ! -f '\(release.path)' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+                    fi
+                    exit 0
+
+                    """.utf8).write(to: hook)
+                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: hook.path)
+                try Data().write(to: slowOnce)  // held: Slipway's next push of a record, the one of 2.0.0
+                _ = try personCommits("Environments/production.yaml", testManifest(version: "2.0.0", listen: port))
+                #expect(await eventually(within: 30) { FileManager.default.fileExists(atPath: holding.path) }, "Slipway pushes its record")
                 let note = try personCommits("NOTES.md", "deploy window: Tuesday\n")
+                try Data().write(to: release)
                 #expect(try await eventually(within: 30) { try records() == 2 }, "\(daemon.output)")
-                #expect(daemon.output.contains("push refused"), "the push after the run met the person's commit: \(daemon.output)")
+                #expect(daemon.output.contains("push refused"), "the push met the person's commit: \(daemon.output)")
 
                 let tip = try ops.git(["rev-parse", "main"]).trimmingCharacters(in: .whitespacesAndNewlines)
                 #expect(try ops.git(["merge-base", "--is-ancestor", note, tip]).isEmpty, "the person's commit is in the history")

@@ -10,6 +10,8 @@ public enum RollbackTrigger: String, Sendable, Codable {
     case smoke
     /// Slipway was stopped mid-run; the restarted one put the last good version back.
     case interrupted
+    /// A newer desired state arrived mid-run.
+    case superseded
 }
 
 /// The verdict on one analysis window: the canary against the baseline over the same window.

@@ -1,0 +1,68 @@
+import Foundation
+import SlipwayEngine
+import SlipwayGit
+import SlipwayManifest
+
+/// Which pipelines run. Environments linked by `upstream` form one lane (a production run
+/// deploys into its upstream itself); lanes are independent and run side by side, one
+/// pipeline per lane at a time. A change that arrives for the environment a lane is deploying
+/// stops that run (it ends as `superseded`, traffic back on the running version); any other
+/// change waits for the lane, and only the newest desired state is ever run.
+actor Scheduler {
+    struct Work: Sendable {
+        let lane: EnvironmentName
+        let plan: EnvironmentPlan
+        let desired: DesiredState
+        let tip: ObjectID
+        let stop: StopSignal
+    }
+
+    private struct Running {
+        let environment: String
+        let manifest: ObjectID?
+        let stop: StopSignal
+    }
+
+    private var running: [EnvironmentName: Running] = [:]
+
+    /// Plans at `tip` and returns the pipelines to start now; stops runs whose desired state changed.
+    func schedule(_ plan: Plan, desired: DesiredState, tip: ObjectID) -> [Work] {
+        var work: [Work] = []
+        var idle: Set<EnvironmentName> = []
+        for environment in plan.environments {
+            guard let name = EnvironmentName(environment.environment) else { continue }
+            let lane = Self.lane(of: name, in: desired.environments)
+            if let run = running[lane] {
+                if run.environment == environment.environment, run.manifest != desired.blobs[name] {
+                    run.stop.request("superseded by \(tip.short): \(name.manifestPath) changed while \(environment.deployedVersion ?? "nothing") → \(run.manifest?.short ?? "?") was being deployed")
+                }
+                continue
+            }
+            guard !idle.contains(lane), environment.needsRun() else { continue }
+            idle.insert(lane)  // planned upstream first: the lane's first environment that needs a run goes first
+            let stop = StopSignal()
+            running[lane] = Running(environment: environment.environment, manifest: desired.blobs[name], stop: stop)
+            work.append(Work(lane: lane, plan: environment, desired: desired, tip: tip, stop: stop))
+        }
+        return work
+    }
+
+    /// Housekeeping plans for environments whose lane is idle (warm sets past their time).
+    func idle(_ plan: Plan, desired: DesiredState) -> [EnvironmentPlan] {
+        plan.environments.filter { environment in
+            guard let name = EnvironmentName(environment.environment) else { return false }
+            return running[Self.lane(of: name, in: desired.environments)] == nil && !environment.needsRun()
+        }
+    }
+
+    func finished(_ lane: EnvironmentName) { running[lane] = nil }
+
+    var busy: Bool { !running.isEmpty }
+
+    /// The end of an environment's upstream chain.
+    static func lane(of name: EnvironmentName, in environments: EnvironmentSet) -> EnvironmentName {
+        var current = name, seen: Set<EnvironmentName> = [name]
+        while let upstream = environments.manifests[current]?.upstream, seen.insert(upstream).inserted { current = upstream }
+        return current
+    }
+}
