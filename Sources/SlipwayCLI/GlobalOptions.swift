@@ -36,6 +36,21 @@ struct GlobalOptions: ParsableArguments {
         try await OpsRepository.open(path: repo, branch: branch)
     }
 
+    /// The state directory found from the paths alone, without opening the repository (what a
+    /// hook's `slipway notify` needs, kept fast); nil when `--repo` is not a git directory or a
+    /// working tree's top.
+    var stateDirectoryByPath: StateDirectory? {
+        if let stateDir { return StateDirectory(root: URL(fileURLWithPath: stateDir)) }
+        let root = URL(fileURLWithPath: repo)
+        let fileManager = FileManager.default
+        for gitDirectory in [root, root.appendingPathComponent(".git")]
+        where fileManager.fileExists(atPath: gitDirectory.appendingPathComponent("HEAD").path)
+            && fileManager.fileExists(atPath: gitDirectory.appendingPathComponent("objects").path) {
+            return StateDirectory(root: gitDirectory.appendingPathComponent("slipway"))
+        }
+        return nil
+    }
+
     func stateDirectory(for repository: OpsRepository) -> StateDirectory {
         if let stateDir { return StateDirectory(root: URL(fileURLWithPath: stateDir)) }
         return StateDirectory(root: repository.git.gitDirectory.appendingPathComponent("slipway"))

@@ -52,10 +52,9 @@ extension Slipway {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let repository = try await global.openRepository()
-            let socket = Daemon.controlSocket(global.stateDirectory(for: repository))
-            guard ControlServer.send("notify", to: socket) != nil else {
-                print("no daemon is watching \(repository.git.gitDirectory.path)")
+            let state = if let found = global.stateDirectoryByPath { found } else { global.stateDirectory(for: try await global.openRepository()) }
+            guard ControlServer.send("notify", to: Daemon.controlSocket(state)) != nil else {
+                print("no daemon is watching \(state.root.deletingLastPathComponent().path)")
                 return
             }
             print("notified")
