@@ -7,7 +7,7 @@ from pathlib import Path
 
 BIN = Path(sys.argv[1])
 SLIPWAY = str(BIN / "slipway")
-ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon"]
+ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon", "crash"]
 RESULTS = Path(__file__).parent / "results.md"
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -354,6 +354,86 @@ def bench_daemon(work: Path):
         subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
     return "daemon", "The daemon (bare repository people push to, 127.0.0.1)", rows, "goals per row"
 
+def bench_crash(work: Path):
+    """200 back-to-back deployments by the daemon, about half of them with the daemon killed
+    (SIGKILL) at a random moment and started again at once, under a steady request loop.
+    Counts the records against the releases and looks for duplicates, orphans and failed requests."""
+    import random, threading, urllib.request
+    random.seed(7)
+    repo = work / "crash"
+    run(["git", "init", "-q", "-b", "main", str(repo)])
+    (repo / "Environments").mkdir()
+    port = free_port()
+    def release(n):
+        (repo / "Environments/web.yaml").write_bytes(small_manifest("web", f"1.0.{n}", port).replace(b"replicas: 1", b"replicas: 2"))
+        run(["git", "add", "Environments"], cwd=repo)
+        run(["git", "commit", "-q", "-m", f"Release 1.0.{n}"], cwd=repo)
+    def results():
+        out = run(["git", "log", "--format=%(trailers:key=Slipway-Deployment,valueonly,separator=)|%(trailers:key=Slipway-Version,valueonly,separator=)|%(trailers:key=Slipway-Result,valueonly,separator=)",
+                   "--grep", "Slipway-Result:"], cwd=repo).stdout
+        return [tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 2]
+    release(0)
+    daemon = start_daemon(repo, "--poll", "1s")
+    counts = {"ok": 0, "failed": 0}
+    stop = threading.Event()
+    def load():
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    counts["ok" if response.status == 200 else "failed"] += 1
+            except Exception:
+                counts["failed"] += 1
+            time.sleep(0.005)
+    loader = None
+    kills, started = 0, time.time()
+    try:
+        for n in range(201):
+            if n > 0:
+                release(n)
+                if random.random() < 0.5:
+                    time.sleep(random.uniform(0, 1.2))
+                    daemon.kill(); daemon.wait()
+                    kills += 1
+                    daemon = start_daemon(repo, "--poll", "1s")
+            deadline = time.time() + 60
+            while not any(version == f"1.0.{n}" and result == "succeeded" for _, version, result in results()):
+                if time.time() > deadline:
+                    raise SystemExit(f"crash: no succeeded record for 1.0.{n}")
+                time.sleep(0.05)
+            if n == 0:
+                loader = threading.Thread(target=load); loader.start()
+        elapsed = time.time() - started
+    finally:
+        stop.set()
+        if loader: loader.join()
+        daemon.terminate(); daemon.wait(60)
+    records = results()
+    ids = [deployment for deployment, _, _ in records]
+    by_result = {}
+    for _, _, result in records:
+        by_result[result] = by_result.get(result, 0) + 1
+    succeeded = {version for _, version, result in records if result == "succeeded"}
+    state = str(repo / ".git/slipway")
+    strays = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if f"SLIPWAY_STATE={state}".encode() in environ:
+            strays += 1
+    subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
+    rows = [
+        ("releases (version bumps, rolling, 2 instances)", "201 in %.0f s" % elapsed, "—"),
+        ("daemon killed with SIGKILL at a random moment, restarted at once", f"{kills} times", "—"),
+        ("releases with a succeeded record", f"{len(succeeded)} of 201", "all: nothing lost"),
+        ("records by result", ", ".join(f"{k} {v}" for k, v in sorted(by_result.items())), "one per run: interrupted ≤ kills"),
+        ("deployment ids recorded twice", str(len(ids) - len(set(ids))), "0"),
+        ("instance processes running at the end", f"{strays} (2 expected)", "no orphan"),
+        ("requests to the front during it all", f"{counts['failed']} failed of {counts['ok'] + counts['failed']:,}", "0 failed"),
+    ]
+    return "crash", "Crash safety: 200 deployments with random SIGKILLs", rows, "goals per row"
+
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     memory = next((int(l.split()[1]) // 1024 // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
@@ -377,12 +457,12 @@ def write_section(name, title, rows, goal):
     text = "\n".join(lines) + "\n"
     (sections_dir / f"{name}.md").write_text(text)
     print(text, flush=True)
-    order = ["plan", "history", "apply", "traffic", "daemon"]
+    order = ["plan", "history", "apply", "traffic", "daemon", "crash"]
     parts = [(sections_dir / f"{n}.md").read_text() for n in order if (sections_dir / f"{n}.md").exists()]
     RESULTS.write_text("# Benchmark results\n\nWritten by `Benchmarks/run` (all) or `Benchmarks/run NAME` (one section).\n\n" + "\n".join(parts))
 
 def main():
-    benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic, "daemon": bench_daemon}
+    benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic, "daemon": bench_daemon, "crash": bench_crash}
     for name in ONLY:
         work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
         try:

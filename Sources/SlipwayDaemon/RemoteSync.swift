@@ -129,9 +129,11 @@ public struct RemotePoller: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
-            triggers.fire("fetch")
+        try? await cancelWhenGracefulShutdown { [interval, triggers] in
+            while true {
+                try await Task.sleep(for: interval)
+                triggers.fire("fetch")
+            }
         }
     }
 }

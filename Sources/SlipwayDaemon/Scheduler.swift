@@ -28,7 +28,7 @@ actor Scheduler {
     /// Plans at `tip` and returns the pipelines to start now; stops runs whose desired state changed.
     func schedule(_ plan: Plan, desired: DesiredState, tip: ObjectID) -> [Work] {
         var work: [Work] = []
-        var idle: Set<EnvironmentName> = []
+        var starting: Set<EnvironmentName> = []
         for environment in plan.environments {
             guard let name = EnvironmentName(environment.environment) else { continue }
             let lane = Self.lane(of: name, in: desired.environments)
@@ -38,8 +38,8 @@ actor Scheduler {
                 }
                 continue
             }
-            guard !idle.contains(lane), environment.needsRun() else { continue }
-            idle.insert(lane)  // planned upstream first: the lane's first environment that needs a run goes first
+            guard !starting.contains(lane), environment.needsRun() else { continue }
+            starting.insert(lane)  // planned upstream first: the lane's first environment that needs a run goes first
             let stop = StopSignal()
             running[lane] = Running(environment: environment.environment, manifest: desired.blobs[name], stop: stop)
             work.append(Work(lane: lane, plan: environment, desired: desired, tip: tip, stop: stop))

@@ -44,7 +44,8 @@ struct TrustCheck {
             }
             return .open
         }
-        if depth < 50, let reason = try await anchorProblem(trustTree, at: anchor, depth: depth) {
+        guard depth < 50 else { return .refused("\(who): \(Self.folder)/ changed more than 50 times in a row without a known start; not checked") }
+        if let reason = try await anchorProblem(trustTree, at: anchor, depth: depth) {
             return .refused("\(who): \(reason)")
         }
         if state.isOwnCommit(commit) { return .trusted("made by Slipway on this machine") }
