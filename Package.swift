@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "slipway", targets: ["SlipwayCLI"]),
         .executable(name: "slipway-demo-service", targets: ["SlipwayDemoService"]),
+        .executable(name: "slipway-notify", targets: ["SlipwayNotify"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -85,6 +86,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(name: "SlipwayDemoService", swiftSettings: swiftSettings),
+        .executableTarget(name: "SlipwayNotify", swiftSettings: swiftSettings),
         .testTarget(
             name: "SlipwayTests",
             dependencies: ["SlipwayEngine", "SlipwayCLI", "SlipwayDemoService", "SlipwayDefaults", "CSlipwaySystem"],

@@ -163,6 +163,23 @@ struct HookTests {
         }
     }
 
+    @Test("the server post-receive hook wakes the daemon: a push deploys with polling and inotify off")
+    func postReceive() async throws {
+        try await OpsRepoFixture.with(bare: true) { ops in
+            #expect(try Command.slipway(["hooks", "install", "--server", "--repo", ops.repo.path]).status == 0)
+            #expect(try String(contentsOf: ops.repo.appendingPathComponent("hooks/post-receive"), encoding: .utf8)
+                .contains(Command.productsDirectory.appendingPathComponent("slipway-notify").path))
+            let port = try Ports.free()
+            try ops.commit("README.md", "ops\n")
+            try await DaemonProcess.with(ops, poll: "1h", arguments: ["--no-inotify"]) { daemon in
+                #expect(try await eventually { daemon.output.contains("trigger=start") }, "\(daemon.output)")
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try await eventually(within: 20) { try ops.git(["log", "-1", "--format=%s", "main"]).hasPrefix("deploy(production)") },
+                        "\(daemon.output)")
+            }
+        }
+    }
+
     @Test("the server pre-receive hook rejects a push whose manifests are invalid, and accepts a valid one")
     func preReceive() async throws {
         try await OpsRepoFixture.with(bare: true) { ops in

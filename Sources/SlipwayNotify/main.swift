@@ -1,0 +1,44 @@
+// slipway-notify REPO: wakes the daemon watching REPO (a git directory or a working tree's top)
+// through its control socket, as `slipway notify` does. The post-receive and post-merge hooks
+// run it on every push and merge: with no Foundation and no libgit2 it starts in a millisecond
+// where `slipway` takes ten. Exits 0 whether or not a daemon listens (a hook must not fail a push).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let arguments = CommandLine.arguments
+guard arguments.count == 2, !arguments[1].hasPrefix("-") else {
+    let usage = Array("usage: slipway-notify REPO (a git directory, or a working tree's top)\n".utf8)
+    _ = write(2, usage, usage.count)
+    exit(2)
+}
+let repo = arguments[1]
+let isGitDirectory = access(repo + "/HEAD", F_OK) == 0 && access(repo + "/objects", F_OK) == 0
+let path = (isGitDirectory ? repo : repo + "/.git") + "/slipway/control.sock"
+
+func notify(_ path: String) -> Bool {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let fits = withUnsafeMutableBytes(of: &address.sun_path) { buffer -> Bool in
+        let bytes = Array(path.utf8)
+        guard bytes.count < buffer.count else { return false }
+        buffer.copyBytes(from: bytes)
+        return true
+    }
+    guard fits else { return false }
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard connected == 0 else { return false }
+    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let command = Array("notify\n".utf8)
+    guard write(fd, command, command.count) == command.count else { return false }
+    var reply = [UInt8](repeating: 0, count: 256)
+    return read(fd, &reply, reply.count) > 0
+}
+
+print(notify(path) ? "notified" : "no daemon is watching \(repo)")
