@@ -277,7 +277,7 @@ def bench_daemon(work: Path):
     """Commit → pipeline started (from `git push` starting to the record's `started`), with the
     post-receive hook, by inotify alone and by polling alone; and the daemon's memory at rest."""
     rows = []
-    for mode, flags, hooks in [("post-receive hook (slipway notify)", ["--poll", "1h", "--no-inotify"], True),
+    for mode, flags, hooks in [("post-receive hook (slipway-notify)", ["--poll", "1h", "--no-inotify"], True),
                                ("inotify on the ref, no hook", ["--poll", "1h"], False),
                                ("polling alone, every 1 s", ["--poll", "1s", "--no-inotify"], False)]:
         bare, clone = work / f"latency-{len(rows)}.git", work / f"latency-{len(rows)}"
@@ -346,8 +346,8 @@ def bench_daemon(work: Path):
         status = {l.split(":")[0]: int(l.split()[1]) for l in open(f"/proc/{daemon.pid}/status") if l.startswith(("VmRSS", "RssAnon", "RssFile"))}
         pss = next(int(l.split()[1]) for l in open(f"/proc/{daemon.pid}/smaps_rollup") if l.startswith("Pss:"))
         rows.append(("daemon memory at rest, 100 environments deployed",
-                     f"VmRSS {status['VmRSS'] / 1024:.1f} MB = {status['RssAnon'] / 1024:.1f} MB its own (heap, stacks) + "
-                     f"{status['RssFile'] / 1024:.1f} MB shared library pages (Swift runtime, Foundation, ICU); PSS {pss / 1024:.1f} MB",
+                     f"VmRSS {status['VmRSS'] / 1024:.1f} MB = {status['RssAnon'] / 1024:.1f} MB heap and stacks + "
+                     f"{status['RssFile'] / 1024:.1f} MB file pages (code of slipway, libgit2, libc); PSS {pss / 1024:.1f} MB",
                      "< 30 MB RSS"))
     finally:
         daemon.terminate(); daemon.wait(60)

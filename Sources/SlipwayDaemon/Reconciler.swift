@@ -46,6 +46,7 @@ public struct Reconciler: Service {
                     for work in await schedule(tip: tip, trigger: reason, scheduler) {
                         group.addTask { await run(work, scheduler) }
                     }
+                    if await !scheduler.busy { Self.rest() }
                 }
                 if await !scheduler.busy { await Self.push(remote, logger) }
             }
@@ -84,9 +85,15 @@ public struct Reconciler: Service {
         }
         inFlight.clear(work.plan.environment)
         await scheduler.finished(work.lane)
-        // Hand the memory a run freed back to the system: a daemon spends most of its life at rest.
-        _ = slipway_malloc_trim()
         triggers.fire("done")
+    }
+
+    /// A daemon spends most of its life at rest: it hands back the heap the last plan and runs
+    /// freed, and the code pages they ran (those stay in the page cache and come back, as minor
+    /// faults, on the next run's first use).
+    private static func rest() {
+        _ = slipway_malloc_trim()
+        _ = slipway_release_code_pages()
     }
 
     private func log(_ outcomes: [ApplyOutcome]) {

@@ -11,4 +11,8 @@ int slipway_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, con
 
 /// malloc_trim(0): return freed heap memory to the system (glibc).
 int slipway_malloc_trim(void);
+
+/// madvise(MADV_DONTNEED) on every executable file mapping: the code pages a run touched leave
+/// the resident set until they run again. Returns the number of mappings released.
+int slipway_release_code_pages(void);
 #endif
