@@ -19,6 +19,7 @@ actor Scheduler {
 
     private struct Running {
         let environment: String
+        let version: String
         let manifest: ObjectID?
         let stop: StopSignal
     }
@@ -34,14 +35,14 @@ actor Scheduler {
             let lane = Self.lane(of: name, in: desired.environments)
             if let run = running[lane] {
                 if run.environment == environment.environment, run.manifest != desired.blobs[name] {
-                    run.stop.request("superseded by \(tip.short): \(name.manifestPath) changed while \(environment.deployedVersion ?? "nothing") → \(run.manifest?.short ?? "?") was being deployed")
+                    run.stop.request("superseded by \(tip.short): \(name.manifestPath) changed while \(run.version) was being deployed")
                 }
                 continue
             }
             guard !starting.contains(lane), environment.needsRun() else { continue }
             starting.insert(lane)  // planned upstream first: the lane's first environment that needs a run goes first
             let stop = StopSignal()
-            running[lane] = Running(environment: environment.environment, manifest: desired.blobs[name], stop: stop)
+            running[lane] = Running(environment: environment.environment, version: environment.desiredVersion, manifest: desired.blobs[name], stop: stop)
             work.append(Work(lane: lane, plan: environment, desired: desired, tip: tip, stop: stop))
         }
         return work
