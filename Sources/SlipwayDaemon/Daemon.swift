@@ -11,7 +11,7 @@ public enum Daemon {
         state.root.appendingPathComponent("control.sock").path
     }
 
-    /// - Parameter remote: set in remote mode: fetched before and pushed after every pass,
+    /// - Parameter remote: set in remote mode: fetched and pushed on every wake-up of the loop,
     ///   and polled every `poll` (the local clone's ref only moves when Slipway moves it).
     public static func run(engine: Engine, inFlight: InFlight, poll: Duration, inotify: Bool = true, remote: RemoteSync? = nil,
                            logger: Logger) async throws {

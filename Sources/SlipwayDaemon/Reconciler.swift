@@ -12,7 +12,7 @@ public struct Reconciler: Service {
     let engine: Engine
     let triggers: Triggers
     let inFlight: InFlight
-    /// Remote mode: fetch before a pass, push after it.
+    /// Remote mode: fetch and push on every wake-up (runs end with one, and polls come every `--poll`).
     let remote: RemoteSync?
     let logger: Logger
 
@@ -48,7 +48,7 @@ public struct Reconciler: Service {
                     }
                     if await !scheduler.busy { Self.rest() }
                 }
-                if await !scheduler.busy { await Self.push(remote, logger) }
+                await Self.push(remote, logger)  // nothing to do unless a record or revert is not on the remote yet
             }
         }
         await Self.push(remote, logger)

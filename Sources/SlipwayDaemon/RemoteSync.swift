@@ -6,7 +6,7 @@ import SlipwayGit
 import SlipwayRuntime
 
 /// `slipway watch --remote URL`: the ops repo lives elsewhere; Slipway keeps its own bare
-/// clone, fetches it before every pass, and pushes its record commits back fast-forward only.
+/// clone, fetches it on every wake-up of the loop, and pushes its record commits back fast-forward only.
 /// When a push is refused because someone pushed meanwhile, Slipway fetches, re-creates its
 /// own commits on the new tip, and pushes again; it never forces.
 ///
