@@ -492,14 +492,20 @@ struct PipelineRun {
             Slipway-For: \(environment)
 
             """
-        let commit = try await repository.git.commit([FileUpdate(path: upstream.manifestPath, content: Data(text.utf8))],
+        let commit: ObjectID
+        if Data(text.utf8) == current, let blob = try await repository.git.blobID(at: upstream.manifestPath, in: tip) {
+            // Already promoted (a run stopped after its promotion and before the upstream's record): deploy that commit again.
+            commit = try await repository.git.introducingCommit(of: upstream.manifestPath, blob: blob, from: tip)
+        } else {
+            commit = try await repository.git.commit([FileUpdate(path: upstream.manifestPath, content: Data(text.utf8))],
                                                      message: message, author: engine.author, onto: repository.branch)
-        engine.state.rememberOwnCommit(commit)
+            engine.state.rememberOwnCommit(commit)
+        }
         let desired = try await repository.desired(at: commit)
         guard let upstreamManifest = desired.environments.manifests[upstream], let upstreamBlob = desired.blobs[upstream] else {
             throw DeploymentFailure(reason: "\(upstream.manifestPath) is invalid after setting its version: \(desired.environments.diagnostics.map(\.description).joined(separator: "; "))")
         }
-        let upstreamStatus = try await repository.status(of: upstream, at: commit)
+        let upstreamStatus = try await repository.status(of: upstream, at: try await repository.tip())
         let deployed = await upstreamStatus?.manifest.asyncMap { await repository.manifest(blob: $0, path: upstream.manifestPath) } ?? nil
         let run = PipelineRun(
             environment: upstream, manifest: upstreamManifest, blob: upstreamBlob, trigger: try await repository.git.commitInfo(commit),

@@ -67,6 +67,38 @@ struct CrashSafetyTests {
         }
     }
 
+    @Test("SIGKILL while production's run deploys into its upstream: both runs recorded interrupted, then both converge")
+    func killedDuringStaging() async throws {
+        try await OpsRepoFixture.with { ops in
+            let staging = try Ports.free(), production = try Ports.free()
+            try ops.commit("Environments/staging.yaml", testManifest(version: "1.0.0", listen: staging))
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: production, upstream: "staging"))
+            let first = try ops.slipway(["apply"])
+            #expect(first.status == 0, "\(first.output)")
+            let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: production, upstream: "staging"))
+            // 300 ms into production's promote step: the staging run it started is in its rollout.
+            let killed = try DaemonProcess.start(ops, environment: ["SLIPWAY_FAILPOINT": "step staging: promote@300"])
+            var status: Int32?
+            #expect(await eventually(within: 30) { status = killed.exitStatus(); return status != nil }, "\(killed.output)")
+            #expect(status == 137)
+            #expect(fetch(production)?.body == "web 1.0.0\n" && fetch(staging)?.status == 200)
+            try await DaemonProcess.with(ops) { daemon in
+                #expect(await eventually(within: 40) { fetch(production)?.body == "web 2.0.0\n" && (try? ops.lastRecord().environment) == "production" },
+                        "\(daemon.output)")
+            }
+            let records = try recordsSince(release, ops)
+            let summary = records.map { "\($0.environment) \($0.result.rawValue)" }
+            #expect(summary == ["production interrupted", "staging interrupted", "staging succeeded", "production succeeded"], "\(summary)")
+            #expect(Set(records.map(\.deployment)).count == records.count)
+            #expect(fetch(staging)?.body == "web 2.0.0\n")
+            let promotions = try ops.git(["log", "--format=%s", "\(release)..HEAD", "--grep", "^promote("]).split(separator: "\n")
+            #expect(promotions.count == 1, "promoted once, not again after the restart: \(promotions)")
+            let registered = Set((ops.instances("staging") + ops.instances("production")).map(\.id))
+            let started = ProcessControl.processes(withEnvironment: ["SLIPWAY_STATE=\(ops.stateDirectory.path)"])
+            #expect(Set(started.compactMap { $0.environment["SLIPWAY_INSTANCE"] }) == registered, "orphan processes")
+        }
+    }
+
     /// Records committed after `commit` on the branch, oldest first.
     func recordsSince(_ commit: String, _ ops: OpsRepoFixture) throws -> [DeploymentRecord] {
         let paths = try ops.git(["log", "--reverse", "--format=", "--name-only", "--diff-filter=A", "\(commit)..HEAD", "--", "Deployments"])
