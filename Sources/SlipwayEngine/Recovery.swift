@@ -102,7 +102,7 @@ extension PipelineRun {
         record.finished = Date()
         record.phases = entry.record.phases + log.phases
         record.rollback = log.rollback ?? entry.record.rollback
-        record.reason = redactor.redact("Slipway stopped during the run (\(stoppedAt)); on restart \(afterwards). \(manifest.version) is deployed again by the next run.")
+        record.reason = redactor.redact("Slipway stopped during the run (\(stoppedAt)); on restart \(afterwards). The next run deploys the desired state again.")
         let after = newStatus(for: &record, registry: registry, failed: false)
         return Outcome(record: record, status: after)
     }
