@@ -55,18 +55,16 @@ public struct Engine: Sendable {
 
     /// One reconcile pass: deploys every selected environment whose desired state differs
     /// from what runs (upstream environments first) and commits a record for each.
+    /// Finishes interrupted runs first (see `recoverInterrupted`). The daemon does not call
+    /// this: it schedules `deploy` per environment itself.
     /// - Parameter retryFailed: also re-run manifests that failed before.
-    /// - Parameter holdsLock: the caller (the daemon) already holds the repository's lock.
-    /// - Parameter recordRejections: commit a `failed` record for each invalid manifest (the daemon does).
-    public func apply(_ only: [EnvironmentName] = [], retryFailed: Bool = false, holdsLock: Bool = false,
-                      recordRejections: Bool = false) async throws -> (plan: Plan, outcomes: [ApplyOutcome]) {
-        let lock = holdsLock ? nil : try RepositoryLock(file: configuration.state.lockFile)
+    public func apply(_ only: [EnvironmentName] = [], retryFailed: Bool = false) async throws -> (plan: Plan, outcomes: [ApplyOutcome]) {
+        let lock = try RepositoryLock(file: configuration.state.lockFile)
         defer { withExtendedLifetime(lock) {} }
         var outcomes = try await recoverInterrupted()
         let plan = try await planner.plan(only)
         let tip = try ObjectID(hex: plan.commit).unwrap("plan commit")
         let desired = try await repository.desired(at: tip)
-        if recordRejections { outcomes += try await self.recordRejections(desired, at: tip) }
         for environment in plan.environments {
             outcomes.append(try await deploy(environment, desired: desired, at: tip, retryFailed: retryFailed))
         }

@@ -76,8 +76,8 @@ struct CrashSafetyTests {
             let first = try ops.slipway(["apply"])
             #expect(first.status == 0, "\(first.output)")
             let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: production, upstream: "staging"))
-            // 300 ms into production's promote step: the staging run it started is in its rollout.
-            let killed = try DaemonProcess.start(ops, environment: ["SLIPWAY_FAILPOINT": "step staging: promote@300"])
+            // The first rollout batch of the run happens in staging, inside production's promote step: killed right after it.
+            let killed = try DaemonProcess.start(ops, environment: ["SLIPWAY_FAILPOINT": "done production: batch 1/2: start"])
             var status: Int32?
             #expect(await eventually(within: 30) { status = killed.exitStatus(); return status != nil }, "\(killed.output)")
             #expect(status == 137)

@@ -56,7 +56,7 @@ extension Slipway {
 
             narrate("4. Dana ships a bad 1.2.0 (30% of requests fail) — the canary catches it and all traffic goes back")
             try await release(repository, "1.2.0", ports: ports, arguments: ["--error-rate", "0.3"], expect: .rolledBack)
-            print("   Slipway committed the revert (onFailure: revert): \(try await repository.git.commitInfo(try await repository.tip()).subject)")
+            print("   Slipway committed the revert (onFailure: revert): \(try await awaitRevert(repository))")
 
             narrate("5. Dana rolls back 1.1.0 with git revert — the daemon puts 1.0.0 back")
             let before = try await repository.history(of: EnvironmentName("production"), limit: 1).first?.deployment
@@ -104,6 +104,17 @@ extension Slipway {
                 try await Task.sleep(for: .milliseconds(100))  // polling git for the daemon's record commit
             }
             throw ValidationError("demo: no production record within 90 s")
+        }
+
+        /// The subject of the revert the daemon commits right after a rolled-back record.
+        func awaitRevert(_ repository: OpsRepository) async throws -> String {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                let subject = try await repository.git.commitInfo(try await repository.tip()).subject
+                if subject.hasPrefix("revert(production)") { return subject }
+                try await Task.sleep(for: .milliseconds(50))  // polling git for the daemon's next commit
+            }
+            throw ValidationError("demo: no revert commit within 20 s")
         }
 
         @discardableResult
