@@ -40,10 +40,16 @@ public struct RecordTemplates: Sendable {
     /// Reads the front matter back out of a rendered status file. Reads Yams nodes directly:
     /// `YAMLDecoder` costs about 0.3 ms a file, which `plan` over 1,000 environments feels.
     public static func parseStatus(_ text: String) throws -> EnvironmentStatus {
-        guard let root = try Yams.compose(yaml: frontMatterText(text), .default, .default, .utf8)?.mapping else {
+        // `.basic` and plain dictionaries: Yams resolves tags with ICU regular expressions when
+        // nodes are compared or hashed, which a `mapping[key]` lookup does for every key.
+        guard let root = try Yams.compose(yaml: frontMatterText(text), .basic, .default, .utf8)?.mapping else {
             throw YamlError.dataCouldNotBeDecoded(encoding: .utf8)
         }
-        func string(_ key: String, in mapping: Node.Mapping = root) -> String? {
+        func fields(_ mapping: Node.Mapping) -> [String: Node] {
+            Dictionary(mapping.map { ($0.key.scalar?.string ?? "", $0.value) }, uniquingKeysWith: { first, _ in first })
+        }
+        let top = fields(root)
+        func string(_ key: String, in mapping: [String: Node] = top) -> String? {
             guard let scalar = mapping[key]?.scalar, !(scalar.style == .plain && ["", "~", "null"].contains(scalar.string)) else { return nil }
             return scalar.string
         }
@@ -51,8 +57,8 @@ public struct RecordTemplates: Sendable {
             guard let value = string(key) else { throw StatusError(missing: key) }
             return value
         }
-        let instances = try (root["instances"]?.sequence ?? []).map { node -> InstanceSummary in
-            guard let item = node.mapping, let id = string("id", in: item) else { throw StatusError(missing: "instances[].id") }
+        let instances = try (top["instances"]?.sequence ?? []).map { node -> InstanceSummary in
+            guard let item = node.mapping.map(fields), let id = string("id", in: item) else { throw StatusError(missing: "instances[].id") }
             return InstanceSummary(id: id, version: string("version", in: item) ?? "", address: string("address", in: item) ?? "",
                                    pid: Int32(string("pid", in: item) ?? "") ?? 0)
         }
