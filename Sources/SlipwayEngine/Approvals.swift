@@ -54,35 +54,46 @@ extension OpsRepository {
                         approver: "\(approver.name) <\(approver.email)>", commit: commit, items: manifest.gates.checklist)
     }
 
-    /// The newest approval of `manifest` for `name` committed after `since` (first-parent history).
-    public func approval(of name: EnvironmentName, manifest: String, since: ObjectID) async throws -> Approval? {
-        guard let tip = try await git.resolve(ref: branch) else { return nil }
-        var found: Approval?
+    /// Approvals of `manifest` for `name` committed after `since` (first-parent history), newest first.
+    public func approvals(of name: EnvironmentName, manifest: String, since: ObjectID) async throws -> [Approval] {
+        guard let tip = try await git.resolve(ref: branch) else { return [] }
+        var found: [(ObjectID, String)] = []
         try await git.walk(from: tip, containing: "") { commit in
             if commit.id == since { return false }
             let trailers = Trailers.parse(commit.message)
-            guard trailers[Trailers.approval] == name.rawValue, trailers[Trailers.manifest] == manifest else { return true }
-            found = Approval(environment: name.rawValue, manifest: manifest, version: trailers[Trailers.version] ?? "",
-                             approver: "", commit: commit.id)
-            return false
+            if trailers[Trailers.approval] == name.rawValue, trailers[Trailers.manifest] == manifest {
+                found.append((commit.id, trailers[Trailers.version] ?? ""))
+            }
+            return true
         }
-        guard let approval = found else { return nil }
-        let info = try await git.commitInfo(approval.commit)
-        return Approval(environment: approval.environment, manifest: manifest, version: approval.version,
-                        approver: "\(info.authorName) <\(info.authorEmail)>", commit: approval.commit)
+        var approvals: [Approval] = []
+        for (commit, version) in found {
+            let info = try await git.commitInfo(commit)
+            approvals.append(Approval(environment: name.rawValue, manifest: manifest, version: version,
+                                      approver: "\(info.authorName) <\(info.authorEmail)>", commit: commit))
+        }
+        return approvals
     }
 }
 
 extension OpsRepository {
     /// Waits (bounded) for an approval of `manifest` committed after `since`; progress says what
     /// to run. Throws a failure that names the timeout.
-    func awaitApproval(of name: EnvironmentName, manifest: String, since: ObjectID, timeout: TimeSpan, log: RunLog) async throws -> Approval {
+    /// Under `Trust/`, an approval counts only when its commit is signed by an allowed signer
+    /// or was made by `slipway approve` on this machine.
+    func awaitApproval(of name: EnvironmentName, manifest: String, since: ObjectID, timeout: TimeSpan, trust: TrustCheck,
+                       log: RunLog) async throws -> Approval {
         let deadline = ContinuousClock.now + timeout.duration
         log.report(log.phaseInProgress?.percent(0.5) ?? 0, "waiting for: slipway approve \(name)")
+        var refused: [ObjectID: String] = [:]
         while ContinuousClock.now < deadline {
-            if let approval = try await approval(of: name, manifest: manifest, since: since) { return approval }
+            for approval in try await approvals(of: name, manifest: manifest, since: since) where refused[approval.commit] == nil {
+                guard case .refused(let why) = try await trust.verify(approval.commit) else { return approval }
+                refused[approval.commit] = why
+            }
             try await log.pause(for: .milliseconds(250))
         }
-        throw DeploymentFailure(reason: "approval timed out after \(timeout): run slipway approve \(name), then apply again")
+        let ignored = refused.isEmpty ? "" : " (not counted: \(refused.values.sorted().joined(separator: "; ")))"
+        throw DeploymentFailure(reason: "approval timed out after \(timeout)\(ignored): run slipway approve \(name), then apply again")
     }
 }

@@ -77,7 +77,7 @@ struct PipelineRun {
             if !manifest.gates.checklist.isEmpty {
                 try await log.step("checklist") {
                     let approval = try await repository.awaitApproval(
-                        of: environment, manifest: blob.hex, since: trigger.id, timeout: manifest.gates.approvalTimeout, log: log)
+                        of: environment, manifest: blob.hex, since: trigger.id, timeout: manifest.gates.approvalTimeout, trust: trust, log: log)
                     return "approved by \(approval.approver) (commit \(approval.commit.short)): \(manifest.gates.checklist.joined(separator: "; "))"
                 }
             }
@@ -251,10 +251,12 @@ struct PipelineRun {
         return result.detail
     }
 
+    var trust: TrustCheck { TrustCheck(repository: repository, state: engine.state, resolver: engine.resolver) }
+
     /// Pre-flight: when the ops repo names allowed signers, the commit that made this change
     /// is signed by one of them (or was made by Slipway here).
     func checkSignature() async throws -> String {
-        switch try await TrustCheck(repository: repository, state: engine.state, resolver: engine.resolver).verify(trigger.id) {
+        switch try await trust.verify(trigger.id) {
         case .open:
             return "not required: the ops repo has no \(TrustCheck.folder)/"
         case .trusted(let signer):

@@ -80,6 +80,32 @@ struct TrustTests {
         }
     }
 
+    @Test("under Trust/, a forged unsigned approval does not pass a checklist gate; slipway approve on this machine does")
+    func approvals() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let alice = try sshKey("alice", in: ops.root)
+            try commit(ops, "Trust/allowed_signers", alice.signer + "\n")
+            let gates = "gates: { checklist: [\"DB migrated\"], approvalTimeout: 2s }"
+            try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.0", listen: port, rollback: gates), sshKey: alice.key)
+            let blob = try ops.git(["rev-parse", "HEAD:Environments/production.yaml"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            // What slipway approve would commit, made by hand and not signed.
+            try Data("forged\n".utf8).write(to: try ops.workTree.appendingPathComponent("Approvals/production/forged.md").creatingParent())
+            try Command.git(["add", "Approvals"], in: ops.workTree)
+            try Command.git(["commit", "-q", "-m", "approve(production): web 1.0.0\n\nSlipway-Approval: production\nSlipway-Manifest: \(blob)"], in: ops.workTree)
+            let refused = try ops.slipway(["apply"])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("approval timed out after 2s (not counted:") && refused.stderr.contains("is not signed"), "\(refused.stderr)")
+            #expect(ops.instances("production").isEmpty)
+
+            #expect(try ops.slipway(["approve", "production", "--by", "Alex Approver <alex@example.com>"]).status == 0)
+            let deployed = try ops.slipway(["apply", "--retry-failed"])
+            #expect(deployed.status == 0, "\(deployed.output)")
+            let step = try ops.lastRecord().phases.flatMap(\.steps).first { $0.name == "checklist" }
+            #expect(step?.detail.hasPrefix("approved by Alex Approver <alex@example.com>") == true, "\(step?.detail ?? "")")
+        }
+    }
+
     @Test("the server pre-receive hook refuses a push with an unsigned manifest change when Trust/ names signers")
     func preReceive() async throws {
         try await OpsRepoFixture.with(bare: true) { ops in

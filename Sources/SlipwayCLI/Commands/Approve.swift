@@ -36,6 +36,7 @@ extension Slipway {
             }
             let name = try environmentNames([environment])[0]
             let approval = try await repository.approve(name, by: approver)
+            global.stateDirectory(for: repository).rememberOwnCommit(approval.commit)
             print("\(name): approved \(approval.version) (manifest \(approval.manifest.prefix(7))) as \(approval.approver), commit \(approval.commit.short)")
         }
     }

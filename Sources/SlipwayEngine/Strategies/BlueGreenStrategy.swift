@@ -90,7 +90,8 @@ struct BlueGreenStrategy: DeploymentStrategy {
         guard let trigger = ObjectID(hex: context.launcher.commit) else { throw DeploymentFailure(reason: "no trigger commit to approve") }
         do {
             let approval = try await context.repository.awaitApproval(
-                of: context.environment, manifest: context.launcher.manifestBlob, since: trigger, timeout: spec.approvalTimeout, log: context.log)
+                of: context.environment, manifest: context.launcher.manifestBlob, since: trigger, timeout: spec.approvalTimeout,
+                trust: TrustCheck(repository: context.repository, state: context.launcher.state, resolver: context.launcher.resolver), log: context.log)
             return "approved by \(approval.approver) (commit \(approval.commit.short))"
         } catch let failure as DeploymentFailure {
             throw DeploymentFailure(reason: failure.reason.replacingOccurrences(of: ": run slipway", with: ": nothing was switched; run slipway"))
