@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SlipwayRecords
 
 /// Why a deployment failed, with the evidence the record keeps.
@@ -16,20 +17,18 @@ struct DeploymentFailure: Error, CustomStringConvertible {
 /// Asks a run in progress to stop because a newer desired state arrived. The run notices
 /// at its next wait (health checks, analysis windows, approvals), puts the running version
 /// back and ends as `superseded`.
-public final class StopSignal: @unchecked Sendable {  // `reason` is guarded by `lock`
-    private let lock = NSLock()
-    private var reason: String?
-    private var taken = false
+public final class StopSignal: Sendable {
+    private let state = Mutex<(reason: String?, taken: Bool)>((nil, false))
 
     public init() {}
 
-    public func request(_ reason: String) { lock.withLock { if self.reason == nil { self.reason = reason } } }
+    public func request(_ reason: String) { state.withLock { if $0.reason == nil { $0.reason = reason } } }
 
     /// The reason, once: the waits of the clean-up that follows are not stopped again.
     func take() -> String? {
-        lock.withLock {
-            guard let reason, !taken else { return nil }
-            taken = true
+        state.withLock {
+            guard let reason = $0.reason, !$0.taken else { return nil }
+            $0.taken = true
             return reason
         }
     }

@@ -7,6 +7,7 @@ import SlipwayGit
 import SlipwayManifest
 import SlipwayRecords
 import SlipwayRuntime
+import Synchronization
 
 extension Slipway {
     struct Demo: AsyncParsableCommand {
@@ -197,20 +198,19 @@ extension Slipway {
 }
 
 /// Steady requests to the demo's production front from a thread, so the canary has traffic to judge.
-final class DemoLoad: @unchecked Sendable {  // counters are guarded by `lock`
-    private let lock = NSLock()
-    private var ok = 0, failed = 0, stopped = false
+final class DemoLoad: Sendable {
+    private let counts = Mutex<(ok: Int, failed: Int, stopped: Bool)>((0, 0, false))
 
     init(port: Int) {
         Thread.detachNewThread { [self] in
-            while !lock.withLock({ stopped }) {
+            while !counts.withLock({ $0.stopped }) {
                 let status = (try? HTTPProbe.get(host: "127.0.0.1", port: port, path: "/", timeout: .seconds(2)))?.status
-                lock.withLock { if status == 200 { ok += 1 } else if status != nil { failed += 1 } }
+                counts.withLock { if status == 200 { $0.ok += 1 } else if status != nil { $0.failed += 1 } }
                 usleep(5_000)
             }
         }
     }
 
-    func stop() { lock.withLock { stopped = true } }
-    var summary: String { lock.withLock { "\(ok + failed) requests to production, \(failed) answered 5xx" } }
+    func stop() { counts.withLock { $0.stopped = true } }
+    var summary: String { counts.withLock { "\($0.ok + $0.failed) requests to production, \($0.failed) answered 5xx" } }
 }
