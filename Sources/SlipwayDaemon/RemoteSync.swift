@@ -93,11 +93,10 @@ public actor RemoteSync {
     }
 
     private func run(_ arguments: [String]) async throws {
-        let result = try await Self.run(["--git-dir", repository.git.gitDirectory.path] + arguments, log: state.root.appendingPathComponent("git.log"))
-        guard result.status == 0 else { throw DaemonError("git \(arguments.joined(separator: " ")) failed: \(result.output.suffix(500))") }
+        try await Self.git(["--git-dir", repository.git.gitDirectory.path] + arguments, log: state.root.appendingPathComponent("git.log"))
     }
 
-    private static func git(_ arguments: [String], in directory: URL, log: URL) async throws {
+    private static func git(_ arguments: [String], in directory: URL? = nil, log: URL) async throws {
         let result = try await run(arguments, in: directory, log: log)
         guard result.status == 0 else { throw DaemonError("git \(arguments.joined(separator: " ")) failed: \(result.output.suffix(500))") }
     }
@@ -108,13 +107,12 @@ public actor RemoteSync {
             throw DaemonError("git is needed for --remote and was not found")
         }
         try FileManager.default.createDirectory(at: log.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try? FileManager.default.removeItem(at: log)
         var environment = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND", "LANG"].contains($0.key) }
         environment["GIT_TERMINAL_PROMPT"] = "0"
         let spec = LaunchSpec(arguments: ["git"] + arguments, environment: environment,
                               workingDirectory: directory ?? log.deletingLastPathComponent(), logFile: log)
-        let status = try await ProcessControl.run(spec, executable: executable, timeout: .seconds(120)) ?? -1
-        return (status, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        let result = try await ProcessControl.output(of: spec, executable: executable, timeout: .seconds(120))
+        return (result.status ?? -1, result.text)
     }
 }
 

@@ -100,7 +100,7 @@ public struct Engine: Sendable {
     /// Commits a run's record and status, then closes its journal.
     func commit(_ outcome: PipelineRun.Outcome, of name: EnvironmentName) async throws -> ObjectID {
         let commit = try await commitRecord(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
-        Failpoint(configuration.environment["SLIPWAY_FAILPOINT"])?.reached("committed")
+        configuration.failpoint?.reached("committed")
         Journal.clear(configuration.state.journal(name))
         return commit
     }

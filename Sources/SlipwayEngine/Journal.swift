@@ -77,6 +77,11 @@ final class Journal {
     }
 }
 
+extension EngineConfiguration {
+    /// The test hook `SLIPWAY_FAILPOINT` names in Slipway's environment, if any.
+    var failpoint: Failpoint? { Failpoint(environment["SLIPWAY_FAILPOINT"]) }
+}
+
 /// A test hook: `SLIPWAY_FAILPOINT=EVENT[@MS]` in Slipway's environment kills Slipway with
 /// SIGKILL when the journal reaches the first event starting with EVENT (MS milliseconds later
 /// when given, to land inside a step). It lets the crash-safety tests kill at exact points;

@@ -34,7 +34,7 @@ struct PipelineRun {
         let deployment = deploymentID(startedAt: started)
         let journal = Journal(file: engine.state.journal(environment),
                               draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
-                              failpoint: Failpoint(engine.environment["SLIPWAY_FAILPOINT"]))
+                              failpoint: engine.failpoint)
         let log = RunLog(environment: environment.rawValue, progress: engine.progress, journal: journal, stop: stop)
         let registry = engine.state.registry(environment)
         let traffic = HAProxy(directory: engine.state.haproxy(environment), logger: engine.logger)

@@ -82,9 +82,7 @@ public struct Planner: Sendable {
 
     func select(_ only: [EnvironmentName], in desired: DesiredState) throws -> [EnvironmentName] {
         let all = desired.environments.ordered
-        let broken = Set(desired.environments.diagnostics.compactMap { diagnostic in
-            EnvironmentSet.environmentName(forFile: String(diagnostic.path.split(separator: "/").last ?? "")).flatMap { EnvironmentName($0) }
-        })
+        let broken = Set(desired.environments.diagnostics.compactMap { EnvironmentName(manifestPath: $0.path) })
         for name in only where !all.contains(name) && !broken.contains(name) {
             let known = all.map(\.rawValue) + broken.map(\.rawValue)
             let hint = Spelling.hint(for: name.rawValue, among: known)

@@ -17,10 +17,8 @@ extension Engine {
             let file = configuration.state.journal(name)
             guard let entry = Journal.load(file) else { continue }
             let tip = try await repository.tip()
-            let status = try await repository.status(of: name, at: tip)
-            let recorded = try await repository.git.blobID(at: entry.record.path, in: tip) != nil
-            if recorded || status?.lastDeployment == entry.record.deployment {
-                Journal.clear(file)  // the record made it; only the journal's removal did not
+            if try await repository.git.blobID(at: entry.record.path, in: tip) != nil {
+                Journal.clear(file)  // the record made it (with its status, in one commit); only the journal's removal did not
                 continue
             }
             let outcome: PipelineRun.Outcome
@@ -36,7 +34,7 @@ extension Engine {
                     throw EngineError("\(file.path): the interrupted run's manifest \(entry.record.manifest.prefix(7)) cannot be read")
                 }
                 let run = PipelineRun(environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(trigger),
-                                      status: status, changes: entry.record.changes, repository: repository, engine: configuration)
+                                      status: try await repository.status(of: name, at: tip), changes: entry.record.changes, repository: repository, engine: configuration)
                 outcome = await run.recover(entry)
             }
             let commit = try await self.commit(outcome, of: name)
@@ -111,8 +109,7 @@ extension PipelineRun {
     /// that the registry does not know: Slipway was killed between starting and registering them.
     func stopUnregistered(_ registry: InstanceRegistry) async -> String {
         let known = Set(registry.load().map(\.id))
-        let strays = ProcessControl.processes(withEnvironment: ["SLIPWAY_STATE=\(engine.state.root.path)", "SLIPWAY_ENV=\(environment)"])
-            .filter { !known.contains($0.environment["SLIPWAY_INSTANCE"] ?? "") }
+        let strays = engine.state.processes(of: environment).filter { !known.contains($0.environment["SLIPWAY_INSTANCE"] ?? "") }
         for stray in strays { await ProcessControl.stop(stray.identity, timeout: manifest.run.stopTimeout.duration) }
         return strays.isEmpty ? "none" : "stopped \(strays.map { "\($0.environment["SLIPWAY_INSTANCE"] ?? "?") (pid \($0.identity.pid))" }.joined(separator: ", "))"
     }

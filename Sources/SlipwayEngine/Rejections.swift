@@ -11,8 +11,7 @@ extension Engine {
         let byFile = Dictionary(grouping: desired.environments.diagnostics, by: \.path)
         var outcomes: [ApplyOutcome] = []
         for (path, diagnostics) in byFile.sorted(by: { $0.key < $1.key }) {
-            guard let file = path.split(separator: "/").last, let env = EnvironmentSet.environmentName(forFile: String(file)),
-                  let name = EnvironmentName(env), let blob = desired.files[path] else { continue }
+            guard let name = EnvironmentName(manifestPath: path), let blob = desired.files[path] else { continue }
             let status = try await repository.status(of: name, at: tip)
             guard status?.failedManifest != blob.hex else { continue }
             let trigger = try await repository.git.commitInfo(try await repository.git.introducingCommit(of: path, blob: blob, from: tip))

@@ -28,6 +28,12 @@ public struct StateDirectory: Sendable {
     public func journal(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("journal.json") }
     public var lockFile: URL { root.appendingPathComponent("lock") }
 
+    /// Processes started for an environment from this state directory, registered or not
+    /// (instances carry `SLIPWAY_STATE` and `SLIPWAY_ENV`).
+    public func processes(of name: EnvironmentName) -> [(identity: ProcessIdentity, environment: [String: String])] {
+        ProcessControl.processes(withEnvironment: ["SLIPWAY_STATE=\(root.path)", "SLIPWAY_ENV=\(name)"])
+    }
+
     /// Environments that have state here (instances or a balancer), whether or not a manifest names them.
     public func knownEnvironments() -> [EnvironmentName] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("envs").path)) ?? []

@@ -138,8 +138,8 @@ struct TrustCheck {
         let spec = LaunchSpec(arguments: [name] + arguments.map { Placeholders.substitute($0, paths) },
                               environment: ["PATH": "/usr/bin:/bin", "LANG": "C"], workingDirectory: folder, logFile: output,
                               input: paths["input"].map { URL(fileURLWithPath: $0) })
-        let status = try await ProcessControl.run(spec, executable: executable, timeout: .seconds(30)) ?? -1
-        return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+        let result = try await ProcessControl.output(of: spec, executable: executable, timeout: .seconds(30))
+        return (result.status ?? -1, result.text)
     }
 
     private var pinFile: URL { state.root.appendingPathComponent("trust").appendingPathComponent("pinned") }

@@ -19,6 +19,12 @@ public struct EnvironmentName: Sendable, Hashable, Comparable, TextCodable {
 
     public init?(text: String) { self.init(text) }
 
+    /// The environment a manifest's path names (`Environments/web.yaml` → `web`), nil when none.
+    public init?(manifestPath path: String) {
+        guard let file = path.split(separator: "/").last, let stem = EnvironmentSet.environmentName(forFile: String(file)) else { return nil }
+        self.init(stem)
+    }
+
 
 
     public static let rule = "1–63 characters: lowercase letters, digits and inner dashes"

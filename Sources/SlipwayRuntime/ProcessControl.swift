@@ -148,6 +148,16 @@ extension ProcessControl {
 }
 
 extension ProcessControl {
+    /// Runs `spec` like `run(_:executable:timeout:)`, with its log file emptied first, and
+    /// returns the exit status (nil on timeout) and everything it printed.
+    public static func output(of spec: LaunchSpec, executable: URL, timeout: Duration) async throws -> (status: Int32?, text: String) {
+        try? FileManager.default.removeItem(at: spec.logFile)
+        let status = try await run(spec, executable: executable, timeout: timeout)
+        return (status, (try? String(contentsOf: spec.logFile, encoding: .utf8)) ?? "")
+    }
+}
+
+extension ProcessControl {
     /// The exit status from a `waitpid` status word, 128 + the signal for a killed process
     /// (WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import).
     public static func exitStatus(fromWait status: Int32) -> Int32 {

@@ -52,7 +52,7 @@ struct DaemonTests {
                 #expect(record.reason?.contains(diagnostic) == true, "\(record.reason ?? "")")
                 #expect(try ops.git(["show", "HEAD:Status/production.md"]).contains("version: 1.0.0"), "the running version stays")
                 #expect(fetch(port)?.body == "web 1.0.0\n")
-                try ops.slipway(["notify"])
+                _ = try ops.slipway(["notify"])
                 try await Task.sleep(for: .seconds(1))  // a negative check: passes in which no second rejection may be recorded
                 #expect(try records(ops) == 2)
                 #expect(daemon.exitStatus() == nil)
@@ -132,7 +132,7 @@ struct DaemonTests {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free()
             try await DaemonProcess.with(ops, poll: "1h") { daemon in
-                #expect(try await eventually { daemon.output.contains("watching") })
+                #expect(await eventually { daemon.output.contains("watching") })
                 // Notify without a change: nothing to do. Then a commit in a folder inotify does not watch (a bare push would land
                 // there too): only the notification wakes the daemon.
                 try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
@@ -172,7 +172,7 @@ struct HookTests {
             let port = try Ports.free()
             try ops.commit("README.md", "ops\n")
             try await DaemonProcess.with(ops, poll: "1h", arguments: ["--no-inotify"]) { daemon in
-                #expect(try await eventually { daemon.output.contains("trigger=start") }, "\(daemon.output)")
+                #expect(await eventually { daemon.output.contains("trigger=start") }, "\(daemon.output)")
                 try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
                 #expect(try await eventually(within: 20) { try ops.git(["log", "-1", "--format=%s", "main"]).hasPrefix("deploy(production)") },
                         "\(daemon.output)")

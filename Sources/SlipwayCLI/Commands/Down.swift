@@ -32,12 +32,11 @@ extension Slipway {
         static func takeDown(_ name: EnvironmentName, state: StateDirectory) async -> Int {
             await HAProxy(directory: state.haproxy(name), logger: .init(label: "slipway")).stop()
             let registry = state.registry(name)
-            let instances = registry.load().map(\.process)
-                + ProcessControl.processes(withEnvironment: ["SLIPWAY_STATE=\(state.root.path)", "SLIPWAY_ENV=\(name)"]).map(\.identity)
-            for instance in Set(instances) { await ProcessControl.stop(instance, timeout: .seconds(5)) }
+            let processes = Set(registry.load().map(\.process) + state.processes(of: name).map(\.identity))
+            for process in processes { await ProcessControl.stop(process, timeout: .seconds(5)) }
             try? registry.save([])
             try? FileManager.default.removeItem(at: state.journal(name))
-            return Set(instances).count
+            return processes.count
         }
     }
 }
