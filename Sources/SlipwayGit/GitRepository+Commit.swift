@@ -67,7 +67,9 @@ extension GitRepository {
         defer { git_signature_free(signature) }
 
         var hook = beforeRefUpdate
-        for _ in 0..<50 {
+        var races = 0
+        let deadline = Date().addingTimeInterval(30)
+        while races < 50 && Date() < deadline {
             let tip = try resolve(ref: branch)
             for (path, blob) in requiring where try tip.flatMap({ try blobID(at: path, in: $0) }) != blob {
                 return nil
@@ -76,12 +78,19 @@ extension GitRepository {
             let commitID = try createCommit(tree: treeID, parent: tip, message: message, author: signature, committer: signature)
             hook?()
             hook = nil
-            if try moveRef(branch, to: commitID, from: tip, message: "slipway: \(message.prefix { $0 != "\n" })") {
-                if isCheckedOut(branch) { try syncWorkingTree(files, previous: tip) }
+            switch try updateRef(branch, to: commitID, from: tip, message: "slipway: \(message.prefix { $0 != "\n" })") {
+            case .moved:
+                // The commit is in. The index and working tree follow when they can: a stale
+                // index.lock must not make a landed commit look failed (its caller would redo it).
+                if isCheckedOut(branch) { try? syncWorkingTree(files, previous: tip) }
                 return commitID
+            case .raced:
+                races += 1
+            case .locked:
+                waitOutLock(of: branch)
             }
         }
-        throw GitError(code: GIT_EMODIFIED.rawValue, message: "\(branch) kept moving; gave up after 50 attempts")
+        throw GitError(code: GIT_EMODIFIED.rawValue, message: "\(branch) kept moving or stayed locked; gave up after \(races) attempts")
     }
 
     /// The tree of `tip` with `changes` applied: a blob put at each path, or the path removed when nil.
@@ -130,8 +139,11 @@ extension GitRepository {
         return ObjectID(out)
     }
 
-    /// Moves `branch` from `old` to `new`; false when the branch no longer points at `old`.
-    func moveRef(_ branch: String, to new: ObjectID, from old: ObjectID?, message: String) throws -> Bool {
+    enum RefUpdate { case moved, raced, locked }
+
+    /// Moves `branch` from `old` to `new`: `.raced` when the branch no longer points at `old`,
+    /// `.locked` while someone holds its lock file.
+    func updateRef(_ branch: String, to new: ObjectID, from old: ObjectID?, message: String) throws -> RefUpdate {
         var newOID = new.raw
         var ref: OpaquePointer?
         defer { git_reference_free(ref) }
@@ -142,11 +154,23 @@ extension GitRepository {
         } else {
             result = git_reference_create(&ref, repo, branch, &newOID, 0, message)
         }
-        if result == GIT_EMODIFIED.rawValue || result == GIT_EEXISTS.rawValue || result == GIT_ELOCKED.rawValue {
-            return false
-        }
+        if result == GIT_ELOCKED.rawValue { return .locked }
+        if result == GIT_EMODIFIED.rawValue || result == GIT_EEXISTS.rawValue { return .raced }
         try check(result, "updating \(branch)")
-        return true
+        return .moved
+    }
+
+    /// A ref lock lives for the milliseconds of one update; one older than 5 s was left by a
+    /// process killed mid-update (a git, or Slipway itself) and would block the branch for
+    /// good, so it is removed. A younger one is waited for (50 ms at a time).
+    func waitOutLock(of branch: String) {
+        let lock = gitDirectory.appendingPathComponent(branch + ".lock")
+        guard let modified = (try? FileManager.default.attributesOfItem(atPath: lock.path))?[.modificationDate] as? Date else { return }
+        if Date().timeIntervalSince(modified) >= 5 {
+            try? FileManager.default.removeItem(at: lock)
+        } else {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
     }
 
     /// Writes `files` into the working tree and stages exactly them, leaving every other

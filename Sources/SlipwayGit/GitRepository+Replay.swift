@@ -9,9 +9,16 @@ extension GitRepository {
         return try check(git_graph_descendant_of(repo, &a, &b), "ancestry of \(commit.short)") == 1
     }
 
-    /// Moves `branch` from `old` to `new` (compare-and-swap); false when it no longer points at `old`.
+    /// Moves `branch` from `old` to `new` (compare-and-swap); false when it no longer points at
+    /// `old` or is locked (the caller tries again on its next wake-up).
     public func moveBranch(_ branch: String, to new: ObjectID, from old: ObjectID?, message: String) throws -> Bool {
-        try moveRef(branch, to: new, from: old, message: message)
+        switch try updateRef(branch, to: new, from: old, message: message) {
+        case .moved: return true
+        case .raced: return false
+        case .locked:
+            waitOutLock(of: branch)
+            return false
+        }
     }
 
     /// Commits on `branch` after `base`, following first parents from the tip, oldest first.

@@ -99,6 +99,22 @@ struct CrashSafetyTests {
         }
     }
 
+    @Test("a branch lock left by a process killed mid-update does not block the record commit")
+    func staleRefLock() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            // What git or Slipway killed between writing a ref's lock file and renaming it leaves behind.
+            let lock = ops.workTree.appendingPathComponent(".git/refs/heads/main.lock")
+            try Data((try ops.git(["rev-parse", "HEAD"])).utf8).write(to: lock)
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-60)], ofItemAtPath: lock.path)
+            let applied = try ops.slipway(["apply"])
+            #expect(applied.status == 0, "\(applied.output)")
+            #expect(try ops.lastRecord().result == .succeeded)
+            #expect(!FileManager.default.fileExists(atPath: lock.path))
+        }
+    }
+
     /// Records committed after `commit` on the branch, oldest first.
     func recordsSince(_ commit: String, _ ops: OpsRepoFixture) throws -> [DeploymentRecord] {
         let paths = try ops.git(["log", "--reverse", "--format=", "--name-only", "--diff-filter=A", "\(commit)..HEAD", "--", "Deployments"])
