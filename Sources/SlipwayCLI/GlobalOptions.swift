@@ -99,3 +99,29 @@ func environmentNames(_ arguments: [String]) throws -> [EnvironmentName] {
     }
 }
 
+
+/// `--by "Name <email>"` for commands that commit as the person who runs them.
+struct PersonOption: ParsableArguments {
+    @Option(name: .long, help: "Who does it, as \"Name <email>\" (default: git's user.name and user.email).")
+    var by: String?
+
+    func validate() throws {
+        if let by, Self.signature(by) == nil { throw ValidationError("--by must look like \"Name <email>\"") }
+    }
+
+    static func signature(_ text: String) -> Signature? {
+        guard let open = text.firstIndex(of: "<"), text.hasSuffix(">") else { return nil }
+        let name = text[..<open].trimmingCharacters(in: .whitespaces)
+        let email = String(text[text.index(after: open)..<text.index(before: text.endIndex)])
+        return name.isEmpty || email.isEmpty ? nil : Signature(name: name, email: email)
+    }
+
+    /// `--by`, else the person git is configured with.
+    func resolve(in repository: OpsRepository, doing what: String) async throws -> Signature {
+        let configured = await repository.git.defaultSignature()
+        guard let person = by.flatMap(Self.signature) ?? configured else {
+            throw ValidationError("who \(what)? set git's user.name and user.email, or pass --by \"Name <email>\"")
+        }
+        return person
+    }
+}

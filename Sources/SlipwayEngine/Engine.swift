@@ -109,6 +109,7 @@ public struct Engine: Sendable {
     @discardableResult
     public func commitRecord(_ record: DeploymentRecord, status: EnvironmentStatus, upstream: EnvironmentStatus? = nil,
                              beforeRefUpdate: (@Sendable () -> Void)? = nil) async throws -> ObjectID {
+        if let name = EnvironmentName(record.environment) { try await migrateRecords(of: name) }
         let templates = try await repository.templates(at: try await repository.tip())
         var files = [
             FileUpdate(path: record.path, content: Data(try templates.render(record).utf8)),

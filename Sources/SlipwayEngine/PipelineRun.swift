@@ -48,27 +48,12 @@ struct PipelineRun {
 
         do {
             log.begin(.preflight)
-            try await log.step("manifest") { "\(environment.manifestPath) valid (blob \(blob.short))" }
             try await log.step("signature") { try await checkSignature() }
-            try await log.step("target") {
-                guard manifest.target.kind == .process else {
-                    throw DeploymentFailure(reason: "target.kind \(manifest.target.kind.rawValue) is not available in this version of Slipway yet; use process")
-                }
-                return "process on this machine"
-            }
-            try await log.step("gates") {
-                let gates = manifest.gates
-                guard gates.monitor == nil || manifest.upstream != nil else {
-                    throw DeploymentFailure(reason: "gates.monitor is the soak time in the upstream environment: set upstream, or use gates.observe to watch this one after the rollout")
-                }
-                let parts = [gates.preflight.isEmpty ? nil : "\(gates.preflight.count) pre-flight gate(s)",
-                             gates.smoke.isEmpty ? nil : "\(gates.smoke.count) smoke check(s)",
-                             gates.observe.map { "post-deploy observation for \($0)" }].compactMap { $0 }
-                return parts.isEmpty ? "none configured" : parts.joined(separator: ", ")
-            }
-            try await log.step("secrets") {
-                secrets = try resolveSecrets(manifest)
-                return secrets.isEmpty ? "none" : "\(secrets.count) resolved from Slipway's environment: \(secrets.keys.sorted().joined(separator: ", "))"
+            var configured: InstanceLauncher?
+            try await log.step("configuration") {
+                let checked = try checkConfiguration()
+                (secrets, configured) = (checked.secrets, checked.launcher)
+                return checked.detail
             }
             let runner = gateRunner(deployment: deployment)
             for gate in manifest.gates.preflight {
@@ -82,19 +67,12 @@ struct PipelineRun {
                 }
             }
             let strategy = try manifest.strategy.runner()
-            let launcher = try self.launcher(for: manifest, blob: blob.hex, secrets: secrets)
-            try await log.step("program") {
-                guard let path = launcher.executable() else {
-                    throw DeploymentFailure(reason: "run.command: program \"\(manifest.run.command[0])\" not found")
-                }
-                return path.path
-            }
+            let launcher = try configured.unwrap("the launcher")
             var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = []
             try await log.step("traffic") {
                 (baseline, warm) = try await prepareTraffic(traffic, registry: registry)
                 baselineSample = try await Sample.lifetime(of: baseline, traffic)
-                let kept = warm.isEmpty ? "" : ", \(warm.count) warm at 0% until \(Timestamp.iso(warm[0].warmUntil ?? Date()))"
-                return "HAProxy on \(manifest.traffic.listen), \(baseline.count) instance(s) serving\(kept)"
+                return warm.isEmpty ? "" : "\(warm.count) warm at 0% until \(Timestamp.iso(warm[0].warmUntil ?? Date()))"
             }
             try await log.step("target health") { try await targetHealth(baseline, traffic: traffic) }
             let previous = await previousLauncher()
@@ -258,12 +236,34 @@ struct PipelineRun {
     func checkSignature() async throws -> String {
         switch try await trust.verify(trigger.id) {
         case .open:
-            return "not required: the ops repo has no \(TrustCheck.folder)/"
+            return ""  // not required: the ops repo has no Trust/
         case .trusted(let signer):
             return "\(trigger.id.short) \(signer)"
         case .refused(let reason):
             throw DeploymentFailure(reason: "refused: \(reason)")
         }
+    }
+
+    /// Pre-flight: what the manifest asks of this machine is there — a target Slipway drives,
+    /// gates it can honour, the secrets, the program.
+    func checkConfiguration() throws -> (secrets: [String: String], launcher: InstanceLauncher, detail: String) {
+        guard manifest.target.kind == .process else {
+            throw DeploymentFailure(reason: "target.kind \(manifest.target.kind.rawValue) is not available in this version of Slipway yet; use process")
+        }
+        let gates = manifest.gates
+        guard gates.monitor == nil || manifest.upstream != nil else {
+            throw DeploymentFailure(reason: "gates.monitor is the soak time in the upstream environment: set upstream, or use gates.observe to watch this one after the rollout")
+        }
+        let secrets = try resolveSecrets(manifest)
+        let launcher = try launcher(for: manifest, blob: blob.hex, secrets: secrets)
+        guard launcher.executable() != nil else {
+            throw DeploymentFailure(reason: "run.command: program \"\(manifest.run.command[0])\" not found")
+        }
+        let parts = [secrets.isEmpty ? nil : "secrets \(secrets.keys.sorted().joined(separator: ", ")) set",
+                     gates.preflight.isEmpty ? nil : "\(gates.preflight.count) pre-flight gate(s)",
+                     gates.smoke.isEmpty ? nil : "\(gates.smoke.count) smoke check(s)",
+                     gates.observe.map { "post-deploy observation for \($0)" }].compactMap { $0 }
+        return (secrets, launcher, parts.joined(separator: ", "))
     }
 
     /// Pre-flight: the running version is healthy before it is touched. A rollback is exempt: it
@@ -275,7 +275,7 @@ struct PipelineRun {
         guard down.isEmpty || trigger.isRollback else {
             throw DeploymentFailure(reason: "the running \(baseline[0].version) is not healthy (\(down.map { "\($0.id): \(stats[$0.id]?.checkStatus ?? "no check")" }.joined(separator: ", "))); fix it, or roll back with slipway rollback \(environment)")
         }
-        return down.isEmpty ? "\(baseline.count)/\(baseline.count) \(baseline[0].version) up" : "\(down.count) down, going ahead: this is a rollback"
+        return down.isEmpty ? "" : "\(down.count) down, going ahead: this is a rollback"
     }
 
     /// Pre-flight: the version that runs now could be put back — it is warm, or its program
@@ -286,10 +286,10 @@ struct PipelineRun {
         guard let previous else {
             throw DeploymentFailure(reason: "cannot roll back to \(version): its manifest \(status?.manifest?.prefix(7) ?? "?") is unreadable or its secrets are not set")
         }
-        guard let path = previous.executable() else {
+        guard previous.executable() != nil else {
             throw DeploymentFailure(reason: "cannot roll back to \(version): its program \(previous.manifest.run.command[0]) is gone")
         }
-        return "\(version) can be started again: \(path.path)"
+        return ""  // it can be started again
     }
 
     func runHook(_ name: String, _ command: [String], deployment: String, trigger: RollbackTrigger? = nil) async throws -> String {
@@ -549,7 +549,7 @@ struct PipelineRun {
         guard leftovers.isEmpty else {
             throw DeploymentFailure(reason: "instances of the previous version still serving: \(leftovers.map(\.id).joined(separator: ", "))")
         }
-        return "\(up.count)/\(manifest.run.replicas) up, no previous instance serving"
+        return ""  // every instance up and serving, none of the previous version
     }
 
     func verifyFront() throws -> String {
@@ -558,7 +558,7 @@ struct PipelineRun {
         guard response.status == check.expect else {
             throw DeploymentFailure(reason: "GET \(listen)\(check.path) answered \(response.status), expected \(check.expect)")
         }
-        return "GET \(listen)\(check.path) → \(response.status)"
+        return ""  // answered as the health check expects
     }
 
     // MARK: Record
@@ -598,7 +598,7 @@ struct PipelineRun {
     /// is remembered (not retried until the manifest changes); an interrupted or superseded run is not.
     func newStatus(for record: inout DeploymentRecord, registry: InstanceRegistry, failed: Bool) -> EnvironmentStatus {
         let running = registry.load().filter { $0.isRunning && $0.warmUntil == nil }
-        let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version, address: "127.0.0.1:\($0.port)", pid: $0.process.pid) }
+        let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version) }
         record.instances = summaries
         let deployment = record.deployment
         guard failed || record.result == .interrupted || record.result == .superseded else {

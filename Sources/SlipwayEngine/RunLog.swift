@@ -71,7 +71,7 @@ final class RunLog {
     /// Records a phase that has nothing to do.
     func skip(_ phase: Phase, because reason: String) {
         phases.append(PhaseReport(name: phase.rawValue, outcome: .skipped, milliseconds: 0,
-                                  steps: [StepReport(name: "skipped", outcome: .skipped, milliseconds: 0, detail: reason)]))
+                                  steps: [StepReport(name: PhaseReport.skippedStep, outcome: .skipped, milliseconds: 0, detail: reason)]))
         report(phase.percent(1), "skipped: \(reason)", in: phase)
     }
 

@@ -11,6 +11,23 @@ public struct FileUpdate: Sendable {
     }
 }
 
+/// One change a commit makes to the tree.
+public enum TreeChange: Sendable {
+    /// Writes content at a path (created or replaced).
+    case write(String, Data)
+    /// Puts a blob that is already in the repository at a path (a file moved, or copied from
+    /// another branch), without reading it.
+    case place(String, ObjectID)
+    /// Removes the file at a path.
+    case remove(String)
+
+    public var path: String {
+        switch self {
+        case .write(let path, _), .place(let path, _), .remove(let path): path
+        }
+    }
+}
+
 /// Who a commit is by.
 public struct Signature: Sendable {
     public let name: String
@@ -54,12 +71,32 @@ extension GitRepository {
         requiring: [String: ObjectID],
         beforeRefUpdate: (@Sendable () -> Void)? = nil
     ) throws -> ObjectID? {
-        let blobs = try files.map { file -> (String, git_oid) in
-            var oid = git_oid()
-            try file.content.withUnsafeBytes { bytes in
-                _ = try check(git_blob_create_from_buffer(&oid, repo, bytes.baseAddress, bytes.count), file.path)
+        try commit(changes: files.map { .write($0.path, $0.content) }, message: message, author: author, onto: branch,
+                   requiring: requiring, beforeRefUpdate: beforeRefUpdate)
+    }
+
+    /// Commits `changes` on top of the tip of `branch` (created when it does not exist yet),
+    /// with the same compare-and-swap as `commit(_:message:author:onto:)`; nil when a path in
+    /// `requiring` no longer has its blob.
+    public func commit(
+        changes: [TreeChange],
+        message: String,
+        author: Signature,
+        onto branch: String,
+        requiring: [String: ObjectID] = [:],
+        beforeRefUpdate: (@Sendable () -> Void)? = nil
+    ) throws -> ObjectID? {
+        let blobs = try changes.map { change -> (String, ObjectID?) in
+            switch change {
+            case .write(let path, let content):
+                var oid = git_oid()
+                try content.withUnsafeBytes { bytes in
+                    _ = try check(git_blob_create_from_buffer(&oid, repo, bytes.baseAddress, bytes.count), path)
+                }
+                return (path, ObjectID(oid))
+            case .place(let path, let blob): return (path, blob)
+            case .remove(let path): return (path, nil)
             }
-            return (file.path, oid)
         }
         var signature: UnsafeMutablePointer<git_signature>?
         try check(git_signature_now(&signature, author.name, author.email))
@@ -74,7 +111,7 @@ extension GitRepository {
             for (path, blob) in requiring where try tip.flatMap({ try blobID(at: path, in: $0) }) != blob {
                 return nil
             }
-            let treeID = try updatedTree(base: tip, changes: blobs.map { ($0.0, ObjectID($0.1)) })
+            let treeID = try updatedTree(base: tip, changes: blobs)
             let commitID = try createCommit(tree: treeID, parent: tip, message: message, author: signature, committer: signature)
             hook?()
             hook = nil
@@ -82,7 +119,7 @@ extension GitRepository {
             case .moved:
                 // The commit is in. The index and working tree follow when they can: a stale
                 // index.lock must not make a landed commit look failed (its caller would redo it).
-                if isCheckedOut(branch) { try? syncWorkingTree(files, previous: tip) }
+                if isCheckedOut(branch) { try? syncWorkingTree(blobs, previous: tip) }
                 return commitID
             case .raced:
                 races += 1
@@ -108,6 +145,11 @@ extension GitRepository {
         }
         defer { git_tree_free(baseTree) }
 
+        // Removing a path that is not there fails the whole update: a file someone else
+        // removed meanwhile is simply gone already.
+        let changes = changes.filter { change in
+            change.blob != nil || (try? hasEntry(baseTree, change.path)) == true
+        }
         var out = git_oid()
         let paths = changes.map { strdup($0.path) }
         defer { paths.forEach { free($0) } }
@@ -117,6 +159,16 @@ extension GitRepository {
         }
         try check(git_tree_create_updated(&out, repo, baseTree, updates.count, &updates), "building the tree")
         return out
+    }
+
+    /// Whether `tree` has an entry at `path` (`git_tree_entry_bypath`).
+    private func hasEntry(_ tree: OpaquePointer?, _ path: String) throws -> Bool {
+        var entry: OpaquePointer?
+        let result = git_tree_entry_bypath(&entry, tree, path)
+        git_tree_entry_free(entry)
+        if result == GIT_ENOTFOUND.rawValue { return false }
+        try check(result, path)
+        return true
     }
 
     func createCommit(
@@ -173,27 +225,34 @@ extension GitRepository {
         }
     }
 
-    /// Writes `files` into the working tree and stages exactly them, leaving every other
-    /// path of the index and working tree as the person left it (`git_index_add_bypath`).
-    /// A file the person has edited since `previous` is left alone too.
-    private func syncWorkingTree(_ files: [FileUpdate], previous: ObjectID?) throws {
+    /// Writes the changed files into the working tree and stages exactly them, leaving every
+    /// other path of the index and working tree as the person left it (`git_index_add_bypath`,
+    /// `git_index_remove_bypath`). A file the person has edited since `previous` is left alone too.
+    private func syncWorkingTree(_ changes: [(path: String, blob: ObjectID?)], previous: ObjectID?) throws {
         guard let root = workingDirectory else { return }
-        let files = try files.filter { file in
-            guard let current = FileManager.default.contents(atPath: root.appendingPathComponent(file.path).path) else { return true }
-            let before = try previous.flatMap { try readFile(file.path, at: $0) }
-            return current == before || current == file.content
-        }
-        for file in files {
-            let url = root.appendingPathComponent(file.path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try file.content.write(to: url, options: .atomic)
+        var synced: [(path: String, blob: ObjectID?)] = []
+        for change in changes {
+            let url = root.appendingPathComponent(change.path)
+            let before = try previous.flatMap { try readFile(change.path, at: $0) }
+            let content = try change.blob.map { try readBlob($0) }
+            if let current = FileManager.default.contents(atPath: url.path), current != before, current != content { continue }
+            if let content {
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try content.write(to: url, options: .atomic)
+            } else {
+                try? FileManager.default.removeItem(at: url)
+                // As git does: folders left empty go too (`rmdir` fails on one that is not).
+                var folder = url.deletingLastPathComponent()
+                while folder.path.count > root.path.count, rmdir(folder.path) == 0 { folder = folder.deletingLastPathComponent() }
+            }
+            synced.append(change)
         }
         var index: OpaquePointer?
         try check(git_repository_index(&index, repo), "index")
         defer { git_index_free(index) }
         try check(git_index_read(index, 1), "reading the index")
-        for file in files {
-            try check(git_index_add_bypath(index, file.path), file.path)
+        for change in synced {
+            try check(change.blob == nil ? git_index_remove_bypath(index, change.path) : git_index_add_bypath(index, change.path), change.path)
         }
         try check(git_index_write(index), "writing the index")
     }

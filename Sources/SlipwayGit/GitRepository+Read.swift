@@ -52,7 +52,7 @@ extension GitRepository {
     }
 
     /// The id of the entry at `path` when it exists and has `type` (any when nil; `git_tree_entry_bypath`).
-    private func entryID(at path: String, in commit: ObjectID, type: git_object_t?) throws -> ObjectID? {
+    func entryID(at path: String, in commit: ObjectID, type: git_object_t?) throws -> ObjectID? {
         try withTree(repo, commit: commit) { root in
             var entry: OpaquePointer?
             let result = git_tree_entry_bypath(&entry, root, path)

@@ -38,6 +38,9 @@ public struct StepReport: Sendable, Codable, Hashable {
 
 /// A phase of the pipeline (pre-flight, staging, production, post-deploy) and its steps.
 public struct PhaseReport: Sendable, Codable, Hashable {
+    /// The one step of a phase that had nothing to do; its detail says why.
+    public static let skippedStep = "skipped"
+
     public let name: String
     public let outcome: StepReport.Outcome
     public let milliseconds: Int
@@ -50,17 +53,14 @@ public struct PhaseReport: Sendable, Codable, Hashable {
     }
 }
 
-/// An instance as records show it.
+/// An instance as records and status files show it: nothing machine-local (no pid, no
+/// ephemeral port), which would only make every record differ from the last.
 public struct InstanceSummary: Sendable, Codable, Hashable {
     public let id: String
     public let version: String
-    public let address: String
-    public let pid: Int32
-    public init(id: String, version: String, address: String, pid: Int32) {
+    public init(id: String, version: String) {
         self.id = id
         self.version = version
-        self.address = address
-        self.pid = pid
     }
 }
 
@@ -74,8 +74,8 @@ public struct InstanceLog: Sendable, Codable, Hashable {
     }
 }
 
-/// Everything Slipway writes about one deployment
-/// (`Deployments/<env>/YYYY/MM/<deployment>.md` and the commit's trailers).
+/// Everything Slipway writes about one deployment (its record file, see `RecordFile`, and
+/// the commit's trailers).
 public struct DeploymentRecord: Sendable, Codable {
     /// `<UTC timestamp>-<short trigger commit>`, e.g. `20261126T181500Z-a1b2c3d`.
     public var deployment: String
@@ -143,11 +143,13 @@ public struct DeploymentRecord: Sendable, Codable {
         "\(Timestamp.compact(date))-\(trigger.prefix(7))"
     }
 
-    /// `Deployments/<env>/YYYY/MM/<deployment>.md`.
-    public var path: String {
-        let stamp = Timestamp.compact(started)
-        return "Deployments/\(environment)/\(stamp.prefix(4))/\(stamp.dropFirst(4).prefix(2))/\(deployment).md"
+    /// What the record's file name says (see `RecordFile`).
+    public var file: RecordFile {
+        RecordFile(deployment: deployment, previousVersion: previousVersion, version: version, result: result)
     }
+
+    /// `Deployments/<env>/YYYY/MM/DD/<deployment>_<from>_<to>_<result>.md`.
+    public var path: String { file.path(in: environment) }
 }
 
 /// Traffic a set of instances served: requests, 5xx share, mean response time.
@@ -310,5 +312,33 @@ public enum Timestamp {
     /// `20261126T181500Z`.
     public static func compact(_ date: Date) -> String {
         iso(date).filter { $0 != "-" && $0 != ":" }
+    }
+
+    /// The time at the start of a deployment id, `20261126T181500Z-…`.
+    public static func parseCompact(_ id: String) -> Date? {
+        let bytes = Array(id.utf8.prefix(16))
+        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
+        let digits = String(decoding: bytes, as: UTF8.self)
+        func part(_ from: Int, _ count: Int) -> String { String(digits.dropFirst(from).prefix(count)) }
+        return parse("\(part(0, 4))-\(part(4, 2))-\(part(6, 2))T\(part(9, 2)):\(part(11, 2)):\(part(13, 2))Z")
+    }
+
+    /// Reads `2026-11-26T18:15:00Z` (fractions of a second allowed) back; nil for anything else.
+    public static func parse(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z"), bytes[10] == UInt8(ascii: "T") else { return nil }
+        func number(_ range: Range<Int>) -> Int32? {
+            bytes[range].allSatisfy { (48...57).contains($0) } ? Int32(String(decoding: bytes[range], as: UTF8.self)) : nil
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+              let minute = number(14..<16), let second = number(17..<19) else { return nil }
+        var fraction = 0.0
+        if bytes.count > 20 {
+            guard bytes[19] == UInt8(ascii: "."), let value = Double("0" + String(decoding: bytes[19..<(bytes.count - 1)], as: UTF8.self)) else { return nil }
+            fraction = value
+        }
+        var parts = tm()
+        (parts.tm_year, parts.tm_mon, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec) = (year - 1900, month - 1, day, hour, minute, second)
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)) + fraction)
     }
 }

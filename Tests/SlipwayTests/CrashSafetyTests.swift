@@ -77,7 +77,7 @@ struct CrashSafetyTests {
             #expect(first.status == 0, "\(first.output)")
             let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: production, upstream: "staging"))
             // The first rollout batch of the run happens in staging, inside production's promote step: killed right after it.
-            let killed = try DaemonProcess.start(ops, environment: ["SLIPWAY_FAILPOINT": "done production: batch 1/2: start"])
+            let killed = try DaemonProcess.start(ops, environment: ["SLIPWAY_FAILPOINT": "done production: batch 1/2"])
             var status: Int32?
             #expect(await eventually(within: 30) { status = killed.exitStatus(); return status != nil }, "\(killed.output)")
             #expect(status == 137)

@@ -5,13 +5,18 @@ import SlipwayRecords
 
 extension Slipway {
     struct History: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List deployments from git history (commit trailers), newest first.")
+        static let configuration = CommandConfiguration(
+            abstract: "List deployments, newest first, from the records in the branch's tree.",
+            discussion: "With --all, also the records `slipway archive` moved away and record commits whose file is gone.")
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions
 
         @Option(name: .long, help: "Show at most this many deployments.")
         var limit: Int?
+
+        @Flag(name: .long, help: "Also read the archive branch and the record commits whose file is gone (slower: reads every commit).")
+        var all = false
 
         @Argument(help: "Only this environment.")
         var environment: String?
@@ -23,36 +28,16 @@ extension Slipway {
 
         func run() async throws {
             let repository = try await global.openRepository()
-            let batches = repository.historyBatches(of: try environmentNames(environment.map { [$0] } ?? []).first, limit: limit)
-            if output.json {
-                try await Self.writeJSON(batches)
-                return
+            let entries = try await repository.history(of: try environmentNames(environment.map { [$0] } ?? []).first, limit: limit, all: all)
+            if output.json { return try output.print(json: entries) }
+            guard !entries.isEmpty else { return print("no deployments yet") }
+            var text = ""
+            text.reserveCapacity(entries.count * 100)
+            for entry in entries {
+                text += "\(Timestamp.iso(entry.date))  \(entry.environment)  \(entry.service) \(entry.previousVersion) → \(entry.version)  \(entry.result)  \(entry.deployment)"
+                text += entry.source == .tip ? "\n" : "  (\(entry.source.rawValue))\n"
             }
-            var empty = true
-            for try await batch in batches where !batch.isEmpty {
-                empty = false
-                var text = ""
-                for entry in batch {
-                    text += "\(Timestamp.iso(entry.date))  \(entry.environment)  \(entry.service) \(entry.previousVersion) → \(entry.version)  \(entry.result)  \(entry.deployment)  \(entry.commit.prefix(7))\n"
-                }
-                FileHandle.standardOutput.write(Data(text.utf8))
-            }
-            if empty { print("no deployments yet") }
-        }
-
-        /// One JSON array, written batch by batch as the walk goes.
-        static func writeJSON(_ batches: AsyncThrowingStream<[HistoryEntry], any Error>) async throws {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            var first = true
-            FileHandle.standardOutput.write(Data("[".utf8))
-            for try await batch in batches where !batch.isEmpty {
-                let array = try encoder.encode(batch)
-                FileHandle.standardOutput.write(Data((first ? "\n" : ",\n").utf8) + array.dropFirst().dropLast())
-                first = false
-            }
-            FileHandle.standardOutput.write(Data("\n]\n".utf8))
+            FileHandle.standardOutput.write(Data(text.utf8))
         }
     }
 }

@@ -8,6 +8,8 @@ import SlipwayRuntime
 struct RollingStrategy: DeploymentStrategy {
     let spec: RollingSpec
 
+    private enum BatchPart { case start, analysis }
+
     func run(_ context: DeploymentContext) async throws -> [InstanceRecord] {
         let replicas = context.manifest.run.replicas
         let starts = Array(stride(from: 0, to: replicas, by: spec.batchSize))
@@ -17,35 +19,40 @@ struct RollingStrategy: DeploymentStrategy {
         for (index, start) in starts.enumerated() {
             let size = min(spec.batchSize, replicas - start)
             let label = "batch \(index + 1)/\(starts.count)"
+            // Where a failed batch stopped decides what goes back: a failed start leaves its own
+            // instances to remove; a failed analysis has already taken the traffic back.
+            var failedIn: BatchPart?
             do {
-                try await context.log.step("\(label): start \(size) × \(context.manifest.version)", at: Double(index) / Double(starts.count)) {
-                    let started = try await context.startServing(size, with: context.launcher)
-                    fresh += started
-                    return "healthy and serving: \(started.map(\.id).joined(separator: ", "))"
+                try await context.log.step(label, at: Double(index) / Double(starts.count)) {
+                    do {
+                        fresh += try await context.startServing(size, with: context.launcher)
+                    } catch {
+                        failedIn = .start
+                        throw error
+                    }
+                    var detail = ""
+                    if let analysis = spec.analysis {
+                        do {
+                            detail = try await StepAnalyzer(context: context, duration: analysis, interval: spec.analysisInterval, fresh: fresh, baseline: old)
+                                .hold(label, percent: 100 * fresh.count / max(1, fresh.count + old.count))
+                        } catch {
+                            failedIn = .analysis
+                            throw error
+                        }
+                    }
+                    let leaving = Array(old.prefix(size))
+                    old.removeFirst(leaving.count)
+                    for instance in leaving { try await context.retire(instance) }
+                    retired += leaving
+                    return detail
                 }
             } catch {
-                await restore(context, fresh: fresh, retired: retired.count)
-                throw error
-            }
-            if let analysis = spec.analysis {
-                do {
-                    try await context.log.step("\(label): analysis", at: (Double(index) + 0.3) / Double(starts.count)) {
-                        try await StepAnalyzer(context: context, duration: analysis, interval: spec.analysisInterval, fresh: fresh, baseline: old)
-                            .hold(label, percent: 100 * fresh.count / max(1, fresh.count + old.count))
-                    }
-                } catch {
-                    // Traffic is already back on the old instances; bring back any already retired.
-                    await restore(context, fresh: [], retired: retired.count)
-                    throw error
+                switch failedIn {
+                case .start: await restore(context, fresh: fresh, retired: retired.count)
+                case .analysis: await restore(context, fresh: [], retired: retired.count)
+                case nil: break
                 }
-            }
-            let leaving = Array(old.prefix(size))
-            old.removeFirst(leaving.count)
-            guard !leaving.isEmpty else { continue }
-            try await context.log.step("\(label): retire \(leaving.count) × \(leaving[0].version)", at: (Double(index) + 0.5) / Double(starts.count)) {
-                for instance in leaving { try await context.retire(instance) }
-                retired += leaving
-                return "drained and stopped: \(leaving.map(\.id).joined(separator: ", "))"
+                throw error
             }
         }
         if !old.isEmpty {

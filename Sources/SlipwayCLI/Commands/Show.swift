@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+import SlipwayRecords
+
+extension Slipway {
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print one deployment's record (the id that history lists).")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
+
+        @Flag(name: .long, help: "Print the record file as committed, front matter included.")
+        var raw = false
+
+        @Argument(help: "The deployment id, e.g. 20261126T181500Z-a1b2c3d.")
+        var deployment: String
+
+        @Argument(help: "The environment, when the id names deployments of several.")
+        var environment: String?
+
+        func validate() throws {
+            _ = try environmentNames(environment.map { [$0] } ?? [])
+            guard RecordFile.deployment(inName: deployment) == deployment else {
+                throw ValidationError("\"\(deployment)\" is not a deployment id (like 20261126T181500Z-a1b2c3d; slipway history lists them)")
+            }
+        }
+
+        func run() async throws {
+            let repository = try await global.openRepository()
+            let found = try await repository.records(withID: deployment, in: try environmentNames(environment.map { [$0] } ?? []).first)
+            guard let record = found.first else {
+                throw ValidationError("no record of deployment \(deployment)\(environment.map { " in \($0)" } ?? "") (slipway history --all lists every one)")
+            }
+            guard found.count == 1 else {
+                throw ValidationError("deployment \(deployment) has records in \(found.map(\.environment).joined(separator: " and ")): name the environment")
+            }
+            if output.json { return try output.print(json: try FrontMatter.parseRecord(record.text)) }
+            if raw { return print(record.text, terminator: "") }
+            let source = record.source == .tip ? "" : " (\(record.source == .archive ? "archived" : "file removed; from its commit"))"
+            print("\(record.path)\(source)\n")
+            print(Self.readable(record.text), terminator: "")
+        }
+
+        /// The record's Markdown body for a terminal: no front matter, folds opened.
+        static func readable(_ text: String) -> String {
+            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            if lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") { lines.removeSubrange(0...end) }
+            return lines.compactMap { line -> String? in
+                if line == "</details>" { return nil }
+                if line.hasPrefix("<details><summary>"), line.hasSuffix("</summary>") {
+                    return "## " + line.dropFirst("<details><summary>".count).dropLast("</summary>".count)
+                }
+                return line
+            }.joined(separator: "\n").trimmingCharacters(in: .newlines) + "\n"
+        }
+    }
+}

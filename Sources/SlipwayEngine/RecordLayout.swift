@@ -1,0 +1,104 @@
+public import Foundation
+public import SlipwayGit
+public import SlipwayManifest
+import SlipwayRecords
+
+/// Keeps the record folders in the layout `RecordFile` describes: records written before it
+/// (`Deployments/<env>/YYYY/MM/<deployment>.md`) are moved into day folders under names that
+/// say what they hold, and `slipway archive` moves old records to a branch of their own.
+/// Both move blobs as they are: nothing a record says is rewritten.
+extension OpsRepository {
+    /// Moves for the records of `environment` that are not in the day layout yet; empty when
+    /// all are. Looks at trees only, unless there is something to move.
+    func legacyRecordMoves(of environment: EnvironmentName, at tip: ObjectID) async throws -> [TreeChange] {
+        let folder = "\(RecordFile.root)/\(environment)"
+        var legacy: [String] = []
+        for year in try await git.listDirectory(folder, at: tip) ?? [] where !year.isBlob {
+            for month in try await git.listDirectory("\(folder)/\(year.name)", at: tip) ?? [] where !month.isBlob {
+                let monthFolder = "\(folder)/\(year.name)/\(month.name)"
+                for entry in try await git.listDirectory(monthFolder, at: tip) ?? [] where entry.isBlob {
+                    legacy.append("\(monthFolder)/\(entry.name)")
+                }
+            }
+        }
+        var moves: [TreeChange] = []
+        for path in legacy {
+            let name = String(path.split(separator: "/").last ?? "")
+            guard let deployment = RecordFile.deployment(inName: name), let blob = try await git.blobID(at: path, in: tip) else { continue }
+            let fields = FrontMatter.scalars(["version", "previousVersion", "result"], in: try await git.readBlob(blob))
+            let file = RecordFile(deployment: deployment, previousVersion: fields["previousVersion"].flatMap { $0 == "none" ? nil : $0 },
+                                  version: fields["version"] ?? "unknown", result: fields["result"].flatMap(DeploymentResult.init) ?? .failed)
+            moves += [.remove(path), .place(file.path(in: environment.rawValue), blob)]
+        }
+        return moves
+    }
+}
+
+extension Engine {
+    /// Moves an environment's records written before the day layout into it, in one commit of
+    /// its own, before Slipway commits the next record there.
+    func migrateRecords(of environment: EnvironmentName) async throws {
+        let moves = try await repository.legacyRecordMoves(of: environment, at: try await repository.tip())
+        guard !moves.isEmpty else { return }
+        let count = moves.count / 2
+        let message = """
+            records(\(environment)): move \(count) record(s) into day folders
+
+            Records are now Deployments/<env>/YYYY/MM/DD/<deployment>_<from>_<to>_<result>.md,
+            so that slipway history reads them from the tree. Their content is unchanged.
+
+            \(Trailers.environment): \(environment)
+
+            """
+        _ = try await repository.git.commit(changes: moves, message: message, author: configuration.author, onto: repository.branch)
+        configuration.logger.notice("records moved into day folders", metadata: ["env": "\(environment)", "records": "\(count)"])
+    }
+}
+
+/// What `slipway archive` did.
+public struct ArchiveOutcome: Sendable {
+    /// The records moved, by path.
+    public let paths: [String]
+    /// The commit on the archive branch that holds them, and the one that removed them from the branch.
+    public let archiveCommit: ObjectID?
+    public let branchCommit: ObjectID?
+}
+
+extension OpsRepository {
+    /// Moves the records of deployments that started before `cutoff` from the branch's tree to
+    /// `archiveBranch` (same paths), where `history --all` and `show` still find them: first a
+    /// commit on the archive branch that adds them, then one on the tracked branch that
+    /// removes them. A record someone changed or removed meanwhile keeps its own fate.
+    public func archive(before cutoff: Date, environments: [EnvironmentName], by author: Signature, dryRun: Bool = false) async throws -> ArchiveOutcome {
+        let tip = try await tip()
+        let names = environments.isEmpty ? try await recordFolders(at: tip) : environments
+        var moved: [(path: String, blob: ObjectID)] = []
+        for name in names {
+            let folder = "\(RecordFile.root)/\(name)"
+            for file in try await git.files(under: folder, at: tip) ?? [] {
+                let fileName = String(file.path.split(separator: "/").last ?? "")
+                guard let id = RecordFile.deployment(inName: fileName), let started = Timestamp.parseCompact(id), started < cutoff else { continue }
+                moved.append(("\(folder)/\(file.path)", file.id))
+            }
+        }
+        guard !moved.isEmpty, !dryRun else { return ArchiveOutcome(paths: moved.map(\.path), archiveCommit: nil, branchCommit: nil) }
+        let day = String(Timestamp.iso(cutoff).prefix(10))
+        let archiveCommit = try await git.commit(
+            changes: moved.map { .place($0.path, $0.blob) },
+            message: "archive: \(moved.count) record(s) of deployments before \(day) from \(branch.dropFirst("refs/heads/".count)) at \(tip.short)\n",
+            author: author, onto: Self.archiveBranch)
+        guard let archiveCommit else { throw EngineError("the archive branch could not be updated") }
+        let branchCommit = try await git.commit(
+            changes: moved.map { .remove($0.path) },
+            message: """
+                archive: move \(moved.count) record(s) of deployments before \(day) to \(Self.archiveBranch.dropFirst("refs/heads/".count))
+
+                slipway history --all and slipway show still read them there.
+
+                Slipway-Archive: \(archiveCommit.hex)
+
+                """,
+            author: author, onto: branch)
+        return ArchiveOutcome(paths: moved.map(\.path), archiveCommit: archiveCommit, branchCommit: branchCommit)
+    }
+}
