@@ -83,7 +83,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // libgit2 must not parse the system CA bundle at start-up: see CSlipwaySystem/libgit2_certificates.c.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=mbedtls_x509_crt_parse_file",
+                                           "-Xlinker", "--export-dynamic-symbol=mbedtls_x509_crt_parse_path"])]
         ),
         .executableTarget(name: "SlipwayDemoService", swiftSettings: swiftSettings),
         .executableTarget(name: "SlipwayNotify", swiftSettings: swiftSettings),

@@ -2,7 +2,7 @@
 `git fast-import`, times commands with hyperfine, and writes Benchmarks/results.md.
 
 Every process it starts is stopped before it returns; traffic goes to 127.0.0.1 only."""
-import hashlib, json, os, platform, re, shutil, socket, subprocess, sys, tempfile, time
+import hashlib, json, os, platform, random, re, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.request
 from pathlib import Path
 
 BIN = Path(sys.argv[1])
@@ -71,39 +71,238 @@ def bench_plan(work: Path):
     rows = [(name, r["median"], r["mean"], r["stddev"]) for name, r in results.items()]
     return "plan", "`slipway plan` over 1,000 environments (500 to update, 500 up to date)", rows, "goal: < 200 ms"
 
+class RealRecords:
+    """Records, status files and commit messages exactly as Slipway writes them, captured from
+    real `slipway apply` runs (a plain rolling update, a version that fails its health check, a
+    canary under load), then varied into as many deployments as a benchmark needs."""
+    ENV, OLD, NEW = "envzq", "9.8.7", "9.8.8"
+
+    def __init__(self, work: Path):
+        repo, port = work / "capture", free_port()
+        run(["git", "init", "-q", "-b", "main", str(repo)])
+        (repo / "Environments").mkdir()
+        def release(version, strategy="rolling: { batchSize: 1 }", extra=(), health="", subject=None):
+            args = ", ".join(f'"{a}"' for a in ["slipway-demo-service", "--port", "{port}", "--version", "{version}", *extra])
+            (repo / f"Environments/{self.ENV}.yaml").write_text(
+                f'service: web\nversion: "{version}"\nrun:\n  command: [{args}]\n  replicas: 3\n  stopTimeout: 2s\n'
+                f'traffic: {{ listen: "127.0.0.1:{port}" }}\nhealth:\n  interval: 100ms\n  healthyThreshold: 1\n{health}'
+                f'strategy:\n  {strategy}\nrollback: {{ minRequests: 5 }}\n')
+            run(["git", "add", "-A"], cwd=repo)
+            run(["git", "commit", "-q", "-m", subject or f"Release web {version}"], cwd=repo)
+            subprocess.run([SLIPWAY, "apply", "--repo", str(repo)], capture_output=True)
+            files = run(["git", "show", "--name-only", "--format=", "HEAD"], cwd=repo).stdout.split()
+            record = next(p for p in files if p.startswith("Deployments/"))
+            return {"record": run(["git", "show", f"HEAD:{record}"], cwd=repo).stdout,
+                    "status": run(["git", "show", f"HEAD:Status/{self.ENV}.md"], cwd=repo).stdout,
+                    "message": run(["git", "log", "-1", "--format=%B"], cwd=repo).stdout.rstrip("\n") + "\n",
+                    "result": record.rsplit("_", 1)[1][:-3]}
+        try:
+            release(self.OLD)
+            self.templates = [(0.88, release(self.NEW))]
+            release(self.OLD, subject="Roll back to 9.8.7")
+            self.templates.append((0.07, release(self.NEW, extra=["--fail-health"], health="  startTimeout: 2s\n")))
+            stop = threading.Event()
+            def load():
+                while not stop.is_set():
+                    try: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
+                    except OSError: pass
+            loader = threading.Thread(target=load); loader.start()
+            try:
+                self.templates.append((0.05, release(self.NEW, strategy="canary: { steps: [50, 100], stepDuration: 1s, analysisInterval: 1s }")))
+            finally:
+                stop.set(); loader.join()
+        finally:
+            subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
+        self.plain = self.templates[0][1]
+        self.random = random.Random(7)
+
+    def deployment(self, env, previous, version, when, trigger, manifest):
+        """(path, record, status, message, result) of one deployment of `env` from `previous` to `version`."""
+        template = self.random.choices([t for _, t in self.templates], weights=[w for w, _ in self.templates])[0]
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
+        deployment = f"{stamp}-{trigger[:7]}"
+        hashes = {}
+        def swap(text):
+            text = re.sub(r"\d{8}T\d{6}Z-[0-9a-f]{7}", deployment, text)
+            text = re.sub(r"\b[0-9a-f]{40}\b", lambda m: hashes.setdefault(m.group(0), trigger if not hashes else manifest), text)
+            text = re.sub(r"`[0-9a-f]{7}`", f"`{trigger[:7]}`", text)
+            text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)), text)
+            text = re.sub(r"web-[0-9a-f]{8}", lambda m: "web-%08x" % self.random.getrandbits(32), text)
+            return text.replace(self.ENV, env).replace(self.NEW, version).replace(self.OLD, previous)
+        path = f"Deployments/{env}/{stamp[:4]}/{stamp[4:6]}/{stamp[6:8]}/{deployment}_{previous}_{version}_{template['result']}.md"
+        return path, swap(template["record"]), swap(template["status"]), swap(template["message"]), template["result"]
+
+PEOPLE = ["Dana Developer <dana@example.com>", "Ravi Release <ravi@example.com>", "Oona Ops <oona.ops@example.com>",
+          "Margaret Hamilton <margaret.hamilton@example.com>"]
+
+class OpsHistory:
+    """The commits of an ops repo as deployments happen over `environments`: for each, a
+    person's release commit then Slipway's record commit; every tenth deployment also a
+    person's unrelated commit. `commits(n)` continues where the last call stopped."""
+    def __init__(self, records: RealRecords, environments=10, start=1_760_000_000, seed=1):
+        self.records, self.rng, self.when, self.index = records, random.Random(seed), start, 0
+        self.versions = {f"env-{e}": 0 for e in range(environments)}
+
+    def commits(self, count):
+        """Yields (author, time, message, {path: bytes}) for the next `count` deployments."""
+        for _ in range(count):
+            index, rng = self.index, self.rng
+            self.index += 1
+            envs = len(self.versions)
+            env = f"env-{index % envs}" if rng.random() < 0.5 else f"env-{rng.randrange(envs)}"
+            self.when += rng.randint(60, 600)
+            self.versions[env] += 1
+            previous, version = f"2.{self.versions[env] - 1}.0", f"2.{self.versions[env]}.0"
+            person = rng.choice(PEOPLE)
+            manifest = (f'service: web\nversion: "{version}"\nrun:\n  command: ["./bin/web", "--port", "{{port}}"]\n  replicas: 3\n'
+                        f'traffic: {{ listen: "127.0.0.1:{8000 + int(env[4:])}" }}\n').encode()
+            trigger = hashlib.sha1(b"release %d" % index).hexdigest()
+            yield person, self.when, f"Release web {version} to {env}", {f"Environments/{env}.yaml": manifest}
+            path, record, status, message, result = self.records.deployment(env, previous, version, self.when + 5, trigger, blob_id(manifest))
+            if result != "succeeded":
+                self.versions[env] -= 1  # what runs stays the previous version
+            yield "Slipway <slipway@localhost>", self.when + 9, message, {path: record.encode(), f"Status/{env}.md": status.encode()}
+            if index % 10 == 9:
+                yield person, self.when + 30, f"Notes on {env}", {"README.md": f"Runbook, revision {index}\n".encode()}
+
+def fast_import_commits(repo: Path, commits, ref="refs/heads/main", first=True):
+    """Writes (author, time, message, files) commits on `ref` with git fast-import."""
+    if first:
+        run(["git", "init", "-q", "-b", "main", str(repo)])
+    process = subprocess.Popen(["git", "fast-import", "--quiet"], cwd=repo, stdin=subprocess.PIPE, env=GIT_ENV)
+    out = process.stdin
+    for index, (author, when, message, files) in enumerate(commits):
+        msg = message.encode()
+        out.write(b"commit %s\n" % ref.encode())
+        out.write(b"author %s %d +0000\ncommitter %s %d +0000\n" % (author.encode(), when, author.encode(), when))
+        out.write(b"data %d\n%s\n" % (len(msg), msg))
+        if index == 0 and not first:
+            out.write(b"from %s^0\n" % ref.encode())
+        for path, data in files.items():
+            out.write(b"M 100644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data))
+    out.close()
+    if process.wait() != 0:
+        raise SystemExit("git fast-import failed")
+
+def pack_size(repo: Path) -> int:
+    return sum(f.stat().st_size for f in (repo / ".git/objects/pack").glob("*.pack"))
+
 def bench_history(work: Path):
-    """slipway history over 100,000 record commits, next to git log --grep."""
+    """History over 100,000 deployments in a repository shaped like real use, beside git; a
+    record commit at that size; what a record weighs, in the tree and packed."""
     repo, count = work / "history-100k", 100_000
-    def commits():
-        yield ("Manifests", {"Environments/production.yaml": manifest("production", "1.0.0", 8080)})
-        for i in range(count):
-            env = f"env-{i % 10}"
-            commit = hashlib.sha1(str(i).encode()).hexdigest()
-            deployment = f"2026{(i // 100000) % 12 + 1:02d}01T{i % 24:02d}0000Z-{commit[:7]}"
-            message = (f"deploy({env}): web 1.{i} → 1.{i + 1} succeeded\n\nRecord: Deployments/{env}/{deployment}.md\n\n"
-                       f"Slipway-Environment: {env}\nSlipway-Service: web\nSlipway-Version: 1.{i + 1}\n"
-                       f"Slipway-Previous-Version: 1.{i}\nSlipway-Result: succeeded\nSlipway-Deployment: {deployment}\n"
-                       f"Slipway-Trigger: {commit}\n")
-            yield (message, {f"Status/{env}.md": status(env, f"1.{i + 1}", "0" * 40, commit)})
-            if i % 10 == 9:
-                yield (f"Bump something {i}", {"Environments/production.yaml": manifest("production", f"1.{i}", 8080)})
-    fast_import(repo, commits())
+    records = RealRecords(work)
+    plain = records.plain["record"]
+    history = OpsHistory(records)
+    fast_import_commits(repo, history.commits(count))
+    # As git gc leaves a repository that grew by loose objects: deltas computed afresh (the
+    # default window and depth), then gc's own pass (commit-graph, packed refs).
+    run(["git", "repack", "-a", "-d", "-f", "-q"], cwd=repo)
+    run(["git", "gc", "-q"], cwd=repo)
+    run(["git", "checkout", "-q", "main"], cwd=repo)
+    commits = int(run(["git", "rev-list", "--count", "HEAD"], cwd=repo).stdout)
     listed = subprocess.run([SLIPWAY, "history", "--repo", str(repo)], capture_output=True, text=True).stdout.count("\n")
     grepped = run(["git", "log", "--grep", "Slipway-Result", "--format=%H"], cwd=repo).stdout.count("\n")
+    one = run(["git", "ls-tree", "-r", "--name-only", "HEAD", "Deployments/env-3"], cwd=repo).stdout.count("\n")
     assert listed == grepped == count, f"slipway history listed {listed}, git log --grep {grepped}, expected {count}"
-    git = f"git -C {repo} log --grep Slipway-Result"
-    results = hyperfine({
-        "git log --grep Slipway-Result": git,
-        "git log --grep Slipway-Result --format=%H": f"{git} --format=%H",
-        "git log --grep … --format with trailers": f"{git} '--format=%H %(trailers:key=Slipway-Environment,key=Slipway-Version,key=Slipway-Result,valueonly,separator=%x20)'",
-        "slipway history": f"{SLIPWAY} history --repo {repo}",
-        "slipway history --json": f"{SLIPWAY} history --json --repo {repo}",
-        "git log -n 20 --grep Slipway-Result": f"{git} -n 20 --format=%H",
-        "slipway history --limit 20": f"{SLIPWAY} history --limit 20 --repo {repo}",
-        "slipway history env-3 --limit 20": f"{SLIPWAY} history env-3 --limit 20 --repo {repo}",
+    assert subprocess.run([SLIPWAY, "history", "env-3", "--repo", str(repo)], capture_output=True, text=True).stdout.count("\n") == one
+    git = f"git -C {repo}"
+    t = hyperfine({
+        "grep": f"{git} log --grep Slipway-Result --format=%H",
+        "all": f"{SLIPWAY} history --repo {repo}",
+        "all-json": f"{SLIPWAY} history --json --repo {repo}",
+        "ls-tree": f"{git} ls-tree -r --name-only HEAD Deployments/env-3",
+        "env": f"{SLIPWAY} history env-3 --repo {repo}",
+        "grep20": f"{git} log -n 20 --grep Slipway-Result --format=%H",
+        "limit": f"{SLIPWAY} history --limit 20 --repo {repo}",
+        "env-limit": f"{SLIPWAY} history env-3 --limit 20 --repo {repo}",
+        "deep": f"{SLIPWAY} history --all --repo {repo}",
+        "version": f"{SLIPWAY} --version",
     }, runs=10, warmup=2)
-    rows = [(name, r["median"], r["mean"], r["stddev"]) for name, r in results.items()]
-    return "history", "`slipway history` over 100,000 record commits (110,001 commits in all), beside `git log --grep`", rows, "goal: no slower than git log --grep"
+    def timed(key): return f"{ms(t[key]['median'])} (σ {ms(t[key]['stddev'])})"
+    indexed = len(run(["git", "ls-files"], cwd=repo).stdout.splitlines())
+    size = pack_size(repo)
+    commit_ms = record_commit_times(work, repo)
+    growth = packed_growth(repo, history)
+    rows = [
+        ("repository", f"{count:,} deployments over 10 environments, {commits:,} commits (a person's release before each record, "
+                       f"a person's other commit every tenth), records and status files from real applies; "
+                       f"{size / 1e6:.0f} MB packed ({size / count:,.0f} B per deployment)", "—"),
+        ("`git log --grep Slipway-Result --format=%H`", timed("grep"), "—"),
+        ("`slipway history` (all 100,000)", timed("all") + f"; --json {timed('all-json')}", "no slower than git log --grep"),
+        (f"`git ls-tree -r --name-only HEAD Deployments/env-3` ({one:,} records)", timed("ls-tree"), "—"),
+        (f"`slipway history env-3` ({one:,} records)", timed("env"), "< 50 ms"),
+        ("`git log -n 20 --grep Slipway-Result --format=%H`", timed("grep20"), "—"),
+        ("`slipway history --limit 20`", timed("limit") + f"; env-3: {timed('env-limit')}", "≤ 2× git log -n 20 --grep"),
+        ("`slipway --version` (process start alone)", timed("version"), "—"),
+        ("`slipway history --all` (also reads every commit's trailers)", timed("deep"), "—"),
+        ("one record commit at 100,000 records, Slipway's own time (from `apply`'s log)",
+         f"bare repository {commit_ms['bare']:.1f} ms; checked out, index of {indexed:,} entries updated: {commit_ms['worktree']:.1f} ms (median of 5 each)", "< 20 ms"),
+        ("record of a plain rolling update (3 instances), as written by `apply`", f"{len(plain.splitlines())} lines, {len(plain.encode()):,} bytes", "≤ 40 lines, ≤ 1.5 KB"),
+        ("packed growth per deployment at 100,000 records (1,000 more, loose then `git gc`)",
+         f"{growth['slipway']:,.0f} B for Slipway's record commit; {growth['all']:,.0f} B with the person's release commit", "≤ 1 KB"),
+    ]
+    return "history", "History and records at 100,000 deployments, beside git", rows, "goals per row"
+
+def record_commit_times(work: Path, repo: Path):
+    """Median time of `commitRecord` (logged by `apply`) over five real deployments of one
+    small environment added to the 100,000-record repository, checked out and bare."""
+    times = {}
+    bare = work / "history-100k.git"
+    run(["git", "clone", "-q", "--bare", str(repo), str(bare)])
+    start = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    for name, target in [("worktree", repo), ("bare", bare)]:
+        port, samples = free_port(), []
+        clone = work / f"push-{name}"
+        if name == "bare":
+            run(["git", "clone", "-q", str(bare), str(clone)])
+        try:
+            for version in range(6):
+                tree = repo if name == "worktree" else clone
+                (tree / "Environments/bench.yaml").write_text(small_manifest("bench", f"3.{version}.0", port).decode())
+                run(["git", "add", "Environments/bench.yaml"], cwd=tree)
+                run(["git", "commit", "-q", "-m", f"Release bench 3.{version}.0"], cwd=tree)
+                if name == "bare":
+                    run(["git", "push", "-q", "origin", "HEAD:main"], cwd=tree)
+                out = subprocess.run([SLIPWAY, "apply", "bench", "--log-level", "info", "--repo", str(target)], capture_output=True, text=True)
+                found = re.search(r"record committed.*ms=(\d+\.\d+)", out.stderr)
+                assert found, out.stderr[-2000:]
+                if version > 0:  # the first deployment also starts HAProxy
+                    samples.append(float(found.group(1)))
+        finally:
+            subprocess.run([SLIPWAY, "down", "--repo", str(target)], capture_output=True)
+        if name == "worktree":  # leave the benchmark repository as it was
+            run(["git", "reset", "-q", "--hard", start], cwd=repo)
+        times[name] = sorted(samples)[len(samples) // 2]
+    return times
+
+def packed_growth(repo: Path, history: OpsHistory, more=1_000):
+    """Bytes the packed repository grows by per deployment: `more` deployments written as
+    loose objects (as Slipway and git write them one by one), then `git gc`; the people's
+    commits first, then Slipway's, each measured on its own."""
+    new = list(history.commits(more))
+    def add(commits):
+        run(["git", "gc", "-q"], cwd=repo)
+        before = pack_size(repo)
+        import_loose(repo, commits)
+        run(["git", "gc", "-q"], cwd=repo)
+        return pack_size(repo) - before
+    people = add([c for c in new if not c[0].startswith("Slipway")])
+    slipway = add([c for c in new if c[0].startswith("Slipway")])
+    return {"slipway": slipway / more, "all": (people + slipway) / more}
+
+def import_loose(repo: Path, commits):
+    """fast-import into a side pack, then unpacked into loose objects, so that gc computes
+    their deltas as it does for objects Slipway and git write one by one."""
+    packs = set((repo / ".git/objects/pack").glob("*.pack"))
+    fast_import_commits(repo, commits, first=False)
+    for pack in set((repo / ".git/objects/pack").glob("*.pack")) - packs:
+        moved = pack.with_suffix(".import")
+        pack.rename(moved)
+        pack.with_suffix(".idx").unlink()
+        with open(moved, "rb") as data:
+            subprocess.run(["git", "unpack-objects", "-q"], cwd=repo, stdin=data, check=True)
+        moved.unlink()
 
 def free_port():
     with socket.socket() as s:

@@ -109,6 +109,7 @@ public struct Engine: Sendable {
     @discardableResult
     public func commitRecord(_ record: DeploymentRecord, status: EnvironmentStatus, upstream: EnvironmentStatus? = nil,
                              beforeRefUpdate: (@Sendable () -> Void)? = nil) async throws -> ObjectID {
+        let started = ContinuousClock.now
         if let name = EnvironmentName(record.environment) { try await migrateRecords(of: name) }
         let templates = try await repository.templates(at: try await repository.tip())
         var files = [
@@ -121,7 +122,9 @@ public struct Engine: Sendable {
         }
         let commit = try await repository.git.commit(files, message: Trailers.message(for: record), author: configuration.author,
                                                      onto: repository.branch, beforeRefUpdate: beforeRefUpdate)
-        configuration.logger.info("record committed", metadata: ["env": "\(record.environment)", "deployment": "\(record.deployment)", "commit": "\(commit.short)"])
+        configuration.logger.info("record committed", metadata: [
+            "env": "\(record.environment)", "deployment": "\(record.deployment)", "commit": "\(commit.short)", "ms": "\(String(format: "%.1f", (ContinuousClock.now - started) / .milliseconds(1)))",
+        ])
         return commit
     }
 }

@@ -7,6 +7,7 @@ import SlipwayRecords
 extension Slipway {
     struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "apply",
             abstract: "Run one reconcile pass now: deploy what differs, commit a record per deployment.")
 
         @OptionGroup var global: GlobalOptions

@@ -6,6 +6,7 @@ import SlipwayGit
 extension Slipway {
     struct Approve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "approve",
             abstract: "Commit an approval of an environment's current manifest (for blueGreen autoPromote: false).")
 
         @OptionGroup var global: GlobalOptions

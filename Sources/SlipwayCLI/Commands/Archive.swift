@@ -6,6 +6,7 @@ import SlipwayRecords
 extension Slipway {
     struct Archive: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "archive",
             abstract: "Move the records of deployments before a date out of the branch, to the slipway-archive branch.",
             discussion: "For a small checkout. history --all and show still read archived records; push both branches.")
 

@@ -12,6 +12,7 @@ import Synchronization
 extension Slipway {
     struct Demo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "demo",
             abstract: "The whole story on a throw-away ops repo, with the daemon: release, canary, an automatic rollback, a revert.")
 
         @Flag(name: .long, help: "Keep the ops repo and leave its instances running (take them down with slipway down).")

@@ -8,6 +8,7 @@ import SlipwayTraffic
 extension Slipway {
     struct Down: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "down",
             abstract: "Stop an environment's instances and HAProxy on this machine (for throw-away repos; records nothing).")
 
         @OptionGroup var global: GlobalOptions

@@ -6,6 +6,7 @@ import SlipwayRecords
 extension Slipway {
     struct History: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "history",
             abstract: "List deployments, newest first, from the records in the branch's tree.",
             discussion: "With --all, also the records `slipway archive` moved away and record commits whose file is gone.")
 

@@ -10,6 +10,7 @@ extension Slipway {
 
         struct Install: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "install",
                 abstract: "Install pre-commit and post-merge (or, with --server, pre-receive and post-receive) into the repository.")
 
             @OptionGroup var global: GlobalOptions

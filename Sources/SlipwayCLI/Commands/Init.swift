@@ -5,6 +5,7 @@ import SlipwayGit
 extension Slipway {
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "init",
             abstract: "Create an ops repo: example manifests in Environments/ and templates in Templates/, committed.")
 
         @Argument(help: "Where to create it (default: the current directory).")

@@ -5,6 +5,7 @@ import SlipwayManifest
 extension Slipway {
     struct Plan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "plan",
             abstract: "Show desired vs deployed state, field by field (secrets as references, never values).")
 
         @OptionGroup var global: GlobalOptions

@@ -5,6 +5,7 @@ import SlipwayGit
 extension Slipway {
     struct Rollback: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "rollback",
             abstract: "Commit a rollback of an environment's manifest; the next apply deploys it (instantly when still warm).")
 
         @OptionGroup var global: GlobalOptions

@@ -5,7 +5,8 @@ import SlipwayRecords
 
 extension Slipway {
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print one deployment's record (the id that history lists).")
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "Print one deployment's record (the id that history lists).")
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions

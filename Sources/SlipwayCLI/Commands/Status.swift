@@ -7,7 +7,8 @@ import SlipwayRecords
 
 extension Slipway {
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show what runs in each environment and the last result.")
+        static let configuration = CommandConfiguration(
+            commandName: "status", abstract: "Show what runs in each environment and the last result.")
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var output: OutputOptions

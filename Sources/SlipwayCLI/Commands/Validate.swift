@@ -6,6 +6,7 @@ import SlipwayManifest
 extension Slipway {
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "validate",
             abstract: "Validate the manifests in Environments/; errors as path:line:col: message.")
 
         @OptionGroup var global: GlobalOptions

@@ -8,6 +8,7 @@ import SlipwayManifest
 extension Slipway {
     struct Watch: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "watch",
             abstract: "The daemon: watch the branch and reconcile on every change (SIGTERM finishes the run in progress).")
 
         @OptionGroup var global: GlobalOptions
@@ -47,6 +48,7 @@ extension Slipway {
 
     struct Notify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "notify",
             abstract: "Wake the daemon watching this repository (what the post-receive and post-merge hooks run).")
 
         @OptionGroup var global: GlobalOptions
