@@ -119,11 +119,11 @@ class RealRecords:
     def deployment(self, env, previous, version, when, trigger, manifest):
         """(path, record, status, message, result) of one deployment of `env` from `previous` to `version`."""
         template = self.random.choices([t for _, t in self.templates], weights=[w for w, _ in self.templates])[0]
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(when)) + ".%03dZ" % self.random.randrange(1000)
         deployment = f"{stamp}-{trigger[:7]}"
         hashes = {}
         def swap(text):
-            text = re.sub(r"\d{8}T\d{6}Z-[0-9a-f]{7}", deployment, text)
+            text = re.sub(r"\d{8}T\d{6}(?:\.\d{3})?Z-[0-9a-f]{7}", deployment, text)
             text = re.sub(r"\b[0-9a-f]{40}\b", lambda m: hashes.setdefault(m.group(0), trigger if not hashes else manifest), text)
             text = re.sub(r"`[0-9a-f]{7}`", f"`{trigger[:7]}`", text)
             text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)), text)
@@ -265,7 +265,7 @@ def record_commit_times(work: Path, repo: Path):
                 if name == "bare":
                     run(["git", "push", "-q", "origin", "HEAD:main"], cwd=tree)
                 out = subprocess.run([SLIPWAY, "apply", "bench", "--log-level", "info", "--repo", str(target)], capture_output=True, text=True)
-                found = re.search(r"record committed.*ms=(\d+\.\d+)", out.stderr)
+                found = re.search(r"ms=(\d+\.\d+) \S+ record committed", out.stderr)
                 assert found, out.stderr[-2000:]
                 if version > 0:  # the first deployment also starts HAProxy
                     samples.append(float(found.group(1)))
@@ -670,4 +670,5 @@ def main():
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-main()
+if __name__ == "__main__":
+    main()

@@ -3,8 +3,9 @@ public import SlipwayManifest
 import SlipwayGit
 import SlipwayRecords
 
-/// One deployment as `slipway history` lists it.
-public struct HistoryEntry: Sendable, Codable, Equatable {
+/// One deployment as `slipway history` lists it. Holds what a record's name and folder say;
+/// the trigger, the date and the record's path are derived when asked (history holds 100,000).
+public struct HistoryEntry: Sendable, Equatable, Encodable {
     /// Where history found a deployment.
     public enum Source: String, Sendable, Codable {
         /// A record file at the tip of the branch.
@@ -22,16 +23,45 @@ public struct HistoryEntry: Sendable, Codable, Equatable {
     /// `none` for a first deployment.
     public let previousVersion: String
     public let result: String
-    /// The manifest commit that asked for it: the short id its record's name carries, the
-    /// full id when history read the record or its commit.
-    public let trigger: String
-    /// The record's path, nil when only its commit was found.
-    public let record: String?
+    public let source: Source
     /// The record commit, when history read commits to find it (`source` `log`).
     public let commit: String?
+    /// The record's folder (shared by the records of one day), and its file name when the
+    /// fields above do not give it back exactly.
+    let folder: String?
+    let name: String?
+    /// The full trigger, when history read the record or its commit.
+    let fullTrigger: String?
+
+    /// The manifest commit that asked for it: the short id its record's name carries, the
+    /// full id when history read the record or its commit.
+    public var trigger: String { fullTrigger ?? RecordFile.trigger(inDeployment: deployment) }
+    /// The record's path, nil when only its commit was found.
+    public var record: String? {
+        folder.map { folder in
+            folder + (name ?? RecordFile(deployment: deployment, previousVersion: previousVersion == "none" ? nil : previousVersion,
+                                         version: version, result: DeploymentResult(rawValue: result) ?? .failed).name)
+        }
+    }
     /// When the deployment started.
-    public let date: Date
-    public let source: Source
+    public var date: Date { Timestamp.parseCompact(deployment) ?? Date(timeIntervalSince1970: 0) }
+
+    private enum Key: String, CodingKey { case deployment, environment, service, version, previousVersion, result, trigger, record, commit, date, source }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(deployment, forKey: .deployment)
+        try container.encode(environment, forKey: .environment)
+        try container.encode(service, forKey: .service)
+        try container.encode(version, forKey: .version)
+        try container.encode(previousVersion, forKey: .previousVersion)
+        try container.encode(result, forKey: .result)
+        try container.encode(trigger, forKey: .trigger)
+        try container.encodeIfPresent(record, forKey: .record)
+        try container.encodeIfPresent(commit, forKey: .commit)
+        try container.encode(date, forKey: .date)
+        try container.encode(source, forKey: .source)
+    }
 }
 
 extension OpsRepository {
@@ -43,17 +73,20 @@ extension OpsRepository {
     /// long the history is. With `all`, also the records archived by `slipway archive` and
     /// the record commits whose file is gone from both (read from commit trailers).
     public func history(of environment: EnvironmentName? = nil, limit: Int? = nil, all: Bool = false) async throws -> [HistoryEntry] {
-        var entries: [HistoryEntry] = []
         guard let tip = try await git.resolve(ref: branch) else { return [] }
-        entries += try await records(at: tip, of: environment, last: all ? nil : limit, source: .tip)
+        var entries = try await records(at: tip, of: environment, last: all ? nil : limit, source: .tip)
         if all {
             if let archive = try await git.resolve(ref: Self.archiveBranch) {
                 entries += try await records(at: archive, of: environment, last: nil, source: .archive)
             }
             entries += try await recordCommits(from: tip, of: environment, except: Set(entries.map(\.key)))
         }
-        entries.sort { $0.deployment != $1.deployment ? $0.deployment > $1.deployment : $0.environment < $1.environment }
-        return limit.map { Array(entries.prefix($0)) } ?? entries
+        let newestFirst = { (a: HistoryEntry, b: HistoryEntry) in a.deployment != b.deployment ? a.deployment > b.deployment : a.environment < b.environment }
+        // One environment's records come newest first from its tree already; sorting 10,000 of
+        // them anyway was a tenth of the run.
+        if zip(entries, entries.dropFirst()).contains(where: { !newestFirst($0, $1) && $0 != $1 }) { entries.sort(by: newestFirst) }
+        if let limit, entries.count > limit { entries.removeLast(entries.count - limit) }
+        return entries
     }
 
     /// The record files under `Deployments/` at `commit`, each environment's newest first.
@@ -61,14 +94,32 @@ extension OpsRepository {
         let environments = if let environment { [environment] } else { try await recordFolders(at: commit) }
         var entries: [HistoryEntry] = []
         for name in environments {
-            let folder = "\(RecordFile.root)/\(name)"
-            guard var files = try await git.files(under: folder, at: commit, last: last) else { continue }
-            if last != nil { files.reverse() }  // back to tree order: oldest first
-            guard let newest = files.last else { continue }
+            let root = "\(RecordFile.root)/\(name)"
+            guard let newest = try await git.files(under: root, at: commit, last: 1)?.first else { continue }
             let service = try await recordFields(newest.id)["service"] ?? ""
-            for file in files.reversed() {
-                let path = "\(folder)/\(file.path)"
-                if let entry = try await entry(file, path: path, environment: name, service: service, source: source) { entries.append(entry) }
+            let env = name.rawValue
+            var count = 0
+            var folder = (relative: "", path: root + "/")  // the records of a day share one path string
+            var unnamed: [(folder: String, name: String, id: ObjectID)] = []
+            _ = try await git.visitFiles(under: root, at: commit, reversed: true) { file in
+                if file.folder != folder.relative { folder = (file.folder, root + "/" + file.folder) }
+                if let parsed = RecordFile.parse(file.name) {
+                    // The name is derived from the fields when they give it back exactly (a safe version always does).
+                    let exact = RecordFile.safe(parsed.version) != nil && parsed.previousVersion.map { RecordFile.safe($0) != nil } ?? true
+                    entries.append(HistoryEntry(deployment: parsed.deployment, environment: env, service: service, version: parsed.version,
+                                                previousVersion: parsed.previousVersion ?? "none", result: parsed.result.rawValue, source: source,
+                                                commit: nil, folder: folder.path, name: exact ? nil : String(decoding: file.name, as: UTF8.self),
+                                                fullTrigger: nil))
+                } else {
+                    unnamed.append((folder.path, String(decoding: file.name, as: UTF8.self), file.id))
+                }
+                count += 1
+                return last.map { count < $0 } ?? true
+            }
+            for file in unnamed {
+                if let entry = try await entry(readingRecord: file.id, folder: file.folder, name: file.name, environment: env, service: service, source: source) {
+                    entries.append(entry)
+                }
             }
         }
         return entries
@@ -79,31 +130,20 @@ extension OpsRepository {
         try await (git.listDirectory(RecordFile.root, at: commit) ?? []).filter { !$0.isBlob }.compactMap { EnvironmentName($0.name) }
     }
 
-    /// A history entry from a record's file name, or from the record itself when its name does
-    /// not say enough (written before names carried versions and result).
-    private func entry(_ file: TreeFile, path: String, environment: EnvironmentName, service: String,
+    /// A history entry read from the record itself, for a name that does not say enough
+    /// (written before names carried versions and result, or a version with `_`).
+    private func entry(readingRecord blob: ObjectID, folder: String, name: String, environment: String, service: String,
                        source: HistoryEntry.Source) async throws -> HistoryEntry? {
-        let name = String(file.path.split(separator: "/").last ?? "")
-        if let parsed = RecordFile(name: name), let date = Timestamp.parseCompact(parsed.deployment) {
-            return HistoryEntry(deployment: parsed.deployment, environment: environment.rawValue, service: service, version: parsed.version,
-                                previousVersion: parsed.previousVersion ?? "none", result: parsed.result.rawValue,
-                                trigger: Self.trigger(inDeployment: parsed.deployment), record: path, commit: nil, date: date, source: source)
-        }
-        guard let deployment = RecordFile.deployment(inName: name), let date = Timestamp.parseCompact(deployment) else { return nil }
-        let fields = try await recordFields(file.id)
-        return HistoryEntry(deployment: deployment, environment: environment.rawValue, service: fields["service"] ?? service,
+        guard let deployment = RecordFile.deployment(inName: name) else { return nil }
+        let fields = try await recordFields(blob)
+        return HistoryEntry(deployment: deployment, environment: environment, service: fields["service"] ?? service,
                             version: fields["version"] ?? "?", previousVersion: fields["previousVersion"] ?? "none",
-                            result: fields["result"] ?? "?", trigger: fields["trigger"] ?? Self.trigger(inDeployment: deployment),
-                            record: path, commit: nil, date: date, source: source)
+                            result: fields["result"] ?? "?", source: source, commit: nil, folder: folder, name: name,
+                            fullTrigger: fields["trigger"])
     }
 
     private func recordFields(_ blob: ObjectID) async throws -> [String: String] {
         FrontMatter.scalars(["service", "version", "previousVersion", "result", "trigger"], in: try await git.readBlob(blob))
-    }
-
-    /// `a1b2c3d` from `20261126T181500Z-a1b2c3d[-2]`.
-    static func trigger(inDeployment id: String) -> String {
-        String(id.split(separator: "-").dropFirst().first ?? "")
     }
 
     /// Record commits on the branch (first parents) whose deployment is not in `known`, from
@@ -118,9 +158,8 @@ extension OpsRepository {
                 .first { $0.hasPrefix("Record: ") }.map { String($0.dropFirst(8)) }
             entries.append(HistoryEntry(
                 deployment: deployment, environment: env, service: trailers[Trailers.service] ?? "", version: trailers[Trailers.version] ?? "",
-                previousVersion: trailers[Trailers.previousVersion] ?? "none", result: trailers[Trailers.result] ?? "",
-                trigger: trailers[Trailers.trigger] ?? "", record: record, commit: commit.id.hex,
-                date: Timestamp.parseCompact(deployment) ?? Date(timeIntervalSince1970: TimeInterval(commit.time)), source: .log))
+                previousVersion: trailers[Trailers.previousVersion] ?? "none", result: trailers[Trailers.result] ?? "", source: .log,
+                commit: commit.id.hex, folder: record == nil ? nil : "", name: record, fullTrigger: trailers[Trailers.trigger]))
             return true
         }
         return entries

@@ -76,8 +76,7 @@ extension OpsRepository {
         for name in names {
             let folder = "\(RecordFile.root)/\(name)"
             for file in try await git.files(under: folder, at: tip) ?? [] {
-                let fileName = String(file.path.split(separator: "/").last ?? "")
-                guard let id = RecordFile.deployment(inName: fileName), let started = Timestamp.parseCompact(id), started < cutoff else { continue }
+                guard let id = RecordFile.deployment(inName: file.name), let started = Timestamp.parseCompact(id), started < cutoff else { continue }
                 moved.append(("\(folder)/\(file.path)", file.id))
             }
         }

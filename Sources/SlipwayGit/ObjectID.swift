@@ -13,14 +13,17 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible, Codable {
     }
 
     init(_ oid: git_oid) {
+        self = withUnsafeBytes(of: oid.id) { ObjectID(bytes: $0.bindMemory(to: UInt8.self).baseAddress!) }  // a git_oid holds 20 bytes
+    }
+
+    /// From the 20 raw bytes of an id (as tree objects store them).
+    init(bytes: UnsafePointer<UInt8>) {
         let digits = Array("0123456789abcdef".utf8)
         var text = [UInt8]()
         text.reserveCapacity(40)
-        withUnsafeBytes(of: oid.id) { bytes in
-            for byte in bytes.prefix(20) {
-                text.append(digits[Int(byte >> 4)])
-                text.append(digits[Int(byte & 0x0f)])
-            }
+        for byte in UnsafeBufferPointer(start: bytes, count: 20) {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
         }
         self.hex = String(decoding: text, as: UTF8.self)
     }

@@ -77,7 +77,8 @@ public struct InstanceLog: Sendable, Codable, Hashable {
 /// Everything Slipway writes about one deployment (its record file, see `RecordFile`, and
 /// the commit's trailers).
 public struct DeploymentRecord: Sendable, Codable {
-    /// `<UTC timestamp>-<short trigger commit>`, e.g. `20261126T181500Z-a1b2c3d`.
+    /// `<UTC timestamp>-<short trigger commit>`, e.g. `20261126T181500.123Z-a1b2c3d`
+    /// (records written before milliseconds: `20261126T181500Z-a1b2c3d`).
     public var deployment: String
     public var environment: String
     public var service: String
@@ -138,9 +139,10 @@ public struct DeploymentRecord: Sendable, Codable {
     /// interrupted run (it is deployed again).
     public var isFailure: Bool { result == .failed || (result == .rolledBack && rollback != nil) }
 
-    /// The deployment id for a run started at `date` for `trigger`.
+    /// The deployment id for a run started at `date` for `trigger`:
+    /// `20261126T181500.123Z-a1b2c3d`. The milliseconds order the runs of one second.
     public static func id(startedAt date: Date, trigger: String) -> String {
-        "\(Timestamp.compact(date))-\(trigger.prefix(7))"
+        "\(Timestamp.compactMilliseconds(date))-\(trigger.prefix(7))"
     }
 
     /// What the record's file name says (see `RecordFile`).
@@ -314,13 +316,66 @@ public enum Timestamp {
         iso(date).filter { $0 != "-" && $0 != ":" }
     }
 
-    /// The time at the start of a deployment id, `20261126T181500Z-…`.
+    /// `20261126T181500.123Z`.
+    public static func compactMilliseconds(_ date: Date) -> String {
+        let milliseconds = Int((date.timeIntervalSince1970 * 1000).rounded(.down)) % 1000
+        let digits = String(milliseconds)
+        return compact(date).dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+    }
+
+    /// The time at the start of a deployment id: `20261126T181500.123Z-…` or `20261126T181500Z-…`.
     public static func parseCompact(_ id: String) -> Date? {
-        let bytes = Array(id.utf8.prefix(16))
-        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
-        let digits = String(decoding: bytes, as: UTF8.self)
-        func part(_ from: Int, _ count: Int) -> String { String(digits.dropFirst(from).prefix(count)) }
-        return parse("\(part(0, 4))-\(part(4, 2))-\(part(6, 2))T\(part(9, 2)):\(part(11, 2)):\(part(13, 2))Z")
+        var id = id
+        return id.withUTF8 { parseCompact($0) }
+    }
+
+    /// The length of the time at the start of a deployment id (16 or 20), nil when there is none.
+    public static func compactLength(_ b: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard b.count >= 16, b[8] == UInt8(ascii: "T") else { return nil }
+        if b[15] == UInt8(ascii: "Z") { return 16 }
+        guard b.count >= 20, b[15] == UInt8(ascii: "."), b[19] == UInt8(ascii: "Z"), b[16..<19].allSatisfy({ (48...57).contains($0) }) else { return nil }
+        return 20
+    }
+
+    /// The same from bytes, without a calendar: history reads one per record it lists.
+    public static func parseCompact(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
+        guard let length = compactLength(b) else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for byte in b[range] {
+                guard (48...57).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8), let hour = number(9..<11),
+              let minute = number(11..<13), let second = number(13..<15),
+              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        // Days from 1970-01-01 to the civil date (proleptic Gregorian; Howard Hinnant's method).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        let milliseconds = length == 20 ? number(16..<19) ?? 0 : 0
+        return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + hour * 3_600 + minute * 60 + second) + TimeInterval(milliseconds) / 1000)
+    }
+
+    /// Appends `2026-11-26T18:15:00Z` for a deployment id (`20261126T181500.123Z-…`) to `output`;
+    /// false, appending nothing, when the id does not start with a time.
+    public static func appendISO(fromCompact id: String, to output: inout [UInt8]) -> Bool {
+        var id = id
+        return id.withUTF8 { b in
+            guard parseCompact(b) != nil else { return false }
+            for index in 0..<16 where index != 15 {
+                if index == 4 || index == 6 { output.append(UInt8(ascii: "-")) }
+                if index == 11 || index == 13 { output.append(UInt8(ascii: ":")) }
+                output.append(b[index])
+            }
+            output.append(UInt8(ascii: "Z"))  // to the second, without the milliseconds
+            return true
+        }
     }
 
     /// Reads `2026-11-26T18:15:00Z` (fractions of a second allowed) back; nil for anything else.

@@ -33,11 +33,25 @@ struct RecordTests {
 
     @Test("a record's path is its day folder and a name that says deployment, versions and result")
     func path() {
-        #expect(Self.record().path == "Deployments/production/2026/11/26/20261126T191500Z-a1b2c3d_1.4.1_1.4.2_succeeded.md")
-        #expect(Self.record(result: .rolledBack, previous: nil).file.name == "20261126T191500Z-a1b2c3d_none_1.4.2_rolled-back.md")
+        #expect(Self.record().path == "Deployments/production/2026/11/26/20261126T191500.000Z-a1b2c3d_1.4.1_1.4.2_succeeded.md")
+        #expect(Self.record(result: .rolledBack, previous: nil).file.name == "20261126T191500.000Z-a1b2c3d_none_1.4.2_rolled-back.md")
         let parsed = RecordFile(name: "20261126T191500Z-a1b2c3d-2_1.4.1_1.4.2-rc.1+b7_rolled-back.md")
         #expect(parsed == RecordFile(deployment: "20261126T191500Z-a1b2c3d-2", previousVersion: "1.4.1", version: "1.4.2-rc.1+b7", result: .rolledBack))
         #expect(RecordFile(name: "20261126T191500Z-a1b2c3d_none_2.0_failed.md")?.previousVersion == nil)
+    }
+
+    @Test("ids carry milliseconds, so the runs of one second sort in the order they started; ids without them still read")
+    func ids() throws {
+        let second = Date(timeIntervalSince1970: 1_795_720_500)
+        let first = DeploymentRecord.id(startedAt: second.addingTimeInterval(0.05), trigger: "ffffff0")
+        let next = DeploymentRecord.id(startedAt: second.addingTimeInterval(0.951), trigger: "0000000")
+        #expect(first == "20261126T191500.050Z-ffffff0" && next == "20261126T191500.951Z-0000000" && first < next)
+        #expect(Timestamp.parseCompact(next) == second.addingTimeInterval(0.951))
+        #expect(Timestamp.parseCompact("20261126T191500Z-a1b2c3d") == second)
+        #expect(Timestamp.parseCompact("20261126T191500.9Z-a1b2c3d") == nil && Timestamp.parseCompact("20261332T191500Z-x") == nil)
+        var line: [UInt8] = []
+        #expect(Timestamp.appendISO(fromCompact: next, to: &line) && String(decoding: line, as: UTF8.self) == "2026-11-26T19:15:00Z")
+        #expect(RecordFile.trigger(inDeployment: next) == "0000000")
     }
 
     @Test("a name never carries what a version must not: a slash, a dot first, an underscore that would blur the fields")
@@ -193,7 +207,7 @@ struct RecordTests {
         #expect(Trailers.parse(message) == [
             "Slipway-Environment": "production", "Slipway-Service": "web", "Slipway-Version": "1.4.2",
             "Slipway-Previous-Version": "1.4.1", "Slipway-Result": "succeeded",
-            "Slipway-Deployment": "20261126T191500Z-a1b2c3d", "Slipway-Trigger": "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2",
+            "Slipway-Deployment": "20261126T191500.000Z-a1b2c3d", "Slipway-Trigger": "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2",
         ])
         #expect(Trailers.parse("just a subject\n\nand a body: with a colon inside text\nthat is prose") == [:])
     }

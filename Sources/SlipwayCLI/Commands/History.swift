@@ -32,13 +32,17 @@ extension Slipway {
             let entries = try await repository.history(of: try environmentNames(environment.map { [$0] } ?? []).first, limit: limit, all: all)
             if output.json { return try output.print(json: entries) }
             guard !entries.isEmpty else { return print("no deployments yet") }
-            var text = ""
+            var text: [UInt8] = []
             text.reserveCapacity(entries.count * 100)
+            // Appended piece by piece: formatting each of 100,000 lines as a string took a tenth of the run.
+            func add(_ piece: String) { text.append(contentsOf: piece.utf8) }
             for entry in entries {
-                text += "\(Timestamp.iso(entry.date))  \(entry.environment)  \(entry.service) \(entry.previousVersion) → \(entry.version)  \(entry.result)  \(entry.deployment)"
-                text += entry.source == .tip ? "\n" : "  (\(entry.source.rawValue))\n"
+                if !Timestamp.appendISO(fromCompact: entry.deployment, to: &text) { add(Timestamp.iso(entry.date)) }
+                add("  "); add(entry.environment); add("  "); add(entry.service); add(" "); add(entry.previousVersion); add(" → ")
+                add(entry.version); add("  "); add(entry.result); add("  "); add(entry.deployment)
+                add(entry.source == .tip ? "\n" : "  (\(entry.source.rawValue))\n")
             }
-            FileHandle.standardOutput.write(Data(text.utf8))
+            FileHandle.standardOutput.write(Data(text))
         }
     }
 }

@@ -14,7 +14,7 @@ extension Slipway {
         @Flag(name: .long, help: "Print the record file as committed, front matter included.")
         var raw = false
 
-        @Argument(help: "The deployment id, e.g. 20261126T181500Z-a1b2c3d.")
+        @Argument(help: "The deployment id, e.g. 20261126T181500.123Z-a1b2c3d.")
         var deployment: String
 
         @Argument(help: "The environment, when the id names deployments of several.")
@@ -23,7 +23,7 @@ extension Slipway {
         func validate() throws {
             _ = try environmentNames(environment.map { [$0] } ?? [])
             guard RecordFile.deployment(inName: deployment) == deployment else {
-                throw ValidationError("\"\(deployment)\" is not a deployment id (like 20261126T181500Z-a1b2c3d; slipway history lists them)")
+                throw ValidationError("\"\(deployment)\" is not a deployment id (like 20261126T181500.123Z-a1b2c3d; slipway history lists them)")
             }
         }
 
