@@ -121,15 +121,22 @@ class RealRecords:
         template = self.random.choices([t for _, t in self.templates], weights=[w for w, _ in self.templates])[0]
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(when)) + ".%03dZ" % self.random.randrange(1000)
         deployment = f"{stamp}-{trigger[:7]}"
-        hashes = {}
+        hashes, instances = {}, {}
+        path = f"Deployments/{env}/{stamp[:4]}-{stamp[4:6]}/{stamp[6:8]}/{deployment}_{previous}_{version}_{template['result']}.md"
         def swap(text):
+            text = re.sub(r"Deployments/\S+\.md", path, text)
             text = re.sub(r"\d{8}T\d{6}(?:\.\d{3})?Z-[0-9a-f]{7}", deployment, text)
             text = re.sub(r"\b[0-9a-f]{40}\b", lambda m: hashes.setdefault(m.group(0), trigger if not hashes else manifest), text)
             text = re.sub(r"`[0-9a-f]{7}`", f"`{trigger[:7]}`", text)
-            text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)), text)
-            text = re.sub(r"web-[0-9a-f]{8}", lambda m: "web-%08x" % self.random.getrandbits(32), text)
+            text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", lambda m: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + (m.group(1) and ".%03d" % self.random.randrange(1000) or "") + "Z", text)
+            # One new id per instance of the template, the same wherever it appears.
+            text = re.sub(r"web-[0-9a-f]{8}", lambda m: instances.setdefault(m.group(0), "web-%08x" % self.random.getrandbits(32)), text)
+            # Timings differ from one deployment to the next (front matter values, durations in the body).
+            vary = lambda value: max(0, round(value * self.random.uniform(0.6, 1.4)))
+            text = re.sub(r"(?<=: )\d+(?=[,}\]])", lambda m: str(vary(int(m.group(0)))), text)
+            text = re.sub(r"\b\d+(?= ms\b)", lambda m: str(vary(int(m.group(0)))), text)
+            text = re.sub(r"\b\d+\.\d\d(?= s\b)", lambda m: "%.2f" % (vary(float(m.group(0)) * 100) / 100), text)
             return text.replace(self.ENV, env).replace(self.NEW, version).replace(self.OLD, previous)
-        path = f"Deployments/{env}/{stamp[:4]}/{stamp[4:6]}/{stamp[6:8]}/{deployment}_{previous}_{version}_{template['result']}.md"
         return path, swap(template["record"]), swap(template["status"]), swap(template["message"]), template["result"]
 
 PEOPLE = ["Dana Developer <dana@example.com>", "Ravi Release <ravi@example.com>", "Oona Ops <oona.ops@example.com>",
@@ -144,7 +151,13 @@ class OpsHistory:
         self.versions = {f"env-{e}": 0 for e in range(environments)}
 
     def commits(self, count):
-        """Yields (author, time, message, {path: bytes}) for the next `count` deployments."""
+        """Yields (author, time, message, {path: bytes}) for the next `count` deployments; the
+        first call starts with what `slipway init` commits (templates, a README)."""
+        if self.index == 0:
+            templates = Path(__file__).parent.parent / "Templates"
+            seed = {f"Templates/{t.name}": t.read_bytes() for t in templates.glob("*.mustache")}
+            seed["README.md"] = b"Runbook\n"
+            yield PEOPLE[0], self.when, "Start an ops repo with slipway init", seed
         for _ in range(count):
             index, rng = self.index, self.rng
             self.index += 1
@@ -259,6 +272,8 @@ def record_commit_times(work: Path, repo: Path):
         try:
             for version in range(6):
                 tree = repo if name == "worktree" else clone
+                if name == "bare":  # Slipway's record commits landed there: pull them, as a person would
+                    run(["git", "pull", "-q", "--rebase", "origin", "main"], cwd=tree)
                 (tree / "Environments/bench.yaml").write_text(small_manifest("bench", f"3.{version}.0", port).decode())
                 run(["git", "add", "Environments/bench.yaml"], cwd=tree)
                 run(["git", "commit", "-q", "-m", f"Release bench 3.{version}.0"], cwd=tree)
@@ -328,9 +343,9 @@ def bench_apply(work: Path):
             record = run(["git", "show", "--name-only", "--format=", "HEAD"], cwd=repo).stdout.split()
             path = next(p for p in record if p.startswith("Deployments/"))
             text = run(["git", "show", f"HEAD:{path}"], cwd=repo).stdout
-            timing = {k: int(v) for k, v in re.findall(r"^  (\w+Milliseconds): (\d+)$", text, re.M)}
-            own.append(timing["ownMilliseconds"] / 1000); waiting.append(timing["waitingMilliseconds"] / 1000)
-            total.append(timing["totalMilliseconds"] / 1000)
+            found = re.search(r"^timing: \{ms: (\d+), waiting: (\d+)\}$", text, re.M)
+            whole, waited = int(found.group(1)), int(found.group(2))
+            own.append((whole - waited) / 1000); waiting.append(waited / 1000); total.append(whole / 1000)
     finally:
         subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
     def row(name, values):
@@ -430,7 +445,7 @@ def bench_traffic(work: Path):
             _, outcome = under_load(target, 5, target.apply)
             text = target.record()
             switch = float(re.search(r"switchMilliseconds: ([\d.]+)", text).group(1))
-            held = int(re.search(r"step: step 1/4\n\s+weight: \d+\n\s+milliseconds: (\d+)", text).group(1))
+            held = int(re.search(r"\{step: step 1/4, weight: \d+, ms: (\d+)", text).group(1))
             switches.append(switch); firsts.append(held + switch)
         rows.append(("bad canary (20% 5xx): analysis fired → all traffic on the baseline",
                      f"median {sorted(switches)[2]:.2f} ms (max {max(switches):.2f} ms, 5 runs)", "< 100 ms"))

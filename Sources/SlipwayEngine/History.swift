@@ -154,8 +154,7 @@ extension OpsRepository {
             let trailers = Trailers.parse(commit.message)
             guard let deployment = trailers[Trailers.deployment], let env = trailers[Trailers.environment],
                   environment.map({ $0.rawValue == env }) ?? true, !known.contains("\(env) \(deployment)") else { return true }
-            let record = String(decoding: commit.message, as: UTF8.self).split(separator: "\n")
-                .first { $0.hasPrefix("Record: ") }.map { String($0.dropFirst(8)) }
+            let record = Trailers.recordPath(in: String(decoding: commit.message, as: UTF8.self))
             entries.append(HistoryEntry(
                 deployment: deployment, environment: env, service: trailers[Trailers.service] ?? "", version: trailers[Trailers.version] ?? "",
                 previousVersion: trailers[Trailers.previousVersion] ?? "none", result: trailers[Trailers.result] ?? "", source: .log,

@@ -3,49 +3,68 @@ public import SlipwayGit
 public import SlipwayManifest
 import SlipwayRecords
 
-/// Keeps the record folders in the layout `RecordFile` describes: records written before it
-/// (`Deployments/<env>/YYYY/MM/<deployment>.md`) are moved into day folders under names that
-/// say what they hold, and `slipway archive` moves old records to a branch of their own.
-/// Both move blobs as they are: nothing a record says is rewritten.
+/// Keeps the record folders in the layout `RecordFile` describes: a record anywhere else under
+/// its environment's folder (the month folders of earlier releases, `YYYY/MM/<deployment>.md`)
+/// is moved where its id says it belongs, under a name that says what it holds; and
+/// `slipway archive` moves old records to a branch of their own. Both move blobs as they are:
+/// nothing a record says is rewritten.
 extension OpsRepository {
-    /// Moves for the records of `environment` that are not in the day layout yet; empty when
-    /// all are. Looks at trees only, unless there is something to move.
-    func legacyRecordMoves(of environment: EnvironmentName, at tip: ObjectID) async throws -> [TreeChange] {
-        let folder = "\(RecordFile.root)/\(environment)"
-        var legacy: [String] = []
-        for year in try await git.listDirectory(folder, at: tip) ?? [] where !year.isBlob {
-            for month in try await git.listDirectory("\(folder)/\(year.name)", at: tip) ?? [] where !month.isBlob {
-                let monthFolder = "\(folder)/\(year.name)/\(month.name)"
-                for entry in try await git.listDirectory(monthFolder, at: tip) ?? [] where entry.isBlob {
-                    legacy.append("\(monthFolder)/\(entry.name)")
-                }
+    /// Moves for the records of `environment` that are not where the layout puts them; empty
+    /// when all are. Reads the environment's folder and its month folders only, unless
+    /// something there is out of place.
+    func misplacedRecordMoves(of environment: EnvironmentName, at tip: ObjectID) async throws -> [TreeChange] {
+        let root = "\(RecordFile.root)/\(environment)"
+        var suspects: [String] = []  // folders or files to look into: every file below is checked
+        for entry in try await git.listDirectory(root, at: tip) ?? [] {
+            guard !entry.isBlob, RecordFile.isMonthFolder(entry.name) else {
+                suspects.append("\(root)/\(entry.name)")
+                continue
+            }
+            for day in try await git.listDirectory("\(root)/\(entry.name)", at: tip) ?? [] where day.isBlob || !RecordFile.isDayFolder(day.name) {
+                suspects.append("\(root)/\(entry.name)/\(day.name)")
             }
         }
         var moves: [TreeChange] = []
-        for path in legacy {
-            let name = String(path.split(separator: "/").last ?? "")
-            guard let deployment = RecordFile.deployment(inName: name), let blob = try await git.blobID(at: path, in: tip) else { continue }
-            let fields = FrontMatter.scalars(["version", "previousVersion", "result"], in: try await git.readBlob(blob))
-            let file = RecordFile(deployment: deployment, previousVersion: fields["previousVersion"].flatMap { $0 == "none" ? nil : $0 },
-                                  version: fields["version"] ?? "unknown", result: fields["result"].flatMap(DeploymentResult.init) ?? .failed)
-            moves += [.remove(path), .place(file.path(in: environment.rawValue), blob)]
+        for suspect in suspects {
+            let files: [(path: String, name: String, blob: ObjectID)]
+            if let blob = try await git.blobID(at: suspect, in: tip) {
+                files = [(suspect, String(suspect.split(separator: "/").last ?? ""), blob)]
+            } else {
+                files = try await (git.files(under: suspect, at: tip) ?? []).map { ("\(suspect)/\($0.path)", $0.name, $0.id) }
+            }
+            for file in files {
+                guard let placed = try await placement(of: file.name, blob: file.blob, environment: environment), placed != file.path else { continue }
+                moves += [.remove(file.path), .place(placed, file.blob)]
+            }
         }
         return moves
+    }
+
+    /// Where a record file belongs, from its name, or from its front matter for a name that
+    /// does not say enough; nil for a file that is not a record.
+    private func placement(of name: String, blob: ObjectID, environment: EnvironmentName) async throws -> String? {
+        if let file = RecordFile(name: name) { return file.path(in: environment.rawValue) }
+        guard let deployment = RecordFile.deployment(inName: name) else { return nil }
+        let fields = FrontMatter.scalars(["version", "previousVersion", "result"], in: try await git.readBlob(blob))
+        let file = RecordFile(deployment: deployment, previousVersion: fields["previousVersion"].flatMap { $0 == "none" ? nil : $0 },
+                              version: fields["version"] ?? "unknown", result: fields["result"].flatMap(DeploymentResult.init) ?? .failed)
+        return file.path(in: environment.rawValue)
     }
 }
 
 extension Engine {
-    /// Moves an environment's records written before the day layout into it, in one commit of
-    /// its own, before Slipway commits the next record there.
+    /// Moves an environment's records that are not where the layout puts them (written by an
+    /// earlier release, or moved by hand), in one commit of its own, before Slipway commits
+    /// the next record there.
     func migrateRecords(of environment: EnvironmentName) async throws {
-        let moves = try await repository.legacyRecordMoves(of: environment, at: try await repository.tip())
+        let moves = try await repository.misplacedRecordMoves(of: environment, at: try await repository.tip())
         guard !moves.isEmpty else { return }
         let count = moves.count / 2
         let message = """
             records(\(environment)): move \(count) record(s) into day folders
 
-            Records are now Deployments/<env>/YYYY/MM/DD/<deployment>_<from>_<to>_<result>.md,
-            so that slipway history reads them from the tree. Their content is unchanged.
+            Records are Deployments/<env>/YYYY-MM/DD/<deployment>_<from>_<to>_<result>.md, so
+            that slipway history reads them from the tree. Their content is unchanged.
 
             \(Trailers.environment): \(environment)
 

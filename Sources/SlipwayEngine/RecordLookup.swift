@@ -23,8 +23,9 @@ extension OpsRepository {
             guard let commit = try await git.resolve(ref: ref) else { continue }
             let environments = if let environment { [environment] } else { try await recordFolders(at: commit) }
             for name in environments {
-                // This layout's day folder, and the month folder of records written before it.
-                for folder in ["\(RecordFile.root)/\(name)/\(day)", "\(RecordFile.root)/\(name)/\(day.prefix(7))"] {
+                // This layout's day folder, and the month folder of records written before it (YYYY/MM).
+                let legacy = day.prefix(7).replacingOccurrences(of: "-", with: "/")
+                for folder in ["\(RecordFile.root)/\(name)/\(day)", "\(RecordFile.root)/\(name)/\(legacy)"] {
                     for entry in try await git.listDirectory(folder, at: commit) ?? [] where entry.isBlob && RecordFile.deployment(inName: entry.name) == id {
                         let text = String(decoding: try await git.readBlob(entry.id), as: UTF8.self)
                         found.append(FoundRecord(environment: name.rawValue, path: "\(folder)/\(entry.name)", text: text, source: source))
@@ -35,8 +36,7 @@ extension OpsRepository {
         }
         var commits: [(ObjectID, String)] = []
         try await git.walk(from: tip, containing: "\(Trailers.deployment): \(id)") { commit in
-            let message = String(decoding: commit.message, as: UTF8.self)
-            if let record = message.split(separator: "\n").first(where: { $0.hasPrefix("Record: ") }) { commits.append((commit.id, String(record.dropFirst(8)))) }
+            if let path = Trailers.recordPath(in: String(decoding: commit.message, as: UTF8.self)) { commits.append((commit.id, path)) }
             return true
         }
         for (commit, path) in commits {

@@ -311,6 +311,13 @@ public enum Timestamp {
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 
+    /// `2026-11-26T18:15:00.123Z`.
+    public static func isoMilliseconds(_ date: Date) -> String {
+        let milliseconds = Int((date.timeIntervalSince1970 * 1000).rounded(.down)) % 1000
+        let digits = String(milliseconds)
+        return iso(date).dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+    }
+
     /// `20261126T181500Z`.
     public static func compact(_ date: Date) -> String {
         iso(date).filter { $0 != "-" && $0 != ":" }
@@ -318,9 +325,7 @@ public enum Timestamp {
 
     /// `20261126T181500.123Z`.
     public static func compactMilliseconds(_ date: Date) -> String {
-        let milliseconds = Int((date.timeIntervalSince1970 * 1000).rounded(.down)) % 1000
-        let digits = String(milliseconds)
-        return compact(date).dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+        isoMilliseconds(date).filter { $0 != "-" && $0 != ":" }
     }
 
     /// The time at the start of a deployment id: `20261126T181500.123Z-…` or `20261126T181500Z-…`.

@@ -1,10 +1,12 @@
 /// Where a record lives in the ops repo, and what its path says about it.
 ///
-/// `Deployments/<env>/YYYY/MM/DD/<deployment>_<from>_<to>_<result>.md`, for example
-/// `Deployments/production/2026/11/26/20261126T181500.123Z-a1b2c3d_1.4.1_1.4.2_succeeded.md`.
+/// `Deployments/<env>/YYYY-MM/DD/<deployment>_<from>_<to>_<result>.md`, for example
+/// `Deployments/production/2026-11/26/20261126T181500.123Z-a1b2c3d_1.4.1_1.4.2_succeeded.md`.
 ///
 /// - The day folder keeps the tree a record commit rewrites small however many records an
-///   environment has (a month folder of a busy environment holds thousands).
+///   environment has (a month folder of a busy environment holds thousands); months side by
+///   side rather than in year folders save a tree per commit (about 90 bytes packed: year
+///   folders of all environments share a name, so git seldom finds a delta for them).
 /// - The name carries what `slipway history` prints, so history lists records from the tree
 ///   alone: reading 10,000 record blobs takes about ten times longer than listing their names.
 public struct RecordFile: Sendable, Hashable {
@@ -31,7 +33,7 @@ public struct RecordFile: Sendable, Hashable {
         return "\(deployment)_\(from)_\(Self.safe(version) ?? "invalid")_\(result.rawValue).md"
     }
 
-    /// `YYYY/MM/DD` of the deployment's start, from its id.
+    /// `YYYY-MM/DD` of the deployment's start, from its id.
     public var dayFolder: String? { Self.dayFolder(of: deployment) }
 
     /// The path of this record in the environment's folder.
@@ -103,12 +105,23 @@ public struct RecordFile: Sendable, Hashable {
         }
     }
 
-    /// `YYYY/MM/DD` from an id that starts `YYYYMMDDT`.
+    /// `YYYY-MM/DD` from an id that starts `YYYYMMDDT`.
     public static func dayFolder(of deployment: String) -> String? {
         let bytes = Array(deployment.utf8)
         guard bytes.withUnsafeBufferPointer({ Timestamp.parseCompact($0) }) != nil else { return nil }
         let digits = String(decoding: bytes[0..<8], as: UTF8.self)
-        return "\(digits.prefix(4))/\(digits.dropFirst(4).prefix(2))/\(digits.suffix(2))"
+        return "\(digits.prefix(4))-\(digits.dropFirst(4).prefix(2))/\(digits.suffix(2))"
+    }
+
+    /// `2026-11`: a month folder of the layout.
+    public static func isMonthFolder(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        return bytes.count == 7 && bytes[4] == UInt8(ascii: "-") && (bytes[0..<4] + bytes[5..<7]).allSatisfy { (48...57).contains($0) }
+    }
+
+    /// `26`: a day folder of the layout.
+    public static func isDayFolder(_ name: String) -> Bool {
+        name.utf8.count == 2 && name.utf8.allSatisfy { (48...57).contains($0) }
     }
 
     /// The version as it may appear in a file name, nil when it may not.

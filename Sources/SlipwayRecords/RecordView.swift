@@ -13,12 +13,13 @@ struct RecordView {
         return head + ": " + (reason.count > 160 ? reason.prefix(157) + "…" : String(reason))
     }
 
-    /// One paragraph: how, how long, who and when, what changed, what serves now.
+    /// One paragraph: how, how long, what changed, what serves now. Who asked for it and when
+    /// are in the front matter just above (a forge shows it as a table, `slipway show` as a
+    /// header): said again here, they made every record differ from the last in more places.
     var summary: String {
         var parts: [String] = []
         let took = Self.duration(record.timing.map { Double($0.totalMilliseconds) / 1000 } ?? record.finished.timeIntervalSince(record.started))
-        let author = record.triggerAuthor.split(separator: "<").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? record.triggerAuthor
-        parts.append("\(Self.strategyWords[record.strategy] ?? record.strategy.capitalizedFirst) in \(took) for `\(record.trigger.prefix(7))` \(Self.quote(record.triggerSubject)) by \(author), \(Timestamp.iso(record.started)).")
+        parts.append("\(Self.strategyWords[record.strategy] ?? record.strategy.capitalizedFirst) in \(took).")
         if let upstream = record.upstreamDeployment { parts.append("Validated upstream in `\(upstream)`.") }
         if record.previousVersion == nil && record.changes.isEmpty {
             parts.append("Initial manifest `\(record.manifest.prefix(7))`.")
@@ -44,14 +45,13 @@ struct RecordView {
         return nil
     }
 
-    /// One line per phase that ran: its time and its steps in order — a step's time when it
-    /// took 10 ms or more, what it found when it says more than that it passed.
+    /// One line per phase that ran: its time and its steps in order, with what a step found
+    /// when it says more than that it passed. Each step's time is in the front matter: said
+    /// twice, every timing made two places in the record differ from the last one.
     var phases: [String] {
         record.phases.filter { $0.outcome != .skipped }.map { phase in
             let steps = phase.steps.map { step -> String in
-                var text = step.name
-                if step.outcome != .passed { text += " " + step.outcome.rawValue }
-                if step.milliseconds >= 10 { text += " (\(Self.milliseconds(step.milliseconds)))" }
+                let text = step.outcome == .passed ? step.name : "\(step.name) \(step.outcome.rawValue)"
                 return step.detail.isEmpty || step.outcome == .failed ? text : "\(text): \(step.detail)"  // a failure is told above
             }
             let outcome = phase.outcome == .passed ? "" : " \(phase.outcome.rawValue) after"

@@ -24,8 +24,6 @@ public enum Trailers {
         let previous = record.previousVersion ?? "none"
         var lines = ["deploy(\(record.environment)): \(record.service) \(previous) → \(record.version) \(record.result.rawValue)", ""]
         if let reason = record.reason { lines += [reason.prefix(500) + "", ""] }
-        lines.append("Record: \(record.path)")
-        lines.append("")
         lines += [
             "\(environment): \(record.environment)",
             "\(service): \(record.service)",
@@ -36,6 +34,17 @@ public enum Trailers {
             "\(trigger): \(record.trigger)",
         ]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The path of the record a record commit wrote: derived from its trailers (environment,
+    /// deployment, versions, result), or the `Record:` line commits had before they were enough.
+    public static func recordPath(in message: String) -> String? {
+        if let line = message.split(separator: "\n").first(where: { $0.hasPrefix("Record: ") }) { return String(line.dropFirst(8)) }
+        let trailers = parse(message)
+        guard let environment = trailers[Self.environment], let deployment = trailers[Self.deployment],
+              let version = trailers[Self.version], let result = trailers[Self.result].flatMap(DeploymentResult.init) else { return nil }
+        let previous = trailers[Self.previousVersion].flatMap { $0 == "none" ? nil : $0 }
+        return RecordFile(deployment: deployment, previousVersion: previous, version: version, result: result).path(in: environment)
     }
 
     /// The trailers of a commit message: `Key: value` lines of its last paragraph.

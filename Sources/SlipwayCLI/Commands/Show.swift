@@ -39,7 +39,12 @@ extension Slipway {
             if output.json { return try output.print(json: try FrontMatter.parseRecord(record.text)) }
             if raw { return print(record.text, terminator: "") }
             let source = record.source == .tip ? "" : " (\(record.source == .archive ? "archived" : "file removed; from its commit"))"
-            print("\(record.path)\(source)\n")
+            print("\(record.path)\(source)")
+            if let front = try? FrontMatter.parseRecord(record.text) {
+                print("deployment \(front.deployment), started \(Timestamp.iso(front.started)), finished \(Timestamp.iso(front.finished))")
+                print("trigger \(front.trigger.prefix(7)) “\(front.triggerSubject)” by \(front.triggerAuthor); manifest \(front.manifest.prefix(7))")
+            }
+            print("")
             print(Self.readable(record.text), terminator: "")
         }
 
