@@ -9,7 +9,7 @@ public struct TreeFile: Sendable, Hashable {
     public let name: String
     public let id: ObjectID
 
-    /// Relative to the folder listed, e.g. `production/2026/11/26/<record>.md`.
+    /// Relative to the folder listed, e.g. `production/2026-11/26/<record>.md`.
     public var path: String { folder + name }
 }
 

@@ -68,7 +68,7 @@ extension Slipway {
             try await awaitRecord(repository, after: before, expect: .rolledBack, port: ports["production"] ?? 0)
 
             if let load { print("   load client: \(load.summary)") }
-            narrate("6. slipway history — deployments read back from commit trailers")
+            narrate("6. slipway history — deployments read back from the record files in git")
             for entry in try await repository.history() {
                 print("   \(entry.environment.padding(toLength: 10, withPad: " ", startingAt: 0)) \(entry.service) \(entry.previousVersion) → \(entry.version)  \(entry.result)  \(entry.deployment)")
             }
