@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "slipway", targets: ["SlipwayCLI"]),
         .executable(name: "slipway-demo-service", targets: ["SlipwayDemoService"]),
         .executable(name: "slipway-notify", targets: ["SlipwayNotify"]),
+        // For the fuzzing harness in Benchmarks/Fuzz: the parsers of what Slipway reads back from a repository.
+        .library(name: "SlipwayParsers", targets: ["SlipwayManifest", "SlipwayRecords"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -21,7 +21,7 @@ public enum ManifestParser {
             // The encoding is given: Yams' default reads the whole process environment on every call.
             // `.basic` resolves no implicit tags: the reader types scalars itself, and the default
             // resolver ran ICU regular expressions on every scalar (a fifth of `plan`'s time).
-            guard let node = try Yams.compose(yaml: text, .basic, .default, .utf8) else {
+            guard let node = try BoundedYAML.compose(text) else {
                 throw ManifestErrors([Diagnostic(path: path, line: 1, column: 1, message: "manifest is empty")])
             }
             root = node
@@ -38,6 +38,9 @@ public enum ManifestParser {
     }
 
     static func diagnostic(for error: any Error, path: String) -> Diagnostic {
+        if let refusal = error as? BoundedYAML.Refusal {
+            return Diagnostic(path: path, line: refusal.line, column: refusal.column, message: refusal.message)
+        }
         guard let yaml = error as? YamlError else {
             return Diagnostic(path: path, line: 1, column: 1, message: "\(error)")
         }

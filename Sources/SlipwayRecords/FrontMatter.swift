@@ -1,4 +1,5 @@
 public import Foundation
+import SlipwayManifest
 import Yams
 
 /// The YAML front matter of records and status files: every machine-readable field, one line
@@ -166,16 +167,15 @@ public enum FrontMatter {
     static func oneLineScalar(_ text: String) -> String? {
         guard let first = text.first else { return nil }
         if first == "'" || first == "\"" {
-            guard text.count >= 2, text.last == first, let node = try? Yams.compose(yaml: text, .basic, .default, .utf8) else { return nil }
+            guard text.count >= 2, text.last == first, let node = try? BoundedYAML.compose(text) else { return nil }
             return node.scalar?.string
         }
         return ["[", "{", "|", ">", "&", "*", "!"].contains(first) || text == "~" || text == "null" ? nil : text.components(separatedBy: " #")[0]
     }
 
-    /// The top-level mapping of a front matter, keys to nodes. `.basic` resolution keeps every
-    /// scalar a string: Yams otherwise resolves tags with regular expressions on each lookup.
+    /// The top-level mapping of a front matter, keys to nodes, through the bounded parser.
     static func fields(_ text: String) throws -> Fields {
-        guard let root = try Yams.compose(yaml: text, .basic, .default, .utf8)?.mapping else {
+        guard let root = try BoundedYAML.compose(text)?.mapping else {
             throw FrontMatterError("front matter is not a mapping")
         }
         return Fields(root)

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+@testable import SlipwayManifest
+@testable import SlipwayRecords
+
+/// The bounded door to YAML: what it refuses before the parser runs, and what it must let through.
+@Suite("Bounded YAML")
+struct BoundedYAMLTests {
+    /// The 421-byte manifest that kept Yams busy for over a minute: aliases as mapping keys.
+    static let keyBomb = """
+        service: web
+        version: "1"
+        a: &a [x, x, x, x, x, x, x, x]
+        b: &b {*a: 1, *a: 2, *a: 3, *a: 4, *a: 5, *a: 6}
+        c: &c {*b: 1, *b: 2, *b: 3, *b: 4, *b: 5, *b: 6}
+        d: &d {*c: 1, *c: 2, *c: 3, *c: 4, *c: 5, *c: 6}
+        e: &e {*d: 1, *d: 2, *d: 3, *d: 4, *d: 5, *d: 6}
+        f: &f {*e: 1, *e: 2, *e: 3, *e: 4, *e: 5, *e: 6}
+        g: {*f: 1, *f: 2, *f: 3, *f: 4, *f: 5, *f: 6}
+        """
+
+    @Test("anchors, aliases, tags, a second document and deep nesting are refused where they are")
+    func refusals() {
+        #expect(BoundedYAML.check(Self.keyBomb) == .init(line: 3, column: 4, message: "anchors and aliases (& and *) are not accepted here; write the value out"))
+        #expect(BoundedYAML.check("a: [1, *x]")?.column == 8)
+        #expect(BoundedYAML.check("- *x")?.line == 1)
+        #expect(BoundedYAML.check("? &k key\n: v")?.line == 1)
+        #expect(BoundedYAML.check("a: !!str 1")?.message == "tags (!) are not accepted here")
+        #expect(BoundedYAML.check("a: 1\n---\nb: 2")?.message == "a second document (---): only one is read")
+        #expect(BoundedYAML.check(String(repeating: "[", count: 65) + String(repeating: "]", count: 65))?.message.contains("64 levels") == true)
+        #expect(BoundedYAML.check(String(repeating: " ", count: 257) + "a: 1")?.message.contains("256") == true)
+        #expect(BoundedYAML.check("a: \"never ends\nb: *x") == nil, "inside the quote: the parser reports the quote")
+        #expect(BoundedYAML.check(String(repeating: "a", count: 256 * 1024 + 1)) != nil)
+    }
+
+    @Test("what manifests and front matter do write passes: indicators inside strings, comments, block scalars, URLs")
+    func passes() throws {
+        let text = """
+            ---
+            # a comment with *stars and &amps
+            command: ["sh", "-c", "a && b * c", '!not a tag', "#not a comment", 'it''s *fine*']
+            plain: a*b&c!d and it's fine  # trailing *comment
+            url: http://127.0.0.1:8080/a?b=*&c=!
+            flow: {a: 1, b: [2, -3, "x, *y"], c: "multi
+              line *still* inside"}
+            negative: -1
+            block: |
+              *not an alias
+              &not an anchor
+              - !not a tag
+            after: [x]
+            steps: [signature: 0, "batch 1/3: 2": {ms: 1, detail: "a: *b"}]
+            """
+        #expect(BoundedYAML.check(text) == nil, "\(BoundedYAML.check(text)?.description ?? "")")
+        let node = try #require(try BoundedYAML.compose(text))
+        #expect(node["block"]?.string == "*not an alias\n&not an anchor\n- !not a tag\n")
+        #expect(node["after"]?.sequence?.count == 1)
+    }
+
+    @Test("the key bomb is refused as a manifest error at its line and column, at once")
+    func manifestKeyBomb() {
+        do {
+            _ = try ManifestParser.parse(Data(Self.keyBomb.utf8), path: "Environments/production.yaml")
+            Issue.record("the key bomb parsed")
+        } catch {
+            #expect(error.diagnostics.map(\.description) == ["Environments/production.yaml:3:4: anchors and aliases (& and *) are not accepted here; write the value out"])
+        }
+    }
+
+    @Test("status front matter goes through the same door")
+    func statusKeyBomb() {
+        let status = "---\nenvironment: production\nservice: web\nlastResult: succeeded\nlastDeployment: x\n" + Self.keyBomb.split(separator: "\n").dropFirst(2).joined(separator: "\n") + "\n---\n"
+        #expect(throws: BoundedYAML.Refusal.self) { try FrontMatter.parseStatus(status) }
+    }
+}
