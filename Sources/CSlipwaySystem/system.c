@@ -8,6 +8,17 @@ int slipway_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, con
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }
 
+#include <sys/socket.h>
+int slipway_accept_cloexec(int server) { return accept4(server, NULL, NULL, SOCK_CLOEXEC); }
+
+#include <fcntl.h>
+#include <unistd.h>
+int slipway_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int slipway_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowest) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
+}
+
 #include <malloc.h>
 int slipway_malloc_trim(void) { return malloc_trim(0); }
 

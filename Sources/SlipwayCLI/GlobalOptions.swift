@@ -125,3 +125,9 @@ struct PersonOption: ParsableArguments {
         return person
     }
 }
+
+/// A command that could not do what it was asked (exit status 1), as opposed to a usage error.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -16,6 +16,9 @@ struct Slipway: AsyncParsableCommand {
     /// Parses and runs the command, with SPEC §6's exit statuses: 0 success, 1 the thing
     /// failed, 2 usage.
     static func main() async {
+        // A peer that closes a socket or pipe early (a control-socket client, HAProxy's runtime
+        // API, a hook's reader) is an error to handle where it happens, not a reason to die.
+        signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         do {
             var command = try parseAsRoot()

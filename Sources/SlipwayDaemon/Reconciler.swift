@@ -67,7 +67,14 @@ public struct Reconciler: Service {
             }
             log(try await engine.recordRejections(desired, at: tip))
             for environment in await scheduler.idle(plan, desired: desired) {
-                _ = try await engine.deploy(environment, desired: desired, at: tip)
+                do {
+                    _ = try await engine.deploy(environment, desired: desired, at: tip)
+                } catch {
+                    logger.error("housekeeping failed", metadata: ["env": "\(environment.environment)", "error": "\(error)"])
+                }
+            }
+            for environment in plan.environments where environment.action == .blocked {
+                logger.error("not deployed: the status file is unreadable", metadata: ["env": "\(environment.environment)", "error": "\(environment.reason ?? "")"])
             }
             return await scheduler.schedule(plan, desired: desired, tip: tip)
         } catch {

@@ -1,4 +1,5 @@
 public import Foundation
+import CSlipwaySystem
 public import Logging
 public import ServiceLifecycle
 #if canImport(Glibc)
@@ -37,7 +38,7 @@ public struct RefWatcher: Service {
             }
         }
         var wake: [Int32] = [0, 0]
-        guard pipe(&wake) == 0 else { throw DaemonError("pipe: \(String(cString: strerror(errno)))") }
+        guard slipway_pipe_cloexec(&wake) == 0 else { throw DaemonError("pipe: \(String(cString: strerror(errno)))") }
         let milliseconds = Int32(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
         let triggers = self.triggers, refName = refFile.lastPathComponent
         let wakeRead = wake[0], wakeWrite = wake[1]

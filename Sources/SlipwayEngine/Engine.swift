@@ -39,6 +39,8 @@ public struct ApplyOutcome: Sendable {
     public let commit: ObjectID?
     /// The commit that put the manifest back after a failure (`rollback.onFailure: revert`).
     public var revert: ObjectID? = nil
+    /// Why nothing could be done or recorded for this environment (the others went on).
+    public var error: String? = nil
 }
 
 /// Reconciles desired with deployed state and writes the results back into git.
@@ -66,7 +68,11 @@ public struct Engine: Sendable {
         let tip = try ObjectID(hex: plan.commit).unwrap("plan commit")
         let desired = try await repository.desired(at: tip)
         for environment in plan.environments {
-            outcomes.append(try await deploy(environment, desired: desired, at: tip, retryFailed: retryFailed))
+            do {
+                outcomes.append(try await deploy(environment, desired: desired, at: tip, retryFailed: retryFailed))
+            } catch {
+                outcomes.append(ApplyOutcome(plan: environment, record: nil, commit: nil, error: "\(error)"))
+            }
         }
         return (plan, outcomes)
     }
@@ -89,7 +95,13 @@ public struct Engine: Sendable {
             status: try await repository.status(of: name, at: tip), changes: environment.changes,
             repository: repository, engine: configuration, stop: stop)
         let outcome = await run.run()
-        let commit = try await commit(outcome, of: name)
+        let commit: ObjectID
+        do {
+            commit = try await self.commit(outcome, of: name)
+        } catch {
+            // The journal keeps the record for the next pass; the person learns both what happened and why it is not in git.
+            throw EngineError("\(outcome.record.result.rawValue): \(outcome.record.reason ?? "done"); its record could not be committed: \(error)")
+        }
         var revert: ObjectID?
         if outcome.record.isFailure, manifest.rollback.onFailure == .revert {
             revert = try await revertManifest(name, failed: outcome.record, blob: blob, deployed: run.status)
@@ -110,15 +122,18 @@ public struct Engine: Sendable {
     public func commitRecord(_ record: DeploymentRecord, status: EnvironmentStatus, upstream: EnvironmentStatus? = nil,
                              beforeRefUpdate: (@Sendable () -> Void)? = nil) async throws -> ObjectID {
         let started = ContinuousClock.now
-        if let name = EnvironmentName(record.environment) { try await migrateRecords(of: name) }
+        if let name = EnvironmentName(record.environment) { await migrateRecords(of: name) }
         let templates = try await repository.templates(at: try await repository.tip())
+        for (name, problem) in templates.unusable {
+            configuration.logger.warning("template not used: the built-in one is", metadata: ["template": "\(name)", "why": "\(problem)"])
+        }
         var files = [
-            FileUpdate(path: record.path, content: Data(try templates.render(record).utf8)),
+            FileUpdate(path: record.path, content: Data(templates.render(record).utf8)),
             FileUpdate(path: EnvironmentName(record.environment).map(\.statusPath) ?? "Status/\(record.environment).md",
-                       content: Data(try templates.render(status).utf8)),
+                       content: Data(templates.render(status).utf8)),
         ]
         if let upstream, let name = EnvironmentName(upstream.environment) {
-            files.append(FileUpdate(path: name.statusPath, content: Data(try templates.render(upstream).utf8)))
+            files.append(FileUpdate(path: name.statusPath, content: Data(templates.render(upstream).utf8)))
         }
         let commit = try await repository.git.commit(files, message: Trailers.message(for: record), author: configuration.author,
                                                      onto: repository.branch, beforeRefUpdate: beforeRefUpdate)

@@ -27,7 +27,7 @@ public struct HistoryEntry: Sendable, Equatable, Encodable {
     /// The record commit, when history read commits to find it (`source` `log`).
     public let commit: String?
     /// The record's folder (shared by the records of one day), and its file name when the
-    /// fields above do not give it back exactly.
+    /// fields above do not give it back (a record read from its front matter).
     let folder: String?
     let name: String?
     /// The full trigger, when history read the record or its commit.
@@ -59,7 +59,7 @@ public struct HistoryEntry: Sendable, Equatable, Encodable {
         try container.encode(trigger, forKey: .trigger)
         try container.encodeIfPresent(record, forKey: .record)
         try container.encodeIfPresent(commit, forKey: .commit)
-        try container.encode(date, forKey: .date)
+        try container.encode(Timestamp.isoMilliseconds(date), forKey: .date)
         try container.encode(source, forKey: .source)
     }
 }
@@ -77,7 +77,8 @@ extension OpsRepository {
         var entries = try await records(at: tip, of: environment, last: all ? nil : limit, source: .tip)
         if all {
             if let archive = try await git.resolve(ref: Self.archiveBranch) {
-                entries += try await records(at: archive, of: environment, last: nil, source: .archive)
+                let atTip = Set(entries.map(\.key))  // an archive stopped between its two commits has both
+                entries += try await records(at: archive, of: environment, last: nil, source: .archive).filter { !atTip.contains($0.key) }
             }
             entries += try await recordCommits(from: tip, of: environment, except: Set(entries.map(\.key)))
         }
@@ -89,36 +90,45 @@ extension OpsRepository {
         return entries
     }
 
-    /// The record files under `Deployments/` at `commit`, each environment's newest first.
+    /// The record files under `Deployments/` at `commit`, each environment's newest first. With
+    /// `last`, about that many of each environment's newest (the day folder where the count was
+    /// reached is read to its end, so that sorting it puts its records in order).
     func records(at commit: ObjectID, of environment: EnvironmentName?, last: Int?, source: HistoryEntry.Source) async throws -> [HistoryEntry] {
         let environments = if let environment { [environment] } else { try await recordFolders(at: commit) }
         var entries: [HistoryEntry] = []
         for name in environments {
             let root = "\(RecordFile.root)/\(name)"
-            guard let newest = try await git.files(under: root, at: commit, last: 1)?.first else { continue }
-            let service = try await recordFields(newest.id)["service"] ?? ""
             let env = name.rawValue
-            var count = 0
-            var folder = (relative: "", path: root + "/")  // the records of a day share one path string
-            var unnamed: [(folder: String, name: String, id: ObjectID)] = []
+            var found: [(folder: String, kind: RecordFile.Kind, unnamed: (id: ObjectID, name: String)?)] = []
+            var fullAt: String?  // the folder in which `last` records were reached
+            var newest: ObjectID?
             _ = try await git.visitFiles(under: root, at: commit, reversed: true) { file in
-                if file.folder != folder.relative { folder = (file.folder, root + "/" + file.folder) }
-                if let parsed = RecordFile.parse(file.name) {
-                    // The name is derived from the fields when they give it back exactly (a safe version always does).
-                    let exact = RecordFile.safe(parsed.version) != nil && parsed.previousVersion.map { RecordFile.safe($0) != nil } ?? true
-                    entries.append(HistoryEntry(deployment: parsed.deployment, environment: env, service: service, version: parsed.version,
-                                                previousVersion: parsed.previousVersion ?? "none", result: parsed.result.rawValue, source: source,
-                                                commit: nil, folder: folder.path, name: exact ? nil : String(decoding: file.name, as: UTF8.self),
-                                                fullTrigger: nil))
-                } else {
-                    unnamed.append((folder.path, String(decoding: file.name, as: UTF8.self), file.id))
-                }
-                count += 1
-                return last.map { count < $0 } ?? true
+                if let fullAt, file.folder != fullAt { return false }
+                let kind = RecordFile.kind(of: file.name)
+                guard kind != .other else { return true }
+                if newest == nil, case .named = kind { newest = file.id }
+                // Only records read from their front matter need their blob id and real name.
+                let unnamed: (ObjectID, String)? = if case .unnamed = kind { (file.id, String(decoding: file.name, as: UTF8.self)) } else { nil }
+                found.append((file.folder, kind, unnamed))
+                if let last, found.count >= last, fullAt == nil { fullAt = file.folder }
+                return true
             }
-            for file in unnamed {
-                if let entry = try await entry(readingRecord: file.id, folder: file.folder, name: file.name, environment: env, service: service, source: source) {
-                    entries.append(entry)
+            let service = try await newest.asyncMap { try await recordFields($0)["service"] } ?? nil
+            var folder = (relative: "", path: root + "/")  // the records of a day share one path string
+            for file in found {
+                if file.folder != folder.relative { folder = (file.folder, root + "/" + file.folder) }
+                switch file.kind {
+                case .named(let record):
+                    entries.append(HistoryEntry(deployment: record.deployment, environment: env, service: service ?? "", version: record.version,
+                                                previousVersion: record.previousVersion ?? "none", result: record.result.rawValue, source: source,
+                                                commit: nil, folder: folder.path, name: nil, fullTrigger: nil))
+                case .unnamed(let deployment):
+                    if let unnamed = file.unnamed, let entry = try await entry(readingRecord: unnamed.id, deployment: deployment, folder: folder.path,
+                                                                              name: unnamed.name, environment: env, service: service ?? "", source: source) {
+                        entries.append(entry)
+                    }
+                case .other:
+                    continue
                 }
             }
         }
@@ -130,35 +140,49 @@ extension OpsRepository {
         try await (git.listDirectory(RecordFile.root, at: commit) ?? []).filter { !$0.isBlob }.compactMap { EnvironmentName($0.name) }
     }
 
-    /// A history entry read from the record itself, for a name that does not say enough
-    /// (written before names carried versions and result, or a version with `_`).
-    private func entry(readingRecord blob: ObjectID, folder: String, name: String, environment: String, service: String,
+    /// A history entry read from the record's front matter, for a name that does not say enough.
+    /// What it says is someone's text: versions and result that are not of their shape show as `?`.
+    private func entry(readingRecord blob: ObjectID, deployment: String, folder: String, name: String, environment: String, service: String,
                        source: HistoryEntry.Source) async throws -> HistoryEntry? {
-        guard let deployment = RecordFile.deployment(inName: name) else { return nil }
         let fields = try await recordFields(blob)
-        return HistoryEntry(deployment: deployment, environment: environment, service: fields["service"] ?? service,
-                            version: fields["version"] ?? "?", previousVersion: fields["previousVersion"] ?? "none",
-                            result: fields["result"] ?? "?", source: source, commit: nil, folder: folder, name: name,
-                            fullTrigger: fields["trigger"])
+        return HistoryEntry(deployment: deployment, environment: environment, service: fields["service"].map(Self.printable) ?? service,
+                            version: RecordFile.safe(fields["version"]) ?? "?",
+                            previousVersion: fields["previousVersion"] == "none" ? "none" : RecordFile.safe(fields["previousVersion"]) ?? "?",
+                            result: fields["result"].flatMap(DeploymentResult.init)?.rawValue ?? "?", source: source, commit: nil,
+                            folder: folder, name: name, fullTrigger: fields["trigger"].flatMap { ObjectID(hex: $0)?.hex })
     }
 
+    /// A few top-level fields of a record of at most 256 KiB; none for anything else.
     private func recordFields(_ blob: ObjectID) async throws -> [String: String] {
-        FrontMatter.scalars(["service", "version", "previousVersion", "result", "trigger"], in: try await git.readBlob(blob))
+        guard let data = try await git.readBlob(blob, maximumBytes: FrontMatter.maximumBytes) else { return [:] }
+        return FrontMatter.scalars(["service", "version", "previousVersion", "result", "trigger"], in: data)
+    }
+
+    /// Text someone else wrote, fit to print on one line: control characters become `?`.
+    static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.prefix(200).map { $0.properties.generalCategory == .control ? "?" : $0 }))
     }
 
     /// Record commits on the branch (first parents) whose deployment is not in `known`, from
     /// their trailers: records deleted from the tree, or written before records had files.
     private func recordCommits(from tip: ObjectID, of environment: EnvironmentName?, except known: Set<String>) async throws -> [HistoryEntry] {
         var entries: [HistoryEntry] = []
+        var known = known
         try await git.walk(from: tip, containing: "\(Trailers.result):") { commit in
+            // Anyone can write these trailers: each field must have the shape Slipway gives it.
             let trailers = Trailers.parse(commit.message)
-            guard let deployment = trailers[Trailers.deployment], let env = trailers[Trailers.environment],
-                  environment.map({ $0.rawValue == env }) ?? true, !known.contains("\(env) \(deployment)") else { return true }
+            guard let deployment = trailers[Trailers.deployment], RecordFile.deployment(inName: deployment) == deployment,
+                  let env = trailers[Trailers.environment].flatMap({ EnvironmentName($0) }), environment.map({ $0 == env }) ?? true,
+                  let result = trailers[Trailers.result].flatMap(DeploymentResult.init), known.insert("\(env) \(deployment)").inserted
+            else { return true }
             let record = Trailers.recordPath(in: String(decoding: commit.message, as: UTF8.self))
+                .flatMap { $0.hasPrefix("\(RecordFile.root)/\(env)/") && !$0.contains("/../") ? Self.printable($0) : nil }
+            let previous = trailers[Trailers.previousVersion]
             entries.append(HistoryEntry(
-                deployment: deployment, environment: env, service: trailers[Trailers.service] ?? "", version: trailers[Trailers.version] ?? "",
-                previousVersion: trailers[Trailers.previousVersion] ?? "none", result: trailers[Trailers.result] ?? "", source: .log,
-                commit: commit.id.hex, folder: record == nil ? nil : "", name: record, fullTrigger: trailers[Trailers.trigger]))
+                deployment: deployment, environment: env.rawValue, service: trailers[Trailers.service].map(Self.printable) ?? "",
+                version: RecordFile.safe(trailers[Trailers.version]) ?? "?", previousVersion: previous == "none" ? "none" : RecordFile.safe(previous) ?? "?",
+                result: result.rawValue, source: .log, commit: commit.id.hex, folder: record == nil ? nil : "", name: record,
+                fullTrigger: trailers[Trailers.trigger].flatMap { ObjectID(hex: $0)?.hex }))
             return true
         }
         return entries

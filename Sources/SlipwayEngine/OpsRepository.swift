@@ -92,13 +92,15 @@ public struct OpsRepository: Sendable {
         return try? ManifestParser.parse(data, path: path)
     }
 
-    /// Templates at `commit`: the ops repo's own `Templates/*.mustache` over the built-in ones.
+    /// Templates at `commit`: the ops repo's own `Templates/*.mustache` over the built-in ones
+    /// (one that is too large is left out; one that does not parse is listed in `unusable`).
     public func templates(at commit: ObjectID) async throws -> RecordTemplates {
         var overrides: [String: String] = [:]
         for entry in try await git.listDirectory("Templates", at: commit) ?? [] where entry.isBlob && entry.name.hasSuffix(".mustache") {
-            overrides[entry.name] = String(decoding: try await git.readBlob(entry.id), as: UTF8.self)
+            guard let data = try await git.readBlob(entry.id, maximumBytes: RecordTemplates.maximumBytes) else { continue }
+            overrides[entry.name] = String(decoding: data, as: UTF8.self)
         }
-        return try RecordTemplates(overrides: overrides)
+        return RecordTemplates(overrides: overrides)
     }
 }
 

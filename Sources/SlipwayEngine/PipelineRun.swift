@@ -55,6 +55,13 @@ struct PipelineRun {
                 (secrets, configured) = (checked.secrets, checked.launcher)
                 return checked.detail
             }
+            try await log.step("records") {
+                // Nothing is deployed that could not be recorded.
+                if let problem = try await repository.recordProblem(environment, startedAt: started, at: try await repository.tip()) {
+                    throw DeploymentFailure(reason: problem)
+                }
+                return ""
+            }
             let runner = gateRunner(deployment: deployment)
             for gate in manifest.gates.preflight {
                 try await log.step("gate \(gate.name)") { try await check(gate, with: runner) }
@@ -576,7 +583,9 @@ struct PipelineRun {
             deployment: deployment, environment: environment.rawValue, service: manifest.service, version: manifest.version,
             previousVersion: status?.version, result: result, reason: reason, strategy: manifest.strategy.name, trigger: trigger.id.hex,
             triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject,
-            manifest: blob.hex, started: started, finished: Date(), changes: changes, phases: phases, instances: instances, logs: logs)
+            // A first deployment's manifest is the initial one: every field of it is not a change.
+            manifest: blob.hex, started: started, finished: Date(), changes: status?.version == nil ? [] : changes, phases: phases,
+            instances: instances, logs: logs)
     }
 
     func finish(_ deployment: String, started: Date, log: RunLog, registry: InstanceRegistry, failure: DeploymentFailure?) -> Outcome {

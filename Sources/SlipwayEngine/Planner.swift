@@ -16,6 +16,9 @@ public struct EnvironmentPlan: Sendable, Codable {
         case none
         /// Desired is the manifest that failed last time: not retried until it changes.
         case waiting
+        /// Slipway cannot tell what is deployed (its status file is unreadable): nothing is
+        /// done until a person restores it; the other environments go on.
+        case blocked
     }
 
     public let environment: String
@@ -68,8 +71,13 @@ public struct Planner: Sendable {
         let plans = try await withThrowingTaskGroup(of: (Int, EnvironmentPlan).self) { group in
             for (index, item) in work.enumerated() {
                 group.addTask {
-                    let status = try item.status.map { try OpsRepository.parseStatus($0, of: item.name) }
-                    return (index, await plan(item.name, manifest: item.manifest, blob: item.blob.hex, status: status))
+                    do {
+                        let status = try item.status.map { try OpsRepository.parseStatus($0, of: item.name) }
+                        return (index, await plan(item.name, manifest: item.manifest, blob: item.blob.hex, status: status))
+                    } catch {
+                        return (index, EnvironmentPlan(environment: item.name.rawValue, action: .blocked, service: item.manifest.service,
+                                                       desiredVersion: item.manifest.version, deployedVersion: nil, changes: [], reason: "\(error)"))
+                    }
                 }
             }
             var plans = [EnvironmentPlan?](repeating: nil, count: work.count)

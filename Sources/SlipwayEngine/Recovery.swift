@@ -16,31 +16,42 @@ extension Engine {
         for name in configuration.state.knownEnvironments() {
             let file = configuration.state.journal(name)
             guard let entry = Journal.load(file) else { continue }
-            let tip = try await repository.tip()
-            if try await repository.git.blobID(at: entry.record.path, in: tip) != nil {
-                Journal.clear(file)  // the record made it (with its status, in one commit); only the journal's removal did not
-                continue
+            do {
+                if let outcome = try await recover(name, entry: entry, journal: file) { outcomes.append(outcome) }
+            } catch {
+                // Left for the next pass; the other environments are recovered meanwhile.
+                configuration.logger.error("recovery failed", metadata: ["env": "\(name)", "error": "\(error)"])
+                outcomes.append(ApplyOutcome(plan: EnvironmentPlan(record: entry.record), record: nil, commit: nil, error: "recovery: \(error)"))
             }
-            let outcome: PipelineRun.Outcome
-            if entry.event == "finished", let finalStatus = entry.status {
-                configuration.logger.notice("committing the record of a finished run", metadata: ["env": "\(name)", "deployment": "\(entry.record.deployment)"])
-                outcome = PipelineRun.Outcome(record: entry.record, status: finalStatus, upstreamStatus: entry.upstreamStatus)
-            } else {
-                configuration.logger.warning("recovering an interrupted run", metadata: [
-                    "env": "\(name)", "deployment": "\(entry.record.deployment)", "at": "\(entry.event)",
-                ])
-                guard let blob = ObjectID(hex: entry.record.manifest), let trigger = ObjectID(hex: entry.record.trigger),
-                      let manifest = await repository.manifest(blob: blob.hex, path: name.manifestPath) else {
-                    throw EngineError("\(file.path): the interrupted run's manifest \(entry.record.manifest.prefix(7)) cannot be read")
-                }
-                let run = PipelineRun(environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(trigger),
-                                      status: try await repository.status(of: name, at: tip), changes: entry.record.changes, repository: repository, engine: configuration)
-                outcome = await run.recover(entry)
-            }
-            let commit = try await self.commit(outcome, of: name)
-            outcomes.append(ApplyOutcome(plan: EnvironmentPlan(record: outcome.record), record: outcome.record, commit: commit))
         }
         return outcomes
+    }
+
+    /// Finishes one interrupted run (see `recoverInterrupted`).
+    private func recover(_ name: EnvironmentName, entry: JournalEntry, journal file: URL) async throws -> ApplyOutcome? {
+        let tip = try await repository.tip()
+        if try await repository.git.blobID(at: entry.record.path, in: tip) != nil {
+            Journal.clear(file)  // the record made it (with its status, in one commit); only the journal's removal did not
+            return nil
+        }
+        let outcome: PipelineRun.Outcome
+        if entry.event == "finished", let finalStatus = entry.status {
+            configuration.logger.notice("committing the record of a finished run", metadata: ["env": "\(name)", "deployment": "\(entry.record.deployment)"])
+            outcome = PipelineRun.Outcome(record: entry.record, status: finalStatus, upstreamStatus: entry.upstreamStatus)
+        } else {
+            configuration.logger.warning("recovering an interrupted run", metadata: [
+                "env": "\(name)", "deployment": "\(entry.record.deployment)", "at": "\(entry.event)",
+            ])
+            guard let blob = ObjectID(hex: entry.record.manifest), let trigger = ObjectID(hex: entry.record.trigger),
+                  let manifest = await repository.manifest(blob: blob.hex, path: name.manifestPath) else {
+                throw EngineError("\(file.path): the interrupted run's manifest \(entry.record.manifest.prefix(7)) cannot be read")
+            }
+            let run = PipelineRun(environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(trigger),
+                                  status: try await repository.status(of: name, at: tip), changes: entry.record.changes, repository: repository, engine: configuration)
+            outcome = await run.recover(entry)
+        }
+        let commit = try await self.commit(outcome, of: name)
+        return ApplyOutcome(plan: EnvironmentPlan(record: outcome.record), record: outcome.record, commit: commit)
     }
 }
 

@@ -12,38 +12,47 @@ extension Engine {
         var outcomes: [ApplyOutcome] = []
         for (path, diagnostics) in byFile.sorted(by: { $0.key < $1.key }) {
             guard let name = EnvironmentName(manifestPath: path), let blob = desired.files[path] else { continue }
-            let status = try await repository.status(of: name, at: tip)
-            guard status?.failedManifest != blob.hex else { continue }
-            let trigger = try await repository.git.commitInfo(try await repository.git.introducingCommit(of: path, blob: blob, from: tip))
-            let text = String(decoding: try await repository.git.readBlob(blob), as: UTF8.self)
-            let reason = "invalid manifest, not deployed: " + diagnostics.map(\.description).joined(separator: "; ")
-            let now = Date()
-            let record = DeploymentRecord(
-                deployment: DeploymentRecord.id(startedAt: now, trigger: trigger.id.hex), environment: name.rawValue,
-                service: status?.service ?? name.rawValue, version: Self.version(in: text) ?? "invalid", previousVersion: status?.version,
-                result: .failed, reason: reason, strategy: "none", trigger: trigger.id.hex,
-                triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject, manifest: blob.hex,
-                started: now, finished: now, changes: [],
-                phases: [PhaseReport(name: Phase.preflight.rawValue, outcome: .failed, milliseconds: 0, steps: [
-                    StepReport(name: "manifest", outcome: .failed, milliseconds: 0, detail: diagnostics.map(\.description).joined(separator: "\n")),
-                ])],
-                instances: status?.instances ?? [], logs: [])
-            var newStatus = status ?? EnvironmentStatus(environment: name.rawValue, service: name.rawValue, version: nil, commit: nil, manifest: nil,
-                                                        since: nil, instances: [], lastResult: .failed, lastDeployment: record.deployment)
-            newStatus.lastResult = .failed
-            newStatus.lastDeployment = record.deployment
-            (newStatus.failedVersion, newStatus.failedManifest, newStatus.failedDeployment, newStatus.failedReason) =
-                (record.version, blob.hex, record.deployment, reason)
-            let commit = try await commitRecord(record, status: newStatus)
-            outcomes.append(ApplyOutcome(plan: EnvironmentPlan(record: record), record: record, commit: commit))
+            do {
+                if let outcome = try await recordRejection(name, path: path, blob: blob, diagnostics: diagnostics, at: tip) { outcomes.append(outcome) }
+            } catch {
+                configuration.logger.error("rejection not recorded", metadata: ["env": "\(name)", "error": "\(error)"])
+            }
         }
         return outcomes
+    }
+
+    /// One invalid manifest's `failed` record, unless its status already remembers the rejection.
+    private func recordRejection(_ name: EnvironmentName, path: String, blob: ObjectID, diagnostics: [Diagnostic], at tip: ObjectID) async throws -> ApplyOutcome? {
+        let status = try await repository.status(of: name, at: tip)
+        guard status?.failedManifest != blob.hex else { return nil }
+        let trigger = try await repository.git.commitInfo(try await repository.git.introducingCommit(of: path, blob: blob, from: tip))
+        let text = String(decoding: try await repository.git.readBlob(blob), as: UTF8.self)
+        let reason = "invalid manifest, not deployed: " + diagnostics.map(\.description).joined(separator: "; ")
+        let now = Date()
+        let record = DeploymentRecord(
+            deployment: DeploymentRecord.id(startedAt: now, trigger: trigger.id.hex), environment: name.rawValue,
+            service: status?.service ?? name.rawValue, version: Self.version(in: text) ?? "invalid", previousVersion: status?.version,
+            result: .failed, reason: reason, strategy: "none", trigger: trigger.id.hex,
+            triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject, manifest: blob.hex,
+            started: now, finished: now, changes: [],
+            phases: [PhaseReport(name: Phase.preflight.rawValue, outcome: .failed, milliseconds: 0, steps: [
+                StepReport(name: "manifest", outcome: .failed, milliseconds: 0, detail: diagnostics.map(\.description).joined(separator: "\n")),
+            ])],
+            instances: status?.instances ?? [], logs: [])
+        var newStatus = status ?? EnvironmentStatus(environment: name.rawValue, service: name.rawValue, version: nil, commit: nil, manifest: nil,
+                                                    since: nil, instances: [], lastResult: .failed, lastDeployment: record.deployment)
+        newStatus.lastResult = .failed
+        newStatus.lastDeployment = record.deployment
+        (newStatus.failedVersion, newStatus.failedManifest, newStatus.failedDeployment, newStatus.failedReason) =
+            (record.version, blob.hex, record.deployment, reason)
+        let commit = try await commitRecord(record, status: newStatus)
+        return ApplyOutcome(plan: EnvironmentPlan(record: record), record: record, commit: commit)
     }
 
     /// The top-level `version:` of a manifest that does not parse, for the record's title.
     static func version(in text: String) -> String? {
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("version:") }) else { return nil }
         let value = line.dropFirst(8).split(separator: "#").first?.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
-        return value?.isEmpty == false && value?.count ?? 0 <= 64 ? value : nil
+        return RecordFile.safe(value)  // someone's text: only a plain version string reaches the record
     }
 }

@@ -20,10 +20,13 @@ public enum TreeChange: Sendable {
     case place(String, ObjectID)
     /// Removes the file at a path.
     case remove(String)
+    /// Removes the file at a path only while it still has this blob (a change someone made
+    /// meanwhile keeps it).
+    case removeIfUnchanged(String, ObjectID)
 
     public var path: String {
         switch self {
-        case .write(let path, _), .place(let path, _), .remove(let path): path
+        case .write(let path, _), .place(let path, _), .remove(let path), .removeIfUnchanged(let path, _): path
         }
     }
 }
@@ -77,7 +80,8 @@ extension GitRepository {
 
     /// Commits `changes` on top of the tip of `branch` (created when it does not exist yet),
     /// with the same compare-and-swap as `commit(_:message:author:onto:)`; nil when a path in
-    /// `requiring` no longer has its blob.
+    /// `requiring` no longer has its blob. Changes that change nothing commit nothing: the
+    /// tip is returned as it is.
     public func commit(
         changes: [TreeChange],
         message: String,
@@ -86,17 +90,16 @@ extension GitRepository {
         requiring: [String: ObjectID] = [:],
         beforeRefUpdate: (@Sendable () -> Void)? = nil
     ) throws -> ObjectID? {
-        let blobs = try changes.map { change -> (String, ObjectID?) in
-            switch change {
-            case .write(let path, let content):
-                var oid = git_oid()
-                try content.withUnsafeBytes { bytes in
-                    _ = try check(git_blob_create_from_buffer(&oid, repo, bytes.baseAddress, bytes.count), path)
-                }
-                return (path, ObjectID(oid))
-            case .place(let path, let blob): return (path, blob)
-            case .remove(let path): return (path, nil)
+        for change in changes where !Self.isPlainPath(change.path) {
+            throw GitError(code: -1, message: "\(change.path) is not a path Slipway writes (it must be relative, without . or .. parts)")
+        }
+        let written = try changes.map { change -> ObjectID? in
+            guard case .write(let path, let content) = change else { return nil }
+            var oid = git_oid()
+            try content.withUnsafeBytes { bytes in
+                _ = try check(git_blob_create_from_buffer(&oid, repo, bytes.baseAddress, bytes.count), path)
             }
+            return ObjectID(oid)
         }
         var signature: UnsafeMutablePointer<git_signature>?
         try check(git_signature_now(&signature, author.name, author.email))
@@ -111,7 +114,18 @@ extension GitRepository {
             for (path, blob) in requiring where try tip.flatMap({ try blobID(at: path, in: $0) }) != blob {
                 return nil
             }
+            var blobs: [(String, ObjectID?)] = []
+            for (change, blob) in zip(changes, written) {
+                switch change {
+                case .write(let path, _): blobs.append((path, blob))
+                case .place(let path, let blob): blobs.append((path, blob))
+                case .remove(let path): blobs.append((path, nil))
+                case .removeIfUnchanged(let path, let blob):
+                    if try tip.flatMap({ try blobID(at: path, in: $0) }) == blob { blobs.append((path, nil)) }
+                }
+            }
             let treeID = try updatedTree(base: tip, changes: blobs)
+            if let tip, try commitInfoTree(tip) == ObjectID(treeID) { return tip }
             let commitID = try createCommit(tree: treeID, parent: tip, message: message, author: signature, committer: signature)
             hook?()
             hook = nil
@@ -159,6 +173,19 @@ extension GitRepository {
         }
         try check(git_tree_create_updated(&out, repo, baseTree, updates.count, &updates), "building the tree")
         return out
+    }
+
+    /// A path Slipway may write: relative, its parts neither empty nor `.` nor `..`.
+    static func isPlainPath(_ path: String) -> Bool {
+        !path.isEmpty && !path.hasPrefix("/") && path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+    }
+
+    /// The tree id of a commit (`git_commit_tree_id`).
+    func commitInfoTree(_ commit: ObjectID) throws -> ObjectID {
+        try withCommit(repo, commit) { handle in
+            guard let id = git_commit_tree_id(handle) else { throw GitError(code: -1, message: "commit \(commit.short) has no tree") }
+            return ObjectID(id.pointee)
+        }
     }
 
     /// Whether `tree` has an entry at `path` (`git_tree_entry_bypath`).
@@ -231,7 +258,7 @@ extension GitRepository {
     private func syncWorkingTree(_ changes: [(path: String, blob: ObjectID?)], previous: ObjectID?) throws {
         guard let root = workingDirectory else { return }
         var synced: [(path: String, blob: ObjectID?)] = []
-        for change in changes {
+        for change in changes where Self.isPlainPath(change.path) {
             let url = root.appendingPathComponent(change.path)
             let before = try previous.flatMap { try readFile(change.path, at: $0) }
             let content = try change.blob.map { try readBlob($0) }

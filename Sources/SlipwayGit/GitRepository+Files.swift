@@ -45,23 +45,38 @@ extension GitRepository {
     ///
     /// Reads each tree raw from the object database (`git_odb_read`) and parses it here:
     /// `git_tree_lookup` builds and caches a tree object per folder that a listing never uses
-    /// again, which made listing 10,000 records half again as slow as `git ls-tree`.
-    public func visitFiles(under folder: String, at commit: ObjectID, reversed: Bool = false,
+    /// again, which made listing 10,000 records half again as slow as `git ls-tree`. The trees
+    /// come from whoever pushed them, so the walk is bounded: `maximumDepth` levels below
+    /// `folder`, each tree read once however often it is referenced (a tree that names the same
+    /// subtree ten times a level for nine levels would otherwise be a billion files), and
+    /// entries whose names are not plain file names (`/`, `.`, `..`) are passed over.
+    public func visitFiles(under folder: String, at commit: ObjectID, reversed: Bool = false, maximumDepth: Int = 8,
                            _ visit: (VisitedFile) throws -> Bool) throws -> Bool {
         guard let id = try entryID(at: folder, in: commit, type: GIT_OBJECT_TREE) else { return false }
         var odb: OpaquePointer?
         try check(git_repository_odb(&odb, repo))
         defer { git_odb_free(odb) }
-        _ = try walkTree(id, prefix: "", odb: odb, reversed: reversed, visit)
+        var walk = TreeWalk(odb: odb, reversed: reversed, maximumDepth: maximumDepth)
+        _ = try walk.tree(id, prefix: "", depth: 0, visit)
         return true
     }
+}
+
+/// One bounded walk over raw trees (see `visitFiles`).
+private struct TreeWalk {
+    let odb: OpaquePointer?
+    let reversed: Bool
+    let maximumDepth: Int
+    var seen: Set<ObjectID> = []
 
     /// Depth-first over one raw tree; returns false once `visit` asked to stop.
-    private func walkTree(_ id: ObjectID, prefix: String, odb: OpaquePointer?, reversed: Bool,
-                       _ visit: (VisitedFile) throws -> Bool) throws -> Bool {
+    mutating func tree(_ id: ObjectID, prefix: String, depth: Int, _ visit: (VisitedFile) throws -> Bool) throws -> Bool {
+        guard depth <= maximumDepth, seen.insert(id).inserted else { return true }
         var oid = id.raw
         var object: OpaquePointer?
-        try check(git_odb_read(&object, odb, &oid), "tree \(id.short)")
+        let result = git_odb_read(&object, odb, &oid)
+        if result == GIT_ENOTFOUND.rawValue { return true }  // a shallow clone, or an object never pushed
+        try check(result, "tree \(id.short)")
         guard let object else { return true }
         defer { git_odb_object_free(object) }
         guard git_odb_object_type(object) == GIT_OBJECT_TREE, let data = git_odb_object_data(object) else { return true }
@@ -70,9 +85,10 @@ extension GitRepository {
         for entry in reversed ? entries.reversed() : entries {
             guard let base = bytes.baseAddress else { break }
             let name = UnsafeBufferPointer(rebasing: bytes[entry.name])
+            guard RawTreeEntry.isPlainName(name) else { continue }
             if entry.isTree {
                 let folder = prefix + String(decoding: name, as: UTF8.self) + "/"
-                if try !walkTree(ObjectID(bytes: base + entry.id), prefix: folder, odb: odb, reversed: reversed, visit) { return false }
+                if try !tree(ObjectID(bytes: base + entry.id), prefix: folder, depth: depth + 1, visit) { return false }
             } else if entry.isFile, try !visit(VisitedFile(folder: prefix, name: name, idBytes: base + entry.id)) {
                 return false
             }
@@ -91,6 +107,12 @@ struct RawTreeEntry {
     var isTree: Bool { mode == 0o40000 }
     /// A regular file, executable or not (not a symlink, not a submodule).
     var isFile: Bool { mode == 0o100644 || mode == 0o100755 }
+
+    /// A name git itself would write: not empty, not `.` or `..`, no `/` (a crafted tree can
+    /// hold any of them, and joined into a path they lead elsewhere).
+    static func isPlainName(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        !name.isEmpty && !name.contains(UInt8(ascii: "/")) && !name.elementsEqual(".".utf8) && !name.elementsEqual("..".utf8)
+    }
 
     /// The entries of a tree object, in the order git stores them; parsing stops at the first
     /// malformed entry.

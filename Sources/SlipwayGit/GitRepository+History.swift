@@ -26,7 +26,9 @@ extension GitRepository {
         var next: git_oid? = tip.raw
         while var oid = next {
             var object: OpaquePointer?
-            try check(git_odb_read(&object, odb, &oid), "commit \(ObjectID(oid).short)")
+            let result = git_odb_read(&object, odb, &oid)
+            if result == GIT_ENOTFOUND.rawValue { return }  // a shallow clone's history ends here
+            try check(result, "commit \(ObjectID(oid).short)")
             guard let object else { return }
             defer { git_odb_object_free(object) }
             guard git_odb_object_type(object) == GIT_OBJECT_COMMIT, let data = git_odb_object_data(object) else { return }

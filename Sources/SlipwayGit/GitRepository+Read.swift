@@ -83,6 +83,22 @@ extension GitRepository {
         return Data(bytes: bytes, count: size)
     }
 
+    /// A blob's content when it is a blob of at most `maximumBytes`, nil otherwise — for files
+    /// someone else pushed, read without trusting their size (`git_odb_read_header` first).
+    public func readBlob(_ id: ObjectID, maximumBytes: Int) throws -> Data? {
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, repo))
+        defer { git_odb_free(odb) }
+        var oid = id.raw
+        var size = 0
+        var type = GIT_OBJECT_INVALID
+        let result = git_odb_read_header(&size, &type, odb, &oid)
+        if result == GIT_ENOTFOUND.rawValue { return nil }
+        try check(result, "blob \(id.short)")
+        guard type == GIT_OBJECT_BLOB, size <= maximumBytes else { return nil }
+        return try readBlob(id)
+    }
+
     /// The staged (stage 0) entries of the index under `directory/`, one level deep
     /// (`git_repository_index`, `git_index_get_byindex`).
     public func stagedEntries(under directory: String) throws -> [TreeEntry] {

@@ -17,7 +17,7 @@ let isGitDirectory = access(repo + "/HEAD", F_OK) == 0 && access(repo + "/object
 let path = (isGitDirectory ? repo : repo + "/.git") + "/slipway/control.sock"
 
 func notify(_ path: String) -> Bool {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
     var address = sockaddr_un()

@@ -150,7 +150,7 @@ public struct DeploymentRecord: Sendable, Codable {
         RecordFile(deployment: deployment, previousVersion: previousVersion, version: version, result: result)
     }
 
-    /// `Deployments/<env>/YYYY/MM/DD/<deployment>_<from>_<to>_<result>.md`.
+    /// `Deployments/<env>/YYYY-MM/DD/<deployment>_<from>_<to>_<result>.md`.
     public var path: String { file.path(in: environment) }
 }
 

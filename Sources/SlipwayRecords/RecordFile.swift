@@ -41,49 +41,69 @@ public struct RecordFile: Sendable, Hashable {
         "\(Self.root)/\(environment)/\(dayFolder ?? "unknown")/\(name)"
     }
 
-    /// Reads a record's file name back; nil for a name this layout did not write (a record
-    /// from before it, `<deployment>.md`) or one whose versions cannot be told apart (a version
-    /// with `_`). Callers then read the record itself. Works on bytes: history parses 100,000
-    /// names in one run.
+    /// Reads a record's file name back; nil for any other name (see `Kind`). Works on bytes:
+    /// history parses 100,000 names in one run.
     public init?(name: String) {
         var name = name
-        guard let parsed = name.withUTF8({ Self.parse($0) }) else { return nil }
+        guard case .named(let parsed)? = name.withUTF8({ Self.kind(of: $0) }) else { return nil }
         self = parsed
+    }
+
+    /// What a file under `Deployments/<env>/` is, judged by its name alone.
+    public enum Kind: Sendable, Equatable {
+        /// A record whose name says all that history shows.
+        case named(RecordFile)
+        /// A record whose name does not say enough — written before names carried versions
+        /// (`<deployment>.md`), or with a version that has `_` in it: its front matter does.
+        case unnamed(deployment: String)
+        /// Anything else (notes, attachments): left alone, never listed.
+        case other
+    }
+
+    public static func kind(of bytes: UnsafeBufferPointer<UInt8>) -> Kind {
+        let end = bytes.count - 3
+        guard end > 0, bytes[end] == UInt8(ascii: "."), bytes[end + 1] == UInt8(ascii: "m"), bytes[end + 2] == UInt8(ascii: "d") else { return .other }
+        let first = (0..<end).first { bytes[$0] == UInt8(ascii: "_") } ?? end
+        guard isDeployment(UnsafeBufferPointer(rebasing: bytes[0..<first])) else { return .other }
+        let deployment = String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<first]), as: UTF8.self)
+        if first == end { return .unnamed(deployment: deployment) }
+        guard let last = (first..<end).last(where: { bytes[$0] == UInt8(ascii: "_") }), last > first,
+              let result = DeploymentResult(rawValue: String(decoding: UnsafeBufferPointer(rebasing: bytes[(last + 1)..<end]), as: UTF8.self)) else {
+            return .other
+        }
+        let versions = bytes[(first + 1)..<last]
+        guard versions.allSatisfy(isVersionByte) else { return .other }
+        let separators = versions.indices.filter { versions[$0] == UInt8(ascii: "_") }
+        guard separators.count == 1, let middle = separators.first, middle > first + 1, middle + 1 < last else {
+            return .unnamed(deployment: deployment)  // a version with `_`: the two cannot be told apart
+        }
+        let previous = String(decoding: UnsafeBufferPointer(rebasing: bytes[(first + 1)..<middle]), as: UTF8.self)
+        let version = String(decoding: UnsafeBufferPointer(rebasing: bytes[(middle + 1)..<last]), as: UTF8.self)
+        guard previous == "none" || safe(previous) != nil, safe(version) != nil || version == "invalid" else { return .other }
+        return .named(RecordFile(deployment: deployment, previousVersion: previous == "none" ? nil : previous, version: version, result: result))
     }
 
     /// The same from a name's bytes.
     public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordFile? {
-        let end = bytes.count - 3
-        guard end > 0, bytes[end] == UInt8(ascii: "."), bytes[end + 1] == UInt8(ascii: "m"), bytes[end + 2] == UInt8(ascii: "d") else { return nil }
-        var separators: (Int, Int, Int) = (-1, -1, -1)
-        var count = 0
-        for index in 0..<end where bytes[index] == UInt8(ascii: "_") {
-            count += 1
-            switch count {
-            case 1: separators.0 = index
-            case 2: separators.1 = index
-            case 3: separators.2 = index
-            default: return nil
-            }
-        }
-        let (first, second, third) = separators
-        guard count == 3, first > 0, second > first + 1, third > second + 1, third + 1 < end else { return nil }
-        func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
-        guard isDeployment(UnsafeBufferPointer(rebasing: bytes[0..<first])),
-              let result = DeploymentResult(rawValue: text((third + 1)..<end)) else { return nil }
-        let previous = text((first + 1)..<second)
-        return RecordFile(deployment: text(0..<first), previousVersion: previous == "none" ? nil : previous,
-                          version: text((second + 1)..<third), result: result)
+        if case .named(let file) = kind(of: bytes) { return file }
+        return nil
     }
 
     /// `<UTC time>-<7 hex digits>[-<n>]`: the shape `DeploymentRecord.id` gives, the `-n` a
     /// second run of one commit in one moment got.
-    private static func isDeployment(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    static func isDeployment(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let length = Timestamp.compactLength(bytes), Timestamp.parseCompact(bytes) != nil, bytes.count >= length + 8,
               bytes[length] == UInt8(ascii: "-"), bytes[(length + 1)..<(length + 8)].allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
         else { return false }
         let rest = bytes[(length + 8)...]
         return rest.isEmpty || (rest.count >= 2 && rest.count <= 6 && rest.first == UInt8(ascii: "-") && rest.dropFirst().allSatisfy { (48...57).contains($0) })
+    }
+
+    /// The deployment of a record whose name does not say enough (see `Kind.unnamed`).
+    public static func unnamedDeployment(_ name: String) -> String? {
+        var name = name
+        guard case .unnamed(let deployment) = name.withUTF8({ kind(of: $0) }) else { return nil }
+        return deployment
     }
 
     /// The deployment id at the start of any record file name, old layout or new.
@@ -131,7 +151,7 @@ public struct RecordFile: Sendable, Hashable {
         return version
     }
 
-    private static func isVersionByte(_ byte: UInt8) -> Bool {
+    static func isVersionByte(_ byte: UInt8) -> Bool {
         (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || "._+~-".utf8.contains(byte)
     }
 }

@@ -74,7 +74,7 @@ struct RecordView {
     /// The Mustache context. Strings in table cells have `|` and line breaks escaped.
     var context: [String: Any] {
         var context: [String: Any] = [
-            "frontMatter": FrontMatter.record(record), "title": title, "summary": summary, "stepsSummary": stepsSummary,
+            "title": title, "summary": summary, "stepsSummary": stepsSummary,
             "phases": phases.map { $0.replacingOccurrences(of: "\n", with: " ") }, "environment": record.environment, "service": record.service,
             "version": record.version, "previousVersion": record.previousVersion ?? "none", "result": record.result.rawValue,
             "deployment": record.deployment, "trigger": record.trigger, "triggerShort": String(record.trigger.prefix(7)),

@@ -12,7 +12,7 @@ public enum HTTPProbe {
     }
 
     public static func get(host: String, port: Int, path: String, timeout: Duration = .seconds(2)) throws -> Response {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw LaunchError("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)

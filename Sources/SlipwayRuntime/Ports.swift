@@ -24,7 +24,7 @@ public enum Ports {
     /// Binds 127.0.0.1:`port` and releases it; returns the port bound (the kernel's choice
     /// for 0), nil when it is taken.
     private static func bindable(_ port: Int) throws -> Int? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw LaunchError("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var address = sockaddr_in()

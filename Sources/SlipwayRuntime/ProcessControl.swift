@@ -34,6 +34,9 @@ public enum ProcessControl {
         posix_spawn_file_actions_addopen(&actions, 0, spec.input?.path ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, spec.logFile.path, O_WRONLY | O_CREAT | O_APPEND, 0o640)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing Slipway holds (the control socket, the repository lock, libgit2's files, a
+        // client connection) reaches a child: HAProxy and instances outlive Slipway.
+        slipway_spawn_file_actions_addclosefrom(&actions, 3)
         slipway_spawn_file_actions_addchdir(&actions, spec.workingDirectory.path)
 
         var attributes = posix_spawnattr_t()

@@ -8,6 +8,16 @@ short slipway_spawn_setsid_flag(void);
 /// posix_spawn_file_actions_addchdir_np, which glibc only declares under _GNU_SOURCE.
 int slipway_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 
+/// accept4(server, NULL, NULL, SOCK_CLOEXEC), which glibc only declares under _GNU_SOURCE.
+int slipway_accept_cloexec(int server);
+
+/// pipe2(fds, O_CLOEXEC), which glibc only declares under _GNU_SOURCE.
+int slipway_pipe_cloexec(int fds[2]);
+
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): the child closes every descriptor
+/// from `lowest` up, whatever its close-on-exec flag.
+int slipway_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowest);
+
 
 /// malloc_trim(0): return freed heap memory to the system (glibc).
 int slipway_malloc_trim(void);

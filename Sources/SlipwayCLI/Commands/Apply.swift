@@ -50,8 +50,18 @@ extension Slipway {
             for diagnostic in plan.invalid { printError(diagnostic) }
             var failed = !plan.invalid.isEmpty
             for outcome in outcomes {
+                if let error = outcome.error {
+                    failed = true
+                    printError("\(outcome.plan.environment): \(error)")
+                    continue
+                }
                 guard let record = outcome.record else {
-                    let note = outcome.plan.action == .waiting ? "waiting — \(outcome.plan.reason ?? "")" : "up to date"
+                    let note = switch outcome.plan.action {
+                    case .waiting: "waiting — \(outcome.plan.reason ?? "")"
+                    case .blocked: "not deployed — \(outcome.plan.reason ?? "")"
+                    default: "up to date"
+                    }
+                    if outcome.plan.action == .blocked { failed = true }
                     print("\(outcome.plan.environment): \(note)")
                     continue
                 }

@@ -27,8 +27,10 @@ extension Slipway {
             guard Self.day(before) != nil else { throw ValidationError("--before must be a day like 2026-01-31") }
         }
 
+        /// The start of a day written `YYYY-MM-DD` (UTC); nil for anything else, 2026-02-30 included.
         static func day(_ text: String) -> Date? {
-            text.utf8.count == 10 ? Timestamp.parse(text + "T00:00:00Z") : nil
+            guard text.utf8.count == 10, let date = Timestamp.parse(text + "T00:00:00Z"), Timestamp.iso(date).hasPrefix(text) else { return nil }
+            return date
         }
 
         func run() async throws {

@@ -31,21 +31,31 @@ extension Slipway {
             let repository = try await global.openRepository()
             let found = try await repository.records(withID: deployment, in: try environmentNames(environment.map { [$0] } ?? []).first)
             guard let record = found.first else {
-                throw ValidationError("no record of deployment \(deployment)\(environment.map { " in \($0)" } ?? "") (slipway history --all lists every one)")
+                throw CommandFailure("no record of deployment \(deployment)\(environment.map { " in \($0)" } ?? "") (slipway history --all lists every one)")
             }
-            guard found.count == 1 else {
-                throw ValidationError("deployment \(deployment) has records in \(found.map(\.environment).joined(separator: " and ")): name the environment")
+            let environments = Set(found.map(\.environment))
+            guard environments.count == 1 else {
+                throw ValidationError("deployment \(deployment) has records in \(environments.sorted().joined(separator: " and ")): name the environment")
             }
             if output.json { return try output.print(json: try FrontMatter.parseRecord(record.text)) }
-            if raw { return print(record.text, terminator: "") }
+            if raw { return print(Self.printable(record.text), terminator: "") }
             let source = record.source == .tip ? "" : " (\(record.source == .archive ? "archived" : "file removed; from its commit"))"
-            print("\(record.path)\(source)")
+            print(Self.printable("\(record.path)\(source)"))
             if let front = try? FrontMatter.parseRecord(record.text) {
-                print("deployment \(front.deployment), started \(Timestamp.iso(front.started)), finished \(Timestamp.iso(front.finished))")
-                print("trigger \(front.trigger.prefix(7)) “\(front.triggerSubject)” by \(front.triggerAuthor); manifest \(front.manifest.prefix(7))")
+                print(Self.printable("deployment \(front.deployment), started \(Timestamp.iso(front.started)), finished \(Timestamp.iso(front.finished))"))
+                print(Self.printable("trigger \(front.trigger.prefix(7)) “\(front.triggerSubject)” by \(front.triggerAuthor); manifest \(front.manifest.prefix(7))"))
             }
             print("")
-            print(Self.readable(record.text), terminator: "")
+            print(Self.printable(Self.readable(record.text)), terminator: "")
+        }
+
+        /// A record is text anyone with push access may have written (and log lines an
+        /// application printed): control characters other than line breaks and tabs are shown
+        /// as `?`, so nothing in it can drive the terminal.
+        static func printable(_ text: String) -> String {
+            String(String.UnicodeScalarView(text.unicodeScalars.map {
+                $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" ? "?" : $0
+            }))
         }
 
         /// The record's Markdown body for a terminal: no front matter, folds opened.

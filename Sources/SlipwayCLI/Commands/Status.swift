@@ -35,6 +35,8 @@ extension Slipway {
             let status: EnvironmentStatus?
             /// Instances of the running version alive on this machine now.
             let instancesRunning: Int
+            /// Why the status file could not be read (the others still are).
+            var error: String? = nil
         }
 
         func run() async throws {
@@ -45,9 +47,13 @@ extension Slipway {
             let names = try environmentNames(environment.map { [$0] } ?? []).nonEmpty ?? desired.environments.ordered
             var rows: [Row] = []
             for name in names {
-                let status = try await repository.status(of: name, at: tip)
-                let running = state.registry(name).load().filter { $0.version == status?.version && $0.isRunning }.count
-                rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running))
+                do {
+                    let status = try await repository.status(of: name, at: tip)
+                    let running = state.registry(name).load().filter { $0.version == status?.version && $0.isRunning }.count
+                    rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running))
+                } catch {
+                    rows.append(Row(environment: name.rawValue, status: nil, instancesRunning: 0, error: "\(error)"))
+                }
             }
             let inFlight = ControlServer.send("status", to: Daemon.controlSocket(state))
                 .flatMap { try? Self.decoder.decode([InFlight.Entry].self, from: Data($0.utf8)) } ?? []
@@ -56,6 +62,10 @@ extension Slipway {
                 print("\(entry.environment): in flight — \(entry.phase), \(entry.step), \(entry.percent)% (since \(Timestamp.iso(entry.since)))")
             }
             for row in rows {
+                if let error = row.error {
+                    print("\(row.environment): \(error)")
+                    continue
+                }
                 guard let status = row.status else {
                     print("\(row.environment): never deployed")
                     continue

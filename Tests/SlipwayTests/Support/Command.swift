@@ -30,16 +30,18 @@ enum Command {
     /// (Foundation's Process is not used: inside the test runner it can miss a child's exit.)
     @discardableResult
     static func run(_ executable: URL, _ arguments: [String], environment extra: [String: String] = [:],
-                    directory: URL? = nil, timeout: Duration = .seconds(120)) throws -> CommandResult {
+                    directory: URL? = nil, input: Data? = nil, timeout: Duration = .seconds(120)) throws -> CommandResult {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cmd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let outFile = scratch.appendingPathComponent("out"), errFile = scratch.appendingPathComponent("err")
+        let inFile = scratch.appendingPathComponent("in")
+        try (input ?? Data()).write(to: inFile)
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inFile.path, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, errFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         if let directory { slipway_spawn_file_actions_addchdir(&actions, directory.path) }
@@ -75,8 +77,8 @@ enum Command {
 
     /// Runs git and fails the test when it fails.
     @discardableResult
-    static func git(_ arguments: [String], in directory: URL) throws -> String {
-        let result = try run(URL(fileURLWithPath: "/usr/bin/git"), arguments, directory: directory)
+    static func git(_ arguments: [String], in directory: URL, input: Data? = nil) throws -> String {
+        let result = try run(URL(fileURLWithPath: "/usr/bin/git"), arguments, directory: directory, input: input)
         guard result.status == 0 else { throw TestFailure("git \(arguments.joined(separator: " ")) failed: \(result.stderr)") }
         return result.stdout
     }

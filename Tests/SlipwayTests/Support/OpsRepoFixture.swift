@@ -50,8 +50,8 @@ struct OpsRepoFixture {
 
     /// git in the repository Slipway works on.
     @discardableResult
-    func git(_ arguments: [String]) throws -> String {
-        try Command.git(isBare ? ["--git-dir", repo.path] + arguments : arguments, in: isBare ? root : workTree)
+    func git(_ arguments: [String], input: Data? = nil) throws -> String {
+        try Command.git(isBare ? ["--git-dir", repo.path] + arguments : arguments, in: isBare ? root : workTree, input: input)
     }
 
     func slipway(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {

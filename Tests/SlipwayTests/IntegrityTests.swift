@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import SlipwayRecords
+@testable import SlipwayRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Attacks and accidents against what Slipway promises: it keeps running whatever its
+/// clients do, and nothing it holds leaks into the processes it starts. Real daemon, real
+/// sockets, real HAProxy and instances.
+@Suite("integrity: the daemon under hostile input", .serialized)
+struct IntegrityTests {
+    /// Descriptors of every process but `except` that point at `path`.
+    static func holders(of path: String, except: Set<Int32>) -> [String] {
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+        return pids.filter { !except.contains($0) }.flatMap { pid -> [String] in
+            let folder = "/proc/\(pid)/fd"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { fd in
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\(fd)")) == path ? "pid \(pid) fd \(fd)" : nil
+            }
+        }
+    }
+
+    @Test("control socket: clients that close at once, say nothing or flood it do not stop the daemon; after SIGKILL no child holds its socket or lock")
+    func controlSocket() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let daemon = try DaemonProcess.start(ops)
+            var stopped = false
+            defer { if !stopped { daemon.stop() } }
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            #expect(await eventually { (try? ops.lastRecord().result) == .succeeded }, "\(daemon.output)")
+            let socket = ops.stateDirectory.appendingPathComponent("control.sock").path
+
+            for _ in 0..<200 {  // ask and hang up before the answer: the daemon's write meets a closed peer
+                let fd = try UnixSocket.connect(socket, timeoutSeconds: 2)
+                _ = "status\n".withCString { send(fd, $0, 7, Int32(MSG_NOSIGNAL)) }
+                close(fd)
+            }
+            let silent = try (0..<40).map { _ in try UnixSocket.connect(socket, timeoutSeconds: 5) }  // more than it serves at once
+            #expect(await eventually(within: 15) {
+                guard let fd = try? UnixSocket.connect(socket, timeoutSeconds: 5) else { return false }
+                defer { close(fd) }
+                return (try? UnixSocket.exchange(fd, "status\n"))?.hasPrefix("[") == true
+            }, "a well-behaved client is answered while others hold connections open")
+            silent.forEach { close($0) }
+            #expect(daemon.exitStatus() == nil, "the daemon survived: \(daemon.output)")
+            #expect(fetch(port)?.status == 200)
+
+            kill(daemon.pid, SIGKILL)
+            #expect(await eventually { daemon.exitStatus() != nil })
+            stopped = true
+            #expect(fetch(port)?.status == 200, "HAProxy and the instance keep serving")
+            let lock = ops.stateDirectory.appendingPathComponent("lock").path
+            #expect(Self.holders(of: lock, except: [getpid()]).isEmpty, "no child inherited the repository lock")
+            do {
+                let fd = try UnixSocket.connect(socket, timeoutSeconds: 2)
+                close(fd)
+                Issue.record("something still listens on the dead daemon's socket: a child inherited it")
+            } catch {
+                #expect("\(error)".contains("Connection refused"), "\(error)")
+            }
+        }
+    }
+}
