@@ -59,6 +59,7 @@ public struct Reconciler: Service {
     private func schedule(tip: ObjectID, trigger: String, _ scheduler: Scheduler) async -> [Scheduler.Work] {
         logger.info("reconcile", metadata: ["trigger": "\(trigger)", "commit": "\(tip.short)"])
         do {
+            let stamp = await scheduler.stamp
             let plan = try await engine.planner.plan()
             let tip = ObjectID(hex: plan.commit) ?? tip  // the branch may have moved since the trigger
             let desired = try await engine.repository.desired(at: tip)
@@ -76,7 +77,7 @@ public struct Reconciler: Service {
             for environment in plan.environments where environment.action == .blocked {
                 logger.error("not deployed: the status file is unreadable", metadata: ["env": "\(environment.environment)", "error": "\(environment.reason ?? "")"])
             }
-            return await scheduler.schedule(plan, desired: desired, tip: tip)
+            return await scheduler.schedule(plan, desired: desired, tip: tip, plannedAt: stamp)
         } catch {
             logger.error("reconcile failed", metadata: ["error": "\(error)"])
             return []

@@ -25,14 +25,23 @@ actor Scheduler {
     }
 
     private var running: [EnvironmentName: Running] = [:]
+    /// Counts finished runs; a plan is stamped with it before it is made.
+    private var finishedRuns = 0
+    private var lastFinished: [EnvironmentName: Int] = [:]
 
-    /// Plans at `tip` and returns the pipelines to start now; stops runs whose desired state changed.
-    func schedule(_ plan: Plan, desired: DesiredState, tip: ObjectID) -> [Work] {
+    /// The stamp to give a plan about to be made (see `schedule`).
+    var stamp: Int { finishedRuns }
+
+    /// Plans at `tip` and returns the pipelines to start now; stops runs whose desired state
+    /// changed. A lane whose run finished after the plan was made (`plannedAt`, its stamp) gets
+    /// nothing from it: the plan read what ran before that run, and the run's end plans again.
+    func schedule(_ plan: Plan, desired: DesiredState, tip: ObjectID, plannedAt: Int) -> [Work] {
         var work: [Work] = []
         var starting: Set<EnvironmentName> = []
         for environment in plan.environments {
             guard let name = EnvironmentName(environment.environment) else { continue }
             let lane = Self.lane(of: name, in: desired.environments)
+            if (lastFinished[lane] ?? -1) >= plannedAt { continue }
             if let run = running[lane] {
                 if run.environment == environment.environment, run.manifest != desired.blobs[name] {
                     run.stop.request("superseded by \(tip.short): \(name.manifestPath) changed while \(run.version) was being deployed")
@@ -56,7 +65,11 @@ actor Scheduler {
         }
     }
 
-    func finished(_ lane: EnvironmentName) { running[lane] = nil }
+    func finished(_ lane: EnvironmentName) {
+        running[lane] = nil
+        lastFinished[lane] = finishedRuns
+        finishedRuns += 1
+    }
 
     var busy: Bool { !running.isEmpty }
 
