@@ -92,7 +92,7 @@ public struct Engine: Sendable {
         let triggerID = try await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip)
         let run = PipelineRun(
             environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(triggerID),
-            status: try await repository.status(of: name, at: tip), changes: environment.changes,
+            status: try await repository.deployedStatus(of: name, at: tip, state: configuration.state), changes: environment.changes,
             repository: repository, engine: configuration, stop: stop)
         let outcome = await run.run()
         let commit: ObjectID
@@ -103,7 +103,8 @@ public struct Engine: Sendable {
             throw EngineError("\(outcome.record.result.rawValue): \(outcome.record.reason ?? "done"); its record could not be committed: \(error)")
         }
         var revert: ObjectID?
-        if outcome.record.isFailure, manifest.rollback.onFailure == .revert {
+        // A manifest refused for its signature says nothing Slipway may act on, its onFailure included.
+        if outcome.record.isFailure, !outcome.refused, manifest.rollback.onFailure == .revert {
             revert = try await revertManifest(name, failed: outcome.record, blob: blob, deployed: run.status)
         }
         return ApplyOutcome(plan: environment, record: outcome.record, commit: commit, revert: revert)
@@ -123,7 +124,7 @@ public struct Engine: Sendable {
                              beforeRefUpdate: (@Sendable () -> Void)? = nil) async throws -> ObjectID {
         let started = ContinuousClock.now
         if let name = EnvironmentName(record.environment) { await migrateRecords(of: name) }
-        let templates = try await repository.templates(at: try await repository.tip())
+        let templates = try await trustedTemplates()
         for (name, problem) in templates.unusable {
             configuration.logger.warning("template not used: the built-in one is", metadata: ["template": "\(name)", "why": "\(problem)"])
         }
@@ -135,6 +136,10 @@ public struct Engine: Sendable {
         if let upstream, let name = EnvironmentName(upstream.environment) {
             files.append(FileUpdate(path: name.statusPath, content: Data(templates.render(upstream).utf8)))
         }
+        // What Slipway decides from next time (DeployedState): its own copy, not the file anyone can
+        // push. Saved first: what runs changed when the run ended, whether or not its record lands now.
+        try configuration.state.save(status)
+        if let upstream { try configuration.state.save(upstream) }
         let commit = try await repository.git.commit(files, message: Trailers.message(for: record), author: configuration.author,
                                                      onto: repository.branch, beforeRefUpdate: beforeRefUpdate)
         configuration.logger.info("record committed", metadata: [
@@ -145,6 +150,24 @@ public struct Engine: Sendable {
 }
 
 extension Engine {
+    /// The templates records are rendered with: the ops repo's own over the built-in ones, each
+    /// only when the commit that made it counts under `Trust/` (a template shapes what Slipway
+    /// commits). One that does not is logged and the built-in one used.
+    func trustedTemplates() async throws -> RecordTemplates {
+        let tip = try await repository.tip()
+        let trust = TrustCheck(repository: repository, state: configuration.state, resolver: configuration.resolver)
+        var overrides: [String: String] = [:]
+        for file in try await repository.templateFiles(at: tip) {
+            let introduced = try await repository.git.introducingCommit(of: "Templates/\(file.name)", blob: file.blob, from: tip)
+            if case .refused(let why) = try await trust.verify(introduced) {
+                configuration.logger.warning("template not used: the built-in one is", metadata: ["template": "\(file.name)", "why": "\(why)"])
+                continue
+            }
+            overrides[file.name] = file.text
+        }
+        return RecordTemplates(overrides: overrides)
+    }
+
     /// After a failed deployment, commits the manifest that runs back into
     /// `Environments/<env>.yaml`, so that the branch names the version that runs. Only while the
     /// manifest at the tip is still the one that failed: a newer change someone pushed meanwhile

@@ -92,15 +92,14 @@ public struct OpsRepository: Sendable {
         return try? ManifestParser.parse(data, path: path)
     }
 
-    /// Templates at `commit`: the ops repo's own `Templates/*.mustache` over the built-in ones
-    /// (one that is too large is left out; one that does not parse is listed in `unusable`).
-    public func templates(at commit: ObjectID) async throws -> RecordTemplates {
-        var overrides: [String: String] = [:]
+    /// The ops repo's `Templates/*.mustache` files at `commit` that are no larger than a template may be.
+    func templateFiles(at commit: ObjectID) async throws -> [(name: String, blob: ObjectID, text: String)] {
+        var files: [(String, ObjectID, String)] = []
         for entry in try await git.listDirectory("Templates", at: commit) ?? [] where entry.isBlob && entry.name.hasSuffix(".mustache") {
             guard let data = try await git.readBlob(entry.id, maximumBytes: RecordTemplates.maximumBytes) else { continue }
-            overrides[entry.name] = String(decoding: data, as: UTF8.self)
+            files.append((entry.name, entry.id, String(decoding: data, as: UTF8.self)))
         }
-        return RecordTemplates(overrides: overrides)
+        return files
     }
 }
 

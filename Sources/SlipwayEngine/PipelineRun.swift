@@ -26,6 +26,8 @@ struct PipelineRun {
         let status: EnvironmentStatus
         /// The upstream's status, marked validated by this run (committed with the record).
         var upstreamStatus: EnvironmentStatus?
+        /// The manifest was refused for its signature: nothing it says is acted on.
+        var refused = false
     }
 
     func run() async -> Outcome {
@@ -170,6 +172,7 @@ struct PipelineRun {
             log.end(failed: true)
         }
         var outcome = finish(deployment, started: started, log: log, registry: registry, failure: failure)
+        outcome.refused = failure?.refused ?? false
         outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
         outcome.record.analysis = log.analysis
         outcome.record.rollback = log.rollback
@@ -247,7 +250,7 @@ struct PipelineRun {
         case .trusted(let signer):
             return "\(trigger.id.short) \(signer)"
         case .refused(let reason):
-            throw DeploymentFailure(reason: "refused: \(reason)")
+            throw DeploymentFailure(reason: "refused: \(reason)", refused: true)
         }
     }
 
@@ -427,7 +430,7 @@ struct PipelineRun {
     /// and a soak with health and error analysis. A validation of the same version and manifest
     /// from an earlier run is reused.
     func stage(in upstream: EnvironmentName, log: RunLog, deployment: String) async throws {
-        var status = try await repository.status(of: upstream, at: try await repository.tip())
+        var status = try await repository.deployedStatus(of: upstream, at: try await repository.tip(), state: engine.state)
         if let status, status.version == manifest.version, status.validatedVersion == manifest.version, status.validatedFor == blob.hex {
             try await log.step("reuse the validation in \(upstream)") {
                 state.upstreamDeployment = status.validatedIn
@@ -444,7 +447,7 @@ struct PipelineRun {
                 }
                 return "\(upstream) \(record.result.rawValue): deployment \(record.deployment)"
             }
-            status = try await repository.status(of: upstream, at: try await repository.tip())
+            status = try await repository.deployedStatus(of: upstream, at: try await repository.tip(), state: engine.state)
         }
         guard var validated = status, validated.version == manifest.version,
               let upstreamManifest = try await repository.desired(at: try await repository.tip()).environments.manifests[upstream] else {
@@ -488,8 +491,14 @@ struct PipelineRun {
     /// the upstream's own pipeline, committing its record.
     func promote(to upstream: EnvironmentName) async throws -> DeploymentRecord {
         let tip = try await repository.tip()
-        guard let current = try await repository.git.readFile(upstream.manifestPath, at: tip) else {
+        guard let currentBlob = try await repository.git.blobID(at: upstream.manifestPath, in: tip),
+              let current = try await repository.git.readBlob(currentBlob, maximumBytes: ManifestParser.maximumSize) else {
             throw DeploymentFailure(reason: "no \(upstream.manifestPath)")
+        }
+        // The promotion is Slipway's own commit, which counts as signed: it may only carry text that was verified.
+        let introduced = try await repository.git.introducingCommit(of: upstream.manifestPath, blob: currentBlob, from: tip)
+        if case .refused(let why) = try await trust.verify(introduced) {
+            throw DeploymentFailure(reason: "not promoted to \(upstream): its manifest at the tip does not count (\(why))", refused: true)
         }
         let text = Self.settingVersion(manifest.version, in: String(decoding: current, as: UTF8.self))
         let from = (try? ManifestParser.parse(current, path: upstream.manifestPath))?.version ?? "?"
@@ -514,7 +523,7 @@ struct PipelineRun {
         guard let upstreamManifest = desired.environments.manifests[upstream], let upstreamBlob = desired.blobs[upstream] else {
             throw DeploymentFailure(reason: "\(upstream.manifestPath) is invalid after setting its version: \(desired.environments.diagnostics.map(\.description).joined(separator: "; "))")
         }
-        let upstreamStatus = try await repository.status(of: upstream, at: try await repository.tip())
+        let upstreamStatus = try await repository.deployedStatus(of: upstream, at: try await repository.tip(), state: engine.state)
         let deployed = await upstreamStatus?.manifest.asyncMap { await repository.manifest(blob: $0, path: upstream.manifestPath) } ?? nil
         let run = PipelineRun(
             environment: upstream, manifest: upstreamManifest, blob: upstreamBlob, trigger: try await repository.git.commitInfo(commit),

@@ -45,7 +45,7 @@ public struct Plan: Sendable, Codable {
 
 }
 
-/// Compares desired state (manifests at the tip) with deployed state (status files at the
+/// Compares desired state (manifests at the tip) with deployed state (this machine's saved status, see DeployedState; status files at the
 /// same tip, and the instances this machine runs).
 public struct Planner: Sendable {
     let repository: OpsRepository
@@ -61,18 +61,22 @@ public struct Planner: Sendable {
         let tip = try await repository.tip()
         let desired = try await repository.desired(at: tip)
         let names = try select(only, in: desired)
-        let statusBlobs = try await repository.statusBlobs(at: tip)
-        var work: [(name: EnvironmentName, manifest: Manifest, blob: ObjectID, status: Data?)] = []
+        // Deployed state as this machine saved it; the repository's status files only while it names no signers (DeployedState).
+        let open = try await TrustCheck.isOpen(repository: repository, state: state, at: tip)
+        let statusBlobs = open ? try await repository.statusBlobs(at: tip) : [:]
+        var work: [(name: EnvironmentName, manifest: Manifest, blob: ObjectID, saved: EnvironmentStatus?, status: Data?)] = []
         for name in names {
             guard let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else { continue }
-            work.append((name, manifest, blob, try await statusBlobs[name].asyncMap { try await repository.git.readBlob($0) }))
+            let saved = state.savedStatus(name)
+            let file = saved == nil ? try await statusBlobs[name].asyncMap { try await repository.git.readBlob($0, maximumBytes: FrontMatter.maximumBytes) } ?? nil : nil
+            work.append((name, manifest, blob, saved, file))
         }
         // Parsing and diffing run in parallel; git reads stay on the repository's actor.
         let plans = try await withThrowingTaskGroup(of: (Int, EnvironmentPlan).self) { group in
             for (index, item) in work.enumerated() {
                 group.addTask {
                     do {
-                        let status = try item.status.map { try OpsRepository.parseStatus($0, of: item.name) }
+                        let status = try item.saved ?? item.status.map { try OpsRepository.parseStatus($0, of: item.name) }
                         return (index, await plan(item.name, manifest: item.manifest, blob: item.blob.hex, status: status))
                     } catch {
                         return (index, EnvironmentPlan(environment: item.name.rawValue, action: .blocked, service: item.manifest.service,

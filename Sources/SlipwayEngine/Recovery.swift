@@ -31,7 +31,10 @@ extension Engine {
     private func recover(_ name: EnvironmentName, entry: JournalEntry, journal file: URL) async throws -> ApplyOutcome? {
         let tip = try await repository.tip()
         if try await repository.git.blobID(at: entry.record.path, in: tip) != nil {
-            Journal.clear(file)  // the record made it (with its status, in one commit); only the journal's removal did not
+            // The record made it (with its status, in one commit); the saved status or the journal's removal did not.
+            if let status = entry.status { try configuration.state.save(status) }
+            if let upstream = entry.upstreamStatus { try configuration.state.save(upstream) }
+            Journal.clear(file)
             return nil
         }
         let outcome: PipelineRun.Outcome
@@ -47,7 +50,8 @@ extension Engine {
                 throw EngineError("\(file.path): the interrupted run's manifest \(entry.record.manifest.prefix(7)) cannot be read")
             }
             let run = PipelineRun(environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(trigger),
-                                  status: try await repository.status(of: name, at: tip), changes: entry.record.changes, repository: repository, engine: configuration)
+                                  status: try await repository.deployedStatus(of: name, at: tip, state: configuration.state), changes: entry.record.changes,
+                                  repository: repository, engine: configuration)
             outcome = await run.recover(entry)
         }
         let commit = try await self.commit(outcome, of: name)

@@ -23,7 +23,7 @@ extension Engine {
 
     /// One invalid manifest's `failed` record, unless its status already remembers the rejection.
     private func recordRejection(_ name: EnvironmentName, path: String, blob: ObjectID, diagnostics: [Diagnostic], at tip: ObjectID) async throws -> ApplyOutcome? {
-        let status = try await repository.status(of: name, at: tip)
+        let status = try await repository.deployedStatus(of: name, at: tip, state: configuration.state)
         guard status?.failedManifest != blob.hex else { return nil }
         let trigger = try await repository.git.commitInfo(try await repository.git.introducingCommit(of: path, blob: blob, from: tip))
         let text = String(decoding: try await repository.git.readBlob(blob), as: UTF8.self)

@@ -13,28 +13,34 @@ public struct RollbackCommit: Sendable {
 }
 
 extension OpsRepository {
-    /// Commits `Environments/<env>.yaml` back to the manifest before its last change, or to the
-    /// newest manifest in history whose version is `version`. The next reconcile deploys it and
-    /// records it as `rolled-back`.
-    public func rollBack(_ name: EnvironmentName, to version: String?, by author: Signature) async throws -> RollbackCommit {
+    /// Commits `Environments/<env>.yaml` back to the last version before the desired one that
+    /// ran in `name`, or to the newest that ran with `version`: from the manifests this machine
+    /// deployed (`state`), so that a rollback restores only what Slipway ran. Without that list
+    /// (a machine that deployed nothing yet) and while the repository names no signers, from
+    /// first-parent history instead. The next reconcile deploys it as `rolled-back`.
+    public func rollBack(_ name: EnvironmentName, to version: String?, by author: Signature, state: StateDirectory) async throws -> RollbackCommit {
         let tip = try await tip()
         guard let current = try await git.blobID(at: name.manifestPath, in: tip) else {
             throw EngineError("no \(name.manifestPath) at the tip")
         }
         let currentVersion = (try? ManifestParser.parse(try await git.readBlob(current), path: name.manifestPath))?.version ?? "?"
         let target: (blob: ObjectID, reverts: ObjectID?)
-        if let version {
-            guard let found = try await manifestHistory(name, from: tip).first(where: { $0.version == version && $0.blob != current }) else {
-                throw EngineError("no earlier \(name.manifestPath) with version \(version) in the history of \(branch)")
+        let deployed = state.deployedManifests(name).reversed().compactMap { entry in ObjectID(hex: entry.manifest).map { ($0, entry.version) } }
+        if !deployed.isEmpty {
+            let wanted = version.map { wanted in { (entry: (ObjectID, String)) in entry.1 == wanted && entry.0 != current } }
+                ?? { entry in entry.1 != currentVersion && entry.0 != current }
+            guard let found = deployed.first(where: wanted) else {
+                throw EngineError(version.map { "no earlier \(name.manifestPath) with version \($0) ran on this machine" }
+                                  ?? "\(name) ran no version but \(currentVersion) on this machine")
             }
-            target = (found.blob, nil)
-        } else {
+            // When it is the manifest before the last change, the rollback undoes that change: say so, as git revert would.
             let introduced = try await git.introducingCommit(of: name.manifestPath, blob: current, from: tip)
-            guard let parent = try await git.commitInfo(introduced).parents.first,
-                  let previous = try await git.blobID(at: name.manifestPath, in: parent) else {
-                throw EngineError("\(name.manifestPath) has no earlier version to roll back to")
-            }
-            target = (previous, introduced)
+            let before = try await git.commitInfo(introduced).parents.first.asyncMap { try await git.blobID(at: name.manifestPath, in: $0) } ?? nil
+            target = (found.0, before == found.0 ? introduced : nil)
+        } else if try await TrustCheck.isOpen(repository: self, state: state, at: tip) {
+            target = try await rollbackFromHistory(name, to: version, current: current, tip: tip)
+        } else {
+            throw EngineError("this machine deployed nothing to \(name) yet: under \(TrustCheck.folder)/ a rollback restores only a manifest Slipway ran here (git revert -S a release instead)")
         }
         let content = try await git.readBlob(target.blob)
         let toVersion = (try? ManifestParser.parse(content, path: name.manifestPath))?.version ?? "?"
@@ -45,6 +51,22 @@ extension OpsRepository {
         let commit = try await git.commit([FileUpdate(path: name.manifestPath, content: content)],
                                           message: lines.joined(separator: "\n") + "\n", author: author, onto: branch)
         return RollbackCommit(commit: commit, fromVersion: currentVersion, toVersion: toVersion, reverts: target.reverts)
+    }
+
+    /// The manifest before the last change of `name`, or the newest with `version`, from history.
+    private func rollbackFromHistory(_ name: EnvironmentName, to version: String?, current: ObjectID, tip: ObjectID) async throws -> (blob: ObjectID, reverts: ObjectID?) {
+        if let version {
+            guard let found = try await manifestHistory(name, from: tip).first(where: { $0.version == version && $0.blob != current }) else {
+                throw EngineError("no earlier \(name.manifestPath) with version \(version) in the history of \(branch)")
+            }
+            return (found.blob, nil)
+        }
+        let introduced = try await git.introducingCommit(of: name.manifestPath, blob: current, from: tip)
+        guard let parent = try await git.commitInfo(introduced).parents.first,
+              let previous = try await git.blobID(at: name.manifestPath, in: parent) else {
+            throw EngineError("\(name.manifestPath) has no earlier version to roll back to")
+        }
+        return (previous, introduced)
     }
 
     /// Each distinct manifest of an environment in first-parent history, newest first (10,000 commits at most).

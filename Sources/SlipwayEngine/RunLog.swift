@@ -11,6 +11,8 @@ struct DeploymentFailure: Error, CustomStringConvertible {
     var trigger: RollbackTrigger? = nil
     /// A newer desired state stopped the run.
     var superseded = false
+    /// Refused for a signature (`Trust/`): nothing the manifest asks for is done, its onFailure included.
+    var refused = false
     var description: String { reason }
 }
 

@@ -5,17 +5,23 @@ import SlipwayRuntime
 
 /// Who may change what Slipway deploys. An ops repo turns it on by committing
 /// `Trust/allowed_signers` (SSH, the format of git's `gpg.ssh.allowedSignersFile`) and/or
-/// OpenPGP public keys as `Trust/gpg/*.asc`. From then on a manifest change is deployed only
-/// when the commit that made it is signed by one of them (or was made by Slipway on this
-/// machine: promotions, reverts, `slipway rollback`).
+/// OpenPGP public keys as `Trust/gpg/*.asc`. From then on a change of what decides what runs
+/// (a manifest, an approval, a template) counts only when the commit that made it is signed by
+/// one of them, or was made by Slipway on this machine (promotions, reverts, rollbacks).
 ///
-/// The keys that judge a commit are those of its parent, and every change of `Trust/` must
-/// itself be signed by a key the previous `Trust/` lists; only its very first version is taken
-/// on trust. Once this machine has deployed under trust, removing `Trust/` refuses everything.
+/// The root is pinned per machine (`<state>/trust/pinned`, oldest first): given with
+/// `slipway trust pin`, or else the `Trust/` first seen at the branch's tip (trust on first
+/// use). A later version of `Trust/` counts only when the commit that made it is signed by a
+/// key of a version that counts; a commit is judged by the keys at its parent when they count,
+/// and by the newest version that counts otherwise — so history forked before `Trust/`
+/// existed, or an unsigned change of `Trust/`, can neither turn checking off nor lock
+/// anyone out. A machine with a root refuses everything once `Trust/` is gone.
 struct TrustCheck {
     let repository: OpsRepository
     let state: StateDirectory
     let resolver: ExecutableResolver
+    /// The commit whose contents are being judged: the branch's tip, or a pushed commit.
+    var head: ObjectID? = nil
 
     enum Verdict: Equatable {
         /// The repository names no signers.
@@ -27,58 +33,110 @@ struct TrustCheck {
     static let folder = "Trust"
     static let sshSigners = "Trust/allowed_signers"
     static let gpgKeys = "Trust/gpg"
+    /// Unverified versions of `Trust/` followed back before giving up (each one a commit
+    /// someone pushed; not a limit on history).
+    static let maximumUnverifiedVersions = 64
+
+    /// Whether nothing is checked: no `Trust/` at `commit` and no root pinned on this machine.
+    static func isOpen(repository: OpsRepository, state: StateDirectory, at commit: ObjectID) async throws -> Bool {
+        try await repository.git.entryID(at: folder, in: commit) == nil && pins(state).isEmpty
+    }
 
     /// Whether `commit` may change what is deployed.
     func verify(_ commit: ObjectID) async throws -> Verdict {
-        try await verify(commit, depth: 0)
-    }
-
-    private func verify(_ commit: ObjectID, depth: Int) async throws -> Verdict {
         let git = repository.git
         let info = try await git.commitInfo(commit)
         let who = "\(commit.short) by \(info.authorName) <\(info.authorEmail)>"
-        let anchor = info.parents.first ?? commit
-        guard let trustTree = try await git.entryID(at: Self.folder, in: anchor) else {
-            if let pinned = pinned.first {
-                return .refused("\(who): \(Self.folder)/ is gone, but this machine deploys signed changes only (it trusted \(Self.folder)/ \(pinned.prefix(7))); restore it")
-            }
-            return .open
+        let head = if let head = self.head { head } else { try await repository.tip() }
+        var pinned = Self.pins(state)
+        guard let headTrust = try await git.entryID(at: Self.folder, in: head) else {
+            guard let root = pinned.first else { return .open }
+            return .refused("\(who): \(Self.folder)/ is gone, but this machine deploys signed changes only (it trusts \(Self.folder)/ \(root.prefix(7))); restore it")
         }
-        guard depth < 50 else { return .refused("\(who): \(Self.folder)/ changed more than 50 times in a row without a known start; not checked") }
-        if let reason = try await anchorProblem(trustTree, at: anchor, depth: depth) {
-            return .refused("\(who): \(reason)")
+        if pinned.isEmpty {
+            pinned = [try await takeRoot(headTrust, at: head)]
+        }
+        var judge = pinned[pinned.count - 1]
+        var note = ""
+        if let parent = info.parents.first, let parentTrust = try await git.entryID(at: Self.folder, in: parent) {
+            switch try await versionVerdict(parentTrust, at: parent) {
+            case .open, .trusted: judge = parentTrust.hex
+            case .refused(let why): note = " (its parent's \(Self.folder)/ does not count — \(Self.folder)/ was changed without a trusted signature: \(why); the last trusted \(Self.folder)/ judged it)"
+            }
+        } else if info.parents.first != nil {
+            note = " (made on history without \(Self.folder)/; the last trusted \(Self.folder)/ judged it)"
         }
         if state.isOwnCommit(commit) { return .trusted("made by Slipway on this machine") }
-        guard let signature = try await git.signature(of: commit) else {
-            return .refused("\(who) is not signed; \(Self.folder)/ requires a signature by an allowed signer")
-        }
-        let verdict = signature.isSSH ? try await verifySSH(signature, at: anchor, who: who) : try await verifyGPG(signature, at: anchor, who: who)
-        if case .trusted = verdict { pin(trustTree.hex) }
-        return verdict
+        return try await verifySignature(of: commit, who: who, against: judge, note: note)
     }
 
-    /// Why the `Trust/` folder at `commit` cannot be relied on, nil when it can: the commit
-    /// that gave it this content must be signed by a key of the folder before it.
-    private func anchorProblem(_ tree: ObjectID, at commit: ObjectID, depth: Int) async throws -> String? {
+    /// Trust on first use (README, "Security model"): a machine with no root takes the first
+    /// version of `Trust/` in the branch's first-parent history; every later version must then
+    /// be made by a key of the one before it.
+    func takeRoot(_ tree: ObjectID, at commit: ObjectID) async throws -> String {
         let git = repository.git
-        let introduced = try await git.introducingCommit(of: Self.folder, blob: tree, from: commit)
-        let parent = try await git.commitInfo(introduced).parents.first
-        if try await parent.asyncMap({ try await git.entryID(at: Self.folder, in: $0) }) ?? nil == nil {
-            // The first version of Trust/: taken on trust, unless this machine trusted another one already.
-            let pins = pinned
-            return pins.isEmpty || pins.contains(tree.hex) ? nil
-                : "\(Self.folder)/ was created anew in \(introduced.short) after this machine trusted \(pins[0].prefix(7)); not accepted"
+        var version = (tree: tree, at: commit)
+        for _ in 0..<Self.maximumUnverifiedVersions {
+            let introduced = try await git.introducingCommit(of: Self.folder, blob: version.tree, from: version.at)
+            guard let parent = try await git.commitInfo(introduced).parents.first,
+                  let older = try await git.entryID(at: Self.folder, in: parent) else { break }
+            version = (older, parent)
         }
-        switch try await verify(introduced, depth: depth + 1) {
-        case .open, .trusted: return nil
-        case .refused(let why): return "\(Self.folder)/ was changed without a trusted signature (\(why))"
+        pin(version.tree.hex)
+        return version.tree.hex
+    }
+
+    /// Whether the `Trust/` version `tree` (found at `commit`) counts: pinned, or made by a commit
+    /// signed by a key of a version that counts. A version that counts is added to the pins.
+    private func versionVerdict(_ tree: ObjectID, at commit: ObjectID) async throws -> Verdict {
+        let git = repository.git
+        var pending: [(tree: ObjectID, introduced: ObjectID)] = []
+        var current = (tree: tree, at: commit)
+        var judge: String?
+        while true {
+            let pinned = Self.pins(state)
+            if pinned.contains(current.tree.hex) { judge = current.tree.hex; break }
+            guard pending.count < Self.maximumUnverifiedVersions else {
+                return .refused("\(Self.folder)/ changed \(pending.count) times without reaching a version this machine trusts")
+            }
+            let introduced = try await git.introducingCommit(of: Self.folder, blob: current.tree, from: current.at)
+            pending.append((current.tree, introduced))
+            guard let parent = try await git.commitInfo(introduced).parents.first,
+                  let older = try await git.entryID(at: Self.folder, in: parent) else {
+                judge = pinned.last  // a Trust/ made anew on history without one: only the keys that count may make it
+                break
+            }
+            current = (older, parent)
         }
+        // From the oldest unverified version forward: each must be made by a key of the one before.
+        guard var keys = judge else { return .refused("no version of \(Self.folder)/ is trusted on this machine") }
+        for (tree, introduced) in pending.reversed() {
+            let info = try await git.commitInfo(introduced)
+            let who = "\(introduced.short) by \(info.authorName) <\(info.authorEmail)>"
+            if !state.isOwnCommit(introduced), case .refused(let why) = try await verifySignature(of: introduced, who: who, against: keys, note: "") {
+                return .refused(why)
+            }
+            pin(tree.hex)
+            keys = tree.hex
+        }
+        return .trusted("")
+    }
+
+    /// Checks the signature of `commit` against the keys of the `Trust/` version `keys` (a tree id).
+    private func verifySignature(of commit: ObjectID, who: String, against keys: String, note: String) async throws -> Verdict {
+        guard let tree = ObjectID(hex: keys) else { return .refused("\(who): no trusted \(Self.folder)/") }
+        guard let signature = try await repository.git.signature(of: commit) else {
+            return .refused("\(who) is not signed; \(Self.folder)/ requires a signature by an allowed signer\(note)")
+        }
+        let verdict = signature.isSSH ? try await verifySSH(signature, keys: tree, who: who) : try await verifyGPG(signature, keys: tree, who: who)
+        if case .refused(let why) = verdict { return .refused(why + note) }
+        return verdict
     }
 
     // MARK: SSH
 
-    private func verifySSH(_ signature: CommitSignature, at anchor: ObjectID, who: String) async throws -> Verdict {
-        guard let signers = try await repository.git.readFile(Self.sshSigners, at: anchor) else {
+    private func verifySSH(_ signature: CommitSignature, keys: ObjectID, who: String) async throws -> Verdict {
+        guard let signers = try await file("allowed_signers", in: keys) else {
             return .refused("\(who) is signed with SSH, but \(Self.sshSigners) lists no SSH signers")
         }
         guard let key = SSHSignature.publicKey(in: signature.signature) else {
@@ -86,7 +144,7 @@ struct TrustCheck {
         }
         let principals = AllowedSigners.principals(of: key, in: String(decoding: signers, as: UTF8.self))
         guard let principal = principals.first else {
-            return .refused("\(who) is signed with an SSH key that \(Self.sshSigners) does not list (\(key.prefix(24))…)")
+            return .refused("\(who) is signed with an SSH key that \(Self.sshSigners) does not list (\(try await fingerprint(of: key)))")
         }
         let result = try await tool("ssh-keygen", ["-Y", "verify", "-f", "{signers}", "-I", principal, "-n", "git", "-s", "{signature}"],
                                     files: ["signers": signers, "signature": signature.signature, "input": signature.signedData])
@@ -98,10 +156,11 @@ struct TrustCheck {
 
     // MARK: OpenPGP
 
-    private func verifyGPG(_ signature: CommitSignature, at anchor: ObjectID, who: String) async throws -> Verdict {
+    private func verifyGPG(_ signature: CommitSignature, keys: ObjectID, who: String) async throws -> Verdict {
         var keyring = Data()
-        for entry in try await repository.git.listDirectory(Self.gpgKeys, at: anchor) ?? [] where entry.isBlob && entry.name.hasSuffix(".asc") {
-            keyring.append(Armor.decode(try await repository.git.readBlob(entry.id)) ?? Data())
+        let folder = try await repository.git.treeEntries(keys).first { $0.name == "gpg" && !$0.isBlob }
+        for entry in try await folder.asyncMap({ try await repository.git.treeEntries($0.id) }) ?? [] where entry.isBlob && entry.name.hasSuffix(".asc") {
+            keyring.append(Armor.decode(try await repository.git.readBlob(entry.id, maximumBytes: 1 << 20) ?? Data()) ?? Data())
         }
         guard !keyring.isEmpty else {
             return .refused("\(who) is signed with OpenPGP, but \(Self.gpgKeys)/ holds no keys")
@@ -118,6 +177,34 @@ struct TrustCheck {
     }
 
     // MARK: Helpers
+
+    /// A file directly in the `Trust/` version `keys` (at most 1 MiB).
+    private func file(_ name: String, in keys: ObjectID) async throws -> Data? {
+        guard let entry = try await repository.git.treeEntries(keys).first(where: { $0.name == name && $0.isBlob }) else { return nil }
+        return try await repository.git.readBlob(entry.id, maximumBytes: 1 << 20)
+    }
+
+    /// The signers a `Trust/` version names: `principal (SHA256:…)` per SSH key, `gpg/<file>` per OpenPGP key file.
+    func signers(in keys: ObjectID) async throws -> [String] {
+        var signers: [String] = []
+        if let text = try await file("allowed_signers", in: keys) {
+            for line in String(decoding: text, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+                let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                guard let type = fields.firstIndex(where: { $0.hasPrefix("ssh-") || $0.hasPrefix("ecdsa-") || $0.hasPrefix("sk-") }), type + 1 < fields.count else { continue }
+                signers.append("\(fields[0]) (\(try await fingerprint(of: fields[type + 1])))")
+            }
+        }
+        if let folder = try await repository.git.treeEntries(keys).first(where: { $0.name == "gpg" && !$0.isBlob }) {
+            signers += try await repository.git.treeEntries(folder.id).filter { $0.isBlob && $0.name.hasSuffix(".asc") }.map { "gpg/\($0.name)" }
+        }
+        return signers
+    }
+
+    /// `SHA256:…` of an SSH public key (base64 as allowed_signers writes it), as `ssh-keygen -l` shows it.
+    private func fingerprint(of key: String) async throws -> String {
+        let result = try await tool("ssh-keygen", ["-l", "-f", "{key}"], files: ["key": Data("ssh-ed25519 \(key)\n".utf8)])
+        return result.output.split(separator: " ").first { $0.hasPrefix("SHA256:") }.map(String.init) ?? "an unreadable key"
+    }
 
     /// Runs a verification tool with `files` written to a private folder in the state
     /// directory (`{name}` in the arguments is the file's path; `input` is stdin).
@@ -142,36 +229,98 @@ struct TrustCheck {
         return (result.status ?? -1, result.text)
     }
 
-    private var pinFile: URL { state.root.appendingPathComponent("trust").appendingPathComponent("pinned") }
+    static func pinFile(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("trust").appendingPathComponent("pinned") }
 
-    /// `Trust/` folder versions this machine deployed under, oldest first.
-    private var pinned: [String] {
-        ((try? String(contentsOf: pinFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    /// The `Trust/` versions (tree ids) this machine trusts, its root first.
+    static func pins(_ state: StateDirectory) -> [String] {
+        ((try? String(contentsOf: pinFile(state), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init).filter { ObjectID(hex: $0) != nil }
     }
 
     private func pin(_ tree: String) {
-        guard !pinned.contains(tree) else { return }
-        StateDirectory.append(line: tree, to: pinFile)
+        guard !Self.pins(state).contains(tree) else { return }
+        StateDirectory.append(line: tree, to: Self.pinFile(state))
     }
 }
 
+/// A version of `Trust/` as `slipway trust` shows it.
+public struct TrustVersion: Sendable {
+    /// The folder's tree id.
+    public let tree: String
+    /// `principal (SHA256:…)` per SSH signer, `gpg/<file>` per OpenPGP key file.
+    public let signers: [String]
+}
+
 extension OpsRepository {
-    /// For a push (`old`..`new` on the branch, first parents): every commit that changes
-    /// `Environments/` and would not be deployed under the ops repo's `Trust/`, with the reason.
-    /// Empty when all pass or the repo names no signers.
-    public func unsignedChanges(from old: ObjectID?, to new: ObjectID, state: StateDirectory) async throws -> [String] {
+    /// Pins the `Trust/` of `commit` as this machine's root (`slipway trust pin`): what a new
+    /// machine should be given rather than take the first `Trust/` it sees. Refuses to replace
+    /// a different root unless told to.
+    public func pinTrust(at commit: ObjectID, state: StateDirectory, replace: Bool) async throws -> TrustVersion {
+        guard let tree = try await git.entryID(at: TrustCheck.folder, in: commit) else {
+            throw EngineError("\(commit.short) has no \(TrustCheck.folder)/ folder to pin")
+        }
+        let pins = TrustCheck.pins(state)
+        if !pins.isEmpty, !pins.contains(tree.hex) {
+            guard replace else {
+                throw EngineError("this machine trusts \(TrustCheck.folder)/ \(pins[0].prefix(7)) already; --replace makes \(tree.short) its only root")
+            }
+        }
+        if !pins.contains(tree.hex) || pins.count > 1 && replace {
+            try FileManager.default.createDirectory(at: TrustCheck.pinFile(state).deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data("\(tree.hex)\n".utf8).write(to: TrustCheck.pinFile(state), options: .atomic)
+        }
+        return try await trustVersion(tree, state: state)
+    }
+
+    /// The versions of `Trust/` this machine trusts, its root first.
+    public func trustedVersions(state: StateDirectory) async throws -> [TrustVersion] {
+        var versions: [TrustVersion] = []
+        for pin in TrustCheck.pins(state) { if let tree = ObjectID(hex: pin) { versions.append(try await trustVersion(tree, state: state)) } }
+        return versions
+    }
+
+    private func trustVersion(_ tree: ObjectID, state: StateDirectory) async throws -> TrustVersion {
         let check = TrustCheck(repository: self, state: state, resolver: .standard())
+        return TrustVersion(tree: tree.hex, signers: try await check.signers(in: tree))
+    }
+
+    /// What decides what runs or what Slipway commits: the folders whose changes must be signed
+    /// under `Trust/` (records and status files are Slipway's documentation, not read back).
+    public static let trustedFolders = ["Environments", "Trust", "Templates", "Approvals"]
+
+    /// For a push of `new`: every commit it brings (side branches of merges included) that
+    /// changes a trusted folder and would not count under the ops repo's `Trust/`, with the
+    /// reason. Empty when all pass or the repo names no signers.
+    public func unsignedChanges(to new: ObjectID, state: StateDirectory) async throws -> [String] {
+        var check = TrustCheck(repository: self, state: state, resolver: .standard())
+        check.head = new
+        if TrustCheck.pins(state).isEmpty, let trust = try await git.entryID(at: TrustCheck.folder, in: new) {
+            _ = try await check.takeRoot(trust, at: new)
+        }
         var refusals: [String] = []
-        var current: ObjectID? = new
-        for _ in 0..<10_000 {
-            guard let commit = current, commit != old else { break }
+        for commit in try await git.newCommits(new) {
             let parent = try await git.commitInfo(commit).parents.first
-            let changed = try await git.entryID(at: Self.environmentsDirectory, in: commit)
-                != (try await parent.asyncMap { try await git.entryID(at: Self.environmentsDirectory, in: $0) } ?? nil)
-            if changed, case .refused(let reason) = try await check.verify(commit) { refusals.append(reason) }
-            current = parent
+            var changed = false
+            for folder in Self.trustedFolders where !changed {
+                let before = try await parent.asyncMap { try await git.entryID(at: folder, in: $0) } ?? nil
+                changed = try await git.entryID(at: folder, in: commit) != before
+            }
+            if changed, try await !createsRoot(commit, parent: parent, state: state), case .refused(let reason) = try await check.verify(commit) {
+                refusals.append(reason)
+            }
         }
         return refusals.reversed()
+    }
+
+    /// Whether `commit` only creates the `Trust/` this machine took as its root (on first use,
+    /// or pinned): that commit can be signed by no key that counts yet.
+    private func createsRoot(_ commit: ObjectID, parent: ObjectID?, state: StateDirectory) async throws -> Bool {
+        guard let root = TrustCheck.pins(state).first, try await git.entryID(at: TrustCheck.folder, in: commit)?.hex == root,
+              try await parent.asyncMap({ try await git.entryID(at: TrustCheck.folder, in: $0) }) ?? nil == nil else { return false }
+        for folder in Self.trustedFolders where folder != TrustCheck.folder {
+            let before = try await parent.asyncMap { try await git.entryID(at: folder, in: $0) } ?? nil
+            if try await git.entryID(at: folder, in: commit) != before { return false }
+        }
+        return true
     }
 }
 

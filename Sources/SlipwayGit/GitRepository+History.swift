@@ -98,14 +98,22 @@ extension UnsafeRawBufferPointer {
 extension GitRepository {
     /// The commit that gave `path` (a file or a folder) the content `blob`: following first
     /// parents from `tip`, the oldest commit in the unbroken run of commits where `path` is
-    /// `blob`. Looks at most `limit` commits back.
-    public func introducingCommit(of path: String, blob: ObjectID, from tip: ObjectID, limit: Int = 10_000) throws -> ObjectID {
+    /// `blob`. However far back that is: the answer is kept per path and blob with the tip it
+    /// was found from, so the next question (from a later tip) walks only the commits between.
+    public func introducingCommit(of path: String, blob: ObjectID, from tip: ObjectID) throws -> ObjectID {
+        let key = "\(path)\u{0}\(blob.hex)"
+        let known = introductions[key]
         var current = tip
-        for _ in 0..<limit {
-            guard let parent = try commitInfo(current).parents.first,
-                  try entryID(at: path, in: parent) == blob else { return current }
+        while true {
+            if let known, current == known.tip { break }
+            guard let parent = try commitInfo(current).parents.first, try entryID(at: path, in: parent) == blob else {
+                introductions[key] = (tip, current)
+                return current
+            }
             current = parent
         }
-        return current
+        guard let known else { return current }
+        introductions[key] = (tip, known.commit)
+        return known.commit
     }
 }

@@ -41,6 +41,39 @@ extension GitRepository {
         }
     }
 
+    /// The entries of a tree, by its id (`git_tree_lookup`); empty when it is not a tree.
+    public func treeEntries(_ tree: ObjectID) throws -> [TreeEntry] {
+        var raw = tree.raw
+        var handle: OpaquePointer?
+        let result = git_tree_lookup(&handle, repo, &raw)
+        if result == GIT_ENOTFOUND.rawValue { return [] }
+        try check(result, "tree \(tree.short)")
+        guard let handle else { return [] }
+        defer { git_tree_free(handle) }
+        return (0..<git_tree_entrycount(handle)).compactMap { index in
+            guard let child = git_tree_entry_byindex(handle, index), let id = git_tree_entry_id(child) else { return nil }
+            return TreeEntry(name: String(cString: git_tree_entry_name(child)), id: ObjectID(id.pointee),
+                             isBlob: git_tree_entry_type(child) == GIT_OBJECT_BLOB)
+        }
+    }
+
+    /// The commits reachable from `tip` and from no existing ref, newest first: what a push of
+    /// `tip` brings, side branches of merges included (`git_revwalk` with every ref hidden).
+    public func newCommits(_ tip: ObjectID) throws -> [ObjectID] {
+        var walk: OpaquePointer?
+        try check(git_revwalk_new(&walk, repo))
+        defer { git_revwalk_free(walk) }
+        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue)
+        var raw = tip.raw
+        try check(git_revwalk_push(walk, &raw), "commit \(tip.short)")
+        let hidden = git_revwalk_hide_glob(walk, "refs/*")
+        if hidden != GIT_ENOTFOUND.rawValue { try check(hidden, "refs") }
+        var commits: [ObjectID] = []
+        var next = git_oid()
+        while git_revwalk_next(&next, walk) == 0 { commits.append(ObjectID(next)) }
+        return commits
+    }
+
     /// The blob id at `path` in a commit, nil when there is no file there.
     public func blobID(at path: String, in commit: ObjectID) throws -> ObjectID? {
         try entryID(at: path, in: commit, type: GIT_OBJECT_BLOB)

@@ -6,6 +6,8 @@ internal import CLibGit2
 public actor GitRepository {
     let handle: RepositoryHandle
     var repo: OpaquePointer { handle.pointer }
+    /// Answers of `introducingCommit`, by path and blob: the tip asked from and the commit found.
+    var introductions: [String: (tip: ObjectID, commit: ObjectID)] = [:]
 
     /// The repository's git directory (`.git/`, or the repository itself when bare).
     public nonisolated let gitDirectory: URL

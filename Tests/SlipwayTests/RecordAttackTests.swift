@@ -167,7 +167,7 @@ struct RecordAttackTests {
         }
     }
 
-    @Test("an unreadable status file stops its own environment only")
+    @Test("a status file in git decides nothing once this machine has its own copy; without one, an unreadable file stops its own environment only")
     func unreadableStatus() async throws {
         try await OpsRepoFixture.with { ops in
             let qaPort = try Ports.free(), prodPort = try Ports.free()
@@ -176,10 +176,17 @@ struct RecordAttackTests {
             #expect(try ops.slipway(["apply"]).status == 0)
             try ops.commit("Status/qa.md", "---\nenvironment: [unclosed\n---\n")
             try ops.commit(Self.qa, testManifest(version: "2.0.0", replicas: 1, listen: qaPort))
+            #expect(try ops.slipway(["apply"]).status == 0, "decided from its own copy")
+            #expect(fetch(qaPort)?.body == "web 2.0.0\n")
+
+            // A machine without its own copy (moved, or its state lost) reads the file, and stops at it for qa alone.
+            try FileManager.default.removeItem(at: ops.stateDirectory.appendingPathComponent("envs/qa/status.json"))
+            try ops.commit("Status/qa.md", "---\nenvironment: [unclosed\n---\n")
+            try ops.commit(Self.qa, testManifest(version: "3.0.0", replicas: 1, listen: qaPort))
             try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: prodPort))
             let apply = try ops.slipway(["apply"])
             #expect(apply.status == 1 && apply.output.contains("qa: not deployed — Status/qa.md"), "\(apply.output)")
-            #expect(fetch(prodPort)?.body == "web 2.0.0\n" && fetch(qaPort)?.body == "web 1.0.0\n")
+            #expect(fetch(prodPort)?.body == "web 2.0.0\n" && fetch(qaPort)?.body == "web 2.0.0\n")
             let status = try ops.slipway(["status"])
             #expect(status.stdout.contains("production: web 2.0.0") && status.stdout.contains("qa: Status/qa.md"), "\(status.output)")
         }

@@ -5,42 +5,14 @@ import Testing
 
 @Suite("trust: signed manifest changes", .serialized)
 struct TrustTests {
-    /// Makes an SSH key pair without a passphrase in `folder`; returns the private key's path and
-    /// its `allowed_signers` line.
-    func sshKey(_ name: String, in folder: URL) throws -> (key: String, signer: String) {
-        let key = folder.appendingPathComponent("\(name)_ed25519").path
-        let made = try Command.run(URL(fileURLWithPath: "/usr/bin/ssh-keygen"), ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key])
-        guard made.status == 0 else { throw TestFailure("ssh-keygen: \(made.output)") }
-        let publicKey = try String(contentsOfFile: key + ".pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
-        return (key, "\(name)@example.com \(publicKey)")
-    }
-
-    /// Commits `content` at `path`, signed with an SSH key when one is given.
-    @discardableResult
-    func commit(_ ops: OpsRepoFixture, _ path: String, _ content: String, sshKey: String? = nil, gpg: (home: String, key: String)? = nil) throws -> String {
-        let url = try ops.workTree.appendingPathComponent(path).creatingParent()
-        try Data(content.utf8).write(to: url)
-        try Command.git(["add", path], in: ops.workTree)
-        var arguments = ["commit", "--quiet", "-m", "change \(path)"]
-        var environment: [String: String] = [:]
-        if let sshKey { arguments = ["-c", "gpg.format=ssh", "-c", "user.signingkey=\(sshKey)"] + arguments + ["-S"] }
-        if let gpg {
-            arguments = ["-c", "user.signingkey=\(gpg.key)"] + arguments + ["-S"]
-            environment["GNUPGHOME"] = gpg.home
-        }
-        let result = try Command.run(URL(fileURLWithPath: "/usr/bin/git"), arguments, environment: environment, directory: ops.workTree)
-        guard result.status == 0 else { throw TestFailure("git commit: \(result.output)") }
-        return try Command.git(["rev-parse", "HEAD"], in: ops.workTree).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     @Test("with Trust/allowed_signers: unsigned and unknown-signed changes are refused with a record; a signed one deploys")
     func sshSignatures() async throws {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free()
-            let alice = try sshKey("alice", in: ops.root), mallory = try sshKey("mallory", in: ops.root)
-            try commit(ops, "Trust/allowed_signers", alice.signer + "\n")
+            let alice = try ops.sshKey("alice"), mallory = try ops.sshKey("mallory")
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n")
 
-            let unsigned = try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            let unsigned = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
             let refused = try ops.slipway(["apply"])
             #expect(refused.status == 1)
             var record = try ops.lastRecord()
@@ -49,12 +21,12 @@ struct TrustTests {
                     "\(record.reason ?? "")")
             #expect(record.instances.isEmpty && ops.instances("production").isEmpty, "nothing started")
 
-            try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.1", listen: port), sshKey: mallory.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.1", listen: port), signedWith: mallory.key)
             #expect(try ops.slipway(["apply"]).status == 1)
             record = try ops.lastRecord()
             #expect(record.reason?.contains("is signed with an SSH key that Trust/allowed_signers does not list") == true, "\(record.reason ?? "")")
 
-            let signed = try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.2", listen: port), sshKey: alice.key)
+            let signed = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.2", listen: port), signedWith: alice.key)
             let deployed = try ops.slipway(["apply"])
             #expect(deployed.status == 0, "\(deployed.output)")
             record = try ops.lastRecord()
@@ -64,8 +36,8 @@ struct TrustTests {
             #expect(fetch(port)?.body == "web 1.0.2\n")
 
             // Mallory adds her own key without a signature, then signs a change with it: the keys were not changed by a trusted signer.
-            try commit(ops, "Trust/allowed_signers", alice.signer + "\n" + mallory.signer + "\n")
-            try commit(ops, "Environments/production.yaml", testManifest(version: "6.6.6", listen: port), sshKey: mallory.key)
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n" + mallory.signer + "\n")
+            try ops.commit("Environments/production.yaml", testManifest(version: "6.6.6", listen: port), signedWith: mallory.key)
             #expect(try ops.slipway(["apply"]).status == 1)
             record = try ops.lastRecord()
             #expect(record.reason?.contains("Trust/ was changed without a trusted signature") == true, "\(record.reason ?? "")")
@@ -74,7 +46,7 @@ struct TrustTests {
             // Removing Trust/ does not turn checking off on a machine that deployed under it.
             try Command.git(["rm", "-q", "-r", "Trust"], in: ops.workTree)
             try Command.git(["commit", "-q", "-m", "no more trust"], in: ops.workTree)
-            try commit(ops, "Environments/production.yaml", testManifest(version: "6.6.7", listen: port))
+            try ops.commit("Environments/production.yaml", testManifest(version: "6.6.7", listen: port))
             #expect(try ops.slipway(["apply"]).status == 1)
             #expect(try ops.lastRecord().reason?.contains("Trust/ is gone") == true)
         }
@@ -84,10 +56,10 @@ struct TrustTests {
     func approvals() async throws {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free()
-            let alice = try sshKey("alice", in: ops.root)
-            try commit(ops, "Trust/allowed_signers", alice.signer + "\n")
+            let alice = try ops.sshKey("alice")
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n")
             let gates = "gates: { checklist: [\"DB migrated\"], approvalTimeout: 2s }"
-            try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.0", listen: port, rollback: gates), sshKey: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, rollback: gates), signedWith: alice.key)
             let blob = try ops.git(["rev-parse", "HEAD:Environments/production.yaml"]).trimmingCharacters(in: .whitespacesAndNewlines)
             // What slipway approve would commit, made by hand and not signed.
             try Data("forged\n".utf8).write(to: try ops.workTree.appendingPathComponent("Approvals/production/forged.md").creatingParent())
@@ -110,12 +82,12 @@ struct TrustTests {
     func preReceive() async throws {
         try await OpsRepoFixture.with(bare: true) { ops in
             #expect(try Command.slipway(["hooks", "install", "--server", "--repo", ops.repo.path]).status == 0)
-            let alice = try sshKey("alice", in: ops.root)
+            let alice = try ops.sshKey("alice")
             let push = { try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["push", "origin", "HEAD:main"], directory: ops.workTree) }
-            try commit(ops, "Trust/allowed_signers", alice.signer + "\n")
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: nil)
             #expect(try push().status == 0, "the first Trust/ is taken on trust")
 
-            let unsigned = try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.0", listen: 1))
+            let unsigned = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: 1), signedWith: nil)
             let refused = try push()
             #expect(refused.status != 0)
             #expect(refused.stderr.contains("refused: \(unsigned.prefix(7)) by Pat Person <pat@example.com> is not signed"), "\(refused.stderr)")
@@ -123,7 +95,7 @@ struct TrustTests {
             #expect(throws: (any Error).self, "the bare repository did not take the manifest") { try ops.git(["rev-parse", "main:Environments"]) }
 
             try Command.git(["reset", "-q", "--hard", "HEAD~1"], in: ops.workTree)
-            try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.0", listen: 1), sshKey: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: 1), signedWith: alice.key)
             let accepted = try push()
             #expect(accepted.status == 0, "\(accepted.stderr)")
         }
@@ -142,13 +114,13 @@ struct TrustTests {
                                        environment: environment)
             #expect(made.status == 0, "\(made.output)")
             let exported = try Command.run(gpg, ["--batch", "--armor", "--export", "alice@example.com"], environment: environment)
-            try commit(ops, "Trust/gpg/alice.asc", exported.stdout)
+            try ops.commit("Trust/gpg/alice.asc", exported.stdout)
 
-            try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
             #expect(try ops.slipway(["apply"]).status == 1)
             #expect(try ops.lastRecord().reason?.contains("is not signed") == true)
 
-            let signed = try commit(ops, "Environments/production.yaml", testManifest(version: "1.0.1", listen: port),
+            let signed = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.1", listen: port),
                                     gpg: (home.path, "alice@example.com"))
             let deployed = try ops.slipway(["apply"])
             #expect(deployed.status == 0, "\(deployed.output)")

@@ -23,8 +23,9 @@ extension Slipway {
         func run() async throws {
             let repository = try await global.openRepository()
             let author = try await person.resolve(in: repository, doing: "rolls back")
-            let rollback = try await repository.rollBack(try environmentNames([environment])[0], to: to, by: author)
-            global.stateDirectory(for: repository).rememberOwnCommit(rollback.commit)
+            let state = global.stateDirectory(for: repository)
+            let rollback = try await repository.rollBack(try environmentNames([environment])[0], to: to, by: author, state: state)
+            state.rememberOwnCommit(rollback.commit)
             print("\(environment): committed rollback \(rollback.fromVersion) → \(rollback.toVersion) (commit \(rollback.commit.short)); run slipway apply \(environment) to deploy it")
         }
     }

@@ -23,7 +23,7 @@ extension Slipway {
         @Flag(name: .long, help: "No manifests at all is fine (for hooks).")
         var allowEmpty = false
 
-        @Option(name: .long, help: "With --ref: also check that every manifest change after this commit is signed as Trust/ requires (for a pre-receive hook).")
+        @Option(name: .long, help: "With --ref: also check that every commit the push brings that changes Environments/, Trust/, Templates/ or Approvals/ is signed as Trust/ requires (for a pre-receive hook; the value is the ref's old commit).")
         var signedSince: String?
 
         func validate() throws {
@@ -42,10 +42,9 @@ extension Slipway {
             } else {
                 let commit = if let ref { try await repository.git.resolveRevision(ref) } else { try await repository.tip() }
                 desired = try await repository.desired(at: commit)
-                if let signedSince {
-                    // All zeros: a new branch, checked from its first commit.
-                    let old = signedSince.allSatisfy { $0 == "0" } ? nil : try await repository.git.resolveRevision(signedSince)
-                    let refusals = try await repository.unsignedChanges(from: old, to: commit, state: global.stateDirectory(for: repository))
+                if signedSince != nil {
+                    // Every commit the push brings that no ref has yet (the hook runs before git updates the refs).
+                    let refusals = try await repository.unsignedChanges(to: commit, state: global.stateDirectory(for: repository))
                     for refusal in refusals { printError("refused: \(refusal)") }
                     if !refusals.isEmpty {
                         try? report(desired.environments)
