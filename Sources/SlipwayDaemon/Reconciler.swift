@@ -66,6 +66,7 @@ public struct Reconciler: Service {
             for diagnostic in plan.invalid {
                 logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
             }
+            log(try await engine.recoverInterrupted(skipping: await scheduler.busy(in: desired.environments)))
             log(try await engine.recordRejections(desired, at: tip))
             for environment in await scheduler.idle(plan, desired: desired) {
                 do {

@@ -73,6 +73,13 @@ actor Scheduler {
 
     var busy: Bool { !running.isEmpty }
 
+    /// The environments whose lane has a run in progress: their journals belong to that run.
+    func busy(in environments: EnvironmentSet) -> Set<EnvironmentName> {
+        var names = Set(running.keys)
+        for name in environments.manifests.keys where running[Self.lane(of: name, in: environments)] != nil { names.insert(name) }
+        return names
+    }
+
     /// The end of an environment's upstream chain.
     static func lane(of name: EnvironmentName, in environments: EnvironmentSet) -> EnvironmentName {
         var current = name, seen: Set<EnvironmentName> = [name]

@@ -89,6 +89,7 @@ public struct Engine: Sendable {
             }
             return ApplyOutcome(plan: environment, record: nil, commit: nil)
         }
+        try await finishPreviousRun(name)
         let triggerID = try await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip)
         let run = PipelineRun(
             environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(triggerID),

@@ -490,6 +490,8 @@ struct PipelineRun {
     /// Commits the version into the upstream's manifest (git names what runs there) and runs
     /// the upstream's own pipeline, committing its record.
     func promote(to upstream: EnvironmentName) async throws -> DeploymentRecord {
+        let upstreamEngine = Engine(repository: repository, configuration: engine)
+        try await upstreamEngine.finishPreviousRun(upstream)
         let tip = try await repository.tip()
         guard let currentBlob = try await repository.git.blobID(at: upstream.manifestPath, in: tip),
               let current = try await repository.git.readBlob(currentBlob, maximumBytes: ManifestParser.maximumSize) else {
@@ -530,7 +532,7 @@ struct PipelineRun {
             status: upstreamStatus, changes: Planner.changes(from: deployed?.fields ?? [], to: upstreamManifest.fields),
             repository: repository, engine: engine, stop: stop)
         let outcome = await run.run()
-        _ = try await Engine(repository: repository, configuration: engine).commit(outcome, of: upstream)
+        _ = try await upstreamEngine.commit(outcome, of: upstream)
         return outcome.record
     }
 

@@ -1,6 +1,6 @@
 import Foundation
 import SlipwayGit
-import SlipwayManifest
+public import SlipwayManifest
 import SlipwayRecords
 import SlipwayRuntime
 import SlipwayTraffic
@@ -10,10 +10,12 @@ extension Engine {
     /// before anything else is deployed: a run whose outcome was known gets the record it was
     /// about to commit; any other is rolled back to the last good version and recorded
     /// `interrupted`. Either way exactly one record per run. The desired state is then deployed
-    /// again by the pass, as a new run.
-    public func recoverInterrupted() async throws -> [ApplyOutcome] {
+    /// again by the pass, as a new run. The daemon calls it on every pass for the environments
+    /// with no run in progress (`skipping` the others): a record whose commit failed (git's
+    /// index lock held by a person, a full disk) is committed as soon as it can be.
+    public func recoverInterrupted(skipping busy: Set<EnvironmentName> = []) async throws -> [ApplyOutcome] {
         var outcomes: [ApplyOutcome] = []
-        for name in configuration.state.knownEnvironments() {
+        for name in configuration.state.knownEnvironments() where !busy.contains(name) {
             let file = configuration.state.journal(name)
             guard let entry = Journal.load(file) else { continue }
             do {
@@ -25,6 +27,18 @@ extension Engine {
             }
         }
         return outcomes
+    }
+
+    /// Finishes the environment's last run when its record is not in git yet, before a new run
+    /// takes its journal.
+    func finishPreviousRun(_ name: EnvironmentName) async throws {
+        let file = configuration.state.journal(name)
+        guard let entry = Journal.load(file) else { return }
+        do {
+            _ = try await recover(name, entry: entry, journal: file)
+        } catch {
+            throw EngineError("not deployed: the record of the previous run \(entry.record.deployment) is not in git yet: \(error)")
+        }
     }
 
     /// Finishes one interrupted run (see `recoverInterrupted`).

@@ -46,7 +46,9 @@ extension GitRepository {
     /// compare-and-swap (`git_tree_create_updated`, `git_commit_create`,
     /// `git_reference_create_matching`). When the tip moved meanwhile the commit is rebuilt on
     /// the new tip, so a commit pushed by someone else is never lost; nothing is forced.
-    /// When `branch` is checked out, the index and working tree are updated for `files` only.
+    /// When `branch` is checked out, the commit is made holding git's index lock, and the index
+    /// and working tree are updated for `files` only (see `IndexLock`); when the lock stays
+    /// held for `indexWait`, nothing is committed and this throws.
     ///
     /// `beforeRefUpdate` runs between building the commit and moving the ref (tests use it
     /// to push a concurrent commit into exactly that window).
@@ -57,8 +59,8 @@ extension GitRepository {
         author: Signature,
         onto branch: String,
         beforeRefUpdate: (@Sendable () -> Void)? = nil
-    ) throws -> ObjectID {
-        guard let id = try commit(files, message: message, author: author, onto: branch, requiring: [:], beforeRefUpdate: beforeRefUpdate) else {
+    ) async throws -> ObjectID {
+        guard let id = try await commit(files, message: message, author: author, onto: branch, requiring: [:], beforeRefUpdate: beforeRefUpdate) else {
             throw GitError(code: GIT_EMODIFIED.rawValue, message: "\(branch) changed under the commit")
         }
         return id
@@ -73,8 +75,8 @@ extension GitRepository {
         onto branch: String,
         requiring: [String: ObjectID],
         beforeRefUpdate: (@Sendable () -> Void)? = nil
-    ) throws -> ObjectID? {
-        try commit(changes: files.map { .write($0.path, $0.content) }, message: message, author: author, onto: branch,
+    ) async throws -> ObjectID? {
+        try await commit(changes: files.map { .write($0.path, $0.content) }, message: message, author: author, onto: branch,
                    requiring: requiring, beforeRefUpdate: beforeRefUpdate)
     }
 
@@ -89,7 +91,7 @@ extension GitRepository {
         onto branch: String,
         requiring: [String: ObjectID] = [:],
         beforeRefUpdate: (@Sendable () -> Void)? = nil
-    ) throws -> ObjectID? {
+    ) async throws -> ObjectID? {
         for change in changes where !Self.isPlainPath(change.path) {
             throw GitError(code: -1, message: "\(change.path) is not a path Slipway writes (it must be relative, without . or .. parts)")
         }
@@ -101,6 +103,9 @@ extension GitRepository {
             }
             return ObjectID(oid)
         }
+        // Held from before the branch moves until the index lists the commit (see `IndexLock`).
+        var lock = try await lockWorkingTree(of: branch, wait: indexWait)
+        defer { lock?.release() }
         var signature: UnsafeMutablePointer<git_signature>?
         try check(git_signature_now(&signature, author.name, author.email))
         guard let signature else { throw GitError(code: -1, message: "cannot build a signature") }
@@ -125,15 +130,16 @@ extension GitRepository {
                 }
             }
             let treeID = try updatedTree(base: tip, changes: blobs)
-            if let tip, try commitInfoTree(tip) == ObjectID(treeID) { return tip }
+            if let tip, try commitInfoTree(tip) == ObjectID(treeID) { return tip }  // the lock goes with `defer`
             let commitID = try createCommit(tree: treeID, parent: tip, message: message, author: signature, committer: signature)
             hook?()
             hook = nil
             switch try updateRef(branch, to: commitID, from: tip, message: "slipway: \(message.prefix { $0 != "\n" })") {
             case .moved:
-                // The commit is in. The index and working tree follow when they can: a stale
-                // index.lock must not make a landed commit look failed (its caller would redo it).
-                if isCheckedOut(branch) { try? syncWorkingTree(blobs, previous: tip) }
+                if let held = lock {
+                    lock = nil
+                    try updateWorkingTree(blobs, previous: tip, holding: held)
+                }
                 return commitID
             case .raced:
                 races += 1
@@ -250,39 +256,5 @@ extension GitRepository {
         } else {
             Thread.sleep(forTimeInterval: 0.05)
         }
-    }
-
-    /// Writes the changed files into the working tree and stages exactly them, leaving every
-    /// other path of the index and working tree as the person left it (`git_index_add_bypath`,
-    /// `git_index_remove_bypath`). A file the person has edited since `previous` is left alone too.
-    private func syncWorkingTree(_ changes: [(path: String, blob: ObjectID?)], previous: ObjectID?) throws {
-        guard let root = workingDirectory else { return }
-        var synced: [(path: String, blob: ObjectID?)] = []
-        for change in changes where Self.isPlainPath(change.path) {
-            let url = root.appendingPathComponent(change.path)
-            let before = try previous.flatMap { try readFile(change.path, at: $0) }
-            let content = try change.blob.map { try readBlob($0) }
-            if let current = FileManager.default.contents(atPath: url.path), current != before, current != content { continue }
-            if let content {
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try content.write(to: url, options: .atomic)
-            } else {
-                try? FileManager.default.removeItem(at: url)
-                // As git does: folders left empty go too (`rmdir` fails on one that is not).
-                var folder = url.deletingLastPathComponent()
-                while folder.path.count > root.path.count, rmdir(folder.path) == 0 { folder = folder.deletingLastPathComponent() }
-            }
-            synced.append(change)
-        }
-        var index: OpaquePointer?
-        try check(git_repository_index(&index, repo), "index")
-        defer { git_index_free(index) }
-        // Re-read only when the file changed since libgit2 last read or wrote it: a forced read
-        // loaded an index of 100,000 entries twice per record (160 ms each).
-        try check(git_index_read(index, 0), "reading the index")
-        for change in synced {
-            try check(change.blob == nil ? git_index_remove_bypath(index, change.path) : git_index_add_bypath(index, change.path), change.path)
-        }
-        try check(git_index_write(index), "writing the index")
     }
 }

@@ -8,6 +8,9 @@ public actor GitRepository {
     var repo: OpaquePointer { handle.pointer }
     /// Answers of `introducingCommit`, by path and blob: the tip asked from and the commit found.
     var introductions: [String: (tip: ObjectID, commit: ObjectID)] = [:]
+    /// How long a commit to the checked-out branch waits for git's index lock.
+    public private(set) var indexWait: Duration = GitRepository.indexWait
+    public func setIndexWait(_ wait: Duration) { indexWait = wait }
 
     /// The repository's git directory (`.git/`, or the repository itself when bare).
     public nonisolated let gitDirectory: URL

@@ -160,8 +160,10 @@ struct ApplyEndToEndTests {
             let workTree = ops.workTree
             let engine = Engine(repository: repository, configuration: EngineConfiguration(
                 state: StateDirectory(root: ops.stateDirectory), environment: [:], resolver: .standard(), logger: .init(label: "test")))
+            // A commit that arrives the way a push does: Slipway holds the index, so git commit here would wait.
             let commit = try await engine.commitRecord(record.record, status: record.status, beforeRefUpdate: {
-                _ = try? Command.git(["commit", "--quiet", "--allow-empty", "-m", "Someone else's change"], in: workTree)
+                guard let other = try? Command.git(["commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "Someone else's change"], in: workTree) else { return }
+                _ = try? Command.git(["update-ref", "refs/heads/main", other.trimmingCharacters(in: .whitespacesAndNewlines)], in: workTree)
             })
             let log = try ops.git(["log", "--format=%H %s"]).split(separator: "\n")
             #expect(log.count == 3)

@@ -1,0 +1,184 @@
+import Foundation
+internal import CLibGit2
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// git's own lock on a working tree's index: `.git/index.lock`, created exclusively, filled
+/// with the new index and renamed over `index`. Every git command that writes the index
+/// (`add`, `commit -a`, `pull`, `checkout`, `stash`) holds it while it works, and `commit`
+/// moves its branch with a compare-and-swap. A record commit that holds it from before it
+/// moves the branch until the index lists the record can therefore never be undone by a
+/// person's next ordinary commit (README, "Working in the daemon's clone").
+struct IndexLock {
+    let lock: URL
+    let index: URL
+    private let descriptor: Int32
+
+    /// Takes the lock, or nil while someone else holds it.
+    static func take(in gitDirectory: URL) throws -> IndexLock? {
+        let index = gitDirectory.appendingPathComponent("index")
+        let lock = gitDirectory.appendingPathComponent("index.lock")
+        let descriptor = open(lock.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if descriptor < 0 {
+            if errno == EEXIST { return nil }
+            throw GitError(code: -1, message: "cannot create \(lock.path): \(String(cString: strerror(errno)))")
+        }
+        return IndexLock(lock: lock, index: index, descriptor: descriptor)
+    }
+
+    /// Puts `content` in place as the index and gives the lock up.
+    func commit(_ content: Data) throws {
+        let written = content.withUnsafeBytes { bytes -> Bool in
+            var offset = 0
+            while offset < bytes.count {
+                let count = write(descriptor, bytes.baseAddress?.advanced(by: offset), bytes.count - offset)
+                if count < 0 { if errno == EINTR { continue }; return false }
+                offset += count
+            }
+            return true
+        }
+        close(descriptor)
+        guard written, rename(lock.path, index.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(lock.path)
+            throw GitError(code: -1, message: "cannot write \(index.path): \(reason)")
+        }
+    }
+
+    /// Gives the lock up and leaves the index as it was.
+    func release() {
+        close(descriptor)
+        unlink(lock.path)
+    }
+}
+
+extension GitRepository {
+    /// How long a record commit waits for a person's git to let go of the index (a `commit -a`
+    /// whose message is being written holds it until the editor closes).
+    public static let indexWait: Duration = .seconds(10)
+
+    /// Takes the index lock when `branch` is checked out here, waiting while someone holds it
+    /// or while a rebase of `branch` is in progress (its HEAD is detached, and it moves the
+    /// branch when it ends); nil when the branch is not checked out. Throws after `wait`: the
+    /// commit is not made, and its caller keeps what it was about to commit.
+    func lockWorkingTree(of branch: String, wait: Duration) async throws -> IndexLock? {
+        guard !isBare else { return nil }
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let rebasing = isBeingRebased(branch)
+            if !rebasing {
+                guard isCheckedOut(branch) else { return nil }
+                if let lock = try IndexLock.take(in: gitDirectory) {
+                    // A checkout that ended while we waited may have left another branch in place.
+                    if isCheckedOut(branch) { return lock }
+                    lock.release()
+                    return nil
+                }
+            }
+            guard ContinuousClock.now < deadline else {
+                throw GitError(code: GIT_ELOCKED.rawValue, message: rebasing
+                    ? "a rebase of \(branch) is in progress in \(workingDirectory?.path ?? "the working tree"); nothing was committed"
+                    : "\(gitDirectory.appendingPathComponent("index.lock").path) is held (a git command at work in this clone, or one that died; git itself never removes it); nothing was committed")
+            }
+            try await Task.sleep(for: .milliseconds(20))  // the actor serves other callers meanwhile
+        }
+    }
+
+    /// Whether `git rebase` is rewriting `branch` in this working tree.
+    private func isBeingRebased(_ branch: String) -> Bool {
+        ["rebase-merge", "rebase-apply"].contains { folder in
+            let file = gitDirectory.appendingPathComponent(folder).appendingPathComponent("head-name")
+            guard let data = FileManager.default.contents(atPath: file.path) else { return false }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == branch
+        }
+    }
+
+    /// Brings the working tree and index in line with a commit that just moved the branch from
+    /// `previous`, for the changed paths only: each file is written (or removed) unless the
+    /// person has edited it since `previous`, and the index gets the committed blob either way,
+    /// so that the index always agrees with the tip on Slipway's paths; every other entry stays
+    /// as the person left it. Runs holding `lock` and gives it up.
+    func updateWorkingTree(_ changes: [(path: String, blob: ObjectID?)], previous: ObjectID?, holding lock: IndexLock) throws {
+        guard let root = workingDirectory else { return lock.release() }
+        var entries: [(path: String, blob: ObjectID?, file: URL?)] = []
+        for change in changes where Self.isPlainPath(change.path) {
+            let url = root.appendingPathComponent(change.path)
+            let before = try previous.flatMap { try readFile(change.path, at: $0) }
+            let content = try change.blob.map { try readBlob($0) }
+            if let current = FileManager.default.contents(atPath: url.path), current != before, current != content {
+                entries.append((change.path, change.blob, nil))
+                continue
+            }
+            if let content {
+                // A folder or file of the person's in the way keeps the file out; its entry
+                // still goes in (with no stat, so git compares the contents).
+                do {
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try content.write(to: url, options: .atomic)
+                    entries.append((change.path, change.blob, url))
+                } catch {
+                    entries.append((change.path, change.blob, nil))
+                }
+            } else {
+                try? FileManager.default.removeItem(at: url)
+                // As git does: folders left empty go too (`rmdir` fails on one that is not).
+                var folder = url.deletingLastPathComponent()
+                while folder.path.count > root.path.count, rmdir(folder.path) == 0 { folder = folder.deletingLastPathComponent() }
+                entries.append((change.path, nil, nil))
+            }
+        }
+        let content: Data
+        do {
+            content = try Self.index(lock.index, with: entries)
+        } catch {
+            lock.release()
+            throw error
+        }
+        try lock.commit(content)
+    }
+
+    /// The bytes of `index` with `entries` put in or taken out. libgit2 writes an index only
+    /// through its own lock, which we hold: it works on a private copy (`git_index_open`,
+    /// `git_index_add`, `git_index_remove`, `git_index_write`).
+    private static func index(_ index: URL, with entries: [(path: String, blob: ObjectID?, file: URL?)]) throws -> Data {
+        let copy = index.deletingLastPathComponent().appendingPathComponent("slipway-index-\(getpid())")
+        defer { unlink(copy.path) }
+        unlink(copy.path)
+        if let current = FileManager.default.contents(atPath: index.path) { try current.write(to: copy) }
+        var handle: OpaquePointer?
+        try check(git_index_open(&handle, copy.path), "reading the index")
+        defer { git_index_free(handle) }
+        for entry in entries {
+            guard let blob = entry.blob else {
+                let result = git_index_remove(handle, entry.path, 0)
+                if result != GIT_ENOTFOUND.rawValue { try check(result, entry.path) }
+                continue
+            }
+            var item = git_index_entry()
+            item.mode = GIT_FILEMODE_BLOB.rawValue
+            item.id = blob.raw
+            if let file = entry.file {
+                var info = stat()
+                if lstat(file.path, &info) == 0 {
+                    item.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_ctim.tv_sec), nanoseconds: UInt32(truncatingIfNeeded: info.st_ctim.tv_nsec))
+                    item.mtime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_mtim.tv_sec), nanoseconds: UInt32(truncatingIfNeeded: info.st_mtim.tv_nsec))
+                    item.dev = UInt32(truncatingIfNeeded: info.st_dev)
+                    item.ino = UInt32(truncatingIfNeeded: info.st_ino)
+                    item.uid = info.st_uid
+                    item.gid = info.st_gid
+                    item.file_size = UInt32(truncatingIfNeeded: info.st_size)
+                }
+            }
+            try entry.path.withCString { path in
+                item.path = path
+                try check(git_index_add(handle, &item), entry.path)
+            }
+        }
+        try check(git_index_write(handle), "writing the index")
+        guard let content = FileManager.default.contents(atPath: copy.path) else {
+            throw GitError(code: -1, message: "cannot read back the index written to \(copy.path)")
+        }
+        return content
+    }
+}
