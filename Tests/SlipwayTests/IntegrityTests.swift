@@ -63,4 +63,33 @@ struct IntegrityTests {
             }
         }
     }
+
+    @Test("a key bomb in a manifest and in a status file: the daemon refuses it at once, deploys the other environment, and stops on SIGTERM")
+    func keyBombUnderTheDaemon() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let daemon = try DaemonProcess.start(ops)
+            var stopped = false
+            defer { if !stopped { daemon.stop() } }
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port))
+            #expect(await eventually { (try? ops.lastRecord().version) == "1.0.0" }, "\(daemon.output)")
+
+            let bombedStatus = "---\nenvironment: production\nservice: web\n" + BoundedYAMLTests.keyBomb.split(separator: "\n").dropFirst(2).joined(separator: "\n") + "\n---\n"
+            try ops.commit("Status/production.md", bombedStatus)
+            try ops.commit("Environments/qa.yaml", BoundedYAMLTests.keyBomb)
+            try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port))
+            #expect(await eventually(within: 30) { (try? ops.lastRecord().version) == "2.0.0" }, "production deploys past both: \(daemon.output)")
+            #expect(fetch(port)?.body == "web 2.0.0\n")
+            #expect(daemon.output.contains("Environments/qa.yaml:3:4: anchors and aliases"), "\(daemon.output)")
+
+            // The commands a person runs next answer (a hang would fail at Command's deadline).
+            for command in [["validate"], ["plan"], ["status"]] {
+                let result = try Command.run(Command.slipway, [command[0], "--repo", ops.repo.path], timeout: .seconds(20))
+                #expect(result.output.contains("anchors and aliases") || command == ["status"], "\(command): \(result.output)")
+            }
+            #expect(daemon.exitStatus() == nil)
+            #expect(daemon.stop() == 0, "SIGTERM stops it: \(daemon.output.suffix(2000))")
+            stopped = true
+        }
+    }
 }
