@@ -87,7 +87,7 @@ struct InstanceLauncher: Sendable {
     }
 
     static func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog {
-        let lines = LogTail.lastLines(of: URL(fileURLWithPath: instance.logFile), count: 20).map(redactor.redact)
+        let lines = redactor.redact(lines: LogTail.lastLines(of: URL(fileURLWithPath: instance.logFile), count: 20))
         return InstanceLog(instance: instance.id, lines: lines.isEmpty ? ["(no output)"] : lines)
     }
 }

@@ -51,9 +51,35 @@ struct BuilderTests {
         #expect(stats[2].health == .maintenance)
     }
 
-    @Test("secret values are redacted from text")
+    @Test("secret values are redacted from text: whole values from 4 characters, pieces from 8, never a value under 4")
     func redaction() {
-        let redactor = Redactor(secrets: ["s3cr3t-value", "ab"])
+        let redactor = Redactor(secrets: ["s3cr3t-value", "ab", "pin1"])
         #expect(redactor.redact("DB_PASSWORD=s3cr3t-value; ab") == "DB_PASSWORD=***; ab")
+        #expect(redactor.redact("pin: pin1, pin") == "pin: ***, pin", "a 4-character value is masked whole; a 3-character piece is not")
+        #expect(redactor.redact("s3cr3t-v and -value") == "*** and -value", "8 characters of a value are a piece; 6 are not")
+        #expect(redactor.redact("nothing here") == "nothing here")
+    }
+
+    @Test("a multi-line key is masked whole and line by line; a value printed in two writes is masked in both halves")
+    func multiLineRedaction() {
+        let key = (["-----BEGIN OPENSSH PRIVATE KEY-----"] + (0..<6).map { _ in String((0..<70).map { _ in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".randomElement() ?? "A" }) }
+                   + ["AB==", "-----END OPENSSH PRIVATE KEY-----"]).joined(separator: "\n")
+        let token = "tok_" + UUID().uuidString
+        let redactor = Redactor(secrets: [key, token])
+        let lines = ["starting", "loaded key:"] + key.split(separator: "\n").map(String.init) + ["ready"]
+        #expect(redactor.redact(lines: lines) == ["starting", "loaded key:", "***", "ready"])
+        // The last 20 lines of a log begin inside the key: each line of it left is still masked.
+        let tail = redactor.redact(lines: Array(lines.dropFirst(5)))
+        #expect(tail.allSatisfy { $0 == "***" || $0 == "ready" }, "\(tail)")
+
+        let split = ["token part one: " + token.prefix(18), "another line", String(token.dropFirst(18)) + " (part two)"]
+        let masked = redactor.redact(lines: split)
+        #expect(masked == ["token part one: ***", "another line", "*** (part two)"], "\(masked)")
+
+        let unicode = Redactor(secrets: ["pässwörd-ü-geheim"])
+        #expect(unicode.redact("x=pässwörd-ü-geheim.") == "x=***.")
+        #expect(unicode.redact("ä pässwörd-ü") == "ä ***", "a mask ends on a character boundary")
+        let long = String(repeating: token, count: 20_000)  // 800 KB of secret: one pass, not a quadratic one
+        #expect(redactor.redact(long) == "***")
     }
 }

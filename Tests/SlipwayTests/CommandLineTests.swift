@@ -72,6 +72,39 @@ struct CommandLineTests {
         }
     }
 
+    @Test("a PEM key an app prints and a token it prints in two writes reach no record, history or output of Slipway")
+    func multiLineSecrets() async throws {
+        try await OpsRepoFixture.with { ops in
+            let key = (["-----BEGIN PRIVATE KEY-----"] + (0..<8).map { _ in UUID().uuidString + UUID().uuidString.prefix(28) } + ["-----END PRIVATE KEY-----"])
+                .joined(separator: "\n")
+            let token = "tok-" + UUID().uuidString
+            let port = try Ports.free()
+            let app = ops.root.appendingPathComponent("leaky.sh")
+            try Data("""
+                #!/bin/sh
+                printf 'loaded %s\\n' "$TLS_KEY"
+                printf 'token begins %.16s' "$API_TOKEN"; printf '\\nsomething else\\n'; printf '%s ends\\n' "${API_TOKEN#????????????????}"
+                exec "\(Command.productsDirectory.appendingPathComponent("slipway-demo-service").path)" "$@"
+
+                """.utf8).write(to: app)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: app.path)
+            let secrets = "  secrets: { TLS_KEY: env:TEST_TLS_KEY, API_TOKEN: env:TEST_API_TOKEN }"
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, extraArguments: ["--crash-at-start"], secrets: secrets)
+                .replacingOccurrences(of: "\"slipway-demo-service\"", with: "\"\(app.path)\""))
+            let applied = try ops.slipway(["apply"], environment: ["TEST_TLS_KEY": key, "TEST_API_TOKEN": token])
+            #expect(applied.status == 1 && applied.output.contains("token begins ***"), "\(applied.output)")
+            let history = try ops.git(["log", "-p", "--all"])
+            #expect(history.contains("loaded ***") && history.contains("*** ends"), "\(history)")
+            let pieces = key.split(separator: "\n").map(String.init) + [String(token.prefix(16)), String(token.dropFirst(16))]
+            for text in [applied.output, history] {
+                for piece in pieces { #expect(!text.contains(piece), "\(piece) leaked") }
+            }
+            let logs = FileManager.default.enumerator(at: ops.stateDirectory.appendingPathComponent("envs/production/logs"), includingPropertiesForKeys: nil)?
+                .compactMap { $0 as? URL } ?? []
+            #expect(logs.contains { (try? String(contentsOf: $0, encoding: .utf8))?.contains(key) == true }, "the app itself had the key")
+        }
+    }
+
     @Test("when a later batch never gets healthy, the previous version is started again and the new one removed")
     func laterBatchFails() async throws {
         try await OpsRepoFixture.with { ops in

@@ -43,6 +43,6 @@ struct GateRunner: Sendable {
         let spec = LaunchSpec(arguments: arguments, environment: environment, workingDirectory: workingDirectory, logFile: output)
         try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
         let status = try await ProcessControl.run(spec, executable: executable, timeout: timeout.duration)
-        return Result(status: status, tail: LogTail.lastLines(of: output, count: 20).map(redactor.redact))
+        return Result(status: status, tail: redactor.redact(lines: LogTail.lastLines(of: output, count: 20)))
     }
 }
