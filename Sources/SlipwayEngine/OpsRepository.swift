@@ -47,9 +47,12 @@ public struct OpsRepository: Sendable {
     private func desired(entries: [TreeEntry]) async throws -> DesiredState {
         var files: [ManifestFile] = []
         var blobs: [String: ObjectID] = [:]
-        for entry in entries where entry.isBlob && EnvironmentSet.environmentName(forFile: entry.name) != nil {
+        for entry in entries where entry.isBlob && EnvironmentSet.isRead(entry.name) {
             let path = "\(Self.environmentsDirectory)/\(entry.name)"
-            files.append(ManifestFile(path: path, data: try await git.readBlob(entry.id)))
+            // Read only up to the parser's limit: what is larger is refused by its size alone.
+            let data = EnvironmentSet.environmentName(forFile: entry.name) == nil ? Data()
+                : try await git.readBlob(entry.id, maximumBytes: ManifestParser.maximumSize) ?? Data(count: ManifestParser.maximumSize + 1)
+            files.append(ManifestFile(path: path, data: data))
             blobs[path] = entry.id
         }
         let set = await EnvironmentSet.parsing(files)

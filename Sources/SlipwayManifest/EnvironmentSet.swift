@@ -22,6 +22,12 @@ public struct EnvironmentSet: Sendable {
         name.hasSuffix(".yaml") ? String(name.dropLast(5)) : nil
     }
 
+    /// Whether a file in `Environments/` is read: a manifest, or a `.yml` file (reported, so
+    /// that nobody waits for a release that was never read).
+    public static func isRead(_ name: String) -> Bool {
+        environmentName(forFile: name) != nil || name.hasSuffix(".yml")
+    }
+
     public init(files: [ManifestFile]) {
         self.init(parsed: files.map(Self.parse), files: files)
     }
@@ -41,6 +47,10 @@ public struct EnvironmentSet: Sendable {
 
     static func parse(_ file: ManifestFile) -> Parsed {
         let base = String(file.path.split(separator: "/").last ?? "")
+        if base.hasSuffix(".yml") {
+            return (nil, nil, [Diagnostic(path: file.path, line: 1, column: 1,
+                message: "not read: manifests are .yaml files; rename it to \(base.dropLast(4)).yaml")])
+        }
         guard let stem = environmentName(forFile: base) else { return (nil, nil, []) }
         guard let name = EnvironmentName(stem) else {
             return (nil, nil, [Diagnostic(path: file.path, line: 1, column: 1,
@@ -79,6 +89,20 @@ public struct EnvironmentSet: Sendable {
                 manifests[name] = nil
             }
         }
+        // One address, one environment: two HAProxies bound to it would split its traffic.
+        let addresses = manifests.sorted { $0.key < $1.key }.flatMap { name, manifest in
+            manifest.addresses.map { (name, $0.key, $0.address) }
+        }
+        for (index, (name, key, address)) in addresses.enumerated() {
+            let others = addresses.enumerated().filter { $0.offset != index && $0.element.0 != name && $0.element.2.overlaps(address) }.map(\.element)
+            guard let other = others.first else { continue }
+            let line = Self.line(of: key == "preview" ? "preview" : "listen", nestedIn: name, files: files)
+            diagnostics.append(Diagnostic(path: name.manifestPath, line: line.0, column: line.1,
+                message: "\(key) \(address) is also \(other.0.manifestPath)'s \(other.1) \(other.2): an address belongs to one environment"))
+        }
+        for diagnostic in diagnostics {
+            if let name = manifests.keys.first(where: { $0.manifestPath == diagnostic.path }) { manifests[name] = nil }
+        }
         self.manifests = manifests
         self.diagnostics = diagnostics.sorted { ($0.path, $0.line, $0.column) < ($1.path, $1.line, $1.column) }
     }
@@ -103,6 +127,18 @@ public struct EnvironmentSet: Sendable {
             current = manifests[name]?.upstream
         }
         return false
+    }
+
+    /// Line and column of the value of the first `key:` anywhere in a manifest's raw text.
+    private static func line(of key: String, nestedIn name: EnvironmentName, files: [ManifestFile]) -> (Int, Int) {
+        guard let file = files.first(where: { $0.path == name.manifestPath }),
+              let text = String(data: file.data, encoding: .utf8) else { return (1, 1) }
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            guard let range = line.range(of: "\(key):") else { continue }
+            let value = line[range.upperBound...].prefix { $0 == " " }.count
+            return (index + 1, line.distance(from: line.startIndex, to: range.upperBound) + value + 1)
+        }
+        return (1, 1)
     }
 
     /// Line and column of a top-level key, found in the raw text (for cross-file problems).

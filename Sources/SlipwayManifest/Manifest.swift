@@ -73,6 +73,16 @@ public struct TrafficSpec: Sendable, Hashable, Codable {
     public var listen: ListenAddress
 }
 
+extension Manifest {
+    /// The addresses this environment binds, by the key that names them: its front, and the
+    /// preview of a blue-green strategy.
+    public var addresses: [(key: String, address: ListenAddress)] {
+        var addresses = [("traffic.listen", traffic.listen)]
+        if case .blueGreen(let spec) = strategy, let preview = spec.preview { addresses.append(("preview", preview)) }
+        return addresses
+    }
+}
+
 /// `host:port`, host an IPv4 literal, `localhost` or `*`.
 public struct ListenAddress: Sendable, Hashable, TextCodable {
     public var host: String
@@ -96,7 +106,19 @@ public struct ListenAddress: Sendable, Hashable, TextCodable {
         self.init(host: host, port: port)
     }
 
-
+    /// Whether two addresses cannot both be bound: the same port on the same host, or on every
+    /// address (`*`, `0.0.0.0`) and any host.
+    public func overlaps(_ other: ListenAddress) -> Bool {
+        func normal(_ host: String) -> String {
+            switch host {
+            case "*", "0.0.0.0": "*"
+            case "localhost": "127.0.0.1"
+            default: host
+            }
+        }
+        let (mine, theirs) = (normal(host), normal(other.host))
+        return port == other.port && (mine == theirs || mine == "*" || theirs == "*")
+    }
 }
 
 public struct HealthSpec: Sendable, Hashable, Codable {

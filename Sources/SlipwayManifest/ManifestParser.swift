@@ -11,7 +11,7 @@ public enum ManifestParser {
     public static func parse(_ data: Data, path: String) throws(ManifestErrors) -> Manifest {
         guard data.count <= maximumSize else {
             throw ManifestErrors([Diagnostic(path: path, line: 1, column: 1,
-                message: "manifest is \(data.count) bytes; the limit is \(maximumSize / 1024) KiB")])
+                message: "manifest is larger than the limit of \(maximumSize / 1024) KiB")])
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ManifestErrors([Diagnostic(path: path, line: 1, column: 1, message: "manifest is not valid UTF-8")])

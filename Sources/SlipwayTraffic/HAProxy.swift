@@ -41,28 +41,45 @@ public actor HAProxy: TrafficProvider {
         try JSONEncoder().encode(settings).write(to: settingsFile, options: .atomic)
     }
 
-    /// Starts HAProxy as a daemon; with `replacing`, a seamless reload (`-sf`): the old
-    /// process finishes its open connections while the new one takes the listener.
+    /// Starts HAProxy as a daemon; with `replacing`, a seamless reload (`-sf`): the new process
+    /// takes the old one's listeners over its runtime socket (`-x`) and the old one finishes
+    /// its open connections.
     private func start(replacing old: Int32?) async throws {
         guard let binary = ExecutableResolver.standard(extra: [URL(fileURLWithPath: "/usr/sbin"), URL(fileURLWithPath: "/usr/local/sbin")])
             .resolve("haproxy", in: directory) else {
             throw TrafficError("haproxy is not installed (apt-get install haproxy)")
         }
-        var arguments = ["haproxy", "-D", "-f", configFile.path, "-p", pidFile.path]
-        if let old { arguments += ["-sf", String(old)] }
+        var arguments = ["haproxy", "-D", "-f", configFile.path]  // the pid file is named in the config
+        if let old { arguments += ["-x", socketPath, "-sf", String(old)] }
         let log = directory.appendingPathComponent("haproxy.log")
         let spec = LaunchSpec(arguments: arguments, environment: ["PATH": "/usr/sbin:/usr/bin:/bin"], workingDirectory: directory, logFile: log)
         let status = try ProcessControl.run(spec, executable: binary)
-        guard status == 0 else {
-            let tail = LogTail.lastLines(of: log, count: 5).joined(separator: "\n")
-            throw TrafficError("haproxy did not start (exit \(status)):\n\(tail)")
-        }
+        guard status == 0 else { throw TrafficError(Self.startFailure(status: status, log: log, settings: settings)) }
         let deadline = ContinuousClock.now + .seconds(10)
         while runningPID == nil || (old != nil && runningPID == old) {
             guard ContinuousClock.now < deadline else { throw TrafficError("haproxy started but its runtime socket does not answer") }
             try await Task.sleep(for: .milliseconds(20))
         }
         logger.info("haproxy started", metadata: ["listen": "\(settings?.listen ?? "")", "reload": "\(old != nil)"])
+    }
+
+    /// Why HAProxy did not start, in one line: its alerts, and who holds an address it could not bind.
+    static func startFailure(status: Int32, log: URL, settings: FrontSettings?) -> String {
+        let alerts = LogTail.lastLines(of: log, count: 12).compactMap { line -> String? in
+            // `[ALERT]    (1234) : message`: the message only.
+            guard let alert = line.range(of: "[ALERT]"), let colon = line[alert.upperBound...].range(of: " : ") else { return nil }
+            let message = line[colon.upperBound...]
+            return message.isEmpty ? nil : String(message)
+        }
+        var reason = "haproxy did not start (exit \(status))"
+        if !alerts.isEmpty { reason += ": " + alerts.joined(separator: "; ") }
+        if alerts.contains(where: { $0.contains("Address already in use") }), let settings {
+            for address in [settings.listen] + (settings.preview.map { [$0] } ?? []) {
+                guard let port = address.split(separator: ":").last.flatMap({ Int($0) }), let holder = PortHolder.describe(port: port) else { continue }
+                reason += "; \(address) is held by \(holder)"
+            }
+        }
+        return reason
     }
 
     public func add(_ server: BackendServer) async throws {

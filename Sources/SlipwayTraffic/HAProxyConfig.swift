@@ -9,8 +9,12 @@ public enum HAProxyConfig {
         var lines = [
             "# Written by Slipway; changes go through the runtime API. Do not edit.",
             "global",
-            "    stats socket \(socket) mode 600 level admin",
+            // Its listeners are handed to the next HAProxy on a reload (`-x`), so none binds with
+            // SO_REUSEPORT: a second HAProxy on the same address, from any state directory, fails
+            // to start instead of taking half of the traffic.
+            "    stats socket \(socket) mode 600 level admin expose-fd listeners",
             "    stats timeout 30s",
+            "    noreuseport",
             "    pidfile \(pidFile)",
             "    hard-stop-after 60s",
             "",

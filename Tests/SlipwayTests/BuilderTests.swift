@@ -13,7 +13,7 @@ struct BuilderTests {
         let text = HAProxyConfig.render(settings, servers: [BackendServer(name: "web-a", port: 9001): 100],
                                         socket: "/s/admin.sock", pidFile: "/s/haproxy.pid")
         #expect(text.contains("    bind 127.0.0.1:8080\n"))
-        #expect(text.contains("    stats socket /s/admin.sock mode 600 level admin\n"))
+        #expect(text.contains("    stats socket /s/admin.sock mode 600 level admin expose-fd listeners\n    stats timeout 30s\n    noreuseport\n"))
         #expect(text.contains("    option httpchk GET /healthz\n    http-check expect status 200\n"))
         #expect(text.contains("    timeout check 500ms\n"))
         #expect(text.contains("    server web-a 127.0.0.1:9001 check inter 1000ms rise 2 fall 3 weight 100\n"))

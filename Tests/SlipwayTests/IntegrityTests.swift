@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import SlipwayRecords
 @testable import SlipwayRuntime
+@testable import SlipwayTraffic
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -90,6 +91,74 @@ struct IntegrityTests {
             #expect(daemon.exitStatus() == nil)
             #expect(daemon.stop() == 0, "SIGTERM stops it: \(daemon.output.suffix(2000))")
             stopped = true
+        }
+    }
+
+    @Test("validate refuses two environments on one address, * and a host on one port included")
+    func oneAddressOneEnvironment() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/qa.yaml", testManifest(version: "1.0.0", listen: port))
+            try ops.commit("Environments/staging.yaml", testManifest(version: "1.0.0", listen: port)
+                .replacingOccurrences(of: "127.0.0.1:\(port)", with: "*:\(port)"))
+            let result = try ops.slipway(["validate"])
+            #expect(result.status == 1)
+            #expect(result.stdout.contains("Environments/qa.yaml:9:20: traffic.listen 127.0.0.1:\(port) is also Environments/staging.yaml's traffic.listen *:\(port): an address belongs to one environment"), "\(result.output)")
+            #expect(result.stdout.contains("Environments/staging.yaml:9:20: traffic.listen *:\(port) is also Environments/qa.yaml's"), "\(result.output)")
+            let apply = try ops.slipway(["apply"])
+            #expect(apply.status == 1 && ops.instances("qa").isEmpty && ops.instances("staging").isEmpty, "\(apply.output)")
+        }
+    }
+
+    @Test("one address, one owner on the machine: a second state directory, or a HAProxy left by a deleted one, fails with the holder named; traffic stays whole")
+    func oneOwnerPerAddress() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/qa.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let first = try #require(HAProxy(directory: ops.stateDirectory.appendingPathComponent("envs/qa/haproxy"), logger: .init(label: "test")).runningPID)
+
+            try await OpsRepoFixture.with { other in
+                try other.commit("Environments/qa.yaml", testManifest(version: "9.9.9", replicas: 1, listen: port))
+                let second = try other.slipway(["apply"])
+                #expect(second.status == 1, "\(second.output)")
+                #expect(second.stderr.contains("cannot bind socket (Address already in use)") && second.stderr.contains("127.0.0.1:\(port) is held by pid \(first) (/usr/sbin/haproxy"),
+                        "\(second.output)")
+                #expect(!second.stderr.contains("\n\n"), "one sentence, not a dump: \(second.stderr)")
+            }
+            for _ in 0..<40 { #expect(fetch(port)?.body == "web 1.0.0\n", "every request reaches the first owner") }
+
+            // The state directory goes while its HAProxy runs: the next one cannot take the address either.
+            let instances = ops.instances("qa")
+            try FileManager.default.removeItem(at: ops.stateDirectory)
+            defer {
+                kill(first, SIGKILL)
+                instances.forEach { kill($0.process.pid, SIGKILL) }
+            }
+            try ops.commit("Environments/qa.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port))
+            let again = try ops.slipway(["apply"])
+            #expect(again.status == 1 && again.stderr.contains("is held by pid \(first) (/usr/sbin/haproxy"), "\(again.output)")
+            for _ in 0..<20 { #expect(fetch(port)?.body == "web 1.0.0\n") }
+        }
+    }
+
+    @Test("a change of health settings reloads HAProxy: the new one takes the listener over, no request fails")
+    func reloadHandsTheListenerOver() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/qa.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let traffic = HAProxy(directory: ops.stateDirectory.appendingPathComponent("envs/qa/haproxy"), logger: .init(label: "test"))
+            let before = try #require(traffic.runningPID)
+            try ops.commit("Environments/qa.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port)
+                .replacingOccurrences(of: "interval: 200ms", with: "interval: 300ms"))
+            let load = LoadClient(port: port)
+            let result = try ops.slipway(["apply"])
+            let summary = load.stop()
+            #expect(result.status == 0, "\(result.output)")
+            #expect(try #require(traffic.runningPID) != before, "HAProxy was reloaded")
+            #expect(summary.failed == 0 && summary.succeeded > 0, "\(summary.errors.prefix(5))")
+            #expect(fetch(port)?.body == "web 2.0.0\n")
         }
     }
 }

@@ -75,7 +75,7 @@ extension Slipway {
         /// The manifests of a folder, named `Environments/<file>` as in the repository.
         static func files(in directory: String) throws -> [ManifestFile] {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-            return try names.sorted().filter { $0.hasSuffix(".yaml") }.map { name in
+            return try names.sorted().filter(EnvironmentSet.isRead).map { name in
                 let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
                 let size = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
                 // The parser refuses oversized files by their size; past 64 MiB only the start is read.

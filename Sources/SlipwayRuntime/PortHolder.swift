@@ -1,0 +1,43 @@
+import Foundation
+
+/// Who listens on a TCP port on this machine, from `/proc` — for an error that names the
+/// process in the way (a HAProxy whose state directory was deleted, another Slipway's, anything).
+public enum PortHolder {
+    /// `pid N (command line)` of a process listening on `port`, nil when none is found.
+    public static func describe(port: Int) -> String? {
+        let inodes = listeningInodes(port: port)
+        guard !inodes.isEmpty else { return nil }
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.sorted()
+        for pid in pids {
+            let folder = "/proc/\(pid)/fd"
+            for fd in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\(fd)"),
+                      target.hasPrefix("socket:["), inodes.contains(String(target.dropFirst(8).dropLast())) else { continue }
+                return "pid \(pid) (\(commandLine(of: pid)))"
+            }
+        }
+        return nil
+    }
+
+    /// Socket inodes in LISTEN state (`0A`) on `port`, IPv4 and IPv6.
+    static func listeningInodes(port: Int) -> Set<String> {
+        let hexPort = String(format: "%04X", port)
+        var inodes: Set<String> = []
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 9, fields[3] == "0A", fields[1].hasSuffix(":" + hexPort) else { continue }
+                inodes.insert(String(fields[9]))
+            }
+        }
+        return inodes
+    }
+
+    private static func commandLine(of pid: Int32) -> String {
+        let raw = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+        let words = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        let line = words.joined(separator: " ")
+        return line.count > 160 ? String(line.prefix(160)) + "…" : line
+    }
+}
