@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SlipwayRuntime
 
 /// `slipway`: GitOps deployments from an ops repository.
 @main
@@ -13,8 +14,8 @@ struct Slipway: AsyncParsableCommand {
                       Notify.self, HooksCommand.self, Down.self, Demo.self]
     )
 
-    /// Parses and runs the command, with SPEC §6's exit statuses: 0 success, 1 the thing
-    /// failed, 2 usage.
+    /// Parses and runs the command, with the exit statuses of README's command line: 0
+    /// success, 1 the thing failed, 2 usage.
     static func main() async {
         // A peer that closes a socket or pipe early (a control-socket client, HAProxy's runtime
         // API, a hook's reader) is an error to handle where it happens, not a reason to die.
@@ -36,7 +37,7 @@ struct Slipway: AsyncParsableCommand {
                 Foundation.exit(0)
             }
             let isUsage = code == .validationFailure || error is ValidationError
-            var message = fullMessage(for: error)
+            var message = isUsage ? fullMessage(for: error) : ErrorText.sentence(error)
             if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
             if !message.isEmpty {
                 FileHandle.standardError.write(Data(((isUsage ? "" : "error: ") + message + "\n").utf8))

@@ -34,7 +34,7 @@ public struct ControlServer: Service {
         do {
             server = try UnixSocket.listen(socketPath)
         } catch {
-            throw DaemonError("control socket: \(error)")
+            throw DaemonError("control socket: \(ErrorText.sentence(error))")
         }
         let triggers = self.triggers, inFlight = self.inFlight, logger = self.logger
         let busy = Mutex(0)

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayRuntime
 import CSlipwaySystem
 public import Logging
 public import ServiceLifecycle
@@ -30,7 +31,7 @@ public struct Reconciler: Service {
             let recovered = try await engine.recoverInterrupted()
             log(recovered)
         } catch {
-            logger.error("recovery failed", metadata: ["error": "\(error)"])
+            logger.error("recovery failed", metadata: ["error": "\(ErrorText.sentence(error))"])
         }
         var handled: String?
         triggers.fire("start")
@@ -38,7 +39,7 @@ public struct Reconciler: Service {
         await withDiscardingTaskGroup { group in
             for await reason in triggers.stream.cancelOnGracefulShutdown() {
                 if let remote {
-                    do { try await remote.pull() } catch { logger.warning("fetch failed", metadata: ["error": "\(error)"]) }
+                    do { try await remote.pull() } catch { logger.warning("fetch failed", metadata: ["error": "\(ErrorText.sentence(error))"]) }
                 }
                 if reason == "done" { handled = nil }
                 if let tip = try? await engine.repository.tip(), tip.hex != handled {
@@ -66,13 +67,21 @@ public struct Reconciler: Service {
             for diagnostic in plan.invalid {
                 logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
             }
-            log(try await engine.recoverInterrupted(skipping: await scheduler.busy(in: desired.environments)))
+            let busy = await scheduler.busy(in: desired.environments)
+            log(try await engine.recoverInterrupted(skipping: busy))
+            do {
+                if let commit = try await engine.restoreCommittedFiles(skipping: busy) {
+                    logger.warning("records put back", metadata: ["commit": "\(commit.short)"])
+                }
+            } catch {
+                logger.error("putting back records failed; tried again on the next pass", metadata: ["error": "\(ErrorText.sentence(error))"])
+            }
             log(try await engine.recordRejections(desired, at: tip))
             for environment in await scheduler.idle(plan, desired: desired) {
                 do {
                     _ = try await engine.deploy(environment, desired: desired, at: tip)
                 } catch {
-                    logger.error("housekeeping failed", metadata: ["env": "\(environment.environment)", "error": "\(error)"])
+                    logger.error("housekeeping failed", metadata: ["env": "\(environment.environment)", "error": "\(ErrorText.sentence(error))"])
                 }
             }
             for environment in plan.environments where environment.action == .blocked {
@@ -80,7 +89,7 @@ public struct Reconciler: Service {
             }
             return await scheduler.schedule(plan, desired: desired, tip: tip, plannedAt: stamp)
         } catch {
-            logger.error("reconcile failed", metadata: ["error": "\(error)"])
+            logger.error("reconcile failed", metadata: ["error": "\(ErrorText.sentence(error))"])
             return []
         }
     }
@@ -90,7 +99,7 @@ public struct Reconciler: Service {
         do {
             log([try await engine.deploy(work.plan, desired: work.desired, at: work.tip, stop: work.stop)])
         } catch {
-            logger.error("deployment failed", metadata: ["env": "\(work.plan.environment)", "error": "\(error)"])
+            logger.error("deployment failed", metadata: ["env": "\(work.plan.environment)", "error": "\(ErrorText.sentence(error))"])
         }
         inFlight.clear(work.plan.environment)
         await scheduler.finished(work.lane)
@@ -117,6 +126,6 @@ public struct Reconciler: Service {
 
     private static func push(_ remote: RemoteSync?, _ logger: Logger) async {
         guard let remote else { return }
-        do { try await remote.push() } catch { logger.warning("push failed", metadata: ["error": "\(error)"]) }
+        do { try await remote.push() } catch { logger.warning("push failed", metadata: ["error": "\(ErrorText.sentence(error))"]) }
     }
 }

@@ -99,7 +99,7 @@ extension DeploymentContext {
         do {
             for instance in fresh { try await retire(instance) }
         } catch {
-            afterwards = "taking the new instances out failed: \(error)"
+            afterwards = "taking the new instances out failed: \(ErrorText.sentence(error))"
         }
         let policy = self.policy
         log.rollback = RollbackReport(
@@ -132,7 +132,7 @@ extension DeploymentContext {
         } catch {
             if log.rollback == nil {
                 log.rollback = RollbackReport(trigger: trigger.rawValue, reason: reason, detectedAt: detectedAt, switchMilliseconds: 0,
-                                              thresholds: "", afterwards: "rolling back failed: \(error)")
+                                              thresholds: "", afterwards: "rolling back failed: \(ErrorText.sentence(error))")
             }
         }
     }

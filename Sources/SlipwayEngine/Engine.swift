@@ -57,13 +57,19 @@ public struct Engine: Sendable {
 
     /// One reconcile pass: deploys every selected environment whose desired state differs
     /// from what runs (upstream environments first) and commits a record for each.
-    /// Finishes interrupted runs first (see `recoverInterrupted`). The daemon does not call
+    /// Finishes interrupted runs first (see `recoverInterrupted`) and puts back records git lost
+    /// (`restoreCommittedFiles`). The daemon does not call
     /// this: it schedules `deploy` per environment itself.
     /// - Parameter retryFailed: also re-run manifests that failed before.
     public func apply(_ only: [EnvironmentName] = [], retryFailed: Bool = false) async throws -> (plan: Plan, outcomes: [ApplyOutcome]) {
         let lock = try RepositoryLock(file: configuration.state.lockFile)
         defer { withExtendedLifetime(lock) {} }
         var outcomes = try await recoverInterrupted()
+        do {
+            try await restoreCommittedFiles()
+        } catch {
+            configuration.logger.error("putting back records failed; tried again on the next pass", metadata: ["error": "\(ErrorText.sentence(error))"])
+        }
         let plan = try await planner.plan(only)
         let tip = try ObjectID(hex: plan.commit).unwrap("plan commit")
         let desired = try await repository.desired(at: tip)
@@ -71,7 +77,7 @@ public struct Engine: Sendable {
             do {
                 outcomes.append(try await deploy(environment, desired: desired, at: tip, retryFailed: retryFailed))
             } catch {
-                outcomes.append(ApplyOutcome(plan: environment, record: nil, commit: nil, error: "\(error)"))
+                outcomes.append(ApplyOutcome(plan: environment, record: nil, commit: nil, error: "\(ErrorText.sentence(error))"))
             }
         }
         return (plan, outcomes)
@@ -101,7 +107,7 @@ public struct Engine: Sendable {
             commit = try await self.commit(outcome, of: name)
         } catch {
             // The journal keeps the record for the next pass; the person learns both what happened and why it is not in git.
-            throw EngineError("\(outcome.record.result.rawValue): \(outcome.record.reason ?? "done"); its record could not be committed: \(error)")
+            throw EngineError("\(outcome.record.result.rawValue): \(outcome.record.reason ?? "done"); its record could not be committed: \(ErrorText.sentence(error))")
         }
         var revert: ObjectID?
         // A manifest refused for its signature says nothing Slipway may act on, its onFailure included.
@@ -129,20 +135,26 @@ public struct Engine: Sendable {
         for (name, problem) in templates.unusable {
             configuration.logger.warning("template not used: the built-in one is", metadata: ["template": "\(name)", "why": "\(problem)"])
         }
-        var files = [
-            FileUpdate(path: record.path, content: Data(templates.render(record).utf8)),
-            FileUpdate(path: EnvironmentName(record.environment).map(\.statusPath) ?? "Status/\(record.environment).md",
-                       content: Data(templates.render(status).utf8)),
-        ]
-        if let upstream, let name = EnvironmentName(upstream.environment) {
-            files.append(FileUpdate(path: name.statusPath, content: Data(templates.render(upstream).utf8)))
+        guard let name = EnvironmentName(record.environment) else { throw EngineError("\(record.environment) is not an environment name") }
+        let git = repository.git
+        let recordFile = CommittedFiles.File(path: record.path, blob: try await git.writeBlob(Data(templates.render(record).utf8)).hex)
+        var statuses = [(name, CommittedFiles.File(path: name.statusPath, blob: try await git.writeBlob(Data(templates.render(status).utf8)).hex))]
+        if let upstream, let upstreamName = EnvironmentName(upstream.environment) {
+            statuses.append((upstreamName, .init(path: upstreamName.statusPath, blob: try await git.writeBlob(Data(templates.render(upstream).utf8)).hex)))
         }
         // What Slipway decides from next time (DeployedState): its own copy, not the file anyone can
-        // push. Saved first: what runs changed when the run ended, whether or not its record lands now.
+        // push; and what it puts back should git lose it (RecordKeeping). Saved first: what runs
+        // changed when the run ended, whether or not its record lands now.
         try configuration.state.save(status)
         if let upstream { try configuration.state.save(upstream) }
-        let commit = try await repository.git.commit(files, message: Trailers.message(for: record), author: configuration.author,
-                                                     onto: repository.branch, beforeRefUpdate: beforeRefUpdate)
+        for (index, (environment, file)) in statuses.enumerated() {
+            try configuration.state.rememberCommitted(record: index == 0 ? recordFile : nil, status: file, of: environment)
+        }
+        let changes = ([recordFile] + statuses.map(\.1)).compactMap { file in ObjectID(hex: file.blob).map { TreeChange.place(file.path, $0) } }
+        guard let commit = try await git.commit(changes: changes, message: Trailers.message(for: record), author: configuration.author,
+                                                onto: repository.branch, beforeRefUpdate: beforeRefUpdate) else {
+            throw EngineError("the record of \(record.deployment) was not committed")
+        }
         configuration.logger.info("record committed", metadata: [
             "env": "\(record.environment)", "deployment": "\(record.deployment)", "commit": "\(commit.short)", "ms": "\(String(format: "%.1f", (ContinuousClock.now - started) / .milliseconds(1)))",
         ])

@@ -48,15 +48,20 @@ struct InstanceLauncher: Sendable {
         launchSpec(id: "check", port: 0).arguments.first.flatMap { resolver.resolve($0, in: workingDirectory) }
     }
 
+    /// Why `executable()` is nil.
+    var executableProblem: String {
+        resolver.problem(with: launchSpec(id: "check", port: 0).arguments.first ?? "", in: workingDirectory)
+    }
+
     /// Starts one instance on a free port and registers it before anything else can fail.
     func start() throws -> InstanceRecord {
         let id = "\(manifest.service.prefix(20))-\(UUID().uuidString.prefix(8).lowercased())"
         let port = try Ports.free()
         let spec = launchSpec(id: id, port: port)
-        guard let executable = executable() else {
-            throw DeploymentFailure(reason: "run.command: program \"\(spec.arguments.first ?? "")\" not found (looked in \(resolver.searchPath.map(\.path).joined(separator: ":")))")
+        guard let executable = executable() else { throw DeploymentFailure(reason: "run.command: \(executableProblem)") }
+        if manifest.run.workingDirectory == nil {  // Slipway's own folder; one the manifest names must exist
+            try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
         }
-        try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
         let process = try ProcessControl.spawn(spec, executable: executable)
         let record = InstanceRecord(id: id, version: manifest.version, port: port, process: process,
                                     logFile: spec.logFile.path, manifest: manifestBlob, startedAt: Date())

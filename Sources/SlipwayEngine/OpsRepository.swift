@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayRuntime
 public import SlipwayGit
 public import SlipwayManifest
 public import SlipwayRecords
@@ -85,7 +86,7 @@ public struct OpsRepository: Sendable {
         do {
             return try RecordTemplates.parseStatus(String(decoding: data, as: UTF8.self))
         } catch {
-            throw EngineError("\(name.statusPath): front matter is unreadable (\(error)); restore it from git history")
+            throw EngineError("\(name.statusPath): front matter is unreadable (\(ErrorText.sentence(error))); restore it from git history")
         }
     }
 

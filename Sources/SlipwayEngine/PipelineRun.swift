@@ -149,7 +149,7 @@ struct PipelineRun {
             }
             log.end()
         } catch {
-            failure = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(error)")
+            failure = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
             if log.rollback == nil, let context {
                 // After promotion: the new set serves. Before it (a run stopped mid-rollout): whatever of the new version runs.
                 let fresh = promoted ? serving : registry.load().filter { $0.manifest == blob.hex && $0.manifest != status?.manifest }
@@ -266,9 +266,13 @@ struct PipelineRun {
         }
         let secrets = try resolveSecrets(manifest)
         let launcher = try launcher(for: manifest, blob: blob.hex, secrets: secrets)
-        guard launcher.executable() != nil else {
-            throw DeploymentFailure(reason: "run.command: program \"\(manifest.run.command[0])\" not found")
+        if let named = manifest.run.workingDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: launcher.workingDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw DeploymentFailure(reason: "run.workingDirectory \(named) (\(launcher.workingDirectory.path)) is not a folder on this machine; Slipway creates none but its own")
+            }
         }
+        guard launcher.executable() != nil else { throw DeploymentFailure(reason: "run.command: \(launcher.executableProblem)") }
         let parts = [secrets.isEmpty ? nil : "secrets \(secrets.keys.sorted().joined(separator: ", ")) set",
                      gates.preflight.isEmpty ? nil : "\(gates.preflight.count) pre-flight gate(s)",
                      gates.smoke.isEmpty ? nil : "\(gates.smoke.count) smoke check(s)",
@@ -357,8 +361,11 @@ struct PipelineRun {
     func resolveSecrets(_ manifest: Manifest) throws -> [String: String] {
         var values: [String: String] = [:]
         for (name, reference) in manifest.run.secrets {
-            guard let value = engine.environment[reference.variable], !value.isEmpty else {
+            guard let value = engine.environment[reference.variable] else {
                 throw DeploymentFailure(reason: "secret \(name): \(reference.variable) is not set in Slipway's environment")
+            }
+            guard !value.isEmpty else {
+                throw DeploymentFailure(reason: "secret \(name): \(reference.variable) is set but empty in Slipway's environment")
             }
             values[name] = value
         }

@@ -1,6 +1,7 @@
 public import SlipwayManifest
 public import SlipwayRecords
 import Foundation
+import SlipwayRuntime
 import SlipwayGit
 
 /// What a reconcile would do for one environment.
@@ -80,7 +81,7 @@ public struct Planner: Sendable {
                         return (index, await plan(item.name, manifest: item.manifest, blob: item.blob.hex, status: status))
                     } catch {
                         return (index, EnvironmentPlan(environment: item.name.rawValue, action: .blocked, service: item.manifest.service,
-                                                       desiredVersion: item.manifest.version, deployedVersion: nil, changes: [], reason: "\(error)"))
+                                                       desiredVersion: item.manifest.version, deployedVersion: nil, changes: [], reason: "\(ErrorText.sentence(error))"))
                     }
                 }
             }

@@ -1,4 +1,4 @@
-/// The phases of a pipeline run and the share of progress each covers (SPEC §3).
+/// The phases of a pipeline run and the share of progress each covers (README, "Pipeline").
 public enum Phase: String, Sendable, CaseIterable, Codable {
     case preflight = "pre-flight"
     case staging

@@ -1,4 +1,5 @@
 public import Foundation
+import SlipwayRuntime
 public import SlipwayGit
 public import SlipwayManifest
 import SlipwayRecords
@@ -103,7 +104,7 @@ extension Engine {
             moves = try await repository.misplacedRecordMoves(of: environment, at: try await repository.tip())
         } catch {
             // Tidying the folders must never keep a record from being committed.
-            configuration.logger.warning("records left where they are", metadata: ["env": "\(environment)", "error": "\(error)"])
+            configuration.logger.warning("records left where they are", metadata: ["env": "\(environment)", "error": "\(ErrorText.sentence(error))"])
             return
         }
         guard !moves.isEmpty else { return }
@@ -121,7 +122,7 @@ extension Engine {
             _ = try await repository.git.commit(changes: moves, message: message, author: configuration.author, onto: repository.branch)
             configuration.logger.notice("records moved into day folders", metadata: ["env": "\(environment)", "records": "\(count)"])
         } catch {
-            configuration.logger.warning("records left where they are", metadata: ["env": "\(environment)", "error": "\(error)"])
+            configuration.logger.warning("records left where they are", metadata: ["env": "\(environment)", "error": "\(ErrorText.sentence(error))"])
         }
     }
 }

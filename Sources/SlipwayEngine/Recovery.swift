@@ -22,8 +22,8 @@ extension Engine {
                 if let outcome = try await recover(name, entry: entry, journal: file) { outcomes.append(outcome) }
             } catch {
                 // Left for the next pass; the other environments are recovered meanwhile.
-                configuration.logger.error("recovery failed", metadata: ["env": "\(name)", "error": "\(error)"])
-                outcomes.append(ApplyOutcome(plan: EnvironmentPlan(record: entry.record), record: nil, commit: nil, error: "recovery: \(error)"))
+                configuration.logger.error("recovery failed", metadata: ["env": "\(name)", "error": "\(ErrorText.sentence(error))"])
+                outcomes.append(ApplyOutcome(plan: EnvironmentPlan(record: entry.record), record: nil, commit: nil, error: "recovery: \(ErrorText.sentence(error))"))
             }
         }
         return outcomes
@@ -37,7 +37,7 @@ extension Engine {
         do {
             _ = try await recover(name, entry: entry, journal: file)
         } catch {
-            throw EngineError("not deployed: the record of the previous run \(entry.record.deployment) is not in git yet: \(error)")
+            throw EngineError("not deployed: the record of the previous run \(entry.record.deployment) is not in git yet: \(ErrorText.sentence(error))")
         }
     }
 
@@ -121,7 +121,7 @@ extension PipelineRun {
             }
             log.end()
         } catch {
-            afterwards = "recovery failed: \(error)"
+            afterwards = "recovery failed: \(ErrorText.sentence(error))"
             log.end(failed: true)
         }
         var record = entry.record

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayRuntime
 public import SlipwayGit
 import SlipwayManifest
 import SlipwayRecords
@@ -15,7 +16,7 @@ extension Engine {
             do {
                 if let outcome = try await recordRejection(name, path: path, blob: blob, diagnostics: diagnostics, at: tip) { outcomes.append(outcome) }
             } catch {
-                configuration.logger.error("rejection not recorded", metadata: ["env": "\(name)", "error": "\(error)"])
+                configuration.logger.error("rejection not recorded", metadata: ["env": "\(name)", "error": "\(ErrorText.sentence(error))"])
             }
         }
         return outcomes

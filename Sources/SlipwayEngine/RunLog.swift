@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayRuntime
 import Synchronization
 import SlipwayRecords
 
@@ -88,7 +89,7 @@ final class RunLog {
             steps.append(StepReport(name: name, outcome: .passed, milliseconds: started.elapsedMilliseconds, detail: detail))
             journal(event: "done \(phase): \(name)")
         } catch {
-            steps.append(StepReport(name: name, outcome: .failed, milliseconds: started.elapsedMilliseconds, detail: "\(error)"))
+            steps.append(StepReport(name: name, outcome: .failed, milliseconds: started.elapsedMilliseconds, detail: "\(ErrorText.sentence(error))"))
             throw error
         }
     }

@@ -96,12 +96,8 @@ extension GitRepository {
             throw GitError(code: -1, message: "\(change.path) is not a path Slipway writes (it must be relative, without . or .. parts)")
         }
         let written = try changes.map { change -> ObjectID? in
-            guard case .write(let path, let content) = change else { return nil }
-            var oid = git_oid()
-            try content.withUnsafeBytes { bytes in
-                _ = try check(git_blob_create_from_buffer(&oid, repo, bytes.baseAddress, bytes.count), path)
-            }
-            return ObjectID(oid)
+            guard case .write(_, let content) = change else { return nil }
+            return try writeBlob(content)
         }
         // Held from before the branch moves until the index lists the commit (see `IndexLock`).
         var lock = try await lockWorkingTree(of: branch, wait: indexWait)

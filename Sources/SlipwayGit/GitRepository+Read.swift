@@ -104,6 +104,24 @@ extension GitRepository {
         return try readBlob(id)
     }
 
+    /// Writes `content` as a blob (`git_blob_create_from_buffer`); its id.
+    public func writeBlob(_ content: Data) throws -> ObjectID {
+        var oid = git_oid()
+        try content.withUnsafeBytes { bytes in
+            _ = try check(git_blob_create_from_buffer(&oid, repo, bytes.baseAddress, bytes.count), "writing a blob")
+        }
+        return ObjectID(oid)
+    }
+
+    /// Whether the object database has `id` (`git_odb_exists`).
+    public func contains(_ id: ObjectID) throws -> Bool {
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, repo))
+        defer { git_odb_free(odb) }
+        var oid = id.raw
+        return git_odb_exists(odb, &oid) == 1
+    }
+
     /// A blob's content, read from the object database (`git_blob_lookup`).
     public func readBlob(_ id: ObjectID) throws -> Data {
         var oid = id.raw

@@ -65,15 +65,26 @@ extension GitRepository {
     func lockWorkingTree(of branch: String, wait: Duration) async throws -> IndexLock? {
         guard !isBare else { return nil }
         let deadline = ContinuousClock.now + wait
+        var detachedSince: ContinuousClock.Instant?
         while true {
             let rebasing = isBeingRebased(branch)
             if !rebasing {
-                guard isCheckedOut(branch) else { return nil }
-                if let lock = try IndexLock.take(in: gitDirectory) {
-                    // A checkout that ended while we waited may have left another branch in place.
-                    if isCheckedOut(branch) { return lock }
-                    lock.release()
-                    return nil
+                if isCheckedOut(branch) {
+                    detachedSince = nil
+                    if let lock = try IndexLock.take(in: gitDirectory) {
+                        // A checkout that ended while we waited may have left another branch in place.
+                        if isCheckedOut(branch) { return lock }
+                        lock.release()
+                        return nil
+                    }
+                } else if (try? headBranch()) != nil {
+                    return nil  // another branch is checked out: this one is only a ref here
+                } else {
+                    // A detached HEAD is how a rebase starts, a moment before it says so in
+                    // rebase-merge/: it counts as settled once it has stayed detached for a second.
+                    let since = detachedSince ?? ContinuousClock.now
+                    detachedSince = since
+                    if ContinuousClock.now - since >= .seconds(1) { return nil }
                 }
             }
             guard ContinuousClock.now < deadline else {

@@ -1,5 +1,5 @@
 /// The desired state of one environment, as written in `Environments/<env>.yaml`.
-/// Field names follow SPEC §2; README documents every field and its default.
+/// README ("Manifest reference") documents every field and its default.
 public struct Manifest: Sendable, Hashable, Codable {
     /// Name of the service (letters, digits, `-`, `_`, `.`).
     public var service: String

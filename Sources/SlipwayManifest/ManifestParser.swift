@@ -152,11 +152,13 @@ struct ManifestDecoder {
         guard let health else {
             return HealthSpec(http: http, interval: .seconds(1), timeout: .seconds(1), healthyThreshold: 2, unhealthyThreshold: 2, startTimeout: .seconds(60))
         }
-        let minimum = TimeSpan(milliseconds: 100)
+        // Both become HAProxy timers (`inter`, `timeout check`), which hold at most 24.8 days
+        // and refuse `add server` beyond; a day is already far past any useful check.
+        let minimum = TimeSpan(milliseconds: 100), maximum = TimeSpan.seconds(24 * 3600)
         return HealthSpec(
             http: http,
-            interval: reader.span(health, "interval", default: .seconds(1), minimum: minimum),
-            timeout: reader.span(health, "timeout", default: .seconds(1), minimum: minimum),
+            interval: reader.span(health, "interval", default: .seconds(1), minimum: minimum, maximum: maximum),
+            timeout: reader.span(health, "timeout", default: .seconds(1), minimum: minimum, maximum: maximum),
             healthyThreshold: reader.int(health, "healthyThreshold", default: 2, range: 1...100),
             unhealthyThreshold: reader.int(health, "unhealthyThreshold", default: 2, range: 1...100),
             startTimeout: reader.span(health, "startTimeout", default: .seconds(60), minimum: .seconds(1))

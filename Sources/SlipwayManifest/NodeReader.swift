@@ -105,11 +105,11 @@ final class NodeReader {
         return flag
     }
 
-    func span(_ fields: Fields, _ key: String, default value: TimeSpan, minimum: TimeSpan = .init(milliseconds: 1)) -> TimeSpan {
-        optionalSpan(fields, key, minimum: minimum) ?? value
+    func span(_ fields: Fields, _ key: String, default value: TimeSpan, minimum: TimeSpan = .init(milliseconds: 1), maximum: TimeSpan? = nil) -> TimeSpan {
+        optionalSpan(fields, key, minimum: minimum, maximum: maximum) ?? value
     }
 
-    func optionalSpan(_ fields: Fields, _ key: String, minimum: TimeSpan = .init(milliseconds: 1)) -> TimeSpan? {
+    func optionalSpan(_ fields: Fields, _ key: String, minimum: TimeSpan = .init(milliseconds: 1), maximum: TimeSpan? = nil) -> TimeSpan? {
         guard let node = fields[key] else { return nil }
         guard let text = node.scalar?.string, let span = TimeSpan(text: text) else {
             report(node, "\(fields.keyPath(key)) must be a duration such as 500ms, 10s, 15m or 1h")
@@ -117,6 +117,10 @@ final class NodeReader {
         }
         guard span >= minimum else {
             report(node, "\(fields.keyPath(key)) must be at least \(minimum)")
+            return nil
+        }
+        if let maximum, span > maximum {
+            report(node, "\(fields.keyPath(key)) must be at most \(maximum)")
             return nil
         }
         return span

@@ -34,6 +34,21 @@ public struct ExecutableResolver: Sendable {
         return ExecutableResolver(searchPath: extra + path.split(separator: ":").map { URL(fileURLWithPath: String($0)) })
     }
 
+    /// Why `program` does not resolve, for an error: not there, or there but not a program.
+    public func problem(with program: String, in directory: URL) -> String {
+        let fileManager = FileManager.default
+        let candidates = program.contains("/")
+            ? [program.hasPrefix("/") ? URL(fileURLWithPath: program) : directory.appendingPathComponent(program)]
+            : searchPath.map { $0.appendingPathComponent(program) }
+        var isDirectory: ObjCBool = false
+        if let present = candidates.first(where: { fileManager.fileExists(atPath: $0.path, isDirectory: &isDirectory) }) {
+            return isDirectory.boolValue ? "\(present.path) is a folder, not a program"
+                : "\(present.path) is not executable (chmod +x it, or name the program that runs it)"
+        }
+        return program.contains("/") ? "program \"\(program)\" not found"
+            : "program \"\(program)\" not found (looked in \(searchPath.map(\.path).joined(separator: ":")))"
+    }
+
     public func resolve(_ program: String, in directory: URL) -> URL? {
         let fileManager = FileManager.default
         if program.contains("/") {

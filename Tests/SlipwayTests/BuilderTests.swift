@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SlipwayRecords
+@testable import SlipwayRuntime
 @testable import SlipwayTraffic
 
 @Suite("Pure builders: HAProxy config and commands, stats, redaction")
@@ -81,5 +82,16 @@ struct BuilderTests {
         #expect(unicode.redact("ä pässwörd-ü") == "ä ***", "a mask ends on a character boundary")
         let long = String(repeating: token, count: 20_000)  // 800 KB of secret: one pass, not a quadratic one
         #expect(redactor.redact(long) == "***")
+    }
+
+    @Test("errors read as sentences: a file error names its path and reason, on one line")
+    func errorSentences() {
+        #expect(ErrorText.sentence(CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "/x/y"])) == "/x/y: no such file or directory")
+        do {
+            _ = try Data(contentsOf: URL(fileURLWithPath: "/nonexistent/file"))
+        } catch {
+            #expect(ErrorText.sentence(error) == "/nonexistent/file: no such file or directory")
+        }
+        #expect(ErrorText.sentence(TestFailure("first\n  second\n")) == "first; second")
     }
 }

@@ -105,6 +105,45 @@ struct CommandLineTests {
         }
     }
 
+    @Test("small things say what is wrong in one sentence: timer bounds, line breaks in values, .yml files, programs, empty secrets, folders")
+    func sentences() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/qa.yaml", testManifest(version: "1.0.0", listen: port).replacingOccurrences(of: "interval: 200ms", with: "interval: 597h"))
+            try ops.commit("Environments/staging.yml", "service: web\n")
+            try ops.commit("Environments/dev.yaml", "service: web\nversion: \"1\"\n\"bad\\nkey\": 1\n")
+            let validate = try ops.slipway(["validate"])
+            #expect(validate.status == 1)
+            let lines = validate.stdout.split(separator: "\n")
+            #expect(lines.count == 5 && lines.allSatisfy { $0.hasPrefix("Environments/") }, "one line per problem: \(validate.stdout)")
+            #expect(validate.stdout.contains("Environments/qa.yaml:12:13: health.interval must be at most 24h"), "\(validate.stdout)")
+            #expect(validate.stdout.contains("Environments/staging.yml:1:1: not read: manifests are .yaml files; rename it to staging.yaml"), "\(validate.stdout)")
+            #expect(validate.stdout.contains("unknown key \"bad\\nkey\""), "\(validate.stdout)")
+            let missing = try ops.slipway(["validate", "--dir", ops.root.appendingPathComponent("nowhere").path])
+            #expect(missing.status == 1 && missing.stderr.contains("nowhere: no such file or directory") && !missing.stderr.contains("NSCocoaErrorDomain"), "\(missing.output)")
+            try ops.git(["rm", "--quiet", "Environments/staging.yml", "Environments/dev.yaml"])
+            try ops.git(["commit", "--quiet", "-m", "only qa"])
+
+            let script = ops.root.appendingPathComponent("app.sh")
+            try Data("#!/bin/sh\n".utf8).write(to: script)  // there, but not executable
+            let cases: [(manifest: String, environment: [String: String], says: String)] = [
+                (testManifest(version: "1.0.0", listen: port).replacingOccurrences(of: "\"slipway-demo-service\"", with: "\"\(script.path)\""), [:],
+                 "run.command: \(script.path) is not executable"),
+                (testManifest(version: "1.0.0", listen: port, secrets: "  secrets: { DB: env:TEST_EMPTY }"), ["TEST_EMPTY": ""],
+                 "secret DB: TEST_EMPTY is set but empty"),
+                (testManifest(version: "1.0.0", listen: port).replacingOccurrences(of: "  stopTimeout: 2s", with: "  stopTimeout: 2s\n  workingDirectory: \(ops.root.path)/made-up/dir"), [:],
+                 "run.workingDirectory \(ops.root.path)/made-up/dir (\(ops.root.path)/made-up/dir) is not a folder on this machine"),
+            ]
+            for (index, item) in cases.enumerated() {
+                try ops.commit("Environments/qa.yaml", item.manifest.replacingOccurrences(of: "1.0.0", with: "1.0.\(index)"))
+                let apply = try ops.slipway(["apply"], environment: item.environment)
+                #expect(apply.status == 1 && apply.stderr.contains(item.says), "\(apply.output)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: ops.root.appendingPathComponent("made-up").path), "no folder is made for a manifest")
+            #expect(ops.instances("qa").isEmpty)
+        }
+    }
+
     @Test("when a later batch never gets healthy, the previous version is started again and the new one removed")
     func laterBatchFails() async throws {
         try await OpsRepoFixture.with { ops in

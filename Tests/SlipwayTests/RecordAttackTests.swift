@@ -180,7 +180,9 @@ struct RecordAttackTests {
             #expect(fetch(qaPort)?.body == "web 2.0.0\n")
 
             // A machine without its own copy (moved, or its state lost) reads the file, and stops at it for qa alone.
-            try FileManager.default.removeItem(at: ops.stateDirectory.appendingPathComponent("envs/qa/status.json"))
+            for file in ["status.json", "committed.json"] {
+                try FileManager.default.removeItem(at: ops.stateDirectory.appendingPathComponent("envs/qa/\(file)"))
+            }
             try ops.commit("Status/qa.md", "---\nenvironment: [unclosed\n---\n")
             try ops.commit(Self.qa, testManifest(version: "3.0.0", replicas: 1, listen: qaPort))
             try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: prodPort))

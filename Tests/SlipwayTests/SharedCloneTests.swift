@@ -11,7 +11,7 @@ import Testing
 struct SharedCloneTests {
     /// What the person's loop did, for the closing figures.
     struct Tally {
-        var commits = 0, pulls = 0, refused = 0
+        var commits = 0, pulls = 0, refused = 0, rebasesAborted = 0
     }
 
     /// Runs a git command the way a person does: when git refuses because Slipway holds the
@@ -24,9 +24,16 @@ struct SharedCloneTests {
             // What git says when it meets a record commit half-way (the branch moved, the index not
             // yet renamed into place) — as it does when two git commands meet.
             let busy = ["index.lock", "cannot lock ref", "but expected", "could not lock", "fetch updated the current branch head",
-                        "uncommitted changes", "unstaged changes", "would be overwritten"].contains { result.stderr.contains($0) }
+                        "uncommitted changes", "unstaged changes", "would be overwritten", "could not update refs/heads/main"].contains { result.stderr.contains($0) }
             guard busy else { throw TestFailure("git \(arguments.joined(separator: " ")) failed: \(result.stderr)") }
             tally.refused += 1
+            if result.stderr.contains("could not update refs/heads/main") {
+                // A rebase read the branch just before a record commit moved it: git refuses its final
+                // update. The person aborts it, which puts main back where the rebase found it — without
+                // the record commit made meanwhile; Slipway's next pass puts the record back.
+                try Command.git(["rebase", "--abort"], in: clone)
+                tally.rebasesAborted += 1
+            }
         }
         throw TestFailure("git \(arguments.joined(separator: " ")) stayed refused")
     }
@@ -95,7 +102,7 @@ struct SharedCloneTests {
                 }
                 #expect(daemon.exitStatus() == nil)
             }
-            print("shared clone: \(releases) releases, \(tally.commits) human commits, \(tally.pulls) pulls with rebase, \(tally.refused) git commands refused while Slipway held the index or moved the branch")
+            print("shared clone: \(releases) releases, \(tally.commits) human commits, \(tally.pulls) pulls with rebase, \(tally.refused) git commands refused while Slipway held the index or moved the branch, \(tally.rebasesAborted) rebases aborted")
 
             // Every release's record is in the tip's tree, read with git and with libgit2 (history).
             let tree = try ops.git(["ls-tree", "-r", "--name-only", "HEAD", "Deployments/qa"]).split(separator: "\n")
@@ -109,7 +116,8 @@ struct SharedCloneTests {
             // Nothing ever took a record or a status out, and the index agrees with the tip.
             #expect(try ops.git(["log", "--diff-filter=D", "--name-only", "--format=%h %s", "--", "Deployments/"]).isEmpty)
             let statusChanges = try ops.git(["log", "--format=%s", "--", "Status/qa.md"]).split(separator: "\n")
-            #expect(statusChanges.allSatisfy { $0.hasPrefix("deploy(qa)") }, "only Slipway writes Status: \(statusChanges.filter { !$0.hasPrefix("deploy(qa)") })")
+            let slipways = { (subject: Substring) in subject.hasPrefix("deploy(qa)") || subject.hasPrefix("records: put back") }
+            #expect(statusChanges.allSatisfy(slipways), "only Slipway writes Status: \(statusChanges.filter { !slipways($0) })")
             #expect(try ops.git(["status", "--porcelain", "--untracked-files=no"]).isEmpty)
             #expect(!FileManager.default.fileExists(atPath: clone.appendingPathComponent(".git/index.lock").path))
         }
@@ -163,6 +171,36 @@ struct SharedCloneTests {
                 #expect(try ops.git(["ls-files", "--stage", "Deployments/"]).contains(try ops.lastRecordPath()), "the index lists the record")
                 #expect(daemon.exitStatus() == nil)
             }
+        }
+    }
+
+    @Test("records and the status file that a reset or a revert took off the branch are put back by the next pass; archived records stay archived")
+    func lostRecordsComeBack() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            var records: [String] = []
+            for version in ["1.0.0", "2.0.0"] {
+                try ops.commit("Environments/qa.yaml", testManifest(version: version, replicas: 1, listen: port))
+                #expect(try ops.slipway(["apply"]).status == 0)
+                records.append(try ops.lastRecordPath())
+            }
+            let firstRecordCommit = try ops.git(["log", "--format=%H", "-1", "--", records[0]]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try Command.git(["reset", "--quiet", "--hard", "HEAD~1"], in: ops.workTree)  // the 2.0.0 record commit leaves the branch
+            try Command.git(["revert", "--no-edit", firstRecordCommit], in: ops.workTree)  // and a commit takes the 1.0.0 record out
+            #expect(try ops.git(["ls-files", "Deployments"]).isEmpty)
+
+            let apply = try ops.slipway(["apply"])
+            #expect(apply.status == 0, "\(apply.output)")
+            #expect(try ops.git(["log", "-1", "--format=%s"]) == "records: put back what left the branch\n")
+            #expect(try ops.git(["ls-files", "Deployments"]).split(separator: "\n").map(String.init) == records.sorted())
+            #expect(try ops.git(["show", "HEAD:Status/qa.md"]).contains("version: 2.0.0\n"))
+            #expect(try ops.git(["status", "--porcelain"]).isEmpty)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            #expect(try ops.git(["log", "--format=%s"]).components(separatedBy: "records: put back").count == 2, "nothing more to put back")
+
+            #expect(try ops.slipway(["archive", "--before", "2100-01-01"]).status == 0)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            #expect(try ops.git(["ls-files", "Deployments"]).isEmpty, "archived records are not put back")
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SlipwayRuntime
 import SlipwayEngine
 import SlipwayManifest
 import SlipwayRecords

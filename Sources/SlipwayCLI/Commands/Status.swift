@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SlipwayRuntime
 import SlipwayDaemon
 import SlipwayEngine
 import SlipwayManifest
@@ -52,7 +53,7 @@ extension Slipway {
                     let running = state.registry(name).load().filter { $0.version == status?.version && $0.isRunning }.count
                     rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running))
                 } catch {
-                    rows.append(Row(environment: name.rawValue, status: nil, instancesRunning: 0, error: "\(error)"))
+                    rows.append(Row(environment: name.rawValue, status: nil, instancesRunning: 0, error: "\(ErrorText.sentence(error))"))
                 }
             }
             let inFlight = ControlServer.send("status", to: Daemon.controlSocket(state))

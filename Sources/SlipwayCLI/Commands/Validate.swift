@@ -74,7 +74,7 @@ extension Slipway {
 
         /// The manifests of a folder, named `Environments/<file>` as in the repository.
         static func files(in directory: String) throws -> [ManifestFile] {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory)
             return try names.sorted().filter(EnvironmentSet.isRead).map { name in
                 let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
                 let size = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0

@@ -19,7 +19,7 @@ struct SmokeChecks: Sendable {
                     answer = response.status == check.http.expect
                         ? "answered without \"\(check.http.contains ?? "")\" in its body" : "answered \(response.status)"
                 } catch {
-                    answer = "\(error)"
+                    answer = "\(ErrorText.sentence(error))"
                 }
                 return "smoke check \(check.name): GET \(check.http.path) on \(name) \(answer), expected \(check.http.expect)"
             }

@@ -42,8 +42,16 @@ struct OpsRepoFixture {
         let url = workTree.appendingPathComponent(path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(content.utf8).write(to: url)
-        try Command.git(["add", path], in: workTree)
-        try Command.git(["commit", "--quiet", "-m", message ?? "Change \(path)"], in: workTree)
+        // A daemon may be committing a record in this clone: like a person, try again while it holds git's locks.
+        for attempt in 1...100 {
+            do {
+                try Command.git(["add", path], in: workTree)
+                try Command.git(["commit", "--quiet", "-m", message ?? "Change \(path)"], in: workTree)
+                break
+            } catch let failure as TestFailure where attempt < 100 && ["index.lock", "cannot lock ref"].contains(where: failure.description.contains) {
+                continue
+            }
+        }
         if isBare { try Command.git(["push", "--quiet", "origin", "HEAD:main"], in: workTree) }
         return try git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
