@@ -1,4 +1,4 @@
-/// The phases of a pipeline run and the share of progress each covers (README, "Pipeline").
+/// The phases of a pipeline run and the share of progress each covers (README, "How a deployment runs").
 public enum Phase: String, Sendable, CaseIterable, Codable {
     case preflight = "pre-flight"
     case staging
