@@ -25,6 +25,15 @@ struct TrustTests {
             #expect(try ops.slipway(["apply"]).status == 1)
             record = try ops.lastRecord()
             #expect(record.reason?.contains("is signed with an SSH key that Trust/allowed_signers does not list") == true, "\(record.reason ?? "")")
+            // Signers are named by fingerprint, as ssh-keygen -l does: two ed25519 keys never look alike.
+            func fingerprint(_ key: String) throws -> String {
+                let listed = try Command.run(URL(fileURLWithPath: "/usr/bin/ssh-keygen"), ["-l", "-f", key + ".pub"]).stdout
+                return String(listed.split(separator: " ")[1])
+            }
+            let (aliceFingerprint, malloryFingerprint) = (try fingerprint(alice.key), try fingerprint(mallory.key))
+            #expect(record.reason?.hasSuffix("(\(malloryFingerprint))") == true, "\(record.reason ?? "")")
+            let shown = try Command.slipway(["trust", "show", "--repo", ops.repo.path])
+            #expect(shown.stdout.contains("alice@example.com (\(aliceFingerprint))") && !shown.stdout.contains(malloryFingerprint), "\(shown.output)")
 
             let signed = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.2", listen: port), signedWith: alice.key)
             let deployed = try ops.slipway(["apply"])
