@@ -48,18 +48,19 @@ struct RecordAttackTests {
         }
     }
 
-    @Test("a file where Slipway keeps a folder refuses the run before anything starts")
-    func fileInTheWay() async throws {
+    @Test("a symbolic link where Slipway keeps a folder (Status, Deployments) refuses the run before anything starts", arguments: ["Status", "Deployments"])
+    func fileInTheWay(folder: String) async throws {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free()
             try deploy(ops, "1.0.0", port: port)
             let running = ops.instances("qa").map(\.id)
-            try ops.graft(.init(mode: "120000", name: "Status", id: try ops.writeBlob("/etc")), into: "")
+            try ops.graft(.init(mode: "120000", name: folder, id: try ops.writeBlob("/etc")), into: "")
             try ops.commit(Self.qa, testManifest(version: "2.0.0", replicas: 1, listen: port))
             let apply = try ops.slipway(["apply"])
-            #expect(apply.status == 1 && apply.stderr.contains("Status is a file in the ops repo"), "\(apply.output)")
+            #expect(apply.status == 1 && apply.stderr.contains("\(folder) is a file in the ops repo"), "\(apply.output)")
             #expect(ops.instances("qa").map(\.id) == running, "nothing was deployed")
             #expect(fetch(port)?.body == "web 1.0.0\n")
+            #expect(try ops.slipway(["status"]).stdout.contains("qa: web 1.0.0"), "status still knows what runs")
         }
     }
 

@@ -49,7 +49,7 @@ extension Slipway {
             var rows: [Row] = []
             for name in names {
                 do {
-                    let status = try await repository.status(of: name, at: tip)
+                    let status = try await repository.deployedStatus(of: name, at: tip, state: state)
                     let running = state.registry(name).load().filter { $0.version == status?.version && $0.isRunning }.count
                     rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running))
                 } catch {
