@@ -171,6 +171,7 @@ public enum BoundedYAML {
                 }
                 position += 1
             }
+            position = bytes.count  // a last `\` skipped one byte past the end
             return nil  // never closed: nothing after it is YAML structure, and the parser reports it
         }
     }

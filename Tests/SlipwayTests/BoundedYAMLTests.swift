@@ -67,6 +67,27 @@ struct BoundedYAMLTests {
         }
     }
 
+    @Test("fuzzing findings: a quoted scalar that ends the input with a backslash is the parser's to report, not a crash")
+    func findings() throws {
+        for text in [#""\"#, #"a: "x\"#, #"a: ["b", "c\"] # "\"#] {
+            #expect(BoundedYAML.check(text) == nil, "\(text)")
+            #expect(throws: ManifestErrors.self) { try ManifestParser.parse(Data(text.utf8), path: "Environments/x.yaml") }
+        }
+        // The input libFuzzer found (Benchmarks/Fuzz/findings/crash-a2405c58…), as a manifest.
+        let found = try #require(Data(base64Encoded: Self.crashA2405c58))
+        #expect(throws: ManifestErrors.self) { try ManifestParser.parse(found.dropFirst(), path: "Environments/x.yaml") }
+    }
+
+    static let crashA2405c58 = [
+        "AAAjIERlc2lyZWQgc3RhdGUgb2YgdGhlIHBoYW5nZSBoZXJvY2VzcyB9CnQjIERkc2lyYWZmaWM6IHsgbGlzdGVuOiAiMTI3LjAu",
+        "MC4xdGg6IC9oZWFsdGh6LCBleHBlY3Q6IDIwMSB9CiAgaW50ZXJ2YW5ucmVkIHN0YXRlIG9mIHRoZSBwaGFuZ2UgaGVyb2Nlc3Mg",
+        "fQp0cmFmZmljOiB7IGxpc3RlbjogIjEyNy4wLjAuMXRoOiAvaGVhbHRoeiwgZXhwZWN0OiAyMDEgfQogIGludGVydmFubm5ubm5u",
+        "bm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubmwy",
+        "Ny4wLjAuMToxODA4MCIgfQpoZWFsdGg6CiAgaHlUaHJlc2hvbGQ6IDIKICBzdGFydFRpbWVvdXQ6IDYwcwpzdHJhdGVneToKICBy",
+        "b2xsaW5nOiB7IGJhdGNoU2l6bm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubm5ubnJuZyBmaXJzdApyIGNkOiBb",
+        "InNzZWNubm5ubm5ubm5ubm5ubm5ubGk6bGlwd2F5XFxcXG5uXFxcbm5ubm5ubm5ubm5ubm5ublw=",
+    ].joined()
+
     @Test("status front matter goes through the same door")
     func statusKeyBomb() {
         let status = "---\nenvironment: production\nservice: web\nlastResult: succeeded\nlastDeployment: x\n" + Self.keyBomb.split(separator: "\n").dropFirst(2).joined(separator: "\n") + "\n---\n"
