@@ -155,6 +155,9 @@ public struct Engine: Sendable {
                                                 onto: repository.branch, beforeRefUpdate: beforeRefUpdate) else {
             throw EngineError("the record of \(record.deployment) was not committed")
         }
+        if let problem = await git.takeWorkingTreeProblem() {
+            configuration.logger.warning("the record is committed; the index and working tree did not follow", metadata: ["error": "\(problem)"])
+        }
         configuration.logger.info("record committed", metadata: [
             "env": "\(record.environment)", "deployment": "\(record.deployment)", "commit": "\(commit.short)", "ms": "\(String(format: "%.1f", (ContinuousClock.now - started) / .milliseconds(1)))",
         ])
@@ -176,7 +179,11 @@ extension Engine {
                 configuration.logger.warning("template not used: the built-in one is", metadata: ["template": "\(file.name)", "why": "\(why)"])
                 continue
             }
-            overrides[file.name] = file.text
+            guard let text = try await repository.templateText(file.blob) else {
+                configuration.logger.warning("template not used: the built-in one is", metadata: ["template": "\(file.name)", "why": "larger than \(RecordTemplates.maximumBytes / 1024) KiB"])
+                continue
+            }
+            overrides[file.name] = text
         }
         return RecordTemplates(overrides: overrides)
     }

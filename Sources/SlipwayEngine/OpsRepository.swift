@@ -92,18 +92,23 @@ public struct OpsRepository: Sendable {
 
     /// A manifest by blob id (e.g. the one a status file says is deployed), nil if unreadable.
     public func manifest(blob: String, path: String) async -> Manifest? {
-        guard let id = ObjectID(hex: blob), let data = try? await git.readBlob(id) else { return nil }
+        guard let id = ObjectID(hex: blob), let data = try? await git.readBlob(id, maximumBytes: ManifestParser.maximumSize) else { return nil }
         return try? ManifestParser.parse(data, path: path)
     }
 
-    /// The ops repo's `Templates/*.mustache` files at `commit` that are no larger than a template may be.
-    func templateFiles(at commit: ObjectID) async throws -> [(name: String, blob: ObjectID, text: String)] {
-        var files: [(String, ObjectID, String)] = []
-        for entry in try await git.listDirectory("Templates", at: commit) ?? [] where entry.isBlob && entry.name.hasSuffix(".mustache") {
-            guard let data = try await git.readBlob(entry.id, maximumBytes: RecordTemplates.maximumBytes) else { continue }
-            files.append((entry.name, entry.id, String(decoding: data, as: UTF8.self)))
+    /// The ops repo's templates at `commit` that Slipway uses (`Templates/record.md.mustache`,
+    /// `Templates/status.md.mustache`), by blob; read them with `templateText` once they count.
+    func templateFiles(at commit: ObjectID) async throws -> [(name: String, blob: ObjectID)] {
+        var files: [(String, ObjectID)] = []
+        for name in [RecordTemplates.recordName, RecordTemplates.statusName] {
+            if let blob = try await git.blobID(at: "Templates/\(name)", in: commit) { files.append((name, blob)) }
         }
         return files
+    }
+
+    /// A template's text, nil when it is larger than a template may be.
+    func templateText(_ blob: ObjectID) async throws -> String? {
+        try await git.readBlob(blob, maximumBytes: RecordTemplates.maximumBytes).map { String(decoding: $0, as: UTF8.self) }
     }
 }
 

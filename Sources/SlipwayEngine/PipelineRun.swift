@@ -524,8 +524,12 @@ struct PipelineRun {
             // Already promoted (a run stopped after its promotion and before the upstream's record): deploy that commit again.
             commit = try await repository.git.introducingCommit(of: upstream.manifestPath, blob: blob, from: tip)
         } else {
-            commit = try await repository.git.commit([FileUpdate(path: upstream.manifestPath, content: Data(text.utf8))],
-                                                     message: message, author: engine.author, onto: repository.branch)
+            // Only over the text that was verified: a change pushed meanwhile is never overwritten.
+            guard let made = try await repository.git.commit([FileUpdate(path: upstream.manifestPath, content: Data(text.utf8))], message: message,
+                                                             author: engine.author, onto: repository.branch, requiring: [upstream.manifestPath: currentBlob]) else {
+                throw DeploymentFailure(reason: "not promoted to \(upstream): \(upstream.manifestPath) changed while it was being promoted; the next pass plans again")
+            }
+            commit = made
             engine.state.rememberOwnCommit(commit)
         }
         let desired = try await repository.desired(at: commit)

@@ -157,3 +157,10 @@ extension Optional {
         return try await transform(value)
     }
 }
+
+extension Sequence {
+    func asyncContains(where predicate: (Element) async throws -> Bool) async rethrows -> Bool {
+        for element in self where try await predicate(element) { return true }
+        return false
+    }
+}

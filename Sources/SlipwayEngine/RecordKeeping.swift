@@ -53,7 +53,11 @@ extension Engine {
     public func restoreCommittedFiles(skipping busy: Set<EnvironmentName> = []) async throws -> ObjectID? {
         let git = repository.git
         let tip = try await repository.tip()
-        let archive = try await git.resolve(ref: OpsRepository.archiveBranch)
+        // The archive branch here, or (remote mode) as the daemon last fetched it.
+        var archives: [ObjectID] = []
+        for ref in [OpsRepository.archiveBranch, "refs/remotes/origin/" + OpsRepository.archiveBranch.dropFirst("refs/heads/".count)] {
+            if let archive = try await git.resolve(ref: ref) { archives.append(archive) }
+        }
         var changes: [TreeChange] = []
         var restored: [String] = []
         for name in configuration.state.knownEnvironments() where !busy.contains(name) {
@@ -63,13 +67,15 @@ extension Engine {
             // next run of the environment says so (`recordProblem`).
             for record in files.records {
                 guard let blob = ObjectID(hex: record.blob), try await repository.isFree(record.path, at: tip),
-                      try await archive.asyncMap({ try await git.blobID(at: record.path, in: $0) }) == nil,
+                      try await !archives.asyncContains(where: { try await git.blobID(at: record.path, in: $0) != nil }),
                       try await git.contains(blob) else { continue }
                 changes.append(.place(record.path, blob))
                 records += 1
             }
             var status = false
-            if let file = files.status, let blob = ObjectID(hex: file.blob), file.path == name.statusPath {
+            // The status file of an environment whose manifest is gone may go too.
+            if let file = files.status, let blob = ObjectID(hex: file.blob), file.path == name.statusPath,
+               try await git.blobID(at: name.manifestPath, in: tip) != nil {
                 let current = try await git.blobID(at: file.path, in: tip)
                 let placeable = try await current != nil ? true : repository.isFree(file.path, at: tip)
                 if current != blob, placeable, try await git.contains(blob) {

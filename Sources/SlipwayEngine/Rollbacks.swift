@@ -27,8 +27,14 @@ extension OpsRepository {
         let target: (blob: ObjectID, reverts: ObjectID?)
         let deployed = state.deployedManifests(name).reversed().compactMap { entry in ObjectID(hex: entry.manifest).map { ($0, entry.version) } }
         if !deployed.isEmpty {
+            // Back from what runs: when the tip names something else (a change that failed or was
+            // refused), the rollback puts back what runs; otherwise the version that ran before it.
+            let running = state.savedStatus(name)
+            let runningBlob = running?.manifest.flatMap(ObjectID.init(hex:))
+            let runningVersion = running?.version ?? currentVersion
+            let undoChange = version == nil && runningBlob != nil && runningBlob != current
             let wanted = version.map { wanted in { (entry: (ObjectID, String)) in entry.1 == wanted && entry.0 != current } }
-                ?? { entry in entry.1 != currentVersion && entry.0 != current }
+                ?? { entry in undoChange ? entry.0 == runningBlob : entry.1 != runningVersion && entry.0 != current }
             guard let found = deployed.first(where: wanted) else {
                 throw EngineError(version.map { "no earlier \(name.manifestPath) with version \($0) ran on this machine" }
                                   ?? "\(name) ran no version but \(currentVersion) on this machine")

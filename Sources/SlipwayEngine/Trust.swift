@@ -202,7 +202,8 @@ struct TrustCheck {
 
     /// `SHA256:…` of an SSH public key (base64 as allowed_signers writes it), as `ssh-keygen -l` shows it.
     private func fingerprint(of key: String) async throws -> String {
-        let result = try await tool("ssh-keygen", ["-l", "-f", "{key}"], files: ["key": Data("ssh-ed25519 \(key)\n".utf8)])
+        let type = SSHSignature.keyType(of: key) ?? "ssh-ed25519"
+        let result = try await tool("ssh-keygen", ["-l", "-f", "{key}"], files: ["key": Data("\(type) \(key)\n".utf8)])
         return result.output.split(separator: " ").first { $0.hasPrefix("SHA256:") }.map(String.init) ?? "an unreadable key"
     }
 
@@ -353,11 +354,21 @@ extension StateDirectory {
 /// "SSHSIG", version, then the public key as an SSH string), base64 as allowed_signers writes it.
 enum SSHSignature {
     static func publicKey(in armored: Data) -> String? {
-        guard let blob = Armor.decode(armored), blob.count > 10, blob.prefix(6) == Data("SSHSIG".utf8) else { return nil }
+        guard let blob = Armor.decode(armored), blob.count >= 14, blob.prefix(6) == Data("SSHSIG".utf8) else { return nil }
         let bytes = [UInt8](blob)
         let length = bytes[10...13].reduce(0) { $0 << 8 | Int($1) }  // after the magic (6) and version (4)
         guard 14 + length <= bytes.count else { return nil }
         return Data(bytes[14..<(14 + length)]).base64EncodedString()
+    }
+
+    /// The key type an SSH public key names first (`ssh-ed25519`, `ssh-rsa`, `ecdsa-sha2-nistp256`…).
+    static func keyType(of key: String) -> String? {
+        guard let blob = Data(base64Encoded: key), blob.count >= 4 else { return nil }
+        let bytes = [UInt8](blob)
+        let length = bytes[0..<4].reduce(0) { $0 << 8 | Int($1) }
+        guard length > 0, length <= 64, 4 + length <= bytes.count,
+              let type = String(bytes: bytes[4..<(4 + length)], encoding: .ascii), type.allSatisfy({ $0.isLetter || $0.isNumber || "-@.".contains($0) }) else { return nil }
+        return type
     }
 }
 

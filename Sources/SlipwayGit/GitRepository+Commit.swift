@@ -134,7 +134,10 @@ extension GitRepository {
             case .moved:
                 if let held = lock {
                     lock = nil
-                    try updateWorkingTree(blobs, previous: tip, holding: held)
+                    // The commit is in: a working tree that cannot follow (a full disk) must not
+                    // make it look failed. The index keeps the old files; `workingTreeProblem`
+                    // says so, and Slipway puts back what a commit from that index takes out.
+                    do { try updateWorkingTree(blobs, previous: tip, holding: held) } catch { workingTreeProblem = "\(error)" }
                 }
                 return commitID
             case .raced:

@@ -111,7 +111,19 @@ extension GitRepository {
     /// so that the index always agrees with the tip on Slipway's paths; every other entry stays
     /// as the person left it. Runs holding `lock` and gives it up.
     func updateWorkingTree(_ changes: [(path: String, blob: ObjectID?)], previous: ObjectID?, holding lock: IndexLock) throws {
-        guard let root = workingDirectory else { return lock.release() }
+        let content: Data
+        do {
+            content = try newIndex(changes, previous: previous, lock: lock)
+        } catch {
+            lock.release()
+            throw error
+        }
+        try lock.commit(content)
+    }
+
+    /// The working tree written and the new index's bytes (see `updateWorkingTree`).
+    private func newIndex(_ changes: [(path: String, blob: ObjectID?)], previous: ObjectID?, lock: IndexLock) throws -> Data {
+        guard let root = workingDirectory else { throw GitError(code: -1, message: "no working tree") }
         var entries: [(path: String, blob: ObjectID?, file: URL?)] = []
         for change in changes where Self.isPlainPath(change.path) {
             let url = root.appendingPathComponent(change.path)
@@ -139,14 +151,7 @@ extension GitRepository {
                 entries.append((change.path, nil, nil))
             }
         }
-        let content: Data
-        do {
-            content = try Self.index(lock.index, with: entries)
-        } catch {
-            lock.release()
-            throw error
-        }
-        try lock.commit(content)
+        return try Self.index(lock.index, with: entries)
     }
 
     /// The bytes of `index` with `entries` put in or taken out. libgit2 writes an index only

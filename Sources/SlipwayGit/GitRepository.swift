@@ -11,6 +11,13 @@ public actor GitRepository {
     /// How long a commit to the checked-out branch waits for git's index lock.
     public private(set) var indexWait: Duration = GitRepository.indexWait
     public func setIndexWait(_ wait: Duration) { indexWait = wait }
+    /// Why the index and working tree did not follow the last commit that landed, if they did not.
+    var workingTreeProblem: String?
+    /// Returns `workingTreeProblem` and forgets it.
+    public func takeWorkingTreeProblem() -> String? {
+        defer { workingTreeProblem = nil }
+        return workingTreeProblem
+    }
 
     /// The repository's git directory (`.git/`, or the repository itself when bare).
     public nonisolated let gitDirectory: URL

@@ -3,7 +3,7 @@ import Foundation
 /// Who listens on a TCP port on this machine, from `/proc` — for an error that names the
 /// process in the way (a HAProxy whose state directory was deleted, another Slipway's, anything).
 public enum PortHolder {
-    /// `pid N (command line)` of a process listening on `port`, nil when none is found.
+    /// `pid N (program)` of a process listening on `port`, nil when none is found.
     public static func describe(port: Int) -> String? {
         let inodes = listeningInodes(port: port)
         guard !inodes.isEmpty else { return nil }
@@ -13,7 +13,7 @@ public enum PortHolder {
             for fd in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
                 guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\(fd)"),
                       target.hasPrefix("socket:["), inodes.contains(String(target.dropFirst(8).dropLast())) else { continue }
-                return "pid \(pid) (\(commandLine(of: pid)))"
+                return "pid \(pid) (\(program(of: pid)))"
             }
         }
         return nil
@@ -34,10 +34,11 @@ public enum PortHolder {
         return inodes
     }
 
-    private static func commandLine(of pid: Int32) -> String {
+    /// The program only: its arguments may hold what belongs to someone else (a password on a
+    /// command line), and the reason goes into a committed record.
+    private static func program(of pid: Int32) -> String {
         let raw = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-        let words = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-        let line = words.joined(separator: " ")
-        return line.count > 160 ? String(line.prefix(160)) + "…" : line
+        let program = raw.split(separator: 0).first.map { String(decoding: $0, as: UTF8.self) } ?? "?"
+        return program.count > 120 ? String(program.prefix(120)) + "…" : program
     }
 }

@@ -37,7 +37,15 @@ public actor HAProxy: TrafficProvider {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let text = HAProxyConfig.render(settings, servers: servers, socket: socketPath, pidFile: pidFile.path)
         try Data(text.utf8).write(to: configFile, options: .atomic)
-        try await start(replacing: running)
+        if running != nil, let current, Self.rebindsPort(from: current, to: settings) {
+            // A listener handed over on a reload keeps its address; a new address on the same port
+            // (`*:8080` → `127.0.0.1:8080`) can only be bound once the old one lets go of it.
+            logger.warning("haproxy restarts to bind a new address on the same port: connections are refused for a moment", metadata: ["listen": "\(settings.listen)"])
+            await stop()
+            try await start(replacing: nil)
+        } else {
+            try await start(replacing: running)
+        }
         try JSONEncoder().encode(settings).write(to: settingsFile, options: .atomic)
     }
 
@@ -61,6 +69,13 @@ public actor HAProxy: TrafficProvider {
             try await Task.sleep(for: .milliseconds(20))
         }
         logger.info("haproxy started", metadata: ["listen": "\(settings?.listen ?? "")", "reload": "\(old != nil)"])
+    }
+
+    /// Whether `new` binds a different address on a port `old` binds.
+    static func rebindsPort(from old: FrontSettings, to new: FrontSettings) -> Bool {
+        let before = [old.listen] + (old.preview.map { [$0] } ?? []), after = [new.listen] + (new.preview.map { [$0] } ?? [])
+        func port(_ address: String) -> Substring? { address.split(separator: ":").last }
+        return after.contains { address in !before.contains(address) && before.contains { port($0) == port(address) } }
     }
 
     /// Why HAProxy did not start, in one line: its alerts, and who holds an address it could not bind.

@@ -122,7 +122,7 @@ struct IntegrityTests {
                 try other.commit("Environments/qa.yaml", testManifest(version: "9.9.9", replicas: 1, listen: port))
                 let second = try other.slipway(["apply"])
                 #expect(second.status == 1, "\(second.output)")
-                #expect(second.stderr.contains("cannot bind socket (Address already in use)") && second.stderr.contains("127.0.0.1:\(port) is held by pid \(first) (/usr/sbin/haproxy"),
+                #expect(second.stderr.contains("cannot bind socket (Address already in use)") && second.stderr.contains("127.0.0.1:\(port) is held by pid \(first) (/usr/sbin/haproxy)"),
                         "\(second.output)")
                 #expect(!second.stderr.contains("\n\n"), "one sentence, not a dump: \(second.stderr)")
             }
@@ -137,7 +137,7 @@ struct IntegrityTests {
             }
             try ops.commit("Environments/qa.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port))
             let again = try ops.slipway(["apply"])
-            #expect(again.status == 1 && again.stderr.contains("is held by pid \(first) (/usr/sbin/haproxy"), "\(again.output)")
+            #expect(again.status == 1 && again.stderr.contains("is held by pid \(first) (/usr/sbin/haproxy)"), "\(again.output)")
             for _ in 0..<20 { #expect(fetch(port)?.body == "web 1.0.0\n") }
         }
     }

@@ -142,6 +142,26 @@ struct RollbackCommandTests {
     }
 }
 
+extension RollbackCommandTests {
+    @Test("rollback after a change that failed while claiming the running version puts back what runs, not the version before it")
+    func rollbackUndoesAFailedChange() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            for version in ["0.9.0", "1.0.0"] {
+                try ops.commit("Environments/production.yaml", testManifest(version: version, replicas: 1, listen: port))
+                #expect(try ops.slipway(["apply"]).status == 0)
+            }
+            let running = try ops.git(["rev-parse", "HEAD:Environments/production.yaml"])
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port, extraArguments: ["--crash-at-start"]))
+            #expect(try ops.slipway(["apply"]).status == 1)
+            let rollback = try ops.slipway(["rollback", "production", "--by", "Riley <riley@example.com>"])
+            #expect(rollback.status == 0 && rollback.stdout.contains("1.0.0 → 1.0.0"), "\(rollback.output)")
+            #expect(try ops.git(["rev-parse", "HEAD:Environments/production.yaml"]) == running)
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+        }
+    }
+}
+
 @Suite("Checklist gate", .serialized)
 struct ChecklistTests {
     static let gates = """

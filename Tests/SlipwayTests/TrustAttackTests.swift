@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import SlipwayRecords
 @testable import SlipwayRuntime
+@testable import SlipwayEngine
 
 /// An attacker with push access and no signing key, against an ops repo whose `Trust/` names
 /// alice: every way found to make Slipway run the attacker's command ends in a refusal. The
@@ -189,5 +190,16 @@ struct TrustAttackTests {
             let refused = try ops.slipway(["apply"])
             #expect(refused.status == 1 && refused.output.contains("refused: \(unsigned.prefix(7))"), "\(refused.output)")
         }
+    }
+
+    @Test("an SSH signature of 11 to 13 bytes is no signature, not a crash")
+    func shortSignature() {
+        for length in 6...14 {
+            let blob = Data("SSHSIG".utf8) + Data(repeating: 0, count: length - 6)
+            let armored = "-----BEGIN SSH SIGNATURE-----\n\(blob.base64EncodedString())\n-----END SSH SIGNATURE-----\n"
+            #expect(SSHSignature.publicKey(in: Data(armored.utf8)) == nil || length == 14)
+        }
+        #expect(SSHSignature.keyType(of: Data([0, 0, 0, 7] + Array("ssh-rsa".utf8) + [0, 0, 0, 1, 1]).base64EncodedString()) == "ssh-rsa")
+        #expect(SSHSignature.keyType(of: Data([255, 255, 255, 255]).base64EncodedString()) == nil)
     }
 }
