@@ -63,7 +63,7 @@ public struct Reconciler: Service {
             let stamp = await scheduler.stamp
             let plan = try await engine.planner.plan()
             let tip = ObjectID(hex: plan.commit) ?? tip  // the branch may have moved since the trigger
-            let desired = try await engine.repository.desired(at: tip)
+            let desired = try await engine.desired(at: tip)
             for diagnostic in plan.invalid {
                 logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
             }

@@ -72,7 +72,7 @@ public struct Engine: Sendable {
         }
         let plan = try await planner.plan(only)
         let tip = try ObjectID(hex: plan.commit).unwrap("plan commit")
-        let desired = try await repository.desired(at: tip)
+        let desired = try await desired(at: tip)
         for environment in plan.environments {
             do {
                 outcomes.append(try await deploy(environment, desired: desired, at: tip, retryFailed: retryFailed))
@@ -97,10 +97,11 @@ public struct Engine: Sendable {
         }
         try await finishPreviousRun(name)
         let triggerID = try await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip)
+        let trust = if let trust = desired.trust { trust } else { try await self.desired(at: tip).trust }
         let run = PipelineRun(
             environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(triggerID),
             status: try await repository.deployedStatus(of: name, at: tip, state: configuration.state), changes: environment.changes,
-            repository: repository, engine: configuration, stop: stop)
+            repository: repository, engine: configuration, stop: stop, signature: trust?.verdict(name.manifestPath) ?? .refused("not judged under Trust/"))
         let outcome = await run.run()
         let commit: ObjectID
         do {
@@ -167,15 +168,14 @@ public struct Engine: Sendable {
 
 extension Engine {
     /// The templates records are rendered with: the ops repo's own over the built-in ones, each
-    /// only when the commit that made it counts under `Trust/` (a template shapes what Slipway
-    /// commits). One that does not is logged and the built-in one used.
+    /// only when this machine accepted it under `Trust/` (a template shapes what Slipway
+    /// commits). One that it did not is logged and the built-in one used.
     func trustedTemplates() async throws -> RecordTemplates {
         let tip = try await repository.tip()
         let trust = TrustCheck(repository: repository, state: configuration.state, resolver: configuration.resolver)
         var overrides: [String: String] = [:]
         for file in try await repository.templateFiles(at: tip) {
-            let introduced = try await repository.git.introducingCommit(of: "Templates/\(file.name)", blob: file.blob, from: tip)
-            if case .refused(let why) = try await trust.verify(introduced) {
+            if case .refused(let why) = try await trust.acceptance(of: "Templates/\(file.name)", blob: file.blob) {
                 configuration.logger.warning("template not used: the built-in one is", metadata: ["template": "\(file.name)", "why": "\(why)"])
                 continue
             }

@@ -119,4 +119,6 @@ public struct DesiredState: Sendable {
     public let blobs: [EnvironmentName: ObjectID]
     /// Blob ids of every manifest file by path, invalid ones included.
     public let files: [String: ObjectID]
+    /// How `Trust/` judged the manifests (set by `Engine.desired(at:)`; a run needs it).
+    public internal(set) var trust: TrustVerdicts? = nil
 }

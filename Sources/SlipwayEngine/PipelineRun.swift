@@ -20,6 +20,8 @@ struct PipelineRun {
     let engine: EngineConfiguration
     /// Set by the daemon to stop the run when a newer desired state arrives.
     var stop: StopSignal? = nil
+    /// How `Trust/` judged this manifest when the branch was read (`TrustLedger`).
+    var signature: TrustCheck.Verdict = .refused("not judged under Trust/")
 
     struct Outcome {
         var record: DeploymentRecord
@@ -241,14 +243,14 @@ struct PipelineRun {
 
     var trust: TrustCheck { TrustCheck(repository: repository, state: engine.state, resolver: engine.resolver) }
 
-    /// Pre-flight: when the ops repo names allowed signers, the commit that made this change
-    /// is signed by one of them (or was made by Slipway here).
+    /// Pre-flight: when the ops repo names allowed signers, this manifest was accepted under
+    /// them: the commit that made it is signed by one of them, or was made by Slipway here.
     func checkSignature() async throws -> String {
-        switch try await trust.verify(trigger.id) {
+        switch signature {
         case .open:
             return ""  // not required: the ops repo has no Trust/
         case .trusted(let signer):
-            return "\(trigger.id.short) \(signer)"
+            return "\(trigger.id.short) \(signer)".trimmingCharacters(in: .whitespaces)
         case .refused(let reason):
             throw DeploymentFailure(reason: "refused: \(reason)", refused: true)
         }
@@ -504,11 +506,12 @@ struct PipelineRun {
               let current = try await repository.git.readBlob(currentBlob, maximumBytes: ManifestParser.maximumSize) else {
             throw DeploymentFailure(reason: "no \(upstream.manifestPath)")
         }
-        // The promotion is Slipway's own commit, which counts as signed: it may only carry text that was verified.
-        let introduced = try await repository.git.introducingCommit(of: upstream.manifestPath, blob: currentBlob, from: tip)
-        if case .refused(let why) = try await trust.verify(introduced) {
+        // The promotion is Slipway's own commit, which counts as signed: it may only carry text that was accepted.
+        let accepted = try await trust.acceptance(of: upstream.manifestPath, blob: currentBlob)
+        if case .refused(let why) = accepted {
             throw DeploymentFailure(reason: "not promoted to \(upstream): its manifest at the tip does not count (\(why))", refused: true)
         }
+        var signature = accepted
         let text = Self.settingVersion(manifest.version, in: String(decoding: current, as: UTF8.self))
         let from = (try? ManifestParser.parse(current, path: upstream.manifestPath))?.version ?? "?"
         let message = """
@@ -531,6 +534,7 @@ struct PipelineRun {
             }
             commit = made
             engine.state.rememberOwnCommit(commit)
+            if accepted != .open { signature = .trusted("made by Slipway on this machine") }
         }
         let desired = try await repository.desired(at: commit)
         guard let upstreamManifest = desired.environments.manifests[upstream], let upstreamBlob = desired.blobs[upstream] else {
@@ -541,7 +545,7 @@ struct PipelineRun {
         let run = PipelineRun(
             environment: upstream, manifest: upstreamManifest, blob: upstreamBlob, trigger: try await repository.git.commitInfo(commit),
             status: upstreamStatus, changes: Planner.changes(from: deployed?.fields ?? [], to: upstreamManifest.fields),
-            repository: repository, engine: engine, stop: stop)
+            repository: repository, engine: engine, stop: stop, signature: signature)
         let outcome = await run.run()
         _ = try await upstreamEngine.commit(outcome, of: upstream)
         return outcome.record
@@ -646,6 +650,7 @@ struct PipelineRun {
         if failed {
             (newStatus.failedVersion, newStatus.failedManifest, newStatus.failedDeployment, newStatus.failedReason) =
                 (manifest.version, blob.hex, deployment, record.reason)
+            newStatus.failedCommit = trigger.id.hex
         }
         return newStatus
     }

@@ -78,7 +78,7 @@ public struct Planner: Sendable {
                 group.addTask {
                     do {
                         let status = try item.saved ?? item.status.map { try OpsRepository.parseStatus($0, of: item.name) }
-                        return (index, await plan(item.name, manifest: item.manifest, blob: item.blob.hex, status: status))
+                        return (index, await plan(item.name, manifest: item.manifest, blob: item.blob.hex, status: status, tip: tip))
                     } catch {
                         return (index, EnvironmentPlan(environment: item.name.rawValue, action: .blocked, service: item.manifest.service,
                                                        desiredVersion: item.manifest.version, deployedVersion: nil, changes: [], reason: "\(ErrorText.sentence(error))"))
@@ -104,13 +104,14 @@ public struct Planner: Sendable {
         return only.isEmpty ? all : all.filter(only.contains)
     }
 
-    func plan(_ name: EnvironmentName, manifest: Manifest, blob: String, status: EnvironmentStatus?) async -> EnvironmentPlan {
+    func plan(_ name: EnvironmentName, manifest: Manifest, blob: String, status: EnvironmentStatus?, tip: ObjectID) async -> EnvironmentPlan {
         func result(_ action: EnvironmentPlan.Action, _ changes: [FieldChange], _ reason: String? = nil) -> EnvironmentPlan {
             EnvironmentPlan(environment: name.rawValue, action: action, service: manifest.service, desiredVersion: manifest.version,
                             deployedVersion: status?.version, changes: changes, reason: reason)
         }
-        if let failed = status?.failedManifest, await isSame(failed, as: blob, fields: manifest, name) {
-            return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment ?? "?"); waiting for a change of \(name.manifestPath) (to try it again as it is: slipway apply --retry-failed \(name))")
+        if let failed = status?.failedManifest, await isSame(failed, as: blob, fields: manifest, name),
+           await !broughtAgain(status, blob: blob, name, tip: tip) {
+            return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment ?? "?"); waiting for a change of \(name.manifestPath) or a new commit of it (to try it again as it is: slipway apply --retry-failed \(name))")
         }
         guard let status, status.version != nil, let deployedBlob = status.manifest else {
             return result(.create, Self.changes(from: [], to: manifest.fields), "not deployed yet")
@@ -128,6 +129,13 @@ public struct Planner: Sendable {
             return result(.repair, [], "\(running) of \(manifest.run.replicas) instances of \(manifest.version) are running on this machine")
         }
         return result(.none, [])
+    }
+
+    /// Whether a commit other than the failed run's brought the failed manifest (exactly) again.
+    private func broughtAgain(_ status: EnvironmentStatus?, blob: String, _ name: EnvironmentName, tip: ObjectID) async -> Bool {
+        guard let failedCommit = status?.failedCommit, status?.failedManifest == blob, let id = ObjectID(hex: blob),
+              let introduced = try? await repository.git.introducingCommit(of: name.manifestPath, blob: id, from: tip) else { return false }
+        return introduced.hex != failedCommit
     }
 
     /// Whether the failed manifest is the desired one (same blob, or same fields: a comment

@@ -57,21 +57,39 @@ extension GitRepository {
         }
     }
 
-    /// The commits reachable from `tip` and from no existing ref, newest first: what a push of
-    /// `tip` brings, side branches of merges included (`git_revwalk` with every ref hidden).
-    public func newCommits(_ tip: ObjectID) throws -> [ObjectID] {
+    /// The commits reachable from `tip` and not from `known`, newest first: what a push of `tip`
+    /// over `known` brings, side branches of merges included. Every commit reachable from `tip`
+    /// when `known` is nil.
+    public func newCommits(_ tip: ObjectID, over known: ObjectID?) throws -> [ObjectID] {
         var walk: OpaquePointer?
         try check(git_revwalk_new(&walk, repo))
         defer { git_revwalk_free(walk) }
         git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue)
         var raw = tip.raw
         try check(git_revwalk_push(walk, &raw), "commit \(tip.short)")
-        let hidden = git_revwalk_hide_glob(walk, "refs/*")
-        if hidden != GIT_ENOTFOUND.rawValue { try check(hidden, "refs") }
+        if var hidden = known?.raw { try check(git_revwalk_hide(walk, &hidden), "commit \(known?.short ?? "")") }
         var commits: [ObjectID] = []
         var next = git_oid()
         while git_revwalk_next(&next, walk) == 0 { commits.append(ObjectID(next)) }
         return commits
+    }
+
+    /// The oldest version of `path` (file or folder) in the first-parent history of `tip`, and the
+    /// commit that has it, however far back: nil when no commit on that line has `path`.
+    public func oldestEntry(of path: String, from tip: ObjectID) throws -> (id: ObjectID, commit: ObjectID)? {
+        var walk: OpaquePointer?
+        try check(git_revwalk_new(&walk, repo))
+        defer { git_revwalk_free(walk) }
+        try check(git_revwalk_simplify_first_parent(walk))
+        var raw = tip.raw
+        try check(git_revwalk_push(walk, &raw), "commit \(tip.short)")
+        var oldest: (id: ObjectID, commit: ObjectID)?
+        var next = git_oid()
+        while git_revwalk_next(&next, walk) == 0 {
+            let commit = ObjectID(next)
+            if let id = try entryID(at: path, in: commit) { oldest = (id, commit) }
+        }
+        return oldest
     }
 
     /// The blob id at `path` in a commit, nil when there is no file there.

@@ -267,6 +267,9 @@ public struct EnvironmentStatus: Sendable, Codable, Equatable {
     /// the manifest changes.
     public var failedVersion: String?
     public var failedManifest: String?
+    /// The commit that brought the failed manifest: a new commit that brings the same manifest
+    /// again (a revert, a change signed anew) is a new request and is tried.
+    public var failedCommit: String?
     public var failedDeployment: String?
     public var failedReason: String?
     /// Set when a downstream environment validated the running version here (smoke,
@@ -278,7 +281,8 @@ public struct EnvironmentStatus: Sendable, Codable, Equatable {
 
     public init(environment: String, service: String, version: String?, commit: String?, manifest: String?, since: String?,
                 instances: [InstanceSummary], lastResult: DeploymentResult, lastDeployment: String,
-                failedVersion: String? = nil, failedManifest: String? = nil, failedDeployment: String? = nil, failedReason: String? = nil,
+                failedVersion: String? = nil, failedManifest: String? = nil, failedCommit: String? = nil, failedDeployment: String? = nil,
+                failedReason: String? = nil,
                 validatedVersion: String? = nil, validatedFor: String? = nil, validatedIn: String? = nil) {
         self.environment = environment
         self.service = service
@@ -291,6 +295,7 @@ public struct EnvironmentStatus: Sendable, Codable, Equatable {
         self.lastDeployment = lastDeployment
         self.failedVersion = failedVersion
         self.failedManifest = failedManifest
+        self.failedCommit = failedCommit
         self.failedDeployment = failedDeployment
         self.failedReason = failedReason
         self.validatedVersion = validatedVersion

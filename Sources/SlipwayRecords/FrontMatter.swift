@@ -66,7 +66,7 @@ public enum FrontMatter {
         lines.append("lastResult: \(status.lastResult.rawValue)")
         lines.append("lastDeployment: \(YAMLText.scalar(status.lastDeployment))")
         let optional: [(String, String?)] = [
-            ("failedVersion", status.failedVersion), ("failedManifest", status.failedManifest),
+            ("failedVersion", status.failedVersion), ("failedManifest", status.failedManifest), ("failedCommit", status.failedCommit),
             ("failedDeployment", status.failedDeployment), ("failedReason", status.failedReason),
             ("validatedVersion", status.validatedVersion), ("validatedFor", status.validatedFor), ("validatedIn", status.validatedIn),
         ]
@@ -285,7 +285,7 @@ public enum FrontMatter {
             environment: try top.required("environment"), service: try top.required("service"), version: top.string("version"),
             commit: top.string("commit"), manifest: top.string("manifest"), since: top.string("since"), instances: parseInstances(top["instances"]),
             lastResult: result, lastDeployment: try top.required("lastDeployment"), failedVersion: top.string("failedVersion"),
-            failedManifest: top.string("failedManifest"), failedDeployment: top.string("failedDeployment"), failedReason: top.string("failedReason"),
+            failedManifest: top.string("failedManifest"), failedCommit: top.string("failedCommit"), failedDeployment: top.string("failedDeployment"), failedReason: top.string("failedReason"),
             validatedVersion: top.string("validatedVersion"), validatedFor: top.string("validatedFor"), validatedIn: top.string("validatedIn"))
     }
 }

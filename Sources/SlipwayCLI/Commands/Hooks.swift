@@ -39,6 +39,11 @@ extension Slipway {
                     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target.path)
                     print("installed \(target.path)")
                 }
+                // The server's root is what it holds now, never what a later push brings.
+                if server, let head = try await repository.git.resolve(ref: "HEAD"),
+                   let version = try? await repository.pinTrust(at: head, state: global.stateDirectory(for: repository), replace: false) {
+                    print("this server trusts Trust/ \(version.tree.prefix(7)): \(version.signers.joined(separator: ", "))")
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SlipwayEngine
+import SlipwayGit
 import SlipwayManifest
 
 extension Slipway {
@@ -23,8 +24,11 @@ extension Slipway {
         @Flag(name: .long, help: "No manifests at all is fine (for hooks).")
         var allowEmpty = false
 
-        @Option(name: .long, help: "With --ref: also check that every commit the push brings that changes Environments/, Trust/, Templates/ or Approvals/ is signed as Trust/ requires (for a pre-receive hook; the value is the ref's old commit).")
+        @Option(name: .long, help: "With --ref: also check that every commit the push brings that changes Environments/, Trust/, Templates/ or Approvals/ is signed as Trust/ requires (for a pre-receive hook; the value is the ref's old commit, zeros for a new ref).")
         var signedSince: String?
+
+        @Option(name: .long, help: "With --signed-since: the ref the push updates; a branch may not take trusted files back to content it replaced.")
+        var refName: String?
 
         func validate() throws {
             if [staged, ref != nil, dir != nil].filter({ $0 }).count > 1 { throw ValidationError("--ref, --staged and --dir exclude each other") }
@@ -44,7 +48,10 @@ extension Slipway {
                 desired = try await repository.desired(at: commit)
                 if signedSince != nil {
                     // Every commit the push brings that no ref has yet (the hook runs before git updates the refs).
-                    let refusals = try await repository.unsignedChanges(to: commit, state: global.stateDirectory(for: repository))
+                    var old: ObjectID?  // nil for a new ref (git passes zeros)
+                    if let since = signedSince, !since.allSatisfy({ $0 == "0" }) { old = try await repository.git.resolveRevision(since) }
+                    let refusals = try await repository.unsignedChanges(to: commit, over: old, movesBranch: old != nil && refName?.hasPrefix("refs/heads/") == true,
+                                                                        state: global.stateDirectory(for: repository))
                     for refusal in refusals { printError("refused: \(refusal)") }
                     if !refusals.isEmpty {
                         try? report(desired.environments)

@@ -1,0 +1,182 @@
+import Foundation
+public import SlipwayGit
+import SlipwayRecords
+
+/// What this machine accepted from the repository under `Trust/` (README, "Security model"),
+/// kept in `<state>/trust/ledger.json`: the tip it judged last, the `Trust/` version that judges
+/// new commits, and per trusted file the content accepted, or refused with the commit that made
+/// it. Content at a later tip that is neither comes from commits not judged yet, which must be
+/// signed — or from history judged before, which is how a rewind shows (a force-push back, a
+/// `merge -s ours` of an old commit) and is refused: old signed content does not count twice.
+struct TrustLedger: Codable, Equatable, Sendable {
+    struct Entry: Codable, Equatable, Sendable {
+        var blob: String
+        var why: String
+        /// For a refusal: the commit that made the content (a new commit with it is judged anew).
+        var commit: String? = nil
+    }
+
+    var tip: String
+    var keys: String?
+    var accepted: [String: Entry] = [:]
+    var refused: [String: Entry] = [:]
+
+    static func file(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("trust").appendingPathComponent("ledger.json") }
+
+    static func load(_ state: StateDirectory) -> TrustLedger? {
+        guard let data = try? Data(contentsOf: file(state)) else { return nil }
+        return try? JSONDecoder().decode(TrustLedger.self, from: data)
+    }
+
+    func save(_ state: StateDirectory) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try FileManager.default.createDirectory(at: Self.file(state).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try encoder.encode(self).write(to: Self.file(state), options: .atomic)
+    }
+}
+
+/// How `Trust/` judged the trusted files at one commit.
+public struct TrustVerdicts: Sendable {
+    let open: Bool
+    let byPath: [String: TrustCheck.Verdict]
+
+    func verdict(_ path: String) -> TrustCheck.Verdict {
+        open ? .open : byPath[path] ?? .refused("\(path) was not judged")
+    }
+}
+
+extension TrustCheck {
+    /// One judgement: the verdicts, and the ledger and pins to keep (unchanged when nothing was judged).
+    struct Judgement {
+        var verdicts: TrustVerdicts
+        var ledger: TrustLedger?
+        var pins: [String]
+    }
+
+    /// The files whose content decides what runs or what Slipway commits: every file in
+    /// `Environments/` and the templates Slipway reads.
+    func trustedFiles(at tip: ObjectID) async throws -> [String: ObjectID] {
+        var files: [String: ObjectID] = [:]
+        for entry in try await repository.git.listDirectory("Environments", at: tip) ?? [] where entry.isBlob {
+            files["Environments/\(entry.name)"] = entry.id
+        }
+        for file in try await repository.templateFiles(at: tip) { files["Templates/\(file.name)"] = file.blob }
+        return files
+    }
+
+    /// Judges every trusted file at `tip` against what was accepted before (`ledger`, nil on a
+    /// machine that judged nothing yet) and this machine's `pins`: content accepted before
+    /// stands; content made by commits not judged yet counts when Slipway made it here or a key
+    /// of the newest `Trust/` that counts signed it; other content from history judged before is
+    /// refused.
+    func judge(at tip: ObjectID, ledger: TrustLedger?, pins: [String]) async throws -> Judgement {
+        let git = repository.git
+        let files = try await trustedFiles(at: tip)
+        guard let tipTrust = try await git.entryID(at: Self.folder, in: tip) else {
+            guard let root = ledger?.keys ?? pins.first else {
+                return Judgement(verdicts: TrustVerdicts(open: true, byPath: [:]), ledger: ledger, pins: pins)
+            }
+            let why = "\(Self.folder)/ is gone, but this machine deploys signed changes only (it trusts \(Self.folder)/ \(root.prefix(7))); restore it"
+            return Judgement(verdicts: TrustVerdicts(open: false, byPath: files.mapValues { _ in .refused(why) }), ledger: ledger, pins: pins)
+        }
+        let judged = try await ledger.asyncMap { try await git.contains(tipOf: $0) } ?? nil
+        var pins = pins
+        if pins.isEmpty, ledger?.keys == nil, let root = try await takeRoot(at: tip) { pins = [root] }
+        var next = TrustLedger(tip: tip.hex, keys: ledger?.keys ?? pins.last)
+        // Trust/ first: the newest version that counts judges everything else.
+        var counted: [String] = []
+        let trustVerdict = try await settle(Self.folder, tipTrust, at: tip, ledger: ledger, judged: judged) { _ in
+            let (verdict, versions) = try await versionVerdict(tipTrust, at: tip, trusted: ledger?.keys.map { [$0] } ?? pins, judged: judged)
+            counted = versions
+            return verdict
+        }
+        pins += counted.filter { !pins.contains($0) }
+        next.keys = counted.last ?? next.keys
+        var note = ""
+        switch trustVerdict.verdict {
+        case .trusted: next.keys = tipTrust.hex
+        case .refused(let why): note = " (\(Self.folder)/ was changed without a trusted signature, so its version at the tip does not count: \(why); the last trusted \(Self.folder)/ judged it)"
+        case .open: break
+        }
+        next.record(Self.folder, blob: tipTrust, trustVerdict)
+        guard let keys = next.keys else { throw EngineError("no version of \(Self.folder)/ is trusted on this machine") }
+        var verdicts: [String: Verdict] = [:]
+        for (path, blob) in files {
+            let settled = try await settle(path, blob, at: tip, ledger: ledger, judged: judged) { introduced in
+                if state.isOwnCommit(introduced) { return .trusted("made by Slipway on this machine") }
+                return try await verifySignature(of: introduced, who: try await describe(introduced), against: keys,
+                                                 note: note.isEmpty ? try await builtWithoutTrust(introduced) : note)
+            }
+            next.record(path, blob: blob, settled)
+            verdicts[path] = settled.verdict
+        }
+        return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts), ledger: next, pins: pins)
+    }
+
+    /// One file's verdict by the ledger's rules, with the commit that made its content when it
+    /// had to be looked up.
+    private func settle(_ path: String, _ blob: ObjectID, at tip: ObjectID, ledger: TrustLedger?, judged: ObjectID?,
+                        check: (ObjectID) async throws -> Verdict) async throws -> (verdict: Verdict, commit: ObjectID?) {
+        if let entry = ledger?.accepted[path], entry.blob == blob.hex { return (.trusted(entry.why), nil) }
+        let introduced = try await repository.git.introducingCommit(of: path, blob: blob, from: tip)
+        if let entry = ledger?.refused[path], entry.blob == blob.hex, entry.commit == introduced.hex { return (.refused(entry.why), introduced) }
+        if let judged, try await repository.git.isAncestor(introduced, of: judged) {
+            return (.refused("\(path) at \(tip.short) is the content of \(introduced.short), which this machine judged before and which was replaced since (history moved back: a force-push or a merge that keeps an old side); to go back, commit the old content again with a signature (git revert -S) or run slipway rollback"), introduced)
+        }
+        return (try await check(introduced), introduced)
+    }
+
+    /// The note for a commit made on history without `Trust/` (judged by the newest keys that count).
+    func builtWithoutTrust(_ commit: ObjectID) async throws -> String {
+        guard let parent = try await repository.git.commitInfo(commit).parents.first,
+              try await repository.git.entryID(at: Self.folder, in: parent) == nil else { return "" }
+        return " (made on history without \(Self.folder)/; the last trusted \(Self.folder)/ judged it)"
+    }
+
+    /// Judges `tip` with this machine's ledger and pins, and keeps the result.
+    func judgeAndKeep(at tip: ObjectID) async throws -> TrustVerdicts {
+        let ledger = TrustLedger.load(state), pins = Self.pins(state)
+        let judgement = try await judge(at: tip, ledger: ledger, pins: pins)
+        Self.pin(judgement.pins, in: state)
+        if let next = judgement.ledger, next != ledger { try next.save(state) }
+        return judgement.verdicts
+    }
+
+    /// Whether `blob` at `path` is what this machine accepted when it last judged the branch
+    /// (a promotion copies only that; a template is used only then).
+    func acceptance(of path: String, blob: ObjectID) async throws -> Verdict {
+        if try await Self.isOpen(repository: repository, state: state, at: try await repository.tip()) { return .open }
+        guard let ledger = TrustLedger.load(state) else { return .refused("this machine has not judged \(path) yet") }
+        if let entry = ledger.accepted[path], entry.blob == blob.hex { return .trusted(entry.why) }
+        if let entry = ledger.refused[path], entry.blob == blob.hex { return .refused(entry.why) }
+        return .refused("\(path) changed since this machine last judged the branch; the next pass judges it")
+    }
+}
+
+extension TrustLedger {
+    mutating func record(_ path: String, blob: ObjectID, _ settled: (verdict: TrustCheck.Verdict, commit: ObjectID?)) {
+        switch settled.verdict {
+        case .trusted(let why): accepted[path] = Entry(blob: blob.hex, why: why)
+        case .refused(let why): refused[path] = Entry(blob: blob.hex, why: why, commit: settled.commit?.hex)
+        case .open: break
+        }
+    }
+}
+
+extension GitRepository {
+    /// The commit a ledger names, nil when this repository no longer has it.
+    func contains(tipOf ledger: TrustLedger) throws -> ObjectID? {
+        guard let tip = ObjectID(hex: ledger.tip), try contains(tip) else { return nil }
+        return tip
+    }
+}
+
+extension Engine {
+    /// The manifests at `tip`, judged under `Trust/` (the ledger advances to `tip`).
+    public func desired(at tip: ObjectID) async throws -> DesiredState {
+        var desired = try await repository.desired(at: tip)
+        desired.trust = try await TrustCheck(repository: repository, state: configuration.state, resolver: configuration.resolver).judgeAndKeep(at: tip)
+        return desired
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+public import SlipwayGit
+
+/// A version of `Trust/` as `slipway trust` shows it.
+public struct TrustVersion: Sendable {
+    /// The folder's tree id.
+    public let tree: String
+    /// `principal (SHA256:…)` per SSH signer, `gpg/<file>` per OpenPGP key file.
+    public let signers: [String]
+}
+
+extension OpsRepository {
+    /// Pins the `Trust/` of `commit` as this machine's root (`slipway trust pin`): what a new
+    /// machine should be given rather than take the first `Trust/` it sees. Refuses to replace
+    /// a different root unless told to.
+    public func pinTrust(at commit: ObjectID, state: StateDirectory, replace: Bool) async throws -> TrustVersion {
+        guard let tree = try await git.entryID(at: TrustCheck.folder, in: commit) else {
+            throw EngineError("\(commit.short) has no \(TrustCheck.folder)/ folder to pin")
+        }
+        let pins = TrustCheck.pins(state)
+        if !pins.isEmpty, !pins.contains(tree.hex) {
+            guard replace else {
+                throw EngineError("this machine trusts \(TrustCheck.folder)/ \(pins[0].prefix(7)) already; --replace makes \(tree.short) its only root")
+            }
+        }
+        if !pins.contains(tree.hex) || pins.count > 1 && replace {
+            try FileManager.default.createDirectory(at: TrustCheck.pinFile(state).deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data("\(tree.hex)\n".utf8).write(to: TrustCheck.pinFile(state), options: .atomic)
+            try? FileManager.default.removeItem(at: TrustLedger.file(state))  // what was accepted under the old root is judged anew
+        }
+        return try await trustVersion(tree, state: state)
+    }
+
+    /// The versions of `Trust/` this machine trusts, its root first.
+    public func trustedVersions(state: StateDirectory) async throws -> [TrustVersion] {
+        var versions: [TrustVersion] = []
+        for pin in TrustCheck.pins(state) { if let tree = ObjectID(hex: pin) { versions.append(try await trustVersion(tree, state: state)) } }
+        return versions
+    }
+
+    private func trustVersion(_ tree: ObjectID, state: StateDirectory) async throws -> TrustVersion {
+        let check = TrustCheck(repository: self, state: state, resolver: .standard())
+        return TrustVersion(tree: tree.hex, signers: try await check.signers(in: tree))
+    }
+
+    /// What decides what runs or what Slipway commits: the folders whose changes must be signed
+    /// under `Trust/` (records and status files are Slipway's documentation, not read back).
+    public static let trustedFolders = ["Environments", "Trust", "Templates", "Approvals"]
+
+    /// For a push of `new` over `old` (the ref's old commit; nil for a new ref): why it does
+    /// not count under `Trust/`, empty when it does. The server's current state is what earlier
+    /// pushes were checked against, so the newest `Trust/` that counts there judges: every
+    /// commit the push brings over `old` (or over the default branch, for a new ref) that changes
+    /// a trusted folder must be signed by one of its keys, and with `movesBranch` trusted files
+    /// may not go back to content the branch replaced. Nothing is written to the state directory.
+    public func unsignedChanges(to new: ObjectID, over old: ObjectID?, movesBranch: Bool, state: StateDirectory) async throws -> [String] {
+        let check = TrustCheck(repository: self, state: state, resolver: .standard())
+        let base: ObjectID? = if let old { old } else { try await git.resolve(ref: "HEAD") }
+        let ledger = try await base.asyncMap { try await check.ledger(acceptingAllAt: $0) }
+        let judgement = try await check.judge(at: new, ledger: ledger, pins: TrustCheck.pins(state))
+        guard !judgement.verdicts.open, let keys = judgement.ledger?.keys ?? TrustCheck.pins(state).last else { return [] }
+        var refusals: [String] = []
+        if movesBranch, try await git.entryID(at: TrustCheck.folder, in: new) != nil {
+            refusals += judgement.verdicts.byPath.sorted { $0.key < $1.key }.compactMap { if case .refused(let why) = $0.value { why } else { nil } }
+        }
+        let root = base == nil ? try await git.oldestEntry(of: TrustCheck.folder, from: new) : nil
+        for commit in try await git.newCommits(new, over: base).reversed() {
+            guard try await changesTrustedFolder(commit) else { continue }
+            if let root {
+                // Before the first Trust/ (a new repository's first push) nothing was signed; its creation is taken on trust.
+                if root.commit == commit {
+                    let parents = try await git.commitInfo(commit).parents
+                    if try await !parents.asyncContains(where: { try await git.entryID(at: TrustCheck.folder, in: $0) != nil }) { continue }
+                } else if try await git.isAncestor(commit, of: root.commit) {
+                    continue
+                }
+            }
+            if case .refused(let why) = try await check.verifySignature(of: commit, who: try await check.describe(commit), against: keys,
+                                                                         note: try await check.builtWithoutTrust(commit)) {
+                refusals.append(why)
+            }
+        }
+        var seen = Set<String>()
+        return refusals.filter { seen.insert($0).inserted }
+    }
+
+    /// Whether `commit` changes a trusted folder from its first parent (from nothing for a root commit).
+    private func changesTrustedFolder(_ commit: ObjectID) async throws -> Bool {
+        let parent = try await git.commitInfo(commit).parents.first
+        for folder in Self.trustedFolders {
+            let before = try await parent.asyncMap { try await git.entryID(at: folder, in: $0) } ?? nil
+            if try await git.entryID(at: folder, in: commit) != before { return true }
+        }
+        return false
+    }
+}
+
+extension TrustCheck {
+    /// A ledger that accepts every trusted file at `commit` as it is, judged by its `Trust/`
+    /// (or this machine's newest pin): the server's state, which earlier pushes were checked against.
+    func ledger(acceptingAllAt commit: ObjectID) async throws -> TrustLedger {
+        let trust = try await repository.git.entryID(at: Self.folder, in: commit)
+        var ledger = TrustLedger(tip: commit.hex, keys: trust?.hex ?? Self.pins(state).last)
+        var files = try await trustedFiles(at: commit)
+        files[Self.folder] = trust
+        for (path, blob) in files { ledger.accepted[path] = TrustLedger.Entry(blob: blob.hex, why: "on the branch before this push") }
+        return ledger
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+@testable import SlipwayEngine
+@testable import SlipwayRuntime
+
+/// An attacker with push access and no signing key who rewrites history instead of adding to
+/// it: old signed content brought back, keys removed from `Trust/` used on old history, a
+/// `Trust/` deleted and made anew for a machine that has none yet, refs the hook did not look
+/// at. Each would run the attacker's choice; each is refused (README, "Security model").
+@Suite("trust: history rewritten", .serialized)
+struct TrustHistoryTests {
+    static let zeros = String(repeating: "0", count: 40)
+
+    /// alice's `Trust/`, then 1.0.0 and 2.0.0 deployed, both signed by alice; returns both commits.
+    func twoReleases(_ ops: OpsRepoFixture, port: Int, alice: (key: String, signer: String)) throws -> (first: String, second: String) {
+        try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+        let first = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+        #expect(try ops.slipway(["apply"]).status == 0)
+        let second = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port), signedWith: alice.key)
+        #expect(try ops.slipway(["apply"]).status == 0)
+        #expect(fetch(port)?.body == "web 2.0.0\n")
+        return (first, second)
+    }
+
+    func signedGit(_ ops: OpsRepoFixture, key: String, _ arguments: [String]) throws {
+        let result = try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["-c", "gpg.format=ssh", "-c", "user.signingkey=\(key)"] + arguments,
+                                     directory: ops.workTree)
+        guard result.status == 0 else { throw TestFailure("git \(arguments): \(result.output)") }
+    }
+
+    @Test("the branch moved back to an old signed release does not deploy it again; a signed revert to the same content does")
+    func movedBack() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), alice = try ops.sshKey("alice")
+            let (first, second) = try twoReleases(ops, port: port, alice: alice)
+            let tip = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try Command.git(["reset", "-q", "--hard", first], in: ops.workTree)  // what a force-push of main back to 1.0.0 leaves
+            let rewound = try ops.slipway(["apply"])
+            #expect(rewound.status == 1 && rewound.output.contains("judged before and which was replaced since"), "\(rewound.output)")
+            #expect(fetch(port)?.body == "web 2.0.0\n")
+
+            try Command.git(["reset", "-q", "--hard", tip], in: ops.workTree)
+            try signedGit(ops, key: alice.key, ["revert", "--no-edit", "-S", second])
+            let reverted = try ops.slipway(["apply"])
+            #expect(reverted.status == 0, "\(reverted.output)")
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+        }
+    }
+
+    @Test("a merge that keeps an old signed commit's side (merge -s ours) does not bring its manifest back")
+    func mergeKeepingOldSide() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), alice = try ops.sshKey("alice")
+            let (first, _) = try twoReleases(ops, port: port, alice: alice)
+            try Command.git(["checkout", "-q", "-b", "old", first], in: ops.workTree)
+            try Command.git(["merge", "-q", "-s", "ours", "--no-edit", "main"], in: ops.workTree)
+            try Command.git(["checkout", "-q", "main"], in: ops.workTree)
+            try Command.git(["merge", "-q", "--ff-only", "old"], in: ops.workTree)
+            let apply = try ops.slipway(["apply"])
+            #expect(apply.status == 1 && apply.output.contains("judged before and which was replaced since"), "\(apply.output)")
+            #expect(fetch(port)?.body == "web 2.0.0\n")
+        }
+    }
+
+    @Test("a key removed from Trust/ does not count on history from before its removal")
+    func removedKey() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned")
+            let alice = try ops.sshKey("alice"), bob = try ops.sshKey("bob")
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n" + bob.signer + "\n", signedWith: alice.key)
+            let both = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)  // bob's key leaked: removed
+            #expect(try ops.slipway(["apply"]).status == 0)
+
+            // With bob's key: a change on history from before the removal, main merged in so that main fast-forwards to it.
+            try Command.git(["checkout", "-q", "-b", "bob", both], in: ops.workTree)
+            try ops.commit("Environments/production.yaml", TrustAttackTests.evil(version: "6.6.6", listen: port, marker: marker), signedWith: bob.key)
+            try Command.git(["merge", "-q", "--no-edit", "main"], in: ops.workTree)
+            try Command.git(["checkout", "-q", "main"], in: ops.workTree)
+            try Command.git(["merge", "-q", "--ff-only", "bob"], in: ops.workTree)
+            let apply = try ops.slipway(["apply"])
+            #expect(apply.status == 1 && apply.output.contains("does not list"), "\(apply.output)")
+            #expect(!FileManager.default.fileExists(atPath: marker.path))
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+        }
+    }
+
+    @Test("a machine that never deployed takes the oldest Trust/ as its root, not one deleted and made anew")
+    func rootNotReset() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned")
+            let alice = try ops.sshKey("alice"), mallory = try ops.sshKey("mallory")
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            try ops.commit("Trust", nil)
+            try ops.commit("Trust/allowed_signers", mallory.signer + "\n", signedWith: nil)
+            try ops.commit("Environments/production.yaml", TrustAttackTests.evil(version: "6.6.6", listen: port, marker: marker), signedWith: mallory.key)
+            let apply = try ops.slipway(["apply"])
+            #expect(apply.status == 1 && apply.output.contains("does not list"), "\(apply.output)")
+            #expect(!FileManager.default.fileExists(atPath: marker.path) && ops.instances("production").isEmpty)
+            let shown = try Command.slipway(["trust", "show", "--repo", ops.repo.path])
+            #expect(shown.stdout.contains("alice@example.com") && !shown.stdout.contains("mallory"), "\(shown.output)")
+        }
+    }
+
+    @Test("the pre-receive hook refuses a branch moved back, an unsigned commit pushed as a tag first, and Trust/ deleted unsigned; it keeps no state")
+    func hookOnRewrites() async throws {
+        try await OpsRepoFixture.with(bare: true) { ops in
+            #expect(try Command.slipway(["hooks", "install", "--server", "--repo", ops.repo.path]).status == 0)
+            let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned")
+            let alice = try ops.sshKey("alice")
+            let push = { (refspec: String) in
+                try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["push", "-q", "-f", "origin", refspec], directory: ops.workTree)
+            }
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            let first = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try push("HEAD:main").status == 0)
+            let second = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try push("HEAD:main").status == 0)
+
+            let back = try push("\(first):main")
+            #expect(back.status != 0 && back.stderr.contains("judged before"), "\(back.stderr)")
+            let validated = try ops.slipway(["validate", "--ref", first, "--signed-since", second, "--ref-name", "refs/heads/main"])
+            #expect(validated.status == 1 && validated.stderr.contains("replaced since"), "what the hook runs: \(validated.output)")
+            #expect(try push("\(first):refs/tags/v1").status == 0, "a tag of an old release is fine: tags do not deploy")
+
+            let evil = try ops.commit("Environments/production.yaml", TrustAttackTests.evil(version: "6.6.6", listen: port, marker: marker), signedWith: nil)
+            let tagged = try push("HEAD:refs/tags/evil")
+            #expect(tagged.status != 0 && tagged.stderr.contains("is not signed"), "\(tagged.stderr)")
+            #expect(try push("HEAD:main").status != 0)
+
+            try Command.git(["reset", "-q", "--hard", second], in: ops.workTree)
+            try ops.commit("Trust", nil)
+            try ops.commit("Environments/production.yaml", TrustAttackTests.evil(version: "6.6.7", listen: port, marker: marker), signedWith: nil)
+            let untrusted = try push("HEAD:main")
+            #expect(untrusted.status != 0 && untrusted.stderr.contains("is not signed"), "\(untrusted.stderr)")
+
+            let server = try Command.git(["rev-parse", "main"], in: ops.repo).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(server == second && (try? Command.git(["cat-file", "-e", evil], in: ops.repo)) == nil)
+            for kept in ["trust/pinned", "trust/ledger.json"] {
+                #expect(!FileManager.default.fileExists(atPath: ops.stateDirectory.appendingPathComponent(kept).path), "the hook keeps no \(kept)")
+            }
+        }
+    }
+}
