@@ -275,6 +275,7 @@ struct PipelineRun {
             }
         }
         guard launcher.executable() != nil else { throw DeploymentFailure(reason: "run.command: \(launcher.executableProblem)") }
+        if signature != .open { try checkNothingRunsFromRepository(workingDirectory: launcher.workingDirectory) }
         let parts = [secrets.isEmpty ? nil : "secrets \(secrets.keys.sorted().joined(separator: ", ")) set",
                      gates.preflight.isEmpty ? nil : "\(gates.preflight.count) pre-flight gate(s)",
                      gates.smoke.isEmpty ? nil : "\(gates.smoke.count) smoke check(s)",
@@ -379,6 +380,33 @@ struct PipelineRun {
             environment: environment, manifest: manifest, manifestBlob: blob, commit: trigger.id.hex, secrets: secrets,
             state: engine.state, resolver: engine.resolver, workingDirectory: try workingDirectory(manifest),
             inherited: engine.environment.filter { Self.inheritedVariables.contains($0.key) })
+    }
+
+    /// Under `Trust/` only signed files decide what runs, and the ops repo's working tree holds
+    /// files nobody signed (anything pushed outside the trusted folders, anything left in the
+    /// clone): no program, script or working directory may come from it (README, "Security model").
+    func checkNothingRunsFromRepository(workingDirectory: URL) throws {
+        let repository = (repository.git.workingDirectory ?? repository.git.gitDirectory).resolvingSymlinksInPath().path
+        let own = engine.state.root.resolvingSymlinksInPath().path
+        func inRepository(_ url: URL) -> Bool {
+            let path = url.resolvingSymlinksInPath().path
+            func under(_ folder: String) -> Bool { path == folder || path.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") }
+            return under(repository) && !under(own)
+        }
+        func refuse(_ what: String) -> DeploymentFailure {
+            DeploymentFailure(reason: "refused: \(what) is in the ops repo; under \(TrustCheck.folder)/ nothing runs from its working tree, which holds files nobody signed (install programs and scripts outside the repository)", refused: true)
+        }
+        if manifest.run.workingDirectory != nil, inRepository(workingDirectory) {
+            throw refuse("run.workingDirectory \(workingDirectory.path)")
+        }
+        for (field, arguments) in manifest.commands {
+            if let program = arguments.first, let executable = engine.resolver.resolve(program, in: workingDirectory), inRepository(executable) {
+                throw refuse("\(field) \(program)")
+            }
+            if let path = arguments.dropFirst().first(where: { $0.hasPrefix("/") && inRepository(URL(fileURLWithPath: $0)) }) {
+                throw refuse("\(field) argument \(path)")
+            }
+        }
     }
 
     static let inheritedVariables: Set<String> = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"]

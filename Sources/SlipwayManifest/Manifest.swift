@@ -260,3 +260,14 @@ public struct RollbackPolicy: Sendable, Hashable, Codable {
     /// Run on a rollback after a backup gate: argv with `{backup}` for the backup's name.
     public var restore: [String]?
 }
+
+extension Manifest {
+    /// Every command the manifest runs, named by its field: `run.command`, the pre-flight and
+    /// integration gates, `rollback.restore`.
+    public var commands: [(field: String, arguments: [String])] {
+        [("run.command", run.command)]
+            + gates.preflight.filter { !$0.command.isEmpty }.map { ("gates.preflight \($0.name)", $0.command) }
+            + gates.integration.filter { !$0.command.isEmpty }.map { ("gates.integration \($0.name)", $0.command) }
+            + (rollback.restore.map { [("rollback.restore", $0)] } ?? [])
+    }
+}

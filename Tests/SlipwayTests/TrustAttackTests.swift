@@ -192,6 +192,30 @@ struct TrustAttackTests {
         }
     }
 
+    @Test("under Trust/, a signed manifest whose program, script or working directory is in the ops repo is refused: the working tree holds unsigned files")
+    func nothingRunsFromTheWorkingTree() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned")
+            let alice = try ops.sshKey("alice")
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            let script = ops.workTree.appendingPathComponent("scripts/run.sh")
+            try ops.commit("scripts/run.sh", "#!/bin/sh\ntouch \(marker.path)\n", signedWith: nil)  // anyone may push this
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            let variants: [(String, String)] = [
+                ("run.workingDirectory", #"command: ["/bin/sh", "run.sh"]\#n  workingDirectory: scripts"#),
+                ("run.command", #"command: ["\#(script.path)"]"#),
+                ("run.command argument", #"command: ["/bin/sh", "\#(script.path)"]"#),
+            ]
+            for (index, (what, run)) in variants.enumerated() {
+                let manifest = "service: web\nversion: \"1.0.\(index)\"\nrun:\n  \(run)\ntraffic: { listen: \"127.0.0.1:\(port)\" }\n"
+                try ops.commit("Environments/production.yaml", manifest, signedWith: alice.key)
+                let apply = try ops.slipway(["apply"])
+                #expect(apply.status == 1 && apply.output.contains("\(what)") && apply.output.contains("is in the ops repo"), "\(apply.output)")
+                #expect(!FileManager.default.fileExists(atPath: marker.path), "\(what)")
+            }
+        }
+    }
+
     @Test("an SSH signature of 11 to 13 bytes is no signature, not a crash")
     func shortSignature() {
         for length in 6...14 {
