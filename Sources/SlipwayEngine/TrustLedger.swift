@@ -52,6 +52,8 @@ extension TrustCheck {
         var verdicts: TrustVerdicts
         var ledger: TrustLedger?
         var pins: [String]
+        /// Versions of `Trust/` found to count, each made by a commit signed by a key of the one before.
+        var counted: [String] = []
     }
 
     /// The files whose content decides what runs or what Slipway commits: every file in
@@ -111,7 +113,7 @@ extension TrustCheck {
             next.record(path, blob: blob, settled)
             verdicts[path] = settled.verdict
         }
-        return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts), ledger: next, pins: pins)
+        return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts), ledger: next, pins: pins, counted: counted)
     }
 
     /// One file's verdict by the ledger's rules, with the commit that made its content when it

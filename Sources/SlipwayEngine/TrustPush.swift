@@ -65,7 +65,7 @@ extension OpsRepository {
         }
         let root = base == nil ? try await git.oldestEntry(of: TrustCheck.folder, from: new) : nil
         for commit in try await git.newCommits(new, over: base).reversed() {
-            guard try await changesTrustedFolder(commit) else { continue }
+            guard try await changesTrustedFolder(commit), try await !makesCountedTrust(commit, judgement.counted) else { continue }
             if let root {
                 // Before the first Trust/ (a new repository's first push) nothing was signed; its creation is taken on trust.
                 if root.commit == commit {
@@ -82,6 +82,14 @@ extension OpsRepository {
         }
         var seen = Set<String>()
         return refusals.filter { seen.insert($0).inserted }
+    }
+
+    /// Whether `commit` made a version of `Trust/` that was found to count: it was checked
+    /// against the keys before it (the signer may have removed their own key).
+    private func makesCountedTrust(_ commit: ObjectID, _ counted: [String]) async throws -> Bool {
+        guard let trust = try await git.entryID(at: TrustCheck.folder, in: commit), counted.contains(trust.hex) else { return false }
+        let parent = try await git.commitInfo(commit).parents.first
+        return try await parent.asyncMap { try await git.entryID(at: TrustCheck.folder, in: $0) } ?? nil != trust
     }
 
     /// Whether `commit` changes a trusted folder from its first parent (from nothing for a root commit).

@@ -143,4 +143,30 @@ struct TrustHistoryTests {
             }
         }
     }
+
+    @Test("a signer who hands over to another key in a commit they sign: the machine and the server hook take it, then the new key's changes")
+    func handOver() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), alice = try ops.sshKey("alice"), bob = try ops.sshKey("bob")
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.commit("Trust/allowed_signers", bob.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.1.0", replicas: 1, listen: port), signedWith: bob.key)
+            let apply = try ops.slipway(["apply"])
+            #expect(apply.status == 0, "\(apply.output)")
+            #expect(fetch(port)?.body == "web 1.1.0\n")
+        }
+        try await OpsRepoFixture.with(bare: true) { ops in
+            #expect(try Command.slipway(["hooks", "install", "--server", "--repo", ops.repo.path]).status == 0)
+            let alice = try ops.sshKey("alice"), bob = try ops.sshKey("bob")
+            let push = { try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["push", "-q", "origin", "HEAD:main"], directory: ops.workTree) }
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            #expect(try push().status == 0)
+            try ops.commit("Trust/allowed_signers", bob.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.1.0", replicas: 1, listen: 8080), signedWith: bob.key)
+            let pushed = try push()
+            #expect(pushed.status == 0, "\(pushed.stderr)")
+        }
+    }
 }
