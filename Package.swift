@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(name: "SlipwayNotify", swiftSettings: swiftSettings),
         .testTarget(
             name: "SlipwayTests",
-            dependencies: ["SlipwayEngine", "SlipwayCLI", "SlipwayDemoService", "SlipwayDefaults", "CSlipwaySystem"],
+            dependencies: ["SlipwayEngine", "SlipwayDaemon", "SlipwayCLI", "SlipwayDemoService", "SlipwayDefaults", "CSlipwaySystem"],
             swiftSettings: swiftSettings
         ),
     ]

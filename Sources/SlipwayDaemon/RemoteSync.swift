@@ -44,8 +44,9 @@ public actor RemoteSync {
     /// Fetches, then brings the branch up to the remote: a fast-forward, or Slipway's own
     /// commits that are not pushed yet re-created on top of the remote's tip.
     public func pull() async throws {
-        try await run(["fetch", "--quiet", "--prune", "origin"])
         let git = repository.git
+        let seen = try await git.resolve(ref: tracking)  // the remote as Slipway last saw it
+        try await run(["fetch", "--quiet", "--prune", "origin"])
         guard let remote = try await git.resolve(ref: tracking) else { return }
         let local = try await git.resolve(ref: repository.branch)
         guard let local, local != remote else {
@@ -57,7 +58,13 @@ public actor RemoteSync {
             return
         }
         if try await git.isAncestor(remote, of: local) { return }  // ahead: push() sends them
-        let own = try await git.commits(on: repository.branch, after: remote)
+        // Only commits that never reached the remote: after a force-push back, re-creating ones that
+        // did would put old manifests (a revert, a promotion) back as Slipway's own on a base someone chose.
+        var own: [ObjectID] = []
+        for commit in try await git.commits(on: repository.branch, after: remote) {
+            if let seen, try await git.isAncestor(commit, of: seen) { continue }
+            own.append(commit)
+        }
         let result = try await git.replay(own, onto: remote) { conflicting in
             // A manifest someone changed meanwhile wins over Slipway's revert or promotion; records and status are Slipway's.
             !conflicting.contains { $0.hasPrefix(OpsRepository.environmentsDirectory + "/") }

@@ -67,15 +67,18 @@ struct TrustCheck {
     }
 
     /// Whether the `Trust/` version `tree` (found at `commit`) counts, and the versions found to
-    /// count on the way (oldest first): each version since one in `trusted` must be made by a
-    /// commit signed by a key of the version before it. With `judged` (the tip a ledger judged
-    /// last), a version made by history judged before counts only when it is in `trusted`.
-    func versionVerdict(_ tree: ObjectID, at commit: ObjectID, trusted: [String], judged: ObjectID?) async throws -> (Verdict, counted: [String]) {
+    /// count on the way (oldest first, with the commits that made them): walking back to a
+    /// version in `trusted`, each version counts when the commit that made it is signed by a key
+    /// of the newest version before it that counts (a merge: of a side whose version is trusted).
+    /// With `judged` (the tip a ledger judged last), a version made by history judged before
+    /// counts only when it is in `trusted`.
+    func versionVerdict(_ tree: ObjectID, at commit: ObjectID, trusted: [String], judged: ObjectID?) async throws
+        -> (Verdict, counted: [(tree: String, commit: ObjectID)]) {
         let git = repository.git
         var pending: [(tree: ObjectID, introduced: ObjectID)] = []
         var current = (tree: tree, at: commit)
         var judge: String
-        while true {
+        walk: while true {
             if trusted.contains(current.tree.hex) { judge = current.tree.hex; break }
             guard pending.count < Self.maximumUnverifiedVersions else {
                 return (.refused("\(Self.folder)/ changed \(pending.count) times without reaching a version this machine trusts"), [])
@@ -85,25 +88,31 @@ struct TrustCheck {
                 return (.refused("\(Self.folder)/ \(current.tree.short) of \(introduced.short) was replaced since (history moved back); change \(Self.folder)/ with a new signed commit"), [])
             }
             pending.append((current.tree, introduced))
-            guard let parent = try await git.commitInfo(introduced).parents.first,
-                  let older = try await git.entryID(at: Self.folder, in: parent) else {
+            var older: (tree: ObjectID, at: ObjectID)?
+            for parent in try await git.commitInfo(introduced).parents {
+                guard let version = try await git.entryID(at: Self.folder, in: parent) else { continue }
+                if trusted.contains(version.hex) { judge = version.hex; break walk }
+                older = older ?? (version, parent)
+            }
+            guard let older else {
                 // A Trust/ made anew on history without one: only the keys that count may make it.
                 guard let last = trusted.last else { return (.refused("no version of \(Self.folder)/ is trusted on this machine"), []) }
                 judge = last
                 break
             }
-            current = (older, parent)
+            current = older
         }
-        // From the oldest unverified version forward: each must be made by a key of the one before.
-        var counted: [String] = []
+        // From the oldest unverified version forward; one that does not count is passed over.
+        var counted: [(tree: String, commit: ObjectID)] = []
+        var verdict = Verdict.trusted("")
         for (tree, introduced) in pending.reversed() {
-            if !state.isOwnCommit(introduced), case .refused(let why) = try await verifySignature(of: introduced, who: try await describe(introduced), against: judge, note: "") {
-                return (.refused(why), counted)
-            }
-            counted.append(tree.hex)
+            verdict = state.isOwnCommit(introduced) ? .trusted("")
+                : try await verifySignature(of: introduced, who: try await describe(introduced), against: judge, note: "")
+            guard case .trusted = verdict else { continue }
+            counted.append((tree.hex, introduced))
             judge = tree.hex
         }
-        return (.trusted(""), counted)
+        return (verdict, counted)
     }
 
     static func pinFile(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("trust").appendingPathComponent("pinned") }

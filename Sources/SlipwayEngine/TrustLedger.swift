@@ -21,6 +21,10 @@ struct TrustLedger: Codable, Equatable, Sendable {
     var accepted: [String: Entry] = [:]
     var refused: [String: Entry] = [:]
 
+    /// Keeps the judged tip (and so all history judged before) in the repository, whatever the
+    /// branch does: the rewind check needs those commits.
+    static let keepRef = "refs/slipway/judged"
+
     static func file(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("trust").appendingPathComponent("ledger.json") }
 
     static func load(_ state: StateDirectory) -> TrustLedger? {
@@ -52,8 +56,8 @@ extension TrustCheck {
         var verdicts: TrustVerdicts
         var ledger: TrustLedger?
         var pins: [String]
-        /// Versions of `Trust/` found to count, each made by a commit signed by a key of the one before.
-        var counted: [String] = []
+        /// The commits that made versions of `Trust/` found to count (signed by a key of the one before).
+        var counted: [ObjectID] = []
     }
 
     /// The files whose content decides what runs or what Slipway commits: every file in
@@ -85,16 +89,18 @@ extension TrustCheck {
         let judged = try await ledger.asyncMap { try await git.contains(tipOf: $0) } ?? nil
         var pins = pins
         if pins.isEmpty, ledger?.keys == nil, let root = try await takeRoot(at: tip) { pins = [root] }
-        var next = TrustLedger(tip: tip.hex, keys: ledger?.keys ?? pins.last)
+        // The judged tip only moves forward: after a force-push back, history judged before stays judged.
+        let forward = try await judged.asyncMap { try await git.isAncestor($0, of: tip) } ?? true
+        var next = TrustLedger(tip: forward ? tip.hex : judged?.hex ?? tip.hex, keys: ledger?.keys ?? pins.last)
         // Trust/ first: the newest version that counts judges everything else.
-        var counted: [String] = []
+        var counted: [(tree: String, commit: ObjectID)] = []
         let trustVerdict = try await settle(Self.folder, tipTrust, at: tip, ledger: ledger, judged: judged) { _ in
             let (verdict, versions) = try await versionVerdict(tipTrust, at: tip, trusted: ledger?.keys.map { [$0] } ?? pins, judged: judged)
             counted = versions
             return verdict
         }
-        pins += counted.filter { !pins.contains($0) }
-        next.keys = counted.last ?? next.keys
+        pins += counted.map(\.tree).filter { !pins.contains($0) }
+        next.keys = counted.last?.tree ?? next.keys
         var note = ""
         switch trustVerdict.verdict {
         case .trusted: next.keys = tipTrust.hex
@@ -103,7 +109,7 @@ extension TrustCheck {
         }
         next.record(Self.folder, blob: tipTrust, trustVerdict)
         guard let keys = next.keys else { throw EngineError("no version of \(Self.folder)/ is trusted on this machine") }
-        var verdicts: [String: Verdict] = [:]
+        var verdicts: [String: Verdict] = [Self.folder: trustVerdict.verdict]
         for (path, blob) in files {
             let settled = try await settle(path, blob, at: tip, ledger: ledger, judged: judged) { introduced in
                 if state.isOwnCommit(introduced) { return .trusted("made by Slipway on this machine") }
@@ -113,7 +119,7 @@ extension TrustCheck {
             next.record(path, blob: blob, settled)
             verdicts[path] = settled.verdict
         }
-        return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts), ledger: next, pins: pins, counted: counted)
+        return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts), ledger: next, pins: pins, counted: counted.map(\.commit))
     }
 
     /// One file's verdict by the ledger's rules, with the commit that made its content when it
@@ -141,7 +147,10 @@ extension TrustCheck {
         let ledger = TrustLedger.load(state), pins = Self.pins(state)
         let judgement = try await judge(at: tip, ledger: ledger, pins: pins)
         Self.pin(judgement.pins, in: state)
-        if let next = judgement.ledger, next != ledger { try next.save(state) }
+        if let next = judgement.ledger, next != ledger {
+            try next.save(state)
+            if let judged = ObjectID(hex: next.tip) { try await repository.git.keep(judged, as: TrustLedger.keepRef) }
+        }
         return judgement.verdicts
     }
 

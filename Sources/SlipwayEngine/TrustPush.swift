@@ -55,17 +55,22 @@ extension OpsRepository {
     /// may not go back to content the branch replaced. Nothing is written to the state directory.
     public func unsignedChanges(to new: ObjectID, over old: ObjectID?, movesBranch: Bool, state: StateDirectory) async throws -> [String] {
         let check = TrustCheck(repository: self, state: state, resolver: .standard())
+        let pins = TrustCheck.pins(state)
         let base: ObjectID? = if let old { old } else { try await git.resolve(ref: "HEAD") }
+        if base == nil, try await git.hasRefs() {
+            return ["the server's HEAD names no branch, so a new ref cannot be checked against it: point it at the branch Slipway deploys (git symbolic-ref HEAD refs/heads/main)"]
+        }
         let ledger = try await base.asyncMap { try await check.ledger(acceptingAllAt: $0) }
-        let judgement = try await check.judge(at: new, ledger: ledger, pins: TrustCheck.pins(state))
-        guard !judgement.verdicts.open, let keys = judgement.ledger?.keys ?? TrustCheck.pins(state).last else { return [] }
+        let judgement = try await check.judge(at: new, ledger: ledger, pins: pins)
+        guard !judgement.verdicts.open, let keys = judgement.ledger?.keys ?? pins.last else { return [] }
         var refusals: [String] = []
         if movesBranch, try await git.entryID(at: TrustCheck.folder, in: new) != nil {
             refusals += judgement.verdicts.byPath.sorted { $0.key < $1.key }.compactMap { if case .refused(let why) = $0.value { why } else { nil } }
         }
-        let root = base == nil ? try await git.oldestEntry(of: TrustCheck.folder, from: new) : nil
+        let root = base == nil && pins.isEmpty ? try await git.oldestEntry(of: TrustCheck.folder, from: new) : nil
         for commit in try await git.newCommits(new, over: base).reversed() {
-            guard try await changesTrustedFolder(commit), try await !makesCountedTrust(commit, judgement.counted) else { continue }
+            // A commit that made a Trust/ version found to count was checked against the keys before it (its signer may have removed their own key).
+            guard !judgement.counted.contains(commit), try await changesTrustedFolder(commit) else { continue }
             if let root {
                 // Before the first Trust/ (a new repository's first push) nothing was signed; its creation is taken on trust.
                 if root.commit == commit {
@@ -84,22 +89,31 @@ extension OpsRepository {
         return refusals.filter { seen.insert($0).inserted }
     }
 
-    /// Whether `commit` made a version of `Trust/` that was found to count: it was checked
-    /// against the keys before it (the signer may have removed their own key).
-    private func makesCountedTrust(_ commit: ObjectID, _ counted: [String]) async throws -> Bool {
-        guard let trust = try await git.entryID(at: TrustCheck.folder, in: commit), counted.contains(trust.hex) else { return false }
-        let parent = try await git.commitInfo(commit).parents.first
-        return try await parent.asyncMap { try await git.entryID(at: TrustCheck.folder, in: $0) } ?? nil != trust
-    }
-
-    /// Whether `commit` changes a trusted folder from its first parent (from nothing for a root commit).
+    /// Whether `commit` makes trusted content: a trusted folder differs from its parent's (is
+    /// there at all, for a root commit); for a merge, a file there that no parent has, or one
+    /// every parent has that the merge drops. A merge that only combines its sides makes none.
     private func changesTrustedFolder(_ commit: ObjectID) async throws -> Bool {
-        let parent = try await git.commitInfo(commit).parents.first
+        let parents = try await git.commitInfo(commit).parents
         for folder in Self.trustedFolders {
-            let before = try await parent.asyncMap { try await git.entryID(at: folder, in: $0) } ?? nil
-            if try await git.entryID(at: folder, in: commit) != before { return true }
+            let mine = try await git.entryID(at: folder, in: commit)
+            var theirs: [ObjectID?] = []
+            for parent in parents { theirs.append(try await git.entryID(at: folder, in: parent)) }
+            if parents.isEmpty ? mine != nil : !theirs.contains(mine) {
+                if parents.count < 2 { return true }
+                if try await mergeMakesContent(folder, commit, parents) { return true }
+            }
         }
         return false
+    }
+
+    private func mergeMakesContent(_ folder: String, _ merge: ObjectID, _ parents: [ObjectID]) async throws -> Bool {
+        let merged = Dictionary(try await git.files(under: folder, at: merge)?.map { ($0.path, $0.id) } ?? [], uniquingKeysWith: { a, _ in a })
+        var sides: [[String: ObjectID]] = []
+        for parent in parents {
+            sides.append(Dictionary(try await git.files(under: folder, at: parent)?.map { ($0.path, $0.id) } ?? [], uniquingKeysWith: { a, _ in a }))
+        }
+        if merged.contains(where: { path, blob in !sides.contains { $0[path] == blob } }) { return true }
+        return sides.first?.keys.contains { path in merged[path] == nil && sides.allSatisfy { $0[path] != nil } } ?? false
     }
 }
 

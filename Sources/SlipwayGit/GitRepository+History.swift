@@ -96,17 +96,18 @@ extension UnsafeRawBufferPointer {
 }
 
 extension GitRepository {
-    /// The commit that gave `path` (a file or a folder) the content `blob`: following first
-    /// parents from `tip`, the oldest commit in the unbroken run of commits where `path` is
-    /// `blob`. However far back that is: the answer is kept per path and blob with the tip it
-    /// was found from, so the next question (from a later tip) walks only the commits between.
+    /// The commit that gave `path` (a file or a folder) the content `blob`: walking back from
+    /// `tip` through a parent that has the same content (the first such parent: a merge that
+    /// took the content from its second side leads there), the oldest commit in that unbroken
+    /// run. However far back that is: the answer is kept per path and blob with the tip it was
+    /// found from, so the next question (from a later tip) walks only the commits between.
     public func introducingCommit(of path: String, blob: ObjectID, from tip: ObjectID) throws -> ObjectID {
         let key = "\(path)\u{0}\(blob.hex)"
         let known = introductions[key]
         var current = tip
         while true {
             if let known, current == known.tip { break }
-            guard let parent = try commitInfo(current).parents.first, try entryID(at: path, in: parent) == blob else {
+            guard let parent = try commitInfo(current).parents.first(where: { try entryID(at: path, in: $0) == blob }) else {
                 introductions[key] = (tip, current)
                 return current
             }

@@ -9,6 +9,15 @@ extension GitRepository {
         return try check(git_graph_descendant_of(repo, &a, &b), "ancestry of \(commit.short)") == 1
     }
 
+    /// Points `ref` at `commit` whatever it pointed at, so that git keeps the commit and its
+    /// history however the branches move (`git gc` prunes only what no ref reaches).
+    public func keep(_ commit: ObjectID, as ref: String) throws {
+        var id = commit.raw
+        var reference: OpaquePointer?
+        defer { git_reference_free(reference) }
+        try check(git_reference_create(&reference, repo, ref, &id, 1, "slipway: keep \(commit.short)"), "updating \(ref)")
+    }
+
     /// Moves `branch` from `old` to `new` (compare-and-swap); false when it no longer points at
     /// `old` or is locked (the caller tries again on its next wake-up).
     public func moveBranch(_ branch: String, to new: ObjectID, from old: ObjectID?, message: String) throws -> Bool {

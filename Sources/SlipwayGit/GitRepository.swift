@@ -62,6 +62,19 @@ public actor GitRepository {
         return String(cString: target)
     }
 
+    /// Whether the repository has any ref at all (a new, empty one has none).
+    public func hasRefs() throws -> Bool {
+        var iterator: OpaquePointer?
+        try check(git_reference_iterator_new(&iterator, repo), "refs")
+        defer { git_reference_iterator_free(iterator) }
+        var reference: OpaquePointer?
+        let result = git_reference_next(&reference, iterator)
+        git_reference_free(reference)
+        if result == GIT_ITEROVER.rawValue { return false }
+        try check(result, "refs")
+        return true
+    }
+
     /// The commit a ref points at, nil when the ref does not exist (`git_reference_name_to_id`).
     public func resolve(ref name: String) throws -> ObjectID? {
         var oid = git_oid()

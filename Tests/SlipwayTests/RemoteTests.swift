@@ -1,4 +1,8 @@
 import Foundation
+import Logging
+import SlipwayDaemon
+import SlipwayEngine
+import SlipwayGit
 import Testing
 @testable import SlipwayRecords
 @testable import SlipwayRuntime
@@ -60,6 +64,38 @@ struct RemoteTests {
             for (older, newer) in zip(values, values.dropFirst()) {
                 #expect((try? ops.git(["merge-base", "--is-ancestor", older, newer])) != nil, "\(older) → \(newer) is not a fast-forward")
             }
+        }
+    }
+}
+
+extension RemoteTests {
+    @Test("after the remote is force-pushed back, Slipway re-creates only its commits that never reached it, never an old revert")
+    func forcedBackRemote() async throws {
+        try await OpsRepoFixture.with(bare: true) { ops in
+            let port = try Ports.free()
+            let base = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            let clonePath = ops.root.appendingPathComponent("slipway/ops.git")
+            try await RemoteSync.cloneIfMissing(ops.repo.path, to: clonePath.path)
+            let repository = try await OpsRepository.open(path: clonePath.path, branch: "main")
+            let state = StateDirectory(root: ops.root.appendingPathComponent("state"))
+            let sync = RemoteSync(url: ops.repo.path, repository: repository, state: state, logger: Logger(label: "test"))
+
+            // Slipway's own manifest commit (as a revert is), pushed to the remote.
+            let revert = try await repository.git.commit([FileUpdate(path: "Environments/production.yaml", content: Data(testManifest(version: "0.9.0", listen: port).utf8))],
+                                                         message: "revert", author: Signature(name: "Slipway", email: "slipway@localhost"), onto: "refs/heads/main")
+            let own = try #require(revert)
+            state.rememberOwnCommit(own)
+            try await sync.push()
+            #expect(try ops.git(["rev-parse", "main"]).trimmingCharacters(in: .whitespacesAndNewlines) == own.hex)
+
+            // Someone forces the remote back to before it and adds a commit of their own.
+            try Command.git(["reset", "-q", "--hard", base], in: ops.workTree)
+            try ops.commit("NOTES.md", "rewritten\n", signedWith: nil)
+            try Command.git(["push", "-q", "-f", "origin", "HEAD:main"], in: ops.workTree)
+            try await sync.pull()
+            let tip = try #require(try await repository.git.resolve(ref: "refs/heads/main"))
+            #expect(tip.hex == (try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)), "nothing re-created on the rewritten remote")
+            #expect(try await repository.git.readFile("Environments/production.yaml", at: tip).map { String(decoding: $0, as: UTF8.self) }?.contains("1.0.0") == true)
         }
     }
 }

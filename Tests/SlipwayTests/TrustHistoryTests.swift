@@ -34,7 +34,10 @@ struct TrustHistoryTests {
             let port = try Ports.free(), alice = try ops.sshKey("alice")
             let (first, second) = try twoReleases(ops, port: port, alice: alice)
             let tip = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
-            try Command.git(["reset", "-q", "--hard", first], in: ops.workTree)  // what a force-push of main back to 1.0.0 leaves
+            // What force-pushes of main leave: first back to the commit that made Trust/ (no manifest there to refuse), then to 1.0.0.
+            try Command.git(["reset", "-q", "--hard", "\(first)~1"], in: ops.workTree)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try Command.git(["reset", "-q", "--hard", first], in: ops.workTree)
             let rewound = try ops.slipway(["apply"])
             #expect(rewound.status == 1 && rewound.output.contains("judged before and which was replaced since"), "\(rewound.output)")
             #expect(fetch(port)?.body == "web 2.0.0\n")
@@ -72,6 +75,13 @@ struct TrustHistoryTests {
             #expect(try ops.slipway(["apply"]).status == 0)
             try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)  // bob's key leaked: removed
             #expect(try ops.slipway(["apply"]).status == 0)
+
+            // An orphan with main's tree first: accepted as it is, and the history judged before stays judged.
+            let main = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let orphan = try ops.git(["commit-tree", "-m", "orphan", "\(main)^{tree}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try Command.git(["reset", "-q", "--hard", orphan], in: ops.workTree)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try Command.git(["reset", "-q", "--hard", main], in: ops.workTree)
 
             // With bob's key: a change on history from before the removal, main merged in so that main fast-forwards to it.
             try Command.git(["checkout", "-q", "-b", "bob", both], in: ops.workTree)
@@ -138,9 +148,12 @@ struct TrustHistoryTests {
 
             let server = try Command.git(["rev-parse", "main"], in: ops.repo).trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(server == second && (try? Command.git(["cat-file", "-e", evil], in: ops.repo)) == nil)
-            for kept in ["trust/pinned", "trust/ledger.json"] {
-                #expect(!FileManager.default.fileExists(atPath: ops.stateDirectory.appendingPathComponent(kept).path), "the hook keeps no \(kept)")
-            }
+            let deleted = try push(":main")
+            #expect(deleted.status != 0 && deleted.stderr.contains("cannot be deleted"), "\(deleted.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: ops.stateDirectory.appendingPathComponent("trust/ledger.json").path), "the hook keeps no ledger")
+            let pinned = try String(contentsOf: ops.stateDirectory.appendingPathComponent("trust/pinned"), encoding: .utf8)
+            let aliceTrust = try Command.git(["rev-parse", "\(first):Trust"], in: ops.repo)
+            #expect(pinned == aliceTrust, "post-receive pinned the first Trust/ that landed, and nothing a refused push brought")
         }
     }
 
@@ -167,6 +180,39 @@ struct TrustHistoryTests {
             try ops.commit("Environments/production.yaml", testManifest(version: "1.1.0", replicas: 1, listen: 8080), signedWith: bob.key)
             let pushed = try push()
             #expect(pushed.status == 0, "\(pushed.stderr)")
+        }
+    }
+
+    @Test("merges nobody signed that only combine signed changes count, a Trust/ change merged in included; unsigned junk in Trust/ does not block the next signed change")
+    func unsignedMerges() async throws {
+        try await OpsRepoFixture.with(bare: true) { ops in
+            #expect(try Command.slipway(["hooks", "install", "--server", "--repo", ops.repo.path]).status == 0)
+            let port = try Ports.free(), alice = try ops.sshKey("alice"), carol = try ops.sshKey("carol")
+            let push = { try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["push", "-q", "origin", "HEAD:main"], directory: ops.workTree) }
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/staging.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try push().status == 0)
+            let base = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try Command.git(["checkout", "-q", "-b", "side", base], in: ops.workTree)
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n" + carol.signer + "\n", signedWith: alice.key)
+            try Command.git(["checkout", "-q", "main"], in: ops.workTree)
+            try ops.commit("Environments/staging.yaml", testManifest(version: "1.1.0", replicas: 1, listen: port), signedWith: alice.key)
+            try Command.git(["merge", "-q", "--no-edit", "side"], in: ops.workTree)  // what git pull makes: not signed
+            let merged = try push()
+            #expect(merged.status == 0, "\(merged.stderr)")
+            let apply = try Command.slipway(["apply", "--repo", ops.workTree.path])
+            #expect(apply.status == 0, "\(apply.output)")
+            try ops.commit("Environments/staging.yaml", testManifest(version: "1.2.0", replicas: 1, listen: port), signedWith: carol.key)
+            let byCarol = try Command.slipway(["apply", "--repo", ops.workTree.path])
+            #expect(byCarol.status == 0 && fetch(port)?.body == "web 1.2.0\n", "carol counts once the merge brought her key: \(byCarol.output)")
+
+            try ops.commit("Trust/junk", "x\n", signedWith: nil)  // reaches the branch unsigned (no hook on the daemon's clone)
+            #expect(try Command.slipway(["apply", "--repo", ops.workTree.path]).status == 0)
+            try ops.commit("Trust/junk", nil, signedWith: alice.key)
+            try ops.commit("Environments/staging.yaml", testManifest(version: "1.3.0", replicas: 1, listen: port), signedWith: carol.key)
+            let after = try Command.slipway(["apply", "--repo", ops.workTree.path])
+            #expect(after.status == 0 && fetch(port)?.body == "web 1.3.0\n", "\(after.output)")
+            #expect(try Command.slipway(["down", "--repo", ops.workTree.path]).status == 0)
         }
     }
 }

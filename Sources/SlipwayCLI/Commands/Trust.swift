@@ -18,11 +18,15 @@ extension Slipway {
             @Flag(name: .long, help: "Replace a different root this machine trusts already.")
             var replace = false
 
+            @Flag(name: .long, help: "Do nothing when this machine has a root already (for the post-receive hook).")
+            var ifUnpinned = false
+
             @Argument(help: "The commit whose Trust/ is the root (default: the branch tip). Check the fingerprints it prints.")
             var revision: String?
 
             func run() async throws {
                 let repository = try await global.openRepository()
+                if ifUnpinned, try await !repository.trustedVersions(state: global.stateDirectory(for: repository)).isEmpty { return }
                 let commit = if let revision { try await repository.git.resolveRevision(revision) } else { try await repository.tip() }
                 let version = try await repository.pinTrust(at: commit, state: global.stateDirectory(for: repository), replace: replace)
                 print("this machine trusts Trust/ \(version.tree.prefix(7)) of \(commit.short); its signers:")
