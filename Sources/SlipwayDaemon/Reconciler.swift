@@ -61,9 +61,9 @@ public struct Reconciler: Service {
         logger.info("reconcile", metadata: ["trigger": "\(trigger)", "commit": "\(tip.short)"])
         do {
             let stamp = await scheduler.stamp
-            let plan = try await engine.planner.plan()
-            let tip = ObjectID(hex: plan.commit) ?? tip  // the branch may have moved since the trigger
-            let desired = try await engine.desired(at: tip)
+            let tip = try await engine.repository.tip()  // the branch may have moved since the trigger
+            let desired = try await engine.desired(at: tip)  // judged under Trust/ before planning (see Planner.broughtAgain)
+            let plan = try await engine.planner.plan(at: tip)
             for diagnostic in plan.invalid {
                 logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
             }

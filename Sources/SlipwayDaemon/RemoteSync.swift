@@ -20,6 +20,9 @@ public actor RemoteSync {
     let logger: Logger
     /// The remote-tracking ref of the branch (`refs/remotes/origin/main`).
     let tracking: String
+    /// The last commit Slipway saw on the remote or pushed there; unlike the tracking ref, a
+    /// fetch never prunes it, so what reached the remote once is known however the remote moves.
+    static let reached = "refs/slipway/reached"
 
     public init(url: String, repository: OpsRepository, state: StateDirectory, logger: Logger) {
         self.url = url
@@ -45,9 +48,10 @@ public actor RemoteSync {
     /// commits that are not pushed yet re-created on top of the remote's tip.
     public func pull() async throws {
         let git = repository.git
-        let seen = try await git.resolve(ref: tracking)  // the remote as Slipway last saw it
+        let seen = [try await git.resolve(ref: tracking), try await git.resolve(ref: Self.reached)].compactMap { $0 }
         try await run(["fetch", "--quiet", "--prune", "origin"])
         guard let remote = try await git.resolve(ref: tracking) else { return }
+        try await git.keep(remote, as: Self.reached)
         let local = try await git.resolve(ref: repository.branch)
         guard let local, local != remote else {
             if local == nil { _ = try await git.moveBranch(repository.branch, to: remote, from: nil, message: "slipway: first fetch") }
@@ -62,8 +66,9 @@ public actor RemoteSync {
         // did would put old manifests (a revert, a promotion) back as Slipway's own on a base someone chose.
         var own: [ObjectID] = []
         for commit in try await git.commits(on: repository.branch, after: remote) {
-            if let seen, try await git.isAncestor(commit, of: seen) { continue }
-            own.append(commit)
+            var reachedRemote = false
+            for known in seen where try await git.isAncestor(commit, of: known) { reachedRemote = true }
+            if !reachedRemote { own.append(commit) }
         }
         let result = try await git.replay(own, onto: remote) { conflicting in
             // A manifest someone changed meanwhile wins over Slipway's revert or promotion; records and status are Slipway's.
@@ -87,6 +92,7 @@ public actor RemoteSync {
             let result = try await Self.run(["--git-dir", git.gitDirectory.path, "push", "--quiet", "--porcelain", "origin", "\(branch):\(branch)"],
                                             log: state.root.appendingPathComponent("push.log"))
             if result.status == 0 {
+                try await git.keep(local, as: Self.reached)
                 try await run(["fetch", "--quiet", "origin"])
                 logger.info("pushed", metadata: ["commit": "\(local.short)"])
                 return

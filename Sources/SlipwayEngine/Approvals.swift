@@ -54,12 +54,12 @@ extension OpsRepository {
                         approver: "\(approver.name) <\(approver.email)>", commit: commit, items: manifest.gates.checklist)
     }
 
-    /// Approvals of `manifest` for `name` committed after `since` (first-parent history), newest first.
+    /// Approvals of `manifest` for `name` committed after `since` (first-parent history down to
+    /// `since` or the first commit before it, so never older ones), newest first.
     public func approvals(of name: EnvironmentName, manifest: String, since: ObjectID) async throws -> [Approval] {
         guard let tip = try await git.resolve(ref: branch) else { return [] }
         var found: [(ObjectID, String)] = []
-        try await git.walk(from: tip, containing: "") { commit in
-            if commit.id == since { return false }
+        try await git.walk(from: tip, containing: "", after: since) { commit in
             let trailers = Trailers.parse(commit.message)
             if trailers[Trailers.approval] == name.rawValue, trailers[Trailers.manifest] == manifest {
                 found.append((commit.id, trailers[Trailers.version] ?? ""))

@@ -70,9 +70,10 @@ public struct Engine: Sendable {
         } catch {
             configuration.logger.error("putting back records failed; tried again on the next pass", metadata: ["error": "\(ErrorText.sentence(error))"])
         }
-        let plan = try await planner.plan(only)
-        let tip = try ObjectID(hex: plan.commit).unwrap("plan commit")
+        // Judged before planning: a signed revert of a failed manifest is a new request only once judged.
+        let tip = try await repository.tip()
         let desired = try await desired(at: tip)
+        let plan = try await planner.plan(only, at: tip)
         for environment in plan.environments {
             do {
                 outcomes.append(try await deploy(environment, desired: desired, at: tip, retryFailed: retryFailed))
@@ -96,8 +97,10 @@ public struct Engine: Sendable {
             return ApplyOutcome(plan: environment, record: nil, commit: nil)
         }
         try await finishPreviousRun(name)
-        let triggerID = try await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip)
         let trust = if let trust = desired.trust { trust } else { try await self.desired(at: tip).trust }
+        // Under Trust/, the commit that made the manifest count (not whichever side of a merge history lists first).
+        let triggerID = if let commit = trust?.commits[name.manifestPath] { commit }
+            else { try await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip) }
         let run = PipelineRun(
             environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(triggerID),
             status: try await repository.deployedStatus(of: name, at: tip, state: configuration.state), changes: environment.changes,

@@ -403,8 +403,12 @@ struct PipelineRun {
             if let program = arguments.first, let executable = engine.resolver.resolve(program, in: workingDirectory), inRepository(executable) {
                 throw refuse("\(field) \(program)")
             }
-            if let path = arguments.dropFirst().first(where: { $0.hasPrefix("/") && inRepository(URL(fileURLWithPath: $0)) }) {
-                throw refuse("\(field) argument \(path)")
+            // An argument naming a file there, absolute or from the working directory, or a shell line that names the repository.
+            for argument in arguments.dropFirst() {
+                let file = argument.hasPrefix("/") ? URL(fileURLWithPath: argument) : workingDirectory.appendingPathComponent(argument)
+                if FileManager.default.fileExists(atPath: file.path) && inRepository(file) || argument.contains(repository + "/") {
+                    throw refuse("\(field) argument \(argument)")
+                }
             }
         }
     }

@@ -2,7 +2,7 @@ public import SlipwayManifest
 public import SlipwayRecords
 import Foundation
 import SlipwayRuntime
-import SlipwayGit
+public import SlipwayGit
 
 /// What a reconcile would do for one environment.
 public struct EnvironmentPlan: Sendable, Codable {
@@ -58,13 +58,15 @@ public struct Planner: Sendable {
     }
 
     /// - Parameter only: environments to plan; all when empty. Unknown names are an error.
-    public func plan(_ only: [EnvironmentName] = []) async throws -> Plan {
-        let tip = try await repository.tip()
+    /// - Parameter tip: the commit to plan at (default: the branch tip).
+    public func plan(_ only: [EnvironmentName] = [], at tip: ObjectID? = nil) async throws -> Plan {
+        let tip = if let tip { tip } else { try await repository.tip() }
         let desired = try await repository.desired(at: tip)
         let names = try select(only, in: desired)
         // Deployed state as this machine saved it; the repository's status files only while it names no signers (DeployedState).
         let open = try await TrustCheck.isOpen(repository: repository, state: state, at: tip)
         let statusBlobs = open ? try await repository.statusBlobs(at: tip) : [:]
+        let ledger = open ? nil : TrustLedger.load(state)
         var work: [(name: EnvironmentName, manifest: Manifest, blob: ObjectID, saved: EnvironmentStatus?, status: Data?)] = []
         for name in names {
             guard let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else { continue }
@@ -78,7 +80,7 @@ public struct Planner: Sendable {
                 group.addTask {
                     do {
                         let status = try item.saved ?? item.status.map { try OpsRepository.parseStatus($0, of: item.name) }
-                        return (index, await plan(item.name, manifest: item.manifest, blob: item.blob.hex, status: status, tip: tip))
+                        return (index, await plan(item.name, manifest: item.manifest, blob: item.blob.hex, status: status, tip: tip, ledger: ledger))
                     } catch {
                         return (index, EnvironmentPlan(environment: item.name.rawValue, action: .blocked, service: item.manifest.service,
                                                        desiredVersion: item.manifest.version, deployedVersion: nil, changes: [], reason: "\(ErrorText.sentence(error))"))
@@ -104,13 +106,14 @@ public struct Planner: Sendable {
         return only.isEmpty ? all : all.filter(only.contains)
     }
 
-    func plan(_ name: EnvironmentName, manifest: Manifest, blob: String, status: EnvironmentStatus?, tip: ObjectID) async -> EnvironmentPlan {
+    func plan(_ name: EnvironmentName, manifest: Manifest, blob: String, status: EnvironmentStatus?, tip: ObjectID,
+              ledger: TrustLedger? = nil) async -> EnvironmentPlan {
         func result(_ action: EnvironmentPlan.Action, _ changes: [FieldChange], _ reason: String? = nil) -> EnvironmentPlan {
             EnvironmentPlan(environment: name.rawValue, action: action, service: manifest.service, desiredVersion: manifest.version,
                             deployedVersion: status?.version, changes: changes, reason: reason)
         }
         if let failed = status?.failedManifest, await isSame(failed, as: blob, fields: manifest, name),
-           await !broughtAgain(status, blob: blob, name, tip: tip) {
+           await !broughtAgain(status, blob: blob, name, tip: tip, ledger: ledger) {
             return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment ?? "?"); waiting for a change of \(name.manifestPath) or a new commit of it (to try it again as it is: slipway apply --retry-failed \(name))")
         }
         guard let status, status.version != nil, let deployedBlob = status.manifest else {
@@ -131,11 +134,18 @@ public struct Planner: Sendable {
         return result(.none, [])
     }
 
-    /// Whether a commit other than the failed run's brought the failed manifest (exactly) again.
-    private func broughtAgain(_ status: EnvironmentStatus?, blob: String, _ name: EnvironmentName, tip: ObjectID) async -> Bool {
-        guard let failedCommit = status?.failedCommit, status?.failedManifest == blob, let id = ObjectID(hex: blob),
-              let introduced = try? await repository.git.introducingCommit(of: name.manifestPath, blob: id, from: tip) else { return false }
-        return introduced.hex != failedCommit
+    /// Whether a commit newer than the failed run's brought the failed manifest (exactly) again:
+    /// under `Trust/`, only one that made it count again (a signed revert; `ledger` is what this
+    /// machine accepted), never one that merely reshuffles history.
+    private func broughtAgain(_ status: EnvironmentStatus?, blob: String, _ name: EnvironmentName, tip: ObjectID, ledger: TrustLedger?) async -> Bool {
+        guard let failedCommit = status?.failedCommit, status?.failedManifest == blob, let failed = ObjectID(hex: failedCommit) else { return false }
+        if let ledger {
+            guard let entry = ledger.accepted[name.manifestPath], entry.blob == blob, let commit = entry.commit else { return false }
+            return commit != failedCommit
+        }
+        guard let id = ObjectID(hex: blob), let introduced = try? await repository.git.introducingCommit(of: name.manifestPath, blob: id, from: tip),
+              let older = try? await repository.git.isAncestor(introduced, of: failed) else { return false }
+        return !older
     }
 
     /// Whether the failed manifest is the desired one (same blob, or same fields: a comment
@@ -167,6 +177,11 @@ extension Optional {
 }
 
 extension Sequence {
+    func asyncFirst(where predicate: (Element) async throws -> Bool) async rethrows -> Element? {
+        for element in self where try await predicate(element) { return element }
+        return nil
+    }
+
     func asyncContains(where predicate: (Element) async throws -> Bool) async rethrows -> Bool {
         for element in self where try await predicate(element) { return true }
         return false

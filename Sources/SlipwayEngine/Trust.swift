@@ -36,9 +36,12 @@ struct TrustCheck {
     /// someone pushed; not a limit on history).
     static let maximumUnverifiedVersions = 64
 
-    /// Whether nothing is checked: no `Trust/` at `commit` and no root pinned on this machine.
+    /// Whether nothing is checked: no `Trust/` at `commit`, no root pinned on this machine, and
+    /// none on the first-parent line (deleting `Trust/` does not turn checking off, here or on a
+    /// machine that never saw it).
     static func isOpen(repository: OpsRepository, state: StateDirectory, at commit: ObjectID) async throws -> Bool {
-        try await repository.git.entryID(at: folder, in: commit) == nil && pins(state).isEmpty
+        guard try await repository.git.entryID(at: folder, in: commit) == nil, pins(state).isEmpty else { return false }
+        return try await TrustCheck(repository: repository, state: state, resolver: .standard()).takeRoot(at: commit) == nil
     }
 
     /// Whether `commit` counts (an approval's commit): Slipway's own, or signed by a key of the
@@ -62,8 +65,17 @@ struct TrustCheck {
     /// Trust on first use (README, "Security model"): a machine with no root takes the oldest
     /// version of `Trust/` on the branch's first-parent line, however far back, so a `Trust/`
     /// deleted and made anew later cannot become the root.
+    /// Remembers (`<state>/trust/absent-through`) the last commit whose history has none, so the
+    /// next look walks only the commits since: history does not change.
     func takeRoot(at tip: ObjectID) async throws -> String? {
-        try await repository.git.oldestEntry(of: Self.folder, from: tip)?.id.hex
+        let file = state.root.appendingPathComponent("trust").appendingPathComponent("absent-through")
+        let absent = (try? String(contentsOf: file, encoding: .utf8)).flatMap { ObjectID(hex: $0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let oldest = try await repository.git.oldestEntry(of: Self.folder, from: tip, absentBefore: absent)
+        if oldest == nil, absent != tip {
+            try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? Data("\(tip.hex)\n".utf8).write(to: file, options: .atomic)
+        }
+        return oldest?.id.hex
     }
 
     /// Whether the `Trust/` version `tree` (found at `commit`) counts, and the versions found to

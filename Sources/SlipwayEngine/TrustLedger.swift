@@ -12,7 +12,8 @@ struct TrustLedger: Codable, Equatable, Sendable {
     struct Entry: Codable, Equatable, Sendable {
         var blob: String
         var why: String
-        /// For a refusal: the commit that made the content (a new commit with it is judged anew).
+        /// The commit that brought the content: for a refusal, the one that made it (a new commit
+        /// with it is judged anew); for content accepted, the one that made it count.
         var commit: String? = nil
     }
 
@@ -44,6 +45,8 @@ struct TrustLedger: Codable, Equatable, Sendable {
 public struct TrustVerdicts: Sendable {
     let open: Bool
     let byPath: [String: TrustCheck.Verdict]
+    /// Per file, the commit that brought its content (for content accepted: the one that made it count).
+    var commits: [String: ObjectID] = [:]
 
     func verdict(_ path: String) -> TrustCheck.Verdict {
         open ? .open : byPath[path] ?? .refused("\(path) was not judged")
@@ -80,6 +83,8 @@ extension TrustCheck {
         let git = repository.git
         let files = try await trustedFiles(at: tip)
         guard let tipTrust = try await git.entryID(at: Self.folder, in: tip) else {
+            var pins = pins
+            if ledger?.keys == nil, pins.isEmpty, let root = try await takeRoot(at: tip) { pins = [root] }
             guard let root = ledger?.keys ?? pins.first else {
                 return Judgement(verdicts: TrustVerdicts(open: true, byPath: [:]), ledger: ledger, pins: pins)
             }
@@ -94,8 +99,9 @@ extension TrustCheck {
         var next = TrustLedger(tip: forward ? tip.hex : judged?.hex ?? tip.hex, keys: ledger?.keys ?? pins.last)
         // Trust/ first: the newest version that counts judges everything else.
         var counted: [(tree: String, commit: ObjectID)] = []
-        let trustVerdict = try await settle(Self.folder, tipTrust, at: tip, ledger: ledger, judged: judged) { _ in
-            let (verdict, versions) = try await versionVerdict(tipTrust, at: tip, trusted: ledger?.keys.map { [$0] } ?? pins, judged: judged)
+        let trustVerdict = try await settle(Self.folder, tipTrust, at: tip, ledger: ledger, judged: forward ? judged : nil, since: judged) { _ in
+            // Without a ledger, the newest pin: an older one may hold keys removed since.
+            let (verdict, versions) = try await versionVerdict(tipTrust, at: tip, trusted: [ledger?.keys ?? pins.last].compactMap { $0 }, judged: judged)
             counted = versions
             return verdict
         }
@@ -110,26 +116,59 @@ extension TrustCheck {
         next.record(Self.folder, blob: tipTrust, trustVerdict)
         guard let keys = next.keys else { throw EngineError("no version of \(Self.folder)/ is trusted on this machine") }
         var verdicts: [String: Verdict] = [Self.folder: trustVerdict.verdict]
+        var commits: [String: ObjectID] = [:]
         for (path, blob) in files {
-            let settled = try await settle(path, blob, at: tip, ledger: ledger, judged: judged) { introduced in
+            let settled = try await settle(path, blob, at: tip, ledger: ledger, judged: forward ? judged : nil, since: judged) { introduced in
                 if state.isOwnCommit(introduced) { return .trusted("made by Slipway on this machine") }
+                if let merged = try await signedMerge(bringing: path, blob, from: tip, to: introduced, judged: judged, keys: keys) { return merged }
                 return try await verifySignature(of: introduced, who: try await describe(introduced), against: keys,
                                                  note: note.isEmpty ? try await builtWithoutTrust(introduced) : note)
             }
             next.record(path, blob: blob, settled)
             verdicts[path] = settled.verdict
+            commits[path] = settled.commit
         }
-        return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts), ledger: next, pins: pins, counted: counted.map(\.commit))
+        return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts, commits: commits), ledger: next, pins: pins, counted: counted.map(\.commit))
     }
 
-    /// One file's verdict by the ledger's rules, with the commit that made its content when it
-    /// had to be looked up.
-    private func settle(_ path: String, _ blob: ObjectID, at tip: ObjectID, ledger: TrustLedger?, judged: ObjectID?,
+    /// A merge on the way from `tip` to the commit that made the content, made after `judged`
+    /// and signed by a key that counts: the merger vouches for what they merged (a team that
+    /// signs merges, not each commit of a branch).
+    private func signedMerge(bringing path: String, _ blob: ObjectID, from tip: ObjectID, to introduced: ObjectID, judged: ObjectID?,
+                             keys: String) async throws -> Verdict? {
+        let git = repository.git
+        var current = tip
+        while current != introduced {
+            let parents = try await git.commitInfo(current).parents
+            if parents.count > 1, try await !(judged.asyncMap { try await git.isAncestor(current, of: $0) } ?? false),
+               case .trusted(let signer) = try await verifySignature(of: current, who: try await describe(current), against: keys, note: "") {
+                return .trusted("merged in \(current.short), \(signer)")
+            }
+            guard let next = try await parents.asyncFirst(where: { try await git.entryID(at: path, in: $0) == blob }) else { return nil }
+            current = next
+        }
+        return nil
+    }
+
+    /// One file's verdict by the ledger's rules, with the commit that brought its content: the
+    /// one that made it count, for content accepted. `forwardFrom` is the judged tip when `tip`
+    /// descends from it (content unchanged since is as it was); `judged` the judged tip.
+    private func settle(_ path: String, _ blob: ObjectID, at tip: ObjectID, ledger: TrustLedger?, judged forwardFrom: ObjectID?, since judged: ObjectID?,
                         check: (ObjectID) async throws -> Verdict) async throws -> (verdict: Verdict, commit: ObjectID?) {
-        if let entry = ledger?.accepted[path], entry.blob == blob.hex { return (.trusted(entry.why), nil) }
-        let introduced = try await repository.git.introducingCommit(of: path, blob: blob, from: tip)
+        let git = repository.git
+        let accepted = ledger?.accepted[path].flatMap { $0.blob == blob.hex ? $0 : nil }
+        if let accepted, try await forwardFrom.asyncMap({ try await git.entryID(at: path, in: $0) == blob }) ?? false {
+            return (.trusted(accepted.why), accepted.commit.flatMap { ObjectID(hex: $0) })
+        }
+        let introduced = try await git.introducingCommit(of: path, blob: blob, from: tip)
+        let old = try await judged.asyncMap { try await git.isAncestor(introduced, of: $0) } ?? false
+        if let accepted {
+            // The same content stays accepted; a new commit that brings it again and counts (a signed revert) becomes what brought it.
+            if accepted.commit != introduced.hex, !old, case .trusted(let why) = try await check(introduced) { return (.trusted(why), introduced) }
+            return (.trusted(accepted.why), accepted.commit.flatMap { ObjectID(hex: $0) } ?? introduced)
+        }
         if let entry = ledger?.refused[path], entry.blob == blob.hex, entry.commit == introduced.hex { return (.refused(entry.why), introduced) }
-        if let judged, try await repository.git.isAncestor(introduced, of: judged) {
+        if old {
             return (.refused("\(path) at \(tip.short) is the content of \(introduced.short), which this machine judged before and which was replaced since (history moved back: a force-push or a merge that keeps an old side); to go back, commit the old content again with a signature (git revert -S) or run slipway rollback"), introduced)
         }
         return (try await check(introduced), introduced)
@@ -168,7 +207,7 @@ extension TrustCheck {
 extension TrustLedger {
     mutating func record(_ path: String, blob: ObjectID, _ settled: (verdict: TrustCheck.Verdict, commit: ObjectID?)) {
         switch settled.verdict {
-        case .trusted(let why): accepted[path] = Entry(blob: blob.hex, why: why)
+        case .trusted(let why): accepted[path] = Entry(blob: blob.hex, why: why, commit: settled.commit?.hex)
         case .refused(let why): refused[path] = Entry(blob: blob.hex, why: why, commit: settled.commit?.hex)
         case .open: break
         }

@@ -64,13 +64,19 @@ extension OpsRepository {
         let judgement = try await check.judge(at: new, ledger: ledger, pins: pins)
         guard !judgement.verdicts.open, let keys = judgement.ledger?.keys ?? pins.last else { return [] }
         var refusals: [String] = []
-        if movesBranch, try await git.entryID(at: TrustCheck.folder, in: new) != nil {
+        if movesBranch {
+            if ledger?.accepted[TrustCheck.folder] != nil, try await git.entryID(at: TrustCheck.folder, in: new) == nil {
+                refusals.append("\(TrustCheck.folder)/ cannot leave the branch: machines that deploy it refuse everything without it")
+            }
             refusals += judgement.verdicts.byPath.sorted { $0.key < $1.key }.compactMap { if case .refused(let why) = $0.value { why } else { nil } }
         }
         let root = base == nil && pins.isEmpty ? try await git.oldestEntry(of: TrustCheck.folder, from: new) : nil
-        for commit in try await git.newCommits(new, over: base).reversed() {
-            // A commit that made a Trust/ version found to count was checked against the keys before it (its signer may have removed their own key).
-            guard !judgement.counted.contains(commit), try await changesTrustedFolder(commit) else { continue }
+        let commits = try await git.newCommits(new, over: base)
+        // A commit that made a Trust/ version found to count was checked against the keys before it (its signer may
+        // have removed their own key); one that a signed merge brought in is vouched for by the merger.
+        let vouched = Set(judgement.counted).union(try await mergedBySigner(commits, keys: keys, check: check))
+        for commit in commits.reversed() {
+            guard !vouched.contains(commit), try await changesTrustedFolder(commit) else { continue }
             if let root {
                 // Before the first Trust/ (a new repository's first push) nothing was signed; its creation is taken on trust.
                 if root.commit == commit {
@@ -87,6 +93,18 @@ extension OpsRepository {
         }
         var seen = Set<String>()
         return refusals.filter { seen.insert($0).inserted }
+    }
+
+    /// The commits that merges signed by `keys` brought in from their other sides, the merges included.
+    private func mergedBySigner(_ commits: [ObjectID], keys: String, check: TrustCheck) async throws -> Set<ObjectID> {
+        var vouched = Set<ObjectID>()
+        for commit in commits {
+            let parents = try await git.commitInfo(commit).parents
+            guard parents.count > 1, let first = parents.first,
+                  case .trusted = try await check.verifySignature(of: commit, who: try await check.describe(commit), against: keys, note: "") else { continue }
+            vouched.formUnion(try await git.newCommits(commit, over: first))
+        }
+        return vouched
     }
 
     /// Whether `commit` makes trusted content: a trusted folder differs from its parent's (is

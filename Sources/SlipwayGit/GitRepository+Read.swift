@@ -75,14 +75,19 @@ extension GitRepository {
     }
 
     /// The oldest version of `path` (file or folder) in the first-parent history of `tip`, and the
-    /// commit that has it, however far back: nil when no commit on that line has `path`.
-    public func oldestEntry(of path: String, from tip: ObjectID) throws -> (id: ObjectID, commit: ObjectID)? {
+    /// commit that has it, however far back: nil when no commit on that line has `path`. The
+    /// walk does not go below `absent`, a commit whose own history is known to lack `path`.
+    public func oldestEntry(of path: String, from tip: ObjectID, absentBefore absent: ObjectID? = nil) throws -> (id: ObjectID, commit: ObjectID)? {
         var walk: OpaquePointer?
         try check(git_revwalk_new(&walk, repo))
         defer { git_revwalk_free(walk) }
         try check(git_revwalk_simplify_first_parent(walk))
         var raw = tip.raw
         try check(git_revwalk_push(walk, &raw), "commit \(tip.short)")
+        if let absent, try contains(absent) {
+            var hidden = absent.raw
+            try check(git_revwalk_hide(walk, &hidden), "commit \(absent.short)")
+        }
         var oldest: (id: ObjectID, commit: ObjectID)?
         var next = git_oid()
         while git_revwalk_next(&next, walk) == 0 {

@@ -263,11 +263,15 @@ public struct RollbackPolicy: Sendable, Hashable, Codable {
 
 extension Manifest {
     /// Every command the manifest runs, named by its field: `run.command`, the pre-flight and
-    /// integration gates, `rollback.restore`.
+    /// integration gates, the hooks, `rollback.restore`.
     public var commands: [(field: String, arguments: [String])] {
-        [("run.command", run.command)]
+        let optional: [(String, [String]?)] = [
+            ("hooks.preDeploy", hooks.preDeploy), ("hooks.postDeploy", hooks.postDeploy), ("hooks.onRollback", hooks.onRollback),
+            ("rollback.restore", rollback.restore),
+        ]
+        return [("run.command", run.command)]
             + gates.preflight.filter { !$0.command.isEmpty }.map { ("gates.preflight \($0.name)", $0.command) }
             + gates.integration.filter { !$0.command.isEmpty }.map { ("gates.integration \($0.name)", $0.command) }
-            + (rollback.restore.map { [("rollback.restore", $0)] } ?? [])
+            + optional.compactMap { field, arguments in arguments.map { (field, $0) } }
     }
 }

@@ -69,7 +69,7 @@ struct RemoteTests {
 }
 
 extension RemoteTests {
-    @Test("after the remote is force-pushed back, Slipway re-creates only its commits that never reached it, never an old revert")
+    @Test("after the remote is force-pushed back (its branch pruned in between), Slipway re-creates only its commits that never reached it, never an old revert")
     func forcedBackRemote() async throws {
         try await OpsRepoFixture.with(bare: true) { ops in
             let port = try Ports.free()
@@ -92,6 +92,8 @@ extension RemoteTests {
             try Command.git(["reset", "-q", "--hard", base], in: ops.workTree)
             try ops.commit("NOTES.md", "rewritten\n", signedWith: nil)
             try Command.git(["push", "-q", "-f", "origin", "HEAD:main"], in: ops.workTree)
+            // As a fetch --prune leaves it when the branch was deleted on the remote in between.
+            try Command.git(["--git-dir", clonePath.path, "update-ref", "-d", "refs/remotes/origin/main"], in: ops.root)
             try await sync.pull()
             let tip = try #require(try await repository.git.resolve(ref: "refs/heads/main"))
             #expect(tip.hex == (try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)), "nothing re-created on the rewritten remote")

@@ -205,6 +205,8 @@ struct TrustAttackTests {
                 ("run.workingDirectory", #"command: ["/bin/sh", "run.sh"]\#n  workingDirectory: scripts"#),
                 ("run.command", #"command: ["\#(script.path)"]"#),
                 ("run.command argument", #"command: ["/bin/sh", "\#(script.path)"]"#),
+                ("run.command argument", #"command: ["/bin/sh", "ops/scripts/run.sh"]\#n  workingDirectory: \#(ops.root.path)"#),
+                ("hooks.preDeploy argument", #"command: ["/bin/true"]\#nhooks: { preDeploy: ["/bin/sh", "\#(script.path)"] }"#),
             ]
             for (index, (what, run)) in variants.enumerated() {
                 let manifest = "service: web\nversion: \"1.0.\(index)\"\nrun:\n  \(run)\ntraffic: { listen: \"127.0.0.1:\(port)\" }\n"

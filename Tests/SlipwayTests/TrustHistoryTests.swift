@@ -148,6 +148,12 @@ struct TrustHistoryTests {
 
             let server = try Command.git(["rev-parse", "main"], in: ops.repo).trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(server == second && (try? Command.git(["cat-file", "-e", evil], in: ops.repo)) == nil)
+            let empty = try Command.git(["mktree"], in: ops.workTree, input: Data()).trimmingCharacters(in: .whitespacesAndNewlines)
+            let wipe = try Command.git(["commit-tree", "-m", "wipe", empty], in: ops.workTree).trimmingCharacters(in: .whitespacesAndNewlines)
+            let wiped = try push("\(wipe):main")
+            #expect(wiped.status != 0 && wiped.stderr.contains("cannot leave the branch"), "\(wiped.stderr)")
+            let judged = try push("\(second):refs/slipway/judged")
+            #expect(judged.status != 0 && judged.stderr.contains("Slipway's own"), "\(judged.stderr)")
             let deleted = try push(":main")
             #expect(deleted.status != 0 && deleted.stderr.contains("cannot be deleted"), "\(deleted.stderr)")
             #expect(!FileManager.default.fileExists(atPath: ops.stateDirectory.appendingPathComponent("trust/ledger.json").path), "the hook keeps no ledger")
@@ -206,6 +212,17 @@ struct TrustHistoryTests {
             let byCarol = try Command.slipway(["apply", "--repo", ops.workTree.path])
             #expect(byCarol.status == 0 && fetch(port)?.body == "web 1.2.0\n", "carol counts once the merge brought her key: \(byCarol.output)")
 
+            // bob signs nothing; alice signs the merge of his branch.
+            try Command.git(["checkout", "-q", "-b", "bob"], in: ops.workTree)
+            try ops.commit("Environments/staging.yaml", testManifest(version: "1.2.5", replicas: 1, listen: port), signedWith: nil)
+            try Command.git(["checkout", "-q", "main"], in: ops.workTree)
+            try ops.commit("README.md", "ops\n", signedWith: nil)
+            try signedGit(ops, key: alice.key, ["merge", "-q", "-S", "--no-ff", "--no-edit", "bob"])
+            let signedMerge = try push()
+            #expect(signedMerge.status == 0, "\(signedMerge.stderr)")
+            let bobs = try Command.slipway(["apply", "--repo", ops.workTree.path])
+            #expect(bobs.status == 0 && fetch(port)?.body == "web 1.2.5\n", "\(bobs.output)")
+
             try ops.commit("Trust/junk", "x\n", signedWith: nil)  // reaches the branch unsigned (no hook on the daemon's clone)
             #expect(try Command.slipway(["apply", "--repo", ops.workTree.path]).status == 0)
             try ops.commit("Trust/junk", nil, signedWith: alice.key)
@@ -213,6 +230,47 @@ struct TrustHistoryTests {
             let after = try Command.slipway(["apply", "--repo", ops.workTree.path])
             #expect(after.status == 0 && fetch(port)?.body == "web 1.3.0\n", "\(after.output)")
             #expect(try Command.slipway(["down", "--repo", ops.workTree.path]).status == 0)
+        }
+    }
+
+    @Test("a machine that never deployed refuses everything once Trust/ is deleted at the tip: deleting it does not turn checking off")
+    func deletedTrustOnNewMachine() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned"), alice = try ops.sshKey("alice")
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            try ops.commit("Trust", nil)
+            try ops.commit("Environments/production.yaml", TrustAttackTests.evil(version: "6.6.6", listen: port, marker: marker), signedWith: nil)
+            let apply = try ops.slipway(["apply"])
+            #expect(apply.status == 1 && apply.output.contains("Trust/ is gone"), "\(apply.output)")
+            #expect(!FileManager.default.fileExists(atPath: marker.path) && ops.instances("production").isEmpty)
+        }
+    }
+
+    @Test("an old approval does not count again: a merge that lists an old approved commit first neither retries a failed manifest nor approves it")
+    func approvalReplay() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), alice = try ops.sshKey("alice")
+            let gates = "gates: { checklist: [\"DB migrated\"], approvalTimeout: 1s }"
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port, rollback: gates), signedWith: alice.key)
+            #expect(try ops.slipway(["approve", "production", "--by", "Alex <alex@example.com>"]).status == 0)
+            let approval = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let second = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port, rollback: gates), signedWith: alice.key)
+            #expect(try ops.slipway(["approve", "production", "--by", "Alex <alex@example.com>"]).status == 0)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try signedGit(ops, key: alice.key, ["revert", "--no-edit", "-S", second])
+            #expect(try ops.slipway(["apply"]).status == 1, "the revert waits for an approval of its own and times out")
+
+            let tip = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let merge = try ops.git(["commit-tree", "\(tip)^{tree}", "-p", approval, "-p", tip, "-m", "merge"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try Command.git(["reset", "-q", "--hard", merge], in: ops.workTree)
+            let apply = try ops.slipway(["apply"])
+            #expect(apply.status == 0 && !apply.output.contains("succeeded"), "not tried again: \(apply.output)")
+            let retried = try ops.slipway(["apply", "--retry-failed"])
+            #expect(retried.status == 1 && retried.output.contains("approval timed out"), "\(retried.output)")
+            #expect(fetch(port)?.body == "web 2.0.0\n")
         }
     }
 }
