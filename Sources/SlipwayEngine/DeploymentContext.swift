@@ -18,8 +18,8 @@ struct DeploymentContext {
     let traffic: any TrafficProvider
     /// The ops repo (approvals are read from it).
     let repository: OpsRepository
-    /// Where the environment's instances are registered.
-    let registry: InstanceRegistry
+    /// Where the environment's instances run.
+    let target: any Target
     /// Running instances when the deployment started (the baseline).
     let baseline: [InstanceRecord]
     /// A previous blue-green set still running at weight 0.
@@ -47,16 +47,15 @@ struct DeploymentContext {
             try await log.pause(for: .milliseconds(20))
         }
         try await traffic.remove(instance.id)
-        await log.waiting { await ProcessControl.stop(instance.process, timeout: manifest.run.stopTimeout.duration) }
-        try registry.remove(instance.id)
+        let stopTimeout = manifest.run.stopTimeout.duration
+        try await log.waiting { try await target.stop(instance, timeout: stopTimeout) }
         logger.debug("instance retired", metadata: ["env": "\(environment)", "instance": "\(instance.id)"])
     }
 
     /// Removes an instance that never served (a failed start): no drain needed.
     func discard(_ instance: InstanceRecord) async {
         try? await traffic.remove(instance.id)
-        await log.waiting { await ProcessControl.stop(instance.process, timeout: .seconds(2)) }
-        try? registry.remove(instance.id)
+        await log.waiting { try? await target.stop(instance, timeout: .seconds(2)) }
     }
 
     /// Starts `count` instances with `launcher`, adds them to the balancer, waits for their
@@ -66,13 +65,13 @@ struct DeploymentContext {
         var started: [InstanceRecord] = []
         do {
             for _ in 0..<count {
-                let instance = try launcher.start()
+                let instance = try await target.start(launcher)
                 started.append(instance)
                 try await traffic.add(BackendServer(name: instance.id, port: instance.port))
             }
-            try await launcher.waitHealthy(started, traffic: traffic, redactor: redactor, log: log)
+            try await launcher.waitHealthy(started, on: target, traffic: traffic, redactor: redactor, log: log)
             if let failure = smoke.failure(ports: started.map { ($0.id, $0.port) }) {
-                throw DeploymentFailure(reason: failure, logs: started.map { InstanceLauncher.log(of: $0, redactor: redactor) })
+                throw DeploymentFailure(reason: failure, logs: started.map { target.log(of: $0, redactor: redactor) })
             }
             try await traffic.setWeights(Dictionary(uniqueKeysWithValues: started.map { ($0.id, weight ?? self.weight) }))
             return started
@@ -94,7 +93,7 @@ extension DeploymentContext {
         try await traffic.setWeights(weights)
         let elapsed = ContinuousClock.now - detected
         let switched = (Double(elapsed.components.attoseconds) / 1e13).rounded() / 100 + Double(elapsed.components.seconds) * 1000
-        let logs = fresh.map { InstanceLauncher.log(of: $0, redactor: redactor) }
+        let logs = fresh.map { target.log(of: $0, redactor: redactor) }
         var afterwards = "\(fresh.count) new instance(s) drained and stopped"
         do {
             for instance in fresh { try await retire(instance) }
@@ -118,7 +117,7 @@ extension DeploymentContext {
         let detected = ContinuousClock.now, detectedAt = Date()
         do {
             // Blue-green left the baseline running at 0%; rolling and canary have stopped it.
-            var previous = (baseline + warm).filter { $0.manifest == self.previous?.manifestBlob && $0.isRunning }
+            var previous = (baseline + warm).filter { $0.manifest == self.previous?.manifestBlob && target.isRunning($0) }
             if let launcher = self.previous, previous.count < launcher.manifest.run.replicas {
                 previous += try await startServing(launcher.manifest.run.replicas - previous.count, with: launcher, weight: 0)
             }
@@ -127,7 +126,7 @@ extension DeploymentContext {
                                               thresholds: "", afterwards: "nothing to roll back to: the new version keeps serving")
                 return
             }
-            try registry.setWarm(Set(previous.map(\.id)), until: nil)
+            try target.setWarm(Set(previous.map(\.id)), until: nil)
             try await rollBack(fresh, to: previous, trigger: trigger, reason: reason, detected: detected, detectedAt: detectedAt)
         } catch {
             if log.rollback == nil {

@@ -5,7 +5,8 @@ import SlipwayRecords
 import SlipwayRuntime
 import SlipwayTraffic
 
-/// Starts, checks and stops the instances of one manifest version.
+/// What to run for one manifest version (argv, environment, working directory), and the wait
+/// for its instances to pass their health checks; a `Target` starts them.
 struct InstanceLauncher: Sendable {
     let environment: EnvironmentName
     let manifest: Manifest
@@ -53,30 +54,14 @@ struct InstanceLauncher: Sendable {
         resolver.problem(with: launchSpec(id: "check", port: 0).arguments.first ?? "", in: workingDirectory)
     }
 
-    /// Starts one instance on a free port and registers it before anything else can fail.
-    func start() throws -> InstanceRecord {
-        let id = "\(manifest.service.prefix(20))-\(UUID().uuidString.prefix(8).lowercased())"
-        let port = try Ports.free()
-        let spec = launchSpec(id: id, port: port)
-        guard let executable = executable() else { throw DeploymentFailure(reason: "run.command: \(executableProblem)") }
-        if manifest.run.workingDirectory == nil {  // Slipway's own folder; one the manifest names must exist
-            try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
-        }
-        let process = try ProcessControl.spawn(spec, executable: executable)
-        let record = InstanceRecord(id: id, version: manifest.version, port: port, process: process,
-                                    logFile: spec.logFile.path, manifest: manifestBlob, startedAt: Date())
-        try state.registry(environment).add(record)
-        return record
-    }
-
     /// Waits until HAProxy's health checks pass for every instance; fails fast when one exits.
-    func waitHealthy(_ instances: [InstanceRecord], traffic: any TrafficProvider, redactor: Redactor, log: RunLog) async throws {
+    func waitHealthy(_ instances: [InstanceRecord], on target: any Target, traffic: any TrafficProvider, redactor: Redactor, log: RunLog) async throws {
         let deadline = ContinuousClock.now + manifest.health.startTimeout.duration
         while true {
             let stats = Dictionary(try await traffic.stats().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-            if let dead = instances.first(where: { !$0.isRunning }) {
+            if let dead = instances.first(where: { !target.isRunning($0) }) {
                 throw DeploymentFailure(reason: "instance \(dead.id) (\(dead.version)) exited during start-up",
-                                        logs: [Self.log(of: dead, redactor: redactor)])
+                                        logs: [target.log(of: dead, redactor: redactor)])
             }
             let pending = instances.filter { stats[$0.id]?.health != .up }
             if pending.isEmpty { return }
@@ -85,14 +70,9 @@ struct InstanceLauncher: Sendable {
                 let last = pending.map { "\($0.id): \(stats[$0.id]?.checkStatus ?? "no check yet")" }.joined(separator: ", ")
                 throw DeploymentFailure(
                     reason: "\(pending.count) instance(s) of \(manifest.version) did not pass the health check GET \(check.path) → \(check.expect) within \(manifest.health.startTimeout) (last check: \(last))",
-                    logs: pending.map { Self.log(of: $0, redactor: redactor) })
+                    logs: pending.map { target.log(of: $0, redactor: redactor) })
             }
             try await log.pause(for: .milliseconds(50))
         }
-    }
-
-    static func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog {
-        let lines = redactor.redact(lines: LogTail.lastLines(of: URL(fileURLWithPath: instance.logFile), count: 20))
-        return InstanceLog(instance: instance.id, lines: lines.isEmpty ? ["(no output)"] : lines)
     }
 }

@@ -40,8 +40,8 @@ struct PipelineRun {
                               draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
                               failpoint: engine.failpoint)
         let log = RunLog(environment: environment.rawValue, progress: engine.progress, journal: journal, stop: stop)
-        let registry = engine.state.registry(environment)
-        let traffic = HAProxy(directory: engine.state.haproxy(environment), logger: engine.logger)
+        let target = engine.target(for: manifest, in: environment)
+        let traffic = engine.state.traffic(environment, logger: engine.logger)
         var secrets: [String: String] = [:]
         var serving: [InstanceRecord] = []
         var failure: DeploymentFailure?
@@ -81,7 +81,7 @@ struct PipelineRun {
             let launcher = try configured.unwrap("the launcher")
             var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = []
             try await log.step("traffic") {
-                (baseline, warm) = try await prepareTraffic(traffic, registry: registry)
+                (baseline, warm) = try await prepareTraffic(traffic, target: target)
                 baselineSample = try await Sample.lifetime(of: baseline, traffic)
                 return warm.isEmpty ? "" : "\(warm.count) warm at 0% until \(Timestamp.iso(warm[0].warmUntil ?? Date()))"
             }
@@ -106,7 +106,7 @@ struct PipelineRun {
             log.begin(.production)
             let production = DeploymentContext(
                 environment: environment, launcher: launcher, previous: previous,
-                traffic: traffic, repository: repository, registry: registry, baseline: baseline, warm: warm, weight: 100,
+                traffic: traffic, repository: repository, target: target, baseline: baseline, warm: warm, weight: 100,
                 smoke: smokeChecks,
                 redactor: Redactor(secrets: Array(secrets.values)), log: log, logger: engine.logger)
             context = production
@@ -154,7 +154,7 @@ struct PipelineRun {
             failure = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
             if log.rollback == nil, let context {
                 // After promotion: the new set serves. Before it (a run stopped mid-rollout): whatever of the new version runs.
-                let fresh = promoted ? serving : registry.load().filter { $0.manifest == blob.hex && $0.manifest != status?.manifest }
+                let fresh = promoted ? serving : target.instances().filter { $0.manifest == blob.hex && $0.manifest != status?.manifest }
                 if !fresh.isEmpty {
                     await context.rollBackAfterPromotion(fresh, trigger: failure?.superseded == true ? .superseded : failure?.trigger ?? .health,
                                                          reason: failure?.reason ?? "post-deploy failed")
@@ -173,7 +173,7 @@ struct PipelineRun {
             }
             log.end(failed: true)
         }
-        var outcome = finish(deployment, started: started, log: log, registry: registry, failure: failure)
+        var outcome = finish(deployment, started: started, log: log, target: target, failure: failure)
         outcome.refused = failure?.refused ?? false
         outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
         outcome.record.analysis = log.analysis
@@ -285,7 +285,7 @@ struct PipelineRun {
 
     /// Pre-flight: the running version is healthy before it is touched. A rollback is exempt: it
     /// must stay possible when the running version is the problem.
-    func targetHealth(_ baseline: [InstanceRecord], traffic: HAProxy) async throws -> String {
+    func targetHealth(_ baseline: [InstanceRecord], traffic: any TrafficProvider) async throws -> String {
         guard !baseline.isEmpty else { return "nothing runs yet" }
         let stats = Dictionary(try await traffic.stats().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let down = baseline.filter { stats[$0.id]?.health != .up }
@@ -430,12 +430,11 @@ struct PipelineRun {
     }
 
     /// Starts or reloads HAProxy for this environment and makes its servers match the live
-    /// instances of the registry (warm sets past their time stopped first, dead ones forgotten,
+    /// instances of the target (warm sets past their time stopped first, dead ones forgotten,
     /// strays removed). Returns the serving baseline and the warm set still kept.
-    func prepareTraffic(_ traffic: HAProxy, registry: InstanceRegistry) async throws -> (serving: [InstanceRecord], warm: [InstanceRecord]) {
+    func prepareTraffic(_ traffic: any TrafficProvider, target: any Target) async throws -> (serving: [InstanceRecord], warm: [InstanceRecord]) {
         await engine.state.stopExpiredWarm(environment, stopTimeout: manifest.run.stopTimeout.duration, logger: engine.logger)
-        let live = registry.load().filter(\.isRunning)
-        try registry.save(live)
+        let live = try target.forgetStopped()
         let settings = FrontSettings(
             listen: manifest.traffic.listen.description, healthPath: manifest.health.http.path, expectStatus: manifest.health.http.expect,
             intervalMilliseconds: manifest.health.interval.milliseconds, timeoutMilliseconds: manifest.health.timeout.milliseconds,
@@ -594,8 +593,8 @@ struct PipelineRun {
 
     /// Watches the upstream's instances for `window`: health, and an error rate judged on its own.
     func soakIn(_ upstream: EnvironmentName, for window: TimeSpan, log: RunLog) async throws -> String {
-        let traffic = HAProxy(directory: engine.state.haproxy(upstream), logger: engine.logger)
-        let names = Set(engine.state.registry(upstream).load().filter { $0.warmUntil == nil }.map(\.id))
+        let traffic = engine.state.traffic(upstream, logger: engine.logger)
+        let names = Set(engine.target(for: manifest, in: upstream).instances().filter { $0.warmUntil == nil }.map(\.id))
         let before = try await traffic.stats()
         try await log.pause(for: window.duration)
         let sample = Sample.between(before, try await traffic.stats(), servers: names)
@@ -604,13 +603,14 @@ struct PipelineRun {
         return verdict == .inconclusive ? "no decision on traffic (\(reason)); health checks passed throughout" : reason
     }
 
-    func verifyServing(_ serving: [InstanceRecord], traffic: HAProxy) async throws -> String {
+    func verifyServing(_ serving: [InstanceRecord], traffic: any TrafficProvider) async throws -> String {
         let stats = try await traffic.stats()
         let up = serving.filter { instance in stats.contains { $0.name == instance.id && $0.health == .up && $0.weight > 0 } }
         guard up.count == serving.count, serving.count == manifest.run.replicas else {
             throw DeploymentFailure(reason: "\(up.count) of \(manifest.run.replicas) instances healthy and serving after the rollout")
         }
-        let leftovers = engine.state.registry(environment).load().filter { $0.version != manifest.version && $0.warmUntil == nil && $0.isRunning }
+        let target = engine.target(for: manifest, in: environment)
+        let leftovers = target.instances().filter { $0.version != manifest.version && $0.warmUntil == nil && target.isRunning($0) }
         guard leftovers.isEmpty else {
             throw DeploymentFailure(reason: "instances of the previous version still serving: \(leftovers.map(\.id).joined(separator: ", "))")
         }
@@ -646,7 +646,7 @@ struct PipelineRun {
             instances: instances, logs: logs)
     }
 
-    func finish(_ deployment: String, started: Date, log: RunLog, registry: InstanceRegistry, failure: DeploymentFailure?) -> Outcome {
+    func finish(_ deployment: String, started: Date, log: RunLog, target: any Target, failure: DeploymentFailure?) -> Outcome {
         let reason = failure.map { redactor.redact($0.reason) }
         let result: DeploymentResult = switch failure {
         case nil: trigger.isRollback ? .rolledBack : .succeeded
@@ -657,14 +657,14 @@ struct PipelineRun {
             deployment, started: started, result: result,
             reason: reason ?? (trigger.isRollback ? "rollback to \(manifest.version) asked for in \(trigger.id.short) by \(trigger.authorName): \(trigger.subject)" : nil),
             phases: log.phases, instances: [], logs: failure?.logs ?? [])
-        let status = newStatus(for: &record, registry: registry, failed: failure != nil && result != .superseded)
+        let status = newStatus(for: &record, target: target, failed: failure != nil && result != .superseded)
         return Outcome(record: record, status: status)
     }
 
     /// The environment's status after `record`, which gets the instances that run. A failure
     /// is remembered (not retried until the manifest changes); an interrupted or superseded run is not.
-    func newStatus(for record: inout DeploymentRecord, registry: InstanceRegistry, failed: Bool) -> EnvironmentStatus {
-        let running = registry.load().filter { $0.isRunning && $0.warmUntil == nil }
+    func newStatus(for record: inout DeploymentRecord, target: any Target, failed: Bool) -> EnvironmentStatus {
+        let running = target.instances().filter { target.isRunning($0) && $0.warmUntil == nil }
         let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version) }
         record.instances = summaries
         let deployment = record.deployment

@@ -80,16 +80,16 @@ extension PipelineRun {
     /// there, or new ones), and the new version's instances are drained and stopped.
     func recover(_ entry: JournalEntry) async -> Outcome {
         let log = RunLog(environment: environment.rawValue, progress: engine.progress)
-        let registry = engine.state.registry(environment)
-        let traffic = HAProxy(directory: engine.state.haproxy(environment), logger: engine.logger)
+        let target = engine.target(for: manifest, in: environment)
+        let traffic = engine.state.traffic(environment, logger: engine.logger)
         let stoppedAt = "\(entry.event) at \(Timestamp.iso(entry.updated))"
         var afterwards = "nothing of \(manifest.version) was left"
         log.begin(.recovery)
         do {
-            try await log.step("unregistered instances") { await stopUnregistered(registry) }
+            try await log.step("unregistered instances") { await target.stopUnregistered(timeout: manifest.run.stopTimeout.duration) }
             var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = []
             try await log.step("traffic") {
-                (baseline, warm) = try await prepareTraffic(traffic, registry: registry)
+                (baseline, warm) = try await prepareTraffic(traffic, target: target)
                 let stats = try await traffic.stats()
                 return "HAProxy on \(manifest.traffic.listen): " + stats.map { "\($0.name) \($0.health) weight \($0.weight)" }.joined(separator: ", ")
             }
@@ -98,7 +98,7 @@ extension PipelineRun {
             let secrets = (try? resolveSecrets(manifest)) ?? [:]
             let context = DeploymentContext(
                 environment: environment, launcher: try launcher(for: manifest, blob: blob.hex, secrets: secrets), previous: previous,
-                traffic: traffic, repository: repository, registry: registry, baseline: baseline.filter { !fresh.contains($0) },
+                traffic: traffic, repository: repository, target: target, baseline: baseline.filter { !fresh.contains($0) },
                 warm: warm.filter { !fresh.contains($0) }, weight: 100, smoke: SmokeChecks(checks: [], timeout: .seconds(1)),
                 redactor: redactor, log: log, logger: engine.logger)
             if let previous, let version = status?.version {
@@ -130,17 +130,8 @@ extension PipelineRun {
         record.phases = entry.record.phases + log.phases
         record.rollback = log.rollback ?? entry.record.rollback
         record.reason = redactor.redact("Slipway stopped during the run (\(stoppedAt)); on restart \(afterwards). The next run deploys the desired state again.")
-        let after = newStatus(for: &record, registry: registry, failed: false)
+        let after = newStatus(for: &record, target: target, failed: false)
         return Outcome(record: record, status: after)
-    }
-
-    /// Stops processes started for this environment (found by `SLIPWAY_STATE` and `SLIPWAY_ENV`)
-    /// that the registry does not know: Slipway was killed between starting and registering them.
-    func stopUnregistered(_ registry: InstanceRegistry) async -> String {
-        let known = Set(registry.load().map(\.id))
-        let strays = engine.state.processes(of: environment).filter { !known.contains($0.environment["SLIPWAY_INSTANCE"] ?? "") }
-        for stray in strays { await ProcessControl.stop(stray.identity, timeout: manifest.run.stopTimeout.duration) }
-        return strays.isEmpty ? "none" : "stopped \(strays.map { "\($0.environment["SLIPWAY_INSTANCE"] ?? "?") (pid \($0.identity.pid))" }.joined(separator: ", "))"
     }
 }
 

@@ -1,8 +1,8 @@
 public import Foundation
 public import SlipwayManifest
 public import SlipwayRuntime
-import Logging
-import SlipwayTraffic
+public import Logging
+public import SlipwayTraffic
 
 /// Slipway's own files on this machine: instance registries, logs, HAProxy config and socket,
 /// the lock. Inside the repository's git directory by default (`.git/slipway/`), never in the
@@ -22,6 +22,10 @@ public struct StateDirectory: Sendable {
 
     public func logs(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("logs") }
     public func haproxy(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("haproxy") }
+    /// The environment's load balancer.
+    public func traffic(_ name: EnvironmentName, logger: Logger) -> any TrafficProvider {
+        trafficProvider(directory: haproxy(name), logger: logger)
+    }
     /// Default working directory of instances that name none.
     public func work(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("work") }
     /// The run in progress (see `Journal`).
@@ -46,14 +50,13 @@ extension StateDirectory {
     /// process stopped, registry entry gone. Housekeeping on every reconcile pass, also when
     /// nothing is deployed.
     func stopExpiredWarm(_ name: EnvironmentName, stopTimeout: Duration, logger: Logger) async {
-        let registry = registry(name)
-        let expired = registry.load().filter { ($0.warmUntil ?? .distantFuture) < Date() }
+        let target = ProcessTarget(state: self, environment: name)  // the only target that keeps warm sets
+        let expired = target.instances().filter { ($0.warmUntil ?? .distantFuture) < Date() }
         guard !expired.isEmpty else { return }
-        let traffic = HAProxy(directory: haproxy(name), logger: logger)
+        let traffic = traffic(name, logger: logger)
         for instance in expired {
-            if traffic.runningPID != nil { try? await traffic.remove(instance.id) }
-            await ProcessControl.stop(instance.process, timeout: stopTimeout)
-            try? registry.remove(instance.id)
+            if traffic.isRunning { try? await traffic.remove(instance.id) }
+            try? await target.stop(instance, timeout: stopTimeout)
         }
         logger.info("stopped the warm set", metadata: ["env": "\(name)", "instances": "\(expired.count)"])
     }

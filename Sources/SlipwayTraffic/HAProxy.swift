@@ -20,6 +20,8 @@ public actor HAProxy: TrafficProvider {
     nonisolated var settingsFile: URL { directory.appendingPathComponent("front.json") }
     nonisolated var client: RuntimeAPIClient { RuntimeAPIClient(socketPath: socketPath) }
 
+    public nonisolated var isRunning: Bool { runningPID != nil }
+
     /// The running HAProxy's master pid, nil when none is running.
     public nonisolated var runningPID: Int32? {
         guard let text = try? String(contentsOf: pidFile, encoding: .utf8),

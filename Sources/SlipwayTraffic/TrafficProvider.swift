@@ -1,3 +1,6 @@
+public import Foundation
+public import Logging
+
 /// One instance as the load balancer sees it.
 public struct BackendServer: Sendable, Hashable, Codable {
     /// A name unique within the environment (letters, digits, `-`, `_`, `.`).
@@ -74,4 +77,14 @@ public protocol TrafficProvider: Sendable {
     func stats() async throws -> [ServerStats]
     /// Serves exactly `servers` on the preview address (an empty list clears it).
     func preview(_ servers: [BackendServer]) async throws
+    /// Whether the front is running now.
+    var isRunning: Bool { get }
+    /// Stops the front (the environment is taken down).
+    func stop() async
+}
+
+/// The traffic provider of one environment whose files live in `directory` (inside Slipway's
+/// state directory): the one place that decides which balancer an environment gets.
+public func trafficProvider(directory: URL, logger: Logger) -> any TrafficProvider {
+    HAProxy(directory: directory, logger: logger)
 }

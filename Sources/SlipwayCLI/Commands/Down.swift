@@ -31,7 +31,7 @@ extension Slipway {
         /// Stops the balancer first (no new requests), then every instance started for the
         /// environment (registered or not), and forgets any run in progress.
         static func takeDown(_ name: EnvironmentName, state: StateDirectory) async -> Int {
-            await HAProxy(directory: state.haproxy(name), logger: .init(label: "slipway")).stop()
+            await state.traffic(name, logger: .init(label: "slipway")).stop()
             let registry = state.registry(name)
             let processes = Set(registry.load().map(\.process) + state.processes(of: name).map(\.identity))
             for process in processes { await ProcessControl.stop(process, timeout: .seconds(5)) }
