@@ -93,6 +93,11 @@ let package = Package(
         .executableTarget(name: "SlipwayDemoService", swiftSettings: swiftSettings),
         .executableTarget(name: "SlipwayNotify", swiftSettings: swiftSettings),
         .testTarget(
+            name: "SlipwayUnitTests",
+            dependencies: ["SlipwayEngine", "SlipwayManifest", "SlipwayRecords", "SlipwayRuntime", "SlipwayTraffic", "SlipwayDefaults"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SlipwayTests",
             dependencies: ["SlipwayEngine", "SlipwayDaemon", "SlipwayCLI", "SlipwayDemoService", "SlipwayDefaults", "CSlipwaySystem"],
             swiftSettings: swiftSettings

@@ -75,9 +75,9 @@ struct IntegrityTests {
             try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port))
             #expect(await eventually { (try? ops.lastRecord().version) == "1.0.0" }, "\(daemon.output)")
 
-            let bombedStatus = "---\nenvironment: production\nservice: web\n" + BoundedYAMLTests.keyBomb.split(separator: "\n").dropFirst(2).joined(separator: "\n") + "\n---\n"
+            let bombedStatus = "---\nenvironment: production\nservice: web\n" + Fixtures.text("key-bomb.yaml").split(separator: "\n").dropFirst(2).joined(separator: "\n") + "\n---\n"
             try ops.commit("Status/production.md", bombedStatus)
-            try ops.commit("Environments/qa.yaml", BoundedYAMLTests.keyBomb)
+            try ops.commit("Environments/qa.yaml", Fixtures.text("key-bomb.yaml"))
             try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port))
             #expect(await eventually(within: 30) { (try? ops.lastRecord().version) == "2.0.0" }, "production deploys past both: \(daemon.output)")
             #expect(fetch(port)?.body == "web 2.0.0\n")

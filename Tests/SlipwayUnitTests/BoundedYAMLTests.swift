@@ -7,17 +7,7 @@ import Testing
 @Suite("Bounded YAML")
 struct BoundedYAMLTests {
     /// The 421-byte manifest that kept Yams busy for over a minute: aliases as mapping keys.
-    static let keyBomb = """
-        service: web
-        version: "1"
-        a: &a [x, x, x, x, x, x, x, x]
-        b: &b {*a: 1, *a: 2, *a: 3, *a: 4, *a: 5, *a: 6}
-        c: &c {*b: 1, *b: 2, *b: 3, *b: 4, *b: 5, *b: 6}
-        d: &d {*c: 1, *c: 2, *c: 3, *c: 4, *c: 5, *c: 6}
-        e: &e {*d: 1, *d: 2, *d: 3, *d: 4, *d: 5, *d: 6}
-        f: &f {*e: 1, *e: 2, *e: 3, *e: 4, *e: 5, *e: 6}
-        g: {*f: 1, *f: 2, *f: 3, *f: 4, *f: 5, *f: 6}
-        """
+    static let keyBomb = Fixtures.text("key-bomb.yaml")
 
     @Test("anchors, aliases, tags, a second document and deep nesting are refused where they are")
     func refusals() {

@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+import Synchronization
+@testable import SlipwayEngine
+@testable import SlipwayManifest
+@testable import SlipwayRecords
+@testable import SlipwayRuntime
+@testable import SlipwayTraffic
+
+/// Instances in memory: what a strategy starts, stops and keeps warm, with no process behind
+/// them. `dies` names instances (by start order, from 1) that exit as soon as they start.
+final class FakeTarget: Target {
+    let instancesStarted = Mutex<[InstanceRecord]>([])
+    let stopped = Mutex<Set<String>>([])
+    let count = Mutex(0)
+    let dies: Set<Int>
+
+    init(dies: Set<Int> = []) { self.dies = dies }
+
+    /// Puts `count` instances of `version` in place as the running baseline.
+    func baseline(_ count: Int, version: String, blob: String) -> [InstanceRecord] {
+        (0..<count).map { _ in record(version: version, blob: blob) }
+    }
+
+    private func record(version: String, blob: String) -> InstanceRecord {
+        let number = count.withLock { $0 += 1; return $0 }
+        let instance = InstanceRecord(id: "\(version)-\(number)", version: version, port: 40_000 + number,
+                                      process: ProcessIdentity(pid: Int32(number), startTime: 1), logFile: "/dev/null", manifest: blob, startedAt: Date())
+        instancesStarted.withLock { $0.append(instance) }
+        if dies.contains(number) { stopped.withLock { _ = $0.insert(instance.id) } }
+        return instance
+    }
+
+    func start(_ launcher: InstanceLauncher) async throws -> InstanceRecord {
+        record(version: launcher.manifest.version, blob: launcher.manifestBlob)
+    }
+
+    func stop(_ instance: InstanceRecord, timeout: Duration) async throws {
+        stopped.withLock { _ = $0.insert(instance.id) }
+        instancesStarted.withLock { $0.removeAll { $0.id == instance.id } }
+    }
+
+    func instances() -> [InstanceRecord] { instancesStarted.withLock { $0 } }
+    func forgetStopped() throws -> [InstanceRecord] { instances().filter(isRunning) }
+
+    func setWarm(_ ids: Set<String>, until: Date?) throws {
+        instancesStarted.withLock { list in
+            for index in list.indices where ids.contains(list[index].id) { list[index].warmUntil = until }
+        }
+    }
+
+    func isRunning(_ instance: InstanceRecord) -> Bool { !stopped.withLock { $0.contains(instance.id) } }
+    func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog { InstanceLog(instance: instance.id, lines: ["(fake)"]) }
+    func stopUnregistered(timeout: Duration) async -> String { "none" }
+
+    /// Ids of the instances that run now, by version.
+    func running(_ version: String) -> [String] { instances().filter { $0.version == version && isRunning($0) }.map(\.id) }
+}
+
+/// What one server serves between two readings of the fake balancer.
+struct Served: Sendable {
+    var requests = 0
+    var errors = 0
+    var milliseconds = 5
+    var health: ServerStats.Health = .up
+}
+
+/// A balancer in memory: weights, and counters that grow on every `stats()` by what
+/// `serve(server, reading)` says a server with weight above 0 served since the last reading.
+actor FakeTraffic: TrafficProvider {
+    private(set) var weights: [String: Int] = [:]
+    private var counters: [String: (responses: Int, errors: Int)] = [:]
+    private var reading = 0
+    private(set) var previewed: [String] = []
+    let serve: @Sendable (_ server: String, _ reading: Int) -> Served
+
+    init(serve: @escaping @Sendable (_ server: String, _ reading: Int) -> Served = { _, _ in Served(requests: 100) }) {
+        self.serve = serve
+    }
+
+    func ensureRunning(_ settings: FrontSettings, servers: [BackendServer: Int]) async throws {}
+    func add(_ server: BackendServer) async throws { weights[server.name] = 0 }
+    func setWeights(_ weights: [String: Int]) async throws { self.weights.merge(weights) { _, new in new } }
+    func drain(_ name: String) async throws { weights[name] = 0 }
+    func remove(_ name: String) async throws { weights[name] = nil }
+    func preview(_ servers: [BackendServer]) async throws { previewed = servers.map(\.name) }
+    nonisolated var isRunning: Bool { true }
+    func stop() async {}
+
+    func stats() async throws -> [ServerStats] {
+        reading += 1
+        return weights.keys.sorted().map { name in
+            let served = serve(name, reading)
+            if (weights[name] ?? 0) > 0 {
+                counters[name, default: (0, 0)].responses += served.requests
+                counters[name, default: (0, 0)].errors += served.errors
+            }
+            let count = counters[name] ?? (0, 0)
+            return ServerStats(name: name, health: served.health, weight: weights[name] ?? 0, currentSessions: 0, responses: count.responses,
+                               serverErrors: count.errors, responseTimeMilliseconds: served.milliseconds, checkStatus: "L7OK")
+        }
+    }
+
+    func weight(_ name: String) -> Int? { weights[name] }
+}
+
+/// One strategy run against the fakes: 1.0.0 runs (`baseline` instances), 2.0.0 is deployed.
+struct StrategyBench {
+    let target: FakeTarget
+    let traffic: FakeTraffic
+    let log = RunLog(environment: "production", progress: SilentProgress())
+    let manifest: Manifest
+    let previousManifest: Manifest
+
+    init(_ strategy: Strategy, replicas: Int = 2, minRequests: Int = 10, dies: Set<Int> = [],
+         serve: @escaping @Sendable (String, Int) -> Served = { _, _ in Served(requests: 100) }) throws {
+        func manifest(_ version: String) throws -> Manifest {
+            var manifest = try ManifestParser.parse(Data("""
+                service: web
+                version: "\(version)"
+                run: { command: ["/bin/true"], replicas: \(replicas) }
+                traffic: { listen: "127.0.0.1:8080" }
+                rollback: { minRequests: \(minRequests) }
+                """.utf8), path: "Environments/production.yaml")
+            manifest.strategy = strategy
+            return manifest
+        }
+        self.manifest = try manifest("2.0.0")
+        previousManifest = try manifest("1.0.0")
+        target = FakeTarget(dies: dies)
+        traffic = FakeTraffic(serve: serve)
+    }
+
+    func launcher(_ manifest: Manifest, commit: String) -> InstanceLauncher {
+        InstanceLauncher(environment: EnvironmentName("production")!, manifest: manifest, manifestBlob: "blob-\(manifest.version)",
+                         commit: commit, secrets: [:], state: StateDirectory(root: URL(fileURLWithPath: "/nonexistent")),
+                         resolver: .standard(), workingDirectory: URL(fileURLWithPath: "/"), inherited: [:])
+    }
+
+    /// Runs the strategy with `baseline` instances of 1.0.0 serving (and `warm` of either version at 0%).
+    func run(baseline count: Int = 2, warm: [InstanceRecord] = [], repository: OpsRepository) async throws -> [InstanceRecord] {
+        let baseline = target.baseline(count, version: "1.0.0", blob: "blob-1.0.0")
+        for instance in baseline { try await traffic.add(BackendServer(name: instance.id, port: instance.port)) }
+        try await traffic.setWeights(Dictionary(uniqueKeysWithValues: baseline.map { ($0.id, 100) }))
+        let commit = try await repository.tip().hex  // what asked for the deployment (approvals come after it)
+        let context = DeploymentContext(
+            environment: EnvironmentName("production")!, launcher: launcher(manifest, commit: commit),
+            previous: launcher(previousManifest, commit: commit), traffic: traffic,
+            repository: repository, target: target, baseline: baseline, warm: warm, weight: 100,
+            smoke: SmokeChecks(checks: [], timeout: .seconds(1)), redactor: Redactor(secrets: []), log: log, logger: Logger(label: "test"))
+        return try await manifest.strategy.runner().run(context)
+    }
+}
+
+/// An error whose text is all it carries.
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
