@@ -21,6 +21,11 @@ struct TrustCheck {
     let repository: OpsRepository
     let state: StateDirectory
     let resolver: ExecutableResolver
+    /// Verdicts of this check's signature verifications (see `verifySignature`).
+    let signatures = SignatureCache()
+    /// Whether `takeRoot` may remember in the state directory how far history has no `Trust/`
+    /// (the server hook keeps nothing).
+    var remembers = true
 
     enum Verdict: Equatable, Sendable {
         /// The repository names no signers.
@@ -71,7 +76,7 @@ struct TrustCheck {
         let file = state.root.appendingPathComponent("trust").appendingPathComponent("absent-through")
         let absent = (try? String(contentsOf: file, encoding: .utf8)).flatMap { ObjectID(hex: $0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         let oldest = try await repository.git.oldestEntry(of: Self.folder, from: tip, absentBefore: absent)
-        if oldest == nil, absent != tip {
+        if oldest == nil, absent != tip, remembers {
             try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             try? Data("\(tip.hex)\n".utf8).write(to: file, options: .atomic)
         }
@@ -106,11 +111,11 @@ struct TrustCheck {
                 if trusted.contains(version.hex) { judge = version.hex; break walk }
                 older = older ?? (version, parent)
             }
+            // A Trust/ made anew after a stretch without one is judged by the version before the gap;
+            // a line that never had a version this machine trusts makes none count.
+            if older == nil { older = try await nearestVersion(before: introduced) }
             guard let older else {
-                // A Trust/ made anew on history without one: only the keys that count may make it.
-                guard let last = trusted.last else { return (.refused("no version of \(Self.folder)/ is trusted on this machine"), []) }
-                judge = last
-                break
+                return (.refused("\(Self.folder)/ \(current.tree.short) does not descend from a \(Self.folder)/ this machine trusts"), [])
             }
             current = older
         }
@@ -125,6 +130,16 @@ struct TrustCheck {
             judge = tree.hex
         }
         return (verdict, counted)
+    }
+
+    /// The nearest version of `Trust/` on the first-parent line before `commit`, and where it is.
+    private func nearestVersion(before commit: ObjectID) async throws -> (tree: ObjectID, at: ObjectID)? {
+        var current = try await repository.git.commitInfo(commit).parents.first
+        while let at = current {
+            if let version = try await repository.git.entryID(at: Self.folder, in: at) { return (version, at) }
+            current = try await repository.git.commitInfo(at).parents.first
+        }
+        return nil
     }
 
     static func pinFile(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("trust").appendingPathComponent("pinned") }

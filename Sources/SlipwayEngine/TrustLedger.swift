@@ -131,24 +131,33 @@ extension TrustCheck {
         return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts, commits: commits), ledger: next, pins: pins, counted: counted.map(\.commit))
     }
 
-    /// A merge on the way from `tip` to the commit that made the content, made after `judged`
-    /// and signed by a key that counts: the merger vouches for what they merged (a team that
-    /// signs merges, not each commit of a branch).
+    /// A merge on the way from `tip` to the commit that made the content, made after `judged`,
+    /// that brought the content in from a side other than its first parent and is signed by a
+    /// key that counts: the merger vouches for what they merged (a team that signs merges, not
+    /// each commit of a branch). A merge whose first parent had the content already vouches for
+    /// nothing. At most `maximumVouchingMerges` are checked.
     private func signedMerge(bringing path: String, _ blob: ObjectID, from tip: ObjectID, to introduced: ObjectID, judged: ObjectID?,
                              keys: String) async throws -> Verdict? {
         let git = repository.git
-        var current = tip
+        var current = tip, checked = 0
         while current != introduced {
             let parents = try await git.commitInfo(current).parents
-            if parents.count > 1, try await !(judged.asyncMap { try await git.isAncestor(current, of: $0) } ?? false),
-               case .trusted(let signer) = try await verifySignature(of: current, who: try await describe(current), against: keys, note: "") {
-                return .trusted("merged in \(current.short), \(signer)")
-            }
             guard let next = try await parents.asyncFirst(where: { try await git.entryID(at: path, in: $0) == blob }) else { return nil }
+            if next != parents.first, checked < Self.maximumVouchingMerges,
+               try await !(judged.asyncMap { try await git.isAncestor(current, of: $0) } ?? false) {
+                checked += 1
+                if case .trusted(let signer) = try await verifySignature(of: current, who: try await describe(current), against: keys, note: "") {
+                    return .trusted("merged in \(current.short), \(signer)")
+                }
+            }
             current = next
         }
         return nil
     }
+
+    /// Merges checked for a signature per file (each costs a verification): a bound on what
+    /// pushed history can make one judgement spend.
+    static let maximumVouchingMerges = 16
 
     /// One file's verdict by the ledger's rules, with the commit that brought its content: the
     /// one that made it count, for content accepted. `forwardFrom` is the judged tip when `tip`

@@ -47,6 +47,9 @@ extension OpsRepository {
     /// under `Trust/` (records and status files are Slipway's documentation, not read back).
     public static let trustedFolders = ["Environments", "Trust", "Templates", "Approvals"]
 
+    /// Merges in one push the hook checks for a signature that vouches for their other sides.
+    static let maximumSignedMerges = 64
+
     /// For a push of `new` over `old` (the ref's old commit; nil for a new ref): why it does
     /// not count under `Trust/`, empty when it does. The server's current state is what earlier
     /// pushes were checked against, so the newest `Trust/` that counts there judges: every
@@ -54,11 +57,15 @@ extension OpsRepository {
     /// a trusted folder must be signed by one of its keys, and with `movesBranch` trusted files
     /// may not go back to content the branch replaced. Nothing is written to the state directory.
     public func unsignedChanges(to new: ObjectID, over old: ObjectID?, movesBranch: Bool, state: StateDirectory) async throws -> [String] {
-        let check = TrustCheck(repository: self, state: state, resolver: .standard())
+        var check = TrustCheck(repository: self, state: state, resolver: .standard())
+        check.remembers = false
         let pins = TrustCheck.pins(state)
         let base: ObjectID? = if let old { old } else { try await git.resolve(ref: "HEAD") }
         if base == nil, try await git.hasRefs() {
             return ["the server's HEAD names no branch, so a new ref cannot be checked against it: point it at the branch Slipway deploys (git symbolic-ref HEAD refs/heads/main)"]
+        }
+        if movesBranch, let blocked = try await blockedRecordFolder(at: new) {
+            return ["\(blocked) is a file where Slipway keeps a folder of records and status files: nothing could be recorded, so nothing would deploy"]
         }
         let ledger = try await base.asyncMap { try await check.ledger(acceptingAllAt: $0) }
         let judgement = try await check.judge(at: new, ledger: ledger, pins: pins)
@@ -95,16 +102,26 @@ extension OpsRepository {
         return refusals.filter { seen.insert($0).inserted }
     }
 
-    /// The commits that merges signed by `keys` brought in from their other sides, the merges included.
+    /// The commits that merges signed by `keys` brought in from their other sides, the merges
+    /// included. At most `maximumSignedMerges` merges are checked (each costs a verification).
     private func mergedBySigner(_ commits: [ObjectID], keys: String, check: TrustCheck) async throws -> Set<ObjectID> {
         var vouched = Set<ObjectID>()
-        for commit in commits {
+        var checked = 0
+        for commit in commits where checked < Self.maximumSignedMerges {
             let parents = try await git.commitInfo(commit).parents
-            guard parents.count > 1, let first = parents.first,
-                  case .trusted = try await check.verifySignature(of: commit, who: try await check.describe(commit), against: keys, note: "") else { continue }
+            guard parents.count > 1, let first = parents.first else { continue }
+            checked += 1
+            guard case .trusted = try await check.verifySignature(of: commit, who: try await check.describe(commit), against: keys, note: "") else { continue }
             vouched.formUnion(try await git.newCommits(commit, over: first))
         }
         return vouched
+    }
+
+    /// `Status`, `Deployments` or an environment's folder in it when it is a file (or a link) at `commit`.
+    private func blockedRecordFolder(at commit: ObjectID) async throws -> String? {
+        for path in ["Status", "Deployments"] where try await git.blobID(at: path, in: commit) != nil { return path }
+        let environments = try await git.listDirectory("Deployments", at: commit) ?? []
+        return environments.first(where: \.isBlob).map { "Deployments/\($0.name)" }
     }
 
     /// Whether `commit` makes trusted content: a trusted folder differs from its parent's (is
@@ -136,13 +153,18 @@ extension OpsRepository {
 }
 
 extension TrustCheck {
-    /// A ledger that accepts every trusted file at `commit` as it is, judged by its `Trust/`
-    /// (or this machine's newest pin): the server's state, which earlier pushes were checked against.
+    /// A ledger that accepts every trusted file at `commit` as it is: the server's state, which
+    /// earlier pushes were checked against. New commits are judged by the newest keys on the
+    /// server, the `Trust/` of the branch HEAD names (or this machine's newest pin); a `Trust/`
+    /// at `commit` that differs from it is not taken as it is (an old branch keeps no removed key alive).
     func ledger(acceptingAllAt commit: ObjectID) async throws -> TrustLedger {
-        let trust = try await repository.git.entryID(at: Self.folder, in: commit)
-        var ledger = TrustLedger(tip: commit.hex, keys: trust?.hex ?? Self.pins(state).last)
+        let git = repository.git
+        let trust = try await git.entryID(at: Self.folder, in: commit)
+        let head = try await git.resolve(ref: "HEAD").asyncMap { try await git.entryID(at: Self.folder, in: $0) } ?? nil
+        let keys = head ?? trust
+        var ledger = TrustLedger(tip: commit.hex, keys: keys?.hex ?? Self.pins(state).last)
         var files = try await trustedFiles(at: commit)
-        files[Self.folder] = trust
+        files[Self.folder] = trust == keys ? trust : nil
         for (path, blob) in files { ledger.accepted[path] = TrustLedger.Entry(blob: blob.hex, why: "on the branch before this push") }
         return ledger
     }

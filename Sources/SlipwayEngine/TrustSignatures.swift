@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SlipwayGit
 import SlipwayManifest
 import SlipwayRuntime
@@ -13,7 +14,14 @@ extension TrustCheck {
         guard let signature = try await repository.git.signature(of: commit) else {
             return .refused("\(who) is not signed; \(Self.folder)/ requires a signature by an allowed signer\(note)")
         }
-        let verdict = signature.isSSH ? try await verifySSH(signature, keys: tree, who: who) : try await verifyGPG(signature, keys: tree, who: who)
+        let key = "\(commit.hex) \(keys)"
+        let verdict: Verdict
+        if let known = signatures.verdicts.withLock({ $0[key] }) {
+            verdict = known
+        } else {
+            verdict = signature.isSSH ? try await verifySSH(signature, keys: tree, who: who) : try await verifyGPG(signature, keys: tree, who: who)
+            signatures.verdicts.withLock { $0[key] = verdict }
+        }
         if case .refused(let why) = verdict { return .refused(why + note) }
         return verdict
     }
@@ -163,4 +171,10 @@ enum Armor {
         let base64 = body.filter { !$0.hasPrefix("=") && !$0.isEmpty }.joined()
         return Data(base64Encoded: base64)
     }
+}
+
+/// Signature verdicts already reached, by commit and keys: one judgement verifies each commit
+/// once however many files or merges lead to it.
+final class SignatureCache: Sendable {
+    let verdicts = Mutex<[String: TrustCheck.Verdict]>([:])
 }

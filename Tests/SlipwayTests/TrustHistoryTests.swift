@@ -154,6 +154,11 @@ struct TrustHistoryTests {
             #expect(wiped.status != 0 && wiped.stderr.contains("cannot leave the branch"), "\(wiped.stderr)")
             let judged = try push("\(second):refs/slipway/judged")
             #expect(judged.status != 0 && judged.stderr.contains("Slipway's own"), "\(judged.stderr)")
+            let records = try Command.git(["hash-object", "-w", "--stdin"], in: ops.workTree, input: Data("x\n".utf8)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let blocking = try Command.git(["mktree"], in: ops.workTree, input: Data("100644 blob \(records)\tDeployments\n".utf8)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let blocked = try Command.git(["commit-tree", "-p", second, "-m", "block", blocking], in: ops.workTree).trimmingCharacters(in: .whitespacesAndNewlines)
+            let refusedBlock = try push("\(blocked):main")
+            #expect(refusedBlock.status != 0 && refusedBlock.stderr.contains("Deployments is a file"), "\(refusedBlock.stderr)")
             let deleted = try push(":main")
             #expect(deleted.status != 0 && deleted.stderr.contains("cannot be deleted"), "\(deleted.stderr)")
             #expect(!FileManager.default.fileExists(atPath: ops.stateDirectory.appendingPathComponent("trust/ledger.json").path), "the hook keeps no ledger")
@@ -271,6 +276,52 @@ struct TrustHistoryTests {
             let retried = try ops.slipway(["apply", "--retry-failed"])
             #expect(retried.status == 1 && retried.output.contains("approval timed out"), "\(retried.output)")
             #expect(fetch(port)?.body == "web 2.0.0\n")
+        }
+    }
+
+    @Test("a signed merge vouches only for what it brought in from its other side, not for an unsigned commit already on its first parent")
+    func signedMergeVouchesForItsSideOnly() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned"), alice = try ops.sshKey("alice")
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            try Command.git(["checkout", "-q", "-b", "feature"], in: ops.workTree)
+            try ops.commit("README.md", "docs\n", signedWith: alice.key)
+            try Command.git(["checkout", "-q", "main"], in: ops.workTree)
+            try ops.commit("Environments/production.yaml", TrustAttackTests.evil(version: "6.6.6", listen: port, marker: marker), signedWith: nil)
+            try signedGit(ops, key: alice.key, ["merge", "-q", "-S", "--no-ff", "--no-edit", "feature"])
+            let apply = try ops.slipway(["apply"])
+            #expect(apply.status == 1 && apply.output.contains("is not signed"), "\(apply.output)")
+            #expect(!FileManager.default.fileExists(atPath: marker.path))
+        }
+    }
+
+    @Test("a key removed on the deployed branch does not count on another branch kept at an old commit, for a new machine or the server")
+    func removedKeyOnAnotherBranch() async throws {
+        try await OpsRepoFixture.with(bare: true) { ops in
+            #expect(try Command.slipway(["hooks", "install", "--server", "--repo", ops.repo.path]).status == 0)
+            let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned")
+            let alice = try ops.sshKey("alice"), mallory = try ops.sshKey("mallory")
+            let push = { (refspec: String) in
+                try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["push", "-q", "-f", "origin", refspec], directory: ops.workTree)
+            }
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n" + mallory.signer + "\n", signedWith: alice.key)
+            let old = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try push("HEAD:main").status == 0)
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)  // mallory removed
+            #expect(try push("HEAD:main").status == 0)
+            #expect(try push("\(old):refs/heads/prod").status == 0, "a branch at an old commit brings nothing new")
+            try Command.git(["checkout", "-q", "-b", "prod", old], in: ops.workTree)
+            try ops.commit("Environments/production.yaml", TrustAttackTests.evil(version: "6.6.6", listen: port, marker: marker), signedWith: mallory.key)
+            let pushed = try push("HEAD:prod")
+            #expect(pushed.status != 0 && pushed.stderr.contains("does not list"), "\(pushed.stderr)")
+
+            // A new machine given main's Trust/ as its root, deploying the old branch.
+            #expect(try Command.slipway(["trust", "pin", "--repo", ops.workTree.path, "main"]).status == 0)
+            let apply = try Command.slipway(["apply", "--repo", ops.workTree.path, "--branch", "prod"])
+            #expect(apply.status == 1, "\(apply.output)")
+            #expect(!FileManager.default.fileExists(atPath: marker.path))
+            _ = try Command.slipway(["down", "--repo", ops.workTree.path])
         }
     }
 }
