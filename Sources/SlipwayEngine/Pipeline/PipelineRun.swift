@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import SlipwayGit
+import SlipwayManifest
+import SlipwayRecords
+import SlipwayRuntime
+import SlipwayTraffic
+
+/// One pipeline run for one environment: pre-flight → staging → production → post-deploy,
+/// ending in a record and a status. Never throws: every failure ends up in the record.
+struct PipelineRun {
+    let environment: EnvironmentName
+    let manifest: Manifest
+    let blob: ObjectID
+    let trigger: CommitInfo
+    /// Deployed state at the start (nil: never deployed).
+    let status: EnvironmentStatus?
+    let changes: [FieldChange]
+    let repository: OpsRepository
+    let engine: EngineConfiguration
+    /// Set by the daemon to stop the run when a newer desired state arrives.
+    var stop: StopSignal? = nil
+    /// How `Trust/` judged this manifest when the branch was read (`TrustLedger`).
+    var signature: TrustCheck.Verdict = .refused("not judged under Trust/")
+
+    struct Outcome {
+        var record: DeploymentRecord
+        let status: EnvironmentStatus
+        /// The upstream's status, marked validated by this run (committed with the record).
+        var upstreamStatus: EnvironmentStatus?
+        /// The manifest was refused for its signature: nothing it says is acted on.
+        var refused = false
+    }
+
+
+    /// What the run learns on the way (the backup's name, the staging validation).
+    let state = RunState()
+
+    /// Used by the run's own task only.
+    final class RunState {
+        /// The backup a `backup: true` gate named.
+        var backup: String?
+        /// The upstream's status, marked validated by this run.
+        var upstreamStatus: EnvironmentStatus?
+        /// The deployment in the upstream that ran the version this run validated.
+        var upstreamDeployment: String?
+    }
+
+    /// How far production got: what a failure has to undo.
+    private struct Reached {
+        var context: DeploymentContext?
+        /// Set once the new version took all the traffic: a failure after that rolls back.
+        var promoted = false
+        var serving: [InstanceRecord] = []
+    }
+
+    /// The four phases in order; every failure ends up in the record.
+    func run() async -> Outcome {
+        let started = Date(), clock = ContinuousClock.now
+        let deployment = deploymentID(startedAt: started)
+        let journal = Journal(file: engine.state.journal(environment),
+                              draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
+                              failpoint: engine.failpoint)
+        let log = RunLog(environment: environment.rawValue, progress: engine.progress, journal: journal, stop: stop)
+        let traffic = engine.state.traffic(environment, logger: engine.logger)
+        let target = engine.target(for: manifest, in: environment)
+        var reached = Reached()
+        var failure: DeploymentFailure?
+        do {
+            let prepared = try await Preflight(run: self, log: log, deployment: deployment, started: started)(traffic: traffic, target: target)
+            try await staging(log: log, deployment: deployment)
+            let context = productionContext(prepared, traffic: traffic, target: target, log: log)
+            reached.context = context
+            log.begin(.production)
+            reached.serving = try await prepared.strategy.run(context)
+            log.end()
+            reached.promoted = true
+            try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample, context)
+        } catch {
+            let failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
+            await undo(failed, reached, target: target, log: log, deployment: deployment)
+            failure = failed
+        }
+        var outcome = finish(deployment, started: started, log: log, target: target, failure: failure)
+        outcome.refused = failure?.refused ?? false
+        outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
+        outcome.record.analysis = log.analysis
+        outcome.record.rollback = log.rollback
+        outcome.record.upstreamDeployment = state.upstreamDeployment
+        if failure == nil, let validated = state.upstreamStatus { outcome.upstreamStatus = validated }
+        journal.finished(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
+        return outcome
+    }
+
+    /// Staging: the version passes in the upstream environment first, when there is one.
+    private func staging(log: RunLog, deployment: String) async throws {
+        guard let upstream = manifest.upstream else { return log.skip(.staging, because: "no upstream environment") }
+        log.begin(.staging)
+        try await stage(in: upstream, log: log, deployment: deployment)
+        log.end()
+    }
+
+    private func productionContext(_ prepared: Preflight.Prepared, traffic: any TrafficProvider, target: any Target, log: RunLog) -> DeploymentContext {
+        DeploymentContext(
+            environment: environment, launcher: prepared.launcher, previous: prepared.previous, traffic: traffic, repository: repository,
+            target: target, baseline: prepared.baseline, warm: prepared.warm, weight: 100, smoke: smokeChecks,
+            redactor: Redactor(secrets: Array(prepared.secrets.values)), log: log, logger: engine.logger)
+    }
+
+    /// After a failure: the new version's instances give the traffic back (unless a strategy
+    /// rolled back already), a backup is restored and the onRollback hook runs.
+    private func undo(_ failure: DeploymentFailure, _ reached: Reached, target: any Target, log: RunLog, deployment: String) async {
+        if log.rollback == nil, let context = reached.context {
+            // After promotion: the new set serves. Before it (a run stopped mid-rollout): whatever of the new version runs.
+            let fresh = reached.promoted ? reached.serving : target.instances().filter { $0.manifest == blob.hex && $0.manifest != status?.manifest }
+            if !fresh.isEmpty {
+                await context.rollBackAfterPromotion(fresh, trigger: failure.superseded ? .superseded : failure.trigger ?? .health, reason: failure.reason)
+            }
+        }
+        if log.rollback != nil, let backup = state.backup, let restore = manifest.rollback.restore {
+            try? await log.step("restore \(backup)") {
+                let result = try await gateRunner(deployment: deployment).run("restore", restore, timeout: .seconds(600), extra: ["backup": backup])
+                let output = result.tail.suffix(3).joined(separator: " / ")
+                guard result.passed else { throw DeploymentFailure(reason: "restore \(backup): \(result.explain(.seconds(600))): \(output)") }
+                return "\(restore.first ?? "restore") \(backup): exit 0\(output.isEmpty ? "" : " — \(output)")"
+            }
+        }
+        if log.rollback != nil, let hook = manifest.hooks.onRollback {
+            try? await log.step("hook onRollback") { try await runHook("onRollback", hook, deployment: deployment) }
+        }
+        log.end(failed: true)
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import SlipwayGit
+import SlipwayManifest
+import SlipwayRecords
+import SlipwayRuntime
+import SlipwayTraffic
+
+/// Post-deploy (README, "How a deployment runs"): the new set serves, the front answers, and
+/// the checks the manifest asks for pass; a failure here rolls back.
+struct PostDeploy {
+    let run: PipelineRun
+    let log: RunLog
+    let deployment: String
+
+    func callAsFunction(_ serving: [InstanceRecord], against baselineSample: Sample?, _ context: DeploymentContext) async throws {
+        let manifest = run.manifest
+        log.begin(.postDeploy)
+        try await log.step("instances healthy") { try await run.verifyServing(serving, traffic: context.traffic, target: context.target) }
+        try await log.step("front answers") { try run.verifyFront() }
+        if !manifest.gates.smoke.isEmpty {
+            try await log.step("smoke checks on the front") {
+                let listen = manifest.traffic.listen
+                if let failure = run.smokeChecks.failure(host: listen.host, ports: [("the front", listen.port)]) {
+                    throw DeploymentFailure(reason: failure, trigger: .smoke)
+                }
+                return "\(manifest.gates.smoke.count) passed on \(listen)"
+            }
+        }
+        if !manifest.gates.endpoints.isEmpty {
+            try await log.step("endpoints answer") { try run.checkEndpoints() }
+        }
+        if let monitoring = manifest.gates.monitoring {
+            try await log.step("monitoring active") { try run.checkMonitoring(monitoring, serving) }
+        }
+        if manifest.upstream == nil {
+            for gate in manifest.gates.integration {
+                try await log.step("integration \(gate.name)") {
+                    let result = try await run.gateRunner(deployment: deployment).run(gate.name, gate.command, timeout: gate.timeout)
+                    guard result.passed else {
+                        throw DeploymentFailure(reason: result.failureReason("integration \(gate.name)", timeout: gate.timeout), trigger: .smoke)
+                    }
+                    return result.detail
+                }
+            }
+        }
+        if let window = manifest.gates.observe {
+            try await log.step("observe for \(window)") { try await run.observe(serving, for: window, against: baselineSample, context) }
+        }
+        if let hook = manifest.hooks.postDeploy {
+            try await log.step("hook postDeploy") { try await run.runHook("postDeploy", hook, deployment: deployment, trigger: .smoke) }
+        }
+        log.end()
+    }
+}
+
+extension PipelineRun {
+    func verifyServing(_ serving: [InstanceRecord], traffic: any TrafficProvider, target: any Target) async throws -> String {
+        let stats = try await traffic.stats()
+        let up = serving.filter { instance in stats.contains { $0.name == instance.id && $0.health == .up && $0.weight > 0 } }
+        guard up.count == serving.count, serving.count == manifest.run.replicas else {
+            throw DeploymentFailure(reason: "\(up.count) of \(manifest.run.replicas) instances healthy and serving after the rollout")
+        }
+        let leftovers = target.instances().filter { $0.version != manifest.version && $0.warmUntil == nil && target.isRunning($0) }
+        guard leftovers.isEmpty else {
+            throw DeploymentFailure(reason: "instances of the previous version still serving: \(leftovers.map(\.id).joined(separator: ", "))")
+        }
+        return ""  // every instance up and serving, none of the previous version
+    }
+
+    func verifyFront() throws -> String {
+        let listen = manifest.traffic.listen, check = manifest.health.http
+        let response = try HTTPProbe.get(host: listen.host, port: listen.port, path: check.path, timeout: manifest.health.timeout.duration + .seconds(1))
+        guard response.status == check.expect else {
+            throw DeploymentFailure(reason: "GET \(listen)\(check.path) answered \(response.status), expected \(check.expect)")
+        }
+        return ""  // answered as the health check expects
+    }
+
+    /// Post-deploy: every listed path answers through the front (any status below 500).
+    func checkEndpoints() throws -> String {
+        let listen = manifest.traffic.listen
+        for path in manifest.gates.endpoints {
+            let response = try? HTTPProbe.get(host: listen.host, port: listen.port, path: path, timeout: manifest.health.timeout.duration + .seconds(1))
+            guard let response, response.status < 500 else {
+                throw DeploymentFailure(reason: "endpoint \(path) \(response.map { "answered \($0.status)" } ?? "did not answer") on \(listen)", trigger: .smoke)
+            }
+        }
+        return "\(manifest.gates.endpoints.count) endpoint(s) answer on \(listen)"
+    }
+
+    /// Post-deploy: monitoring is active (every instance's metrics path, a monitoring server's URL).
+    func checkMonitoring(_ monitoring: Monitoring, _ serving: [InstanceRecord]) throws -> String {
+        var checked: [String] = []
+        if let path = monitoring.path {
+            let checks = SmokeChecks(checks: [SmokeCheck(name: "monitoring", http: HTTPCheck(path: path, expect: 200))], timeout: .seconds(2))
+            if let failure = checks.failure(ports: serving.map { ($0.id, $0.port) }) { throw DeploymentFailure(reason: failure, trigger: .health) }
+            checked.append("\(path) on \(serving.count) instance(s)")
+        }
+        if let url = monitoring.url, let target = Rules.httpURL(url) {
+            let response = try? HTTPProbe.get(host: target.host, port: target.port, path: target.path, timeout: .seconds(2))
+            guard response?.status == 200 else {
+                throw DeploymentFailure(reason: "monitoring \(url) \(response.map { "answered \($0.status)" } ?? "did not answer")", trigger: .health)
+            }
+            checked.append(url)
+        }
+        return checked.joined(separator: ", ")
+    }
+
+    /// Watches the new set for `window` and judges it against the pre-deploy baseline.
+    func observe(_ serving: [InstanceRecord], for window: TimeSpan, against baseline: Sample?, _ context: DeploymentContext) async throws -> String {
+        let names = Set(serving.map(\.id))
+        let before = try await context.traffic.stats()
+        try await context.log.pause(for: window.duration)
+        let sample = Sample.between(before, try await context.traffic.stats(), servers: names)
+        let (verdict, reason) = Judge(policy: manifest.rollback).judge(canary: sample, baseline: nil, reference: baseline)
+        if case .fail(let trigger) = verdict {
+            throw DeploymentFailure(reason: "post-deploy observation: \(reason)", trigger: trigger)
+        }
+        return verdict == .inconclusive ? "inconclusive: \(reason)" : reason
+    }
+}

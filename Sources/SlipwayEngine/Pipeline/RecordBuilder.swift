@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import SlipwayGit
+import SlipwayManifest
+import SlipwayRecords
+import SlipwayRuntime
+import SlipwayTraffic
+
+/// The record and status a run ends with.
+extension PipelineRun {
+    /// `<time>-<commit>`; a second run for the same commit within the same second (a run
+    /// re-started after an interrupted one) gets `-2`, so that no record path is written twice.
+    func deploymentID(startedAt started: Date) -> String {
+        let id = DeploymentRecord.id(startedAt: started, trigger: trigger.id.hex)
+        return status?.lastDeployment == id ? "\(id)-2" : id
+    }
+
+    func record(_ deployment: String, started: Date, result: DeploymentResult, reason: String?, phases: [PhaseReport],
+                instances: [InstanceSummary], logs: [InstanceLog]) -> DeploymentRecord {
+        DeploymentRecord(
+            deployment: deployment, environment: environment.rawValue, service: manifest.service, version: manifest.version,
+            previousVersion: status?.version, result: result, reason: reason, strategy: manifest.strategy.name, trigger: trigger.id.hex,
+            triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject,
+            // A first deployment's manifest is the initial one: every field of it is not a change.
+            manifest: blob.hex, started: started, finished: Date(), changes: status?.version == nil ? [] : changes, phases: phases,
+            instances: instances, logs: logs)
+    }
+
+    func finish(_ deployment: String, started: Date, log: RunLog, target: any Target, failure: DeploymentFailure?) -> Outcome {
+        let reason = failure.map { redactor.redact($0.reason) }
+        let result: DeploymentResult = switch failure {
+        case nil: trigger.isRollback ? .rolledBack : .succeeded
+        case let failure? where failure.superseded: .superseded
+        case _: log.rollback == nil ? .failed : .rolledBack
+        }
+        var record = record(
+            deployment, started: started, result: result,
+            reason: reason ?? (trigger.isRollback ? "rollback to \(manifest.version) asked for in \(trigger.id.short) by \(trigger.authorName): \(trigger.subject)" : nil),
+            phases: log.phases, instances: [], logs: failure?.logs ?? [])
+        let status = newStatus(for: &record, target: target, failed: failure != nil && result != .superseded)
+        return Outcome(record: record, status: status)
+    }
+
+    /// The environment's status after `record`, which gets the instances that run. A failure
+    /// is remembered (not retried until the manifest changes); an interrupted or superseded run is not.
+    func newStatus(for record: inout DeploymentRecord, target: any Target, failed: Bool) -> EnvironmentStatus {
+        let running = target.instances().filter { target.isRunning($0) && $0.warmUntil == nil }
+        let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version) }
+        record.instances = summaries
+        let deployment = record.deployment
+        guard failed || record.result == .interrupted || record.result == .superseded else {
+            return EnvironmentStatus(
+                environment: environment.rawValue, service: manifest.service, version: manifest.version, commit: trigger.id.hex,
+                manifest: blob.hex, since: Timestamp.iso(record.finished), instances: summaries, lastResult: record.result, lastDeployment: deployment)
+        }
+        let stillRunning = running.contains { $0.manifest == status?.manifest }
+        var newStatus = EnvironmentStatus(
+            environment: environment.rawValue, service: status?.service ?? manifest.service,
+            version: stillRunning ? status?.version : nil, commit: stillRunning ? status?.commit : nil,
+            manifest: stillRunning ? status?.manifest : nil, since: stillRunning ? status?.since : nil,
+            instances: summaries, lastResult: record.result, lastDeployment: deployment)
+        if failed {
+            (newStatus.failedVersion, newStatus.failedManifest, newStatus.failedDeployment, newStatus.failedReason) =
+                (manifest.version, blob.hex, deployment, record.reason)
+            newStatus.failedCommit = trigger.id.hex
+        }
+        return newStatus
+    }
+}
