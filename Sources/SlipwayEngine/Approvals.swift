@@ -40,14 +40,7 @@ extension OpsRepository {
             \(manifest.gates.checklist.map { "\n- [x] \($0)" }.joined())
 
             """
-        let message = """
-            approve(\(name)): \(manifest.service) \(manifest.version)
-
-            \(Trailers.approval): \(name)
-            \(Trailers.version): \(manifest.version)
-            \(Trailers.manifest): \(blob.hex)
-
-            """
+        let message = CommitMessage.approve(environment: name.rawValue, service: manifest.service, version: manifest.version, manifest: blob.hex)
         let path = "Approvals/\(name)/\(Timestamp.compact(now))-\(blob.short).md"
         let commit = try await git.commit([FileUpdate(path: path, content: Data(text.utf8))], message: message, author: approver, onto: branch)
         return Approval(environment: name.rawValue, manifest: blob.hex, version: manifest.version,

@@ -202,18 +202,9 @@ extension Engine {
             return nil
         }
         let content = try await repository.git.readBlob(previousBlob)
-        let message = """
-            revert(\(name)): \(record.service) \(record.version) → \(previousVersion) after deployment \(record.deployment) \(record.result.rawValue)
-
-            This reverts the manifest change of commit \(record.trigger).
-            \(record.reason ?? "")
-
-            \(Trailers.environment): \(name)
-            \(Trailers.version): \(previousVersion)
-            \(Trailers.reverts): \(record.trigger)
-            \(Trailers.failedDeployment): \(record.deployment)
-
-            """
+        let message = CommitMessage.revert(environment: name.rawValue, service: record.service, failedVersion: record.version,
+                                           previousVersion: previousVersion, deployment: record.deployment, result: record.result.rawValue,
+                                           trigger: record.trigger, reason: record.reason)
         let commit = try await repository.git.commit(
             [FileUpdate(path: name.manifestPath, content: content)], message: message, author: configuration.author,
             onto: repository.branch, requiring: [name.manifestPath: blob])

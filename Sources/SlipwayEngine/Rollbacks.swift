@@ -50,12 +50,8 @@ extension OpsRepository {
         }
         let content = try await git.readBlob(target.blob)
         let toVersion = (try? ManifestParser.parse(content, path: name.manifestPath))?.version ?? "?"
-        var lines = ["rollback(\(name)): \(currentVersion) → \(toVersion)", ""]
-        if let reverts = target.reverts { lines += ["This reverts commit \(reverts.hex).", ""] }
-        lines += ["\(Trailers.rollback): \(name)", "\(Trailers.version): \(toVersion)"]
-        if let reverts = target.reverts { lines.append("\(Trailers.reverts): \(reverts.hex)") }
-        let commit = try await git.commit([FileUpdate(path: name.manifestPath, content: content)],
-                                          message: lines.joined(separator: "\n") + "\n", author: author, onto: branch)
+        let message = CommitMessage.rollback(environment: name.rawValue, from: currentVersion, to: toVersion, reverts: target.reverts?.hex)
+        let commit = try await git.commit([FileUpdate(path: name.manifestPath, content: content)], message: message, author: author, onto: branch)
         return RollbackCommit(commit: commit, fromVersion: currentVersion, toVersion: toVersion, reverts: target.reverts)
     }
 

@@ -17,6 +17,9 @@ public enum Trailers {
     /// On a rollback commit (`slipway rollback`): the environment rolled back.
     public static let rollback = "Slipway-Rollback"
     public static let manifest = "Slipway-Manifest"
+    /// On a promotion commit: the upstream environment, and the environment it was promoted for.
+    public static let promotion = "Slipway-Promotion"
+    public static let promotedFor = "Slipway-For"
 
     /// The commit message of a record: `deploy(<env>): <service> <from> → <to> <result>`, a
     /// short body, and the trailers that `git log --grep` and `git interpret-trailers` read.

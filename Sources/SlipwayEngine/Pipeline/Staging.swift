@@ -89,14 +89,8 @@ extension PipelineRun {
         var signature = accepted
         let text = Self.settingVersion(manifest.version, in: String(decoding: current, as: UTF8.self))
         let from = (try? ManifestParser.parse(current, path: upstream.manifestPath))?.version ?? "?"
-        let message = """
-            promote(\(upstream)): \(manifest.service) \(from) → \(manifest.version) for \(environment)
-
-            Slipway-Promotion: \(upstream)
-            \(Trailers.version): \(manifest.version)
-            Slipway-For: \(environment)
-
-            """
+        let message = CommitMessage.promote(upstream: upstream.rawValue, service: manifest.service, from: from, to: manifest.version,
+                                            for: environment.rawValue)
         let commit: ObjectID
         if Data(text.utf8) == current, let blob = try await repository.git.blobID(at: upstream.manifestPath, in: tip) {
             // Already promoted (a run stopped after its promotion and before the upstream's record): deploy that commit again.
