@@ -17,7 +17,12 @@ struct TrustLedger: Codable, Equatable, Sendable {
         var commit: String? = nil
     }
 
+    /// The commit that stands for everything judged: the last tip while the branch only moved
+    /// forward; after it moved elsewhere, a mark joining what was judged before and the branch's
+    /// current line (`line`), so that no history judged is ever forgotten.
     var tip: String
+    /// With a mark as `tip`: the branch's line it joins (its second parent).
+    var line: String? = nil
     var keys: String?
     var accepted: [String: Entry] = [:]
     var refused: [String: Entry] = [:]
@@ -94,9 +99,9 @@ extension TrustCheck {
         let judged = try await ledger.asyncMap { try await git.contains(tipOf: $0) } ?? nil
         var pins = pins
         if pins.isEmpty, ledger?.keys == nil, let root = try await takeRoot(at: tip) { pins = [root] }
-        // The judged tip only moves forward: after a force-push back, history judged before stays judged.
         let forward = try await judged.asyncMap { try await git.isAncestor($0, of: tip) } ?? true
-        var next = TrustLedger(tip: forward ? tip.hex : judged?.hex ?? tip.hex, keys: ledger?.keys ?? pins.last)
+        var next = TrustLedger(tip: tip.hex, keys: ledger?.keys ?? pins.last)
+        if let judged, !forward, remembers { (next.tip, next.line) = try await joining(judged, line: ledger?.line, to: tip) }
         // Trust/ first: the newest version that counts judges everything else.
         var counted: [(tree: String, commit: ObjectID)] = []
         let trustVerdict = try await settle(Self.folder, tipTrust, at: tip, ledger: ledger, judged: forward ? judged : nil, since: judged) { _ in
@@ -158,6 +163,21 @@ extension TrustCheck {
     /// Merges checked for a signature per file (each costs a verification): a bound on what
     /// pushed history can make one judgement spend.
     static let maximumVouchingMerges = 16
+
+    /// What stands for everything judged once the branch moved off `judged`: `judged` itself when
+    /// the branch went back into it; otherwise a mark joining the history judged before with
+    /// `tip` (the mark's first parent stays, its line moves forward with the branch).
+    private func joining(_ judged: ObjectID, line: String?, to tip: ObjectID) async throws -> (tip: String, line: String?) {
+        let git = repository.git
+        if try await git.isAncestor(tip, of: judged) { return (judged.hex, line) }
+        var history = judged
+        if let line = line.flatMap({ ObjectID(hex: $0) }), try await git.contains(line), try await git.isAncestor(line, of: tip),
+           let before = try await git.commitInfo(judged).parents.first {
+            history = before  // the branch went on along the mark's line: only that line moves
+        }
+        let mark = try await git.mark(joining: [history, tip], message: "slipway: judged\n\nWhat this machine judged under Trust/ (refs/slipway/judged).\n")
+        return (mark.hex, tip.hex)
+    }
 
     /// One file's verdict by the ledger's rules, with the commit that brought its content: the
     /// one that made it count, for content accepted. `forwardFrom` is the judged tip when `tip`

@@ -9,6 +9,33 @@ extension GitRepository {
         return try check(git_graph_descendant_of(repo, &a, &b), "ancestry of \(commit.short)") == 1
     }
 
+    /// A commit on no branch whose parents are `parents` and whose tree is empty: a mark that
+    /// keeps several lines of history together (an ancestry question about it covers them all).
+    public func mark(joining parents: [ObjectID], message: String) throws -> ObjectID {
+        var builder: OpaquePointer?
+        try check(git_treebuilder_new(&builder, repo, nil))
+        defer { git_treebuilder_free(builder) }
+        var tree = git_oid()
+        try check(git_treebuilder_write(&tree, builder))
+        var treeObject: OpaquePointer?
+        try check(git_tree_lookup(&treeObject, repo, &tree))
+        defer { git_tree_free(treeObject) }
+        var commits: [OpaquePointer?] = []
+        defer { commits.forEach { git_commit_free($0) } }
+        for parent in parents {
+            var id = parent.raw
+            var commit: OpaquePointer?
+            try check(git_commit_lookup(&commit, repo, &id), "commit \(parent.short)")
+            commits.append(commit)
+        }
+        var signature: UnsafeMutablePointer<git_signature>?
+        try check(git_signature_new(&signature, "Slipway", "slipway@localhost", 0, 0))
+        defer { git_signature_free(signature) }
+        var out = git_oid()
+        try check(git_commit_create(&out, repo, nil, signature, signature, "UTF-8", message, treeObject, commits.count, &commits))
+        return ObjectID(out)
+    }
+
     /// Points `ref` at `commit` whatever it pointed at, so that git keeps the commit and its
     /// history however the branches move (`git gc` prunes only what no ref reaches).
     public func keep(_ commit: ObjectID, as ref: String) throws {

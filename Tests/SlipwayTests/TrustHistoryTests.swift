@@ -324,4 +324,27 @@ struct TrustHistoryTests {
             _ = try Command.slipway(["down", "--repo", ops.workTree.path])
         }
     }
+
+    @Test("a commit judged and then force-pushed away does not freeze what counts as judged: a later rewind is still refused")
+    func judgedLineNeverFreezes() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), alice = try ops.sshKey("alice")
+            _ = try twoReleases(ops, port: port, alice: alice)
+            let tip = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try ops.commit("README.md", "judged, then taken away\n", signedWith: nil)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try Command.git(["reset", "-q", "--hard", tip], in: ops.workTree)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            // Releases signed after that: the later one replaces the earlier, which must not come back.
+            let third = try ops.commit("Environments/production.yaml", testManifest(version: "3.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.commit("Environments/production.yaml", testManifest(version: "4.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            #expect(fetch(port)?.body == "web 4.0.0\n")
+            try Command.git(["reset", "-q", "--hard", third], in: ops.workTree)
+            let rewound = try ops.slipway(["apply"])
+            #expect(rewound.status == 1 && rewound.output.contains("judged before"), "\(rewound.output)")
+            #expect(fetch(port)?.body == "web 4.0.0\n")
+        }
+    }
 }
