@@ -72,7 +72,7 @@ public enum BoundedYAML {
             lineStart = position
             var indentation = 0
             while position < bytes.count, bytes[position] == 32 { position += 1; indentation += 1 }
-            var end = bytes[position...].firstIndex(of: 10) ?? bytes.count
+            let end = bytes[position...].firstIndex(of: 10) ?? bytes.count
             let blank = position == end || bytes[position] == UInt8(ascii: "#") || (bytes[position] == 13 && position + 1 == end)
             if let parent = blockScalarParent {
                 if blank || indentation > parent { return nextLine(after: end) }  // the block scalar's own text
@@ -85,6 +85,13 @@ public enum BoundedYAML {
                 if sawContent { return refuse("a second document (---): only one is read") }
                 position += 3
             }
+            return scanNodes(until: end, indentation: indentation)
+        }
+
+        /// The rest of a line after its indentation, indicator by indicator: where a node may
+        /// start, what starts there.
+        mutating func scanNodes(until lineEnd: Int, indentation: Int) -> Refusal? {
+            var end = lineEnd
             var nodeMayStart = true
             while position < end {
                 let byte = bytes[position]
@@ -127,9 +134,7 @@ public enum BoundedYAML {
                         continue
                     }
                 case UInt8(ascii: "-"), UInt8(ascii: "?"), UInt8(ascii: ":"):
-                    // An indicator when a space, a line end or (in a flow) a bracket follows it.
-                    let next = position + 1 < end ? bytes[position + 1] : 32
-                    if next == 32 || next == 9 || next == 13 || (depth > 0 && byte == UInt8(ascii: ":") && ",]}".utf8.contains(next)) {
+                    if isIndicator(byte, before: end) {
                         position += 1
                         nodeMayStart = true
                         continue
@@ -143,6 +148,12 @@ public enum BoundedYAML {
                 position += 1
             }
             return nextLine(after: end)
+        }
+
+        /// `-`, `?` or `:` at `position` is an indicator when a space, a line end or (in a flow) a bracket follows it.
+        func isIndicator(_ byte: UInt8, before end: Int) -> Bool {
+            let next = position + 1 < end ? bytes[position + 1] : 32
+            return next == 32 || next == 9 || next == 13 || (depth > 0 && byte == UInt8(ascii: ":") && ",]}".utf8.contains(next))
         }
 
         mutating func nextLine(after end: Int) -> Refusal? {

@@ -1,0 +1,109 @@
+public import Foundation
+import Yams
+
+/// The gates, hooks and rollback sections of a manifest.
+extension ManifestDecoder {
+    func gates(_ top: Fields) -> Gates {
+        let empty = Gates(preflight: [], smoke: [], integration: [], monitor: nil, observe: nil)
+        guard let gates = reader.section(top, "gates", allowed: ["preflight", "smoke", "integration", "monitor", "observe", "checklist", "approvalTimeout", "endpoints", "monitoring"]) else { return empty }
+        var result = Gates(
+            preflight: commandGates(gates, "preflight"),
+            smoke: list(gates, "smoke").enumerated().compactMap { index, node in
+                guard let fields = reader.fields(node, at: "gates.smoke[\(index)]", allowed: ["name", "http"]),
+                      let http = httpCheck(fields, "http", withBody: true) else { return nil }
+                return SmokeCheck(name: reader.string(fields, "name") ?? "smoke-\(index + 1)", http: http)
+            },
+            integration: commandGates(gates, "integration"),
+            monitor: reader.optionalSpan(gates, "monitor"),
+            observe: reader.optionalSpan(gates, "observe", minimum: .seconds(1))
+        )
+        result.checklist = reader.stringList(gates, "checklist") ?? []
+        result.approvalTimeout = reader.span(gates, "approvalTimeout", default: .seconds(3600), minimum: .seconds(1))
+        result.endpoints = reader.stringList(gates, "endpoints") ?? []
+        for (index, path) in result.endpoints.enumerated() where !Rules.isHTTPPath(path) {
+            reader.report(gates["endpoints"]?.sequence?[index], "gates.endpoints: \"\(path.clipped)\" is not a path (starts with /; letters, digits and / . _ ~ % ? & = -)")
+        }
+        if let monitoring = reader.section(gates, "monitoring", allowed: ["path", "url"]) {
+            result.monitoring = Monitoring(
+                path: reader.string(monitoring, "path", rule: "starts with /", isValid: Rules.isHTTPPath),
+                url: reader.string(monitoring, "url", rule: "http://host:port/path", isValid: { Rules.httpURL($0) != nil }))
+        }
+        return result
+    }
+
+    func hooks(_ top: Fields) -> Hooks {
+        guard let hooks = reader.section(top, "hooks", allowed: ["preDeploy", "postDeploy", "onRollback"]) else { return Hooks() }
+        for key in ["preDeploy", "postDeploy", "onRollback"] { checkPlaceholders(hooks, key) }
+        return Hooks(preDeploy: reader.stringList(hooks, "preDeploy"), postDeploy: reader.stringList(hooks, "postDeploy"),
+                     onRollback: reader.stringList(hooks, "onRollback"))
+    }
+
+    func commandGates(_ gates: Fields, _ key: String) -> [CommandGate] {
+        let notes = key == "preflight"
+        return list(gates, key).enumerated().compactMap { index, node in
+            let location = "gates.\(key)[\(index)]"
+            let allowed = ["name", "command", "timeout", "backup"] + (notes ? ["note"] : [])
+            guard let fields = reader.fields(node, at: location, allowed: allowed) else { return nil }
+            let note = notes ? noteCheck(fields) : nil
+            let command = note == nil ? reader.stringList(fields, "command", required: true) : reader.stringList(fields, "command")
+            if note != nil && command != nil {
+                reader.report(fields.node, "\(location) is either a command or a note, not both")
+                return nil
+            }
+            guard note != nil || !(command ?? []).isEmpty else { return nil }
+            checkPlaceholders(fields, "command")
+            return CommandGate(
+                name: reader.string(fields, "name", rule: "letters, digits, '-', '_' and '.'", isValid: Rules.isName) ?? "\(key)-\(index + 1)",
+                command: command ?? [],
+                note: note,
+                timeout: reader.span(fields, "timeout", default: .seconds(300)),
+                backup: reader.bool(fields, "backup", default: false)
+            )
+        }
+    }
+
+    func noteCheck(_ gate: Fields) -> NoteCheck? {
+        guard let note = reader.section(gate, "note", allowed: ["ref", "contains"]) else { return nil }
+        let ref = reader.string(note, "ref", rule: "a ref under refs/notes/", isValid: { $0.hasPrefix("refs/notes/") && Rules.isRef($0) })
+        return NoteCheck(ref: ref ?? "refs/notes/ci", contains: reader.string(note, "contains") ?? "passed")
+    }
+
+    func list(_ fields: Fields, _ key: String) -> [Node] {
+        guard let node = fields[key] else { return [] }
+        guard let sequence = node.sequence else {
+            reader.report(node, "\(fields.keyPath(key)) must be a list")
+            return []
+        }
+        return Array(sequence)
+    }
+
+    func rollback(_ top: Fields) -> RollbackPolicy {
+        let rollback = reader.section(top, "rollback", allowed: ["errorRateIncrease", "latencyIncrease", "minRequests", "onFailure", "restore"])
+        if let rollback { checkPlaceholders(rollback, "restore") }
+        var onFailure = RollbackPolicy.OnFailure.record
+        if let rollback, let text = reader.string(rollback, "onFailure") {
+            if let value = RollbackPolicy.OnFailure(rawValue: text) {
+                onFailure = value
+            } else {
+                reader.report(rollback["onFailure"], "rollback.onFailure must be record or revert\(Spelling.hint(for: text, among: ["record", "revert"]))")
+            }
+        }
+        return RollbackPolicy(
+            errorRateIncrease: rollback.map { reader.percentage($0, "errorRateIncrease", default: 5, maximum: 100) } ?? 5,
+            latencyIncrease: (rollback.map { reader.percentage($0, "latencyIncrease", default: 50, maximum: 10_000) } ?? 50) / 100,
+            minRequests: rollback.map { reader.int($0, "minRequests", default: 50, range: 1...1_000_000) } ?? 50,
+            onFailure: onFailure,
+            restore: rollback.flatMap { reader.stringList($0, "restore") }
+        )
+    }
+
+    /// Reports `{name}` placeholders that Slipway does not know (usually typos).
+    func checkPlaceholders(_ fields: Fields, _ key: String) {
+        guard let items = fields[key]?.sequence else { return }
+        for item in items {
+            for name in Placeholders.names(in: item.scalar?.string ?? "") where !Placeholders.known.contains(name) {
+                reader.report(item, "\(fields.keyPath(key)): unknown placeholder {\(name)}\(Spelling.hint(for: name, among: Placeholders.known))")
+            }
+        }
+    }
+}
