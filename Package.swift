@@ -37,17 +37,17 @@ let package = Package(
         ),
         .target(name: "CSlipwaySystem"),
         .target(
-            name: "SlipwayRuntime",
+            name: "SlipwayHost",
             dependencies: ["CSlipwaySystem", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "SlipwayTraffic",
-            dependencies: ["SlipwayRuntime", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SlipwayHost", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "SlipwayDefaults",
+            name: "SlipwayBundle",
             resources: [.embedInCode("Templates"), .embedInCode("Environments"), .embedInCode("Hooks")],
             swiftSettings: swiftSettings
         ),
@@ -55,7 +55,7 @@ let package = Package(
             name: "SlipwayRecords",
             dependencies: [
                 "SlipwayManifest",
-                "SlipwayDefaults",
+                "SlipwayBundle",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "SlipwayEngine",
             dependencies: [
-                "SlipwayGit", "SlipwayManifest", "SlipwayRuntime", "SlipwayTraffic", "SlipwayRecords", "SlipwayDefaults",
+                "SlipwayGit", "SlipwayManifest", "SlipwayHost", "SlipwayTraffic", "SlipwayRecords", "SlipwayBundle",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "SlipwayDaemon",
             dependencies: [
-                "SlipwayEngine", "SlipwayRuntime", "CSlipwaySystem",
+                "SlipwayEngine", "SlipwayHost", "CSlipwaySystem",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "SlipwayCLI",
             dependencies: [
-                "SlipwayEngine", "SlipwayDaemon", "SlipwayDefaults",
+                "SlipwayEngine", "SlipwayDaemon", "SlipwayBundle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -94,12 +94,12 @@ let package = Package(
         .executableTarget(name: "SlipwayNotify", swiftSettings: swiftSettings),
         .testTarget(
             name: "SlipwayUnitTests",
-            dependencies: ["SlipwayEngine", "SlipwayManifest", "SlipwayRecords", "SlipwayRuntime", "SlipwayTraffic", "SlipwayDefaults"],
+            dependencies: ["SlipwayEngine", "SlipwayManifest", "SlipwayRecords", "SlipwayHost", "SlipwayTraffic", "SlipwayBundle"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SlipwayTests",
-            dependencies: ["SlipwayEngine", "SlipwayDaemon", "SlipwayCLI", "SlipwayDemoService", "SlipwayDefaults", "CSlipwaySystem"],
+            dependencies: ["SlipwayEngine", "SlipwayDaemon", "SlipwayCLI", "SlipwayDemoService", "SlipwayBundle", "CSlipwaySystem"],
             swiftSettings: swiftSettings
         ),
     ]

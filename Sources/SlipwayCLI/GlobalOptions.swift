@@ -4,7 +4,7 @@ import Logging
 import SlipwayEngine
 import SlipwayGit
 import SlipwayManifest
-import SlipwayRuntime
+import SlipwayHost
 
 /// Flags every command that works on an ops repo takes.
 struct GlobalOptions: ParsableArguments {

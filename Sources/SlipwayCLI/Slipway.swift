@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import SlipwayRuntime
+import SlipwayHost
 
 /// `slipway`: GitOps deployments from an ops repository.
 @main

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import CSlipwaySystem
-import SlipwayRuntime
+import SlipwayHost
 public import Logging
 public import ServiceLifecycle
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
 import Foundation
-import SlipwayRuntime
+import SlipwayHost
 import CSlipwaySystem
 public import Logging
 public import ServiceLifecycle

@@ -2,7 +2,7 @@ import Logging
 import Foundation
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 /// Everything one deployment of one environment works with.

@@ -3,7 +3,7 @@ public import Logging
 public import SlipwayGit
 public import SlipwayManifest
 public import SlipwayRecords
-public import SlipwayRuntime
+public import SlipwayHost
 import SlipwayTraffic
 
 /// What the engine needs from its surroundings; passed in, never global.

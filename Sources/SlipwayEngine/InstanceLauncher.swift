@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 /// What to run for one manifest version (argv, environment, working directory), and the wait

@@ -1,5 +1,5 @@
 import Foundation
-import SlipwayRuntime
+import SlipwayHost
 public import SlipwayGit
 public import SlipwayManifest
 public import SlipwayRecords

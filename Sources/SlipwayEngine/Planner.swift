@@ -1,7 +1,7 @@
 public import SlipwayManifest
 public import SlipwayRecords
 import Foundation
-import SlipwayRuntime
+import SlipwayHost
 public import SlipwayGit
 
 /// What a reconcile would do for one environment.

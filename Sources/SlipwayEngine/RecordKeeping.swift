@@ -2,7 +2,7 @@ import Foundation
 public import SlipwayGit
 public import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 
 /// The record and status files Slipway committed for an environment, kept in its state
 /// directory (`committed.json`): the last `kept` records and the status file, by blob id.

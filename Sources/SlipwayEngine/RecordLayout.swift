@@ -1,5 +1,5 @@
 public import Foundation
-import SlipwayRuntime
+import SlipwayHost
 public import SlipwayGit
 public import SlipwayManifest
 import SlipwayRecords

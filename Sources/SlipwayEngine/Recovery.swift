@@ -2,7 +2,7 @@ import Foundation
 import SlipwayGit
 public import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 extension Engine {

@@ -1,6 +1,6 @@
 import Foundation
 public import SlipwayGit
-import SlipwayDefaults
+import SlipwayBundle
 
 /// Creates a new ops repo: the example manifests and the templates, in one commit.
 public enum Scaffold {

@@ -1,6 +1,6 @@
 public import Foundation
 public import SlipwayManifest
-public import SlipwayRuntime
+public import SlipwayHost
 public import Logging
 public import SlipwayTraffic
 

@@ -1,7 +1,7 @@
 import Foundation
 public import SlipwayGit
 import SlipwayManifest
-import SlipwayRuntime
+import SlipwayHost
 
 /// Who may change what Slipway deploys. An ops repo turns it on by committing
 /// `Trust/allowed_signers` (SSH, the format of git's `gpg.ssh.allowedSignersFile`) and/or

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import SlipwayGit
 import SlipwayManifest
-import SlipwayRuntime
+import SlipwayHost
 
 /// Checking one commit's signature against the keys of one version of `Trust/`: SSH with
 /// `ssh-keygen -Y verify`, OpenPGP with `gpgv`, each run on files in a private folder of the

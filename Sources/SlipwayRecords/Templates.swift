@@ -1,6 +1,6 @@
 import Foundation
 import Mustache
-import SlipwayDefaults
+import SlipwayBundle
 
 /// Renders records and status files: the front matter Slipway writes itself, then a Markdown
 /// body from a Mustache template. An ops repo's own `Templates/` folder wins over the templates

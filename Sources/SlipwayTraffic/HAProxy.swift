@@ -1,6 +1,6 @@
 public import Foundation
 public import Logging
-import SlipwayRuntime
+import SlipwayHost
 
 /// One environment's HAProxy: its config, pid file, runtime socket and log live in `directory`
 /// (inside Slipway's state directory). It runs detached, so Slipway is never in the data path.

@@ -1,5 +1,5 @@
 import Foundation
-import SlipwayRuntime
+import SlipwayHost
 #if canImport(Glibc)
 import Glibc
 #endif

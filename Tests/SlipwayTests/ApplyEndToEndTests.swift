@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import SlipwayEngine
 @testable import SlipwayGit
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 /// Real git repositories (made with the git CLI), the real `slipway` binary, real instances
 /// of slipway-demo-service and a real HAProxy. Serialized: each test starts several processes.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 @Suite("Blue-green", .serialized)
 struct BlueGreenTests {

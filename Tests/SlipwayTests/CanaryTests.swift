@@ -3,7 +3,7 @@ import Testing
 @testable import SlipwayEngine
 @testable import SlipwayManifest
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 /// Canary analysis against a real HAProxy's counters, with a bounded load client on 127.0.0.1.
 @Suite("Canary with baseline analysis", .serialized)

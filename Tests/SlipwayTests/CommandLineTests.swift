@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import SlipwayEngine
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 @Suite("slipway commands: validate, plan, secrets, rollout recovery, demo", .serialized)
 struct CommandLineTests {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import SlipwayEngine
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 /// History as people use it: real deployments with the real binary, then what people do to
 /// an ops repo with ordinary git (remove a record, keep records of an older layout, archive).

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 @testable import SlipwayTraffic
 #if canImport(Glibc)
 import Glibc

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import SlipwayGit
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 /// What someone with push access (and no signing key) can put under `Deployments/`, `Status/`
 /// and `Templates/`, against what Slipway does with it: records are never replaced or lost, no

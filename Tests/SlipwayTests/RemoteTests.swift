@@ -5,7 +5,7 @@ import SlipwayEngine
 import SlipwayGit
 import Testing
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 @Suite("slipway watch --remote", .serialized)
 struct RemoteTests {

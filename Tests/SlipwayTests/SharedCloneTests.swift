@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import SlipwayGit
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 /// A team works in the clone the daemon commits to: people commit with `commit -a` and
 /// `add` + `commit`, pull a colleague's pushes with `pull --rebase` and push, while the daemon

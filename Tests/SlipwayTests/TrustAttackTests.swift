@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 @testable import SlipwayEngine
 
 /// An attacker with push access and no signing key, against an ops repo whose `Trust/` names

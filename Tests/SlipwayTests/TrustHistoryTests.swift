@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import SlipwayEngine
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 /// An attacker with push access and no signing key who rewrites history instead of adding to
 /// it: old signed content brought back, keys removed from `Trust/` used on old history, a

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 @testable import SlipwayTraffic
 
 @Suite("Pure builders: HAProxy config and commands, stats, redaction")

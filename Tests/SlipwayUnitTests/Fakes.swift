@@ -4,7 +4,7 @@ import Synchronization
 @testable import SlipwayEngine
 @testable import SlipwayManifest
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 @testable import SlipwayTraffic
 
 /// Instances in memory: what a strategy starts, stops and keeps warm, with no process behind

@@ -1,5 +1,5 @@
 import Foundation
-import SlipwayDefaults
+import SlipwayBundle
 import Testing
 @testable import SlipwayManifest
 

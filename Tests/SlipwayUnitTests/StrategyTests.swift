@@ -3,7 +3,7 @@ import Testing
 @testable import SlipwayEngine
 @testable import SlipwayManifest
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 @testable import SlipwayTraffic
 
 /// Every decision of every strategy, against an in-memory target and balancer (`Fakes.swift`):

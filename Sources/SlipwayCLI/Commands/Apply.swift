@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayEngine
 import SlipwayManifest
 import SlipwayRecords

@@ -1,12 +1,12 @@
 import ArgumentParser
 import Foundation
 import SlipwayDaemon
-import SlipwayDefaults
+import SlipwayBundle
 import SlipwayEngine
 import SlipwayGit
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 import Synchronization
 
 extension Slipway {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import SlipwayEngine
 import SlipwayManifest
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 extension Slipway {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SlipwayDefaults
+import SlipwayBundle
 import SlipwayEngine
 
 extension Slipway {

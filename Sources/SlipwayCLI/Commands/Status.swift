@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayDaemon
 import SlipwayEngine
 import SlipwayManifest

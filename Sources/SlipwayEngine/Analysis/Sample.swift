@@ -1,5 +1,5 @@
 public import SlipwayTraffic
-import SlipwayRuntime
+import SlipwayHost
 
 /// Traffic one set of instances (canary or baseline) served during an analysis window.
 public struct Sample: Sendable, Codable, Hashable {

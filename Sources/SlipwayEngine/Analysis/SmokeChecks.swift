@@ -1,5 +1,5 @@
 import SlipwayManifest
-import SlipwayRuntime
+import SlipwayHost
 
 /// `gates.smoke`: HTTP requests that must answer with the expected status, sent to each new
 /// instance directly (before it takes traffic and at every analysis) and to the front.

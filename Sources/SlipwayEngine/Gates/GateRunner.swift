@@ -1,7 +1,7 @@
 import Foundation
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 
 /// Runs the commands a pipeline calls out to (gates, restore, hooks): argv with placeholders,
 /// in its own session, bounded by a timeout, output kept in the state directory. They get

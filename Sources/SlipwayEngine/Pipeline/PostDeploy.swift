@@ -3,7 +3,7 @@ import Logging
 import SlipwayGit
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 /// Post-deploy (README, "How a deployment runs"): the new set serves, the front answers, and

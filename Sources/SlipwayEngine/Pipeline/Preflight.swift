@@ -3,7 +3,7 @@ import Logging
 import SlipwayGit
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 /// Pre-flight (README, "How a deployment runs"): checks everything the run will need before

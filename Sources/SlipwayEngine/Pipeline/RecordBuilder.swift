@@ -3,7 +3,7 @@ import Logging
 import SlipwayGit
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 /// The record and status a run ends with.

@@ -3,7 +3,7 @@ import Logging
 import SlipwayGit
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 /// What the phases of a run share: the gate runner, secrets, launchers, the working directory.

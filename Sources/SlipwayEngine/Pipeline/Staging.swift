@@ -3,7 +3,7 @@ import Logging
 import SlipwayGit
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 /// Staging (README, "How a deployment runs"): the version runs and passes in the upstream

@@ -2,7 +2,7 @@ import Foundation
 import SlipwayManifest
 import SlipwayRecords
 import SlipwayGit
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 /// Blue-green: the complete new set starts beside the old one at weight 0 and must pass its

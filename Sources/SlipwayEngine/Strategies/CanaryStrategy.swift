@@ -1,7 +1,7 @@
 import Foundation
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 import SlipwayTraffic
 
 /// Canary: the complete new set starts beside the baseline at weight 0; then it takes each of

@@ -1,5 +1,5 @@
 import SlipwayManifest
-import SlipwayRuntime
+import SlipwayHost
 
 /// Replaces the baseline instances with instances of the desired version; returns the
 /// instances that serve when it is done.

@@ -1,5 +1,5 @@
 import SlipwayManifest
-import SlipwayRuntime
+import SlipwayHost
 
 /// Rolling update: new instances join in batches of `batchSize`; each batch must pass its
 /// health checks and take traffic before as many old instances are drained and stopped.

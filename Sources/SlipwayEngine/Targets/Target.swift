@@ -1,7 +1,7 @@
 import Foundation
 import SlipwayManifest
 import SlipwayRecords
-import SlipwayRuntime
+import SlipwayHost
 
 /// Where an environment's instances run: the one door through which Slipway starts, lists and
 /// stops them. Processes on this machine today (`ProcessTarget`); an SSH fleet or another

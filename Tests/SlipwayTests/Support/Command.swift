@@ -1,6 +1,6 @@
 import CSlipwaySystem
 import Foundation
-import SlipwayRuntime
+import SlipwayHost
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
 import Foundation
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 /// Sends GET / to 127.0.0.1:port from its own thread until stopped (at most 60 s unless told, or
 /// 200,000 requests), counting answers that are not 200 and connection errors.

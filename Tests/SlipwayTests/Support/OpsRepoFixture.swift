@@ -1,6 +1,6 @@
 import Foundation
 @testable import SlipwayRecords
-@testable import SlipwayRuntime
+@testable import SlipwayHost
 
 /// A throw-away ops repo made with the git CLI in a temp dir. `with` tears down every
 /// instance and HAProxy it started and deletes the dir, whether the test passes or fails.
