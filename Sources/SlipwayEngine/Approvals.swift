@@ -48,7 +48,8 @@ extension OpsRepository {
     }
 
     /// Approvals of `manifest` for `name` committed after `since` (first-parent history down to
-    /// `since` or the first commit before it, so never older ones), newest first.
+    /// `since` or the first commit before it, each made on top of `since`: never older ones, nor
+    /// copies of them), newest first.
     public func approvals(of name: EnvironmentName, manifest: String, since: ObjectID) async throws -> [Approval] {
         guard let tip = try await git.resolve(ref: branch) else { return [] }
         var found: [(ObjectID, String)] = []
@@ -62,6 +63,8 @@ extension OpsRepository {
         var approvals: [Approval] = []
         for (commit, version) in found {
             let info = try await git.commitInfo(commit)
+            // Made on top of `since`: a copy of an older approval (its signature re-encoded) sits on older history.
+            guard let parent = info.parents.first, try await git.isAncestor(since, of: parent) else { continue }
             approvals.append(Approval(environment: name.rawValue, manifest: manifest, version: version,
                                       approver: "\(info.authorName) <\(info.authorEmail)>", commit: commit))
         }

@@ -87,9 +87,8 @@ struct TrustCheck {
     /// count on the way (oldest first, with the commits that made them): walking back to a
     /// version in `trusted`, each version counts when the commit that made it is signed by a key
     /// of the newest version before it that counts (a merge: of a side whose version is trusted).
-    /// With `judged` (the tip a ledger judged last), a version made by history judged before
-    /// counts only when it is in `trusted`.
-    func versionVerdict(_ tree: ObjectID, at commit: ObjectID, trusted: [String], judged: ObjectID?) async throws
+    /// A version made by history judged before (`history`) counts only when it is in `trusted`.
+    func versionVerdict(_ tree: ObjectID, at commit: ObjectID, trusted: [String], history: JudgedHistory) async throws
         -> (Verdict, counted: [(tree: String, commit: ObjectID)]) {
         let git = repository.git
         var pending: [(tree: ObjectID, introduced: ObjectID)] = []
@@ -101,7 +100,7 @@ struct TrustCheck {
                 return (.refused("\(Self.folder)/ changed \(pending.count) times without reaching a version this machine trusts"), [])
             }
             let introduced = try await git.introducingCommit(of: Self.folder, blob: current.tree, from: current.at)
-            if let judged, try await git.isAncestor(introduced, of: judged) {
+            if try await history.isOld(Self.folder, current.tree, madeBy: introduced, in: git) {
                 return (.refused("\(Self.folder)/ \(current.tree.short) of \(introduced.short) was replaced since (history moved back); change \(Self.folder)/ with a new signed commit"), [])
             }
             pending.append((current.tree, introduced))

@@ -23,6 +23,8 @@ struct TrustLedger: Codable, Equatable, Sendable {
     var tip: String
     /// With a mark as `tip`: the branch's line it joins (its second parent).
     var line: String? = nil
+    /// The first tip this machine judged: history before it counts as judged (`JudgedHistory`).
+    var first: String? = nil
     var keys: String?
     var accepted: [String: Entry] = [:]
     var refused: [String: Entry] = [:]
@@ -64,6 +66,8 @@ extension TrustCheck {
         var verdicts: TrustVerdicts
         var ledger: TrustLedger?
         var pins: [String]
+        /// New lines of `accepted.log`: content accepted in this judgement, by digest.
+        var accepted: [String] = []
         /// The commits that made versions of `Trust/` found to count (signed by a key of the one before).
         var counted: [ObjectID] = []
     }
@@ -84,7 +88,7 @@ extension TrustCheck {
     /// stands; content made by commits not judged yet counts when Slipway made it here or a key
     /// of the newest `Trust/` that counts signed it; other content from history judged before is
     /// refused.
-    func judge(at tip: ObjectID, ledger: TrustLedger?, pins: [String]) async throws -> Judgement {
+    func judge(at tip: ObjectID, ledger: TrustLedger?, pins: [String], acceptedBefore: Set<String> = []) async throws -> Judgement {
         let git = repository.git
         let files = try await trustedFiles(at: tip)
         guard let tipTrust = try await git.entryID(at: Self.folder, in: tip) else {
@@ -100,13 +104,16 @@ extension TrustCheck {
         var pins = pins
         if pins.isEmpty, ledger?.keys == nil, let root = try await takeRoot(at: tip) { pins = [root] }
         let forward = try await judged.asyncMap { try await git.isAncestor($0, of: tip) } ?? true
-        var next = TrustLedger(tip: tip.hex, keys: ledger?.keys ?? pins.last)
+        var next = TrustLedger(tip: tip.hex, first: ledger.map { $0.first ?? $0.tip } ?? tip.hex, keys: ledger?.keys ?? pins.last)
         if let judged, !forward, remembers { (next.tip, next.line) = try await joining(judged, line: ledger?.line, to: tip) }
+        let history = JudgedHistory(kind: judged.map { judged in
+            remembers ? .machine(first: ledger?.first.flatMap { ObjectID(hex: $0) } ?? judged, accepted: acceptedBefore) : .branch(base: judged)
+        } ?? .none)
         // Trust/ first: the newest version that counts judges everything else.
         var counted: [(tree: String, commit: ObjectID)] = []
-        let trustVerdict = try await settle(Self.folder, tipTrust, at: tip, ledger: ledger, judged: forward ? judged : nil, since: judged) { _ in
+        let trustVerdict = try await settle(Self.folder, tipTrust, at: tip, ledger: ledger, judged: forward ? judged : nil, history: history) { _ in
             // Without a ledger, the newest pin: an older one may hold keys removed since.
-            let (verdict, versions) = try await versionVerdict(tipTrust, at: tip, trusted: [ledger?.keys ?? pins.last].compactMap { $0 }, judged: judged)
+            let (verdict, versions) = try await versionVerdict(tipTrust, at: tip, trusted: [ledger?.keys ?? pins.last].compactMap { $0 }, history: history)
             counted = versions
             return verdict
         }
@@ -119,11 +126,12 @@ extension TrustCheck {
         case .open: break
         }
         next.record(Self.folder, blob: tipTrust, trustVerdict)
+        var accepted = try await acceptedLine(Self.folder, tipTrust, trustVerdict).map { [$0] } ?? []
         guard let keys = next.keys else { throw EngineError("no version of \(Self.folder)/ is trusted on this machine") }
         var verdicts: [String: Verdict] = [Self.folder: trustVerdict.verdict]
         var commits: [String: ObjectID] = [:]
         for (path, blob) in files {
-            let settled = try await settle(path, blob, at: tip, ledger: ledger, judged: forward ? judged : nil, since: judged) { introduced in
+            let settled = try await settle(path, blob, at: tip, ledger: ledger, judged: forward ? judged : nil, history: history) { introduced in
                 if state.isOwnCommit(introduced) { return .trusted("made by Slipway on this machine") }
                 if let merged = try await signedMerge(bringing: path, blob, from: tip, to: introduced, judged: judged, keys: keys) { return merged }
                 return try await verifySignature(of: introduced, who: try await describe(introduced), against: keys,
@@ -132,8 +140,16 @@ extension TrustCheck {
             next.record(path, blob: blob, settled)
             verdicts[path] = settled.verdict
             commits[path] = settled.commit
+            if let line = try await acceptedLine(path, blob, settled) { accepted.append(line) }
         }
-        return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts, commits: commits), ledger: next, pins: pins, counted: counted.map(\.commit))
+        return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts, commits: commits), ledger: next, pins: pins,
+                         accepted: accepted, counted: counted.map(\.commit))
+    }
+
+    /// The `accepted.log` line of content accepted from a commit.
+    private func acceptedLine(_ path: String, _ blob: ObjectID, _ settled: (verdict: Verdict, commit: ObjectID?)) async throws -> String? {
+        guard case .trusted = settled.verdict, let commit = settled.commit else { return nil }
+        return JudgedHistory.entry(digest: try await repository.git.signedContentDigest(of: commit), path: path, blob: blob)
     }
 
     /// A merge on the way from `tip` to the commit that made the content, made after `judged`,
@@ -181,8 +197,8 @@ extension TrustCheck {
 
     /// One file's verdict by the ledger's rules, with the commit that brought its content: the
     /// one that made it count, for content accepted. `forwardFrom` is the judged tip when `tip`
-    /// descends from it (content unchanged since is as it was); `judged` the judged tip.
-    private func settle(_ path: String, _ blob: ObjectID, at tip: ObjectID, ledger: TrustLedger?, judged forwardFrom: ObjectID?, since judged: ObjectID?,
+    /// descends from it (content unchanged since is as it was).
+    private func settle(_ path: String, _ blob: ObjectID, at tip: ObjectID, ledger: TrustLedger?, judged forwardFrom: ObjectID?, history: JudgedHistory,
                         check: (ObjectID) async throws -> Verdict) async throws -> (verdict: Verdict, commit: ObjectID?) {
         let git = repository.git
         let accepted = ledger?.accepted[path].flatMap { $0.blob == blob.hex ? $0 : nil }
@@ -190,7 +206,7 @@ extension TrustCheck {
             return (.trusted(accepted.why), accepted.commit.flatMap { ObjectID(hex: $0) })
         }
         let introduced = try await git.introducingCommit(of: path, blob: blob, from: tip)
-        let old = try await judged.asyncMap { try await git.isAncestor(introduced, of: $0) } ?? false
+        let old = try await history.isOld(path, blob, madeBy: introduced, in: git)
         if let accepted {
             // The same content stays accepted; a new commit that brings it again and counts (a signed revert) becomes what brought it.
             if accepted.commit != introduced.hex, !old, case .trusted(let why) = try await check(introduced) { return (.trusted(why), introduced) }
@@ -213,11 +229,14 @@ extension TrustCheck {
     /// Judges `tip` with this machine's ledger and pins, and keeps the result.
     func judgeAndKeep(at tip: ObjectID) async throws -> TrustVerdicts {
         let ledger = TrustLedger.load(state), pins = Self.pins(state)
-        let judgement = try await judge(at: tip, ledger: ledger, pins: pins)
+        let judgement = try await judge(at: tip, ledger: ledger, pins: pins, acceptedBefore: JudgedHistory.load(state))
         Self.pin(judgement.pins, in: state)
+        let known = JudgedHistory.load(state)
+        for line in judgement.accepted where !known.contains(line) { StateDirectory.append(line: line, to: JudgedHistory.file(state)) }
         if let next = judgement.ledger, next != ledger {
-            try next.save(state)
+            // The ref first: a ledger naming a commit nothing keeps would lose what it judged to git gc.
             if let judged = ObjectID(hex: next.tip) { try await repository.git.keep(judged, as: TrustLedger.keepRef) }
+            try next.save(state)
         }
         return judgement.verdicts
     }

@@ -29,11 +29,24 @@ extension GitRepository {
             commits.append(commit)
         }
         var signature: UnsafeMutablePointer<git_signature>?
-        try check(git_signature_new(&signature, "Slipway", "slipway@localhost", 0, 0))
+        // Now, not 0: libgit2's ancestry walks stop at commits older than what they look for.
+        try check(git_signature_now(&signature, "Slipway", "slipway@localhost"))
         defer { git_signature_free(signature) }
         var out = git_oid()
         try check(git_commit_create(&out, repo, nil, signature, signature, "UTF-8", message, treeObject, commits.count, &commits))
         return ObjectID(out)
+    }
+
+    /// What a signature of `commit` covers, as one id: a copy of a signed commit with its
+    /// signature re-encoded has another commit id but the same digest. The commit id itself for
+    /// a commit without a signature.
+    public func signedContentDigest(of commit: ObjectID) throws -> String {
+        guard let signature = try signature(of: commit) else { return commit.hex }
+        var out = git_oid()
+        try signature.signedData.withUnsafeBytes { bytes in
+            try check(git_odb_hash(&out, bytes.baseAddress, bytes.count, GIT_OBJECT_BLOB), "hashing \(commit.short)")
+        }
+        return ObjectID(out).hex
     }
 
     /// Points `ref` at `commit` whatever it pointed at, so that git keeps the commit and its

@@ -347,4 +347,59 @@ struct TrustHistoryTests {
             #expect(fetch(port)?.body == "web 4.0.0\n")
         }
     }
+
+    /// A copy of signed `commit` whose signature is wrapped differently: another commit id, the
+    /// same signed content (what a signature covers does not include the signature's own text).
+    func twin(of commit: String, _ ops: OpsRepoFixture) throws -> String {
+        var lines = try Command.git(["cat-file", "commit", commit], in: ops.workTree).components(separatedBy: "\n")
+        let first = try #require(lines.firstIndex { $0.hasPrefix("gpgsig ") }) + 1
+        let armored = lines[first]
+        lines.replaceSubrange(first...first, with: [String(armored.prefix(20)), " " + armored.dropFirst(20)])
+        let copy = try Command.git(["hash-object", "-t", "commit", "-w", "--stdin"], in: ops.workTree, input: Data(lines.joined(separator: "\n").utf8))
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(copy != commit)
+        return copy
+    }
+
+    @Test("a copy of an old signed release with its signature re-encoded is the same old release: not deployed again")
+    func reencodedSignature() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), alice = try ops.sshKey("alice")
+            let (first, _) = try twoReleases(ops, port: port, alice: alice)
+            let copy = try twin(of: first, ops)
+            try Command.git(["merge", "-q", "-s", "ours", "--no-commit", copy], in: ops.workTree)
+            try Command.git(["checkout", copy, "--", "Environments/production.yaml"], in: ops.workTree)
+            try Command.git(["commit", "-q", "-m", "Merge"], in: ops.workTree)
+            let apply = try ops.slipway(["apply"])
+            #expect(apply.status == 1 && apply.output.contains("judged before"), "\(apply.output)")
+            #expect(fetch(port)?.body == "web 2.0.0\n")
+        }
+    }
+
+    @Test("a copy of an old signed approval with its signature re-encoded does not approve a later request")
+    func reencodedApproval() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), alice = try ops.sshKey("alice")
+            let gates = "gates: { checklist: [\"DB migrated\"], approvalTimeout: 1s }"
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port, rollback: gates), signedWith: alice.key)
+            let blob = try ops.git(["rev-parse", "HEAD:Environments/production.yaml"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let approval = try ops.commit("Approvals/production/by-alice.md", "approved\n", signedWith: alice.key,
+                                          message: "approve(production): web 1.0.0\n\nSlipway-Approval: production\nSlipway-Manifest: \(blob)")
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let second = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try signedGit(ops, key: alice.key, ["revert", "--no-edit", "-S", second])  // back to 1.0.0: a new request, a new approval
+            #expect(try ops.slipway(["apply"]).status == 1, "waits for an approval of its own")
+            let copy = try twin(of: approval, ops)
+            let tip = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let merge = try ops.git(["commit-tree", "\(tip)^{tree}", "-p", copy, "-p", tip, "-m", "merge"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try Command.git(["reset", "-q", "--hard", merge], in: ops.workTree)
+            for retry in [[], ["--retry-failed"]] {
+                let apply = try ops.slipway(["apply"] + retry)
+                #expect(!apply.output.contains("succeeded") && !apply.output.contains("approved by"), "\(apply.output)")
+            }
+            #expect(fetch(port)?.body == "web 2.0.0\n")
+        }
+    }
 }

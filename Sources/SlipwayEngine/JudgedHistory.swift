@@ -1,0 +1,67 @@
+import Foundation
+import SlipwayGit
+
+/// What counts as history a machine judged before, so that content from it that is not what
+/// was accepted is a rewind (README, "Security model"). On a daemon's machine: content it
+/// accepted, each known by the digest of what the signature of the commit that made it covers
+/// (`<state>/trust/accepted.log`: a re-encoded copy of a signed commit has another id, not
+/// another digest), and all history before the first tip it judged. For the server hook, which
+/// keeps nothing: content the branch's first-parent line held before the push.
+struct JudgedHistory: Sendable {
+    enum Kind: Sendable {
+        case machine(first: ObjectID?, accepted: Set<String>)
+        case branch(base: ObjectID)
+        case none
+    }
+    let kind: Kind
+
+    /// First-parent commits the server hook looks back along for content the branch held.
+    static let branchDepth = 10_000
+
+    static func file(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("trust").appendingPathComponent("accepted.log") }
+
+    /// A line of `accepted.log`.
+    static func entry(digest: String, path: String, blob: ObjectID) -> String { "\(digest) \(path) \(blob.hex)" }
+
+    static func load(_ state: StateDirectory) -> Set<String> {
+        Set(((try? String(contentsOf: file(state), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init))
+    }
+
+    /// Whether `blob` at `path`, made by `introduced`, comes from history judged before.
+    func isOld(_ path: String, _ blob: ObjectID, madeBy introduced: ObjectID, in git: GitRepository) async throws -> Bool {
+        switch kind {
+        case .none:
+            return false
+        case .branch(let base):
+            guard try await git.isAncestor(introduced, of: base) else { return false }
+            return try await git.firstParentLine(from: base, held: path, blob: blob, depth: Self.branchDepth)
+        case .machine(let first, let accepted):
+            let digest = try await git.signedContentDigest(of: introduced)
+            if accepted.contains(Self.entry(digest: digest, path: path, blob: blob)) { return true }
+            guard let first else { return false }
+            if try await git.isAncestor(introduced, of: first) { return true }
+            // A copy (signature re-encoded) of a commit from before the first tip judged sits on that older history.
+            let parents = try await git.commitInfo(introduced).parents
+            guard digest != introduced.hex, !parents.isEmpty else { return false }
+            for parent in parents {
+                if parent == first { return false }
+                if try await !git.isAncestor(parent, of: first) { return false }
+            }
+            return true
+        }
+    }
+}
+
+extension GitRepository {
+    /// Whether a commit on the first-parent line from `tip` (at most `depth` of them; past that,
+    /// assumed so) had `blob` at `path`.
+    func firstParentLine(from tip: ObjectID, held path: String, blob: ObjectID, depth: Int) throws -> Bool {
+        var current: ObjectID? = tip
+        for _ in 0..<depth {
+            guard let commit = current else { return false }
+            if try entryID(at: path, in: commit) == blob { return true }
+            current = try commitInfo(commit).parents.first
+        }
+        return true
+    }
+}
