@@ -101,38 +101,40 @@ extension DeploymentContext {
             afterwards = "taking the new instances out failed: \(ErrorText.sentence(error))"
         }
         let policy = self.policy
-        log.rollback = RollbackReport(
+        let report = RollbackReport(
             trigger: trigger.rawValue, reason: reason, detectedAt: detectedAt, switchMilliseconds: switched,
             thresholds: "error rate +\(policy.errorRateIncrease.formatted) points, response time +\(Int(policy.latencyIncrease * 100))%, at least \(policy.minRequests) requests per decision",
             afterwards: afterwards)
-        throw DeploymentFailure(reason: "rolled back (\(trigger.rawValue)): \(reason)", logs: trigger == .inconclusive ? [] : logs)
+        log.rollback = report
+        throw DeploymentFailure(reason: "rolled back (\(trigger.rawValue)): \(reason)", logs: trigger == .inconclusive ? [] : logs, rollback: report)
     }
 }
 
 extension DeploymentContext {
     /// After the new set took all the traffic and a post-deploy check failed: the previous
     /// version serves again — its warm set when blue-green kept one, otherwise started anew —
-    /// and the new set is taken out. Records the rollback; never throws.
-    func rollBackAfterPromotion(_ fresh: [InstanceRecord], trigger: RollbackTrigger, reason: String) async {
+    /// and the new set is taken out. Returns what happened; never throws.
+    func rollBackAfterPromotion(_ fresh: [InstanceRecord], trigger: RollbackTrigger, reason: String) async -> RollbackReport {
         let detected = ContinuousClock.now, detectedAt = Date()
+        func report(_ afterwards: String) -> RollbackReport {
+            let report = RollbackReport(trigger: trigger.rawValue, reason: reason, detectedAt: detectedAt, switchMilliseconds: 0,
+                                        thresholds: "", afterwards: afterwards)
+            log.rollback = report
+            return report
+        }
         do {
             // Blue-green left the baseline running at 0%; rolling and canary have stopped it.
             var previous = (baseline + warm).filter { $0.manifest == self.previous?.manifestBlob && target.isRunning($0) }
             if let launcher = self.previous, previous.count < launcher.manifest.run.replicas {
                 previous += try await startServing(launcher.manifest.run.replicas - previous.count, with: launcher, weight: 0)
             }
-            guard !previous.isEmpty else {
-                log.rollback = RollbackReport(trigger: trigger.rawValue, reason: reason, detectedAt: detectedAt, switchMilliseconds: 0,
-                                              thresholds: "", afterwards: "nothing to roll back to: the new version keeps serving")
-                return
-            }
+            guard !previous.isEmpty else { return report("nothing to roll back to: the new version keeps serving") }
             try target.setWarm(Set(previous.map(\.id)), until: nil)
             try await rollBack(fresh, to: previous, trigger: trigger, reason: reason, detected: detected, detectedAt: detectedAt)
+        } catch let failure as DeploymentFailure where failure.rollback != nil {
+            return failure.rollback ?? report("")
         } catch {
-            if log.rollback == nil {
-                log.rollback = RollbackReport(trigger: trigger.rawValue, reason: reason, detectedAt: detectedAt, switchMilliseconds: 0,
-                                              thresholds: "", afterwards: "rolling back failed: \(ErrorText.sentence(error))")
-            }
+            return report("rolling back failed: \(ErrorText.sentence(error))")
         }
     }
 }

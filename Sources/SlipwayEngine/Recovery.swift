@@ -104,11 +104,12 @@ extension PipelineRun {
             if let previous, let version = status?.version {
                 let serving = baseline.filter { $0.manifest == previous.manifestBlob }
                 if !fresh.isEmpty || serving.count < previous.manifest.run.replicas {
+                    var rollback: RollbackReport?
                     try await log.step("back to \(version)") {
-                        await context.rollBackAfterPromotion(fresh, trigger: .interrupted, reason: "Slipway stopped (\(stoppedAt)) before the run ended")
-                        return log.rollback?.afterwards ?? "done"
+                        rollback = await context.rollBackAfterPromotion(fresh, trigger: .interrupted, reason: "Slipway stopped (\(stoppedAt)) before the run ended")
+                        return rollback?.afterwards ?? "done"
                     }
-                    afterwards = "\(version) serves again; \(log.rollback?.afterwards ?? "")"
+                    afterwards = "\(version) serves again; \(rollback?.afterwards ?? "")"
                 } else {
                     afterwards = "\(version) kept serving; nothing of \(manifest.version) had started"
                 }

@@ -14,6 +14,8 @@ struct DeploymentFailure: Error, CustomStringConvertible {
     var superseded = false
     /// Refused for a signature (`Trust/`): nothing the manifest asks for is done, its onFailure included.
     var refused = false
+    /// Traffic was taken back from the new version: how, and what became of it.
+    var rollback: RollbackReport? = nil
     var description: String { reason }
 }
 
@@ -50,7 +52,7 @@ final class RunLog {
     private(set) var waitingMilliseconds = 0
     /// Analysis of each canary step or rolling batch, for the record.
     var analysis: [StepAnalysis] = []
-    /// Set when traffic was taken back from the new version.
+    /// The rollback so far, for the journal (the run's result reads it from `DeploymentFailure`).
     var rollback: RollbackReport?
     /// Where every phase and step is written before and after it acts (nil: not journaled).
     let journal: Journal?

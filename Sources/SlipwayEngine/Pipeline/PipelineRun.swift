@@ -77,15 +77,15 @@ struct PipelineRun {
             reached.promoted = true
             try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample, context)
         } catch {
-            let failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
-            await undo(failed, reached, target: target, log: log, deployment: deployment)
+            var failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
+            failed.rollback = await undo(failed, reached, target: target, log: log, deployment: deployment)
             failure = failed
         }
         var outcome = finish(deployment, started: started, log: log, target: target, failure: failure)
         outcome.refused = failure?.refused ?? false
         outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
         outcome.record.analysis = log.analysis
-        outcome.record.rollback = log.rollback
+        outcome.record.rollback = failure?.rollback
         outcome.record.upstreamDeployment = state.upstreamDeployment
         if failure == nil, let validated = state.upstreamStatus { outcome.upstreamStatus = validated }
         journal.finished(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
@@ -108,16 +108,18 @@ struct PipelineRun {
     }
 
     /// After a failure: the new version's instances give the traffic back (unless a strategy
-    /// rolled back already), a backup is restored and the onRollback hook runs.
-    private func undo(_ failure: DeploymentFailure, _ reached: Reached, target: any Target, log: RunLog, deployment: String) async {
-        if log.rollback == nil, let context = reached.context {
+    /// rolled back already), a backup is restored and the onRollback hook runs. Returns the
+    /// rollback, when there was one.
+    private func undo(_ failure: DeploymentFailure, _ reached: Reached, target: any Target, log: RunLog, deployment: String) async -> RollbackReport? {
+        var rollback = failure.rollback
+        if rollback == nil, let context = reached.context {
             // After promotion: the new set serves. Before it (a run stopped mid-rollout): whatever of the new version runs.
             let fresh = reached.promoted ? reached.serving : target.instances().filter { $0.manifest == blob.hex && $0.manifest != status?.manifest }
             if !fresh.isEmpty {
-                await context.rollBackAfterPromotion(fresh, trigger: failure.superseded ? .superseded : failure.trigger ?? .health, reason: failure.reason)
+                rollback = await context.rollBackAfterPromotion(fresh, trigger: failure.superseded ? .superseded : failure.trigger ?? .health, reason: failure.reason)
             }
         }
-        if log.rollback != nil, let backup = state.backup, let restore = manifest.rollback.restore {
+        if rollback != nil, let backup = state.backup, let restore = manifest.rollback.restore {
             try? await log.step("restore \(backup)") {
                 let result = try await gateRunner(deployment: deployment).run("restore", restore, timeout: .seconds(600), extra: ["backup": backup])
                 let output = result.tail.suffix(3).joined(separator: " / ")
@@ -125,9 +127,10 @@ struct PipelineRun {
                 return "\(restore.first ?? "restore") \(backup): exit 0\(output.isEmpty ? "" : " — \(output)")"
             }
         }
-        if log.rollback != nil, let hook = manifest.hooks.onRollback {
+        if rollback != nil, let hook = manifest.hooks.onRollback {
             try? await log.step("hook onRollback") { try await runHook("onRollback", hook, deployment: deployment) }
         }
         log.end(failed: true)
+        return rollback
     }
 }

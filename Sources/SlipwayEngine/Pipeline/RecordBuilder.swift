@@ -31,7 +31,7 @@ extension PipelineRun {
         let result: DeploymentResult = switch failure {
         case nil: trigger.isRollback ? .rolledBack : .succeeded
         case let failure? where failure.superseded: .superseded
-        case _: log.rollback == nil ? .failed : .rolledBack
+        case let failure?: failure.rollback == nil ? .failed : .rolledBack
         }
         var record = record(
             deployment, started: started, result: result,
