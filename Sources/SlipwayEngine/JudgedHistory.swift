@@ -6,7 +6,8 @@ import SlipwayGit
 /// accepted, each known by the digest of what the signature of the commit that made it covers
 /// (`<state>/trust/accepted.log`: a re-encoded copy of a signed commit has another id, not
 /// another digest), and all history before the first tip it judged. For the server hook, which
-/// keeps nothing: content the branch's first-parent line held before the push.
+/// keeps nothing: content the branch's history held before the push (any line of it: a merge
+/// can make any line the first-parent one).
 struct JudgedHistory: Sendable {
     enum Kind: Sendable {
         case machine(first: ObjectID?, accepted: Set<String>)
@@ -15,7 +16,7 @@ struct JudgedHistory: Sendable {
     }
     let kind: Kind
 
-    /// First-parent commits the server hook looks back along for content the branch held.
+    /// Commits the server hook looks back through for content the branch held.
     static let branchDepth = 10_000
 
     static func file(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("trust").appendingPathComponent("accepted.log") }
@@ -34,7 +35,7 @@ struct JudgedHistory: Sendable {
             return false
         case .branch(let base):
             guard try await git.isAncestor(introduced, of: base) else { return false }
-            return try await git.firstParentLine(from: base, held: path, blob: blob, depth: Self.branchDepth)
+            return try await git.history(of: base, held: path, blob: blob, depth: Self.branchDepth)
         case .machine(let first, let accepted):
             let digest = try await git.signedContentDigest(of: introduced)
             if accepted.contains(Self.entry(digest: digest, path: path, blob: blob)) { return true }
@@ -49,19 +50,5 @@ struct JudgedHistory: Sendable {
             }
             return true
         }
-    }
-}
-
-extension GitRepository {
-    /// Whether a commit on the first-parent line from `tip` (at most `depth` of them; past that,
-    /// assumed so) had `blob` at `path`.
-    func firstParentLine(from tip: ObjectID, held path: String, blob: ObjectID, depth: Int) throws -> Bool {
-        var current: ObjectID? = tip
-        for _ in 0..<depth {
-            guard let commit = current else { return false }
-            if try entryID(at: path, in: commit) == blob { return true }
-            current = try commitInfo(commit).parents.first
-        }
-        return true
     }
 }

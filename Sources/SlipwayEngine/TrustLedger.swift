@@ -202,8 +202,10 @@ extension TrustCheck {
                         check: (ObjectID) async throws -> Verdict) async throws -> (verdict: Verdict, commit: ObjectID?) {
         let git = repository.git
         let accepted = ledger?.accepted[path].flatMap { $0.blob == blob.hex ? $0 : nil }
-        if let accepted, try await forwardFrom.asyncMap({ try await git.entryID(at: path, in: $0) == blob }) ?? false {
-            return (.trusted(accepted.why), accepted.commit.flatMap { ObjectID(hex: $0) })
+        // Unchanged since the judged tip, which the branch only moved forward from: as it was, without a walk.
+        if try await forwardFrom.asyncMap({ try await git.entryID(at: path, in: $0) == blob }) ?? false {
+            if let accepted { return (.trusted(accepted.why), accepted.commit.flatMap { ObjectID(hex: $0) }) }
+            if let refused = ledger?.refused[path], refused.blob == blob.hex { return (.refused(refused.why), refused.commit.flatMap { ObjectID(hex: $0) }) }
         }
         let introduced = try await git.introducingCommit(of: path, blob: blob, from: tip)
         let old = try await history.isOld(path, blob, madeBy: introduced, in: git)

@@ -65,6 +65,12 @@ extension TrustCheck {
             let why = status.first { $0.hasPrefix("[GNUPG:] NO_PUBKEY") || $0.hasPrefix("[GNUPG:] BADSIG") || $0.hasPrefix("[GNUPG:] ERRSIG") }
             return .refused("\(who) is signed with an OpenPGP key that \(Self.gpgKeys)/ does not hold, or the signature is bad (\(why.map { String($0.dropFirst(9)) } ?? "gpgv exit \(result.status)"))")
         }
+        // VALIDSIG <fingerprint> <date> <timestamp> <expires> <version> <reserved> <key algo> <hash algo> <class> …: a
+        // text-mode signature (class 01) also verifies the commit with its line ends changed, which is another commit.
+        let valid = status.first { $0.hasPrefix("[GNUPG:] VALIDSIG ") }?.split(separator: " ")
+        guard let valid, valid.count > 10, valid[10] == "00" else {
+            return .refused("\(who) is signed in OpenPGP text mode (signature class \(valid.flatMap { $0.count > 10 ? String($0[10]) : nil } ?? "?")); sign commits as binary data (no textmode in gpg.conf)")
+        }
         let fields = good.split(separator: " ", maxSplits: 3)  // [GNUPG:] GOODSIG <key id> <user id>
         return .trusted("signed by \(fields.count > 3 ? fields[3] : "?") (OpenPGP key \(fields.count > 2 ? fields[2] : "?"))")
     }

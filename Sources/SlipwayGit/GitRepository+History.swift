@@ -24,9 +24,10 @@ extension GitRepository {
         try check(git_repository_odb(&odb, repo))
         defer { git_odb_free(odb) }
         let needleBytes = Array(needle.utf8)
+        let allowed = try after.map { try firstParentCommits(from: tip, hiding: $0) }
         var next: git_oid? = tip.raw
         while var oid = next {
-            if let after, try isAncestor(ObjectID(oid), of: after) { return }
+            if let allowed, !allowed.contains(ObjectID(oid)) { return }
             var object: OpaquePointer?
             let result = git_odb_read(&object, odb, &oid)
             if result == GIT_ENOTFOUND.rawValue { return }  // a shallow clone's history ends here
@@ -42,6 +43,43 @@ extension GitRepository {
                 if try !visit(RawCommit(id: ObjectID(oid), time: header.committerTime, message: message)) { return }
             }
         }
+    }
+}
+
+extension GitRepository {
+    /// The commits on the first-parent line from `tip` that are not `hidden` or its ancestors: one walk.
+    func firstParentCommits(from tip: ObjectID, hiding hidden: ObjectID) throws -> Set<ObjectID> {
+        var walk: OpaquePointer?
+        try check(git_revwalk_new(&walk, repo))
+        defer { git_revwalk_free(walk) }
+        try check(git_revwalk_simplify_first_parent(walk))
+        var raw = tip.raw
+        try check(git_revwalk_push(walk, &raw), "commit \(tip.short)")
+        var hide = hidden.raw
+        try check(git_revwalk_hide(walk, &hide), "commit \(hidden.short)")
+        var commits = Set<ObjectID>()
+        var next = git_oid()
+        while git_revwalk_next(&next, walk) == 0 { commits.insert(ObjectID(next)) }
+        return commits
+    }
+}
+
+extension GitRepository {
+    /// Whether a commit in the history of `tip` (at most `depth` of them, newest first; past
+    /// that, assumed so) had `blob` at `path`.
+    public func history(of tip: ObjectID, held path: String, blob: ObjectID, depth: Int) throws -> Bool {
+        var walk: OpaquePointer?
+        try check(git_revwalk_new(&walk, repo))
+        defer { git_revwalk_free(walk) }
+        var raw = tip.raw
+        try check(git_revwalk_push(walk, &raw), "commit \(tip.short)")
+        var next = git_oid(), seen = 0
+        while git_revwalk_next(&next, walk) == 0 {
+            if try entryID(at: path, in: ObjectID(next)) == blob { return true }
+            seen += 1
+            if seen >= depth { return true }
+        }
+        return false
     }
 }
 

@@ -402,4 +402,32 @@ struct TrustHistoryTests {
             #expect(fetch(port)?.body == "web 2.0.0\n")
         }
     }
+
+    @Test("the hook knows what the branch held on any of its lines: a merge that hangs the branch off an orphan does not make an old release new")
+    func hookAnyLine() async throws {
+        try await OpsRepoFixture.with(bare: true) { ops in
+            #expect(try Command.slipway(["hooks", "install", "--server", "--repo", ops.repo.path]).status == 0)
+            let port = try Ports.free(), alice = try ops.sshKey("alice")
+            let push = { (refspec: String) in
+                try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["push", "-q", "-f", "origin", refspec], directory: ops.workTree)
+            }
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            let first = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try push("HEAD:main").status == 0)
+            let main = try Command.git(["rev-parse", "HEAD"], in: ops.workTree).trimmingCharacters(in: .whitespacesAndNewlines)
+            let empty = try Command.git(["mktree"], in: ops.workTree, input: Data()).trimmingCharacters(in: .whitespacesAndNewlines)
+            let orphan = try Command.git(["commit-tree", "-m", "orphan", empty], in: ops.workTree).trimmingCharacters(in: .whitespacesAndNewlines)
+            let hung = try Command.git(["commit-tree", "-p", orphan, "-p", main, "-m", "merge", "\(main)^{tree}"], in: ops.workTree)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try push("\(hung):main").status == 0, "no trusted file changes")
+            try Command.git(["reset", "-q", "--hard", hung], in: ops.workTree)
+            try Command.git(["checkout", first, "--", "Environments/production.yaml"], in: ops.workTree)
+            let tree = try Command.git(["write-tree"], in: ops.workTree).trimmingCharacters(in: .whitespacesAndNewlines)
+            let back = try Command.git(["commit-tree", "-p", hung, "-p", first, "-m", "merge", tree], in: ops.workTree)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let refused = try push("\(back):main")
+            #expect(refused.status != 0 && refused.stderr.contains("judged before"), "\(refused.stderr)")
+        }
+    }
 }
