@@ -143,7 +143,7 @@ extension GitRepository {
             case .raced:
                 races += 1
             case .locked:
-                waitOutLock(of: branch)
+                await waitOutLock(of: branch)
             }
         }
         throw GitError(code: GIT_EMODIFIED.rawValue, message: "\(branch) kept moving or stayed locked; gave up after \(races) attempts")
@@ -247,13 +247,13 @@ extension GitRepository {
     /// A ref lock lives for the milliseconds of one update; one older than 5 s was left by a
     /// process killed mid-update (a git, or Slipway itself) and would block the branch for
     /// good, so it is removed. A younger one is waited for (50 ms at a time).
-    func waitOutLock(of branch: String) {
+    func waitOutLock(of branch: String) async {
         let lock = gitDirectory.appendingPathComponent(branch + ".lock")
         guard let modified = (try? FileManager.default.attributesOfItem(atPath: lock.path))?[.modificationDate] as? Date else { return }
         if Date().timeIntervalSince(modified) >= 5 {
             try? FileManager.default.removeItem(at: lock)
         } else {
-            Thread.sleep(forTimeInterval: 0.05)
+            try? await Task.sleep(for: .milliseconds(50))  // on the cooperative pool: never block a thread
         }
     }
 }

@@ -60,12 +60,12 @@ extension GitRepository {
 
     /// Moves `branch` from `old` to `new` (compare-and-swap); false when it no longer points at
     /// `old` or is locked (the caller tries again on its next wake-up).
-    public func moveBranch(_ branch: String, to new: ObjectID, from old: ObjectID?, message: String) throws -> Bool {
+    public func moveBranch(_ branch: String, to new: ObjectID, from old: ObjectID?, message: String) async throws -> Bool {
         switch try updateRef(branch, to: new, from: old, message: message) {
         case .moved: return true
         case .raced: return false
         case .locked:
-            waitOutLock(of: branch)
+            await waitOutLock(of: branch)
             return false
         }
     }
