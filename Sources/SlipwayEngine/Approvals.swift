@@ -17,10 +17,22 @@ public struct Approval: Sendable {
 extension OpsRepository {
     /// Commits an approval of the manifest `Environments/<env>.yaml` has at the tip, by
     /// `approver`: `Approvals/<env>/<time>-<blob>.md` with trailers naming what it approves.
-    public func approve(_ name: EnvironmentName, by approver: Signature) async throws -> Approval {
+    public func approve(_ name: EnvironmentName, by approver: Signature, state: StateDirectory) async throws -> Approval {
         let tip = try await tip()
         guard let blob = try await git.blobID(at: name.manifestPath, in: tip) else {
             throw EngineError("no \(name.manifestPath) to approve")
+        }
+        // Under Trust/, only a manifest that counts: approving another would only make the real request wait.
+        var check = TrustCheck(repository: self, state: state, resolver: .standard())
+        var verdict = try await check.acceptance(of: name.manifestPath, blob: blob)
+        let ledger = TrustLedger.load(state)
+        if case .refused = verdict, ledger?.refused[name.manifestPath]?.blob != blob.hex {
+            check.remembers = false  // not judged at this tip yet: judged here, keeping nothing
+            verdict = try await check.judge(at: tip, ledger: ledger, pins: TrustCheck.pins(state), acceptedBefore: JudgedHistory.load(state))
+                .verdicts.verdict(name.manifestPath)
+        }
+        if case .refused(let why) = verdict {
+            throw EngineError("\(name.manifestPath) at \(tip.short) does not count under \(TrustCheck.folder)/, so it cannot be approved: \(why)")
         }
         let manifest = try ManifestParser.parse(try await git.readBlob(blob), path: name.manifestPath)
         let now = Date()

@@ -35,9 +35,10 @@ public struct OpsRepository: Sendable {
     }
 
     /// Desired state at `commit`: the validated manifests and their blob ids.
-    public func desired(at commit: ObjectID) async throws -> DesiredState {
+    /// - Parameter untrusted: manifest paths whose content does not count under `Trust/` (see `EnvironmentSet.parsing`).
+    public func desired(at commit: ObjectID, untrusted: Set<String> = []) async throws -> DesiredState {
         let entries = try await git.listDirectory(Self.environmentsDirectory, at: commit) ?? []
-        return try await desired(entries: entries)
+        return try await desired(entries: entries, untrusted: untrusted)
     }
 
     /// Desired state from the index (`--staged`): what the next commit would hold.
@@ -45,7 +46,7 @@ public struct OpsRepository: Sendable {
         try await desired(entries: git.stagedEntries(under: Self.environmentsDirectory))
     }
 
-    private func desired(entries: [TreeEntry]) async throws -> DesiredState {
+    private func desired(entries: [TreeEntry], untrusted: Set<String> = []) async throws -> DesiredState {
         var files: [ManifestFile] = []
         var blobs: [String: ObjectID] = [:]
         for entry in entries where entry.isBlob && EnvironmentSet.isRead(entry.name) {
@@ -56,7 +57,7 @@ public struct OpsRepository: Sendable {
             files.append(ManifestFile(path: path, data: data))
             blobs[path] = entry.id
         }
-        let set = await EnvironmentSet.parsing(files)
+        let set = await EnvironmentSet.parsing(files, untrusted: untrusted)
         var manifestBlobs: [EnvironmentName: ObjectID] = [:]
         for name in set.manifests.keys { manifestBlobs[name] = blobs[name.manifestPath] }
         return DesiredState(environments: set, blobs: manifestBlobs, files: blobs)

@@ -61,7 +61,7 @@ public struct Planner: Sendable {
     /// - Parameter tip: the commit to plan at (default: the branch tip).
     public func plan(_ only: [EnvironmentName] = [], at tip: ObjectID? = nil) async throws -> Plan {
         let tip = if let tip { tip } else { try await repository.tip() }
-        let desired = try await repository.desired(at: tip)
+        let desired = try await repository.desired(at: tip, untrusted: TrustLedger.untrusted(state))
         let names = try select(only, in: desired)
         // Deployed state as this machine saved it; the repository's status files only while it names no signers (DeployedState).
         let open = try await TrustCheck.isOpen(repository: repository, state: state, at: tip)

@@ -35,6 +35,9 @@ struct TrustLedger: Codable, Equatable, Sendable {
 
     static func file(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("trust").appendingPathComponent("ledger.json") }
 
+    /// The files whose content at the tip judged last does not count.
+    static func untrusted(_ state: StateDirectory) -> Set<String> { Set(load(state)?.refused.keys.map { $0 } ?? []) }
+
     static func load(_ state: StateDirectory) -> TrustLedger? {
         guard let data = try? Data(contentsOf: file(state)) else { return nil }
         return try? JSONDecoder().decode(TrustLedger.self, from: data)
@@ -275,8 +278,9 @@ extension GitRepository {
 extension Engine {
     /// The manifests at `tip`, judged under `Trust/` (the ledger advances to `tip`).
     public func desired(at tip: ObjectID) async throws -> DesiredState {
-        var desired = try await repository.desired(at: tip)
-        desired.trust = try await TrustCheck(repository: repository, state: configuration.state, resolver: configuration.resolver).judgeAndKeep(at: tip)
+        let trust = try await TrustCheck(repository: repository, state: configuration.state, resolver: configuration.resolver).judgeAndKeep(at: tip)
+        var desired = try await repository.desired(at: tip, untrusted: TrustLedger.untrusted(configuration.state))
+        desired.trust = trust
         return desired
     }
 }

@@ -29,18 +29,20 @@ public struct EnvironmentSet: Sendable {
     }
 
     public init(files: [ManifestFile]) {
-        self.init(parsed: files.map(Self.parse), files: files)
+        self.init(parsed: files.map(Self.parse), files: files, untrusted: [])
     }
 
     /// Parses the files in parallel (YAML parsing is most of the cost with many environments).
-    public static func parsing(_ files: [ManifestFile]) async -> EnvironmentSet {
+    /// - Parameter untrusted: manifest paths whose content does not count (under `Trust/`): one
+    ///   of them never takes an address from a manifest that counts.
+    public static func parsing(_ files: [ManifestFile], untrusted: Set<String> = []) async -> EnvironmentSet {
         let results = await withTaskGroup(of: (Int, Parsed).self) { group in
             for (index, file) in files.enumerated() { group.addTask { (index, parse(file)) } }
             var results = [Parsed?](repeating: nil, count: files.count)
             for await (index, result) in group { results[index] = result }
             return results.compactMap { $0 }
         }
-        return EnvironmentSet(parsed: results, files: files)
+        return EnvironmentSet(parsed: results, files: files, untrusted: untrusted)
     }
 
     typealias Parsed = (name: EnvironmentName?, manifest: Manifest?, diagnostics: [Diagnostic])
@@ -63,7 +65,7 @@ public struct EnvironmentSet: Sendable {
         }
     }
 
-    private init(parsed: [Parsed], files: [ManifestFile]) {
+    private init(parsed: [Parsed], files: [ManifestFile], untrusted: Set<String>) {
         var manifests: [EnvironmentName: Manifest] = [:]
         var diagnostics: [Diagnostic] = []
         for result in parsed {
@@ -94,7 +96,9 @@ public struct EnvironmentSet: Sendable {
             manifest.addresses.map { (name, $0.key, $0.address) }
         }
         for (index, (name, key, address)) in addresses.enumerated() {
+            let trusted = !untrusted.contains(name.manifestPath)
             let others = addresses.enumerated().filter { $0.offset != index && $0.element.0 != name && $0.element.2.overlaps(address) }.map(\.element)
+                .filter { !trusted || !untrusted.contains($0.0.manifestPath) }
             guard let other = others.first else { continue }
             let line = Self.line(of: key == "preview" ? "preview" : "listen", nestedIn: name, files: files)
             diagnostics.append(Diagnostic(path: name.manifestPath, line: line.0, column: line.1,

@@ -218,6 +218,25 @@ struct TrustAttackTests {
         }
     }
 
+    @Test("an unsigned manifest on production's address blocks nothing, and slipway approve refuses a manifest that does not count")
+    func unsignedNeighbour() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned")
+            let alice = try ops.sshKey("alice")
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.commit("Environments/x.yaml", Self.evil(version: "6.6.6", listen: port, marker: marker), signedWith: nil)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.1.0", replicas: 1, listen: port), signedWith: alice.key)
+            let apply = try ops.slipway(["apply", "production"])
+            #expect(apply.output.contains("production: succeeded") && fetch(port)?.body == "web 1.1.0\n", "\(apply.output)")
+            #expect(apply.output.contains("Environments/x.yaml:5:20: traffic.listen"), "the file that does not count is the one reported")
+            let approve = try ops.slipway(["approve", "x", "--by", "Alex <alex@example.com>"])
+            #expect(approve.status != 0 && approve.stderr.contains("does not count"), "\(approve.output)")
+            #expect(!FileManager.default.fileExists(atPath: marker.path))
+        }
+    }
+
     @Test("an SSH signature of 11 to 13 bytes is no signature, not a crash")
     func shortSignature() {
         for length in 6...14 {

@@ -130,6 +130,16 @@ struct ManifestTests {
         #expect(set.manifests.isEmpty)
     }
 
+    @Test("two environments on one address: both refused, unless one does not count under Trust/, which never takes the address")
+    func sharedAddress() async {
+        let files = [ManifestFile(path: "Environments/production.yaml", data: Data(valid.utf8)),
+                     ManifestFile(path: "Environments/x.yaml", data: Data(valid.utf8))]
+        #expect(await EnvironmentSet.parsing(files).manifests.isEmpty)
+        let set = await EnvironmentSet.parsing(files, untrusted: ["Environments/x.yaml"])
+        #expect(set.manifests.keys.map(\.rawValue) == ["production"])
+        #expect(set.diagnostics.map(\.path) == ["Environments/x.yaml"])
+    }
+
     @Test("durations parse and print in the manifest's own units")
     func timeSpans() {
         #expect(TimeSpan(text: "1m30s")?.milliseconds == 90_000)

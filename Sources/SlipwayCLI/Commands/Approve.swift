@@ -22,8 +22,9 @@ extension Slipway {
             let repository = try await global.openRepository()
             let approver = try await person.resolve(in: repository, doing: "approves")
             let name = try environmentNames([environment])[0]
-            let approval = try await repository.approve(name, by: approver)
-            global.stateDirectory(for: repository).rememberOwnCommit(approval.commit)
+            let state = global.stateDirectory(for: repository)
+            let approval = try await repository.approve(name, by: approver, state: state)
+            state.rememberOwnCommit(approval.commit)
             print("\(name): approved \(approval.version) (manifest \(approval.manifest.prefix(7))) as \(approval.approver), commit \(approval.commit.short)")
         }
     }

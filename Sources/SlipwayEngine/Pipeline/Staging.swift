@@ -34,7 +34,7 @@ extension PipelineRun {
             status = try await repository.deployedStatus(of: upstream, at: try await repository.tip(), state: engine.state)
         }
         guard var validated = status, validated.version == manifest.version,
-              let upstreamManifest = try await repository.desired(at: try await repository.tip()).environments.manifests[upstream] else {
+              let upstreamManifest = try await repository.desired(at: try await repository.tip(), untrusted: TrustLedger.untrusted(engine.state)).environments.manifests[upstream] else {
             throw DeploymentFailure(reason: "\(upstream) does not run \(manifest.version)")
         }
         let listen = upstreamManifest.traffic.listen
@@ -105,7 +105,7 @@ extension PipelineRun {
             engine.state.rememberOwnCommit(commit)
             if accepted != .open { signature = .trusted("made by Slipway on this machine") }
         }
-        let desired = try await repository.desired(at: commit)
+        let desired = try await repository.desired(at: commit, untrusted: TrustLedger.untrusted(engine.state))
         guard let upstreamManifest = desired.environments.manifests[upstream], let upstreamBlob = desired.blobs[upstream] else {
             throw DeploymentFailure(reason: "\(upstream.manifestPath) is invalid after setting its version: \(desired.environments.diagnostics.map(\.description).joined(separator: "; "))")
         }
