@@ -170,6 +170,12 @@ public struct Metrics: Sendable, Codable, Hashable {
     }
 }
 
+/// How an analysed step ended; the raw values are what records say.
+public enum StepDecision: String, Sendable, Codable, Hashable {
+    case promoted
+    case rolledBack = "rolled back"
+}
+
 /// One step of a canary (or one batch of a rolling update with analysis): the traffic share,
 /// what the new and the previous version served while it was held, and the decision.
 public struct StepAnalysis: Sendable, Codable, Hashable {
@@ -182,12 +188,11 @@ public struct StepAnalysis: Sendable, Codable, Hashable {
     public let inconclusiveWindows: Int
     public let canary: Metrics
     public let baseline: Metrics?
-    /// `promoted`, `rolled back` or `inconclusive`.
-    public let decision: String
+    public let decision: StepDecision
     public let reason: String
 
     public init(step: String, weight: Int, milliseconds: Int, windows: Int, inconclusiveWindows: Int,
-                canary: Metrics, baseline: Metrics?, decision: String, reason: String) {
+                canary: Metrics, baseline: Metrics?, decision: StepDecision, reason: String) {
         self.step = step
         self.weight = weight
         self.milliseconds = milliseconds

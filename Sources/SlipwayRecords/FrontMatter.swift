@@ -111,7 +111,7 @@ public enum FrontMatter {
         var pairs = [("step", YAMLText.scalar(step.step)), ("weight", "\(step.weight)"), ("ms", "\(step.milliseconds)"),
                      ("windows", "\(step.windows)"), ("inconclusive", "\(step.inconclusiveWindows)"), ("canary", metrics(step.canary))]
         if let baseline = step.baseline { pairs.append(("baseline", metrics(baseline))) }
-        pairs += [("decision", YAMLText.scalar(step.decision)), ("reason", YAMLText.scalar(step.reason))]
+        pairs += [("decision", YAMLText.scalar(step.decision.rawValue)), ("reason", YAMLText.scalar(step.reason))]
         return YAMLText.flowMapping(pairs)
     }
 
@@ -261,7 +261,7 @@ public enum FrontMatter {
         return StepAnalysis(step: step.string("step") ?? "", weight: step.int("weight") ?? 0, milliseconds: step.int("ms") ?? 0,
                             windows: step.int("windows") ?? 0, inconclusiveWindows: step.int("inconclusive") ?? 0,
                             canary: metrics("canary") ?? Metrics(requests: 0, errors: 0, errorRate: 0, responseMilliseconds: 0),
-                            baseline: metrics("baseline"), decision: step.string("decision") ?? "", reason: step.string("reason") ?? "")
+                            baseline: metrics("baseline"), decision: step.string("decision").flatMap(StepDecision.init(rawValue:)) ?? .rolledBack, reason: step.string("reason") ?? "")
     }
 
     /// `{version: [ids]}`, or the list of `{id, version, …}` mappings status files had before.

@@ -95,7 +95,7 @@ struct RecordView {
                 metrics.map { ["requests": "\($0.requests)", "errorRate": FrontMatter.number($0.errorRate), "ms": "\($0.responseMilliseconds)"] }
             }
             var row: [String: Any] = ["step": Self.cell(step.step), "weight": "\(step.weight)", "held": Self.milliseconds(step.milliseconds),
-                                      "decision": step.decision, "reason": Self.cell(step.reason)]
+                                      "decision": step.decision.rawValue, "reason": Self.cell(step.reason)]
             row["canary"] = metrics(step.canary)
             row["baseline"] = metrics(step.baseline)
             return row

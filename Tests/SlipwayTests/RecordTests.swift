@@ -98,7 +98,7 @@ struct RecordTests {
         record.analysis = [StepAnalysis(step: "step 1/2", weight: 25, milliseconds: 2_000, windows: 2, inconclusiveWindows: 1,
                                         canary: Metrics(requests: 120, errors: 24, errorRate: 20, responseMilliseconds: 3),
                                         baseline: Metrics(requests: 360, errors: 0, errorRate: 0.1, responseMilliseconds: 2),
-                                        decision: "rolled back", reason: "error rate 20% over 0.1%")]
+                                        decision: .rolledBack, reason: "error rate 20% over 0.1%")]
         record.rollback = RollbackReport(trigger: "error-rate", reason: "error rate 20% over 0.1%", detectedAt: record.finished,
                                          switchMilliseconds: 1.55, thresholds: "error rate +5 points", afterwards: "2 drained")
         let back = try FrontMatter.parseRecord(try RecordTemplates().render(record))

@@ -55,7 +55,7 @@ struct StrategyTests {
             let bench = try StrategyBench(Self.canary)
             let serving = try await bench.run(repository: repository)
             #expect(serving.map(\.version) == ["2.0.0", "2.0.0"] && bench.target.running("1.0.0").isEmpty)
-            #expect(bench.log.analysis.map(\.decision) == ["promoted", "promoted"])
+            #expect(bench.log.analysis.map(\.decision) == [.promoted, .promoted])
             for instance in serving { #expect(await bench.traffic.weight(instance.id) == 100) }
         }
     }
@@ -67,7 +67,7 @@ struct StrategyTests {
             let bench = try StrategyBench(slow, serve: Self.serving { reading in Served(requests: reading <= 4 ? 1 : 100) })
             _ = try await bench.run(repository: repository)
             let first = try #require(bench.log.analysis.first)
-            #expect(first.decision == "promoted" && first.inconclusiveWindows > 0 && first.milliseconds >= 300, "\(first)")
+            #expect(first.decision == .promoted && first.inconclusiveWindows > 0 && first.milliseconds >= 300, "\(first)")
         }
     }
 

@@ -97,7 +97,7 @@ final class StepAnalyzer {
         var windows = 0, inconclusive = 0, conclusive = 0
         var lastReason = ""
 
-        func row(_ decision: String, _ reason: String) -> StepAnalysis {
+        func row(_ decision: StepDecision, _ reason: String) -> StepAnalysis {
             StepAnalysis(step: label, weight: percent, milliseconds: started.elapsedMilliseconds, windows: windows,
                          inconclusiveWindows: inconclusive, canary: total.canary.metrics,
                          baseline: total.baseline.requests > 0 ? total.baseline.metrics : nil, decision: decision, reason: reason)
@@ -123,7 +123,7 @@ final class StepAnalyzer {
             switch verdict {
             case .fail(let trigger):
                 let detected = ContinuousClock.now, detectedAt = Date()
-                context.log.analysis.append(row("rolled back", reason))
+                context.log.analysis.append(row(.rolledBack, reason))
                 try await context.rollBack(fresh, to: baseline, trigger: trigger, reason: "\(label) at \(percent)%: \(reason)",
                                            detected: detected, detectedAt: detectedAt)
             case .pass:
@@ -135,12 +135,12 @@ final class StepAnalyzer {
             }
             let elapsed = ContinuousClock.now - started
             if elapsed >= duration.duration && conclusive > 0 {
-                context.log.analysis.append(row("promoted", lastReason))
+                context.log.analysis.append(row(.promoted, lastReason))
                 return "\(total.canary.requests) requests, \(total.canary.errors) errors, \(Int(total.canary.responseMilliseconds)) ms; \(conclusive) conclusive window(s)"
             }
             if elapsed >= bound {
                 let why = "inconclusive for \(TimeSpan(milliseconds: started.elapsedMilliseconds)) (3 × the step): only \(total.canary.requests) request(s) reached the new version, \(context.policy.minRequests) needed for a decision; not promoted on no data"
-                context.log.analysis.append(row("rolled back", why))
+                context.log.analysis.append(row(.rolledBack, why))
                 try await context.rollBack(fresh, to: baseline, trigger: .inconclusive, reason: "\(label) at \(percent)%: \(why)",
                                            detected: .now, detectedAt: Date())
             }
