@@ -102,7 +102,7 @@ extension DeploymentContext {
         }
         let policy = self.policy
         let report = RollbackReport(
-            trigger: trigger.rawValue, reason: reason, detectedAt: detectedAt, switchMilliseconds: switched,
+            trigger: trigger, reason: reason, detectedAt: detectedAt, switchMilliseconds: switched,
             thresholds: "error rate +\(policy.errorRateIncrease.formatted) points, response time +\(Int(policy.latencyIncrease * 100))%, at least \(policy.minRequests) requests per decision",
             afterwards: afterwards)
         log.rollback = report
@@ -117,7 +117,7 @@ extension DeploymentContext {
     func rollBackAfterPromotion(_ fresh: [InstanceRecord], trigger: RollbackTrigger, reason: String) async -> RollbackReport {
         let detected = ContinuousClock.now, detectedAt = Date()
         func report(_ afterwards: String) -> RollbackReport {
-            let report = RollbackReport(trigger: trigger.rawValue, reason: reason, detectedAt: detectedAt, switchMilliseconds: 0,
+            let report = RollbackReport(trigger: trigger, reason: reason, detectedAt: detectedAt, switchMilliseconds: 0,
                                         thresholds: "", afterwards: afterwards)
             log.rollback = report
             return report

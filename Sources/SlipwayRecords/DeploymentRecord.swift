@@ -170,6 +170,19 @@ public struct Metrics: Sendable, Codable, Hashable {
     }
 }
 
+/// What fired a rollback.
+public enum RollbackTrigger: String, Sendable, Codable {
+    case errorRate = "error-rate"
+    case latency
+    case health
+    case inconclusive
+    case smoke
+    /// Slipway was stopped mid-run; the restarted one put the last good version back.
+    case interrupted
+    /// A newer desired state arrived mid-run.
+    case superseded
+}
+
 /// How an analysed step ended; the raw values are what records say.
 public enum StepDecision: String, Sendable, Codable, Hashable {
     case promoted
@@ -207,7 +220,7 @@ public struct StepAnalysis: Sendable, Codable, Hashable {
 
 /// What fired a rollback, the evidence, and how fast traffic went back.
 public struct RollbackReport: Sendable, Codable, Hashable {
-    public let trigger: String
+    public let trigger: RollbackTrigger
     public let reason: String
     public let detectedAt: Date
     /// From the analysis that fired to every request going to the previous version.
@@ -217,7 +230,7 @@ public struct RollbackReport: Sendable, Codable, Hashable {
     /// What happened to the new instances then.
     public let afterwards: String
 
-    public init(trigger: String, reason: String, detectedAt: Date, switchMilliseconds: Double, thresholds: String, afterwards: String) {
+    public init(trigger: RollbackTrigger, reason: String, detectedAt: Date, switchMilliseconds: Double, thresholds: String, afterwards: String) {
         self.trigger = trigger
         self.reason = reason
         self.detectedAt = detectedAt

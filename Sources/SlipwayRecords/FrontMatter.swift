@@ -47,7 +47,7 @@ public enum FrontMatter {
         }
         if let rollback = record.rollback {
             lines.append("rollback:")
-            lines += [("trigger", rollback.trigger), ("reason", rollback.reason), ("detectedAt", Timestamp.iso(rollback.detectedAt)),
+            lines += [("trigger", rollback.trigger.rawValue), ("reason", rollback.reason), ("detectedAt", Timestamp.iso(rollback.detectedAt)),
                       ("switchMilliseconds", number(rollback.switchMilliseconds)), ("thresholds", rollback.thresholds),
                       ("afterwards", rollback.afterwards)]
                 .filter { !$0.1.isEmpty }.map { "  \($0.0): \(YAMLText.scalar($0.1))" }
@@ -204,7 +204,7 @@ public enum FrontMatter {
         record.analysis = (top["analysis"]?.sequence ?? []).compactMap { $0.mapping.map(Fields.init) }.map(parseAnalysis)
         if let rollback = top.nested("rollback") {
             record.rollback = RollbackReport(
-                trigger: rollback.string("trigger") ?? "", reason: rollback.string("reason") ?? "",
+                trigger: rollback.string("trigger").flatMap(RollbackTrigger.init(rawValue:)) ?? .health, reason: rollback.string("reason") ?? "",
                 detectedAt: (try? rollback.date("detectedAt")) ?? record.finished,
                 switchMilliseconds: Double(rollback.string("switchMilliseconds") ?? "") ?? 0,
                 thresholds: rollback.string("thresholds") ?? "", afterwards: rollback.string("afterwards") ?? "")

@@ -85,7 +85,7 @@ struct RecordView {
         context["reason"] = record.reason
         context["failure"] = failure?.mapValues { $0.replacingOccurrences(of: "\n", with: " ") }
         if let rollback = record.rollback {
-            context["rollback"] = ["trigger": rollback.trigger, "reason": rollback.reason, "detectedAt": Timestamp.iso(rollback.detectedAt),
+            context["rollback"] = ["trigger": rollback.trigger.rawValue, "reason": rollback.reason, "detectedAt": Timestamp.iso(rollback.detectedAt),
                                    "switchMilliseconds": FrontMatter.number(rollback.switchMilliseconds), "thresholds": rollback.thresholds,
                                    "afterwards": rollback.afterwards]
         }

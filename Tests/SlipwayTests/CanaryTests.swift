@@ -57,7 +57,7 @@ struct CanaryTests {
             let (result, traffic, record) = try deployCanary(ops, port: port, arguments: ["--error-rate", "0.2"])
             #expect(result.status == 1, "\(result.output)")
             #expect(record.result == .rolledBack)
-            #expect(record.rollback?.trigger == "error-rate")
+            #expect(record.rollback?.trigger == .errorRate)
             #expect((record.rollback?.switchMilliseconds ?? 999) < 100)
             #expect(record.rollback?.afterwards == "2 new instance(s) drained and stopped")
             #expect(record.analysis.count == 1)
@@ -88,7 +88,7 @@ struct CanaryTests {
                                                        arguments: ["--latency-ms", "60"])
             #expect(result.status == 1, "\(result.output)")
             #expect(record.result == .rolledBack)
-            #expect(record.rollback?.trigger == "latency", "\(record.rollback?.reason ?? "")")
+            #expect(record.rollback?.trigger == .latency, "\(record.rollback?.reason ?? "")")
             assertBackOnBaseline(ops, port: port)
         }
     }
@@ -101,7 +101,7 @@ struct CanaryTests {
             let (result, _, record) = try deployCanary(ops, port: port, arguments: [], strategy: strategy, load: false)
             #expect(result.status == 1, "\(result.output)")
             #expect(record.result == .rolledBack)
-            #expect(record.rollback?.trigger == "inconclusive")
+            #expect(record.rollback?.trigger == .inconclusive)
             #expect(record.analysis.count == 1)
             #expect(record.analysis.first?.reason.contains("not promoted on no data") == true)
             #expect((record.analysis.first?.inconclusiveWindows ?? 0) >= 3)

@@ -77,7 +77,7 @@ struct PipelineTests {
             #expect(result.status == 1, "\(result.output)")
             let record = try ops.lastRecord()
             #expect(record.result == .rolledBack, "\(record.reason ?? "")")
-            #expect(record.rollback?.trigger == "error-rate")
+            #expect(record.rollback?.trigger == .errorRate)
             #expect(record.reason?.contains("post-deploy observation") == true)
             #expect((try? String(contentsOf: restored, encoding: .utf8)) == "backup-2.0.0-42\n")
             #expect(record.phases.flatMap(\.steps).contains { $0.name == "restore backup-2.0.0-42" && $0.outcome == .passed })
@@ -374,7 +374,7 @@ struct PipelineChecksTests {
             let result = try ops.slipway(["apply"])
             #expect(result.status == 1)
             let record = try ops.lastRecord()
-            #expect(record.result == .rolledBack && record.rollback?.trigger == "health", "\(record.reason ?? "")")
+            #expect(record.result == .rolledBack && record.rollback?.trigger == .health, "\(record.reason ?? "")")
             #expect(record.reason?.contains("monitoring http://127.0.0.1:\(nothing)/-/ready did not answer") == true)
             #expect(fetch(port)?.body == "web 1.0.0\n")
         }

@@ -99,7 +99,7 @@ struct RecordTests {
                                         canary: Metrics(requests: 120, errors: 24, errorRate: 20, responseMilliseconds: 3),
                                         baseline: Metrics(requests: 360, errors: 0, errorRate: 0.1, responseMilliseconds: 2),
                                         decision: .rolledBack, reason: "error rate 20% over 0.1%")]
-        record.rollback = RollbackReport(trigger: "error-rate", reason: "error rate 20% over 0.1%", detectedAt: record.finished,
+        record.rollback = RollbackReport(trigger: .errorRate, reason: "error rate 20% over 0.1%", detectedAt: record.finished,
                                          switchMilliseconds: 1.55, thresholds: "error rate +5 points", afterwards: "2 drained")
         let back = try FrontMatter.parseRecord(try RecordTemplates().render(record))
         #expect(back.reason == record.reason && back.triggerSubject == record.triggerSubject && back.upstreamDeployment == record.upstreamDeployment)

@@ -42,7 +42,7 @@ struct StrategyTests {
 
     func rolledBack(_ bench: StrategyBench, _ trigger: RollbackTrigger, repository: OpsRepository) async throws {
         let failure = await #expect(throws: DeploymentFailure.self) { _ = try await bench.run(repository: repository) }
-        #expect(failure?.rollback?.trigger == trigger.rawValue, "the rollback is part of the failure: \(failure?.reason ?? "no failure")")
+        #expect(failure?.rollback?.trigger == trigger, "the rollback is part of the failure: \(failure?.reason ?? "no failure")")
         #expect(bench.target.running("2.0.0").isEmpty, "the new instances are stopped")
         for id in bench.target.running("1.0.0") { #expect(await bench.traffic.weight(id) == 100, "\(id) serves again") }
     }
@@ -119,7 +119,7 @@ struct StrategyTests {
         try await Self.withRepository { repository in
             let bench = try StrategyBench(Self.rolling(analysis: true), serve: Self.serving { reading in Served(requests: 100, errors: reading <= 2 ? 0 : 50) })
             let failure = await #expect(throws: DeploymentFailure.self) { _ = try await bench.run(repository: repository) }
-            #expect(failure?.rollback?.trigger == RollbackTrigger.errorRate.rawValue)
+            #expect(failure?.rollback?.trigger == .errorRate)
             #expect(bench.target.running("2.0.0").isEmpty && bench.target.running("1.0.0").count == 2)
         }
     }

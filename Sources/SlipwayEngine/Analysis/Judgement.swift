@@ -1,18 +1,6 @@
 import Foundation
 public import SlipwayManifest
-
-/// What fired a rollback.
-public enum RollbackTrigger: String, Sendable, Codable {
-    case errorRate = "error-rate"
-    case latency
-    case health
-    case inconclusive
-    case smoke
-    /// Slipway was stopped mid-run; the restarted one put the last good version back.
-    case interrupted
-    /// A newer desired state arrived mid-run.
-    case superseded
-}
+public import SlipwayRecords
 
 /// The verdict on one analysis window: the canary against the baseline over the same window.
 public enum Verdict: Sendable, Hashable {
