@@ -49,17 +49,8 @@ extension GitRepository {
 extension GitRepository {
     /// The commits on the first-parent line from `tip` that are not `hidden` or its ancestors: one walk.
     func firstParentCommits(from tip: ObjectID, hiding hidden: ObjectID) throws -> Set<ObjectID> {
-        var walk: OpaquePointer?
-        try check(git_revwalk_new(&walk, repo))
-        defer { git_revwalk_free(walk) }
-        try check(git_revwalk_simplify_first_parent(walk))
-        var raw = tip.raw
-        try check(git_revwalk_push(walk, &raw), "commit \(tip.short)")
-        var hide = hidden.raw
-        try check(git_revwalk_hide(walk, &hide), "commit \(hidden.short)")
         var commits = Set<ObjectID>()
-        var next = git_oid()
-        while git_revwalk_next(&next, walk) == 0 { commits.insert(ObjectID(next)) }
+        try revwalk(from: tip, hiding: hidden, firstParent: true) { commits.insert($0); return true }
         return commits
     }
 }
@@ -68,18 +59,13 @@ extension GitRepository {
     /// Whether a commit in the history of `tip` (at most `depth` of them, newest first; past
     /// that, assumed so) had `blob` at `path`.
     public func history(of tip: ObjectID, held path: String, blob: ObjectID, depth: Int) throws -> Bool {
-        var walk: OpaquePointer?
-        try check(git_revwalk_new(&walk, repo))
-        defer { git_revwalk_free(walk) }
-        var raw = tip.raw
-        try check(git_revwalk_push(walk, &raw), "commit \(tip.short)")
-        var next = git_oid(), seen = 0
-        while git_revwalk_next(&next, walk) == 0 {
-            if try entryID(at: path, in: ObjectID(next)) == blob { return true }
+        var held = false, seen = 0
+        try revwalk(from: tip) { commit in
             seen += 1
-            if seen >= depth { return true }
+            held = try entryID(at: path, in: commit) == blob || seen >= depth
+            return !held
         }
-        return false
+        return held
     }
 }
 

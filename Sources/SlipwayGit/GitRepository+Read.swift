@@ -61,38 +61,41 @@ extension GitRepository {
     /// over `known` brings, side branches of merges included. Every commit reachable from `tip`
     /// when `known` is nil.
     public func newCommits(_ tip: ObjectID, over known: ObjectID?) throws -> [ObjectID] {
+        var commits: [ObjectID] = []
+        try revwalk(from: tip, hiding: known, topological: true) { commits.append($0); return true }
+        return commits
+    }
+
+    /// Visits the commits reachable from `tip` and not from `hidden` (only along first parents
+    /// with `firstParent`), newest first, until `visit` returns false (`git_revwalk`).
+    func revwalk(from tip: ObjectID, hiding hidden: ObjectID? = nil, firstParent: Bool = false, topological: Bool = false,
+                 _ visit: (ObjectID) throws -> Bool) throws {
         var walk: OpaquePointer?
         try check(git_revwalk_new(&walk, repo))
         defer { git_revwalk_free(walk) }
-        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue)
+        if topological { git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue) }
+        if firstParent { try check(git_revwalk_simplify_first_parent(walk)) }
         var raw = tip.raw
         try check(git_revwalk_push(walk, &raw), "commit \(tip.short)")
-        if var hidden = known?.raw { try check(git_revwalk_hide(walk, &hidden), "commit \(known?.short ?? "")") }
-        var commits: [ObjectID] = []
+        if let hidden {
+            var hide = hidden.raw
+            try check(git_revwalk_hide(walk, &hide), "commit \(hidden.short)")
+        }
         var next = git_oid()
-        while git_revwalk_next(&next, walk) == 0 { commits.append(ObjectID(next)) }
-        return commits
+        while git_revwalk_next(&next, walk) == 0 {
+            if try !visit(ObjectID(next)) { return }
+        }
     }
 
     /// The oldest version of `path` (file or folder) in the first-parent history of `tip`, and the
     /// commit that has it, however far back: nil when no commit on that line has `path`. The
     /// walk does not go below `absent`, a commit whose own history is known to lack `path`.
     public func oldestEntry(of path: String, from tip: ObjectID, absentBefore absent: ObjectID? = nil) throws -> (id: ObjectID, commit: ObjectID)? {
-        var walk: OpaquePointer?
-        try check(git_revwalk_new(&walk, repo))
-        defer { git_revwalk_free(walk) }
-        try check(git_revwalk_simplify_first_parent(walk))
-        var raw = tip.raw
-        try check(git_revwalk_push(walk, &raw), "commit \(tip.short)")
-        if let absent, try contains(absent) {
-            var hidden = absent.raw
-            try check(git_revwalk_hide(walk, &hidden), "commit \(absent.short)")
-        }
         var oldest: (id: ObjectID, commit: ObjectID)?
-        var next = git_oid()
-        while git_revwalk_next(&next, walk) == 0 {
-            let commit = ObjectID(next)
+        let hidden = try absent.flatMap { try contains($0) ? $0 : nil }
+        try revwalk(from: tip, hiding: hidden, firstParent: true) { commit in
             if let id = try entryID(at: path, in: commit) { oldest = (id, commit) }
+            return true
         }
         return oldest
     }
