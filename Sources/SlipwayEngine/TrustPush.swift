@@ -26,9 +26,18 @@ extension OpsRepository {
         if !pins.contains(tree.hex) || pins.count > 1 && replace {
             try FileManager.default.createDirectory(at: TrustCheck.pinFile(state).deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data("\(tree.hex)\n".utf8).write(to: TrustCheck.pinFile(state), options: .atomic)
-            try? FileManager.default.removeItem(at: TrustLedger.file(state))  // what was accepted under the old root is judged anew
+            if FileManager.default.fileExists(atPath: TrustLedger.file(state).path) {
+                try FileManager.default.removeItem(at: TrustLedger.file(state))  // what was accepted under the old root is judged anew
+            }
         }
         return try await trustVersion(tree, state: state)
+    }
+
+    /// Pins the `Trust/` of `commit` when this machine has no root yet (`hooks install --server`,
+    /// and post-receive through `trust pin --if-unpinned`); nil when it has one or `commit` has no `Trust/`.
+    public func pinTrustIfUnpinned(at commit: ObjectID, state: StateDirectory) async throws -> TrustVersion? {
+        guard TrustCheck.pins(state).isEmpty, try await git.entryID(at: TrustCheck.folder, in: commit) != nil else { return nil }
+        return try await pinTrust(at: commit, state: state, replace: false)
     }
 
     /// The versions of `Trust/` this machine trusts, its root first.

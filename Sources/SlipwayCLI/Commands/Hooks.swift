@@ -41,7 +41,7 @@ extension Slipway {
                 }
                 // The server's root is what it holds now, never what a later push brings.
                 if server, let head = try await repository.git.resolve(ref: "HEAD"),
-                   let version = try? await repository.pinTrust(at: head, state: global.stateDirectory(for: repository), replace: false) {
+                   let version = try await repository.pinTrustIfUnpinned(at: head, state: global.stateDirectory(for: repository)) {
                     print("this server trusts Trust/ \(version.tree.prefix(7)): \(version.signers.joined(separator: ", "))")
                 }
             }

@@ -26,9 +26,11 @@ extension Slipway {
 
             func run() async throws {
                 let repository = try await global.openRepository()
-                if ifUnpinned, try await !repository.trustedVersions(state: global.stateDirectory(for: repository)).isEmpty { return }
+                let state = global.stateDirectory(for: repository)
                 let commit = if let revision { try await repository.git.resolveRevision(revision) } else { try await repository.tip() }
-                let version = try await repository.pinTrust(at: commit, state: global.stateDirectory(for: repository), replace: replace)
+                let pinned = ifUnpinned ? try await repository.pinTrustIfUnpinned(at: commit, state: state)
+                    : try await repository.pinTrust(at: commit, state: state, replace: replace)
+                guard let version = pinned else { return }
                 print("this machine trusts Trust/ \(version.tree.prefix(7)) of \(commit.short); its signers:")
                 version.signers.forEach { print("  \($0)") }
             }
