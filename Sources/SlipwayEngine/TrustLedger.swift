@@ -58,6 +58,11 @@ public struct TrustVerdicts: Sendable {
     /// Per file, the commit that brought its content (for content accepted: the one that made it count).
     var commits: [String: ObjectID] = [:]
 
+    /// The files whose content does not count (what `TrustLedger.untrusted` reads back later).
+    var untrusted: Set<String> {
+        Set(byPath.compactMap { path, verdict in if case .refused = verdict { path } else { nil } })
+    }
+
     func verdict(_ path: String) -> TrustCheck.Verdict {
         open ? .open : byPath[path] ?? .refused("\(path) was not judged")
     }
@@ -234,9 +239,9 @@ extension TrustCheck {
     /// Judges `tip` with this machine's ledger and pins, and keeps the result.
     func judgeAndKeep(at tip: ObjectID) async throws -> TrustVerdicts {
         let ledger = TrustLedger.load(state), pins = Self.pins(state)
-        let judgement = try await judge(at: tip, ledger: ledger, pins: pins, acceptedBefore: JudgedHistory.load(state))
-        Self.pin(judgement.pins, in: state)
         let known = JudgedHistory.load(state)
+        let judgement = try await judge(at: tip, ledger: ledger, pins: pins, acceptedBefore: known)
+        Self.pin(judgement.pins, in: state)
         for line in judgement.accepted where !known.contains(line) { StateDirectory.append(line: line, to: JudgedHistory.file(state)) }
         if let next = judgement.ledger, next != ledger {
             // The ref first: a ledger naming a commit nothing keeps would lose what it judged to git gc.
@@ -279,7 +284,7 @@ extension Engine {
     /// The manifests at `tip`, judged under `Trust/` (the ledger advances to `tip`).
     public func desired(at tip: ObjectID) async throws -> DesiredState {
         let trust = try await TrustCheck(repository: repository, state: configuration.state, resolver: configuration.resolver).judgeAndKeep(at: tip)
-        var desired = try await repository.desired(at: tip, untrusted: TrustLedger.untrusted(configuration.state))
+        var desired = try await repository.desired(at: tip, untrusted: trust.untrusted)
         desired.trust = trust
         return desired
     }
