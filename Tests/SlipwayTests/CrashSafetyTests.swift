@@ -51,9 +51,9 @@ struct CrashSafetyTests {
                 let records = try recordsSince(release, ops)
                 #expect(Set(records.map(\.deployment)).count == records.count, "\(point): a record written twice: \(records.map(\.deployment))")
                 if point == "finished" || point == "committed" {
-                    #expect(records.map(\.result) == [.succeeded], "\(point): the run had ended; its own record only")
+                    #expect(records.map(\.result) == [.succeeded], "\(point): the run had ended; its own record only: \(records.map { $0.reason ?? "" })")
                 } else {
-                    #expect(records.map(\.result) == [.interrupted, .succeeded], "\(point): \(records.map(\.result))")
+                    #expect(records.map(\.result) == [.interrupted, .succeeded], "\(point): \(records.map(\.result)) \(records.map { $0.reason ?? "" })")
                     #expect(records.first?.reason?.contains("Slipway stopped during the run (\(point.split(separator: "@")[0])") == true,
                             "\(point): \(records.first?.reason ?? "")")
                 }
