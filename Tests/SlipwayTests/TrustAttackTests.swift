@@ -34,9 +34,7 @@ struct TrustAttackTests {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned")
             let alice = try ops.sshKey("alice")
-            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
-            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.trustedRelease(by: alice, listen: port)
             let deployed = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
 
             // The attacker's manifest as a blob, a Status naming it as what runs, and a refused change asking for a revert.
@@ -149,9 +147,7 @@ struct TrustAttackTests {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free()
             let alice = try ops.sshKey("alice"), mallory = try ops.sshKey("mallory")
-            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
-            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.trustedRelease(by: alice, listen: port)
             try ops.commit("Trust/allowed_signers", mallory.signer + "\n", signedWith: nil)  // alice removed, mallory added, unsigned
 
             try ops.commit("Environments/production.yaml", testManifest(version: "1.1.0", replicas: 1, listen: port), signedWith: mallory.key)
@@ -223,9 +219,7 @@ struct TrustAttackTests {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned")
             let alice = try ops.sshKey("alice")
-            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
-            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.trustedRelease(by: alice, listen: port)
             try ops.commit("Environments/x.yaml", Self.evil(version: "6.6.6", listen: port, marker: marker), signedWith: nil)
             try ops.commit("Environments/production.yaml", testManifest(version: "1.1.0", replicas: 1, listen: port), signedWith: alice.key)
             let apply = try ops.slipway(["apply", "production"])

@@ -13,9 +13,7 @@ struct TrustHistoryTests {
 
     /// alice's `Trust/`, then 1.0.0 and 2.0.0 deployed, both signed by alice; returns both commits.
     func twoReleases(_ ops: OpsRepoFixture, port: Int, alice: (key: String, signer: String)) throws -> (first: String, second: String) {
-        try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
-        let first = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
-        #expect(try ops.slipway(["apply"]).status == 0)
+        let first = try ops.trustedRelease(by: alice, listen: port)
         let second = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port), signedWith: alice.key)
         #expect(try ops.slipway(["apply"]).status == 0)
         #expect(fetch(port)?.body == "web 2.0.0\n")
@@ -101,8 +99,7 @@ struct TrustHistoryTests {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned")
             let alice = try ops.sshKey("alice"), mallory = try ops.sshKey("mallory")
-            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            try ops.trustedRelease(by: alice, listen: port, apply: false)
             try ops.commit("Trust", nil)
             try ops.commit("Trust/allowed_signers", mallory.signer + "\n", signedWith: nil)
             try ops.commit("Environments/production.yaml", TrustAttackTests.evil(version: "6.6.6", listen: port, marker: marker), signedWith: mallory.key)
@@ -172,9 +169,7 @@ struct TrustHistoryTests {
     func handOver() async throws {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free(), alice = try ops.sshKey("alice"), bob = try ops.sshKey("bob")
-            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
-            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.trustedRelease(by: alice, listen: port)
             try ops.commit("Trust/allowed_signers", bob.signer + "\n", signedWith: alice.key)
             try ops.commit("Environments/production.yaml", testManifest(version: "1.1.0", replicas: 1, listen: port), signedWith: bob.key)
             let apply = try ops.slipway(["apply"])
@@ -242,8 +237,7 @@ struct TrustHistoryTests {
     func deletedTrustOnNewMachine() async throws {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned"), alice = try ops.sshKey("alice")
-            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            try ops.trustedRelease(by: alice, listen: port, apply: false)
             try ops.commit("Trust", nil)
             try ops.commit("Environments/production.yaml", TrustAttackTests.evil(version: "6.6.6", listen: port, marker: marker), signedWith: nil)
             let apply = try ops.slipway(["apply"])
@@ -283,8 +277,7 @@ struct TrustHistoryTests {
     func signedMergeVouchesForItsSideOnly() async throws {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free(), marker = ops.root.appendingPathComponent("pwned"), alice = try ops.sshKey("alice")
-            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: alice.key)
+            try ops.trustedRelease(by: alice, listen: port, apply: false)
             try Command.git(["checkout", "-q", "-b", "feature"], in: ops.workTree)
             try ops.commit("README.md", "docs\n", signedWith: alice.key)
             try Command.git(["checkout", "-q", "main"], in: ops.workTree)

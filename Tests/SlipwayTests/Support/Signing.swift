@@ -36,4 +36,17 @@ extension OpsRepoFixture {
         guard result.status == 0 else { throw TestFailure("git commit: \(result.output)") }
         return try Command.git(["rev-parse", "HEAD"], in: workTree).trimmingCharacters(in: .whitespacesAndNewlines)
     }
+
+    /// Where most trust tests start: `Trust/` naming `signer`, then `web 1.0.0` on `port` signed
+    /// by them, applied when `apply` (a failed apply throws). Returns the release commit.
+    @discardableResult
+    func trustedRelease(by signer: (key: String, signer: String), listen port: Int, apply: Bool = true) throws -> String {
+        try commit("Trust/allowed_signers", signer.signer + "\n", signedWith: signer.key)
+        let release = try commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port), signedWith: signer.key)
+        if apply {
+            let applied = try slipway(["apply"])
+            guard applied.status == 0 else { throw TestFailure("apply of the first signed release: \(applied.output)") }
+        }
+        return release
+    }
 }
