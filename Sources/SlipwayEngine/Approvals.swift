@@ -28,7 +28,7 @@ extension OpsRepository {
         let ledger = TrustLedger.load(state)
         if case .refused = verdict, ledger?.refused[name.manifestPath]?.blob != blob.hex {
             check.remembers = false  // not judged at this tip yet: judged here, keeping nothing
-            verdict = try await check.judge(at: tip, ledger: ledger, pins: TrustCheck.pins(state), acceptedBefore: JudgedHistory.load(state))
+            verdict = try await check.judge(at: tip, ledger: ledger, pins: TrustCheck.pins(state), acceptedBefore: { JudgedHistory.load(state) })
                 .verdicts.verdict(name.manifestPath)
         }
         if case .refused(let why) = verdict {

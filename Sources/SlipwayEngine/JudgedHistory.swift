@@ -10,7 +10,8 @@ import SlipwayGit
 /// can make any line the first-parent one).
 struct JudgedHistory: Sendable {
     enum Kind: Sendable {
-        case machine(first: ObjectID?, accepted: Set<String>)
+        /// `accepted` reads `accepted.log`: only content that changed since the last judgement asks.
+        case machine(first: ObjectID?, accepted: @Sendable () -> Set<String>)
         case branch(base: ObjectID)
         case none
     }
@@ -38,7 +39,7 @@ struct JudgedHistory: Sendable {
             return try await git.history(of: base, held: path, blob: blob, depth: Self.branchDepth)
         case .machine(let first, let accepted):
             let digest = try await git.signedContentDigest(of: introduced)
-            if accepted.contains(Self.entry(digest: digest, path: path, blob: blob)) { return true }
+            if accepted().contains(Self.entry(digest: digest, path: path, blob: blob)) { return true }
             guard let first else { return false }
             if try await git.isAncestor(introduced, of: first) { return true }
             // A copy (signature re-encoded) of a commit from before the first tip judged sits on that older history.

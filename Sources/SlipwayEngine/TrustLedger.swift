@@ -96,7 +96,7 @@ extension TrustCheck {
     /// stands; content made by commits not judged yet counts when Slipway made it here or a key
     /// of the newest `Trust/` that counts signed it; other content from history judged before is
     /// refused.
-    func judge(at tip: ObjectID, ledger: TrustLedger?, pins: [String], acceptedBefore: Set<String> = []) async throws -> Judgement {
+    func judge(at tip: ObjectID, ledger: TrustLedger?, pins: [String], acceptedBefore: @escaping @Sendable () -> Set<String> = { [] }) async throws -> Judgement {
         let git = repository.git
         let files = try await trustedFiles(at: tip)
         guard let tipTrust = try await git.entryID(at: Self.folder, in: tip) else {
@@ -239,9 +239,9 @@ extension TrustCheck {
     /// Judges `tip` with this machine's ledger and pins, and keeps the result.
     func judgeAndKeep(at tip: ObjectID) async throws -> TrustVerdicts {
         let ledger = TrustLedger.load(state), pins = Self.pins(state)
-        let known = JudgedHistory.load(state)
-        let judgement = try await judge(at: tip, ledger: ledger, pins: pins, acceptedBefore: known)
+        let judgement = try await judge(at: tip, ledger: ledger, pins: pins, acceptedBefore: { JudgedHistory.load(state) })
         Self.pin(judgement.pins, in: state)
+        let known = judgement.accepted.isEmpty ? [] : JudgedHistory.load(state)
         for line in judgement.accepted where !known.contains(line) { StateDirectory.append(line: line, to: JudgedHistory.file(state)) }
         if let next = judgement.ledger, next != ledger {
             // The ref first: a ledger naming a commit nothing keeps would lose what it judged to git gc.
