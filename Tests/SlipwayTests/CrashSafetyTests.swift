@@ -25,7 +25,7 @@ struct CrashSafetyTests {
             try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
             let first = try ops.slipway(["apply"])
             #expect(first.status == 0, "\(first.output)")
-            let load = LoadClient(port: port, seconds: 240)
+            let load = LoadClient(port: port, seconds: 600)  // a bound, not the length: stopped below; a loaded full run takes over 240 s here
             var summary: LoadClient.Summary?
             defer { if summary == nil { _ = load.stop() } }
 
