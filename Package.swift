@@ -14,7 +14,7 @@ let package = Package(
         .executable(name: "slipway-demo-service", targets: ["SlipwayDemoService"]),
         .executable(name: "slipway-notify", targets: ["SlipwayNotify"]),
         // For the fuzzing harness in Benchmarks/Fuzz: the parsers of what Slipway reads back from a repository.
-        .library(name: "SlipwayParsers", targets: ["SlipwayManifest", "SlipwayRecords"]),
+        .library(name: "SlipwayParsers", targets: ["SlipwayCore", "SlipwayManifest", "SlipwayRecords"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,16 +29,19 @@ let package = Package(
             pkgConfig: "libgit2",
             providers: [.apt(["libgit2-dev"])]
         ),
-        .target(name: "SlipwayGit", dependencies: ["CLibGit2"], swiftSettings: swiftSettings),
+        // Identities and outcomes every other module shares: environment name, object id,
+        // deployment id, result, strategy, trigger, decision.
+        .target(name: "SlipwayCore", swiftSettings: swiftSettings),
+        .target(name: "SlipwayGit", dependencies: ["CLibGit2", "SlipwayCore"], swiftSettings: swiftSettings),
         .target(
             name: "SlipwayManifest",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["SlipwayCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .target(name: "CSlipwaySystem"),
         .target(
             name: "SlipwayHost",
-            dependencies: ["CSlipwaySystem", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SlipwayCore", "CSlipwaySystem", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -54,7 +57,7 @@ let package = Package(
         .target(
             name: "SlipwayRecords",
             dependencies: [
-                "SlipwayManifest",
+                "SlipwayCore", "SlipwayManifest",
                 "SlipwayBundle",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Yams", package: "Yams"),
@@ -64,7 +67,7 @@ let package = Package(
         .target(
             name: "SlipwayEngine",
             dependencies: [
-                "SlipwayGit", "SlipwayManifest", "SlipwayHost", "SlipwayTraffic", "SlipwayRecords", "SlipwayBundle",
+                "SlipwayCore", "SlipwayGit", "SlipwayManifest", "SlipwayHost", "SlipwayTraffic", "SlipwayRecords", "SlipwayBundle",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -72,7 +75,7 @@ let package = Package(
         .target(
             name: "SlipwayDaemon",
             dependencies: [
-                "SlipwayEngine", "SlipwayHost", "CSlipwaySystem",
+                "SlipwayCore", "SlipwayEngine", "SlipwayHost", "CSlipwaySystem",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -81,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "SlipwayCLI",
             dependencies: [
-                "SlipwayEngine", "SlipwayDaemon", "SlipwayBundle",
+                "SlipwayCore", "SlipwayEngine", "SlipwayDaemon", "SlipwayBundle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -94,12 +97,12 @@ let package = Package(
         .executableTarget(name: "SlipwayNotify", swiftSettings: swiftSettings),
         .testTarget(
             name: "SlipwayUnitTests",
-            dependencies: ["SlipwayEngine", "SlipwayManifest", "SlipwayRecords", "SlipwayHost", "SlipwayTraffic", "SlipwayBundle"],
+            dependencies: ["SlipwayCore", "SlipwayEngine", "SlipwayManifest", "SlipwayRecords", "SlipwayHost", "SlipwayTraffic", "SlipwayBundle"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SlipwayTests",
-            dependencies: ["SlipwayEngine", "SlipwayDaemon", "SlipwayCLI", "SlipwayDemoService", "SlipwayBundle", "CSlipwaySystem"],
+            dependencies: ["SlipwayCore", "SlipwayEngine", "SlipwayDaemon", "SlipwayCLI", "SlipwayDemoService", "SlipwayBundle", "CSlipwaySystem"],
             swiftSettings: swiftSettings
         ),
     ]

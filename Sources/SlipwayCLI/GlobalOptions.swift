@@ -5,6 +5,7 @@ import SlipwayEngine
 import SlipwayGit
 import SlipwayManifest
 import SlipwayHost
+import SlipwayCore
 
 /// Flags every command that works on an ops repo takes.
 struct GlobalOptions: ParsableArguments {

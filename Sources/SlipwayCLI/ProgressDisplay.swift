@@ -12,7 +12,7 @@ struct ProgressDisplay: ProgressReporter {
     func report(_ event: ProgressEvent) {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let line = String(format: "[%3d%%] %@ · %@ · %@ (%.1fs)", event.percent, event.environment, event.phase.rawValue, event.message, seconds)
+        let line = String(format: "[%3d%%] %@ · %@ · %@ (%.1fs)", event.percent, event.environment.rawValue, event.phase.rawValue, event.message, seconds)
         if isTerminal {
             let width = 120
             let clipped = line.count > width ? String(line.prefix(width - 1)) + "…" : line

@@ -1,3 +1,4 @@
+public import SlipwayCore
 public import Foundation
 import Synchronization
 public import SlipwayEngine
@@ -6,7 +7,7 @@ public import SlipwayEngine
 /// environment in a run, and since when.
 public final class InFlight: ProgressReporter, Sendable {
     public struct Entry: Codable, Sendable {
-        public let environment: String
+        public let environment: EnvironmentName
         public let phase: String
         public let step: String
         public let percent: Int
@@ -14,7 +15,7 @@ public final class InFlight: ProgressReporter, Sendable {
     }
 
     /// The last event of each environment's run.
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Mutex<[EnvironmentName: Entry]>([:])
 
     public init() {}
 
@@ -30,7 +31,7 @@ public final class InFlight: ProgressReporter, Sendable {
     }
 
     /// Forgets an environment's run (when it ended, whatever happened).
-    public func clear(_ environment: String) { entries.withLock { $0[environment] = nil } }
+    public func clear(_ environment: EnvironmentName) { entries.withLock { $0[environment] = nil } }
 
     public var current: [Entry] { entries.withLock { $0.values.sorted { $0.environment < $1.environment } } }
 }

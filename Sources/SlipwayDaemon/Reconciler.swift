@@ -5,6 +5,7 @@ public import Logging
 public import ServiceLifecycle
 public import SlipwayEngine
 import SlipwayGit
+import SlipwayCore
 
 /// The reconcile loop: on every trigger, when the branch moved, it plans and starts the
 /// pipelines the `Scheduler` allows. Slipway's own record commits move the branch too; the plan

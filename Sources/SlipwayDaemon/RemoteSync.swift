@@ -4,6 +4,7 @@ public import ServiceLifecycle
 public import SlipwayEngine
 import SlipwayGit
 import SlipwayHost
+import SlipwayCore
 
 /// `slipway watch --remote URL`: the ops repo lives elsewhere; Slipway keeps its own bare
 /// clone, fetches it on every wake-up of the loop, and pushes its record commits back fast-forward only.

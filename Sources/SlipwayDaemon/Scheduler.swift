@@ -2,6 +2,7 @@ import Foundation
 import SlipwayEngine
 import SlipwayGit
 import SlipwayManifest
+import SlipwayCore
 
 /// Which pipelines run. Environments linked by `upstream` form one lane (a production run
 /// deploys into its upstream itself); lanes are independent and run side by side, one
@@ -18,7 +19,7 @@ actor Scheduler {
     }
 
     private struct Running {
-        let environment: String
+        let environment: EnvironmentName
         let version: String
         let manifest: ObjectID?
         let stop: StopSignal
@@ -39,7 +40,7 @@ actor Scheduler {
         var work: [Work] = []
         var starting: Set<EnvironmentName> = []
         for environment in plan.environments {
-            guard let name = EnvironmentName(environment.environment) else { continue }
+            let name = environment.environment
             let lane = Self.lane(of: name, in: desired.environments)
             if (lastFinished[lane] ?? -1) >= plannedAt { continue }
             if let run = running[lane] {
@@ -60,8 +61,7 @@ actor Scheduler {
     /// Housekeeping plans for environments whose lane is idle (warm sets past their time).
     func idle(_ plan: Plan, desired: DesiredState) -> [EnvironmentPlan] {
         plan.environments.filter { environment in
-            guard let name = EnvironmentName(environment.environment) else { return false }
-            return running[Self.lane(of: name, in: desired.environments)] == nil && !environment.needsRun()
+            running[Self.lane(of: environment.environment, in: desired.environments)] == nil && !environment.needsRun()
         }
     }
 

@@ -2,11 +2,12 @@ import Foundation
 public import SlipwayGit
 public import SlipwayManifest
 import SlipwayRecords
+public import SlipwayCore
 
 /// An approval a person committed with `slipway approve ENV`.
 public struct Approval: Sendable {
     public let environment: String
-    public let manifest: String
+    public let manifest: ObjectID
     public let version: String
     public let approver: String
     public let commit: ObjectID
@@ -26,7 +27,7 @@ extension OpsRepository {
         var check = TrustCheck(repository: self, state: state, resolver: .standard())
         var verdict = try await check.acceptance(of: name.manifestPath, blob: blob)
         let ledger = TrustLedger.load(state)
-        if case .refused = verdict, ledger?.refused[name.manifestPath]?.blob != blob.hex {
+        if case .refused = verdict, ledger?.refused[name.manifestPath]?.blob != blob {
             check.remembers = false  // not judged at this tip yet: judged here, keeping nothing
             verdict = try await check.judge(at: tip, ledger: ledger, pins: TrustCheck.pins(state), acceptedBefore: { JudgedHistory.load(state) })
                 .verdicts.verdict(name.manifestPath)
@@ -52,22 +53,22 @@ extension OpsRepository {
             \(manifest.gates.checklist.map { "\n- [x] \($0)" }.joined())
 
             """
-        let message = CommitMessage.approve(environment: name.rawValue, service: manifest.service, version: manifest.version, manifest: blob.hex)
+        let message = CommitMessage.approve(environment: name, service: manifest.service, version: manifest.version, manifest: blob)
         let path = "Approvals/\(name)/\(Timestamp.compact(now))-\(blob.short).md"
         let commit = try await git.commit([FileUpdate(path: path, content: Data(text.utf8))], message: message, author: approver, onto: branch)
-        return Approval(environment: name.rawValue, manifest: blob.hex, version: manifest.version,
+        return Approval(environment: name.rawValue, manifest: blob, version: manifest.version,
                         approver: "\(approver.name) <\(approver.email)>", commit: commit, items: manifest.gates.checklist)
     }
 
     /// Approvals of `manifest` for `name` committed after `since` (first-parent history down to
     /// `since` or the first commit before it, each made on top of `since`: never older ones, nor
     /// copies of them), newest first.
-    public func approvals(of name: EnvironmentName, manifest: String, since: ObjectID) async throws -> [Approval] {
+    public func approvals(of name: EnvironmentName, manifest: ObjectID, since: ObjectID) async throws -> [Approval] {
         guard let tip = try await git.resolve(ref: branch) else { return [] }
         var found: [(ObjectID, String)] = []
         try await git.walk(from: tip, containing: "", after: since) { commit in
             let trailers = Trailers.parse(commit.message)
-            if trailers[Trailers.approval] == name.rawValue, trailers[Trailers.manifest] == manifest {
+            if trailers[Trailers.approval] == name.rawValue, trailers[Trailers.manifest] == manifest.hex {
                 found.append((commit.id, trailers[Trailers.version] ?? ""))
             }
             return true
@@ -89,7 +90,7 @@ extension OpsRepository {
     /// to run. Throws a failure that names the timeout.
     /// Under `Trust/`, an approval counts only when its commit is signed by an allowed signer
     /// or was made by `slipway approve` on this machine.
-    func awaitApproval(of name: EnvironmentName, manifest: String, since: ObjectID, timeout: TimeSpan, trust: TrustCheck,
+    func awaitApproval(of name: EnvironmentName, manifest: ObjectID, since: ObjectID, timeout: TimeSpan, trust: TrustCheck,
                        log: RunLog) async throws -> Approval {
         let deadline = ContinuousClock.now + timeout.duration
         log.report(log.phaseInProgress?.percent(0.5) ?? 0, "waiting for: slipway approve \(name)")

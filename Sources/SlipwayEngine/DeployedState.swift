@@ -2,6 +2,7 @@ public import Foundation
 public import SlipwayGit
 public import SlipwayManifest
 public import SlipwayRecords
+public import SlipwayCore
 
 /// What this machine knows it deployed, kept in its state directory: the status of each
 /// environment as Slipway last committed it, and every manifest it deployed.
@@ -23,13 +24,13 @@ extension StateDirectory {
     /// Keeps the status just committed (and, when it runs a version this machine did not have
     /// in its list yet, that manifest, for rollbacks).
     func save(_ status: EnvironmentStatus) throws {
-        guard let name = EnvironmentName(status.environment) else { return }
+        let name = status.environment
         try FileManager.default.createDirectory(at: environment(name), withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try encoder.encode(status).write(to: statusFile(name), options: .atomic)
         if let manifest = status.manifest, let version = status.version, deployedManifests(name).last?.manifest != manifest {
-            let entry = DeployedManifest(manifest: manifest, version: version, commit: status.commit ?? "", deployment: status.lastDeployment)
+            let entry = DeployedManifest(manifest: manifest, version: version, commit: status.commit, deployment: status.lastDeployment)
             Self.append(line: String(decoding: try encoder.encode(entry), as: UTF8.self), to: deployedFile(name))
         }
     }
@@ -44,10 +45,22 @@ extension StateDirectory {
 /// A manifest that ran in an environment, as this machine deployed it.
 public struct DeployedManifest: Codable, Sendable, Equatable {
     /// The manifest blob, the version it names, the commit it came from, the deployment.
-    public let manifest: String
+    public let manifest: ObjectID
     public let version: String
-    public let commit: String
-    public let deployment: String
+    public let commit: ObjectID?
+    public let deployment: DeploymentID
+}
+
+extension DeployedManifest {
+    private enum CodingKeys: String, CodingKey { case manifest, version, commit, deployment }
+
+    /// Lists written before ids were typed hold `""` for an unknown commit.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(manifest: try container.decode(ObjectID.self, forKey: .manifest), version: try container.decode(String.self, forKey: .version),
+                  commit: try? container.decodeIfPresent(ObjectID.self, forKey: .commit),
+                  deployment: try container.decode(DeploymentID.self, forKey: .deployment))
+    }
 }
 
 extension OpsRepository {

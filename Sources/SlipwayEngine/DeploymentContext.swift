@@ -4,6 +4,7 @@ import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import SlipwayTraffic
+import SlipwayCore
 
 /// Everything one deployment of one environment works with.
 struct DeploymentContext {

@@ -5,6 +5,7 @@ public import SlipwayManifest
 public import SlipwayRecords
 public import SlipwayHost
 import SlipwayTraffic
+public import SlipwayCore
 
 /// What the engine needs from its surroundings; passed in, never global.
 public struct EngineConfiguration: Sendable {
@@ -89,11 +90,9 @@ public struct Engine: Sendable {
     /// - Parameter stop: lets the daemon stop the run when a newer desired state arrives.
     public func deploy(_ environment: EnvironmentPlan, desired: DesiredState, at tip: ObjectID, retryFailed: Bool = false,
                        stop: StopSignal? = nil) async throws -> ApplyOutcome {
-        guard environment.needsRun(retryFailed: retryFailed), let name = EnvironmentName(environment.environment),
-              let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
-            if let name = EnvironmentName(environment.environment) {
-                await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), logger: configuration.logger)
-            }
+        let name = environment.environment
+        guard environment.needsRun(retryFailed: retryFailed), let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
+            await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), logger: configuration.logger)
             return ApplyOutcome(plan: environment, record: nil, commit: nil)
         }
         try await finishPreviousRun(name)
@@ -134,17 +133,18 @@ public struct Engine: Sendable {
     public func commitRecord(_ record: DeploymentRecord, status: EnvironmentStatus, upstream: EnvironmentStatus? = nil,
                              beforeRefUpdate: (@Sendable () -> Void)? = nil) async throws -> ObjectID {
         let started = ContinuousClock.now
-        if let name = EnvironmentName(record.environment) { await migrateRecords(of: name) }
+        let name = record.environment
+        await migrateRecords(of: name)
         let templates = try await trustedTemplates()
         for (name, problem) in templates.unusable {
             configuration.logger.warning("template not used: the built-in one is", metadata: ["template": "\(name)", "why": "\(problem)"])
         }
-        guard let name = EnvironmentName(record.environment) else { throw EngineError("\(record.environment) is not an environment name") }
         let git = repository.git
-        let recordFile = CommittedFiles.File(path: record.path, blob: try await git.writeBlob(Data(templates.render(record).utf8)).hex)
-        var statuses = [(name, CommittedFiles.File(path: name.statusPath, blob: try await git.writeBlob(Data(templates.render(status).utf8)).hex))]
-        if let upstream, let upstreamName = EnvironmentName(upstream.environment) {
-            statuses.append((upstreamName, .init(path: upstreamName.statusPath, blob: try await git.writeBlob(Data(templates.render(upstream).utf8)).hex)))
+        let recordFile = CommittedFiles.File(path: record.path, blob: try await git.writeBlob(Data(templates.render(record).utf8)))
+        var statuses = [(name, CommittedFiles.File(path: name.statusPath, blob: try await git.writeBlob(Data(templates.render(status).utf8))))]
+        if let upstream {
+            let upstreamName = upstream.environment
+            statuses.append((upstreamName, .init(path: upstreamName.statusPath, blob: try await git.writeBlob(Data(templates.render(upstream).utf8)))))
         }
         // What Slipway decides from next time (DeployedState): its own copy, not the file anyone can
         // push; and what it puts back should git lose it (RecordKeeping). Saved first: what runs
@@ -154,7 +154,7 @@ public struct Engine: Sendable {
         for (index, (environment, file)) in statuses.enumerated() {
             try configuration.state.rememberCommitted(record: index == 0 ? recordFile : nil, status: file, of: environment)
         }
-        let changes = ([recordFile] + statuses.map(\.1)).compactMap { file in ObjectID(hex: file.blob).map { TreeChange.place(file.path, $0) } }
+        let changes = ([recordFile] + statuses.map(\.1)).map { TreeChange.place($0.path, $0.blob) }
         guard let commit = try await git.commit(changes: changes, message: Trailers.message(for: record), author: configuration.author,
                                                 onto: repository.branch, beforeRefUpdate: beforeRefUpdate) else {
             throw EngineError("the record of \(record.deployment) was not committed")
@@ -197,13 +197,13 @@ extension Engine {
     /// is never overwritten. Nil when there is nothing to go back to or the manifest moved on.
     func revertManifest(_ name: EnvironmentName, failed record: DeploymentRecord, blob: ObjectID,
                         deployed: EnvironmentStatus?) async throws -> ObjectID? {
-        guard let previousBlob = deployed?.manifest.flatMap({ ObjectID(hex: $0) }), let previousVersion = deployed?.version else {
+        guard let previousBlob = deployed?.manifest, let previousVersion = deployed?.version else {
             configuration.logger.warning("nothing to revert to", metadata: ["env": "\(name)", "deployment": "\(record.deployment)"])
             return nil
         }
         let content = try await repository.git.readBlob(previousBlob)
-        let message = CommitMessage.revert(environment: name.rawValue, service: record.service, failedVersion: record.version,
-                                           previousVersion: previousVersion, deployment: record.deployment, result: record.result.rawValue,
+        let message = CommitMessage.revert(environment: name, service: record.service, failedVersion: record.version,
+                                           previousVersion: previousVersion, deployment: record.deployment, result: record.result,
                                            trigger: record.trigger, reason: record.reason)
         let commit = try await repository.git.commit(
             [FileUpdate(path: name.manifestPath, content: content)], message: message, author: configuration.author,

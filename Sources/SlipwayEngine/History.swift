@@ -2,6 +2,7 @@ public import Foundation
 public import SlipwayManifest
 import SlipwayGit
 import SlipwayRecords
+public import SlipwayCore
 
 /// One deployment as `slipway history` lists it. Holds what a record's name and folder say;
 /// the trigger, the date and the record's path are derived when asked (history holds 100,000).
@@ -16,13 +17,14 @@ public struct HistoryEntry: Sendable, Equatable, Encodable {
         case log
     }
 
-    public let deployment: String
+    public let deployment: DeploymentID
     public let environment: String
     public let service: String
     public let version: String
     /// `none` for a first deployment.
     public let previousVersion: String
-    public let result: String
+    /// Nil when a record found by its commit or front matter names no known result.
+    public let result: DeploymentResult?
     public let source: Source
     /// The record commit, when history read commits to find it (`source` `log`).
     public let commit: String?
@@ -35,16 +37,16 @@ public struct HistoryEntry: Sendable, Equatable, Encodable {
 
     /// The manifest commit that asked for it: the short id its record's name carries, the
     /// full id when history read the record or its commit.
-    public var trigger: String { fullTrigger ?? RecordFile.trigger(inDeployment: deployment) }
+    public var trigger: String { fullTrigger ?? deployment.trigger }
     /// The record's path, nil when only its commit was found.
     public var record: String? {
         folder.map { folder in
             folder + (name ?? RecordFile(deployment: deployment, previousVersion: previousVersion == "none" ? nil : previousVersion,
-                                         version: version, result: DeploymentResult(rawValue: result) ?? .failed).name)
+                                         version: version, result: result ?? .failed).name)
         }
     }
     /// When the deployment started.
-    public var date: Date { Timestamp.parseCompact(deployment) ?? Date(timeIntervalSince1970: 0) }
+    public var date: Date { deployment.started ?? Date(timeIntervalSince1970: 0) }
 
     private enum Key: String, CodingKey { case deployment, environment, service, version, previousVersion, result, trigger, record, commit, date, source }
 
@@ -55,7 +57,7 @@ public struct HistoryEntry: Sendable, Equatable, Encodable {
         try container.encode(service, forKey: .service)
         try container.encode(version, forKey: .version)
         try container.encode(previousVersion, forKey: .previousVersion)
-        try container.encode(result, forKey: .result)
+        try container.encode(result?.rawValue ?? "?", forKey: .result)
         try container.encode(trigger, forKey: .trigger)
         try container.encodeIfPresent(record, forKey: .record)
         try container.encodeIfPresent(commit, forKey: .commit)
@@ -120,7 +122,7 @@ extension OpsRepository {
                 switch file.kind {
                 case .named(let record):
                     entries.append(HistoryEntry(deployment: record.deployment, environment: env, service: service ?? "", version: record.version,
-                                                previousVersion: record.previousVersion ?? "none", result: record.result.rawValue, source: source,
+                                                previousVersion: record.previousVersion ?? "none", result: record.result, source: source,
                                                 commit: nil, folder: folder.path, name: nil, fullTrigger: nil))
                 case .unnamed(let deployment):
                     if let unnamed = file.unnamed, let entry = try await entry(readingRecord: unnamed.id, deployment: deployment, folder: folder.path,
@@ -142,13 +144,13 @@ extension OpsRepository {
 
     /// A history entry read from the record's front matter, for a name that does not say enough.
     /// What it says is someone's text: versions and result that are not of their shape show as `?`.
-    private func entry(readingRecord blob: ObjectID, deployment: String, folder: String, name: String, environment: String, service: String,
+    private func entry(readingRecord blob: ObjectID, deployment: DeploymentID, folder: String, name: String, environment: String, service: String,
                        source: HistoryEntry.Source) async throws -> HistoryEntry? {
         let fields = try await recordFields(blob)
         return HistoryEntry(deployment: deployment, environment: environment, service: fields["service"].map(Self.printable) ?? service,
                             version: RecordFile.safe(fields["version"]) ?? "?",
                             previousVersion: fields["previousVersion"] == "none" ? "none" : RecordFile.safe(fields["previousVersion"]) ?? "?",
-                            result: fields["result"].flatMap(DeploymentResult.init)?.rawValue ?? "?", source: source, commit: nil,
+                            result: fields["result"].flatMap(DeploymentResult.init), source: source, commit: nil,
                             folder: folder, name: name, fullTrigger: fields["trigger"].flatMap { ObjectID(hex: $0)?.hex })
     }
 
@@ -171,7 +173,7 @@ extension OpsRepository {
         try await git.walk(from: tip, containing: "\(Trailers.result):") { commit in
             // Anyone can write these trailers: each field must have the shape Slipway gives it.
             let trailers = Trailers.parse(commit.message)
-            guard let deployment = trailers[Trailers.deployment], RecordFile.deployment(inName: deployment) == deployment,
+            guard let deployment = trailers[Trailers.deployment].flatMap({ DeploymentID($0) }),
                   let env = trailers[Trailers.environment].flatMap({ EnvironmentName($0) }), environment.map({ $0 == env }) ?? true,
                   let result = trailers[Trailers.result].flatMap(DeploymentResult.init), known.insert("\(env) \(deployment)").inserted
             else { return true }
@@ -181,7 +183,7 @@ extension OpsRepository {
             entries.append(HistoryEntry(
                 deployment: deployment, environment: env.rawValue, service: trailers[Trailers.service].map(Self.printable) ?? "",
                 version: RecordFile.safe(trailers[Trailers.version]) ?? "?", previousVersion: previous == "none" ? "none" : RecordFile.safe(previous) ?? "?",
-                result: result.rawValue, source: .log, commit: commit.id.hex, folder: record == nil ? nil : "", name: record,
+                result: result, source: .log, commit: commit.id.hex, folder: record == nil ? nil : "", name: record,
                 fullTrigger: trailers[Trailers.trigger].flatMap { ObjectID(hex: $0)?.hex }))
             return true
         }

@@ -4,6 +4,7 @@ import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import SlipwayTraffic
+import SlipwayCore
 
 /// What to run for one manifest version (argv, environment, working directory), and the wait
 /// for its instances to pass their health checks; a `Target` starts them.
@@ -11,9 +12,9 @@ struct InstanceLauncher: Sendable {
     let environment: EnvironmentName
     let manifest: Manifest
     /// Blob id of the manifest the instances come from.
-    let manifestBlob: String
+    let manifestBlob: ObjectID
     /// Commit that asked for this version (`{commit}`).
-    let commit: String
+    let commit: ObjectID
     /// Resolved secret values by variable name: passed to the process, never written.
     let secrets: [String: String]
     let state: StateDirectory
@@ -26,14 +27,14 @@ struct InstanceLauncher: Sendable {
     func launchSpec(id: String, port: Int) -> LaunchSpec {
         let values = [
             "port": String(port), "version": manifest.version, "env": environment.rawValue, "service": manifest.service,
-            "instance": id, "commit": commit, "url": "http://127.0.0.1:\(port)",
+            "instance": id, "commit": commit.hex, "url": "http://127.0.0.1:\(port)",
         ]
         var variables = inherited
         variables.merge(manifest.run.env) { _, new in new }
         variables.merge(secrets) { _, new in new }
         variables.merge([
             "PORT": String(port), "SLIPWAY_ENV": environment.rawValue, "SLIPWAY_SERVICE": manifest.service,
-            "SLIPWAY_VERSION": manifest.version, "SLIPWAY_INSTANCE": id, "SLIPWAY_COMMIT": commit,
+            "SLIPWAY_VERSION": manifest.version, "SLIPWAY_INSTANCE": id, "SLIPWAY_COMMIT": commit.hex,
             "SLIPWAY_STATE": state.root.path,
         ]) { _, new in new }
         return LaunchSpec(

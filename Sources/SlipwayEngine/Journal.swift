@@ -3,6 +3,49 @@ import Foundation
 import Glibc
 #endif
 import SlipwayRecords
+import SlipwayCore
+
+/// What the journal says happened last. Written as text (`begin production`, `step production:
+/// batch 1/2`, `done …`, `end …`, `finished`), which `SLIPWAY_FAILPOINT` matches by prefix.
+enum JournalEvent: Sendable, Equatable, TextCodable {
+    case begin(Phase)
+    /// A step started (`phase` is nil outside a phase).
+    case step(Phase?, String)
+    case done(Phase?, String)
+    case end(Phase)
+    /// The outcome is known; the record is not committed yet.
+    case finished
+    /// A journal written by an older Slipway whose text is not one of the above.
+    case other(String)
+
+    init(text: String) {
+        let words = text.split(separator: " ", maxSplits: 1).map(String.init)
+        let rest = words.count > 1 ? words[1] : ""
+        func stepParts() -> (Phase?, String)? {
+            guard let colon = rest.range(of: ": ") else { return nil }
+            return (Phase(rawValue: String(rest[..<colon.lowerBound])), String(rest[colon.upperBound...]))
+        }
+        switch words.first {
+        case "begin": self = Phase(rawValue: rest).map(JournalEvent.begin) ?? .other(text)
+        case "end": self = Phase(rawValue: rest).map(JournalEvent.end) ?? .other(text)
+        case "step": self = stepParts().map { .step($0.0, $0.1) } ?? .other(text)
+        case "done": self = stepParts().map { .done($0.0, $0.1) } ?? .other(text)
+        case "finished" where rest.isEmpty: self = .finished
+        default: self = .other(text)
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .begin(let phase): "begin \(phase.rawValue)"
+        case .step(let phase, let name): "step \(phase?.rawValue ?? ""): \(name)"
+        case .done(let phase, let name): "done \(phase?.rawValue ?? ""): \(name)"
+        case .end(let phase): "end \(phase.rawValue)"
+        case .finished: "finished"
+        case .other(let text): text
+        }
+    }
+}
 
 /// The run in progress for one environment, in `<state>/envs/<env>/journal.json`: rewritten
 /// before and after every phase and step, and removed once its record is committed. A
@@ -11,9 +54,8 @@ import SlipwayRecords
 struct JournalEntry: Codable {
     /// The record so far: phases and steps done, analysis, rollback.
     var record: DeploymentRecord
-    /// The last thing that happened: `begin production`, `step production: step 1/2: …`,
-    /// `done …`, `end …`, `finished` (outcome known, record not committed yet).
-    var event: String
+    /// The last thing that happened.
+    var event: JournalEvent
     var updated: Date
     /// Set with `finished`: the status and upstream status to commit with the record.
     var status: EnvironmentStatus?
@@ -28,18 +70,18 @@ final class Journal {
 
     init(file: URL, draft: DeploymentRecord, failpoint: Failpoint?) {
         self.file = file
-        self.entry = JournalEntry(record: draft, event: "begin", updated: Date())
+        self.entry = JournalEntry(record: draft, event: .begin(.preflight), updated: Date())
         self.failpoint = failpoint
     }
 
     /// Records `event` with the phases so far (the one in progress last).
-    func write(_ event: String, phases: [PhaseReport], analysis: [StepAnalysis], rollback: RollbackReport?) {
+    func write(_ event: JournalEvent, phases: [PhaseReport], analysis: [StepAnalysis], rollback: RollbackReport?) {
         entry.record.phases = phases
         entry.record.analysis = analysis
         entry.record.rollback = rollback
         entry.event = event
         save()
-        failpoint?.reached(event)
+        failpoint?.reached(event.description)
     }
 
     /// Records the run's outcome before its record is committed.
@@ -47,7 +89,7 @@ final class Journal {
         entry.record = record
         entry.status = status
         entry.upstreamStatus = upstream
-        entry.event = "finished"
+        entry.event = .finished
         save()
         failpoint?.reached("finished")
     }

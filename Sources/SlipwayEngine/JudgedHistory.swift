@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayGit
+import SlipwayCore
 
 /// What counts as history a machine judged before, so that content from it that is not what
 /// was accepted is a rewind (README, "Security model"). On a daemon's machine: content it

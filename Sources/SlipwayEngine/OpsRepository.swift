@@ -3,6 +3,7 @@ import SlipwayHost
 public import SlipwayGit
 public import SlipwayManifest
 public import SlipwayRecords
+public import SlipwayCore
 
 /// The ops repo as Slipway reads it: desired state from `Environments/*.yaml` and deployed
 /// state from `Status/<env>.md`, both at the tip of the tracked branch, through libgit2's
@@ -92,8 +93,8 @@ public struct OpsRepository: Sendable {
     }
 
     /// A manifest by blob id (e.g. the one a status file says is deployed), nil if unreadable.
-    public func manifest(blob: String, path: String) async -> Manifest? {
-        guard let id = ObjectID(hex: blob), let data = try? await git.readBlob(id, maximumBytes: ManifestParser.maximumSize) else { return nil }
+    public func manifest(blob: ObjectID, path: String) async -> Manifest? {
+        guard let data = try? await git.readBlob(blob, maximumBytes: ManifestParser.maximumSize) else { return nil }
         return try? ManifestParser.parse(data, path: path)
     }
 

@@ -3,6 +3,7 @@ public import SlipwayRecords
 import Foundation
 import SlipwayHost
 public import SlipwayGit
+public import SlipwayCore
 
 /// What a reconcile would do for one environment.
 public struct EnvironmentPlan: Sendable, Codable {
@@ -22,7 +23,7 @@ public struct EnvironmentPlan: Sendable, Codable {
         case blocked
     }
 
-    public let environment: String
+    public let environment: EnvironmentName
     public let action: Action
     public let service: String
     public let desiredVersion: String
@@ -40,7 +41,7 @@ public struct EnvironmentPlan: Sendable, Codable {
 
 /// The plan for every environment asked about, plus the manifests that are invalid.
 public struct Plan: Sendable, Codable {
-    public let commit: String
+    public let commit: ObjectID
     public let environments: [EnvironmentPlan]
     public let invalid: [String]
 
@@ -80,9 +81,9 @@ public struct Planner: Sendable {
                 group.addTask {
                     do {
                         let status = try item.saved ?? item.status.map { try OpsRepository.parseStatus($0, of: item.name) }
-                        return (index, await plan(item.name, manifest: item.manifest, blob: item.blob.hex, status: status, tip: tip, ledger: ledger))
+                        return (index, await plan(item.name, manifest: item.manifest, blob: item.blob, status: status, tip: tip, ledger: ledger))
                     } catch {
-                        return (index, EnvironmentPlan(environment: item.name.rawValue, action: .blocked, service: item.manifest.service,
+                        return (index, EnvironmentPlan(environment: item.name, action: .blocked, service: item.manifest.service,
                                                        desiredVersion: item.manifest.version, deployedVersion: nil, changes: [], reason: "\(ErrorText.sentence(error))"))
                     }
                 }
@@ -92,7 +93,7 @@ public struct Planner: Sendable {
             return plans.compactMap { $0 }
         }
         let invalid = desired.environments.diagnostics.map(\.description)
-        return Plan(commit: tip.hex, environments: plans, invalid: invalid)
+        return Plan(commit: tip, environments: plans, invalid: invalid)
     }
 
     func select(_ only: [EnvironmentName], in desired: DesiredState) throws -> [EnvironmentName] {
@@ -106,15 +107,15 @@ public struct Planner: Sendable {
         return only.isEmpty ? all : all.filter(only.contains)
     }
 
-    func plan(_ name: EnvironmentName, manifest: Manifest, blob: String, status: EnvironmentStatus?, tip: ObjectID,
+    func plan(_ name: EnvironmentName, manifest: Manifest, blob: ObjectID, status: EnvironmentStatus?, tip: ObjectID,
               ledger: TrustLedger? = nil) async -> EnvironmentPlan {
         func result(_ action: EnvironmentPlan.Action, _ changes: [FieldChange], _ reason: String? = nil) -> EnvironmentPlan {
-            EnvironmentPlan(environment: name.rawValue, action: action, service: manifest.service, desiredVersion: manifest.version,
+            EnvironmentPlan(environment: name, action: action, service: manifest.service, desiredVersion: manifest.version,
                             deployedVersion: status?.version, changes: changes, reason: reason)
         }
         if let failed = status?.failedManifest, await isSame(failed, as: blob, fields: manifest, name),
            await !broughtAgain(status, blob: blob, name, tip: tip, ledger: ledger) {
-            return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment ?? "?"); waiting for a change of \(name.manifestPath) or a new commit of it (to try it again as it is: slipway apply --retry-failed \(name))")
+            return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment?.rawValue ?? "?"); waiting for a change of \(name.manifestPath) or a new commit of it (to try it again as it is: slipway apply --retry-failed \(name))")
         }
         guard let status, status.version != nil, let deployedBlob = status.manifest else {
             return result(.create, Self.changes(from: [], to: manifest.fields), "not deployed yet")
@@ -137,20 +138,20 @@ public struct Planner: Sendable {
     /// Whether a commit newer than the failed run's brought the failed manifest (exactly) again:
     /// under `Trust/`, only one that made it count again (a signed revert; `ledger` is what this
     /// machine accepted), never one that merely reshuffles history.
-    private func broughtAgain(_ status: EnvironmentStatus?, blob: String, _ name: EnvironmentName, tip: ObjectID, ledger: TrustLedger?) async -> Bool {
-        guard let failedCommit = status?.failedCommit, status?.failedManifest == blob, let failed = ObjectID(hex: failedCommit) else { return false }
+    private func broughtAgain(_ status: EnvironmentStatus?, blob: ObjectID, _ name: EnvironmentName, tip: ObjectID, ledger: TrustLedger?) async -> Bool {
+        guard let failed = status?.failedCommit, status?.failedManifest == blob else { return false }
         if let ledger {
             guard let entry = ledger.accepted[name.manifestPath], entry.blob == blob, let commit = entry.commit else { return false }
-            return commit != failedCommit
+            return commit != failed
         }
-        guard let id = ObjectID(hex: blob), let introduced = try? await repository.git.introducingCommit(of: name.manifestPath, blob: id, from: tip),
+        guard let introduced = try? await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip),
               let older = try? await repository.git.isAncestor(introduced, of: failed) else { return false }
         return !older
     }
 
     /// Whether the failed manifest is the desired one (same blob, or same fields: a comment
     /// change is not a new desired state).
-    private func isSame(_ failedBlob: String, as blob: String, fields manifest: Manifest, _ name: EnvironmentName) async -> Bool {
+    private func isSame(_ failedBlob: ObjectID, as blob: ObjectID, fields manifest: Manifest, _ name: EnvironmentName) async -> Bool {
         if failedBlob == blob { return true }
         guard let failed = await repository.manifest(blob: failedBlob, path: name.manifestPath) else { return false }
         return failed == manifest

@@ -1,3 +1,4 @@
+public import SlipwayCore
 /// The phases of a pipeline run and the share of progress each covers (README, "How a deployment runs").
 public enum Phase: String, Sendable, CaseIterable, Codable {
     case preflight = "pre-flight"
@@ -25,7 +26,7 @@ public enum Phase: String, Sendable, CaseIterable, Codable {
 
 /// One progress event of a run.
 public struct ProgressEvent: Sendable {
-    public let environment: String
+    public let environment: EnvironmentName
     public let percent: Int
     public let phase: Phase
     public let message: String

@@ -3,6 +3,7 @@ public import SlipwayGit
 public import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
+public import SlipwayCore
 
 /// The record and status files Slipway committed for an environment, kept in its state
 /// directory (`committed.json`): the last `kept` records and the status file, by blob id.
@@ -16,7 +17,7 @@ import SlipwayHost
 struct CommittedFiles: Codable, Equatable {
     struct File: Codable, Equatable {
         let path: String
-        let blob: String
+        let blob: ObjectID
     }
 
     static let kept = 50
@@ -66,7 +67,8 @@ extension Engine {
             // Only where the file can go back: something someone put in its way stays, and the
             // next run of the environment says so (`recordProblem`).
             for record in files.records {
-                guard let blob = ObjectID(hex: record.blob), try await repository.isFree(record.path, at: tip),
+                let blob = record.blob
+                guard try await repository.isFree(record.path, at: tip),
                       try await !archives.asyncContains(where: { try await git.blobID(at: record.path, in: $0) != nil }),
                       try await git.contains(blob) else { continue }
                 changes.append(.place(record.path, blob))
@@ -74,7 +76,7 @@ extension Engine {
             }
             var status = false
             // The status file of an environment whose manifest is gone may go too.
-            if let file = files.status, let blob = ObjectID(hex: file.blob), file.path == name.statusPath,
+            if let file = files.status, case let blob = file.blob, file.path == name.statusPath,
                try await git.blobID(at: name.manifestPath, in: tip) != nil {
                 let current = try await git.blobID(at: file.path, in: tip)
                 let placeable = try await current != nil ? true : repository.isFree(file.path, at: tip)

@@ -3,6 +3,7 @@ import SlipwayHost
 public import SlipwayGit
 public import SlipwayManifest
 import SlipwayRecords
+public import SlipwayCore
 
 /// Keeps the record folders in the layout `RecordFile` describes: a record anywhere else under
 /// its environment's folder (the month folders of earlier releases, `YYYY/MM/<deployment>.md`)
@@ -52,13 +53,13 @@ extension OpsRepository {
         var name = name
         switch name.withUTF8({ RecordFile.kind(of: $0) }) {
         case .named(let file):
-            return file.path(in: environment.rawValue)
+            return file.path(in: environment)
         case .unnamed(let deployment):
             guard let data = try await git.readBlob(blob, maximumBytes: FrontMatter.maximumBytes) else { return nil }
             let fields = FrontMatter.scalars(["version", "previousVersion", "result"], in: data)
             let file = RecordFile(deployment: deployment, previousVersion: fields["previousVersion"].flatMap { $0 == "none" ? nil : $0 },
                                   version: fields["version"] ?? "unknown", result: fields["result"].flatMap(DeploymentResult.init) ?? .failed)
-            return file.path(in: environment.rawValue)
+            return file.path(in: environment)
         case .other:
             return nil
         }
@@ -77,7 +78,7 @@ extension OpsRepository {
     /// Why a record or status file of `environment` could not be committed at `tip` (a file,
     /// or a symbolic link, where Slipway needs a folder); nil when both can.
     public func recordProblem(_ environment: EnvironmentName, startedAt date: Date, at tip: ObjectID) async throws -> String? {
-        let record = "\(RecordFile.root)/\(environment)/\(RecordFile.dayFolder(of: DeploymentRecord.id(startedAt: date, trigger: "0000000")) ?? "")"
+        let record = "\(RecordFile.root)/\(environment)/\(DeploymentID.dayFolder(of: date))"
         for folder in [record, "Status"] {
             let parts = folder.split(separator: "/").map(String.init)
             for depth in 1...parts.count {
@@ -151,7 +152,7 @@ extension OpsRepository {
             for file in try await git.files(under: folder, at: tip) ?? [] {
                 // Records only (notes and other files stay), by the time their id starts with.
                 guard let id = RecordFile(name: file.name)?.deployment ?? RecordFile.unnamedDeployment(file.name),
-                      let started = Timestamp.parseCompact(id), started < cutoff else { continue }
+                      let started = id.started, started < cutoff else { continue }
                 moved.append(("\(folder)/\(file.path)", file.id))
             }
         }

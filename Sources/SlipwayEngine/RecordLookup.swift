@@ -2,6 +2,7 @@ public import SlipwayManifest
 import Foundation
 import SlipwayGit
 import SlipwayRecords
+public import SlipwayCore
 
 /// A record file found by its deployment id.
 public struct FoundRecord: Sendable {
@@ -16,8 +17,8 @@ extension OpsRepository {
     /// day folder at the tip (then anywhere under the environment's folder, for a record moved
     /// by hand), then in the archive branch the same way, then — for a record whose file is
     /// gone — in the record commit that wrote it. Records larger than 256 KiB are not read.
-    public func records(withID id: String, in environment: EnvironmentName? = nil) async throws -> [FoundRecord] {
-        guard RecordFile.deployment(inName: id) == id, let day = RecordFile.dayFolder(of: id) else { return [] }
+    public func records(withID id: DeploymentID, in environment: EnvironmentName? = nil) async throws -> [FoundRecord] {
+        let day = id.dayFolder
         for (ref, source) in [(branch, HistoryEntry.Source.tip), (Self.archiveBranch, .archive)] {
             guard let commit = try await git.resolve(ref: ref) else { continue }
             var found: [FoundRecord] = []
@@ -46,12 +47,12 @@ extension OpsRepository {
     }
 
     /// Records of `id` whose file is gone: read from the record commits that wrote them.
-    private func recordsFromCommits(withID id: String, in environment: EnvironmentName?) async throws -> [FoundRecord] {
+    private func recordsFromCommits(withID id: DeploymentID, in environment: EnvironmentName?) async throws -> [FoundRecord] {
         var commits: [(commit: ObjectID, environment: String, path: String)] = []
         try await git.walk(from: try await tip(), containing: "\(Trailers.deployment): \(id)") { commit in
             let message = String(decoding: commit.message, as: UTF8.self)
             let trailers = Trailers.parse(message)
-            guard trailers[Trailers.deployment] == id, let env = trailers[Trailers.environment].flatMap({ EnvironmentName($0) }),
+            guard trailers[Trailers.deployment] == id.rawValue, let env = trailers[Trailers.environment].flatMap({ EnvironmentName($0) }),
                   environment.map({ $0 == env }) ?? true, let path = Trailers.recordPath(in: message),
                   path.hasPrefix("\(RecordFile.root)/\(env)/") else { return true }
             commits.append((commit.id, env.rawValue, path))

@@ -4,6 +4,7 @@ public import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import SlipwayTraffic
+public import SlipwayCore
 
 extension Engine {
     /// Finishes every run that a stopped Slipway left behind (a journal without its record),
@@ -52,16 +53,16 @@ extension Engine {
             return nil
         }
         let outcome: PipelineRun.Outcome
-        if entry.event == "finished", let finalStatus = entry.status {
+        if entry.event == .finished, let finalStatus = entry.status {
             configuration.logger.notice("committing the record of a finished run", metadata: ["env": "\(name)", "deployment": "\(entry.record.deployment)"])
             outcome = PipelineRun.Outcome(record: entry.record, status: finalStatus, upstreamStatus: entry.upstreamStatus)
         } else {
             configuration.logger.warning("recovering an interrupted run", metadata: [
                 "env": "\(name)", "deployment": "\(entry.record.deployment)", "at": "\(entry.event)",
             ])
-            guard let blob = ObjectID(hex: entry.record.manifest), let trigger = ObjectID(hex: entry.record.trigger),
-                  let manifest = await repository.manifest(blob: blob.hex, path: name.manifestPath) else {
-                throw EngineError("\(file.path): the interrupted run's manifest \(entry.record.manifest.prefix(7)) cannot be read")
+            let trigger = entry.record.trigger
+            guard let blob = entry.record.manifest, let manifest = await repository.manifest(blob: blob, path: name.manifestPath) else {
+                throw EngineError("\(file.path): the interrupted run's manifest \(entry.record.manifest?.short ?? "?") cannot be read")
             }
             let run = PipelineRun(environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(trigger),
                                   status: try await repository.deployedStatus(of: name, at: tip, state: configuration.state), changes: entry.record.changes,
@@ -79,7 +80,7 @@ extension PipelineRun {
     /// registry, the previous version takes all traffic (its warm set, the instances still
     /// there, or new ones), and the new version's instances are drained and stopped.
     func recover(_ entry: JournalEntry) async -> Outcome {
-        let log = RunLog(environment: environment.rawValue, progress: engine.progress)
+        let log = RunLog(environment: environment, progress: engine.progress)
         let target = engine.target(for: manifest, in: environment)
         let traffic = engine.state.traffic(environment, logger: engine.logger)
         let stoppedAt = "\(entry.event) at \(Timestamp.iso(entry.updated))"
@@ -93,11 +94,11 @@ extension PipelineRun {
                 let stats = try await traffic.stats()
                 return "HAProxy on \(manifest.traffic.listen): " + stats.map { "\($0.name) \($0.health) weight \($0.weight)" }.joined(separator: ", ")
             }
-            let fresh = (baseline + warm).filter { $0.manifest == blob.hex && $0.manifest != status?.manifest }
+            let fresh = (baseline + warm).filter { $0.manifest == blob && $0.manifest != status?.manifest }
             let previous = await previousLauncher()
             let secrets = (try? resolveSecrets(manifest)) ?? [:]
             let context = DeploymentContext(
-                environment: environment, launcher: try launcher(for: manifest, blob: blob.hex, secrets: secrets), previous: previous,
+                environment: environment, launcher: try launcher(for: manifest, blob: blob, secrets: secrets), previous: previous,
                 traffic: traffic, repository: repository, target: target, baseline: baseline.filter { !fresh.contains($0) },
                 warm: warm.filter { !fresh.contains($0) }, weight: 100, smoke: SmokeChecks(checks: [], timeout: .seconds(1)),
                 redactor: redactor, log: log, logger: engine.logger)

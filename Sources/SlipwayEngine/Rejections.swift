@@ -3,6 +3,7 @@ import SlipwayHost
 public import SlipwayGit
 import SlipwayManifest
 import SlipwayRecords
+public import SlipwayCore
 
 extension Engine {
     /// Records each invalid manifest once (the daemon's way of saying "not deployed, and why"):
@@ -25,27 +26,27 @@ extension Engine {
     /// One invalid manifest's `failed` record, unless its status already remembers the rejection.
     private func recordRejection(_ name: EnvironmentName, path: String, blob: ObjectID, diagnostics: [Diagnostic], at tip: ObjectID) async throws -> ApplyOutcome? {
         let status = try await repository.deployedStatus(of: name, at: tip, state: configuration.state)
-        guard status?.failedManifest != blob.hex else { return nil }
+        guard status?.failedManifest != blob else { return nil }
         let trigger = try await repository.git.commitInfo(try await repository.git.introducingCommit(of: path, blob: blob, from: tip))
         let text = String(decoding: try await repository.git.readBlob(blob), as: UTF8.self)
         let reason = "invalid manifest, not deployed: " + diagnostics.map(\.description).joined(separator: "; ")
         let now = Date()
         let record = DeploymentRecord(
-            deployment: DeploymentRecord.id(startedAt: now, trigger: trigger.id.hex), environment: name.rawValue,
+            deployment: DeploymentID(startedAt: now, trigger: trigger.id), environment: name,
             service: status?.service ?? name.rawValue, version: Self.version(in: text) ?? "invalid", previousVersion: status?.version,
-            result: .failed, reason: reason, strategy: "none", trigger: trigger.id.hex,
-            triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject, manifest: blob.hex,
+            result: .failed, reason: reason, strategy: .none, trigger: trigger.id,
+            triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject, manifest: blob,
             started: now, finished: now, changes: [],
             phases: [PhaseReport(name: Phase.preflight.rawValue, outcome: .failed, milliseconds: 0, steps: [
                 StepReport(name: "manifest", outcome: .failed, milliseconds: 0, detail: diagnostics.map(\.description).joined(separator: "\n")),
             ])],
             instances: status?.instances ?? [], logs: [])
-        var newStatus = status ?? EnvironmentStatus(environment: name.rawValue, service: name.rawValue, version: nil, commit: nil, manifest: nil,
+        var newStatus = status ?? EnvironmentStatus(environment: name, service: name.rawValue, version: nil, commit: nil, manifest: nil,
                                                     since: nil, instances: [], lastResult: .failed, lastDeployment: record.deployment)
         newStatus.lastResult = .failed
         newStatus.lastDeployment = record.deployment
         (newStatus.failedVersion, newStatus.failedManifest, newStatus.failedDeployment, newStatus.failedReason) =
-            (record.version, blob.hex, record.deployment, reason)
+            (record.version, blob, record.deployment, reason)
         let commit = try await commitRecord(record, status: newStatus)
         return ApplyOutcome(plan: EnvironmentPlan(record: record), record: record, commit: commit)
     }

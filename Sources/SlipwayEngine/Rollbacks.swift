@@ -2,6 +2,7 @@ public import SlipwayGit
 public import SlipwayManifest
 import Foundation
 import SlipwayRecords
+public import SlipwayCore
 
 /// A rollback commit made by `slipway rollback`.
 public struct RollbackCommit: Sendable {
@@ -25,12 +26,12 @@ extension OpsRepository {
         }
         let currentVersion = (try? ManifestParser.parse(try await git.readBlob(current), path: name.manifestPath))?.version ?? "?"
         let target: (blob: ObjectID, reverts: ObjectID?)
-        let deployed = state.deployedManifests(name).reversed().compactMap { entry in ObjectID(hex: entry.manifest).map { ($0, entry.version) } }
+        let deployed = state.deployedManifests(name).reversed().map { ($0.manifest, $0.version) }
         if !deployed.isEmpty {
             // Back from what runs: when the tip names something else (a change that failed or was
             // refused), the rollback puts back what runs; otherwise the version that ran before it.
             let running = state.savedStatus(name)
-            let runningBlob = running?.manifest.flatMap(ObjectID.init(hex:))
+            let runningBlob = running?.manifest
             let runningVersion = running?.version ?? currentVersion
             let undoChange = version == nil && runningBlob != nil && runningBlob != current
             let wanted = version.map { wanted in { (entry: (ObjectID, String)) in entry.1 == wanted && entry.0 != current } }
@@ -50,7 +51,7 @@ extension OpsRepository {
         }
         let content = try await git.readBlob(target.blob)
         let toVersion = (try? ManifestParser.parse(content, path: name.manifestPath))?.version ?? "?"
-        let message = CommitMessage.rollback(environment: name.rawValue, from: currentVersion, to: toVersion, reverts: target.reverts?.hex)
+        let message = CommitMessage.rollback(environment: name, from: currentVersion, to: toVersion, reverts: target.reverts)
         let commit = try await git.commit([FileUpdate(path: name.manifestPath, content: content)], message: message, author: author, onto: branch)
         return RollbackCommit(commit: commit, fromVersion: currentVersion, toVersion: toVersion, reverts: target.reverts)
     }

@@ -2,6 +2,7 @@ import Foundation
 import SlipwayHost
 import Synchronization
 import SlipwayRecords
+import SlipwayCore
 
 /// Why a deployment failed, with the evidence the record keeps.
 struct DeploymentFailure: Error, CustomStringConvertible {
@@ -42,7 +43,7 @@ public final class StopSignal: Sendable {
 /// Collects the phases and steps of one run, with durations, and reports progress.
 /// Owned by the task that runs the deployment.
 final class RunLog {
-    private let environment: String
+    private let environment: EnvironmentName
     private let progress: any ProgressReporter
     private(set) var phases: [PhaseReport] = []
     private var steps: [StepReport] = []
@@ -59,7 +60,7 @@ final class RunLog {
     /// Set by the daemon when a newer desired state supersedes this run.
     let stop: StopSignal?
 
-    init(environment: String, progress: any ProgressReporter, journal: Journal? = nil, stop: StopSignal? = nil) {
+    init(environment: EnvironmentName, progress: any ProgressReporter, journal: Journal? = nil, stop: StopSignal? = nil) {
         self.environment = environment
         self.progress = progress
         self.journal = journal
@@ -69,7 +70,7 @@ final class RunLog {
     func begin(_ phase: Phase) {
         current = (phase, .now)
         steps = []
-        journal(event: "begin \(phase.rawValue)")
+        journal(event: .begin(phase))
         report(phase.percent(0), "started")
     }
 
@@ -83,13 +84,13 @@ final class RunLog {
     /// Runs one step; its detail is what `body` returns, or the failure's reason.
     func step(_ name: String, at fraction: Double = 0, _ body: () async throws -> String) async throws {
         let started = ContinuousClock.now
-        let phase = current?.phase.rawValue ?? ""
-        journal(event: "step \(phase): \(name)", inProgress: name)
+        let phase = current?.phase
+        journal(event: .step(phase, name), inProgress: name)
         report(current.map { $0.phase.percent(fraction) } ?? 0, name)
         do {
             let detail = try await body()
             steps.append(StepReport(name: name, outcome: .passed, milliseconds: started.elapsedMilliseconds, detail: detail))
-            journal(event: "done \(phase): \(name)")
+            journal(event: .done(phase, name))
         } catch {
             steps.append(StepReport(name: name, outcome: .failed, milliseconds: started.elapsedMilliseconds, detail: "\(ErrorText.sentence(error))"))
             throw error
@@ -103,12 +104,12 @@ final class RunLog {
                                   milliseconds: current.started.elapsedMilliseconds, steps: steps))
         report(current.phase.percent(1), failed ? "failed" : "done")
         self.current = nil
-        journal(event: "end \(current.phase.rawValue)")
+        journal(event: .end(current.phase))
     }
 
     /// Writes the journal: the phases done, and the one in progress as a Slipway killed now
     /// would leave it (its open step last, marked as where it stopped).
-    private func journal(event: String, inProgress step: String? = nil) {
+    private func journal(event: JournalEvent, inProgress step: String? = nil) {
         guard let journal else { return }
         var all = phases
         if let current {

@@ -3,6 +3,7 @@ public import SlipwayManifest
 public import SlipwayHost
 public import Logging
 public import SlipwayTraffic
+public import SlipwayCore
 
 /// Slipway's own files on this machine: instance registries, logs, HAProxy config and socket,
 /// the lock. Inside the repository's git directory by default (`.git/slipway/`), never in the

@@ -2,6 +2,7 @@ import Foundation
 public import SlipwayGit
 import SlipwayManifest
 import SlipwayHost
+public import SlipwayCore
 
 /// Who may change what Slipway deploys. An ops repo turns it on by committing
 /// `Trust/allowed_signers` (SSH, the format of git's `gpg.ssh.allowedSignersFile`) and/or
@@ -72,7 +73,7 @@ struct TrustCheck {
     /// deleted and made anew later cannot become the root.
     /// Remembers (`<state>/trust/absent-through`) the last commit whose history has none, so the
     /// next look walks only the commits since: history does not change.
-    func takeRoot(at tip: ObjectID) async throws -> String? {
+    func takeRoot(at tip: ObjectID) async throws -> ObjectID? {
         let file = state.root.appendingPathComponent("trust").appendingPathComponent("absent-through")
         let absent = (try? String(contentsOf: file, encoding: .utf8)).flatMap { ObjectID(hex: $0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         let oldest = try await repository.git.oldestEntry(of: Self.folder, from: tip, absentBefore: absent)
@@ -80,7 +81,7 @@ struct TrustCheck {
             try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             try? Data("\(tip.hex)\n".utf8).write(to: file, options: .atomic)
         }
-        return oldest?.id.hex
+        return oldest?.id
     }
 
     /// Whether the `Trust/` version `tree` (found at `commit`) counts, and the versions found to
@@ -88,14 +89,14 @@ struct TrustCheck {
     /// version in `trusted`, each version counts when the commit that made it is signed by a key
     /// of the newest version before it that counts (a merge: of a side whose version is trusted).
     /// A version made by history judged before (`history`) counts only when it is in `trusted`.
-    func versionVerdict(_ tree: ObjectID, at commit: ObjectID, trusted: [String], history: JudgedHistory) async throws
-        -> (Verdict, counted: [(tree: String, commit: ObjectID)]) {
+    func versionVerdict(_ tree: ObjectID, at commit: ObjectID, trusted: [ObjectID], history: JudgedHistory) async throws
+        -> (Verdict, counted: [(tree: ObjectID, commit: ObjectID)]) {
         let git = repository.git
         var pending: [(tree: ObjectID, introduced: ObjectID)] = []
         var current = (tree: tree, at: commit)
-        var judge: String
+        var judge: ObjectID
         walk: while true {
-            if trusted.contains(current.tree.hex) { judge = current.tree.hex; break }
+            if trusted.contains(current.tree) { judge = current.tree; break }
             guard pending.count < Self.maximumUnverifiedVersions else {
                 return (.refused("\(Self.folder)/ changed \(pending.count) times without reaching a version this machine trusts"), [])
             }
@@ -107,7 +108,7 @@ struct TrustCheck {
             var older: (tree: ObjectID, at: ObjectID)?
             for parent in try await git.commitInfo(introduced).parents {
                 guard let version = try await git.entryID(at: Self.folder, in: parent) else { continue }
-                if trusted.contains(version.hex) { judge = version.hex; break walk }
+                if trusted.contains(version) { judge = version; break walk }
                 older = older ?? (version, parent)
             }
             // A Trust/ made anew after a stretch without one is judged by the version before the gap;
@@ -119,14 +120,14 @@ struct TrustCheck {
             current = older
         }
         // From the oldest unverified version forward; one that does not count is passed over.
-        var counted: [(tree: String, commit: ObjectID)] = []
+        var counted: [(tree: ObjectID, commit: ObjectID)] = []
         var verdict = Verdict.trusted("")
         for (tree, introduced) in pending.reversed() {
             verdict = state.isOwnCommit(introduced) ? .trusted("")
                 : try await verifySignature(of: introduced, who: try await describe(introduced), against: judge, note: "")
             guard case .trusted = verdict else { continue }
-            counted.append((tree.hex, introduced))
-            judge = tree.hex
+            counted.append((tree, introduced))
+            judge = tree
         }
         return (verdict, counted)
     }
@@ -144,14 +145,14 @@ struct TrustCheck {
     static func pinFile(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("trust").appendingPathComponent("pinned") }
 
     /// The `Trust/` versions (tree ids) this machine trusts, its root first.
-    static func pins(_ state: StateDirectory) -> [String] {
-        ((try? String(contentsOf: pinFile(state), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init).filter { ObjectID(hex: $0) != nil }
+    static func pins(_ state: StateDirectory) -> [ObjectID] {
+        ((try? String(contentsOf: pinFile(state), encoding: .utf8)) ?? "").split(separator: "\n").compactMap { ObjectID(hex: String($0)) }
     }
 
-    static func pin(_ trees: [String], in state: StateDirectory) {
+    static func pin(_ trees: [ObjectID], in state: StateDirectory) {
         var known = pins(state)
         for tree in trees where !known.contains(tree) {
-            StateDirectory.append(line: tree, to: pinFile(state))
+            StateDirectory.append(line: tree.hex, to: pinFile(state))
             known.append(tree)
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 public import SlipwayGit
 import SlipwayRecords
+public import SlipwayCore
 
 /// What this machine accepted from the repository under `Trust/` (README, "Security model"),
 /// kept in `<state>/trust/ledger.json`: the tip it judged last, the `Trust/` version that judges
@@ -10,22 +11,22 @@ import SlipwayRecords
 /// `merge -s ours` of an old commit) and is refused: old signed content does not count twice.
 struct TrustLedger: Codable, Equatable, Sendable {
     struct Entry: Codable, Equatable, Sendable {
-        var blob: String
+        var blob: ObjectID
         var why: String
         /// The commit that brought the content: for a refusal, the one that made it (a new commit
         /// with it is judged anew); for content accepted, the one that made it count.
-        var commit: String? = nil
+        var commit: ObjectID? = nil
     }
 
     /// The commit that stands for everything judged: the last tip while the branch only moved
     /// forward; after it moved elsewhere, a mark joining what was judged before and the branch's
     /// current line (`line`), so that no history judged is ever forgotten.
-    var tip: String
+    var tip: ObjectID
     /// With a mark as `tip`: the branch's line it joins (its second parent).
-    var line: String? = nil
+    var line: ObjectID? = nil
     /// The first tip this machine judged: history before it counts as judged (`JudgedHistory`).
-    var first: String? = nil
-    var keys: String?
+    var first: ObjectID? = nil
+    var keys: ObjectID?
     var accepted: [String: Entry] = [:]
     var refused: [String: Entry] = [:]
 
@@ -73,7 +74,7 @@ extension TrustCheck {
     struct Judgement {
         var verdicts: TrustVerdicts
         var ledger: TrustLedger?
-        var pins: [String]
+        var pins: [ObjectID]
         /// New lines of `accepted.log`: content accepted in this judgement, by digest.
         var accepted: [String] = []
         /// The commits that made versions of `Trust/` found to count (signed by a key of the one before).
@@ -96,7 +97,7 @@ extension TrustCheck {
     /// stands; content made by commits not judged yet counts when Slipway made it here or a key
     /// of the newest `Trust/` that counts signed it; other content from history judged before is
     /// refused.
-    func judge(at tip: ObjectID, ledger: TrustLedger?, pins: [String], acceptedBefore: @escaping @Sendable () -> Set<String> = { [] }) async throws -> Judgement {
+    func judge(at tip: ObjectID, ledger: TrustLedger?, pins: [ObjectID], acceptedBefore: @escaping @Sendable () -> Set<String> = { [] }) async throws -> Judgement {
         let git = repository.git
         let files = try await trustedFiles(at: tip)
         guard let tipTrust = try await git.entryID(at: Self.folder, in: tip) else {
@@ -105,20 +106,20 @@ extension TrustCheck {
             guard let root = ledger?.keys ?? pins.first else {
                 return Judgement(verdicts: TrustVerdicts(open: true, byPath: [:]), ledger: ledger, pins: pins)
             }
-            let why = "\(Self.folder)/ is gone, but this machine deploys signed changes only (it trusts \(Self.folder)/ \(root.prefix(7))); restore it"
+            let why = "\(Self.folder)/ is gone, but this machine deploys signed changes only (it trusts \(Self.folder)/ \(root.short)); restore it"
             return Judgement(verdicts: TrustVerdicts(open: false, byPath: files.mapValues { _ in .refused(why) }), ledger: ledger, pins: pins)
         }
         let judged = try await ledger.asyncMap { try await git.contains(tipOf: $0) } ?? nil
         var pins = pins
         if pins.isEmpty, ledger?.keys == nil, let root = try await takeRoot(at: tip) { pins = [root] }
         let forward = try await judged.asyncMap { try await git.isAncestor($0, of: tip) } ?? true
-        var next = TrustLedger(tip: tip.hex, first: ledger.map { $0.first ?? $0.tip } ?? tip.hex, keys: ledger?.keys ?? pins.last)
+        var next = TrustLedger(tip: tip, first: ledger.map { $0.first ?? $0.tip } ?? tip, keys: ledger?.keys ?? pins.last)
         if let judged, !forward, remembers { (next.tip, next.line) = try await joining(judged, line: ledger?.line, to: tip) }
         let history = JudgedHistory(kind: judged.map { judged in
-            remembers ? .machine(first: ledger?.first.flatMap { ObjectID(hex: $0) } ?? judged, accepted: acceptedBefore) : .branch(base: judged)
+            remembers ? .machine(first: ledger?.first ?? judged, accepted: acceptedBefore) : .branch(base: judged)
         } ?? .none)
         // Trust/ first: the newest version that counts judges everything else.
-        var counted: [(tree: String, commit: ObjectID)] = []
+        var counted: [(tree: ObjectID, commit: ObjectID)] = []
         let trustVerdict = try await settle(Self.folder, tipTrust, at: tip, ledger: ledger, judged: forward ? judged : nil, history: history) { _ in
             // Without a ledger, the newest pin: an older one may hold keys removed since.
             let (verdict, versions) = try await versionVerdict(tipTrust, at: tip, trusted: [ledger?.keys ?? pins.last].compactMap { $0 }, history: history)
@@ -129,7 +130,7 @@ extension TrustCheck {
         next.keys = counted.last?.tree ?? next.keys
         var note = ""
         switch trustVerdict.verdict {
-        case .trusted: next.keys = tipTrust.hex
+        case .trusted: next.keys = tipTrust
         case .refused(let why): note = " (\(Self.folder)/ was changed without a trusted signature, so its version at the tip does not count: \(why); the last trusted \(Self.folder)/ judged it)"
         case .open: break
         }
@@ -166,7 +167,7 @@ extension TrustCheck {
     /// each commit of a branch). A merge whose first parent had the content already vouches for
     /// nothing. At most `maximumVouchingMerges` are checked.
     private func signedMerge(bringing path: String, _ blob: ObjectID, from tip: ObjectID, to introduced: ObjectID, judged: ObjectID?,
-                             keys: String) async throws -> Verdict? {
+                             keys: ObjectID) async throws -> Verdict? {
         let git = repository.git
         var current = tip, checked = 0
         while current != introduced {
@@ -191,16 +192,16 @@ extension TrustCheck {
     /// What stands for everything judged once the branch moved off `judged`: `judged` itself when
     /// the branch went back into it; otherwise a mark joining the history judged before with
     /// `tip` (the mark's first parent stays, its line moves forward with the branch).
-    private func joining(_ judged: ObjectID, line: String?, to tip: ObjectID) async throws -> (tip: String, line: String?) {
+    private func joining(_ judged: ObjectID, line: ObjectID?, to tip: ObjectID) async throws -> (tip: ObjectID, line: ObjectID?) {
         let git = repository.git
-        if try await git.isAncestor(tip, of: judged) { return (judged.hex, line) }
+        if try await git.isAncestor(tip, of: judged) { return (judged, line) }
         var history = judged
-        if let line = line.flatMap({ ObjectID(hex: $0) }), try await git.contains(line), try await git.isAncestor(line, of: tip),
+        if let line, try await git.contains(line), try await git.isAncestor(line, of: tip),
            let before = try await git.commitInfo(judged).parents.first {
             history = before  // the branch went on along the mark's line: only that line moves
         }
         let mark = try await git.mark(joining: [history, tip], message: "slipway: judged\n\nWhat this machine judged under Trust/ (refs/slipway/judged).\n")
-        return (mark.hex, tip.hex)
+        return (mark, tip)
     }
 
     /// One file's verdict by the ledger's rules, with the commit that brought its content: the
@@ -209,20 +210,20 @@ extension TrustCheck {
     private func settle(_ path: String, _ blob: ObjectID, at tip: ObjectID, ledger: TrustLedger?, judged forwardFrom: ObjectID?, history: JudgedHistory,
                         check: (ObjectID) async throws -> Verdict) async throws -> (verdict: Verdict, commit: ObjectID?) {
         let git = repository.git
-        let accepted = ledger?.accepted[path].flatMap { $0.blob == blob.hex ? $0 : nil }
+        let accepted = ledger?.accepted[path].flatMap { $0.blob == blob ? $0 : nil }
         // Unchanged since the judged tip, which the branch only moved forward from: as it was, without a walk.
         if try await forwardFrom.asyncMap({ try await git.entryID(at: path, in: $0) == blob }) ?? false {
-            if let accepted { return (.trusted(accepted.why), accepted.commit.flatMap { ObjectID(hex: $0) }) }
-            if let refused = ledger?.refused[path], refused.blob == blob.hex { return (.refused(refused.why), refused.commit.flatMap { ObjectID(hex: $0) }) }
+            if let accepted { return (.trusted(accepted.why), accepted.commit) }
+            if let refused = ledger?.refused[path], refused.blob == blob { return (.refused(refused.why), refused.commit) }
         }
         let introduced = try await git.introducingCommit(of: path, blob: blob, from: tip)
         let old = try await history.isOld(path, blob, madeBy: introduced, in: git)
         if let accepted {
             // The same content stays accepted; a new commit that brings it again and counts (a signed revert) becomes what brought it.
-            if accepted.commit != introduced.hex, !old, case .trusted(let why) = try await check(introduced) { return (.trusted(why), introduced) }
-            return (.trusted(accepted.why), accepted.commit.flatMap { ObjectID(hex: $0) } ?? introduced)
+            if accepted.commit != introduced, !old, case .trusted(let why) = try await check(introduced) { return (.trusted(why), introduced) }
+            return (.trusted(accepted.why), accepted.commit ?? introduced)
         }
-        if let entry = ledger?.refused[path], entry.blob == blob.hex, entry.commit == introduced.hex { return (.refused(entry.why), introduced) }
+        if let entry = ledger?.refused[path], entry.blob == blob, entry.commit == introduced { return (.refused(entry.why), introduced) }
         if old {
             return (.refused("\(path) at \(tip.short) is the content of \(introduced.short), which this machine judged before and which was replaced since (history moved back: a force-push or a merge that keeps an old side); to go back, commit the old content again with a signature (git revert -S) or run slipway rollback"), introduced)
         }
@@ -245,7 +246,7 @@ extension TrustCheck {
         for line in judgement.accepted where !known.contains(line) { StateDirectory.append(line: line, to: JudgedHistory.file(state)) }
         if let next = judgement.ledger, next != ledger {
             // The ref first: a ledger naming a commit nothing keeps would lose what it judged to git gc.
-            if let judged = ObjectID(hex: next.tip) { try await repository.git.keep(judged, as: TrustLedger.keepRef) }
+            try await repository.git.keep(next.tip, as: TrustLedger.keepRef)
             try next.save(state)
         }
         return judgement.verdicts
@@ -256,8 +257,8 @@ extension TrustCheck {
     func acceptance(of path: String, blob: ObjectID) async throws -> Verdict {
         if try await Self.isOpen(repository: repository, state: state, at: try await repository.tip()) { return .open }
         guard let ledger = TrustLedger.load(state) else { return .refused("this machine has not judged \(path) yet") }
-        if let entry = ledger.accepted[path], entry.blob == blob.hex { return .trusted(entry.why) }
-        if let entry = ledger.refused[path], entry.blob == blob.hex { return .refused(entry.why) }
+        if let entry = ledger.accepted[path], entry.blob == blob { return .trusted(entry.why) }
+        if let entry = ledger.refused[path], entry.blob == blob { return .refused(entry.why) }
         return .refused("\(path) changed since this machine last judged the branch; the next pass judges it")
     }
 }
@@ -265,8 +266,8 @@ extension TrustCheck {
 extension TrustLedger {
     mutating func record(_ path: String, blob: ObjectID, _ settled: (verdict: TrustCheck.Verdict, commit: ObjectID?)) {
         switch settled.verdict {
-        case .trusted(let why): accepted[path] = Entry(blob: blob.hex, why: why, commit: settled.commit?.hex)
-        case .refused(let why): refused[path] = Entry(blob: blob.hex, why: why, commit: settled.commit?.hex)
+        case .trusted(let why): accepted[path] = Entry(blob: blob, why: why, commit: settled.commit)
+        case .refused(let why): refused[path] = Entry(blob: blob, why: why, commit: settled.commit)
         case .open: break
         }
     }
@@ -275,8 +276,7 @@ extension TrustLedger {
 extension GitRepository {
     /// The commit a ledger names, nil when this repository no longer has it.
     func contains(tipOf ledger: TrustLedger) throws -> ObjectID? {
-        guard let tip = ObjectID(hex: ledger.tip), try contains(tip) else { return nil }
-        return tip
+        try contains(ledger.tip) ? ledger.tip : nil
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 public import SlipwayGit
+public import SlipwayCore
 
 /// A version of `Trust/` as `slipway trust` shows it.
 public struct TrustVersion: Sendable {
@@ -18,12 +19,12 @@ extension OpsRepository {
             throw EngineError("\(commit.short) has no \(TrustCheck.folder)/ folder to pin")
         }
         let pins = TrustCheck.pins(state)
-        if !pins.isEmpty, !pins.contains(tree.hex) {
+        if !pins.isEmpty, !pins.contains(tree) {
             guard replace else {
-                throw EngineError("this machine trusts \(TrustCheck.folder)/ \(pins[0].prefix(7)) already; --replace makes \(tree.short) its only root")
+                throw EngineError("this machine trusts \(TrustCheck.folder)/ \(pins[0].short) already; --replace makes \(tree.short) its only root")
             }
         }
-        if !pins.contains(tree.hex) || pins.count > 1 && replace {
+        if !pins.contains(tree) || pins.count > 1 && replace {
             try FileManager.default.createDirectory(at: TrustCheck.pinFile(state).deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data("\(tree.hex)\n".utf8).write(to: TrustCheck.pinFile(state), options: .atomic)
             if FileManager.default.fileExists(atPath: TrustLedger.file(state).path) {
@@ -43,7 +44,7 @@ extension OpsRepository {
     /// The versions of `Trust/` this machine trusts, its root first.
     public func trustedVersions(state: StateDirectory) async throws -> [TrustVersion] {
         var versions: [TrustVersion] = []
-        for pin in TrustCheck.pins(state) { if let tree = ObjectID(hex: pin) { versions.append(try await trustVersion(tree, state: state)) } }
+        for tree in TrustCheck.pins(state) { versions.append(try await trustVersion(tree, state: state)) }
         return versions
     }
 
@@ -113,7 +114,7 @@ extension OpsRepository {
 
     /// The commits that merges signed by `keys` brought in from their other sides, the merges
     /// included. At most `maximumSignedMerges` merges are checked (each costs a verification).
-    private func mergedBySigner(_ commits: [ObjectID], keys: String, check: TrustCheck) async throws -> Set<ObjectID> {
+    private func mergedBySigner(_ commits: [ObjectID], keys: ObjectID, check: TrustCheck) async throws -> Set<ObjectID> {
         var vouched = Set<ObjectID>()
         var checked = 0
         for commit in commits where checked < Self.maximumSignedMerges {
@@ -171,10 +172,10 @@ extension TrustCheck {
         let trust = try await git.entryID(at: Self.folder, in: commit)
         let head = try await git.resolve(ref: "HEAD").asyncMap { try await git.entryID(at: Self.folder, in: $0) } ?? nil
         let keys = head ?? trust
-        var ledger = TrustLedger(tip: commit.hex, keys: keys?.hex ?? Self.pins(state).last)
+        var ledger = TrustLedger(tip: commit, keys: keys ?? Self.pins(state).last)
         var files = try await trustedFiles(at: commit)
         files[Self.folder] = trust == keys ? trust : nil
-        for (path, blob) in files { ledger.accepted[path] = TrustLedger.Entry(blob: blob.hex, why: "on the branch before this push") }
+        for (path, blob) in files { ledger.accepted[path] = TrustLedger.Entry(blob: blob, why: "on the branch before this push") }
         return ledger
     }
 }

@@ -3,18 +3,18 @@ import Synchronization
 import SlipwayGit
 import SlipwayManifest
 import SlipwayHost
+import SlipwayCore
 
 /// Checking one commit's signature against the keys of one version of `Trust/`: SSH with
 /// `ssh-keygen -Y verify`, OpenPGP with `gpgv`, each run on files in a private folder of the
 /// state directory.
 extension TrustCheck {
     /// Checks the signature of `commit` against the keys of the `Trust/` version `keys` (a tree id).
-    func verifySignature(of commit: ObjectID, who: String, against keys: String, note: String) async throws -> Verdict {
-        guard let tree = ObjectID(hex: keys) else { return .refused("\(who): no trusted \(Self.folder)/") }
+    func verifySignature(of commit: ObjectID, who: String, against tree: ObjectID, note: String) async throws -> Verdict {
         guard let signature = try await repository.git.signature(of: commit) else {
             return .refused("\(who) is not signed; \(Self.folder)/ requires a signature by an allowed signer\(note)")
         }
-        let key = "\(commit.hex) \(keys)"
+        let key = "\(commit.hex) \(tree.hex)"
         let verdict: Verdict
         if let known = signatures.verdicts.withLock({ $0[key] }) {
             verdict = known

@@ -1,5 +1,6 @@
 public import Foundation
 internal import CLibGit2
+public import SlipwayCore
 
 /// A file that a commit writes (created or replaced).
 public struct FileUpdate: Sendable {

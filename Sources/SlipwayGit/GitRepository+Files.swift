@@ -1,5 +1,6 @@
 import Foundation
 internal import CLibGit2
+public import SlipwayCore
 
 /// A file found below a folder of a commit's tree.
 public struct TreeFile: Sendable, Hashable {

@@ -1,5 +1,6 @@
 import Foundation
 internal import CLibGit2
+public import SlipwayCore
 
 /// A commit as the history walk sees it: id, committer time and raw message bytes.
 public struct RawCommit {

@@ -1,5 +1,6 @@
 public import Foundation
 internal import CLibGit2
+public import SlipwayCore
 
 /// An entry of a tree or of the index.
 public struct TreeEntry: Sendable, Hashable {

@@ -1,5 +1,6 @@
 import Foundation
 internal import CLibGit2
+public import SlipwayCore
 
 extension GitRepository {
     /// Whether `ancestor` is `commit` or one of its ancestors (`git_graph_descendant_of`).

@@ -1,5 +1,6 @@
 public import Foundation
 import CLibGit2
+public import SlipwayCore
 
 /// A commit's signature (the `gpgsig` header: OpenPGP or SSH) and the bytes it signs.
 public struct CommitSignature: Sendable {

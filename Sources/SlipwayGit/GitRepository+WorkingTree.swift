@@ -2,6 +2,7 @@ import Foundation
 internal import CLibGit2
 #if canImport(Glibc)
 import Glibc
+import SlipwayCore
 #endif
 
 /// git's own lock on a working tree's index: `.git/index.lock`, created exclusively, filled

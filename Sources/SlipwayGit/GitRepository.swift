@@ -1,5 +1,6 @@
 public import Foundation
 internal import CLibGit2
+public import SlipwayCore
 
 /// A git repository opened through libgit2. An actor: libgit2 repository handles must be
 /// used by one thread at a time.

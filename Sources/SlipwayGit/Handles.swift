@@ -1,4 +1,5 @@
 internal import CLibGit2
+import SlipwayCore
 
 /// Owns a `git_repository*`; `deinit` calls `git_repository_free`.
 final class RepositoryHandle {

@@ -1,4 +1,5 @@
 public import Foundation
+public import SlipwayCore
 
 /// One instance Slipway started, as kept in the state directory.
 public struct InstanceRecord: Sendable, Codable, Hashable {
@@ -9,13 +10,13 @@ public struct InstanceRecord: Sendable, Codable, Hashable {
     public let process: ProcessIdentity
     public let logFile: String
     /// The manifest blob it was started from.
-    public let manifest: String
+    public let manifest: ObjectID
     public let startedAt: Date
     /// Set on a previous blue-green set kept running at weight 0: a switch back to it until
     /// then needs nothing started. Nil for instances that serve.
     public var warmUntil: Date?
 
-    public init(id: String, version: String, port: Int, process: ProcessIdentity, logFile: String, manifest: String,
+    public init(id: String, version: String, port: Int, process: ProcessIdentity, logFile: String, manifest: ObjectID,
                 startedAt: Date, warmUntil: Date? = nil) {
         self.id = id
         self.version = version

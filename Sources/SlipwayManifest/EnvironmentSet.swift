@@ -1,4 +1,5 @@
 public import Foundation
+public import SlipwayCore
 
 /// A manifest file as read from git: its path (`Environments/x.yaml`) and content.
 public struct ManifestFile: Sendable {

@@ -1,3 +1,4 @@
+public import SlipwayCore
 /// The desired state of one environment, as written in `Environments/<env>.yaml`.
 /// README ("Manifest reference") documents every field and its default.
 public struct Manifest: Sendable, Hashable, Codable {
@@ -153,11 +154,11 @@ public enum Strategy: Sendable, Hashable, Codable {
     case canary(CanarySpec)
     case blueGreen(BlueGreenSpec)
 
-    public var name: String {
+    public var name: StrategyName {
         switch self {
-        case .rolling: "rolling"
-        case .canary: "canary"
-        case .blueGreen: "blueGreen"
+        case .rolling: .rolling
+        case .canary: .canary
+        case .blueGreen: .blueGreen
         }
     }
 }

@@ -1,5 +1,6 @@
 public import Foundation
 import Yams
+import SlipwayCore
 
 /// Parses and validates one manifest. Every problem is reported as `path:line:col: message`.
 public enum ManifestParser {

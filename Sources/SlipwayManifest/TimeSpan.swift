@@ -1,4 +1,5 @@
 import Foundation
+public import SlipwayCore
 
 /// A duration written in a manifest as `500ms`, `1s`, `15m`, `1h` or a combination (`1m30s`).
 public struct TimeSpan: Sendable, Hashable, Comparable, TextCodable {

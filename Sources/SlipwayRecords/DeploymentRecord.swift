@@ -1,13 +1,5 @@
 public import Foundation
-
-/// How a deployment ended.
-public enum DeploymentResult: String, Sendable, Codable, CaseIterable {
-    case succeeded, failed, superseded, skipped
-    case rolledBack = "rolled-back"
-    /// Slipway was stopped mid-run (killed, the machine restarted); the next Slipway put the
-    /// last good version back and wrote this record. The desired state is deployed again afterwards.
-    case interrupted
-}
+public import SlipwayCore
 
 /// A field that differs between deployed and desired state.
 public struct FieldChange: Sendable, Codable, Hashable {
@@ -79,21 +71,21 @@ public struct InstanceLog: Sendable, Codable, Hashable {
 public struct DeploymentRecord: Sendable, Codable {
     /// `<UTC timestamp>-<short trigger commit>`, e.g. `20261126T181500.123Z-a1b2c3d`
     /// (records written before milliseconds: `20261126T181500Z-a1b2c3d`).
-    public var deployment: String
-    public var environment: String
+    public var deployment: DeploymentID
+    public var environment: EnvironmentName
     public var service: String
     public var version: String
     /// The version that ran before, nil for a first deployment.
     public var previousVersion: String?
     public var result: DeploymentResult
     public var reason: String?
-    public var strategy: String
+    public var strategy: StrategyName
     /// The commit whose manifest was deployed, and who made it.
-    public var trigger: String
+    public var trigger: ObjectID
     public var triggerAuthor: String
     public var triggerSubject: String
-    /// The manifest blob that was deployed.
-    public var manifest: String
+    /// The manifest blob that was deployed (none in records written before it was kept).
+    public var manifest: ObjectID?
     public var started: Date
     public var finished: Date
     public var changes: [FieldChange]
@@ -108,11 +100,11 @@ public struct DeploymentRecord: Sendable, Codable {
     /// Set when traffic was taken back from the new version.
     public var rollback: RollbackReport?
     /// The upstream deployment that ran and validated this version (staging phase).
-    public var upstreamDeployment: String?
+    public var upstreamDeployment: DeploymentID?
 
-    public init(deployment: String, environment: String, service: String, version: String, previousVersion: String?,
-                result: DeploymentResult, reason: String?, strategy: String, trigger: String, triggerAuthor: String,
-                triggerSubject: String, manifest: String, started: Date, finished: Date, changes: [FieldChange],
+    public init(deployment: DeploymentID, environment: EnvironmentName, service: String, version: String, previousVersion: String?,
+                result: DeploymentResult, reason: String?, strategy: StrategyName, trigger: ObjectID, triggerAuthor: String,
+                triggerSubject: String, manifest: ObjectID?, started: Date, finished: Date, changes: [FieldChange],
                 phases: [PhaseReport], instances: [InstanceSummary], logs: [InstanceLog]) {
         self.deployment = deployment
         self.environment = environment
@@ -139,12 +131,6 @@ public struct DeploymentRecord: Sendable, Codable {
     /// interrupted run (it is deployed again).
     public var isFailure: Bool { result == .failed || (result == .rolledBack && rollback != nil) }
 
-    /// The deployment id for a run started at `date` for `trigger`:
-    /// `20261126T181500.123Z-a1b2c3d`. The milliseconds order the runs of one second.
-    public static func id(startedAt date: Date, trigger: String) -> String {
-        "\(Timestamp.compactMilliseconds(date))-\(trigger.prefix(7))"
-    }
-
     /// What the record's file name says (see `RecordFile`).
     public var file: RecordFile {
         RecordFile(deployment: deployment, previousVersion: previousVersion, version: version, result: result)
@@ -168,25 +154,6 @@ public struct Metrics: Sendable, Codable, Hashable {
         self.errorRate = errorRate
         self.responseMilliseconds = responseMilliseconds
     }
-}
-
-/// What fired a rollback.
-public enum RollbackTrigger: String, Sendable, Codable {
-    case errorRate = "error-rate"
-    case latency
-    case health
-    case inconclusive
-    case smoke
-    /// Slipway was stopped mid-run; the restarted one put the last good version back.
-    case interrupted
-    /// A newer desired state arrived mid-run.
-    case superseded
-}
-
-/// How an analysed step ended; the raw values are what records say.
-public enum StepDecision: String, Sendable, Codable, Hashable {
-    case promoted
-    case rolledBack = "rolled back"
 }
 
 /// One step of a canary (or one batch of a rolling update with analysis): the traffic share,

@@ -1,39 +1,40 @@
 public import Foundation
+public import SlipwayCore
 
 /// What runs in an environment now (`Status/<env>.md`).
 public struct EnvironmentStatus: Sendable, Codable, Equatable {
-    public var environment: String
+    public var environment: EnvironmentName
     public var service: String
     /// The running version, nil when nothing runs.
     public var version: String?
     /// The commit and manifest blob the running version was deployed from.
-    public var commit: String?
-    public var manifest: String?
+    public var commit: ObjectID?
+    public var manifest: ObjectID?
     public var since: String?
     public var instances: [InstanceSummary]
     public var lastResult: DeploymentResult
-    public var lastDeployment: String
+    public var lastDeployment: DeploymentID
     /// Set while the desired state is a version that failed: Slipway does not retry it until
     /// the manifest changes.
     public var failedVersion: String?
-    public var failedManifest: String?
+    public var failedManifest: ObjectID?
     /// The commit that brought the failed manifest: a new commit that brings the same manifest
     /// again (a revert, a change signed anew) is a new request and is tried.
-    public var failedCommit: String?
-    public var failedDeployment: String?
+    public var failedCommit: ObjectID?
+    public var failedDeployment: DeploymentID?
     public var failedReason: String?
     /// Set when a downstream environment validated the running version here (smoke,
     /// integration, soak): the version, the downstream manifest it was validated for, and
     /// the deployment that did it. A later run of the same version and manifest reuses it.
     public var validatedVersion: String?
-    public var validatedFor: String?
-    public var validatedIn: String?
+    public var validatedFor: ObjectID?
+    public var validatedIn: DeploymentID?
 
-    public init(environment: String, service: String, version: String?, commit: String?, manifest: String?, since: String?,
-                instances: [InstanceSummary], lastResult: DeploymentResult, lastDeployment: String,
-                failedVersion: String? = nil, failedManifest: String? = nil, failedCommit: String? = nil, failedDeployment: String? = nil,
-                failedReason: String? = nil,
-                validatedVersion: String? = nil, validatedFor: String? = nil, validatedIn: String? = nil) {
+    public init(environment: EnvironmentName, service: String, version: String?, commit: ObjectID?, manifest: ObjectID?, since: String?,
+                instances: [InstanceSummary], lastResult: DeploymentResult, lastDeployment: DeploymentID,
+                failedVersion: String? = nil, failedManifest: ObjectID? = nil, failedCommit: ObjectID? = nil,
+                failedDeployment: DeploymentID? = nil, failedReason: String? = nil,
+                validatedVersion: String? = nil, validatedFor: ObjectID? = nil, validatedIn: DeploymentID? = nil) {
         self.environment = environment
         self.service = service
         self.version = version

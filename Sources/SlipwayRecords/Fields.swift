@@ -1,6 +1,7 @@
 public import Foundation
 import SlipwayManifest
 import Yams
+import SlipwayCore
 
 /// The keys of one YAML mapping, first occurrence winning.
 struct Fields {
@@ -26,6 +27,14 @@ struct Fields {
         guard let value = string(key) else { throw FrontMatterError("front matter has no valid \(key)") }
         return value
     }
+
+    /// A typed identity (environment name, object id, deployment id), checked here where it is read.
+    func required<Value: TextCodable>(_ key: String, as type: Value.Type) throws -> Value {
+        guard let value = Value(text: try required(key)) else { throw FrontMatterError("\(key) is not a valid \(Value.self)") }
+        return value
+    }
+
+    func optional<Value: TextCodable>(_ key: String, as type: Value.Type) -> Value? { string(key).flatMap { Value(text: $0) } }
 
     func date(_ key: String) throws -> Date {
         guard let text = string(key), let date = Timestamp.parse(text) else { throw FrontMatterError("\(key) is not a UTC time like 2026-11-26T18:15:00Z") }

@@ -1,6 +1,7 @@
 public import Foundation
 import SlipwayManifest
 import Yams
+import SlipwayCore
 
 /// The YAML front matter of records and status files: every machine-readable field, one line
 /// each where a forge shows it as a table row, lists and maps in flow style. Slipway writes it
@@ -17,19 +18,19 @@ public enum FrontMatter {
         var lines: [String] = []
         func add(_ key: String, _ value: String?) { if let value { lines.append("\(key): \(value)") } }
         func text(_ key: String, _ value: String?) { add(key, value.map(YAMLText.scalar)) }
-        text("deployment", record.deployment)
-        text("environment", record.environment)
+        text("deployment", record.deployment.rawValue)
+        text("environment", record.environment.rawValue)
         text("service", record.service)
         text("version", record.version)
         text("previousVersion", record.previousVersion)
         add("result", record.result.rawValue)
         text("reason", record.reason)
-        text("strategy", record.strategy)
-        text("trigger", record.trigger)
+        text("strategy", record.strategy.rawValue)
+        text("trigger", record.trigger.hex)
         text("triggerAuthor", record.triggerAuthor)
         text("triggerSubject", record.triggerSubject)
-        text("manifest", record.manifest)
-        text("upstreamDeployment", record.upstreamDeployment)
+        text("manifest", record.manifest?.hex)
+        text("upstreamDeployment", record.upstreamDeployment?.rawValue)
         add("started", Timestamp.isoMilliseconds(record.started))
         add("finished", Timestamp.isoMilliseconds(record.finished))
         add("timing", record.timing.map { YAMLText.flowMapping([("ms", "\($0.totalMilliseconds)"), ("waiting", "\($0.waitingMilliseconds)")]) })
@@ -58,17 +59,17 @@ public enum FrontMatter {
     /// A status file's front matter, without the `---` lines.
     public static func status(_ status: EnvironmentStatus) -> String {
         let fields: [(String, String?)] = [
-            ("environment", status.environment), ("service", status.service), ("version", status.version),
-            ("commit", status.commit), ("manifest", status.manifest), ("since", status.since),
+            ("environment", status.environment.rawValue), ("service", status.service), ("version", status.version),
+            ("commit", status.commit?.hex), ("manifest", status.manifest?.hex), ("since", status.since),
         ]
         var lines = fields.compactMap { key, value in value.map { "\(key): \(YAMLText.scalar($0))" } }
         lines.append("instances: \(instances(status.instances))")
         lines.append("lastResult: \(status.lastResult.rawValue)")
-        lines.append("lastDeployment: \(YAMLText.scalar(status.lastDeployment))")
+        lines.append("lastDeployment: \(YAMLText.scalar(status.lastDeployment.rawValue))")
         let optional: [(String, String?)] = [
-            ("failedVersion", status.failedVersion), ("failedManifest", status.failedManifest), ("failedCommit", status.failedCommit),
-            ("failedDeployment", status.failedDeployment), ("failedReason", status.failedReason),
-            ("validatedVersion", status.validatedVersion), ("validatedFor", status.validatedFor), ("validatedIn", status.validatedIn),
+            ("failedVersion", status.failedVersion), ("failedManifest", status.failedManifest?.hex), ("failedCommit", status.failedCommit?.hex),
+            ("failedDeployment", status.failedDeployment?.rawValue), ("failedReason", status.failedReason),
+            ("validatedVersion", status.validatedVersion), ("validatedFor", status.validatedFor?.hex), ("validatedIn", status.validatedIn?.rawValue),
         ]
         lines += optional.compactMap { key, value in value.map { "\(key): \(YAMLText.scalar($0))" } }
         return lines.joined(separator: "\n")
@@ -186,17 +187,19 @@ public enum FrontMatter {
         let top = try fields(text(of: document))
         guard let result = DeploymentResult(rawValue: try top.required("result")) else { throw FrontMatterError("result is not a known result") }
         var record = DeploymentRecord(
-            deployment: try top.required("deployment"), environment: try top.required("environment"), service: try top.required("service"),
+            deployment: try top.required("deployment", as: DeploymentID.self), environment: try top.required("environment", as: EnvironmentName.self),
+            service: try top.required("service"),
             version: try top.required("version"), previousVersion: top.string("previousVersion"), result: result, reason: top.string("reason"),
-            strategy: top.string("strategy") ?? "", trigger: try top.required("trigger"), triggerAuthor: top.string("triggerAuthor") ?? "",
-            triggerSubject: top.string("triggerSubject") ?? "", manifest: top.string("manifest") ?? "",
+            strategy: top.string("strategy").flatMap(StrategyName.init(rawValue:)) ?? .none, trigger: try top.required("trigger", as: ObjectID.self),
+            triggerAuthor: top.string("triggerAuthor") ?? "", triggerSubject: top.string("triggerSubject") ?? "",
+            manifest: top.optional("manifest", as: ObjectID.self),
             started: try top.date("started"), finished: try top.date("finished"),
             changes: parseChanges(top["changes"]),
             phases: try (top["phases"]?.sequence ?? []).map(parsePhase), instances: parseInstances(top["instances"]),
             logs: (top["logs"]?.sequence ?? []).compactMap { item in
                 item.mapping?.first.map { InstanceLog(instance: $0.key.scalar?.string ?? "", lines: $0.value.sequence?.compactMap { $0.scalar?.string } ?? []) }
             })
-        record.upstreamDeployment = top.string("upstreamDeployment")
+        record.upstreamDeployment = top.optional("upstreamDeployment", as: DeploymentID.self)
         if let timing = top.nested("timing") {
             record.timing = Timing(totalMilliseconds: timing.int("ms") ?? timing.int("totalMilliseconds") ?? 0,
                                    waitingMilliseconds: timing.int("waiting") ?? timing.int("waitingMilliseconds") ?? 0)
@@ -282,10 +285,13 @@ public enum FrontMatter {
         let top = try fields(text(of: document))
         guard let result = DeploymentResult(rawValue: try top.required("lastResult")) else { throw FrontMatterError("lastResult is not a known result") }
         return EnvironmentStatus(
-            environment: try top.required("environment"), service: try top.required("service"), version: top.string("version"),
-            commit: top.string("commit"), manifest: top.string("manifest"), since: top.string("since"), instances: parseInstances(top["instances"]),
-            lastResult: result, lastDeployment: try top.required("lastDeployment"), failedVersion: top.string("failedVersion"),
-            failedManifest: top.string("failedManifest"), failedCommit: top.string("failedCommit"), failedDeployment: top.string("failedDeployment"), failedReason: top.string("failedReason"),
-            validatedVersion: top.string("validatedVersion"), validatedFor: top.string("validatedFor"), validatedIn: top.string("validatedIn"))
+            environment: try top.required("environment", as: EnvironmentName.self), service: try top.required("service"),
+            version: top.string("version"), commit: top.optional("commit", as: ObjectID.self), manifest: top.optional("manifest", as: ObjectID.self),
+            since: top.string("since"), instances: parseInstances(top["instances"]),
+            lastResult: result, lastDeployment: try top.required("lastDeployment", as: DeploymentID.self), failedVersion: top.string("failedVersion"),
+            failedManifest: top.optional("failedManifest", as: ObjectID.self), failedCommit: top.optional("failedCommit", as: ObjectID.self),
+            failedDeployment: top.optional("failedDeployment", as: DeploymentID.self), failedReason: top.string("failedReason"),
+            validatedVersion: top.string("validatedVersion"), validatedFor: top.optional("validatedFor", as: ObjectID.self),
+            validatedIn: top.optional("validatedIn", as: DeploymentID.self))
     }
 }

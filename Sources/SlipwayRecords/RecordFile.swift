@@ -1,3 +1,4 @@
+public import SlipwayCore
 /// Where a record lives in the ops repo, and what its path says about it.
 ///
 /// `Deployments/<env>/YYYY-MM/DD/<deployment>_<from>_<to>_<result>.md`, for example
@@ -12,14 +13,13 @@
 public struct RecordFile: Sendable, Hashable {
     public static let root = "Deployments"
 
-    /// `<UTC timestamp with milliseconds>-<short trigger commit>[-n]`.
-    public let deployment: String
+    public let deployment: DeploymentID
     /// The version that ran before; nil for a first deployment (`none` in the name).
     public let previousVersion: String?
     public let version: String
     public let result: DeploymentResult
 
-    public init(deployment: String, previousVersion: String?, version: String, result: DeploymentResult) {
+    public init(deployment: DeploymentID, previousVersion: String?, version: String, result: DeploymentResult) {
         self.deployment = deployment
         self.previousVersion = previousVersion
         self.version = version
@@ -33,12 +33,9 @@ public struct RecordFile: Sendable, Hashable {
         return "\(deployment)_\(from)_\(Self.safe(version) ?? "invalid")_\(result.rawValue).md"
     }
 
-    /// `YYYY-MM/DD` of the deployment's start, from its id.
-    public var dayFolder: String? { Self.dayFolder(of: deployment) }
-
     /// The path of this record in the environment's folder.
-    public func path(in environment: String) -> String {
-        "\(Self.root)/\(environment)/\(dayFolder ?? "unknown")/\(name)"
+    public func path(in environment: EnvironmentName) -> String {
+        "\(Self.root)/\(environment)/\(deployment.dayFolder)/\(name)"
     }
 
     /// Reads a record's file name back; nil for any other name (see `Kind`). Works on bytes:
@@ -55,7 +52,7 @@ public struct RecordFile: Sendable, Hashable {
         case named(RecordFile)
         /// A record whose name does not say enough — written before names carried versions
         /// (`<deployment>.md`), or with a version that has `_` in it: its front matter does.
-        case unnamed(deployment: String)
+        case unnamed(deployment: DeploymentID)
         /// Anything else (notes, attachments): left alone, never listed.
         case other
     }
@@ -64,8 +61,7 @@ public struct RecordFile: Sendable, Hashable {
         let end = bytes.count - 3
         guard end > 0, bytes[end] == UInt8(ascii: "."), bytes[end + 1] == UInt8(ascii: "m"), bytes[end + 2] == UInt8(ascii: "d") else { return .other }
         let first = (0..<end).first { bytes[$0] == UInt8(ascii: "_") } ?? end
-        guard isDeployment(UnsafeBufferPointer(rebasing: bytes[0..<first])) else { return .other }
-        let deployment = String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<first]), as: UTF8.self)
+        guard let deployment = DeploymentID(bytes: UnsafeBufferPointer(rebasing: bytes[0..<first])) else { return .other }
         if first == end { return .unnamed(deployment: deployment) }
         guard let last = (first..<end).last(where: { bytes[$0] == UInt8(ascii: "_") }), last > first,
               let result = DeploymentResult(rawValue: String(decoding: UnsafeBufferPointer(rebasing: bytes[(last + 1)..<end]), as: UTF8.self)) else {
@@ -89,48 +85,21 @@ public struct RecordFile: Sendable, Hashable {
         return nil
     }
 
-    /// `<UTC time>-<7 hex digits>[-<n>]`: the shape `DeploymentRecord.id` gives, the `-n` a
-    /// second run of one commit in one moment got.
-    static func isDeployment(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let length = Timestamp.compactLength(bytes), Timestamp.parseCompact(bytes) != nil, bytes.count >= length + 8,
-              bytes[length] == UInt8(ascii: "-"), bytes[(length + 1)..<(length + 8)].allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
-        else { return false }
-        let rest = bytes[(length + 8)...]
-        return rest.isEmpty || (rest.count >= 2 && rest.count <= 6 && rest.first == UInt8(ascii: "-") && rest.dropFirst().allSatisfy { (48...57).contains($0) })
-    }
-
     /// The deployment of a record whose name does not say enough (see `Kind.unnamed`).
-    public static func unnamedDeployment(_ name: String) -> String? {
+    public static func unnamedDeployment(_ name: String) -> DeploymentID? {
         var name = name
         guard case .unnamed(let deployment) = name.withUTF8({ kind(of: $0) }) else { return nil }
         return deployment
     }
 
     /// The deployment id at the start of any record file name, old layout or new.
-    public static func deployment(inName name: String) -> String? {
+    public static func deployment(inName name: String) -> DeploymentID? {
         var name = name
         return name.withUTF8 { bytes in
             let stem = bytes.count > 3 && bytes[(bytes.count - 3)...].elementsEqual(".md".utf8) ? bytes[..<(bytes.count - 3)] : bytes[...]
             let id = UnsafeBufferPointer(rebasing: stem.prefix { $0 != UInt8(ascii: "_") })
-            return isDeployment(id) ? String(decoding: id, as: UTF8.self) : nil
+            return DeploymentID(bytes: id)
         }
-    }
-
-    /// `a1b2c3d` from `20261126T181500.123Z-a1b2c3d[-2]`.
-    public static func trigger(inDeployment id: String) -> String {
-        var id = id
-        return id.withUTF8 { bytes in
-            guard let length = Timestamp.compactLength(bytes), bytes.count >= length + 8 else { return "" }
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[(length + 1)..<(length + 8)]), as: UTF8.self)
-        }
-    }
-
-    /// `YYYY-MM/DD` from an id that starts `YYYYMMDDT`.
-    public static func dayFolder(of deployment: String) -> String? {
-        let bytes = Array(deployment.utf8)
-        guard bytes.withUnsafeBufferPointer({ Timestamp.parseCompact($0) }) != nil else { return nil }
-        let digits = String(decoding: bytes[0..<8], as: UTF8.self)
-        return "\(digits.prefix(4))-\(digits.dropFirst(4).prefix(2))/\(digits.suffix(2))"
     }
 
     /// `2026-11`: a month folder of the layout.

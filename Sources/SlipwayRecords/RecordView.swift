@@ -1,4 +1,5 @@
 import Foundation
+public import SlipwayCore
 
 /// What the body of a record shows, in the order people read it: the result and the reason in
 /// the title; who, when, what changed and what serves; for a failure the failing step, the
@@ -19,10 +20,10 @@ struct RecordView {
     var summary: String {
         var parts: [String] = []
         let took = Self.duration(record.timing.map { Double($0.totalMilliseconds) / 1000 } ?? record.finished.timeIntervalSince(record.started))
-        parts.append("\(Self.strategyWords[record.strategy] ?? record.strategy.capitalizedFirst) in \(took).")
+        parts.append("\(Self.strategyWords[record.strategy] ?? record.strategy.rawValue) in \(took).")
         if let upstream = record.upstreamDeployment { parts.append("Validated upstream in `\(upstream)`.") }
         if record.previousVersion == nil && record.changes.isEmpty {
-            parts.append("Initial manifest `\(record.manifest.prefix(7))`.")
+            parts.append("Initial manifest `\(record.manifest?.short ?? "unknown")`.")
         } else if record.changes.isEmpty {
             parts.append("Manifest unchanged (re-applied).")
         } else if record.changes.map(\.field) != ["version"] {  // the title already says which versions
@@ -75,10 +76,10 @@ struct RecordView {
     var context: [String: Any] {
         var context: [String: Any] = [
             "title": title, "summary": summary, "stepsSummary": stepsSummary,
-            "phases": phases.map { $0.replacingOccurrences(of: "\n", with: " ") }, "environment": record.environment, "service": record.service,
+            "phases": phases.map { $0.replacingOccurrences(of: "\n", with: " ") }, "environment": record.environment.rawValue, "service": record.service,
             "version": record.version, "previousVersion": record.previousVersion ?? "none", "result": record.result.rawValue,
-            "deployment": record.deployment, "trigger": record.trigger, "triggerShort": String(record.trigger.prefix(7)),
-            "triggerAuthor": record.triggerAuthor, "triggerSubject": record.triggerSubject, "strategy": record.strategy,
+            "deployment": record.deployment.rawValue, "trigger": record.trigger.hex, "triggerShort": record.trigger.short,
+            "triggerAuthor": record.triggerAuthor, "triggerSubject": record.triggerSubject, "strategy": record.strategy.rawValue,
             "started": Timestamp.iso(record.started), "finished": Timestamp.iso(record.finished),
             "logs": record.logs.map { ["instance": $0.instance, "lines": $0.lines.joined(separator: "\n"), "fence": Self.fence(around: $0.lines)] },
         ]
@@ -103,7 +104,7 @@ struct RecordView {
         return context
     }
 
-    static let strategyWords = ["rolling": "Rolling update", "canary": "Canary", "blueGreen": "Blue-green switch", "none": "Refused"]
+    static let strategyWords: [StrategyName: String] = [.rolling: "Rolling update", .canary: "Canary", .blueGreen: "Blue-green switch", .none: "Refused"]
 
     static func cell(_ text: String) -> String {
         text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")

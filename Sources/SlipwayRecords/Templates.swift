@@ -65,15 +65,15 @@ public struct RecordTemplates: Sendable {
 
     public func render(_ status: EnvironmentStatus) -> String {
         var context: [String: Any] = [
-            "environment": status.environment, "service": status.service,
-            "lastResult": status.lastResult.rawValue, "lastDeployment": status.lastDeployment,
-            "commitShort": status.commit.map { String($0.prefix(7)) } ?? "",
+            "environment": status.environment.rawValue, "service": status.service,
+            "lastResult": status.lastResult.rawValue, "lastDeployment": status.lastDeployment.rawValue,
+            "commitShort": status.commit?.short ?? "",
             "instances": status.instances.map { ["id": $0.id, "version": $0.version] },
         ]
         let optional: [String: String?] = [
             "version": status.version, "since": status.since, "failedVersion": status.failedVersion,
-            "failedDeployment": status.failedDeployment, "failedReason": status.failedReason.map(RecordView.cell),
-            "validatedVersion": status.validatedVersion, "validatedIn": status.validatedIn,
+            "failedDeployment": status.failedDeployment?.rawValue, "failedReason": status.failedReason.map(RecordView.cell),
+            "validatedVersion": status.validatedVersion, "validatedIn": status.validatedIn?.rawValue,
         ]
         for (key, value) in optional { context[key] = value }
         return "---\n" + FrontMatter.status(status) + "\n---\n" + self.status.render(context)

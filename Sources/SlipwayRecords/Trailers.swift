@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 
 /// The `Slipway-*` trailers of a record commit, and how to read them back.
 public enum Trailers {
@@ -44,7 +45,7 @@ public enum Trailers {
     public static func recordPath(in message: String) -> String? {
         if let line = message.split(separator: "\n").first(where: { $0.hasPrefix("Record: ") }) { return String(line.dropFirst(8)) }
         let trailers = parse(message)
-        guard let environment = trailers[Self.environment], let deployment = trailers[Self.deployment],
+        guard let environment = trailers[Self.environment].flatMap({ EnvironmentName($0) }), let deployment = trailers[Self.deployment].flatMap({ DeploymentID($0) }),
               let version = trailers[Self.version], let result = trailers[Self.result].flatMap(DeploymentResult.init) else { return nil }
         let previous = trailers[Self.previousVersion].flatMap { $0 == "none" ? nil : $0 }
         return RecordFile(deployment: deployment, previousVersion: previous, version: version, result: result).path(in: environment)

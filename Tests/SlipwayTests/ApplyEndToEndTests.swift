@@ -156,7 +156,7 @@ struct ApplyEndToEndTests {
             try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
             let repository = try await OpsRepository.open(path: ops.repo.path)
             let before = try await repository.tip()
-            let record = DeploymentRecordFixture.make(trigger: before.hex)
+            let record = DeploymentRecordFixture.make(trigger: before)
             let workTree = ops.workTree
             let engine = Engine(repository: repository, configuration: EngineConfiguration(
                 state: StateDirectory(root: ops.stateDirectory), environment: [:], resolver: .standard(), logger: .init(label: "test")))

@@ -3,6 +3,7 @@ import Testing
 @testable import SlipwayGit
 @testable import SlipwayRecords
 @testable import SlipwayHost
+import SlipwayCore
 
 /// What someone with push access (and no signing key) can put under `Deployments/`, `Status/`
 /// and `Templates/`, against what Slipway does with it: records are never replaced or lost, no

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SlipwayRecords
+import SlipwayCore
 
 /// Records and status files as values: names, front matter, the Markdown body.
 @Suite("Records: file names, front matter, body")
@@ -9,8 +10,8 @@ struct RecordTests {
                        phases: [PhaseReport]? = nil, logs: [InstanceLog] = []) -> DeploymentRecord {
         let started = Date(timeIntervalSince1970: 1_795_720_500)  // 2026-11-26T19:15:00Z
         var record = DeploymentRecord(
-            deployment: DeploymentRecord.id(startedAt: started, trigger: "a1b2c3d4e5f6"), environment: "production",
-            service: "web", version: "1.4.2", previousVersion: previous, result: result, reason: reason, strategy: "rolling",
+            deployment: DeploymentID(startedAt: started, trigger: "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2"), environment: "production",
+            service: "web", version: "1.4.2", previousVersion: previous, result: result, reason: reason, strategy: .rolling,
             trigger: "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2", triggerAuthor: "Pat <pat@example.com>",
             triggerSubject: "Release | 1.4.2", manifest: "0123456789012345678901234567890123456789",
             started: started, finished: started.addingTimeInterval(13),  // whole seconds, as front matter keeps them
@@ -43,22 +44,23 @@ struct RecordTests {
     @Test("ids carry milliseconds, so the runs of one second sort in the order they started; ids without them still read")
     func ids() throws {
         let second = Date(timeIntervalSince1970: 1_795_720_500)
-        let first = DeploymentRecord.id(startedAt: second.addingTimeInterval(0.05), trigger: "ffffff0")
-        let next = DeploymentRecord.id(startedAt: second.addingTimeInterval(0.951), trigger: "0000000")
-        #expect(first == "20261126T191500.050Z-ffffff0" && next == "20261126T191500.951Z-0000000" && first < next)
-        #expect(Timestamp.parseCompact(next) == second.addingTimeInterval(0.951))
+        let first = DeploymentID(startedAt: second.addingTimeInterval(0.05), trigger: "ffffff0000000000000000000000000000000000")
+        let next = DeploymentID(startedAt: second.addingTimeInterval(0.951), trigger: "0000000000000000000000000000000000000000")
+        #expect(first.rawValue == "20261126T191500.050Z-ffffff0" && next.rawValue == "20261126T191500.951Z-0000000" && first < next)
+        #expect(next.started == second.addingTimeInterval(0.951))
         #expect(Timestamp.parseCompact("20261126T191500Z-a1b2c3d") == second)
         #expect(Timestamp.parseCompact("20261126T191500.9Z-a1b2c3d") == nil && Timestamp.parseCompact("20261332T191500Z-x") == nil)
         var line: [UInt8] = []
-        #expect(Timestamp.appendISO(fromCompact: next, to: &line) && String(decoding: line, as: UTF8.self) == "2026-11-26T19:15:00Z")
-        #expect(RecordFile.trigger(inDeployment: next) == "0000000")
+        #expect(Timestamp.appendISO(fromCompact: next.rawValue, to: &line) && String(decoding: line, as: UTF8.self) == "2026-11-26T19:15:00Z")
+        #expect(next.trigger == "0000000")
+        #expect(DeploymentID(text: "20261126T191500Z-a1b2c3d-2") != nil && DeploymentID(text: "20261126T191500Z-a1b2c3") == nil && DeploymentID(text: "../x") == nil)
     }
 
     @Test("the folders of the layout are months and days")
     func folders() {
         #expect(RecordFile.isMonthFolder("2026-11") && !RecordFile.isMonthFolder("2026") && !RecordFile.isMonthFolder("2026-1x"))
         #expect(RecordFile.isDayFolder("07") && !RecordFile.isDayFolder("7") && !RecordFile.isDayFolder("ab"))
-        #expect(RecordFile.dayFolder(of: "20261126T191500.000Z-a1b2c3d") == "2026-11/26")
+        #expect(DeploymentID(text: "20261126T191500.000Z-a1b2c3d")?.dayFolder == "2026-11/26")
     }
 
     @Test("a name never carries what a version must not: a slash, a dot first, an underscore that would blur the fields")
@@ -169,7 +171,7 @@ struct RecordTests {
 
     @Test("status files read back, including the layout of the release before this one")
     func status() throws {
-        let status = EnvironmentStatus(environment: "production", service: "web", version: "1.10", commit: "a1b2c3d", manifest: "0123",
+        let status = EnvironmentStatus(environment: "production", service: "web", version: "1.10", commit: "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2", manifest: "0123456789012345678901234567890123456789",
                                        since: "2026-11-26T19:15:00Z", instances: [InstanceSummary(id: "web-1", version: "1.10")],
                                        lastResult: .failed, lastDeployment: "20261126T191500Z-a1b2c3d", failedVersion: "2.0",
                                        failedReason: "boom: \"x\"")

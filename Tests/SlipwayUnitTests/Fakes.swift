@@ -6,6 +6,7 @@ import Synchronization
 @testable import SlipwayRecords
 @testable import SlipwayHost
 @testable import SlipwayTraffic
+import SlipwayCore
 
 /// Instances in memory: what a strategy starts, stops and keeps warm, with no process behind
 /// them. `dies` names instances (by start order, from 1) that exit as soon as they start.
@@ -18,11 +19,11 @@ final class FakeTarget: Target {
     init(dies: Set<Int> = []) { self.dies = dies }
 
     /// Puts `count` instances of `version` in place as the running baseline.
-    func baseline(_ count: Int, version: String, blob: String) -> [InstanceRecord] {
+    func baseline(_ count: Int, version: String, blob: ObjectID) -> [InstanceRecord] {
         (0..<count).map { _ in record(version: version, blob: blob) }
     }
 
-    private func record(version: String, blob: String) -> InstanceRecord {
+    private func record(version: String, blob: ObjectID) -> InstanceRecord {
         let number = count.withLock { $0 += 1; return $0 }
         let instance = InstanceRecord(id: "\(version)-\(number)", version: version, port: 40_000 + number,
                                       process: ProcessIdentity(pid: Int32(number), startTime: 1), logFile: "/dev/null", manifest: blob, startedAt: Date())
@@ -131,20 +132,20 @@ struct StrategyBench {
         traffic = FakeTraffic(serve: serve)
     }
 
-    func launcher(_ manifest: Manifest, commit: String) -> InstanceLauncher {
-        InstanceLauncher(environment: EnvironmentName("production")!, manifest: manifest, manifestBlob: "blob-\(manifest.version)",
+    func launcher(_ manifest: Manifest, commit: ObjectID) -> InstanceLauncher {
+        InstanceLauncher(environment: "production", manifest: manifest, manifestBlob: fakeBlob(manifest.version),
                          commit: commit, secrets: [:], state: StateDirectory(root: URL(fileURLWithPath: "/nonexistent")),
                          resolver: .standard(), workingDirectory: URL(fileURLWithPath: "/"), inherited: [:])
     }
 
     /// Runs the strategy with `baseline` instances of 1.0.0 serving (and `warm` of either version at 0%).
     func run(baseline count: Int = 2, warm: [InstanceRecord] = [], repository: OpsRepository) async throws -> [InstanceRecord] {
-        let baseline = target.baseline(count, version: "1.0.0", blob: "blob-1.0.0")
+        let baseline = target.baseline(count, version: "1.0.0", blob: fakeBlob("1.0.0"))
         for instance in baseline { try await traffic.add(BackendServer(name: instance.id, port: instance.port)) }
         try await traffic.setWeights(Dictionary(uniqueKeysWithValues: baseline.map { ($0.id, 100) }))
-        let commit = try await repository.tip().hex  // what asked for the deployment (approvals come after it)
+        let commit = try await repository.tip()  // what asked for the deployment (approvals come after it)
         let context = DeploymentContext(
-            environment: EnvironmentName("production")!, launcher: launcher(manifest, commit: commit),
+            environment: "production", launcher: launcher(manifest, commit: commit),
             previous: launcher(previousManifest, commit: commit), traffic: traffic,
             repository: repository, target: target, baseline: baseline, warm: warm, weight: 100,
             smoke: SmokeChecks(checks: [], timeout: .seconds(1)), redactor: Redactor(secrets: []), log: log, logger: Logger(label: "test"))
@@ -156,4 +157,9 @@ struct StrategyBench {
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The manifest blob id the fakes give a version: its digits, padded to an object id.
+func fakeBlob(_ version: String) -> ObjectID {
+    ObjectID(hex: String((version.filter(\.isNumber) + String(repeating: "0", count: 40)).prefix(40))) ?? "0000000000000000000000000000000000000000"
 }

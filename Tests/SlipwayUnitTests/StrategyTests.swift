@@ -5,6 +5,7 @@ import Testing
 @testable import SlipwayRecords
 @testable import SlipwayHost
 @testable import SlipwayTraffic
+import SlipwayCore
 
 /// Every decision of every strategy, against an in-memory target and balancer (`Fakes.swift`):
 /// no process, no HAProxy, no HTTP. Steps and analysis windows last milliseconds; the clock is
@@ -55,7 +56,7 @@ struct StrategyTests {
             let bench = try StrategyBench(Self.canary)
             let serving = try await bench.run(repository: repository)
             #expect(serving.map(\.version) == ["2.0.0", "2.0.0"] && bench.target.running("1.0.0").isEmpty)
-            #expect(bench.log.analysis.map(\.decision) == [.promoted, .promoted])
+            #expect(bench.log.analysis.map(\.decision) == [StepDecision.promoted, .promoted])
             for instance in serving { #expect(await bench.traffic.weight(instance.id) == 100) }
         }
     }
@@ -142,7 +143,7 @@ struct StrategyTests {
     func blueGreenWarmSwitch() async throws {
         try await Self.withRepository { repository in
             let bench = try StrategyBench(Self.blueGreen)
-            let warm = bench.target.baseline(2, version: "2.0.0", blob: "blob-2.0.0").map { instance in
+            let warm = bench.target.baseline(2, version: "2.0.0", blob: fakeBlob("2.0.0")).map { instance in
                 var warm = instance
                 warm.warmUntil = Date().addingTimeInterval(60)
                 return warm

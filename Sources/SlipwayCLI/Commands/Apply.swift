@@ -4,6 +4,7 @@ import SlipwayHost
 import SlipwayEngine
 import SlipwayManifest
 import SlipwayRecords
+import SlipwayCore
 
 extension Slipway {
     struct Apply: AsyncParsableCommand {
@@ -37,7 +38,7 @@ extension Slipway {
             let desired = try await engine.repository.desired(at: try await engine.repository.tip())
             for diagnostic in plan.invalid { printError(diagnostic) }
             for environment in plan.environments {
-                guard environment.needsRun(retryFailed: retryFailed), let name = EnvironmentName(environment.environment), let manifest = desired.environments.manifests[name] else {
+                guard environment.needsRun(retryFailed: retryFailed), let manifest = desired.environments.manifests[environment.environment] else {
                     print("\(environment.environment): nothing to do (\(environment.action.rawValue))")
                     continue
                 }

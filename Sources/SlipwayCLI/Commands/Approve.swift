@@ -25,7 +25,7 @@ extension Slipway {
             let state = global.stateDirectory(for: repository)
             let approval = try await repository.approve(name, by: approver, state: state)
             state.rememberOwnCommit(approval.commit)
-            print("\(name): approved \(approval.version) (manifest \(approval.manifest.prefix(7))) as \(approval.approver), commit \(approval.commit.short)")
+            print("\(name): approved \(approval.version) (manifest \(approval.manifest.short)) as \(approval.approver), commit \(approval.commit.short)")
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SlipwayEngine
 import SlipwayRecords
+import SlipwayCore
 
 extension Slipway {
     struct Archive: AsyncParsableCommand {

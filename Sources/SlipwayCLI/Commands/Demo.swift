@@ -8,6 +8,7 @@ import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import Synchronization
+import SlipwayCore
 
 extension Slipway {
     struct Demo: AsyncParsableCommand {
@@ -70,7 +71,7 @@ extension Slipway {
             if let load { print("   load client: \(load.summary)") }
             narrate("6. slipway history — deployments read back from the record files in git")
             for entry in try await repository.history() {
-                print("   \(entry.environment.padding(toLength: 10, withPad: " ", startingAt: 0)) \(entry.service) \(entry.previousVersion) → \(entry.version)  \(entry.result)  \(entry.deployment)")
+                print("   \(entry.environment.padding(toLength: 10, withPad: " ", startingAt: 0)) \(entry.service) \(entry.previousVersion) → \(entry.version)  \(entry.result?.rawValue ?? "?")  \(entry.deployment)")
             }
             narrate("7. git log --stat — every deployment, promotion, rollback and revert is a commit")
             runGit(["-C", root.path, "log", "--stat", "--format=%n%h %an: %s"])
@@ -83,7 +84,7 @@ extension Slipway {
         /// Commits production at `version` as Dana and waits for the daemon's record.
         @discardableResult
         func release(_ repository: OpsRepository, _ version: String, ports: [String: Int], arguments: [String] = [],
-                     expect: SlipwayRecords.DeploymentResult) async throws -> CommitInfo {
+                     expect: SlipwayCore.DeploymentResult) async throws -> CommitInfo {
             let before = try await repository.history(of: EnvironmentName("production"), limit: 1).first?.deployment
             let commit = try await commit(repository, "Environments/production.yaml",
                                           Self.production(version: version, port: ports["production"] ?? 0, arguments: arguments), "Release web \(version)")
@@ -91,14 +92,14 @@ extension Slipway {
             return try await repository.git.commitInfo(commit)
         }
 
-        func awaitRecord(_ repository: OpsRepository, after previous: String?, expect: SlipwayRecords.DeploymentResult, port: Int) async throws {
+        func awaitRecord(_ repository: OpsRepository, after previous: DeploymentID?, expect: SlipwayCore.DeploymentResult, port: Int) async throws {
             let deadline = ContinuousClock.now + .seconds(90)
             while ContinuousClock.now < deadline {
                 if let entry = try await repository.history(of: EnvironmentName("production"), limit: 1).first, entry.deployment != previous {
-                    print("   production: \(entry.previousVersion) → \(entry.version) \(entry.result) (\(entry.deployment))")
+                    print("   production: \(entry.previousVersion) → \(entry.version) \(entry.result?.rawValue ?? "?") (\(entry.deployment))")
                     let answer = (try? HTTPProbe.get(host: "127.0.0.1", port: port, path: "/"))?.body ?? "no answer"
                     print("   curl http://127.0.0.1:\(port)/ → \(answer.trimmingCharacters(in: .whitespacesAndNewlines))")
-                    guard entry.result == expect.rawValue else {
+                    guard entry.result == expect else {
                         throw ValidationError("demo: expected \(expect.rawValue), got \(entry.result)")
                     }
                     return

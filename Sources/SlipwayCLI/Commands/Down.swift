@@ -4,6 +4,7 @@ import SlipwayEngine
 import SlipwayManifest
 import SlipwayHost
 import SlipwayTraffic
+import SlipwayCore
 
 extension Slipway {
     struct Down: AsyncParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SlipwayEngine
 import SlipwayRecords
+import SlipwayCore
 
 extension Slipway {
     struct History: AsyncParsableCommand {
@@ -37,9 +38,9 @@ extension Slipway {
             // Appended piece by piece: formatting each of 100,000 lines as a string took a tenth of the run.
             func add(_ piece: String) { text.append(contentsOf: piece.utf8) }
             for entry in entries {
-                if !Timestamp.appendISO(fromCompact: entry.deployment, to: &text) { add(Timestamp.iso(entry.date)) }
+                if !Timestamp.appendISO(fromCompact: entry.deployment.rawValue, to: &text) { add(Timestamp.iso(entry.date)) }
                 add("  "); add(entry.environment); add("  "); add(entry.service); add(" "); add(entry.previousVersion); add(" → ")
-                add(entry.version); add("  "); add(entry.result); add("  "); add(entry.deployment)
+                add(entry.version); add("  "); add(entry.result?.rawValue ?? "?"); add("  "); add(entry.deployment.rawValue)
                 add(entry.source == .tip ? "\n" : "  (\(entry.source.rawValue))\n")
             }
             FileHandle.standardOutput.write(Data(text))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SlipwayEngine
 import SlipwayRecords
+import SlipwayCore
 
 extension Slipway {
     struct Show: AsyncParsableCommand {
@@ -22,14 +23,15 @@ extension Slipway {
 
         func validate() throws {
             _ = try environmentNames(environment.map { [$0] } ?? [])
-            guard RecordFile.deployment(inName: deployment) == deployment else {
+            guard DeploymentID(deployment) != nil else {
                 throw ValidationError("\"\(deployment)\" is not a deployment id (like 20261126T181500.123Z-a1b2c3d; slipway history lists them)")
             }
         }
 
         func run() async throws {
             let repository = try await global.openRepository()
-            let found = try await repository.records(withID: deployment, in: try environmentNames(environment.map { [$0] } ?? []).first)
+            guard let id = DeploymentID(deployment) else { throw ValidationError("\"\(deployment)\" is not a deployment id") }
+            let found = try await repository.records(withID: id, in: try environmentNames(environment.map { [$0] } ?? []).first)
             guard let record = found.first else {
                 throw CommandFailure("no record of deployment \(deployment)\(environment.map { " in \($0)" } ?? "") (slipway history --all lists every one)")
             }
@@ -43,7 +45,7 @@ extension Slipway {
             print(Self.printable("\(record.path)\(source)"))
             if let front = try? FrontMatter.parseRecord(record.text) {
                 print(Self.printable("deployment \(front.deployment), started \(Timestamp.iso(front.started)), finished \(Timestamp.iso(front.finished))"))
-                print(Self.printable("trigger \(front.trigger.prefix(7)) “\(front.triggerSubject)” by \(front.triggerAuthor); manifest \(front.manifest.prefix(7))"))
+                print(Self.printable("trigger \(front.trigger.short) “\(front.triggerSubject)” by \(front.triggerAuthor); manifest \(front.manifest?.short ?? "?")"))
             }
             print("")
             print(Self.printable(Self.readable(record.text)), terminator: "")

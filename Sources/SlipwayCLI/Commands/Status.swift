@@ -5,6 +5,7 @@ import SlipwayDaemon
 import SlipwayEngine
 import SlipwayManifest
 import SlipwayRecords
+import SlipwayCore
 
 extension Slipway {
     struct Status: AsyncParsableCommand {

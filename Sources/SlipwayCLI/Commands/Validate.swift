@@ -3,6 +3,7 @@ import Foundation
 import SlipwayEngine
 import SlipwayGit
 import SlipwayManifest
+import SlipwayCore
 
 extension Slipway {
     struct Validate: AsyncParsableCommand {

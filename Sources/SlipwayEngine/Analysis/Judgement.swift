@@ -1,6 +1,7 @@
 import Foundation
 public import SlipwayManifest
 public import SlipwayRecords
+public import SlipwayCore
 
 /// The verdict on one analysis window: the canary against the baseline over the same window.
 public enum Verdict: Sendable, Hashable {

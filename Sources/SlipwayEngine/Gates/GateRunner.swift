@@ -1,3 +1,4 @@
+import SlipwayCore
 import Foundation
 import SlipwayManifest
 import SlipwayRecords
@@ -11,7 +12,7 @@ struct GateRunner: Sendable {
     let workingDirectory: URL
     /// Where each command's output is kept (`envs/<env>/gates/`).
     let outputDirectory: URL
-    let deployment: String
+    let deployment: DeploymentID
     /// Placeholder values (`{commit}`, `{version}`, …).
     let values: [String: String]
     let environment: [String: String]

@@ -5,6 +5,7 @@ import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import SlipwayTraffic
+import SlipwayCore
 
 /// One pipeline run for one environment: pre-flight → staging → production → post-deploy,
 /// ending in a record and a status. Never throws: every failure ends up in the record.
@@ -43,7 +44,7 @@ struct PipelineRun {
         /// The upstream's status, marked validated by this run.
         var upstreamStatus: EnvironmentStatus?
         /// The deployment in the upstream that ran the version this run validated.
-        var upstreamDeployment: String?
+        var upstreamDeployment: DeploymentID?
     }
 
     /// How far production got: what a failure has to undo.
@@ -61,7 +62,7 @@ struct PipelineRun {
         let journal = Journal(file: engine.state.journal(environment),
                               draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
                               failpoint: engine.failpoint)
-        let log = RunLog(environment: environment.rawValue, progress: engine.progress, journal: journal, stop: stop)
+        let log = RunLog(environment: environment, progress: engine.progress, journal: journal, stop: stop)
         let traffic = engine.state.traffic(environment, logger: engine.logger)
         let target = engine.target(for: manifest, in: environment)
         var reached = Reached()
@@ -93,7 +94,7 @@ struct PipelineRun {
     }
 
     /// Staging: the version passes in the upstream environment first, when there is one.
-    private func staging(log: RunLog, deployment: String) async throws {
+    private func staging(log: RunLog, deployment: DeploymentID) async throws {
         guard let upstream = manifest.upstream else { return log.skip(.staging, because: "no upstream environment") }
         log.begin(.staging)
         try await stage(in: upstream, log: log, deployment: deployment)
@@ -110,11 +111,11 @@ struct PipelineRun {
     /// After a failure: the new version's instances give the traffic back (unless a strategy
     /// rolled back already), a backup is restored and the onRollback hook runs. Returns the
     /// rollback, when there was one.
-    private func undo(_ failure: DeploymentFailure, _ reached: Reached, target: any Target, log: RunLog, deployment: String) async -> RollbackReport? {
+    private func undo(_ failure: DeploymentFailure, _ reached: Reached, target: any Target, log: RunLog, deployment: DeploymentID) async -> RollbackReport? {
         var rollback = failure.rollback
         if rollback == nil, let context = reached.context {
             // After promotion: the new set serves. Before it (a run stopped mid-rollout): whatever of the new version runs.
-            let fresh = reached.promoted ? reached.serving : target.instances().filter { $0.manifest == blob.hex && $0.manifest != status?.manifest }
+            let fresh = reached.promoted ? reached.serving : target.instances().filter { $0.manifest == blob && $0.manifest != status?.manifest }
             if !fresh.isEmpty {
                 rollback = await context.rollBackAfterPromotion(fresh, trigger: failure.superseded ? .superseded : failure.trigger ?? .health, reason: failure.reason)
             }

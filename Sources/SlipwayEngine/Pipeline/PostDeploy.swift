@@ -1,3 +1,4 @@
+import SlipwayCore
 import Foundation
 import Logging
 import SlipwayGit
@@ -11,7 +12,7 @@ import SlipwayTraffic
 struct PostDeploy {
     let run: PipelineRun
     let log: RunLog
-    let deployment: String
+    let deployment: DeploymentID
 
     func callAsFunction(_ serving: [InstanceRecord], against baselineSample: Sample?, _ context: DeploymentContext) async throws {
         let manifest = run.manifest

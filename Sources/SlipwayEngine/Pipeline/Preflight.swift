@@ -5,13 +5,14 @@ import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import SlipwayTraffic
+import SlipwayCore
 
 /// Pre-flight (README, "How a deployment runs"): checks everything the run will need before
 /// anything starts, and returns it.
 struct Preflight {
     let run: PipelineRun
     let log: RunLog
-    let deployment: String
+    let deployment: DeploymentID
     let started: Date
 
     /// What pre-flight found, for the phases after it.
@@ -75,7 +76,7 @@ struct Preflight {
         guard !manifest.gates.checklist.isEmpty else { return }
         try await log.step("checklist") {
             let approval = try await run.repository.awaitApproval(
-                of: run.environment, manifest: run.blob.hex, since: run.trigger.id, timeout: manifest.gates.approvalTimeout, trust: run.trust, log: log)
+                of: run.environment, manifest: run.blob, since: run.trigger.id, timeout: manifest.gates.approvalTimeout, trust: run.trust, log: log)
             return "approved by \(approval.approver) (commit \(approval.commit.short)): \(manifest.gates.checklist.joined(separator: "; "))"
         }
     }
@@ -106,7 +107,7 @@ extension PipelineRun {
             throw DeploymentFailure(reason: "gates.monitor is the soak time in the upstream environment: set upstream, or use gates.observe to watch this one after the rollout")
         }
         let secrets = try resolveSecrets(manifest)
-        let launcher = try launcher(for: manifest, blob: blob.hex, secrets: secrets)
+        let launcher = try launcher(for: manifest, blob: blob, secrets: secrets)
         if let named = manifest.run.workingDirectory {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: launcher.workingDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -171,7 +172,7 @@ extension PipelineRun {
         guard let version = status?.version else { return "first deployment: nothing to roll back to" }
         if warm.contains(where: { $0.manifest == status?.manifest && target.isRunning($0) }) { return "\(version) is running and can take the traffic back" }
         guard let previous else {
-            throw DeploymentFailure(reason: "cannot roll back to \(version): its manifest \(status?.manifest?.prefix(7) ?? "?") is unreadable or its secrets are not set")
+            throw DeploymentFailure(reason: "cannot roll back to \(version): its manifest \(status?.manifest?.short ?? "?") is unreadable or its secrets are not set")
         }
         guard previous.executable() != nil else {
             throw DeploymentFailure(reason: "cannot roll back to \(version): its program \(previous.manifest.run.command[0]) is gone")

@@ -5,28 +5,29 @@ import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import SlipwayTraffic
+import SlipwayCore
 
 /// The record and status a run ends with.
 extension PipelineRun {
     /// `<time>-<commit>`; a second run for the same commit within the same second (a run
     /// re-started after an interrupted one) gets `-2`, so that no record path is written twice.
-    func deploymentID(startedAt started: Date) -> String {
-        let id = DeploymentRecord.id(startedAt: started, trigger: trigger.id.hex)
-        return status?.lastDeployment == id ? "\(id)-2" : id
+    func deploymentID(startedAt started: Date) -> DeploymentID {
+        let id = DeploymentID(startedAt: started, trigger: trigger.id)
+        return status?.lastDeployment == id ? id.retry : id
     }
 
-    func record(_ deployment: String, started: Date, result: DeploymentResult, reason: String?, phases: [PhaseReport],
+    func record(_ deployment: DeploymentID, started: Date, result: DeploymentResult, reason: String?, phases: [PhaseReport],
                 instances: [InstanceSummary], logs: [InstanceLog]) -> DeploymentRecord {
         DeploymentRecord(
-            deployment: deployment, environment: environment.rawValue, service: manifest.service, version: manifest.version,
-            previousVersion: status?.version, result: result, reason: reason, strategy: manifest.strategy.name, trigger: trigger.id.hex,
+            deployment: deployment, environment: environment, service: manifest.service, version: manifest.version,
+            previousVersion: status?.version, result: result, reason: reason, strategy: manifest.strategy.name, trigger: trigger.id,
             triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject,
             // A first deployment's manifest is the initial one: every field of it is not a change.
-            manifest: blob.hex, started: started, finished: Date(), changes: status?.version == nil ? [] : changes, phases: phases,
+            manifest: blob, started: started, finished: Date(), changes: status?.version == nil ? [] : changes, phases: phases,
             instances: instances, logs: logs)
     }
 
-    func finish(_ deployment: String, started: Date, log: RunLog, target: any Target, failure: DeploymentFailure?) -> Outcome {
+    func finish(_ deployment: DeploymentID, started: Date, log: RunLog, target: any Target, failure: DeploymentFailure?) -> Outcome {
         let reason = failure.map { redactor.redact($0.reason) }
         let result: DeploymentResult = switch failure {
         case nil: trigger.isRollback ? .rolledBack : .succeeded
@@ -50,19 +51,19 @@ extension PipelineRun {
         let deployment = record.deployment
         guard failed || record.result == .interrupted || record.result == .superseded else {
             return EnvironmentStatus(
-                environment: environment.rawValue, service: manifest.service, version: manifest.version, commit: trigger.id.hex,
-                manifest: blob.hex, since: Timestamp.iso(record.finished), instances: summaries, lastResult: record.result, lastDeployment: deployment)
+                environment: environment, service: manifest.service, version: manifest.version, commit: trigger.id,
+                manifest: blob, since: Timestamp.iso(record.finished), instances: summaries, lastResult: record.result, lastDeployment: deployment)
         }
         let stillRunning = running.contains { $0.manifest == status?.manifest }
         var newStatus = EnvironmentStatus(
-            environment: environment.rawValue, service: status?.service ?? manifest.service,
+            environment: environment, service: status?.service ?? manifest.service,
             version: stillRunning ? status?.version : nil, commit: stillRunning ? status?.commit : nil,
             manifest: stillRunning ? status?.manifest : nil, since: stillRunning ? status?.since : nil,
             instances: summaries, lastResult: record.result, lastDeployment: deployment)
         if failed {
             (newStatus.failedVersion, newStatus.failedManifest, newStatus.failedDeployment, newStatus.failedReason) =
-                (manifest.version, blob.hex, deployment, record.reason)
-            newStatus.failedCommit = trigger.id.hex
+                (manifest.version, blob, deployment, record.reason)
+            newStatus.failedCommit = trigger.id
         }
         return newStatus
     }

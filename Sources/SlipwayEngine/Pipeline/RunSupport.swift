@@ -5,16 +5,17 @@ import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import SlipwayTraffic
+import SlipwayCore
 
 /// What the phases of a run share: the gate runner, secrets, launchers, the working directory.
 extension PipelineRun {
     var trust: TrustCheck { TrustCheck(repository: repository, state: engine.state, resolver: engine.resolver) }
 
-    func gateRunner(deployment: String) -> GateRunner {
+    func gateRunner(deployment: DeploymentID) -> GateRunner {
         let url = manifest.traffic.listen.url
         let context = [
             "SLIPWAY_ENV": environment.rawValue, "SLIPWAY_SERVICE": manifest.service, "SLIPWAY_VERSION": manifest.version,
-            "SLIPWAY_PREVIOUS_VERSION": status?.version ?? "", "SLIPWAY_COMMIT": trigger.id.hex, "SLIPWAY_DEPLOYMENT": deployment,
+            "SLIPWAY_PREVIOUS_VERSION": status?.version ?? "", "SLIPWAY_COMMIT": trigger.id.hex, "SLIPWAY_DEPLOYMENT": deployment.rawValue,
             "SLIPWAY_URL": url,
         ]
         return GateRunner(
@@ -26,7 +27,7 @@ extension PipelineRun {
             redactor: redactor)
     }
 
-    func runHook(_ name: String, _ command: [String], deployment: String, trigger: RollbackTrigger? = nil) async throws -> String {
+    func runHook(_ name: String, _ command: [String], deployment: DeploymentID, trigger: RollbackTrigger? = nil) async throws -> String {
         let result = try await gateRunner(deployment: deployment).run("hook-\(name)", command, timeout: .seconds(600))
         let output = result.tail.suffix(5).joined(separator: " / ")
         guard result.passed else {
@@ -49,9 +50,9 @@ extension PipelineRun {
         return values
     }
 
-    func launcher(for manifest: Manifest, blob: String, secrets: [String: String]) throws -> InstanceLauncher {
+    func launcher(for manifest: Manifest, blob: ObjectID, secrets: [String: String]) throws -> InstanceLauncher {
         InstanceLauncher(
-            environment: environment, manifest: manifest, manifestBlob: blob, commit: trigger.id.hex, secrets: secrets,
+            environment: environment, manifest: manifest, manifestBlob: blob, commit: trigger.id, secrets: secrets,
             state: engine.state, resolver: engine.resolver, workingDirectory: try workingDirectory(manifest),
             inherited: engine.environment.filter { Self.inheritedVariables.contains($0.key) })
     }

@@ -5,6 +5,7 @@ import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import SlipwayTraffic
+import SlipwayCore
 
 /// Staging (README, "How a deployment runs"): the version runs and passes in the upstream
 /// environment first.
@@ -13,12 +14,12 @@ extension PipelineRun {
     /// deployed in this run when it does not run yet, then smoke checks, integration commands
     /// and a soak with health and error analysis. A validation of the same version and manifest
     /// from an earlier run is reused.
-    func stage(in upstream: EnvironmentName, log: RunLog, deployment: String) async throws {
+    func stage(in upstream: EnvironmentName, log: RunLog, deployment: DeploymentID) async throws {
         var status = try await repository.deployedStatus(of: upstream, at: try await repository.tip(), state: engine.state)
-        if let status, status.version == manifest.version, status.validatedVersion == manifest.version, status.validatedFor == blob.hex {
+        if let status, status.version == manifest.version, status.validatedVersion == manifest.version, status.validatedFor == blob {
             try await log.step("reuse the validation in \(upstream)") {
                 state.upstreamDeployment = status.validatedIn
-                return "\(upstream) validated \(manifest.version) for this manifest in \(status.validatedIn ?? "?")"
+                return "\(upstream) validated \(manifest.version) for this manifest in \(status.validatedIn.map(\.rawValue) ?? "?")"
             }
             return
         }
@@ -63,7 +64,7 @@ extension PipelineRun {
         }
         try await log.step("\(upstream) stable and validated", at: 1) {
             validated.validatedVersion = manifest.version
-            validated.validatedFor = blob.hex
+            validated.validatedFor = blob
             validated.validatedIn = validated.lastDeployment
             state.upstreamStatus = validated
             state.upstreamDeployment = validated.lastDeployment
@@ -89,8 +90,7 @@ extension PipelineRun {
         var signature = accepted
         let text = Self.settingVersion(manifest.version, in: String(decoding: current, as: UTF8.self))
         let from = (try? ManifestParser.parse(current, path: upstream.manifestPath))?.version ?? "?"
-        let message = CommitMessage.promote(upstream: upstream.rawValue, service: manifest.service, from: from, to: manifest.version,
-                                            for: environment.rawValue)
+        let message = CommitMessage.promote(upstream: upstream, service: manifest.service, from: from, to: manifest.version, for: environment)
         let commit: ObjectID
         if Data(text.utf8) == current, let blob = try await repository.git.blobID(at: upstream.manifestPath, in: tip) {
             // Already promoted (a run stopped after its promotion and before the upstream's record): deploy that commit again.

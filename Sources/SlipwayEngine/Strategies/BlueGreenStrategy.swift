@@ -4,6 +4,7 @@ import SlipwayRecords
 import SlipwayGit
 import SlipwayHost
 import SlipwayTraffic
+import SlipwayCore
 
 /// Blue-green: the complete new set starts beside the old one at weight 0 and must pass its
 /// health checks; then all traffic moves in one runtime-API exchange. The old set is drained
@@ -87,7 +88,7 @@ struct BlueGreenStrategy: DeploymentStrategy {
 
     /// Waits for `slipway approve ENV` to commit an approval of this manifest.
     private func waitForApproval(_ context: DeploymentContext) async throws -> String {
-        guard let trigger = ObjectID(hex: context.launcher.commit) else { throw DeploymentFailure(reason: "no trigger commit to approve") }
+        let trigger = context.launcher.commit
         do {
             let approval = try await context.repository.awaitApproval(
                 of: context.environment, manifest: context.launcher.manifestBlob, since: trigger, timeout: spec.approvalTimeout,

@@ -3,6 +3,7 @@ import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import SlipwayTraffic
+import SlipwayCore
 
 /// Canary: the complete new set starts beside the baseline at weight 0; then it takes each of
 /// `steps` percent of the traffic for `stepDuration`, and every `analysisInterval` its errors,

@@ -2,6 +2,7 @@ import Foundation
 import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
+import SlipwayCore
 
 /// Where an environment's instances run: the one door through which Slipway starts, lists and
 /// stops them. Processes on this machine today (`ProcessTarget`); an SSH fleet or another

@@ -21,11 +21,9 @@ public struct EnvironmentName: Sendable, Hashable, Comparable, TextCodable {
 
     /// The environment a manifest's path names (`Environments/web.yaml` → `web`), nil when none.
     public init?(manifestPath path: String) {
-        guard let file = path.split(separator: "/").last, let stem = EnvironmentSet.environmentName(forFile: String(file)) else { return nil }
-        self.init(stem)
+        guard let file = path.split(separator: "/").last, file.hasSuffix(".yaml") else { return nil }
+        self.init(String(file.dropLast(5)))
     }
-
-
 
     public static let rule = "1–63 characters: lowercase letters, digits and inner dashes"
 }

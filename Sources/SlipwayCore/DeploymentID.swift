@@ -1,0 +1,75 @@
+public import Foundation
+
+/// One run's id: `<UTC time with milliseconds>-<short trigger commit>[-n]`, e.g.
+/// `20261126T181500.123Z-a1b2c3d` (records written before milliseconds: `20261126T181500Z-a1b2c3d`).
+/// It names the record file and the `Slipway-Deployment` trailer, so it is checked where it
+/// is read back (a file name, a trailer, a journal) and never re-parsed after that.
+public struct DeploymentID: Sendable, Hashable, Comparable, TextCodable {
+    public let rawValue: String
+
+    /// The id of a run started at `date` for `trigger`. The milliseconds order the runs of one second.
+    public init(startedAt date: Date, trigger: ObjectID) {
+        rawValue = "\(Timestamp.compactMilliseconds(date))-\(trigger.short)"
+    }
+
+    public init?(_ text: String) {
+        var text = text
+        guard text.withUTF8(Self.isValid) else { return nil }
+        rawValue = text
+    }
+
+    public init?(text: String) { self.init(text) }
+
+    /// From a file name's or trailer's bytes (history reads 100,000 of them in one run).
+    public init?(bytes: UnsafeBufferPointer<UInt8>) {
+        guard Self.isValid(bytes) else { return nil }
+        rawValue = String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The id a second run of the same commit in the same moment gets: `-2`, so that no record
+    /// path is written twice.
+    public var retry: DeploymentID { DeploymentID(checkedRawValue: "\(rawValue)-2") }
+
+    private init(checkedRawValue: String) { rawValue = checkedRawValue }
+
+    public var description: String { rawValue }
+
+    /// When the run started.
+    public var started: Date? {
+        var text = rawValue
+        return text.withUTF8 { Timestamp.parseCompact($0) }
+    }
+
+    /// `a1b2c3d`: the trigger commit's short id.
+    public var trigger: String {
+        var text = rawValue
+        return text.withUTF8 { bytes in
+            guard let length = Timestamp.compactLength(bytes) else { return "" }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[(length + 1)..<(length + 8)]), as: UTF8.self)
+        }
+    }
+
+    /// `YYYY-MM/DD` of the start: the day folder of the record layout.
+    public var dayFolder: String {
+        let digits = rawValue.utf8.prefix(8).map { Character(UnicodeScalar($0)) }
+        return "\(String(digits[0..<4]))-\(String(digits[4..<6]))/\(String(digits[6..<8]))"
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// `<UTC time>-<7 hex digits>[-<n>]`.
+    public static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let length = Timestamp.compactLength(bytes), Timestamp.parseCompact(bytes) != nil, bytes.count >= length + 8,
+              bytes[length] == UInt8(ascii: "-"), bytes[(length + 1)..<(length + 8)].allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
+        else { return false }
+        let rest = bytes[(length + 8)...]
+        return rest.isEmpty || (rest.count >= 2 && rest.count <= 6 && rest.first == UInt8(ascii: "-") && rest.dropFirst().allSatisfy { (48...57).contains($0) })
+    }
+}
+
+extension DeploymentID {
+    /// `YYYY-MM/DD` of `date`: the day folder a run started then writes its record in.
+    public static func dayFolder(of date: Date) -> String {
+        DeploymentID(checkedRawValue: Timestamp.compactMilliseconds(date) + "-0000000").dayFolder
+    }
+}
