@@ -125,7 +125,7 @@ public actor RemoteSync {
         environment["GIT_TERMINAL_PROMPT"] = "0"
         let spec = LaunchSpec(arguments: ["git"] + arguments, environment: environment,
                               workingDirectory: directory ?? log.deletingLastPathComponent(), logFile: log)
-        let result = try await ProcessControl.output(of: spec, executable: executable, timeout: .seconds(120))
+        let result = try await Commands.output(of: spec, executable: executable, timeout: .seconds(120))
         return (result.status ?? -1, result.text)
     }
 }

@@ -71,7 +71,7 @@ struct DeploymentContext {
                 try await traffic.add(BackendServer(name: instance.id, port: instance.port))
             }
             try await launcher.waitHealthy(started, on: target, traffic: traffic, redactor: redactor, log: log)
-            if let failure = smoke.failure(ports: started.map { ($0.id, $0.port) }) {
+            if let failure = await smoke.failure(ports: started.map { ($0.id, $0.port) }) {
                 throw DeploymentFailure(reason: failure, logs: started.map { target.log(of: $0, redactor: redactor) })
             }
             try await traffic.setWeights(Dictionary(uniqueKeysWithValues: started.map { ($0.id, weight ?? self.weight) }))

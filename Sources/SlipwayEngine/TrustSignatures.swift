@@ -125,7 +125,7 @@ extension TrustCheck {
         let spec = LaunchSpec(arguments: [name] + arguments.map { Placeholders.substitute($0, paths) },
                               environment: ["PATH": "/usr/bin:/bin", "LANG": "C"], workingDirectory: folder, logFile: output,
                               input: paths["input"].map { URL(fileURLWithPath: $0) })
-        let result = try await ProcessControl.output(of: spec, executable: executable, timeout: .seconds(30))
+        let result = try await Commands.output(of: spec, executable: executable, timeout: .seconds(30))
         return (result.status ?? -1, result.text)
     }
 }

@@ -1,50 +1,58 @@
+import AsyncHTTPClient
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import NIOCore
 
-/// A minimal HTTP/1.1 GET over a fresh TCP connection, with one timeout for the whole exchange.
-/// Enough for health and smoke checks against 127.0.0.1; no TLS, no redirects.
+/// One HTTP GET with one timeout for the whole exchange, through AsyncHTTPClient: health,
+/// smoke, endpoint and monitoring checks. Host names, TLS and chunked bodies work; redirects
+/// are not followed (a check that is redirected to a login page has not passed), and at most
+/// 1 MiB of a body is read.
 public enum HTTPProbe {
     public struct Response: Sendable {
         public let status: Int
         public let body: String
+        public init(status: Int, body: String) {
+            self.status = status
+            self.body = body
+        }
     }
 
-    public static func get(host: String, port: Int, path: String, timeout: Duration = .seconds(2)) throws -> Response {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw LaunchError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let milliseconds = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        var time = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr(["*", "localhost", "0.0.0.0"].contains(host) ? "127.0.0.1" : host)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw LaunchError("connect \(host):\(port): \(String(cString: strerror(errno)))") }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\nUser-Agent: slipway\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
-            throw LaunchError("send to \(host):\(port): \(String(cString: strerror(errno)))")
-        }
-        var data = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while data.count < 1_048_576 {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count == 0 { break }
-            guard count > 0 else { throw LaunchError("no answer from \(host):\(port) within \(timeout)") }
-            data += buffer[..<count]
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        let statusLine = text.prefix { $0 != "\r" && $0 != "\n" }.split(separator: " ")
-        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/"), let status = Int(statusLine[1]) else {
-            throw LaunchError("\(host):\(port) did not answer with HTTP")
-        }
-        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-        return Response(status: status, body: body)
+    static let maximumBody = 1_048_576
+
+    /// Lives as long as the process, as `HTTPClient.shared` does (so it is never shut down).
+    private static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, decompression: .disabled)
+        configuration.connectionPool = .init(idleTimeout: .seconds(5))
+        return configuration
+    }())
+
+    /// GET `path` on `host:port` over plain HTTP (`*`, `0.0.0.0` and `localhost` mean 127.0.0.1).
+    public static func get(host: String, port: Int, path: String, timeout: Duration = .seconds(2)) async throws -> Response {
+        let host = ["*", "localhost", "0.0.0.0"].contains(host) ? "127.0.0.1" : host
+        return try await get(url: "http://\(host):\(port)\(path)", timeout: timeout)
     }
+
+    /// GET `url` (http or https).
+    public static func get(url: String, timeout: Duration = .seconds(2)) async throws -> Response {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "User-Agent", value: "slipway")
+        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        let deadline = NIODeadline.now() + .nanoseconds(nanoseconds)
+        let response = try await client.execute(request, deadline: deadline)
+        var body = ByteBuffer()
+        for try await var chunk in response.body {
+            let room = maximumBody - body.readableBytes
+            if chunk.readableBytes >= room {
+                body.writeImmutableBuffer(chunk.readSlice(length: room) ?? ByteBuffer())
+                break
+            }
+            body.writeBuffer(&chunk)
+            guard NIODeadline.now() < deadline else { throw HTTPProbeError("no whole answer from \(url) within \(timeout)") }
+        }
+        return Response(status: Int(response.status.code), body: String(buffer: body))
+    }
+}
+
+struct HTTPProbeError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

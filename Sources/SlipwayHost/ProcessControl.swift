@@ -117,50 +117,6 @@ public enum ProcessControl {
 }
 
 extension ProcessControl {
-    /// Runs `spec` to completion and returns its exit status (for short-lived commands such as
-    /// `haproxy -D`, whose foreground process exits once the daemon is up).
-    public static func run(_ spec: LaunchSpec, executable: URL) throws -> Int32 {
-        let identity = try spawn(spec, executable: executable)
-        var status: Int32 = 0
-        while waitpid(identity.pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw LaunchError("waitpid: \(String(cString: strerror(errno)))") }
-        }
-        return exitStatus(fromWait: status)
-    }
-}
-
-extension ProcessControl {
-    /// Runs `spec` to completion without blocking a thread, killing its process group when
-    /// `timeout` passes. Returns the exit status, nil on timeout.
-    public static func run(_ spec: LaunchSpec, executable: URL, timeout: Duration) async throws -> Int32? {
-        let identity = try spawn(spec, executable: executable)
-        let deadline = ContinuousClock.now + timeout
-        var status: Int32 = 0
-        while true {
-            let reaped = waitpid(identity.pid, &status, WNOHANG)
-            if reaped == identity.pid { return exitStatus(fromWait: status) }
-            if reaped < 0 && errno != EINTR { throw LaunchError("waitpid: \(String(cString: strerror(errno)))") }
-            if ContinuousClock.now >= deadline {
-                kill(-identity.pid, SIGKILL)
-                _ = waitpid(identity.pid, &status, 0)
-                return nil
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-}
-
-extension ProcessControl {
-    /// Runs `spec` like `run(_:executable:timeout:)`, with its log file emptied first, and
-    /// returns the exit status (nil on timeout) and everything it printed.
-    public static func output(of spec: LaunchSpec, executable: URL, timeout: Duration) async throws -> (status: Int32?, text: String) {
-        try? FileManager.default.removeItem(at: spec.logFile)
-        let status = try await run(spec, executable: executable, timeout: timeout)
-        return (status, (try? String(contentsOf: spec.logFile, encoding: .utf8)) ?? "")
-    }
-}
-
-extension ProcessControl {
     /// The exit status from a `waitpid` status word, 128 + the signal for a killed process
     /// (WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import).
     public static func exitStatus(fromWait status: Int32) -> Int32 {

@@ -26,7 +26,7 @@ extension ManifestDecoder {
         if let monitoring = reader.section(gates, "monitoring", allowed: ["path", "url"]) {
             result.monitoring = Monitoring(
                 path: reader.string(monitoring, "path", rule: "starts with /", isValid: Rules.isHTTPPath),
-                url: reader.string(monitoring, "url", rule: "http://host:port/path", isValid: { Rules.httpURL($0) != nil }))
+                url: reader.string(monitoring, "url", rule: "http(s)://host[:port]/path", isValid: Rules.isHTTPURL))
         }
         return result
     }

@@ -20,14 +20,19 @@ public enum Rules {
             && text.utf8.allSatisfy { isAlphanumeric($0) || Array("/._~%?&=-".utf8).contains($0) }
     }
 
-    /// `http://host:port/path` → its parts; nil for anything else (no https, no user info).
-    public static func httpURL(_ text: String) -> (host: String, port: Int, path: String)? {
-        guard text.hasPrefix("http://") else { return nil }
-        let rest = text.dropFirst("http://".count)
-        let hostPort = rest.prefix { $0 != "/" }
-        let path = rest.dropFirst(hostPort.count)
-        guard let address = ListenAddress(text: String(hostPort)), path.isEmpty || isHTTPPath(String(path)) else { return nil }
-        return (address.host, address.port, path.isEmpty ? "/" : String(path))
+    /// `http://` or `https://`, a host name or IPv4 address, an optional port, an optional
+    /// path: no user or password (a URL is printed in records and errors; a secret has no place in it).
+    public static func isHTTPURL(_ text: String) -> Bool {
+        guard text.utf8.count <= 2048, let scheme = ["http://", "https://"].first(where: { text.hasPrefix($0) }) else { return false }
+        let rest = text.dropFirst(scheme.count)
+        let authority = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(authority.count)
+        let parts = authority.split(separator: ":", omittingEmptySubsequences: false)
+        let port = parts.count == 2 ? Int(parts[1]) : 1
+        guard let host = parts.first, !host.isEmpty, parts.count <= 2, let port, (1...65535).contains(port),
+              host.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") })
+        else { return false }
+        return path.isEmpty || isHTTPPath(String(path))
     }
 
     static func isRef(_ text: String) -> Bool {

@@ -63,7 +63,10 @@ public actor HAProxy: TrafficProvider {
         if let old { arguments += ["-x", socketPath, "-sf", String(old)] }
         let log = directory.appendingPathComponent("haproxy.log")
         let spec = LaunchSpec(arguments: arguments, environment: ["PATH": "/usr/sbin:/usr/bin:/bin"], workingDirectory: directory, logFile: log)
-        let status = try ProcessControl.run(spec, executable: binary)
+        // The foreground process exits once the daemon is up (or has failed to start).
+        guard let status = try await Commands.run(spec, executable: binary, timeout: .seconds(30)) else {
+            throw TrafficError("haproxy did not start within 30 s")
+        }
         guard status == 0 else { throw TrafficError(Self.startFailure(status: status, log: log, settings: settings)) }
         let deadline = ContinuousClock.now + .seconds(10)
         while runningPID == nil || (old != nil && runningPID == old) {

@@ -74,7 +74,7 @@ extension Slipway {
                 print("   \(entry.environment.padding(toLength: 10, withPad: " ", startingAt: 0)) \(entry.service) \(entry.previousVersion) → \(entry.version)  \(entry.result?.rawValue ?? "?")  \(entry.deployment)")
             }
             narrate("7. git log --stat — every deployment, promotion, rollback and revert is a commit")
-            runGit(["-C", root.path, "log", "--stat", "--format=%n%h %an: %s"])
+            await runGit(["-C", root.path, "log", "--stat", "--format=%n%h %an: %s"])
 
             let leaks = secretLeaks(root: root, secret: secret)
             narrate("8. The secret given as env:WEB_DB_PASSWORD appears in \(leaks) file(s) of the ops repo")
@@ -97,7 +97,7 @@ extension Slipway {
             while ContinuousClock.now < deadline {
                 if let entry = try await repository.history(of: EnvironmentName("production"), limit: 1).first, entry.deployment != previous {
                     print("   production: \(entry.previousVersion) → \(entry.version) \(entry.result?.rawValue ?? "?") (\(entry.deployment))")
-                    let answer = (try? HTTPProbe.get(host: "127.0.0.1", port: port, path: "/"))?.body ?? "no answer"
+                    let answer = (try? await HTTPProbe.get(host: "127.0.0.1", port: port, path: "/"))?.body ?? "no answer"
                     print("   curl http://127.0.0.1:\(port)/ → \(answer.trimmingCharacters(in: .whitespacesAndNewlines))")
                     guard entry.result == expect else {
                         throw ValidationError("demo: expected \(expect.rawValue), got \(entry.result)")
@@ -184,35 +184,33 @@ extension Slipway {
 
         func narrate(_ text: String) { print("\n== \(text)") }
 
-        func runGit(_ arguments: [String]) {
-            fflush(nil)  // our buffered output first, then git's
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["git"] + arguments
-            do {
-                try process.run()
-                process.waitUntilExit()
-            } catch {
-                print("   (git is not installed: \(error))")
+        func runGit(_ arguments: [String]) async {
+            let git = ExecutableResolver.standard().resolve("git", in: URL(fileURLWithPath: "/"))
+            let spec = LaunchSpec(arguments: ["git"] + arguments, environment: ProcessInfo.processInfo.environment,
+                                  workingDirectory: URL(fileURLWithPath: "/"), logFile: URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("slipway-demo-git.log"))
+            guard let git, let result = try? await Commands.output(of: spec, executable: git, timeout: .seconds(30)) else {
+                return print("   (git is not installed)")
             }
+            print(result.text, terminator: "")
         }
     }
 }
 
-/// Steady requests to the demo's production front from a thread, so the canary has traffic to judge.
+/// Steady requests to the demo's production front, so the canary has traffic to judge.
 final class DemoLoad: Sendable {
-    private let counts = Mutex<(ok: Int, failed: Int, stopped: Bool)>((0, 0, false))
+    private let counts = Mutex<(ok: Int, failed: Int)>((0, 0))
+    private let task = Mutex<Task<Void, Never>?>(nil)
 
     init(port: Int) {
-        Thread.detachNewThread { [self] in
-            while !counts.withLock({ $0.stopped }) {
-                let status = (try? HTTPProbe.get(host: "127.0.0.1", port: port, path: "/", timeout: .seconds(2)))?.status
+        task.withLock { $0 = Task { [self] in
+            while !Task.isCancelled {
+                let status = (try? await HTTPProbe.get(host: "127.0.0.1", port: port, path: "/", timeout: .seconds(2)))?.status
                 counts.withLock { if status == 200 { $0.ok += 1 } else if status != nil { $0.failed += 1 } }
-                usleep(5_000)
+                try? await Task.sleep(for: .milliseconds(5))
             }
-        }
+        } }
     }
 
-    func stop() { counts.withLock { $0.stopped = true } }
+    func stop() { task.withLock { $0?.cancel() } }
     var summary: String { counts.withLock { "\($0.ok + $0.failed) requests to production, \($0.failed) answered 5xx" } }
 }

@@ -8,12 +8,12 @@ struct SmokeChecks: Sendable {
     let timeout: Duration
 
     /// The first failure on any of `ports`, nil when every check passes.
-    func failure(host: String = "127.0.0.1", ports: [(name: String, port: Int)]) -> String? {
+    func failure(host: String = "127.0.0.1", ports: [(name: String, port: Int)]) async -> String? {
         for (name, port) in ports {
             for check in checks {
                 let answer: String
                 do {
-                    let response = try HTTPProbe.get(host: host, port: port, path: check.http.path, timeout: timeout)
+                    let response = try await HTTPProbe.get(host: host, port: port, path: check.http.path, timeout: timeout)
                     let bodyOK = check.http.contains.map { response.body.contains($0) } ?? true
                     if response.status == check.http.expect && bodyOK { continue }
                     answer = response.status == check.http.expect

@@ -43,7 +43,7 @@ struct GateRunner: Sendable {
         try? FileManager.default.removeItem(at: output)
         let spec = LaunchSpec(arguments: arguments, environment: environment, workingDirectory: workingDirectory, logFile: output)
         try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
-        let status = try await ProcessControl.run(spec, executable: executable, timeout: timeout.duration)
+        let status = try await Commands.run(spec, executable: executable, timeout: timeout.duration)
         return Result(status: status, tail: redactor.redact(lines: LogTail.lastLines(of: output, count: 20)))
     }
 }

@@ -18,21 +18,21 @@ struct PostDeploy {
         let manifest = run.manifest
         log.begin(.postDeploy)
         try await log.step("instances healthy") { try await run.verifyServing(serving, traffic: context.traffic, target: context.target) }
-        try await log.step("front answers") { try run.verifyFront() }
+        try await log.step("front answers") { try await run.verifyFront() }
         if !manifest.gates.smoke.isEmpty {
             try await log.step("smoke checks on the front") {
                 let listen = manifest.traffic.listen
-                if let failure = run.smokeChecks.failure(host: listen.host, ports: [("the front", listen.port)]) {
+                if let failure = await run.smokeChecks.failure(host: listen.host, ports: [("the front", listen.port)]) {
                     throw DeploymentFailure(reason: failure, trigger: .smoke)
                 }
                 return "\(manifest.gates.smoke.count) passed on \(listen)"
             }
         }
         if !manifest.gates.endpoints.isEmpty {
-            try await log.step("endpoints answer") { try run.checkEndpoints() }
+            try await log.step("endpoints answer") { try await run.checkEndpoints() }
         }
         if let monitoring = manifest.gates.monitoring {
-            try await log.step("monitoring active") { try run.checkMonitoring(monitoring, serving) }
+            try await log.step("monitoring active") { try await run.checkMonitoring(monitoring, serving) }
         }
         if manifest.upstream == nil {
             for gate in manifest.gates.integration {
@@ -69,9 +69,9 @@ extension PipelineRun {
         return ""  // every instance up and serving, none of the previous version
     }
 
-    func verifyFront() throws -> String {
+    func verifyFront() async throws -> String {
         let listen = manifest.traffic.listen, check = manifest.health.http
-        let response = try HTTPProbe.get(host: listen.host, port: listen.port, path: check.path, timeout: manifest.health.timeout.duration + .seconds(1))
+        let response = try await HTTPProbe.get(host: listen.host, port: listen.port, path: check.path, timeout: manifest.health.timeout.duration + .seconds(1))
         guard response.status == check.expect else {
             throw DeploymentFailure(reason: "GET \(listen)\(check.path) answered \(response.status), expected \(check.expect)")
         }
@@ -79,10 +79,10 @@ extension PipelineRun {
     }
 
     /// Post-deploy: every listed path answers through the front (any status below 500).
-    func checkEndpoints() throws -> String {
+    func checkEndpoints() async throws -> String {
         let listen = manifest.traffic.listen
         for path in manifest.gates.endpoints {
-            let response = try? HTTPProbe.get(host: listen.host, port: listen.port, path: path, timeout: manifest.health.timeout.duration + .seconds(1))
+            let response = try? await HTTPProbe.get(host: listen.host, port: listen.port, path: path, timeout: manifest.health.timeout.duration + .seconds(1))
             guard let response, response.status < 500 else {
                 throw DeploymentFailure(reason: "endpoint \(path) \(response.map { "answered \($0.status)" } ?? "did not answer") on \(listen)", trigger: .smoke)
             }
@@ -91,15 +91,15 @@ extension PipelineRun {
     }
 
     /// Post-deploy: monitoring is active (every instance's metrics path, a monitoring server's URL).
-    func checkMonitoring(_ monitoring: Monitoring, _ serving: [InstanceRecord]) throws -> String {
+    func checkMonitoring(_ monitoring: Monitoring, _ serving: [InstanceRecord]) async throws -> String {
         var checked: [String] = []
         if let path = monitoring.path {
             let checks = SmokeChecks(checks: [SmokeCheck(name: "monitoring", http: HTTPCheck(path: path, expect: 200))], timeout: .seconds(2))
-            if let failure = checks.failure(ports: serving.map { ($0.id, $0.port) }) { throw DeploymentFailure(reason: failure, trigger: .health) }
+            if let failure = await checks.failure(ports: serving.map { ($0.id, $0.port) }) { throw DeploymentFailure(reason: failure, trigger: .health) }
             checked.append("\(path) on \(serving.count) instance(s)")
         }
-        if let url = monitoring.url, let target = Rules.httpURL(url) {
-            let response = try? HTTPProbe.get(host: target.host, port: target.port, path: target.path, timeout: .seconds(2))
+        if let url = monitoring.url {
+            let response = try? await HTTPProbe.get(url: url, timeout: .seconds(2))
             guard response?.status == 200 else {
                 throw DeploymentFailure(reason: "monitoring \(url) \(response.map { "answered \($0.status)" } ?? "did not answer")", trigger: .health)
             }

@@ -41,7 +41,7 @@ extension PipelineRun {
         let listen = upstreamManifest.traffic.listen
         if !manifest.gates.smoke.isEmpty {
             try await log.step("smoke checks in \(upstream)", at: 0.5) {
-                if let failure = smokeChecks.failure(host: listen.host, ports: [(upstream.rawValue, listen.port)]) {
+                if let failure = await smokeChecks.failure(host: listen.host, ports: [(upstream.rawValue, listen.port)]) {
                     throw DeploymentFailure(reason: "in \(upstream): \(failure)")
                 }
                 return "\(manifest.gates.smoke.count) passed on \(listen)"

@@ -77,7 +77,7 @@ struct BlueGreenStrategy: DeploymentStrategy {
         let deadline = ContinuousClock.now + context.manifest.health.startTimeout.duration
         var last = "no answer"
         while ContinuousClock.now < deadline {
-            if let response = try? HTTPProbe.get(host: address.host, port: address.port, path: check.path) {
+            if let response = try? await HTTPProbe.get(host: address.host, port: address.port, path: check.path) {
                 if response.status == check.expect { return "GET \(address)\(check.path) → \(response.status) from the new set" }
                 last = "HTTP \(response.status)"
             }

@@ -117,7 +117,7 @@ final class StepAnalyzer {
             var window = pending.canary
             window.unhealthy = canary.unhealthy  // health is judged on the latest reading only
             var (verdict, reason) = judge.judge(canary: window, baseline: pending.baseline, reference: reference)
-            if verdict != .fail(.health), let failure = context.smoke.failure(ports: fresh.map { ($0.id, $0.port) }) {
+            if verdict != .fail(.health), let failure = await context.smoke.failure(ports: fresh.map { ($0.id, $0.port) }) {
                 (verdict, reason) = (.fail(.smoke), failure)
             }
             lastReason = reason

@@ -30,7 +30,7 @@ final class LoadClient: @unchecked Sendable {  // counters are guarded by `lock`
         for _ in 0..<200_000 {
             if lock.withLock({ stopped }) || ContinuousClock.now > deadline { return }
             do {
-                let response = try HTTPProbe.get(host: "127.0.0.1", port: port, path: "/", timeout: .seconds(5))
+                let response = try RawHTTP.get(host: "127.0.0.1", port: port, path: "/", timeout: .seconds(5))
                 record(response.status == 200 ? nil : "HTTP \(response.status): \(response.body)", body: response.body)
             } catch {
                 record("\(error)", body: nil)

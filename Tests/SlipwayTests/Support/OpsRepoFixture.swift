@@ -134,5 +134,5 @@ func testManifest(version: String, replicas: Int = 2, listen: Int, batchSize: In
 
 /// GET through a front, nil when nothing answers.
 func fetch(_ port: Int, _ path: String = "/") -> HTTPProbe.Response? {
-    try? HTTPProbe.get(host: "127.0.0.1", port: port, path: path)
+    try? RawHTTP.get(host: "127.0.0.1", port: port, path: path)
 }
