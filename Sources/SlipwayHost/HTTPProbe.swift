@@ -22,6 +22,9 @@ public enum HTTPProbe {
     private static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, decompression: .disabled)
         configuration.connectionPool = .init(idleTimeout: .seconds(5))
+        // A check reports what it finds: a refused connection is the answer (nothing listens
+        // there), not something to retry until the timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return configuration
     }())
 

@@ -77,7 +77,9 @@ final class NodeReader {
     func string(_ fields: Fields, _ key: String, required: Bool = false, rule: String, isValid: (String) -> Bool) -> String? {
         guard let text = string(fields, key, required: required) else { return nil }
         guard isValid(text) else {
-            report(fields[key], "\(fields.keyPath(key)): \"\(text.clipped)\" is not valid (\(rule))")
+            // A URL with user information may hold a password: never repeated in an error.
+            let shown = text.contains("://") && text.contains("@") ? "a URL with a user or password" : "\"\(text.clipped)\""
+            report(fields[key], "\(fields.keyPath(key)): \(shown) is not valid (\(rule))")
             return nil
         }
         return text

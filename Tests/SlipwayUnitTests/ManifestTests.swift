@@ -113,6 +113,19 @@ struct ManifestTests {
         ])
     }
 
+    @Test("monitoring.url: http or https, a host name or an address; never a user or password")
+    func monitoringURL() {
+        for url in ["http://127.0.0.1:9090/-/ready", "https://prometheus.example.com/-/ready", "http://mon-1:9090", "https://mon.internal"] {
+            #expect(Rules.isHTTPURL(url), "\(url)")
+        }
+        for url in ["ftp://mon/", "http://user:secret@mon/", "http://mon:0/", "http://mon:99999/", "http:///x", "http://mon/a b", "mon:9090"] {
+            #expect(!Rules.isHTTPURL(url), "\(url)")
+        }
+        let text = valid + "gates:\n  monitoring: { url: \"http://user:secret@mon/\" }\n"
+        #expect(diagnostics(text).first?.contains("gates.monitoring.url") == true)
+        #expect(!diagnostics(text).joined().contains("secret@"))
+    }
+
     @Test("upstream must name another environment, without cycles")
     func upstream() {
         let staging = valid + "upstream: production\n"
