@@ -444,7 +444,7 @@ def bench_traffic(work: Path):
                            "rollback: { minRequests: 20 }")
             _, outcome = under_load(target, 5, target.apply)
             text = target.record()
-            switch = float(re.search(r"switchMilliseconds: ([\d.]+)", text).group(1))
+            switch = float(re.search(r"switchMilliseconds: \"?([\d.]+)", text).group(1))
             held = int(re.search(r"\{step: step 1/4, weight: \d+, ms: (\d+)", text).group(1))
             switches.append(switch); firsts.append(held + switch)
         rows.append(("bad canary (20% 5xx): analysis fired → all traffic on the baseline",
