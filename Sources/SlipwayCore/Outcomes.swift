@@ -7,6 +7,9 @@ public enum DeploymentResult: String, Sendable, Codable, CaseIterable {
     /// Slipway was stopped mid-run (killed, the machine restarted); the next Slipway put the
     /// last good version back and wrote this record. The desired state is deployed again afterwards.
     case interrupted
+    /// Between releases, what ran had drifted (an instance exited, the front stopped) and the
+    /// daemon put it back: the same version, nothing released.
+    case healed
 }
 
 /// What fired a rollback.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SlipwayHost
 import CSlipwaySystem
 public import Logging
@@ -9,7 +10,9 @@ import SlipwayCore
 
 /// The reconcile loop: on every trigger, when the branch moved, it plans and starts the
 /// pipelines the `Scheduler` allows. Slipway's own record commits move the branch too; the plan
-/// that follows finds nothing to do and starts nothing. On SIGTERM the runs in progress finish first.
+/// that follows finds nothing to do and starts nothing. Between plans, every `healInterval`, it
+/// heals environments whose lane is idle and whose instances or front drifted. On SIGTERM the
+/// runs in progress finish first.
 public struct Reconciler: Service {
     let engine: Engine
     let triggers: Triggers
@@ -17,6 +20,8 @@ public struct Reconciler: Service {
     /// Remote mode: fetch and push on every wake-up (runs end with one, and polls come every `--poll`).
     let remote: RemoteSync?
     let logger: Logger
+    /// Replica counts of deployed manifests, by blob: a heal check reads no manifest twice.
+    private let replicas = ReplicaCounts()
 
     public init(engine: Engine, triggers: Triggers, inFlight: InFlight, remote: RemoteSync? = nil, logger: Logger) {
         self.engine = engine
@@ -35,6 +40,7 @@ public struct Reconciler: Service {
             logger.error("recovery failed", metadata: ["error": "\(ErrorText.sentence(error))"])
         }
         var handled: String?
+        var nextHealCheck = ContinuousClock.now
         triggers.fire("start")
         // Runs are child tasks: on SIGTERM the loop ends and the group waits for them to finish.
         await withDiscardingTaskGroup { group in
@@ -49,6 +55,10 @@ public struct Reconciler: Service {
                         group.addTask { await run(work, scheduler) }
                     }
                     if await !scheduler.busy { Self.rest() }
+                }
+                if ContinuousClock.now >= nextHealCheck {
+                    nextHealCheck = .now + Self.healInterval
+                    for heal in await healsDue(scheduler) { group.addTask { await run(heal, scheduler) } }
                 }
                 await Self.push(remote, logger)  // nothing to do unless a record or revert is not on the remote yet
             }
@@ -107,6 +117,47 @@ public struct Reconciler: Service {
         triggers.fire("done")
     }
 
+    static let healInterval: Duration = .seconds(2)
+
+    /// Claims the lanes of environments that drifted, for healing.
+    private func healsDue(_ scheduler: Scheduler) async -> [Scheduler.Heal] {
+        var due: [Scheduler.Heal] = []
+        let state = engine.configuration.state
+        for name in state.knownEnvironments() {
+            guard let status = state.savedStatus(name), let version = status.version, let blob = status.manifest else { continue }
+            var count = replicas.byBlob.withLock { $0[blob] }
+            if count == nil, let deployed = await engine.deployedManifest(of: name) {
+                count = deployed.replicas
+                replicas.byBlob.withLock { known in
+                    if known.count >= 1_000 { known = [:] }  // a manifest per release: bounded all the same
+                    known[deployed.blob] = deployed.replicas
+                }
+            }
+            guard let count, let drift = engine.drift(of: name, replicas: count),
+                  let heal = await scheduler.claimForHealing(name, drift: drift, replicas: count, version: version) else { continue }
+            logger.warning("drift: healing", metadata: ["env": "\(name)", "drift": "\(drift)", "after": "\(heal.delay)"])
+            due.append(heal)
+        }
+        return due
+    }
+
+    /// One heal; when it ends the loop plans again (a run that waited for the lane goes next).
+    private func run(_ heal: Scheduler.Heal, _ scheduler: Scheduler) async {
+        if heal.delay > .zero { try? await Task.sleep(for: heal.delay) }
+        do {
+            // Looked at again after the backoff: what drifted may have been put right meanwhile.
+            if let drift = heal.giveUp == nil ? engine.drift(of: heal.environment, replicas: heal.replicas) : heal.drift,
+               let outcome = try await engine.heal(heal.environment, drift, giveUp: heal.giveUp, stop: heal.stop) {
+                log([outcome])
+            }
+        } catch {
+            logger.error("healing failed", metadata: ["env": "\(heal.environment)", "error": "\(ErrorText.sentence(error))"])
+        }
+        inFlight.clear(heal.environment)
+        await scheduler.finished(heal.lane)
+        triggers.fire("done")
+    }
+
     /// A daemon spends most of its life at rest: it hands back the heap the last plan and runs
     /// freed, and the code pages they ran (those stay in the page cache and come back, as minor
     /// faults, on the next run's first use).
@@ -129,4 +180,9 @@ public struct Reconciler: Service {
         guard let remote else { return }
         do { try await remote.push() } catch { logger.warning("push failed", metadata: ["error": "\(ErrorText.sentence(error))"]) }
     }
+}
+
+/// Replica counts of deployed manifests, by blob.
+final class ReplicaCounts: Sendable {
+    let byBlob = Mutex<[ObjectID: Int]>([:])
 }

@@ -18,14 +18,31 @@ actor Scheduler {
         let stop: StopSignal
     }
 
+    /// A heal the lane is claimed for (see `claimForHealing`).
+    struct Heal: Sendable {
+        let lane: EnvironmentName
+        let environment: EnvironmentName
+        let drift: Drift
+        let replicas: Int
+        /// Set for a crash loop: the record says so and nothing is restarted.
+        let giveUp: String?
+        /// Backoff before restarting again within the crash-loop window.
+        let delay: Duration
+        let stop: StopSignal
+    }
+
     private struct Running {
         let environment: EnvironmentName
         let version: String
         let manifest: ObjectID?
         let stop: StopSignal
+        var healing = false
     }
 
     private var running: [EnvironmentName: Running] = [:]
+    /// The environments of the last plan: lanes between plans, and what may be healed.
+    private var environments: EnvironmentSet?
+    private var heals = HealHistory()
     /// Counts finished runs; a plan is stamped with it before it is made.
     private var finishedRuns = 0
     private var lastFinished: [EnvironmentName: Int] = [:]
@@ -37,6 +54,7 @@ actor Scheduler {
     /// changed. A lane whose run finished after the plan was made (`plannedAt`, its stamp) gets
     /// nothing from it: the plan read what ran before that run, and the run's end plans again.
     func schedule(_ plan: Plan, desired: DesiredState, tip: ObjectID, plannedAt: Int) -> [Work] {
+        environments = desired.environments
         var work: [Work] = []
         var starting: Set<EnvironmentName> = []
         for environment in plan.environments {
@@ -66,12 +84,26 @@ actor Scheduler {
     }
 
     func finished(_ lane: EnvironmentName) {
+        if let run = running[lane], !run.healing, let environments {
+            heals.forget(environments.manifests.keys.filter { Self.lane(of: $0, in: environments) == lane })  // a new run starts afresh
+        }
         running[lane] = nil
         lastFinished[lane] = finishedRuns
         finishedRuns += 1
     }
 
     var busy: Bool { !running.isEmpty }
+
+    /// Claims the lane of `name` for healing `drift`; nil when a run holds it, the manifest is
+    /// gone from the last plan, or a crash loop was reported already.
+    func claimForHealing(_ name: EnvironmentName, drift: Drift, replicas: Int, version: String) -> Heal? {
+        guard let environments, environments.manifests[name] != nil else { return nil }
+        let lane = Self.lane(of: name, in: environments)
+        guard running[lane] == nil, let decision = heals.decide(name) else { return nil }
+        let stop = StopSignal()
+        running[lane] = Running(environment: name, version: version, manifest: nil, stop: stop, healing: true)
+        return Heal(lane: lane, environment: name, drift: drift, replicas: replicas, giveUp: decision.giveUp, delay: decision.delay, stop: stop)
+    }
 
     /// The environments whose lane has a run in progress: their journals belong to that run.
     func busy(in environments: EnvironmentSet) -> Set<EnvironmentName> {

@@ -7,6 +7,8 @@ public enum Phase: String, Sendable, CaseIterable, Codable {
     case postDeploy = "post-deploy"
     /// Finishing a run that a stopped Slipway left behind.
     case recovery
+    /// Putting back what a run left running, between releases.
+    case healing
 
     public var range: ClosedRange<Int> {
         switch self {
@@ -14,7 +16,7 @@ public enum Phase: String, Sendable, CaseIterable, Codable {
         case .staging: 20...50
         case .production: 50...80
         case .postDeploy: 80...100
-        case .recovery: 0...100
+        case .recovery, .healing: 0...100
         }
     }
 
@@ -30,6 +32,8 @@ public struct ProgressEvent: Sendable {
     public let percent: Int
     public let phase: Phase
     public let message: String
+    /// A step in progress saying what it waits for (repeated every second while it waits).
+    public var isWaiting = false
 }
 
 /// Receives progress events (the CLI draws them; tests collect them).

@@ -26,7 +26,8 @@ public enum Trailers {
     /// short body, and the trailers that `git log --grep` and `git interpret-trailers` read.
     public static func message(for record: DeploymentRecord) -> String {
         let previous = record.previousVersion ?? "none"
-        var lines = ["deploy(\(record.environment)): \(record.service) \(previous) → \(record.version) \(record.result.rawValue)", ""]
+        let verb = record.phases.first?.name == "healing" ? "heal" : "deploy"
+        var lines = ["\(verb)(\(record.environment)): \(record.service) \(previous) → \(record.version) \(record.result.rawValue)", ""]
         if let reason = record.reason { lines += [reason.prefix(500) + "", ""] }
         lines += [
             "\(environment): \(record.environment)",

@@ -1,0 +1,65 @@
+import Foundation
+public import SlipwayCore
+import SlipwayHost
+import SlipwayRecords
+
+/// How a deployed environment differs from what its last run left running, read from this
+/// machine alone (the registry, `/proc`, HAProxy's pid file and socket): cheap enough for the
+/// daemon to look every second.
+public struct Drift: Sendable, Equatable, CustomStringConvertible {
+    /// Serving instances of the deployed version that no longer run.
+    public let exited: [String]
+    /// Replicas not even registered (the manifest's count minus the serving instances registered).
+    public let missing: Int
+    /// The front (HAProxy) is not running.
+    public let frontDown: Bool
+
+    public var isEmpty: Bool { exited.isEmpty && missing == 0 && !frontDown }
+
+    public var description: String {
+        var parts: [String] = []
+        if frontDown { parts.append("the front (HAProxy) was not running") }
+        if !exited.isEmpty { parts.append("\(exited.count) instance(s) had exited (\(exited.joined(separator: ", ")))") }
+        if missing > 0 { parts.append("\(missing) instance(s) were missing") }
+        return parts.joined(separator: "; ")
+    }
+}
+
+extension Engine {
+    /// The manifest `name` runs, by blob, with its replica count (the daemon keeps these by blob).
+    public func deployedManifest(of name: EnvironmentName) async -> (blob: ObjectID, replicas: Int)? {
+        guard let blob = configuration.state.savedStatus(name)?.manifest,
+              let manifest = await repository.manifest(blob: blob, path: name.manifestPath) else { return nil }
+        return (blob, manifest.run.replicas)
+    }
+
+    /// What drifted in `name` since its last run, whose manifest asks for `replicas`; nil when
+    /// nothing did, nothing is deployed, or a run's journal is open (that run, or its recovery,
+    /// owns the environment).
+    public func drift(of name: EnvironmentName, replicas: Int) -> Drift? {
+        let state = configuration.state
+        // A manifest marked failed while it runs is a crash loop reported before: left alone.
+        guard let status = state.savedStatus(name), status.version != nil, let blob = status.manifest, status.failedManifest != blob,
+              !FileManager.default.fileExists(atPath: state.journal(name).path) else { return nil }
+        let serving = state.registry(name).load().filter { $0.warmUntil == nil && $0.manifest == blob }
+        let exited = serving.filter { !$0.isRunning }.map(\.id)
+        let missing = max(0, replicas - serving.count)
+        let frontDown = !status.instances.isEmpty && !state.traffic(name, logger: configuration.logger).isRunning
+        let drift = Drift(exited: exited, missing: missing, frontDown: frontDown)
+        return drift.isEmpty ? nil : drift
+    }
+
+    /// Puts `name` back as its last run left it: the front restarted with the registry's
+    /// servers, exited instances replaced (started, health-checked, given their traffic). One
+    /// `healed` record says what drifted, what was done and how long the front was short.
+    /// With `giveUp` (a crash loop) nothing is restarted: the record says so instead.
+    public func heal(_ name: EnvironmentName, _ drift: Drift, giveUp: String? = nil, stop: StopSignal? = nil) async throws -> ApplyOutcome? {
+        guard let status = configuration.state.savedStatus(name), let blob = status.manifest, let commit = status.commit,
+              let manifest = await repository.manifest(blob: blob, path: name.manifestPath) else { return nil }
+        let run = PipelineRun(environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(commit),
+                              status: status, changes: [], repository: repository, engine: configuration, stop: stop)
+        let outcome = await run.heal(drift, giveUp: giveUp)
+        let recorded = try await self.commit(outcome, of: name)
+        return ApplyOutcome(plan: EnvironmentPlan(record: outcome.record), record: outcome.record, commit: recorded)
+    }
+}

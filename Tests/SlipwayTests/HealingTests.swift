@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+@testable import SlipwayRecords
+@testable import SlipwayHost
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Between releases the daemon keeps what runs equal to what git says (README, "Healing").
+@Suite("healing: production stays as git says between releases", .serialized)
+struct HealingTests {
+    func records(_ ops: OpsRepoFixture) throws -> [String] {
+        try ops.git(["log", "--format=%s", "--grep", "Slipway-Result:"]).split(separator: "\n").map(String.init)
+    }
+
+    func running(_ ops: OpsRepoFixture) -> [InstanceRecord] { ops.instances("production").filter(\.isRunning) }
+
+    @Test("an exited instance is replaced and a killed HAProxy restarted, one healed record each; a crash loop is reported once and left alone")
+    func heals() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try await eventually { try records(ops).count == 1 }, "\(daemon.output)")
+
+                let victim = try #require(running(ops).first)
+                kill(victim.process.pid, SIGKILL)
+                #expect(try await eventually { try records(ops).count == 2 }, "\(daemon.output)")
+                #expect(try records(ops).first == "heal(production): web 1.0.0 → 1.0.0 healed")
+                let healed = try ops.lastRecord()
+                #expect(healed.reason?.contains("1 instance(s) had exited (\(victim.id))") == true, "\(healed.reason ?? "")")
+                #expect(running(ops).count == 2 && !running(ops).contains { $0.id == victim.id })
+                #expect(fetch(port)?.body == "web 1.0.0\n")
+                #expect(try ops.git(["show", "HEAD:Status/production.md"]).contains("lastResult: healed"))
+
+                let pidFile = ops.stateDirectory.appendingPathComponent("envs/production/haproxy/haproxy.pid")
+                let haproxy = try #require(Int32(String(contentsOf: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+                kill(haproxy, SIGKILL)
+                #expect(try await eventually { try records(ops).count == 3 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().reason?.contains("the front (HAProxy) was not running") == true)
+                #expect(fetch(port)?.body == "web 1.0.0\n", "the front serves again")
+
+                // The third heal in ten minutes still happens (after a backoff); the fourth drift is a crash loop.
+                kill(try #require(running(ops).first).process.pid, SIGKILL)
+                #expect(try await eventually { try records(ops).count == 4 }, "\(daemon.output)")
+                kill(try #require(running(ops).first).process.pid, SIGKILL)
+                #expect(try await eventually { try records(ops).count == 5 }, "\(daemon.output)")
+                let loop = try ops.lastRecord()
+                #expect(loop.result == .failed && loop.reason?.contains("crash loop") == true, "\(loop.reason ?? "")")
+                #expect(try records(ops).first == "heal(production): web 1.0.0 → 1.0.0 failed")
+                kill(try #require(running(ops).first).process.pid, SIGKILL)
+                try await Task.sleep(for: .seconds(3))  // a negative check: heal passes in which nothing may be restarted or recorded
+                #expect(try records(ops).count == 5 && running(ops).isEmpty)
+
+                // A release starts afresh.
+                try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port))
+                #expect(try await eventually { try records(ops).count == 6 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().version == "2.0.0")
+                #expect(try ops.lastRecord().result == .succeeded && running(ops).count == 2)
+                #expect(daemon.exitStatus() == nil)
+            }
+        }
+    }
+}
