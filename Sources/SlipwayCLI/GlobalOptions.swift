@@ -117,10 +117,15 @@ struct PersonOption: ParsableArguments {
         return name.isEmpty || email.isEmpty ? nil : Signature(name: name, email: email)
     }
 
-    /// `--by`, else the person git is configured with.
-    func resolve(in repository: OpsRepository, doing what: String) async throws -> Signature {
+    /// `--by`, else who git would name: `GIT_AUTHOR_NAME` and `GIT_AUTHOR_EMAIL`, then
+    /// `user.name` and `user.email` (each part on its own, as git resolves them).
+    func resolve(in repository: OpsRepository, doing what: String,
+                 environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> Signature {
         let configured = await repository.git.defaultSignature()
-        guard let person = by.flatMap(Self.signature) ?? configured else {
+        let name = environment["GIT_AUTHOR_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? configured?.name
+        let email = environment["GIT_AUTHOR_EMAIL"].flatMap { $0.isEmpty ? nil : $0 } ?? configured?.email
+        let fromGit = name.flatMap { name in email.map { Signature(name: name, email: $0) } }
+        guard let person = by.flatMap(Self.signature) ?? fromGit else {
             throw ValidationError("who \(what)? set git's user.name and user.email, or pass --by \"Name <email>\"")
         }
         return person

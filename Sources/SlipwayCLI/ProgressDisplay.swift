@@ -1,15 +1,30 @@
 import Foundation
 import SlipwayEngine
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Draws progress on stderr: one line redrawn in place on a terminal, plain lines otherwise.
+/// Draws progress on stderr: one line redrawn in place on a terminal, plain lines otherwise
+/// (where a wait's status, repeated every second, is written every 10 s).
 struct ProgressDisplay: ProgressReporter {
     let isTerminal = isatty(2) == 1
     let started = ContinuousClock.now
+    private let lastWaitLine = WaitLine()
+
+    final class WaitLine: Sendable {
+        let written = Mutex<ContinuousClock.Instant?>(nil)
+    }
 
     func report(_ event: ProgressEvent) {
+        if event.isWaiting, !isTerminal {
+            let due = lastWaitLine.written.withLock { last in
+                guard last.map({ ContinuousClock.now - $0 >= .seconds(10) }) ?? true else { return false }
+                last = .now
+                return true
+            }
+            guard due else { return }
+        }
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let line = String(format: "[%3d%%] %@ · %@ · %@ (%.1fs)", event.percent, event.environment.rawValue, event.phase.rawValue, event.message, seconds)

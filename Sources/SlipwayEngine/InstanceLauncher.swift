@@ -57,7 +57,8 @@ struct InstanceLauncher: Sendable {
 
     /// Waits until HAProxy's health checks pass for every instance; fails fast when one exits.
     func waitHealthy(_ instances: [InstanceRecord], on target: any Target, traffic: any TrafficProvider, redactor: Redactor, log: RunLog) async throws {
-        let deadline = ContinuousClock.now + manifest.health.startTimeout.duration
+        let started = ContinuousClock.now, deadline = started + manifest.health.startTimeout.duration
+        var nextReport = started + .seconds(1)
         while true {
             let stats = Dictionary(try await traffic.stats().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
             if let dead = instances.first(where: { !target.isRunning($0) }) {
@@ -66,9 +67,14 @@ struct InstanceLauncher: Sendable {
             }
             let pending = instances.filter { stats[$0.id]?.health != .up }
             if pending.isEmpty { return }
+            let check = manifest.health.http
+            let last = pending.map { "\($0.id): \(stats[$0.id]?.lastCheck ?? "no check yet")" }.joined(separator: ", ")
+            if ContinuousClock.now >= nextReport {
+                // A wait says what it waits for (the terminal redraws it; logs get a line).
+                nextReport = .now + .seconds(1)
+                log.status("waiting for GET \(check.path) → \(check.expect): \(instances.count - pending.count)/\(instances.count) healthy; last check \(last)")
+            }
             if ContinuousClock.now >= deadline {
-                let check = manifest.health.http
-                let last = pending.map { "\($0.id): \(stats[$0.id]?.checkStatus ?? "no check yet")" }.joined(separator: ", ")
                 throw DeploymentFailure(
                     reason: "\(pending.count) instance(s) of \(manifest.version) did not pass the health check GET \(check.path) → \(check.expect) within \(manifest.health.startTimeout) (last check: \(last))",
                     logs: pending.map { target.log(of: $0, redactor: redactor) })

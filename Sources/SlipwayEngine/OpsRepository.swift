@@ -43,8 +43,8 @@ public struct OpsRepository: Sendable {
     }
 
     /// Desired state from the index (`--staged`): what the next commit would hold.
-    public func desiredStaged() async throws -> DesiredState {
-        try await desired(entries: git.stagedEntries(under: Self.environmentsDirectory))
+    public func desiredStaged(indexFile: String? = nil) async throws -> DesiredState {
+        try await desired(entries: git.stagedEntries(under: Self.environmentsDirectory, indexFile: indexFile))
     }
 
     private func desired(entries: [TreeEntry], untrusted: Set<String> = []) async throws -> DesiredState {

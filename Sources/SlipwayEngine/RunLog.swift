@@ -51,6 +51,7 @@ final class RunLog {
     /// Time spent waiting on others (health checks, drains, processes stopping), so that
     /// the record can tell Slipway's own time apart.
     private(set) var waitingMilliseconds = 0
+    private var lastPercent = 0
     /// Analysis of each canary step or rolling batch, for the record.
     var analysis: [StepAnalysis] = []
     /// The rollback so far, for the journal (the run's result reads it from `DeploymentFailure`).
@@ -144,7 +145,13 @@ final class RunLog {
         return try await body()
     }
 
+    /// Says what a step in progress waits for, without ending it.
+    func status(_ message: String) {
+        progress.report(ProgressEvent(environment: environment, percent: lastPercent, phase: current?.phase ?? .preflight, message: message, isWaiting: true))
+    }
+
     func report(_ percent: Int, _ message: String, in phase: Phase? = nil) {
+        lastPercent = percent
         progress.report(ProgressEvent(environment: environment, percent: percent, phase: phase ?? current?.phase ?? .preflight, message: message))
     }
 }

@@ -178,10 +178,15 @@ extension GitRepository {
     }
 
     /// The staged (stage 0) entries of the index under `directory/`, one level deep
-    /// (`git_repository_index`, `git_index_get_byindex`).
-    public func stagedEntries(under directory: String) throws -> [TreeEntry] {
+    /// (`git_repository_index`, `git_index_get_byindex`). `indexFile` names another index, as
+    /// git's `GIT_INDEX_FILE` does for the hooks of `git commit -a` and `git commit <paths>`.
+    public func stagedEntries(under directory: String, indexFile: String? = nil) throws -> [TreeEntry] {
         var index: OpaquePointer?
-        try check(git_repository_index(&index, repo), "index")
+        if let indexFile {
+            try check(git_index_open(&index, indexFile), "index \(indexFile)")
+        } else {
+            try check(git_repository_index(&index, repo), "index")
+        }
         guard let index else { return [] }
         defer { git_index_free(index) }
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"

@@ -193,6 +193,13 @@ public struct BlueGreenSpec: Sendable, Hashable, Codable {
     public var autoPromote: Bool
     /// How long to wait for that approval before giving up (nothing switched).
     public var approvalTimeout: TimeSpan
+
+    public init(preview: ListenAddress?, keepPrevious: TimeSpan, autoPromote: Bool, approvalTimeout: TimeSpan) {
+        self.preview = preview
+        self.keepPrevious = keepPrevious
+        self.autoPromote = autoPromote
+        self.approvalTimeout = approvalTimeout
+    }
 }
 
 /// Quality gates of the pipeline (run from the pipeline engine; parsed and checked here).
@@ -260,6 +267,11 @@ public struct RollbackPolicy: Sendable, Hashable, Codable {
     public var onFailure: OnFailure
     /// Run on a rollback after a backup gate: argv with `{backup}` for the backup's name.
     public var restore: [String]?
+    /// false (the default): going back to a manifest that ran on this machine before (a revert,
+    /// `slipway rollback`) is an emergency: no staging, no checklist or approval, every instance
+    /// started at once (or the warm set reused) and all traffic switched in one exchange. true:
+    /// it goes through the whole pipeline like a release.
+    public var gated = false
 }
 
 extension Manifest {

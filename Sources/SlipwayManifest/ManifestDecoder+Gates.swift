@@ -3,6 +3,16 @@ import Yams
 
 /// The gates, hooks and rollback sections of a manifest.
 extension ManifestDecoder {
+    /// `gates.monitor` is the soak in the upstream: without one it has nothing to watch, so
+    /// `validate` refuses it as `apply` would.
+    private func monitor(_ gates: Fields, upstream: Bool) -> TimeSpan? {
+        let span = reader.optionalSpan(gates, "monitor")
+        if span != nil, !upstream {
+            reader.report(gates["monitor"], "gates.monitor is the soak time in the upstream environment: set upstream, or use gates.observe to watch this one after the rollout")
+        }
+        return span
+    }
+
     func gates(_ top: Fields) -> Gates {
         let empty = Gates(preflight: [], smoke: [], integration: [], monitor: nil, observe: nil)
         guard let gates = reader.section(top, "gates", allowed: ["preflight", "smoke", "integration", "monitor", "observe", "checklist", "approvalTimeout", "endpoints", "monitoring"]) else { return empty }
@@ -14,7 +24,7 @@ extension ManifestDecoder {
                 return SmokeCheck(name: reader.string(fields, "name") ?? "smoke-\(index + 1)", http: http)
             },
             integration: commandGates(gates, "integration"),
-            monitor: reader.optionalSpan(gates, "monitor"),
+            monitor: monitor(gates, upstream: top["upstream"] != nil),
             observe: reader.optionalSpan(gates, "observe", minimum: .seconds(1))
         )
         result.checklist = reader.stringList(gates, "checklist") ?? []
@@ -78,7 +88,7 @@ extension ManifestDecoder {
     }
 
     func rollback(_ top: Fields) -> RollbackPolicy {
-        let rollback = reader.section(top, "rollback", allowed: ["errorRateIncrease", "latencyIncrease", "minRequests", "onFailure", "restore"])
+        let rollback = reader.section(top, "rollback", allowed: ["errorRateIncrease", "latencyIncrease", "minRequests", "onFailure", "restore", "gated"])
         if let rollback { checkPlaceholders(rollback, "restore") }
         var onFailure = RollbackPolicy.OnFailure.record
         if let rollback, let text = reader.string(rollback, "onFailure") {
@@ -93,7 +103,8 @@ extension ManifestDecoder {
             latencyIncrease: (rollback.map { reader.percentage($0, "latencyIncrease", default: 50, maximum: 10_000) } ?? 50) / 100,
             minRequests: rollback.map { reader.int($0, "minRequests", default: 50, range: 1...1_000_000) } ?? 50,
             onFailure: onFailure,
-            restore: rollback.flatMap { reader.stringList($0, "restore") }
+            restore: rollback.flatMap { reader.stringList($0, "restore") },
+            gated: rollback.map { reader.bool($0, "gated", default: false) } ?? false
         )
     }
 

@@ -118,7 +118,7 @@ public enum StatParser {
                 currentSessions: number("scur"),
                 responses: ["hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"].map(number).reduce(0, +),
                 serverErrors: number("hrsp_5xx"), responseTimeMilliseconds: number("rtime"),
-                checkStatus: field("check_status")
+                checkStatus: field("check_status"), checkCode: Int(field("check_code"))
             )
         }
     }

@@ -57,6 +57,24 @@ public struct ServerStats: Sendable, Hashable {
     public let responseTimeMilliseconds: Int
     /// Last health check result as the balancer words it (`L7OK`, `L4CON`, …).
     public let checkStatus: String
+    /// The HTTP status the last check got, if it got one.
+    public var checkCode: Int? = nil
+
+    /// The last health check in plain words: `passed`, `HTTP 503`, `connection refused`.
+    public var lastCheck: String {
+        switch checkStatus {
+        case "L7OK", "L7OKC", "L6OK", "L4OK": "passed"
+        case "L7STS": checkCode.map { "HTTP \($0)" } ?? "an unexpected HTTP status"
+        case "L4CON": "connection refused (nothing listens on its port yet)"
+        case "L4TOUT": "no connection within the check timeout"
+        case "L7TOUT": "no HTTP answer within the check timeout"
+        case "L7RSP": "an answer that is not HTTP"
+        case "L6RSP", "L6TOUT": "a TLS failure"
+        case "SOCKERR": "a socket error"
+        case "", "INI", "UNK": "no check yet"
+        default: checkStatus
+        }
+    }
 }
 
 /// Routes an environment's traffic to its instances. HAProxy is the implementation today;

@@ -176,6 +176,10 @@ struct CommandLineTests {
             #expect(fetch(port)?.body == "web 1.0.0\n")
             let record = try ops.lastRecord()
             #expect(record.phases.flatMap(\.steps).contains { $0.name == "restore previous version" && $0.outcome == .passed }, "\(record.phases)")
+            // The wait said what it waited for, in plain words, while it waited and in the record.
+            #expect(result.stderr.contains("waiting for GET /healthz → 200: 0/1 healthy; last check"), "\(result.stderr)")
+            #expect(record.reason?.contains("(last check: ") == true && record.reason?.contains("HTTP 503") == true, "\(record.reason ?? "")")
+            #expect(record.reason?.contains("L7STS") == false)
         }
     }
 
@@ -200,7 +204,23 @@ struct CommandLineTests {
             #expect(refused.status == 1)
             #expect(refused.stderr.contains("another slipway (pid \(getpid())) is working on this repository"), "\(refused.stderr)")
             #expect(ops.instances("production").isEmpty)
+            // down would be undone by a running daemon (it keeps what runs as git says): refused while one holds the repository.
+            let down = try ops.slipway(["down", "production"])
+            #expect(down.status == 1 && down.stderr.contains("stop the daemon first"), "\(down.output)")
             withExtendedLifetime(held) {}
+        }
+    }
+
+    @Test("a name that is no environment is an error, not a quiet success: status, down")
+    func unknownEnvironment() async throws {
+        try await OpsRepoFixture.with { ops in
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: try Ports.free()))
+            for command in [["status", "nosuch"], ["down", "nosuch"]] {
+                let result = try ops.slipway(command)
+                #expect(result.status == 1 && result.stderr.contains("no environment nosuch"), "\(command): \(result.output)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: ops.stateDirectory.appendingPathComponent("envs/nosuch").path))
+            #expect(try ops.slipway(["status", "production"]).status == 0)
         }
     }
 

@@ -160,6 +160,14 @@ struct HookTests {
             #expect(commit.status != 0)
             #expect(commit.stderr.contains("Environments/production.yaml:3:34: run.replicas must be a whole number"), "\(commit.output)")
             #expect(try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["log"], directory: ops.workTree).status != 0, "nothing was committed")
+
+            // `git commit -am`, the README's release flow: git stages into a temporary index (GIT_INDEX_FILE).
+            try Data(testManifest(version: "1.0.0", listen: 1).utf8).write(to: url)
+            #expect(try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["commit", "-am", "good"], directory: ops.workTree).status == 0)
+            try Data("service: web\nversion: \"2\"\nrun: { command: [web], replicas: many }\ntraffic: { listen: \"127.0.0.1:1\" }\n".utf8).write(to: url)
+            let amended = try Command.run(URL(fileURLWithPath: "/usr/bin/git"), ["commit", "-am", "bad again"], directory: ops.workTree)
+            #expect(amended.status != 0 && amended.stderr.contains("run.replicas must be a whole number"), "\(amended.output)")
+            #expect(try ops.git(["log", "--format=%s"]) == "good\n")
         }
     }
 

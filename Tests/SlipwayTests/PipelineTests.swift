@@ -120,6 +120,12 @@ struct RollbackCommandTests {
             #expect(record.phases.flatMap(\.steps).contains { $0.name.hasPrefix("reuse the warm set") }, "instant: nothing started")
             #expect(Set(ops.instances("production").filter { $0.warmUntil == nil }.map(\.id)) == blue)
             #expect(fetch(port)?.body == "web 1.0.0\n")
+
+            // Without --by, the commit names who git would: GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL first.
+            let again = try ops.slipway(["rollback", "production", "--to", "2.0.0"],
+                                        environment: ["GIT_AUTHOR_NAME": "Sam From Env", "GIT_AUTHOR_EMAIL": "sam@example.com"])
+            #expect(again.status == 0, "\(again.output)")
+            #expect(try ops.git(["log", "-1", "--format=%an <%ae>"]) == "Sam From Env <sam@example.com>\n")
         }
     }
 
@@ -281,102 +287,51 @@ struct StagingTests {
             #expect(try ops.lastRecord().phases.map(\.name) == ["pre-flight", "staging"])
         }
     }
-}
 
-@Suite("Pipeline checks, hooks and dry run", .serialized)
-struct PipelineChecksTests {
-    @Test("apply --dry-run prints the pipeline with its waits and an estimate, and changes nothing")
-    func dryRun() async throws {
+    @Test("a revert of a release goes straight back: no staging, no checklist, every instance at once, one switch; rollback.gated opts back in")
+    func emergencyRollback() async throws {
         try await OpsRepoFixture.with { ops in
-            let gates = "gates:\n  preflight: [ { name: ci, command: [\"/bin/true\"] } ]\n  observe: 5s"
-            try ops.commit("Environments/production.yaml", testManifest(
-                version: "1.0.0", replicas: 3, listen: try Ports.free(), strategy: "canary: { steps: [10, 50, 100], stepDuration: 30s }", rollback: gates))
-            let head = try ops.git(["rev-parse", "HEAD"])
-            let result = try ops.slipway(["apply", "--dry-run"])
-            #expect(result.status == 0, "\(result.output)")
-            #expect(result.stdout.contains("production: create web nothing → 1.0.0 (canary)"))
-            #expect(result.stdout.contains("gates: ci"))
-            #expect(result.stdout.contains("10% → 50% → 100%, 30s each"))
-            #expect(result.stdout.contains("observe 5s against the pre-deploy baseline"))
-            #expect(result.stdout.contains("estimate     ≈ 1m36s"), "\(result.stdout)")
-            #expect(try ops.git(["rev-parse", "HEAD"]) == head)
-            #expect(ops.instances("production").isEmpty)
-        }
-    }
-
-    @Test("hooks run with the deployment's context and their output is kept in the record")
-    func hooks() async throws {
-        try await OpsRepoFixture.with { ops in
-            let hooks = """
-                hooks:
-                  preDeploy: ["/bin/sh", "-c", "echo pre $SLIPWAY_ENV $SLIPWAY_VERSION from ${SLIPWAY_PREVIOUS_VERSION:-none}"]
-                  postDeploy: ["/bin/sh", "-c", "echo post $SLIPWAY_DEPLOYMENT on $SLIPWAY_URL"]
-                """
-            let port = try Ports.free()
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, rollback: hooks))
-            #expect(try ops.slipway(["apply"]).status == 0)
-            let record = try ops.lastRecord()
-            let steps = Dictionary(record.phases.flatMap(\.steps).map { ($0.name, $0.detail) }, uniquingKeysWith: { first, _ in first })
-            #expect(steps["hook preDeploy"] == "exit 0: pre production 1.0.0 from none")
-            #expect(steps["hook postDeploy"] == "exit 0: post \(record.deployment) on http://127.0.0.1:\(port)")
-        }
-    }
-
-    @Test("the running version must be healthy before it is touched; a rollback is exempt")
-    func targetHealth() async throws {
-        try await OpsRepoFixture.with { ops in
-            let port = try Ports.free()
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, extraArguments: ["--fail-health-after-ms", "1500"]))
-            #expect(try ops.slipway(["apply"]).status == 0)
-            let deadline = ContinuousClock.now + .seconds(20)
-            while fetch(port)?.status != 503, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(100))  // polling until HAProxy has marked v1 down
+            let staging = try Ports.free(), production = try Ports.free()
+            try setUp(ops, stagingPort: staging, productionPort: production)
+            let checklist = try ops.git(["show", "HEAD:Environments/production.yaml"])
+                .replacingOccurrences(of: "gates:\n", with: "gates:\n  checklist: [\"On-call informed\"]\n  approvalTimeout: 30s\n")
+            try ops.commit("Environments/production.yaml", checklist)
+            func approveAndApply() throws {
+                #expect(try ops.slipway(["approve", "production", "--by", "Alex <alex@example.com>"]).status == 0)
+                let applied = try ops.slipway(["apply"])
+                #expect(applied.status == 0, "\(applied.output)")
             }
-            try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port))
-            let result = try ops.slipway(["apply"])
-            #expect(result.status == 1)
-            #expect(result.stderr.contains("the running 1.0.0 is not healthy"), "\(result.stderr)")
-            #expect(ops.instances("production").allSatisfy { $0.version == "1.0.0" })
-        }
-    }
+            try approveAndApply()
+            let release = try ops.commit("Environments/production.yaml", checklist.replacingOccurrences(of: "version: \"1.0.0\"", with: "version: \"2.0.0\""))
+            try approveAndApply()
+            try Command.git(["revert", "--no-edit", release], in: ops.workTree)
 
-    @Test("the previous version must still be startable: a deployment whose rollback path is broken does not start")
-    func rollbackPath() async throws {
-        try await OpsRepoFixture.with { ops in
-            let port = try Ports.free()
-            let wrapper = ops.root.appendingPathComponent("web-1.0.0")
-            try Data("#!/bin/sh\nexec \"\(Command.productsDirectory.appendingPathComponent("slipway-demo-service").path)\" \"$@\"\n".utf8).write(to: wrapper)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port)
-                .replacingOccurrences(of: "\"slipway-demo-service\"", with: "\"\(wrapper.path)\""))
-            #expect(try ops.slipway(["apply"]).status == 0)
-            try FileManager.default.removeItem(at: wrapper)
-            try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port))
-            let result = try ops.slipway(["apply"])
-            #expect(result.status == 1)
-            #expect(result.stderr.contains("cannot roll back to 1.0.0: its program \(wrapper.path) is gone"), "\(result.stderr)")
-            #expect(fetch(port)?.body == "web 1.0.0\n")
-        }
-    }
-
-    @Test("endpoints and monitoring are checked after the rollout; monitoring down rolls back")
-    func endpointsAndMonitoring() async throws {
-        try await OpsRepoFixture.with { ops in
-            let port = try Ports.free(), nothing = try Ports.free()
-            let good = "gates:\n  endpoints: [/, /healthz, /missing]\n  monitoring: { path: /healthz }"
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, rollback: good))
-            #expect(try ops.slipway(["apply"]).status == 0)
-            let steps = try ops.lastRecord().phases.flatMap(\.steps).map(\.name)
-            #expect(steps.contains("endpoints answer") && steps.contains("monitoring active"))
-
-            let bad = "gates:\n  monitoring: { url: \"http://127.0.0.1:\(nothing)/-/ready\" }"
-            try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, rollback: bad))
-            let result = try ops.slipway(["apply"])
-            #expect(result.status == 1)
+            let load = LoadClient(port: production)
+            let result = try ops.slipway(["apply", "production"])  // no approval: it would wait 30 s for one
+            let traffic = load.stop()
+            #expect(result.status == 0, "\(result.output)")
+            #expect(traffic.failed == 0, "\(traffic.errors.prefix(3))")
             let record = try ops.lastRecord()
-            #expect(record.result == .rolledBack && record.rollback?.trigger == .health, "\(record.reason ?? "")")
-            #expect(record.reason?.contains("monitoring http://127.0.0.1:\(nothing)/-/ready did not answer") == true)
-            #expect(fetch(port)?.body == "web 1.0.0\n")
+            #expect(record.result == .rolledBack && record.version == "1.0.0", "\(record.result)")
+            let all = record.phases.flatMap(\.steps)
+            #expect(all.first { $0.name == "checklist" }?.detail.hasPrefix("not asked: 1.0.0 ran here before") == true, "\(all)")
+            #expect(record.phases.first { $0.name == "staging" }?.steps.first?.detail.hasPrefix("going back to 1.0.0, which ran here before") == true)
+            let steps = record.phases.first { $0.name == "production" }?.steps.map(\.name) ?? []
+            #expect(steps.first == "start 2 × 1.0.0 at 0% traffic" && steps.contains("switch all traffic to 1.0.0"), "\(steps)")
+            #expect(ops.instances("production").allSatisfy { $0.version == "1.0.0" && $0.warmUntil == nil }, "rolling kept nothing warm")
+            #expect(try ops.git(["show", "HEAD:Status/staging.md"]).contains("version: 2.0.0"), "staging is left as it was")
+            #expect(fetch(production)?.body == "web 1.0.0\n")
+
+            // Opting back in: going back to a manifest with rollback.gated takes the whole pipeline.
+            let gated = checklist + "rollback: { gated: true }\n"
+            try ops.commit("Environments/production.yaml", gated.replacingOccurrences(of: "version: \"1.0.0\"", with: "version: \"3.0.0\""))
+            try approveAndApply()
+            let fourth = try ops.commit("Environments/production.yaml", gated.replacingOccurrences(of: "version: \"1.0.0\"", with: "version: \"4.0.0\""))
+            try approveAndApply()
+            try Command.git(["revert", "--no-edit", fourth], in: ops.workTree)
+            try approveAndApply()
+            let back = try ops.lastRecord()
+            #expect(back.version == "3.0.0" && back.phases.first { $0.name == "staging" }?.outcome == .passed, "\(back.phases.map(\.name))")
         }
     }
 }

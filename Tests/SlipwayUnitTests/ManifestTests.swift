@@ -126,6 +126,13 @@ struct ManifestTests {
         #expect(!diagnostics(text).joined().contains("secret@"))
     }
 
+    @Test("gates.monitor without upstream is refused by validate, as apply would refuse it")
+    func monitorNeedsUpstream() {
+        let text = valid + "gates:\n  monitor: 10s\n"
+        #expect(diagnostics(text).contains { $0.contains("gates.monitor is the soak time in the upstream environment") }, "\(diagnostics(text))")
+        #expect(diagnostics(text + "upstream: staging\n").isEmpty)
+    }
+
     @Test("upstream must name another environment, without cycles")
     func upstream() {
         let staging = valid + "upstream: production\n"

@@ -22,7 +22,19 @@ extension Slipway {
         func run() async throws {
             let repository = try await global.openRepository()
             let state = global.stateDirectory(for: repository)
-            let names = try environmentNames(environments).nonEmpty ?? state.knownEnvironments()
+            // A running daemon would start the environment again within seconds: it keeps what runs as git says.
+            let lock: RepositoryLock
+            do {
+                lock = try RepositoryLock(file: state.lockFile)
+            } catch {
+                throw CommandFailure("\(ErrorText.sentence(error)): slipway watch keeps what runs as git says, so down would be undone; stop the daemon first")
+            }
+            defer { withExtendedLifetime(lock) {} }
+            let known = state.knownEnvironments()
+            let names = try environmentNames(environments).nonEmpty ?? known
+            if let unknown = names.first(where: { !known.contains($0) }) {
+                throw CommandFailure("no environment \(unknown) has anything on this machine" + (known.isEmpty ? "" : " (known: \(known.map(\.rawValue).joined(separator: ", ")))"))
+            }
             for name in names {
                 let stopped = await Self.takeDown(name, state: state)
                 print("\(name): stopped HAProxy and \(stopped) instance(s)")

@@ -41,12 +41,19 @@ extension Slipway {
             var error: String? = nil
         }
 
+        /// The error for a name that is neither a manifest nor an environment with state here.
+        static func unknown(_ name: EnvironmentName, known: Set<EnvironmentName>) -> String {
+            "no environment \(name): no \(name.manifestPath) and nothing deployed here" + (known.isEmpty ? "" : " (known: \(known.sorted().map(\.rawValue).joined(separator: ", ")))")
+        }
+
         func run() async throws {
             let repository = try await global.openRepository()
             let state = global.stateDirectory(for: repository)
             let tip = try await repository.tip()
             let desired = try await repository.desired(at: tip)
             let names = try environmentNames(environment.map { [$0] } ?? []).nonEmpty ?? desired.environments.ordered
+            let known = Set(desired.environments.ordered + state.knownEnvironments())
+            if let unknown = names.first(where: { !known.contains($0) }) { throw CommandFailure(Self.unknown(unknown, known: known)) }
             var rows: [Row] = []
             for name in names {
                 do {

@@ -43,7 +43,10 @@ extension Slipway {
             let repository = try await global.openRepository()
             let desired: DesiredState
             if staged {
-                desired = try await repository.desiredStaged()
+                // `git commit -a` stages into a temporary index and names it in GIT_INDEX_FILE (relative
+                // to the work tree, where hooks run).
+                let indexFile = ProcessInfo.processInfo.environment["GIT_INDEX_FILE"].map { URL(fileURLWithPath: $0).path }
+                desired = try await repository.desiredStaged(indexFile: indexFile)
             } else {
                 let commit = if let ref { try await repository.git.resolveRevision(ref) } else { try await repository.tip() }
                 desired = try await repository.desired(at: commit)

@@ -96,6 +96,7 @@ struct PipelineRun {
     /// Staging: the version passes in the upstream environment first, when there is one.
     private func staging(log: RunLog, deployment: DeploymentID) async throws {
         guard let upstream = manifest.upstream else { return log.skip(.staging, because: "no upstream environment") }
+        guard !isReturn else { return log.skip(.staging, because: "going back to \(manifest.version), which ran here before (rollback.gated: false)") }
         log.begin(.staging)
         try await stage(in: upstream, log: log, deployment: deployment)
         log.end()

@@ -44,8 +44,9 @@ struct Preflight {
             }
             return ""
         }
-        try await gates()
-        let strategy = try manifest.strategy.runner()
+        let returning = run.isReturn
+        try await gates(returning: returning)
+        let strategy = returning ? BlueGreenStrategy(spec: .immediate(after: manifest.strategy)) : try manifest.strategy.runner()
         let (secrets, launcher) = try configured.unwrap("the launcher")
         var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = [], baselineSample: Sample?
         try await log.step("traffic") {
@@ -66,14 +67,17 @@ struct Preflight {
                         baselineSample: baselineSample, strategy: strategy)
     }
 
-    /// The pre-flight gates and the checklist.
-    private func gates() async throws {
+    /// The pre-flight gates and the checklist (not asked again when going back, see `isReturn`).
+    private func gates(returning: Bool) async throws {
         let runner = run.gateRunner(deployment: deployment)
         for gate in run.manifest.gates.preflight {
             try await log.step("gate \(gate.name)") { try await run.check(gate, with: runner) }
         }
         let manifest = run.manifest
         guard !manifest.gates.checklist.isEmpty else { return }
+        guard !returning else {
+            return try await log.step("checklist") { "not asked: \(manifest.version) ran here before and rollback.gated is false" }
+        }
         try await log.step("checklist") {
             let approval = try await run.repository.awaitApproval(
                 of: run.environment, manifest: run.blob, since: run.trigger.id, timeout: manifest.gates.approvalTimeout, trust: run.trust, log: log)
@@ -103,9 +107,6 @@ extension PipelineRun {
             throw DeploymentFailure(reason: "target.kind \(manifest.target.kind.rawValue) is not available in this version of Slipway yet; use process")
         }
         let gates = manifest.gates
-        guard gates.monitor == nil || manifest.upstream != nil else {
-            throw DeploymentFailure(reason: "gates.monitor is the soak time in the upstream environment: set upstream, or use gates.observe to watch this one after the rollout")
-        }
         let secrets = try resolveSecrets(manifest)
         let launcher = try launcher(for: manifest, blob: blob, secrets: secrets)
         if let named = manifest.run.workingDirectory {
@@ -160,8 +161,8 @@ extension PipelineRun {
         guard !baseline.isEmpty else { return "nothing runs yet" }
         let stats = Dictionary(try await traffic.stats().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let down = baseline.filter { stats[$0.id]?.health != .up }
-        guard down.isEmpty || trigger.isRollback else {
-            throw DeploymentFailure(reason: "the running \(baseline[0].version) is not healthy (\(down.map { "\($0.id): \(stats[$0.id]?.checkStatus ?? "no check")" }.joined(separator: ", "))); fix it, or roll back with slipway rollback \(environment)")
+        guard down.isEmpty || trigger.isRollback || isReturn else {
+            throw DeploymentFailure(reason: "the running \(baseline[0].version) is not healthy (\(down.map { "\($0.id): \(stats[$0.id]?.lastCheck ?? "no check yet")" }.joined(separator: ", "))); fix it, or roll back with slipway rollback \(environment)")
         }
         return down.isEmpty ? "" : "\(down.count) down, going ahead: this is a rollback"
     }

@@ -66,6 +66,14 @@ extension PipelineRun {
         return root.appendingPathComponent(directory).standardizedFileURL
     }
 
+    /// Going back to a manifest that ran on this machine before (a revert, `slipway rollback`,
+    /// `onFailure: revert`): unless the manifest says `rollback.gated`, the run goes straight to
+    /// it — no staging, no checklist, every instance at once (or the warm set) and one switch.
+    /// Judged by what ran here, never by what a commit message says.
+    var isReturn: Bool {
+        !manifest.rollback.gated && status?.manifest != blob && engine.state.deployedManifests(environment).contains { $0.manifest == blob }
+    }
+
     /// The launcher of the version that runs now, to restore it if the rollout fails.
     func previousLauncher() async -> InstanceLauncher? {
         guard let blob = status?.manifest, let manifest = await repository.manifest(blob: blob, path: environment.manifestPath),

@@ -99,3 +99,13 @@ struct BlueGreenStrategy: DeploymentStrategy {
         }
     }
 }
+
+extension BlueGreenSpec {
+    /// How going back to a version that ran here deploys, whatever `strategy` it was released
+    /// with: the warm set if there is one, otherwise every instance at once, then one switch
+    /// with no preview or approval; the set it replaces is kept warm only if `strategy` kept one.
+    static func immediate(after strategy: Strategy) -> BlueGreenSpec {
+        let keep: TimeSpan = if case .blueGreen(let spec) = strategy { spec.keepPrevious } else { .seconds(0) }
+        return BlueGreenSpec(preview: nil, keepPrevious: keep, autoPromote: true, approvalTimeout: .seconds(0))
+    }
+}
