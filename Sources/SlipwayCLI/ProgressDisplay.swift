@@ -1,6 +1,7 @@
 import Foundation
 import SlipwayEngine
 import Synchronization
+import SlipwayCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,15 +13,16 @@ struct ProgressDisplay: ProgressReporter {
     let started = ContinuousClock.now
     private let lastWaitLine = WaitLine()
 
+    /// When each environment's wait status was last written.
     final class WaitLine: Sendable {
-        let written = Mutex<ContinuousClock.Instant?>(nil)
+        let written = Mutex<[EnvironmentName: ContinuousClock.Instant]>([:])
     }
 
     func report(_ event: ProgressEvent) {
         if event.isWaiting, !isTerminal {
-            let due = lastWaitLine.written.withLock { last in
-                guard last.map({ ContinuousClock.now - $0 >= .seconds(10) }) ?? true else { return false }
-                last = .now
+            let due = lastWaitLine.written.withLock { written in
+                guard written[event.environment].map({ ContinuousClock.now - $0 >= .seconds(10) }) ?? true else { return false }
+                written[event.environment] = .now
                 return true
             }
             guard due else { return }

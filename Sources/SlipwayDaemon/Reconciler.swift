@@ -133,8 +133,8 @@ public struct Reconciler: Service {
                     known[deployed.blob] = deployed.replicas
                 }
             }
-            guard let count, let drift = engine.drift(of: name, replicas: count),
-                  let heal = await scheduler.claimForHealing(name, drift: drift, replicas: count, version: version) else { continue }
+            guard let count, let drift = await engine.drift(of: name, replicas: count),
+                  let heal = await scheduler.claimForHealing(name, drift: drift, replicas: count, version: version, manifest: blob) else { continue }
             logger.warning("drift: healing", metadata: ["env": "\(name)", "drift": "\(drift)", "after": "\(heal.delay)"])
             due.append(heal)
         }
@@ -146,7 +146,7 @@ public struct Reconciler: Service {
         if heal.delay > .zero { try? await Task.sleep(for: heal.delay) }
         do {
             // Looked at again after the backoff: what drifted may have been put right meanwhile.
-            if let drift = heal.giveUp == nil ? engine.drift(of: heal.environment, replicas: heal.replicas) : heal.drift,
+            if let drift = heal.giveUp == nil ? await engine.drift(of: heal.environment, replicas: heal.replicas) : heal.drift,
                let outcome = try await engine.heal(heal.environment, drift, giveUp: heal.giveUp, stop: heal.stop) {
                 log([outcome])
             }

@@ -36,7 +36,6 @@ actor Scheduler {
         let version: String
         let manifest: ObjectID?
         let stop: StopSignal
-        var healing = false
     }
 
     private var running: [EnvironmentName: Running] = [:]
@@ -84,9 +83,6 @@ actor Scheduler {
     }
 
     func finished(_ lane: EnvironmentName) {
-        if let run = running[lane], !run.healing, let environments {
-            heals.forget(environments.manifests.keys.filter { Self.lane(of: $0, in: environments) == lane })  // a new run starts afresh
-        }
         running[lane] = nil
         lastFinished[lane] = finishedRuns
         finishedRuns += 1
@@ -94,14 +90,17 @@ actor Scheduler {
 
     var busy: Bool { !running.isEmpty }
 
-    /// Claims the lane of `name` for healing `drift`; nil when a run holds it, the manifest is
-    /// gone from the last plan, or a crash loop was reported already.
-    func claimForHealing(_ name: EnvironmentName, drift: Drift, replicas: Int, version: String) -> Heal? {
-        guard let environments, environments.manifests[name] != nil else { return nil }
-        let lane = Self.lane(of: name, in: environments)
-        guard running[lane] == nil, let decision = heals.decide(name) else { return nil }
+    /// Claims the lane of `name` for healing `drift` of what runs (`manifest`); nil when a run
+    /// holds the lane. What runs is healed whatever the branch says now: a manifest pushed broken
+    /// leaves the running version as it is, and does not stop it from being healed. A newer
+    /// desired manifest for `name` stops the heal, as it stops a run.
+    func claimForHealing(_ name: EnvironmentName, drift: Drift, replicas: Int, version: String, manifest: ObjectID) -> Heal? {
+        guard let environments else { return nil }  // before the first plan
+        let lane = environments.manifests[name] == nil ? name : Self.lane(of: name, in: environments)
+        guard running[lane] == nil else { return nil }
+        let decision = heals.decide(name, manifest: manifest)
         let stop = StopSignal()
-        running[lane] = Running(environment: name, version: version, manifest: nil, stop: stop, healing: true)
+        running[lane] = Running(environment: name, version: version, manifest: manifest, stop: stop)
         return Heal(lane: lane, environment: name, drift: drift, replicas: replicas, giveUp: decision.giveUp, delay: decision.delay, stop: stop)
     }
 

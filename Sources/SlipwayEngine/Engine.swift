@@ -100,10 +100,11 @@ public struct Engine: Sendable {
         // Under Trust/, the commit that made the manifest count (not whichever side of a merge history lists first).
         let triggerID = if let commit = trust?.commits[name.manifestPath] { commit }
             else { try await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip) }
-        let run = PipelineRun(
+        var run = PipelineRun(
             environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(triggerID),
             status: try await repository.deployedStatus(of: name, at: tip, state: configuration.state), changes: environment.changes,
             repository: repository, engine: configuration, stop: stop, signature: trust?.verdict(name.manifestPath) ?? .refused("not judged under Trust/"))
+        run.returning = await run.isReturn()
         let outcome = await run.run()
         let commit: ObjectID
         do {

@@ -128,6 +128,9 @@ public struct Planner: Sendable {
             changes = Self.changes(from: deployed, to: manifest.fields)
         }
         if !changes.isEmpty { return result(.update, changes) }
+        if status.crashLoop == blob {
+            return result(.waiting, [], "\(manifest.version) crash-looped between releases (\(status.lastDeployment)); not restarted until a new release (to try it again as it is: slipway apply --retry-failed \(name))")
+        }
         let running = state.registry(name).load().filter { $0.version == manifest.version && $0.warmUntil == nil && $0.isRunning }.count
         if running < manifest.run.replicas {
             return result(.repair, [], "\(running) of \(manifest.run.replicas) instances of \(manifest.version) are running on this machine")

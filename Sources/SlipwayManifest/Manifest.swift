@@ -267,10 +267,10 @@ public struct RollbackPolicy: Sendable, Hashable, Codable {
     public var onFailure: OnFailure
     /// Run on a rollback after a backup gate: argv with `{backup}` for the backup's name.
     public var restore: [String]?
-    /// false (the default): going back to a manifest that ran on this machine before (a revert,
-    /// `slipway rollback`) is an emergency: no staging, no checklist or approval, every instance
-    /// started at once (or the warm set reused) and all traffic switched in one exchange. true:
-    /// it goes through the whole pipeline like a release.
+    /// false (the default): going back to the manifest that ran on this machine just before the
+    /// running one (a revert, `slipway rollback`) is an emergency: no staging, no checklist or
+    /// approval, every instance started at once (or the warm set reused) and all traffic switched
+    /// in one exchange. true in either manifest: it goes through the whole pipeline like a release.
     public var gated = false
 }
 

@@ -29,6 +29,9 @@ public struct EnvironmentStatus: Sendable, Codable, Equatable {
     public var validatedVersion: String?
     public var validatedFor: ObjectID?
     public var validatedIn: DeploymentID?
+    /// The manifest that crash-looped between releases (see healing in README, "The daemon"):
+    /// neither healed nor repaired until a new release, or `apply --retry-failed`.
+    public var crashLoop: ObjectID?
 
     public init(environment: EnvironmentName, service: String, version: String?, commit: ObjectID?, manifest: ObjectID?, since: String?,
                 instances: [InstanceSummary], lastResult: DeploymentResult, lastDeployment: DeploymentID,

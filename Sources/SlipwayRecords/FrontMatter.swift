@@ -70,6 +70,7 @@ public enum FrontMatter {
             ("failedVersion", status.failedVersion), ("failedManifest", status.failedManifest?.hex), ("failedCommit", status.failedCommit?.hex),
             ("failedDeployment", status.failedDeployment?.rawValue), ("failedReason", status.failedReason),
             ("validatedVersion", status.validatedVersion), ("validatedFor", status.validatedFor?.hex), ("validatedIn", status.validatedIn?.rawValue),
+            ("crashLoop", status.crashLoop?.hex),
         ]
         lines += optional.compactMap { key, value in value.map { "\(key): \(YAMLText.scalar($0))" } }
         return lines.joined(separator: "\n")
@@ -284,7 +285,7 @@ public enum FrontMatter {
     public static func parseStatus(_ document: String) throws -> EnvironmentStatus {
         let top = try fields(text(of: document))
         guard let result = DeploymentResult(rawValue: try top.required("lastResult")) else { throw FrontMatterError("lastResult is not a known result") }
-        return EnvironmentStatus(
+        var status = EnvironmentStatus(
             environment: try top.required("environment", as: EnvironmentName.self), service: try top.required("service"),
             version: top.string("version"), commit: top.optional("commit", as: ObjectID.self), manifest: top.optional("manifest", as: ObjectID.self),
             since: top.string("since"), instances: parseInstances(top["instances"]),
@@ -293,5 +294,7 @@ public enum FrontMatter {
             failedDeployment: top.optional("failedDeployment", as: DeploymentID.self), failedReason: top.string("failedReason"),
             validatedVersion: top.string("validatedVersion"), validatedFor: top.optional("validatedFor", as: ObjectID.self),
             validatedIn: top.optional("validatedIn", as: DeploymentID.self))
+        status.crashLoop = top.optional("crashLoop", as: ObjectID.self)
+        return status
     }
 }

@@ -61,4 +61,27 @@ struct HealingTests {
             }
         }
     }
+
+    @Test("a heal keeps what the last run remembered: a failed release is not tried again because the running version was healed")
+    func keepsFailure() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try await eventually { try records(ops).count == 1 }, "\(daemon.output)")
+                try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, extraArguments: ["--fail-health"], startTimeout: "1s"))
+                #expect(try await eventually { try records(ops).count == 2 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().result == .failed)
+
+                kill(try #require(running(ops).first).process.pid, SIGKILL)
+                #expect(try await eventually { try records(ops).count == 3 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().result == .healed)
+                #expect(try ops.git(["show", "HEAD:Status/production.md"]).contains("failedVersion: 2.0.0"))
+                try await Task.sleep(for: .seconds(2))  // a negative check: passes in which 2.0.0 may not be tried again
+                let after = try records(ops)
+                #expect(after.count == 3, "\(after)")
+                #expect(fetch(port)?.body == "web 1.0.0\n")
+            }
+        }
+    }
 }

@@ -250,7 +250,8 @@ struct TrustHistoryTests {
     func approvalReplay() async throws {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free(), alice = try ops.sshKey("alice")
-            let gates = "gates: { checklist: [\"DB migrated\"], approvalTimeout: 1s }"
+            // gated: going back to the previous version would otherwise skip the checklist (an emergency rollback).
+            let gates = "gates: { checklist: [\"DB migrated\"], approvalTimeout: 1s }\nrollback: { gated: true }"
             try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
             try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port, rollback: gates), signedWith: alice.key)
             #expect(try ops.slipway(["approve", "production", "--by", "Alex <alex@example.com>"]).status == 0)
@@ -373,7 +374,8 @@ struct TrustHistoryTests {
     func reencodedApproval() async throws {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free(), alice = try ops.sshKey("alice")
-            let gates = "gates: { checklist: [\"DB migrated\"], approvalTimeout: 1s }"
+            // gated: going back to the previous version would otherwise skip the checklist (an emergency rollback).
+            let gates = "gates: { checklist: [\"DB migrated\"], approvalTimeout: 1s }\nrollback: { gated: true }"
             try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
             try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port, rollback: gates), signedWith: alice.key)
             let blob = try ops.git(["rev-parse", "HEAD:Environments/production.yaml"]).trimmingCharacters(in: .whitespacesAndNewlines)

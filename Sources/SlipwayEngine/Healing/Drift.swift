@@ -13,14 +13,18 @@ public struct Drift: Sendable, Equatable, CustomStringConvertible {
     public let missing: Int
     /// The front (HAProxy) is not running.
     public let frontDown: Bool
+    /// Instances that run but that the front does not know (a Slipway stopped between starting
+    /// one and adding it, say).
+    public var outOfFront: [String] = []
 
-    public var isEmpty: Bool { exited.isEmpty && missing == 0 && !frontDown }
+    public var isEmpty: Bool { exited.isEmpty && missing == 0 && !frontDown && outOfFront.isEmpty }
 
     public var description: String {
         var parts: [String] = []
         if frontDown { parts.append("the front (HAProxy) was not running") }
         if !exited.isEmpty { parts.append("\(exited.count) instance(s) had exited (\(exited.joined(separator: ", ")))") }
         if missing > 0 { parts.append("\(missing) instance(s) were missing") }
+        if !outOfFront.isEmpty { parts.append("\(outOfFront.joined(separator: ", ")) ran outside the front") }
         return parts.joined(separator: "; ")
     }
 }
@@ -36,16 +40,20 @@ extension Engine {
     /// What drifted in `name` since its last run, whose manifest asks for `replicas`; nil when
     /// nothing did, nothing is deployed, or a run's journal is open (that run, or its recovery,
     /// owns the environment).
-    public func drift(of name: EnvironmentName, replicas: Int) -> Drift? {
+    public func drift(of name: EnvironmentName, replicas: Int) async -> Drift? {
         let state = configuration.state
-        // A manifest marked failed while it runs is a crash loop reported before: left alone.
-        guard let status = state.savedStatus(name), status.version != nil, let blob = status.manifest, status.failedManifest != blob,
+        // A crash loop reported before is left alone (see `EnvironmentStatus.crashLoop`).
+        guard let status = state.savedStatus(name), status.version != nil, let blob = status.manifest, status.crashLoop != blob,
               !FileManager.default.fileExists(atPath: state.journal(name).path) else { return nil }
         let serving = state.registry(name).load().filter { $0.warmUntil == nil && $0.manifest == blob }
         let exited = serving.filter { !$0.isRunning }.map(\.id)
         let missing = max(0, replicas - serving.count)
-        let frontDown = !status.instances.isEmpty && !state.traffic(name, logger: configuration.logger).isRunning
-        let drift = Drift(exited: exited, missing: missing, frontDown: frontDown)
+        let traffic = state.traffic(name, logger: configuration.logger)
+        let frontDown = !status.instances.isEmpty && !traffic.isRunning
+        var drift = Drift(exited: exited, missing: missing, frontDown: frontDown)
+        if !frontDown, let known = try? await traffic.stats().map(\.name) {
+            drift.outOfFront = serving.filter { $0.isRunning && !known.contains($0.id) }.map(\.id)
+        }
         return drift.isEmpty ? nil : drift
     }
 

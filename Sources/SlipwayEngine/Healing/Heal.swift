@@ -12,7 +12,7 @@ extension PipelineRun {
         let log = RunLog(environment: environment, progress: engine.progress, stop: stop)
         let target = engine.target(for: manifest, in: environment)
         let traffic = engine.state.traffic(environment, logger: engine.logger)
-        var reason = "\(drift)"
+        var reason = "\(drift)", superseded = false
         log.begin(.healing)
         do {
             try await log.step("traffic") {
@@ -35,18 +35,28 @@ extension PipelineRun {
             }
             log.end()
         } catch {
-            reason += "; healing failed: \(ErrorText.sentence(error))"
+            superseded = (error as? DeploymentFailure)?.superseded ?? false
+            reason += "; healing \(superseded ? "stopped" : "failed"): \(ErrorText.sentence(error))"
             log.end(failed: true)
         }
-        var record = record(deploymentID(startedAt: started), started: started, result: giveUp == nil && log.phases.allSatisfy { $0.outcome == .passed } ? .healed : .failed,
+        let result: DeploymentResult = superseded ? .superseded
+            : giveUp == nil && log.phases.allSatisfy { $0.outcome == .passed } ? .healed : .failed
+        var record = record(deploymentID(startedAt: started), started: started, result: result,
                             reason: redactor.redact(reason), phases: log.phases, instances: [], logs: [])
         record.previousVersion = manifest.version
         record.changes = []
         record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
-        // A crash loop is remembered as a failure of the manifest: nothing retries it (no heal, no
-        // repair run) until the manifest changes or `apply --retry-failed` asks.
-        var after = newStatus(for: &record, target: target, failed: giveUp != nil)
+        var after = newStatus(for: &record, target: target, failed: false)
         after.since = status?.since
+        // What the last run remembered stays: a failed or refused desired manifest is not retried
+        // because the running one was healed. A crash loop is remembered beside it: nothing heals
+        // or repairs that manifest again until a new release (or `apply --retry-failed`).
+        if let status {
+            (after.failedVersion, after.failedManifest, after.failedCommit, after.failedDeployment, after.failedReason) =
+                (status.failedVersion, status.failedManifest, status.failedCommit, status.failedDeployment, status.failedReason)
+            (after.validatedVersion, after.validatedFor, after.validatedIn) = (status.validatedVersion, status.validatedFor, status.validatedIn)
+        }
+        after.crashLoop = giveUp == nil ? nil : blob
         return Outcome(record: record, status: after)
     }
 

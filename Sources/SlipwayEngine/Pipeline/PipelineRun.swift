@@ -23,6 +23,8 @@ struct PipelineRun {
     var stop: StopSignal? = nil
     /// How `Trust/` judged this manifest when the branch was read (`TrustLedger`).
     var signature: TrustCheck.Verdict = .refused("not judged under Trust/")
+    /// Going straight back to the version that ran before (see `isReturn`).
+    var returning = false
 
     struct Outcome {
         var record: DeploymentRecord
@@ -96,7 +98,7 @@ struct PipelineRun {
     /// Staging: the version passes in the upstream environment first, when there is one.
     private func staging(log: RunLog, deployment: DeploymentID) async throws {
         guard let upstream = manifest.upstream else { return log.skip(.staging, because: "no upstream environment") }
-        guard !isReturn else { return log.skip(.staging, because: "going back to \(manifest.version), which ran here before (rollback.gated: false)") }
+        guard !returning else { return log.skip(.staging, because: "going back to \(manifest.version), which ran here before (rollback.gated: false)") }
         log.begin(.staging)
         try await stage(in: upstream, log: log, deployment: deployment)
         log.end()

@@ -44,7 +44,7 @@ struct Preflight {
             }
             return ""
         }
-        let returning = run.isReturn
+        let returning = run.returning
         try await gates(returning: returning)
         let strategy = returning ? BlueGreenStrategy(spec: .immediate(after: manifest.strategy)) : try manifest.strategy.runner()
         let (secrets, launcher) = try configured.unwrap("the launcher")
@@ -161,7 +161,7 @@ extension PipelineRun {
         guard !baseline.isEmpty else { return "nothing runs yet" }
         let stats = Dictionary(try await traffic.stats().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let down = baseline.filter { stats[$0.id]?.health != .up }
-        guard down.isEmpty || trigger.isRollback || isReturn else {
+        guard down.isEmpty || trigger.isRollback || returning else {
             throw DeploymentFailure(reason: "the running \(baseline[0].version) is not healthy (\(down.map { "\($0.id): \(stats[$0.id]?.lastCheck ?? "no check yet")" }.joined(separator: ", "))); fix it, or roll back with slipway rollback \(environment)")
         }
         return down.isEmpty ? "" : "\(down.count) down, going ahead: this is a rollback"

@@ -60,6 +60,7 @@ extension PipelineRun {
             version: stillRunning ? status?.version : nil, commit: stillRunning ? status?.commit : nil,
             manifest: stillRunning ? status?.manifest : nil, since: stillRunning ? status?.since : nil,
             instances: summaries, lastResult: record.result, lastDeployment: deployment)
+        newStatus.crashLoop = stillRunning ? status?.crashLoop : nil
         if failed {
             (newStatus.failedVersion, newStatus.failedManifest, newStatus.failedDeployment, newStatus.failedReason) =
                 (manifest.version, blob, deployment, record.reason)

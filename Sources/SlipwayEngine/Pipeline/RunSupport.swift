@@ -66,12 +66,17 @@ extension PipelineRun {
         return root.appendingPathComponent(directory).standardizedFileURL
     }
 
-    /// Going back to a manifest that ran on this machine before (a revert, `slipway rollback`,
-    /// `onFailure: revert`): unless the manifest says `rollback.gated`, the run goes straight to
-    /// it — no staging, no checklist, every instance at once (or the warm set) and one switch.
-    /// Judged by what ran here, never by what a commit message says.
-    var isReturn: Bool {
-        !manifest.rollback.gated && status?.manifest != blob && engine.state.deployedManifests(environment).contains { $0.manifest == blob }
+    /// Going back to the manifest that ran on this machine just before the one running now (a
+    /// revert of the last release, `slipway rollback`): the run goes straight to it — no
+    /// staging, no checklist, every instance at once (or the warm set) and one switch. Judged by
+    /// what ran here, never by what a commit message says; not when either manifest says
+    /// `rollback.gated`, nor for a manifest that failed or crash-looped here.
+    func isReturn() async -> Bool {
+        guard let running = status?.manifest, running != blob, !manifest.rollback.gated,
+              status?.failedManifest != blob, status?.crashLoop != blob,
+              engine.state.deployedManifests(environment).last(where: { $0.manifest != running })?.manifest == blob,
+              let current = await repository.manifest(blob: running, path: environment.manifestPath) else { return false }
+        return !current.rollback.gated
     }
 
     /// The launcher of the version that runs now, to restore it if the rollout fails.

@@ -6,7 +6,10 @@ import Glibc
 #endif
 
 /// The doors to this machine that the pipeline's checks and gates go through: commands run to
-/// completion (swift-subprocess) and HTTP checks (AsyncHTTPClient), against real processes and sockets.
+/// completion (swift-subprocess) and HTTP checks (AsyncHTTPClient), against real processes and
+/// sockets. Here rather than among the end-to-end suites: they take two seconds, and there the
+/// suites' blocking helpers can hold every thread of the test process's concurrency pool, which
+/// delays what these await past their own timeouts.
 @Suite("doors: commands and HTTP checks")
 struct HostDoorTests {
     static func scratch() throws -> URL {

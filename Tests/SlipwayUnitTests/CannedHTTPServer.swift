@@ -20,7 +20,7 @@ final class CannedHTTPServer: Sendable {
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
         }
-        guard bound, listen(listener, 16) == 0 else { throw TestFailure("cannot listen: \(String(cString: strerror(errno)))") }
+        guard bound, listen(listener, 16) == 0 else { throw CannotListen(errno: errno) }
         port = Int(UInt16(bigEndian: address.sin_port))
         Thread.detachNewThread {
             while true {
@@ -38,4 +38,8 @@ final class CannedHTTPServer: Sendable {
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }
+}
+
+struct CannotListen: Error {
+    let errno: Int32
 }
