@@ -186,8 +186,10 @@ extension Slipway {
 
         func runGit(_ arguments: [String]) async {
             let git = ExecutableResolver.standard().resolve("git", in: URL(fileURLWithPath: "/"))
+            let output = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("slipway-demo-git-\(getpid()).log")
+            defer { try? FileManager.default.removeItem(at: output) }
             let spec = LaunchSpec(arguments: ["git"] + arguments, environment: ProcessInfo.processInfo.environment,
-                                  workingDirectory: URL(fileURLWithPath: "/"), logFile: URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("slipway-demo-git.log"))
+                                  workingDirectory: URL(fileURLWithPath: "/"), logFile: output)
             guard let git, let result = try? await Commands.output(of: spec, executable: git, timeout: .seconds(30)) else {
                 return print("   (git is not installed)")
             }
