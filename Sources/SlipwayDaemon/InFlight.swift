@@ -30,6 +30,20 @@ public final class InFlight: ProgressReporter, Sendable {
         }
     }
 
+    /// The phase of an entry for an environment held by a problem of this machine (its step says which).
+    public static let held = "held"
+
+    /// Shows what the last plan held (see `EnvironmentPlan.Action.held`), in place of older holds.
+    public func hold(_ reasons: [EnvironmentName: String]) {
+        entries.withLock { entries in
+            for (name, entry) in entries where entry.phase == Self.held && reasons[name] == nil { entries[name] = nil }
+            for (name, reason) in reasons where entries[name].map({ $0.phase == Self.held }) ?? true {
+                entries[name] = Entry(environment: name, phase: Self.held, step: reason, percent: 0,
+                                      since: entries[name]?.since ?? Date())
+            }
+        }
+    }
+
     /// Forgets an environment's run (when it ended, whatever happened).
     public func clear(_ environment: EnvironmentName) { entries.withLock { $0[environment] = nil } }
 

@@ -22,6 +22,8 @@ public struct Reconciler: Service {
     let logger: Logger
     /// Replica counts of deployed manifests, by blob: a heal check reads no manifest twice.
     private let replicas = ReplicaCounts()
+    /// When to plan again while environments are held (a program may be installed meanwhile).
+    private let heldRetry = HeldRetry()
 
     public init(engine: Engine, triggers: Triggers, inFlight: InFlight, remote: RemoteSync? = nil, logger: Logger) {
         self.engine = engine
@@ -48,7 +50,7 @@ public struct Reconciler: Service {
                 if let remote {
                     do { try await remote.pull() } catch { logger.warning("fetch failed", metadata: ["error": "\(ErrorText.sentence(error))"]) }
                 }
-                if reason == "done" { handled = nil }
+                if reason == "done" || heldRetry.isDue() { handled = nil }
                 if let tip = try? await engine.repository.tip(), tip.hex != handled {
                     handled = tip.hex
                     for work in await schedule(tip: tip, trigger: reason, scheduler) {
@@ -98,6 +100,12 @@ public struct Reconciler: Service {
             for environment in plan.environments where environment.action == .blocked {
                 logger.error("not deployed: the status file is unreadable", metadata: ["env": "\(environment.environment)", "error": "\(environment.reason ?? "")"])
             }
+            let held = plan.environments.filter { $0.action == .held }
+            for environment in held {
+                logger.warning("held: this machine lacks what it needs", metadata: ["env": "\(environment.environment)", "why": "\(environment.reason ?? "")"])
+            }
+            inFlight.hold(Dictionary(held.map { ($0.environment, $0.reason ?? "") }, uniquingKeysWith: { first, _ in first }))
+            heldRetry.planned(held: !held.isEmpty)
             return await scheduler.schedule(plan, desired: desired, tip: tip, plannedAt: stamp)
         } catch {
             logger.error("reconcile failed", metadata: ["error": "\(ErrorText.sentence(error))"])
@@ -185,4 +193,21 @@ public struct Reconciler: Service {
 /// Replica counts of deployed manifests, by blob.
 final class ReplicaCounts: Sendable {
     let byBlob = Mutex<[ObjectID: Int]>([:])
+}
+
+/// Plans again while environments are held, backing off from 10 s to 5 minutes.
+final class HeldRetry: Sendable {
+    private let state = Mutex<(due: ContinuousClock.Instant?, backoff: Duration)>((nil, .seconds(10)))
+
+    func planned(held: Bool) {
+        state.withLock { state in
+            guard held else { return state = (nil, .seconds(10)) }
+            if state.due == nil || state.due.map({ $0 <= .now }) == true {
+                state.due = .now + state.backoff
+                state.backoff = min(state.backoff * 2, .seconds(300))
+            }
+        }
+    }
+
+    func isDue() -> Bool { state.withLock { $0.due.map { $0 <= .now } ?? false } }
 }

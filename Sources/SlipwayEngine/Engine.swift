@@ -54,7 +54,7 @@ public struct Engine: Sendable {
         self.configuration = configuration
     }
 
-    public var planner: Planner { Planner(repository: repository, state: configuration.state) }
+    public var planner: Planner { Planner(repository: repository, state: configuration.state, machine: machine) }
 
     /// One reconcile pass: deploys every selected environment whose desired state differs
     /// from what runs (upstream environments first) and commits a record for each.

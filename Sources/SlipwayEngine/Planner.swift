@@ -21,6 +21,9 @@ public struct EnvironmentPlan: Sendable, Codable {
         /// Slipway cannot tell what is deployed (its status file is unreadable): nothing is
         /// done until a person restores it; the other environments go on.
         case blocked
+        /// This machine lacks what the environment or its lane needs (a secret, a program):
+        /// nothing in the lane changes and nothing is recorded until it is fixed.
+        case held
     }
 
     public let environment: EnvironmentName
@@ -52,10 +55,13 @@ public struct Plan: Sendable, Codable {
 public struct Planner: Sendable {
     let repository: OpsRepository
     let state: StateDirectory
+    /// When set, environments this machine cannot run are held (see `MachineCheck`).
+    let machine: MachineCheck?
 
-    public init(repository: OpsRepository, state: StateDirectory) {
+    public init(repository: OpsRepository, state: StateDirectory, machine: MachineCheck? = nil) {
         self.repository = repository
         self.state = state
+        self.machine = machine
     }
 
     /// - Parameter only: environments to plan; all when empty. Unknown names are an error.
@@ -93,7 +99,27 @@ public struct Planner: Sendable {
             return plans.compactMap { $0 }
         }
         let invalid = desired.environments.diagnostics.map(\.description)
-        return Plan(commit: tip, environments: plans, invalid: invalid)
+        return Plan(commit: tip, environments: hold(plans, in: desired.environments), invalid: invalid)
+    }
+
+    /// Holds every run whose environment, or an upstream it deploys into, this machine cannot run.
+    func hold(_ plans: [EnvironmentPlan], in environments: EnvironmentSet) -> [EnvironmentPlan] {
+        guard let machine else { return plans }
+        return plans.map { plan in
+            guard plan.needsRun() else { return plan }
+            var chain: [(name: EnvironmentName, manifest: Manifest)] = [], next: EnvironmentName? = plan.environment
+            while let name = next, !chain.contains(where: { $0.name == name }), let manifest = environments.manifests[name] {
+                chain.append((name, manifest))
+                next = manifest.upstream
+            }
+            let problems = chain.flatMap { link in
+                machine.problems(link.manifest, in: link.name).map { link.name == plan.environment ? $0 : "\(link.name): \($0)" }
+            }
+            guard !problems.isEmpty else { return plan }
+            return EnvironmentPlan(environment: plan.environment, action: .held, service: plan.service, desiredVersion: plan.desiredVersion,
+                                   deployedVersion: plan.deployedVersion, changes: plan.changes,
+                                   reason: problems.joined(separator: "; ") + "; deployed once this machine has it, nothing is recorded meanwhile")
+        }
     }
 
     func select(_ only: [EnvironmentName], in desired: DesiredState) throws -> [EnvironmentName] {

@@ -288,6 +288,33 @@ struct StagingTests {
         }
     }
 
+    @Test("a secret this machine lacks holds the lane: plan, dry run, apply and status say so; staging is not touched, nothing is recorded; once set, it deploys without --retry-failed")
+    func heldByMachine() async throws {
+        try await OpsRepoFixture.with { ops in
+            let staging = try Ports.free(), production = try Ports.free()
+            try setUp(ops, stagingPort: staging, productionPort: production)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let records = try ops.git(["log", "--format=%H", "--grep", "Slipway-Result:"]).split(separator: "\n").count
+            let text = try ops.git(["show", "HEAD:Environments/production.yaml"])
+                .replacingOccurrences(of: "version: \"1.0.0\"", with: "version: \"2.0.0\"")
+                .replacingOccurrences(of: "traffic:", with: "  secrets: { DB_PASSWORD: env:TEST_HELD_SECRET }\ntraffic:")
+            try ops.commit("Environments/production.yaml", text)
+
+            let plan = try ops.slipway(["plan"])
+            #expect(plan.stdout.contains("production: held web 1.0.0 → 2.0.0") && plan.stdout.contains("TEST_HELD_SECRET is not set in Slipway's environment"), "\(plan.output)")
+            #expect(try ops.slipway(["apply", "--dry-run"]).stdout.contains("production: nothing to do (held) — secret DB_PASSWORD: TEST_HELD_SECRET is not set"))
+            let held = try ops.slipway(["apply"])
+            #expect(held.status == 1 && held.stderr.contains("production: held — secret DB_PASSWORD"), "\(held.output)")
+            #expect(try ops.slipway(["status", "production"]).stdout.contains("production: held on this machine — secret DB_PASSWORD: TEST_HELD_SECRET is not set"))
+            #expect(try ops.git(["log", "--format=%H", "--grep", "Slipway-Result:"]).split(separator: "\n").count == records, "nothing recorded")
+            #expect(try ops.git(["show", "HEAD:Status/staging.md"]).contains("version: 1.0.0"), "staging untouched")
+
+            let fixed = try ops.slipway(["apply"], environment: ["TEST_HELD_SECRET": "s3cret"])
+            #expect(fixed.status == 0 && fixed.stdout.contains("production: succeeded"), "\(fixed.output)")
+            #expect(fetch(production)?.body == "web 2.0.0\n")
+        }
+    }
+
     @Test("a revert of a release goes straight back: no staging, no checklist, every instance at once, one switch; rollback.gated opts back in")
     func emergencyRollback() async throws {
         try await OpsRepoFixture.with { ops in

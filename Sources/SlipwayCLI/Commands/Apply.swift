@@ -39,7 +39,8 @@ extension Slipway {
             for diagnostic in plan.invalid { printError(diagnostic) }
             for environment in plan.environments {
                 guard environment.needsRun(retryFailed: retryFailed), let manifest = desired.environments.manifests[environment.environment] else {
-                    print("\(environment.environment): nothing to do (\(environment.action.rawValue))")
+                    let held = environment.action == .held ? " — \(environment.reason ?? "")" : ""
+                    print("\(environment.environment): nothing to do (\(environment.action.rawValue))\(held)")
                     continue
                 }
                 DryRun.describe(environment, manifest: manifest).forEach { print($0) }
@@ -61,10 +62,15 @@ extension Slipway {
                     let note = switch outcome.plan.action {
                     case .waiting: "waiting — \(outcome.plan.reason ?? "")"
                     case .blocked: "not deployed — \(outcome.plan.reason ?? "")"
+                    case .held: "held — \(outcome.plan.reason ?? "")"
                     default: "up to date"
                     }
-                    if outcome.plan.action == .blocked { failed = true }
-                    print("\(outcome.plan.environment): \(note)")
+                    if [.blocked, .held].contains(outcome.plan.action) {
+                        failed = true
+                        printError("\(outcome.plan.environment): \(note)")
+                    } else {
+                        print("\(outcome.plan.environment): \(note)")
+                    }
                     continue
                 }
                 print("\(record.environment): \(record.result.rawValue) — \(record.service) \(record.previousVersion ?? "none") → \(record.version)"

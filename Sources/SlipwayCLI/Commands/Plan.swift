@@ -38,7 +38,7 @@ extension Slipway {
                     print("\(environment.environment): waiting — \(environment.reason ?? "")")
                 default:
                     print("\(environment.environment): \(environment.action.rawValue) \(environment.service) \(deployed) → \(environment.desiredVersion)")
-                    if let reason = environment.reason, environment.action == .repair { print("    \(reason)") }
+                    if let reason = environment.reason, [.repair, .held].contains(environment.action) { print("    \(reason)") }
                     let width = environment.changes.map(\.field.count).max() ?? 0
                     for change in environment.changes {
                         print("    \(change.field.padding(toLength: width, withPad: " ", startingAt: 0))  \(change.from) → \(change.to)")

@@ -39,6 +39,8 @@ extension Slipway {
             let instancesRunning: Int
             /// Why the status file could not be read (the others still are).
             var error: String? = nil
+            /// What this machine lacks to deploy the desired manifest (see `MachineCheck`).
+            var held: [String] = []
         }
 
         /// The error for a name that is neither a manifest nor an environment with state here.
@@ -54,27 +56,35 @@ extension Slipway {
             let names = try environmentNames(environment.map { [$0] } ?? []).nonEmpty ?? desired.environments.ordered
             let known = Set(desired.environments.ordered + state.knownEnvironments())
             if let unknown = names.first(where: { !known.contains($0) }) { throw CommandFailure(Self.unknown(unknown, known: known)) }
+            // The daemon's view when one runs (its environment is what counts), otherwise this shell's: what apply here would do.
+            let answer = ControlServer.send("status", to: Daemon.controlSocket(state))
+            let inFlight = answer.flatMap { try? Self.decoder.decode([InFlight.Entry].self, from: Data($0.utf8)) } ?? []
+            let machine = answer == nil ? try global.engine(repository).machine : nil
             var rows: [Row] = []
             for name in names {
                 do {
                     let status = try await repository.deployedStatus(of: name, at: tip, state: state)
                     let running = state.registry(name).load().filter { $0.version == status?.version && $0.isRunning }.count
-                    rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running))
+                    let held = desired.environments.manifests[name].flatMap { manifest in machine.map { $0.problems(manifest, in: name) } } ?? []
+                    rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running, held: held))
                 } catch {
                     rows.append(Row(environment: name.rawValue, status: nil, instancesRunning: 0, error: "\(ErrorText.sentence(error))"))
                 }
             }
-            let inFlight = ControlServer.send("status", to: Daemon.controlSocket(state))
-                .flatMap { try? Self.decoder.decode([InFlight.Entry].self, from: Data($0.utf8)) } ?? []
             if output.json { return try output.print(json: StatusReport(environments: rows, inFlight: inFlight)) }
             for entry in inFlight {
-                print("\(entry.environment): in flight — \(entry.phase), \(entry.step), \(entry.percent)% (since \(Timestamp.iso(entry.since)))")
+                if entry.phase == InFlight.held {
+                    print("\(entry.environment): held by the daemon since \(Timestamp.iso(entry.since)) — \(entry.step)")
+                } else {
+                    print("\(entry.environment): in flight — \(entry.phase), \(entry.step), \(entry.percent)% (since \(Timestamp.iso(entry.since)))")
+                }
             }
             for row in rows {
                 if let error = row.error {
                     print("\(row.environment): \(error)")
                     continue
                 }
+                for problem in row.held { print("\(row.environment): held on this machine — \(problem)") }
                 guard let status = row.status else {
                     print("\(row.environment): never deployed")
                     continue

@@ -1,0 +1,52 @@
+public import Foundation
+public import SlipwayCore
+public import SlipwayHost
+public import SlipwayManifest
+
+/// What this machine lacks to run a manifest: a secret not set in Slipway's environment, a
+/// program not installed. A problem of the machine, not of the change: the planner holds such
+/// an environment (and its lane) before anything changes, nothing is recorded, and it deploys
+/// once the machine is fixed (README, "The daemon").
+public struct MachineCheck: Sendable {
+    public let environment: [String: String]
+    public let resolver: ExecutableResolver
+    public let state: StateDirectory
+    /// Where relative `run.workingDirectory` values start (the ops repo's working tree).
+    public let root: URL
+
+    public init(environment: [String: String], resolver: ExecutableResolver, state: StateDirectory, root: URL) {
+        (self.environment, self.resolver, self.state, self.root) = (environment, resolver, state, root)
+    }
+
+    /// Each problem in one sentence; empty when the manifest can run here.
+    public func problems(_ manifest: Manifest, in name: EnvironmentName) -> [String] {
+        var problems: [String] = []
+        for (secret, reference) in manifest.run.secrets.sorted(by: { $0.key < $1.key }) {
+            switch environment[reference.variable] {
+            case nil: problems.append("secret \(secret): \(reference.variable) is not set in Slipway's environment")
+            case ""?: problems.append("secret \(secret): \(reference.variable) is set but empty in Slipway's environment")
+            default: break
+            }
+        }
+        if let program = manifest.run.command.first, !program.contains("{") {
+            let directory = workingDirectory(manifest, name)
+            if resolver.resolve(program, in: directory) == nil {
+                problems.append("run.command: \(resolver.problem(with: program, in: directory))")
+            }
+        }
+        return problems
+    }
+
+    func workingDirectory(_ manifest: Manifest, _ name: EnvironmentName) -> URL {
+        guard let directory = manifest.run.workingDirectory else { return state.work(name) }
+        return directory.hasPrefix("/") ? URL(fileURLWithPath: directory) : root.appendingPathComponent(directory).standardizedFileURL
+    }
+}
+
+extension Engine {
+    /// The checks of this machine the planner holds environments by.
+    public var machine: MachineCheck {
+        MachineCheck(environment: configuration.environment, resolver: configuration.resolver, state: configuration.state,
+                     root: repository.git.workingDirectory ?? repository.git.gitDirectory)
+    }
+}
