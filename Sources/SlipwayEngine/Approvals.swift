@@ -36,6 +36,11 @@ extension OpsRepository {
             throw EngineError("\(name.manifestPath) at \(tip.short) does not count under \(TrustCheck.folder)/, so it cannot be approved: \(why)")
         }
         let manifest = try ManifestParser.parse(try await git.readBlob(blob), path: name.manifestPath)
+        // An approval nobody asked for (a typo of the environment, a manifest without a gate) would only sit in history.
+        let waits = if case .blueGreen(let spec) = manifest.strategy { !spec.autoPromote } else { false }
+        guard waits || !manifest.gates.checklist.isEmpty else {
+            throw EngineError("nothing in \(name) waits for an approval: \(name.manifestPath) has no gates.checklist and no blueGreen autoPromote: false")
+        }
         let now = Date()
         let text = """
             ---

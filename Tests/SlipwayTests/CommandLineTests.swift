@@ -211,6 +211,28 @@ struct CommandLineTests {
         }
     }
 
+    @Test("status and approve say what is true: a reverted failure is history, a broken manifest does not hide what serves, an approval nobody asked for is refused")
+    func statusAndApprove() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let bad = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, extraArguments: ["--crash-at-start"]))
+            #expect(try ops.slipway(["apply"]).status == 1)
+            #expect(try ops.slipway(["status"]).stdout.contains("desired 2.0.0 failed"))
+            try Command.git(["revert", "--no-edit", bad], in: ops.workTree)
+            let reverted = try ops.slipway(["status"])
+            #expect(!reverted.stdout.contains("desired 2.0.0 failed"), "\(reverted.output)")
+
+            let approve = try ops.slipway(["approve", "production", "--by", "Alex <alex@example.com>"])
+            #expect(approve.status == 1 && approve.stderr.contains("nothing in production waits for an approval"), "\(approve.output)")
+
+            try ops.commit("Environments/production.yaml", "service: web\nversion: [broken\n")
+            let broken = try ops.slipway(["status"])
+            #expect(broken.stdout.contains("production: web 1.0.0") && broken.stdout.contains("no valid Environments/production.yaml at the tip"), "\(broken.output)")
+        }
+    }
+
     @Test("a name that is no environment is an error, not a quiet success: status, down")
     func unknownEnvironment() async throws {
         try await OpsRepoFixture.with { ops in

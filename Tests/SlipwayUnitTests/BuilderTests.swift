@@ -3,6 +3,7 @@ import Testing
 @testable import SlipwayRecords
 @testable import SlipwayHost
 @testable import SlipwayTraffic
+@testable import SlipwayEngine
 
 @Suite("Pure builders: HAProxy config and commands, stats, redaction")
 struct BuilderTests {
@@ -93,5 +94,13 @@ struct BuilderTests {
             #expect(ErrorText.sentence(error) == "/nonexistent/file: no such file or directory")
         }
         #expect(ErrorText.sentence(TestFailure("first\n  second\n")) == "first; second")
+    }
+
+    @Test("promotion sets the top-level version however its key is quoted, and keeps a comment")
+    func promotionSetsVersion() {
+        for key in ["version:", "\"version\":", "'version':"] {
+            let text = "service: web\n\(key) \"1.0.0\" # pinned\nrun: { command: [web] }\n  version: nested\n"
+            #expect(PipelineRun.settingVersion("2.0.0", in: text) == "service: web\n\(key) \"2.0.0\" # pinned\nrun: { command: [web] }\n  version: nested\n")
+        }
     }
 }

@@ -26,6 +26,7 @@ extension Slipway {
             let approval = try await repository.approve(name, by: approver, state: state)
             state.rememberOwnCommit(approval.commit)
             print("\(name): approved \(approval.version) (manifest \(approval.manifest.short)) as \(approval.approver), commit \(approval.commit.short)")
+            for item in approval.items { print("    [x] \(item)") }
         }
     }
 }

@@ -53,7 +53,9 @@ extension Slipway {
             let state = global.stateDirectory(for: repository)
             let tip = try await repository.tip()
             let desired = try await repository.desired(at: tip)
-            let names = try environmentNames(environment.map { [$0] } ?? []).nonEmpty ?? desired.environments.ordered
+            // Environments that run here but have no valid manifest at the tip (deleted, broken) are shown too: they still serve.
+            let orphans = state.knownEnvironments().filter { desired.environments.manifests[$0] == nil && state.savedStatus($0)?.version != nil }
+            let names = try environmentNames(environment.map { [$0] } ?? []).nonEmpty ?? desired.environments.ordered + orphans
             let known = Set(desired.environments.ordered + state.knownEnvironments())
             if let unknown = names.first(where: { !known.contains($0) }) { throw CommandFailure(Self.unknown(unknown, known: known)) }
             // The daemon's view when one runs (its environment is what counts), otherwise this shell's: what apply here would do.
@@ -91,8 +93,13 @@ extension Slipway {
                 }
                 let running = status.version.map { "\(status.service) \($0) since \(status.since ?? "?"), \(row.instancesRunning)/\(status.instances.count) instances running" } ?? "nothing running"
                 print("\(row.environment): \(running); last deployment \(status.lastDeployment) \(status.lastResult.rawValue)")
-                if let failed = status.failedVersion {
+                // Only while the failed manifest is still the desired one: after a revert it is history.
+                let name = EnvironmentName(text: row.environment)
+                if let failed = status.failedVersion, let name, status.failedManifest == desired.blobs[name] {
                     print("    desired \(failed) failed: \(status.failedReason ?? "?")")
+                }
+                if let name, desired.environments.manifests[name] == nil {
+                    print("    no valid \(name.manifestPath) at the tip: what runs is left as it is")
                 }
             }
         }

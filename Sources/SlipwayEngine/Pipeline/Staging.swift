@@ -123,9 +123,10 @@ extension PipelineRun {
     /// Sets the top-level `version:` of a manifest's text, keeping everything else as written.
     static func settingVersion(_ version: String, in text: String) -> String {
         text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            guard line.hasPrefix("version:") else { return String(line) }
+            // The top-level key, however it is quoted: `version:`, `"version":`, `'version':`.
+            guard let key = ["version:", "\"version\":", "'version':"].first(where: { line.hasPrefix($0) }) else { return String(line) }
             let comment = line.range(of: " #").map { String(line[$0.lowerBound...]) } ?? ""
-            return "version: \"\(version)\"\(comment)"
+            return "\(key) \"\(version)\"\(comment)"
         }.joined(separator: "\n")
     }
 
