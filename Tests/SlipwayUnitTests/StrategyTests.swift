@@ -61,6 +61,19 @@ struct StrategyTests {
         }
     }
 
+    @Test("canary: a first deployment without traffic comes up on its health checks; with traffic it is still judged")
+    func canaryFirstDeployment() async throws {
+        try await Self.withRepository { repository in
+            let quiet = try StrategyBench(Self.canary, serve: Self.serving { _ in Served(requests: 0) })
+            let serving = try await quiet.run(baseline: 0, repository: repository)
+            #expect(serving.map(\.version) == ["2.0.0", "2.0.0"])
+            #expect(quiet.log.analysis.map(\.decision) == [StepDecision.promoted] && quiet.log.analysis.first?.reason.hasPrefix("first deployment") == true)
+
+            let failing = try StrategyBench(Self.canary, serve: Self.serving { _ in Served(requests: 100, errors: 60) })
+            await #expect(throws: DeploymentFailure.self) { _ = try await failing.run(baseline: 0, repository: repository) }
+        }
+    }
+
     @Test("canary: too little traffic extends the step until a window decides, then promotes")
     func canaryExtendsOnNoData() async throws {
         try await Self.withRepository { repository in

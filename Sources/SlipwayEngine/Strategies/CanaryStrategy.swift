@@ -139,6 +139,13 @@ final class StepAnalyzer {
                 context.log.analysis.append(row(.promoted, lastReason))
                 return "\(total.canary.requests) requests, \(total.canary.errors) errors, \(Int(total.canary.responseMilliseconds)) ms; \(conclusive) conclusive window(s)"
             }
+            // A first deployment has nothing to compare with and nothing to go back to: a new
+            // environment without traffic yet comes up once healthy; what traffic it gets is still judged.
+            if baseline.isEmpty, elapsed >= duration.duration {
+                let why = "first deployment: \(total.canary.requests) request(s) in the step, too few to judge; promoted on its health checks (nothing ran before)"
+                context.log.analysis.append(row(.promoted, why))
+                return why
+            }
             if elapsed >= bound {
                 let why = "inconclusive for \(TimeSpan(milliseconds: started.elapsedMilliseconds)) (3 × the step): only \(total.canary.requests) request(s) reached the new version, \(context.policy.minRequests) needed for a decision; not promoted on no data"
                 context.log.analysis.append(row(.rolledBack, why))
