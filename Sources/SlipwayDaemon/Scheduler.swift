@@ -95,7 +95,7 @@ actor Scheduler {
     /// leaves the running version as it is, and does not stop it from being healed. A newer
     /// desired manifest for `name` stops the heal, as it stops a run.
     func claimForHealing(_ name: EnvironmentName, drift: Drift, replicas: Int, version: String, manifest: ObjectID) -> Heal? {
-        guard let environments else { return nil }  // before the first plan
+        guard let environments, environments.manifests[name]?.suspended == nil else { return nil }  // before the first plan; suspended
         let lane = environments.manifests[name] == nil ? name : Self.lane(of: name, in: environments)
         guard running[lane] == nil else { return nil }
         let decision = heals.decide(name, manifest: manifest)

@@ -24,6 +24,8 @@ public struct EnvironmentPlan: Sendable, Codable {
         /// This machine lacks what the environment or its lane needs (a secret, a program):
         /// nothing in the lane changes and nothing is recorded until it is fixed.
         case held
+        /// `slipway suspend`: left as it is until `slipway resume`.
+        case suspended
     }
 
     public let environment: EnvironmentName
@@ -138,6 +140,9 @@ public struct Planner: Sendable {
         func result(_ action: EnvironmentPlan.Action, _ changes: [FieldChange], _ reason: String? = nil) -> EnvironmentPlan {
             EnvironmentPlan(environment: name, action: action, service: manifest.service, desiredVersion: manifest.version,
                             deployedVersion: status?.version, changes: changes, reason: reason)
+        }
+        if let suspended = manifest.suspended {
+            return result(.suspended, [], "suspended: \(suspended); slipway resume \(name) to go on")
         }
         if let failed = status?.failedManifest, await isSame(failed, as: blob, fields: manifest, name),
            await !broughtAgain(status, blob: blob, name, tip: tip, ledger: ledger) {

@@ -16,6 +16,9 @@ public struct Manifest: Sendable, Hashable, Codable {
     public var gates: Gates
     public var rollback: RollbackPolicy
     public var hooks: Hooks = Hooks()
+    /// Set by `slipway suspend` (who, when, why): nothing is deployed, healed or repaired in this
+    /// environment until `slipway resume` removes it; what runs is left as it is.
+    public var suspended: String?
 }
 
 /// Commands run at points of the pipeline, with the deployment's context in `SLIPWAY_*`

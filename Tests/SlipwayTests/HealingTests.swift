@@ -84,4 +84,32 @@ struct HealingTests {
             }
         }
     }
+
+    @Test("suspend leaves an environment as it is (nothing healed, nothing deployed) until resume; both are commits that say who and why")
+    func suspendAndResume() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try await eventually { try records(ops).count == 1 }, "\(daemon.output)")
+                let down = try ops.slipway(["down", "production"])
+                #expect(down.status == 1 && down.stderr.contains("stop the daemon first"), "\(down.output)")
+
+                let suspend = try ops.slipway(["suspend", "production", "--reason", "DB maintenance until 14:00", "--by", "Sam <sam@example.com>"])
+                #expect(suspend.status == 0, "\(suspend.output)")
+                #expect(try ops.git(["log", "-1", "--format=%an|%s"]) == "Sam|suspend(production): DB maintenance until 14:00\n")
+                #expect(try ops.slipway(["plan"]).stdout.contains("production: suspended — suspended: DB maintenance until 14:00 (Sam,"))
+                kill(try #require(running(ops).first).process.pid, SIGKILL)
+                try ops.commit("Environments/production.yaml", try ops.git(["show", "HEAD:Environments/production.yaml"])
+                    .replacingOccurrences(of: "version: \"1.0.0\"", with: "version: \"2.0.0\""))
+                try await Task.sleep(for: .seconds(3))  // a negative check: passes and heal looks in which nothing may happen
+                #expect(try records(ops).count == 1 && running(ops).count == 1, "left as it is")
+
+                #expect(try ops.slipway(["resume", "production", "--by", "Sam <sam@example.com>"]).status == 0)
+                #expect(try await eventually { try records(ops).count == 2 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().version == "2.0.0" && fetch(port)?.body == "web 2.0.0\n")
+                #expect(!(try ops.git(["show", "HEAD:Environments/production.yaml"]).contains("suspended")))
+            }
+        }
+    }
 }

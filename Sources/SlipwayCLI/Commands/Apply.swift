@@ -60,7 +60,7 @@ extension Slipway {
                 }
                 guard let record = outcome.record else {
                     let note = switch outcome.plan.action {
-                    case .waiting: "waiting — \(outcome.plan.reason ?? "")"
+                    case .waiting, .suspended: "\(outcome.plan.action.rawValue) — \(outcome.plan.reason ?? "")"
                     case .blocked: "not deployed — \(outcome.plan.reason ?? "")"
                     case .held: "held — \(outcome.plan.reason ?? "")"
                     default: "up to date"

@@ -34,8 +34,8 @@ extension Slipway {
                 switch environment.action {
                 case .none:
                     print("\(environment.environment): up to date (\(environment.service) \(deployed))")
-                case .waiting:
-                    print("\(environment.environment): waiting — \(environment.reason ?? "")")
+                case .waiting, .suspended:
+                    print("\(environment.environment): \(environment.action.rawValue) — \(environment.reason ?? "")")
                 default:
                     print("\(environment.environment): \(environment.action.rawValue) \(environment.service) \(deployed) → \(environment.desiredVersion)")
                     if let reason = environment.reason, [.repair, .held].contains(environment.action) { print("    \(reason)") }
