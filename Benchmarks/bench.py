@@ -7,7 +7,7 @@ from pathlib import Path
 
 BIN = Path(sys.argv[1])
 SLIPWAY = str(BIN / "slipway")
-ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon", "crash"]
+ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon", "recover", "crash"]
 RESULTS = Path(__file__).parent / "results.md"
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -568,6 +568,106 @@ def bench_daemon(work: Path):
         subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
     return "daemon", "The daemon (bare repository people push to, 127.0.0.1)", rows, "goals per row"
 
+def answer(port):
+    """One GET / on a fresh connection: (status, body), (None, "") when nothing answers."""
+    import http.client
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        text = response.read().decode()
+        connection.close()
+        return response.status, text
+    except Exception:
+        return None, ""
+
+def wait_until(predicate, seconds, what):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return time.time()
+        time.sleep(0.005)
+    raise SystemExit(f"timed out after {seconds} s: {what}")
+
+def bench_recover(work: Path):
+    """Emergency rollback and healing under steady load, through the daemon: a revert pushed to a
+    bare repository (post-receive hook) until all traffic is on the previous version, with a warm
+    set and from a cold start; a killed instance and a killed HAProxy until everything serves again."""
+    import threading
+    rows = []
+    for case, strategy in [("warm set (released blue-green, keepPrevious 10m)", "blueGreen: { keepPrevious: 10m }"),
+                           ("cold start (released rolling; every instance started at once)", "rolling: { batchSize: 1 }")]:
+        bare, clone = work / f"revert-{len(rows)}.git", work / f"revert-{len(rows)}"
+        run(["git", "init", "-q", "--bare", "-b", "main", str(bare)])
+        run([SLIPWAY, "hooks", "install", "--server", "--repo", str(bare)])
+        run(["git", "clone", "-q", str(bare), str(clone)])
+        (clone / "Environments").mkdir()
+        port, daemon, releases = free_port(), None, {}
+        try:
+            for version in ["1.0.0", "2.0.0"]:
+                if daemon:
+                    run(["git", "pull", "-q", "--rebase", "origin", "main"], cwd=clone)
+                text = small_manifest("web", version, port).replace(b"replicas: 1", b"replicas: 3") + f"strategy:\n  {strategy}\n".encode()
+                (clone / "Environments/web.yaml").write_bytes(text)
+                run(["git", "add", "-A"], cwd=clone); run(["git", "commit", "-q", "-m", f"Release {version}"], cwd=clone)
+                releases[version] = run(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
+                run(["git", "push", "-q", "origin", "HEAD:main"], cwd=clone)
+                daemon = daemon or start_daemon(bare, "--poll", "1h", "--no-inotify")
+                wait_until(lambda: f"→ {version} succeeded" in run(["git", "--git-dir", str(bare), "log", "-1", "--format=%s"]).stdout, 60, version)
+            run(["git", "pull", "-q", "--rebase", "origin", "main"], cwd=clone)
+            load = {}
+            thread = threading.Thread(target=lambda: load.update(wrk=wrk(f"http://127.0.0.1:{port}/", 8)))
+            thread.start(); time.sleep(1)
+            run(["git", "revert", "--no-edit", releases["2.0.0"]], cwd=clone)
+            pushed = time.time()
+            run(["git", "push", "-q", "origin", "HEAD:main"], cwd=clone)
+            streak = [0]
+            def back():
+                streak[0] = streak[0] + 1 if "1.0.0" in answer(port)[1] else 0
+                return streak[0] >= 20  # twenty answers in a row from the previous version
+            switched = wait_until(back, 60, "traffic back on 1.0.0")
+            thread.join()
+            requests, failed, _, _ = load["wrk"]
+            rows.append((f"revert pushed → all traffic on the previous version: {case}",
+                         f"{(switched - pushed) * 1000:,.0f} ms; {failed} failed of {requests:,} requests", "< 1 s with a warm set; 0 failed"))
+        finally:
+            if daemon:
+                daemon.terminate(); daemon.wait(30)
+            subprocess.run([SLIPWAY, "down", "--repo", str(bare)], capture_output=True)
+
+    repo = work / "heal"
+    run(["git", "init", "-q", "-b", "main", str(repo)]); (repo / "Environments").mkdir()
+    port = free_port()
+    (repo / "Environments/web.yaml").write_bytes(small_manifest("web", "1.0.0", port).replace(b"replicas: 1", b"replicas: 3"))
+    run(["git", "add", "-A"], cwd=repo); run(["git", "commit", "-q", "-m", "Release 1.0.0"], cwd=repo)
+    daemon = start_daemon(repo, "--poll", "1s")
+    state = repo / ".git/slipway/envs/web"
+    def healed_records():
+        return run(["git", "log", "--format=%s", "--grep", "Slipway-Result: healed"], cwd=repo).stdout.count("\n")
+    def alive():
+        return [i for i in json.loads((state / "instances.json").read_text()) if os.path.exists(f"/proc/{i['process']['pid']}")]
+    try:
+        wait_until(lambda: "succeeded" in run(["git", "log", "-1", "--format=%s"], cwd=repo).stdout, 60, "first deployment")
+        for what in ["instance", "haproxy"]:
+            before = healed_records()
+            load = {}
+            thread = threading.Thread(target=lambda: load.update(wrk=wrk(f"http://127.0.0.1:{port}/", 8)))
+            thread.start(); time.sleep(1)
+            pid = alive()[0]["process"]["pid"] if what == "instance" else int((state / "haproxy/haproxy.pid").read_text())
+            os.kill(pid, 9)
+            killed = time.time()
+            served = wait_until(lambda: answer(port)[0] == 200, 30, "the front serves")
+            whole = wait_until(lambda: healed_records() > before and len(alive()) == 3, 60, "every replica back")
+            thread.join()
+            requests, failed, _, _ = load["wrk"]
+            rows.append((f"killed {'an instance (1 of 3)' if what == 'instance' else 'HAProxy'}: front serving again / healed record, every replica back",
+                         f"{(served - killed) * 1000:,.0f} ms / {(whole - killed) * 1000:,.0f} ms; {failed} failed of {requests:,} requests",
+                         "shown (heal looks every 2 s)"))
+    finally:
+        daemon.terminate(); daemon.wait(30)
+        subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
+    return "recover", "Emergency rollback and healing under steady load (wrk, 32 connections, against 127.0.0.1)", rows, "goals per row"
+
 def bench_crash(work: Path):
     """200 back-to-back deployments by the daemon, about half of them with the daemon killed
     (SIGKILL) at a random moment and started again at once, under a steady request loop.
@@ -676,7 +776,8 @@ def write_section(name, title, rows, goal):
     RESULTS.write_text("# Benchmark results\n\nWritten by `Benchmarks/run` (all) or `Benchmarks/run NAME` (one section).\n\n" + "\n".join(parts))
 
 def main():
-    benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic, "daemon": bench_daemon, "crash": bench_crash}
+    benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic, "daemon": bench_daemon,
+               "recover": bench_recover, "crash": bench_crash}
     for name in ONLY:
         work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
         try:

@@ -46,3 +46,9 @@ int slipway_release_code_pages(void) {
     fclose(maps);
     return released;
 }
+
+#include <sys/syscall.h>
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+int slipway_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

@@ -33,14 +33,18 @@ public final class InFlight: ProgressReporter, Sendable {
     /// The phase of an entry for an environment held by a problem of this machine (its step says which).
     public static let held = "held"
 
-    /// Shows what the last plan held (see `EnvironmentPlan.Action.held`), in place of older holds.
-    public func hold(_ reasons: [EnvironmentName: String]) {
+    /// Shows what the last plan held (see `EnvironmentPlan.Action.held`), in place of older holds;
+    /// returns the environments newly held or held for another reason.
+    @discardableResult
+    public func hold(_ reasons: [EnvironmentName: String]) -> Set<EnvironmentName> {
         entries.withLock { entries in
+            let changed = Set(reasons.filter { entries[$0.key]?.step != $0.value }.keys)
             for (name, entry) in entries where entry.phase == Self.held && reasons[name] == nil { entries[name] = nil }
             for (name, reason) in reasons where entries[name].map({ $0.phase == Self.held }) ?? true {
                 entries[name] = Entry(environment: name, phase: Self.held, step: reason, percent: 0,
                                       since: entries[name]?.since ?? Date())
             }
+            return changed
         }
     }
 

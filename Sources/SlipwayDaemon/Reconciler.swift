@@ -43,6 +43,9 @@ public struct Reconciler: Service {
         }
         var handled: String?
         var nextHealCheck = ContinuousClock.now
+        // An instance that exits wakes the loop at once: its heal need not wait for the next look.
+        let exits = try? ExitWatcher { [triggers] _ in triggers.fire("exit") }
+        defer { exits?.stop() }
         triggers.fire("start")
         // Runs are child tasks: on SIGTERM the loop ends and the group waits for them to finish.
         await withDiscardingTaskGroup { group in
@@ -58,9 +61,9 @@ public struct Reconciler: Service {
                     }
                     if await !scheduler.busy { Self.rest() }
                 }
-                if ContinuousClock.now >= nextHealCheck {
+                if ContinuousClock.now >= nextHealCheck || reason == "exit" {
                     nextHealCheck = .now + Self.healInterval
-                    for heal in await healsDue(scheduler) { group.addTask { await run(heal, scheduler) } }
+                    for heal in await healsDue(scheduler, watching: exits) { group.addTask { await run(heal, scheduler) } }
                 }
                 await Self.push(remote, logger)  // nothing to do unless a record or revert is not on the remote yet
             }
@@ -101,10 +104,10 @@ public struct Reconciler: Service {
                 logger.error("not deployed: the status file is unreadable", metadata: ["env": "\(environment.environment)", "error": "\(environment.reason ?? "")"])
             }
             let held = plan.environments.filter { $0.action == .held }
-            for environment in held {
+            let changed = inFlight.hold(Dictionary(held.map { ($0.environment, $0.reason ?? "") }, uniquingKeysWith: { first, _ in first }))
+            for environment in held where changed.contains(environment.environment) {  // said once, not at every plan
                 logger.warning("held: this machine lacks what it needs", metadata: ["env": "\(environment.environment)", "why": "\(environment.reason ?? "")"])
             }
-            inFlight.hold(Dictionary(held.map { ($0.environment, $0.reason ?? "") }, uniquingKeysWith: { first, _ in first }))
             heldRetry.planned(held: !held.isEmpty)
             return await scheduler.schedule(plan, desired: desired, tip: tip, plannedAt: stamp)
         } catch {
@@ -127,12 +130,16 @@ public struct Reconciler: Service {
 
     static let healInterval: Duration = .seconds(2)
 
-    /// Claims the lanes of environments that drifted, for healing.
-    private func healsDue(_ scheduler: Scheduler) async -> [Scheduler.Heal] {
+    /// Claims the lanes of environments that drifted, for healing; watches the serving instances' exits.
+    private func healsDue(_ scheduler: Scheduler, watching exits: ExitWatcher?) async -> [Scheduler.Heal] {
         var due: [Scheduler.Heal] = []
+        var serving: Set<Int32> = []
+        defer { exits?.watch(serving) }
         let state = engine.configuration.state
         for name in state.knownEnvironments() {
             guard let status = state.savedStatus(name), let version = status.version, let blob = status.manifest else { continue }
+            serving.formUnion(state.registry(name).load().filter { $0.warmUntil == nil && $0.manifest == blob }.map(\.process.pid))
+            if let front = state.traffic(name, logger: logger).processID { serving.insert(front) }
             var count = replicas.byBlob.withLock { $0[blob] }
             if count == nil, let deployed = await engine.deployedManifest(of: name) {
                 count = deployed.replicas

@@ -104,8 +104,28 @@ public struct Planner: Sendable {
         return Plan(commit: tip, environments: hold(plans, in: desired.environments), invalid: invalid)
     }
 
-    /// Holds every run whose environment, or an upstream it deploys into, this machine cannot run.
+    /// Holds every run whose environment, or an upstream it deploys into, this machine cannot
+    /// run, and the runs of that lane's upstream environments too: nothing in a held lane changes.
     func hold(_ plans: [EnvironmentPlan], in environments: EnvironmentSet) -> [EnvironmentPlan] {
+        guard machine != nil else { return plans }
+        let held = holdEach(plans, in: environments)
+        var lanes: [EnvironmentName: String] = [:]  // an upstream → the held environment downstream of it
+        for plan in held where plan.action == .held {
+            var seen: Set<EnvironmentName> = [plan.environment], next = environments.manifests[plan.environment]?.upstream
+            while let upstream = next, seen.insert(upstream).inserted {
+                lanes[upstream] = lanes[upstream] ?? plan.environment.rawValue
+                next = environments.manifests[upstream]?.upstream
+            }
+        }
+        return held.map { plan in
+            guard plan.needsRun(), let downstream = lanes[plan.environment] else { return plan }
+            return EnvironmentPlan(environment: plan.environment, action: .held, service: plan.service, desiredVersion: plan.desiredVersion,
+                                   deployedVersion: plan.deployedVersion, changes: plan.changes,
+                                   reason: "\(downstream) in its lane is held on this machine; nothing in the lane changes until it is not")
+        }
+    }
+
+    private func holdEach(_ plans: [EnvironmentPlan], in environments: EnvironmentSet) -> [EnvironmentPlan] {
         guard let machine else { return plans }
         return plans.map { plan in
             guard plan.needsRun() else { return plan }

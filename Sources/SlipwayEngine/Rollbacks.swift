@@ -24,7 +24,11 @@ extension OpsRepository {
         guard let current = try await git.blobID(at: name.manifestPath, in: tip) else {
             throw EngineError("no \(name.manifestPath) at the tip")
         }
-        let currentVersion = (try? ManifestParser.parse(try await git.readBlob(current), path: name.manifestPath))?.version ?? "?"
+        let currentManifest = try? ManifestParser.parse(try await git.readBlob(current), path: name.manifestPath)
+        let currentVersion = currentManifest?.version ?? "?"
+        if let suspended = currentManifest?.suspended {
+            throw EngineError("\(name) is suspended (\(suspended)): slipway resume \(name) first, so that a rollback does not end the pause unseen")
+        }
         let target: (blob: ObjectID, reverts: ObjectID?)
         let deployed = state.deployedManifests(name).reversed().map { ($0.manifest, $0.version) }
         if !deployed.isEmpty {

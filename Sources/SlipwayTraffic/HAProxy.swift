@@ -22,6 +22,10 @@ public actor HAProxy: TrafficProvider {
 
     public nonisolated var isRunning: Bool { runningPID != nil }
 
+    public nonisolated var processID: Int32? {
+        (try? String(contentsOf: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
     /// The running HAProxy's master pid, nil when none is running.
     public nonisolated var runningPID: Int32? {
         guard let text = try? String(contentsOf: pidFile, encoding: .utf8),

@@ -97,6 +97,8 @@ public protocol TrafficProvider: Sendable {
     func preview(_ servers: [BackendServer]) async throws
     /// Whether the front is running now.
     var isRunning: Bool { get }
+    /// The process that serves the front, as last started (its exit is watched); nil when none.
+    var processID: Int32? { get }
     /// Stops the front (the environment is taken down).
     func stop() async
 }

@@ -105,6 +105,8 @@ struct HealingTests {
                 try await Task.sleep(for: .seconds(3))  // a negative check: passes and heal looks in which nothing may happen
                 #expect(try records(ops).count == 1 && running(ops).count == 1, "left as it is")
 
+                let rollback = try ops.slipway(["rollback", "production", "--by", "Sam <sam@example.com>"])
+                #expect(rollback.status == 1 && rollback.stderr.contains("production is suspended"), "a rollback does not end the pause unseen: \(rollback.output)")
                 #expect(try ops.slipway(["resume", "production", "--by", "Sam <sam@example.com>"]).status == 0)
                 #expect(try await eventually { try records(ops).count == 2 }, "\(daemon.output)")
                 #expect(try ops.lastRecord().version == "2.0.0" && fetch(port)?.body == "web 2.0.0\n")

@@ -299,8 +299,10 @@ struct StagingTests {
                 .replacingOccurrences(of: "version: \"1.0.0\"", with: "version: \"2.0.0\"")
                 .replacingOccurrences(of: "traffic:", with: "  secrets: { DB_PASSWORD: env:TEST_HELD_SECRET }\ntraffic:")
             try ops.commit("Environments/production.yaml", text)
+            try ops.commit("Environments/staging.yaml", testManifest(version: "1.1.0", listen: staging))  // its own change waits with the lane
 
             let plan = try ops.slipway(["plan"])
+            #expect(plan.stdout.contains("staging: held web 1.0.0 → 1.1.0") && plan.stdout.contains("production in its lane is held"), "\(plan.output)")
             #expect(plan.stdout.contains("production: held web 1.0.0 → 2.0.0") && plan.stdout.contains("TEST_HELD_SECRET is not set in Slipway's environment"), "\(plan.output)")
             #expect(try ops.slipway(["apply", "--dry-run"]).stdout.contains("production: nothing to do (held) — secret DB_PASSWORD: TEST_HELD_SECRET is not set"))
             let held = try ops.slipway(["apply"])
@@ -310,7 +312,7 @@ struct StagingTests {
             #expect(try ops.git(["show", "HEAD:Status/staging.md"]).contains("version: 1.0.0"), "staging untouched")
 
             let fixed = try ops.slipway(["apply"], environment: ["TEST_HELD_SECRET": "s3cret"])
-            #expect(fixed.status == 0 && fixed.stdout.contains("production: succeeded"), "\(fixed.output)")
+            #expect(fixed.status == 0 && fixed.stdout.contains("production: succeeded") && fixed.stdout.contains("staging: succeeded"), "\(fixed.output)")
             #expect(fetch(production)?.body == "web 2.0.0\n")
         }
     }

@@ -86,6 +86,7 @@ actor FakeTraffic: TrafficProvider {
     func remove(_ name: String) async throws { weights[name] = nil }
     func preview(_ servers: [BackendServer]) async throws { previewed = servers.map(\.name) }
     nonisolated var isRunning: Bool { true }
+    nonisolated var processID: Int32? { nil }
     func stop() async {}
 
     func stats() async throws -> [ServerStats] {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 import SlipwayHost
 #if canImport(Glibc)
 import Glibc
@@ -66,4 +67,34 @@ struct HostDoorTests {
         await #expect(throws: (any Error).self) { try await HTTPProbe.get(host: "127.0.0.1", port: port, path: "/") }
         #expect(started.duration(to: .now) < .seconds(2))
     }
+
+    @Test("the exit watcher reports a process's exit at once, and a pid already gone once only")
+    func exitWatcher() async throws {
+        let folder = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let reported = Reports()
+        let watcher = try ExitWatcher { pid in reported.add(pid) }
+        defer { watcher.stop() }
+        let child = try ProcessControl.spawn(Self.shell("sleep 0.3", in: folder), executable: URL(fileURLWithPath: "/bin/sh"))
+        watcher.watch([child.pid])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !reported.contains(child.pid), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(reported.contains(child.pid))
+        _ = await ProcessControl.waitForExit(child, timeout: .seconds(1))  // reaped: the pid is gone for good
+
+        for _ in 0..<3 {  // asked for again at every look, as a stale pid file would be
+            watcher.watch([child.pid, 1])
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(200))  // a negative check: time in which no second report may come
+        #expect(reported.count(child.pid) == 1, "a pid reported gone is not reported again while it is asked for")
+    }
+}
+
+/// What an `ExitWatcher` reported, for the test.
+final class Reports: Sendable {
+    private let pids = Mutex<[Int32]>([])
+    func add(_ pid: Int32) { pids.withLock { $0.append(pid) } }
+    func contains(_ pid: Int32) -> Bool { pids.withLock { $0.contains(pid) } }
+    func count(_ pid: Int32) -> Int { pids.withLock { $0.filter { $0 == pid }.count } }
 }

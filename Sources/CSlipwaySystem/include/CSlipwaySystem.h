@@ -19,6 +19,10 @@ int slipway_pipe_cloexec(int fds[2]);
 int slipway_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int lowest);
 
 
+/// pidfd_open(pid, 0) (Linux 5.3): a descriptor that becomes readable when the process exits,
+/// whoever its parent is; -1 with errno when the process is gone or the kernel has none.
+int slipway_pidfd_open(int pid);
+
 /// malloc_trim(0): return freed heap memory to the system (glibc).
 int slipway_malloc_trim(void);
 

@@ -60,7 +60,7 @@ extension Slipway {
             if let unknown = names.first(where: { !known.contains($0) }) { throw CommandFailure(Self.unknown(unknown, known: known)) }
             // The daemon's view when one runs (its environment is what counts), otherwise this shell's: what apply here would do.
             let answer = ControlServer.send("status", to: Daemon.controlSocket(state))
-            let inFlight = answer.flatMap { try? Self.decoder.decode([InFlight.Entry].self, from: Data($0.utf8)) } ?? []
+            let inFlight = (answer.flatMap { try? Self.decoder.decode([InFlight.Entry].self, from: Data($0.utf8)) } ?? []).filter { names.contains($0.environment) }
             let machine = answer == nil ? try global.engine(repository).machine : nil
             var rows: [Row] = []
             for name in names {
@@ -99,7 +99,13 @@ extension Slipway {
                     print("    desired \(failed) failed: \(status.failedReason ?? "?")")
                 }
                 if let name, desired.environments.manifests[name] == nil {
-                    print("    no valid \(name.manifestPath) at the tip: what runs is left as it is")
+                    print("    no valid \(name.manifestPath) at the tip: what runs keeps running, and is healed, until it is fixed")
+                }
+                if let name, let suspended = desired.environments.manifests[name]?.suspended {
+                    print("    suspended: \(suspended)")
+                }
+                if let crashLoop = status.crashLoop, crashLoop == status.manifest {
+                    print("    crash-looped since \(status.lastDeployment): not restarted until a new release")
                 }
             }
         }

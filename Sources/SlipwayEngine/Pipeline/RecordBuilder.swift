@@ -30,13 +30,13 @@ extension PipelineRun {
     func finish(_ deployment: DeploymentID, started: Date, log: RunLog, target: any Target, failure: DeploymentFailure?) -> Outcome {
         let reason = failure.map { redactor.redact($0.reason) }
         let result: DeploymentResult = switch failure {
-        case nil: trigger.isRollback ? .rolledBack : .succeeded
+        case nil: trigger.isRollback || returning ? .rolledBack : .succeeded
         case let failure? where failure.superseded: .superseded
         case let failure?: failure.rollback == nil ? .failed : .rolledBack
         }
         var record = record(
             deployment, started: started, result: result,
-            reason: reason ?? (trigger.isRollback ? "rollback to \(manifest.version) asked for in \(trigger.id.short) by \(trigger.authorName): \(trigger.subject)" : nil),
+            reason: reason ?? (trigger.isRollback || returning ? "rollback to \(manifest.version) asked for in \(trigger.id.short) by \(trigger.authorName): \(trigger.subject)" : nil),
             phases: log.phases, instances: [], logs: failure?.logs ?? [])
         let status = newStatus(for: &record, target: target, failed: failure != nil && result != .superseded)
         return Outcome(record: record, status: status)
