@@ -661,8 +661,8 @@ def bench_recover(work: Path):
             thread.join()
             requests, failed, _, _ = load["wrk"]
             rows.append((f"killed {'an instance (1 of 3)' if what == 'instance' else 'HAProxy'}: front serving again / healed record, every replica back",
-                         f"{(served - killed) * 1000:,.0f} ms / {(whole - killed) * 1000:,.0f} ms; {failed} failed of {requests:,} requests",
-                         "shown (heal looks every 2 s)"))
+                         f"{(served - killed) * 1000:,.0f} ms / {(whole - killed) * 1000:,.0f} ms; {requests:,} requests answered, {failed:,} failed or refused (wrk counts every refused connection)",
+                         "shown (exits are watched; other drift is looked for every 2 s)"))
     finally:
         daemon.terminate(); daemon.wait(30)
         subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
@@ -771,7 +771,7 @@ def write_section(name, title, rows, goal):
     text = "\n".join(lines) + "\n"
     (sections_dir / f"{name}.md").write_text(text)
     print(text, flush=True)
-    order = ["plan", "history", "apply", "traffic", "daemon", "crash"]
+    order = ["plan", "history", "apply", "traffic", "daemon", "recover", "crash"]
     parts = [(sections_dir / f"{n}.md").read_text() for n in order if (sections_dir / f"{n}.md").exists()]
     RESULTS.write_text("# Benchmark results\n\nWritten by `Benchmarks/run` (all) or `Benchmarks/run NAME` (one section).\n\n" + "\n".join(parts))
 
