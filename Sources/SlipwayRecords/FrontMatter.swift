@@ -70,8 +70,7 @@ public enum FrontMatter {
             ("failedVersion", status.failedVersion), ("failedManifest", status.failedManifest?.hex), ("failedCommit", status.failedCommit?.hex),
             ("failedDeployment", status.failedDeployment?.rawValue), ("failedReason", status.failedReason),
             ("validatedVersion", status.validatedVersion), ("validatedFor", status.validatedFor?.hex), ("validatedIn", status.validatedIn?.rawValue),
-            ("crashLoop", status.crashLoop?.hex),
-        ]
+            ("crashLoop", status.crashLoop?.hex)]
         lines += optional.compactMap { key, value in value.map { "\(key): \(YAMLText.scalar($0))" } }
         return lines.joined(separator: "\n")
     }

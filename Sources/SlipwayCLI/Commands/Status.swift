@@ -93,21 +93,25 @@ extension Slipway {
                 }
                 let running = status.version.map { "\(status.service) \($0) since \(status.since ?? "?"), \(row.instancesRunning)/\(status.instances.count) instances running" } ?? "nothing running"
                 print("\(row.environment): \(running); last deployment \(status.lastDeployment) \(status.lastResult.rawValue)")
-                // Only while the failed manifest is still the desired one: after a revert it is history.
-                let name = EnvironmentName(text: row.environment)
-                if let failed = status.failedVersion, let name, status.failedManifest == desired.blobs[name] {
-                    print("    desired \(failed) failed: \(status.failedReason ?? "?")")
-                }
-                if let name, desired.environments.manifests[name] == nil {
-                    print("    no valid \(name.manifestPath) at the tip: what runs keeps running, and is healed, until it is fixed")
-                }
-                if let name, let suspended = desired.environments.manifests[name]?.suspended {
-                    print("    suspended: \(suspended)")
-                }
-                if let crashLoop = status.crashLoop, crashLoop == status.manifest {
-                    print("    crash-looped since \(status.lastDeployment): not restarted until a new release")
-                }
+                if let name = EnvironmentName(text: row.environment) { Self.notes(status, of: name, desired: desired).forEach { print("    \($0)") } }
             }
+        }
+
+        /// What else is true of an environment beside what runs.
+        static func notes(_ status: EnvironmentStatus, of name: EnvironmentName, desired: DesiredState) -> [String] {
+            var notes: [String] = []
+            // Only while the failed manifest is still the desired one: after a revert it is history.
+            if let failed = status.failedVersion, status.failedManifest == desired.blobs[name] {
+                notes.append("desired \(failed) failed: \(status.failedReason ?? "?")")
+            }
+            if desired.environments.manifests[name] == nil {
+                notes.append("no valid \(name.manifestPath) at the tip: what runs keeps running, and is healed, until it is fixed")
+            }
+            if let suspended = desired.environments.manifests[name]?.suspended { notes.append("suspended: \(suspended)") }
+            if let crashLoop = status.crashLoop, crashLoop == status.manifest {
+                notes.append("crash-looped since \(status.lastDeployment): not restarted until a new release")
+            }
+            return notes
         }
     }
 }

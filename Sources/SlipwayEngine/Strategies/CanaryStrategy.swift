@@ -90,8 +90,7 @@ final class StepAnalyzer {
     func hold(_ label: String, percent: Int) async throws -> String {
         let judge = Judge(policy: context.policy)
         let canaryNames = Set(fresh.map(\.id)), baselineNames = Set(baseline.map(\.id))
-        let started = ContinuousClock.now
-        let bound = duration.duration * 3
+        let started = ContinuousClock.now, bound = duration.duration * 3
         var previous = try await context.traffic.stats()
         var pending = (canary: Sample.empty, baseline: Sample.empty)
         var total = (canary: Sample.empty, baseline: Sample.empty)
@@ -116,10 +115,7 @@ final class StepAnalyzer {
             total = (total.canary.adding(canary), total.baseline.adding(base))
             var window = pending.canary
             window.unhealthy = canary.unhealthy  // health is judged on the latest reading only
-            var (verdict, reason) = judge.judge(canary: window, baseline: pending.baseline, reference: reference)
-            if verdict != .fail(.health), let failure = await context.smoke.failure(ports: fresh.map { ($0.id, $0.port) }) {
-                (verdict, reason) = (.fail(.smoke), failure)
-            }
+            let (verdict, reason) = await judgeWindow(judge, window, baseline: pending.baseline)
             lastReason = reason
             switch verdict {
             case .fail(let trigger):
@@ -135,16 +131,13 @@ final class StepAnalyzer {
                 inconclusive += 1
             }
             let elapsed = ContinuousClock.now - started
-            if elapsed >= duration.duration && conclusive > 0 {
-                context.log.analysis.append(row(.promoted, lastReason))
-                return "\(total.canary.requests) requests, \(total.canary.errors) errors, \(Int(total.canary.responseMilliseconds)) ms; \(conclusive) conclusive window(s)"
-            }
             // A first deployment has nothing to compare with and nothing to go back to: a new
             // environment without traffic yet comes up once healthy; what traffic it gets is still judged.
-            if baseline.isEmpty, elapsed >= duration.duration {
-                let why = "first deployment: \(total.canary.requests) request(s) in the step, too few to judge; promoted on its health checks (nothing ran before)"
+            if elapsed >= duration.duration && (conclusive > 0 || baseline.isEmpty) {
+                let why = conclusive > 0 ? lastReason
+                    : "first deployment: \(total.canary.requests) request(s) in the step, too few to judge; promoted on its health checks (nothing ran before)"
                 context.log.analysis.append(row(.promoted, why))
-                return why
+                return conclusive == 0 ? why : "\(total.canary.requests) requests, \(total.canary.errors) errors, \(Int(total.canary.responseMilliseconds)) ms; \(conclusive) conclusive window(s)"
             }
             if elapsed >= bound {
                 let why = "inconclusive for \(TimeSpan(milliseconds: started.elapsedMilliseconds)) (3 × the step): only \(total.canary.requests) request(s) reached the new version, \(context.policy.minRequests) needed for a decision; not promoted on no data"
@@ -153,6 +146,15 @@ final class StepAnalyzer {
                                            detected: .now, detectedAt: Date())
             }
         }
+    }
+
+    /// One window's verdict: the numbers first, then (unless health already failed) the smoke checks.
+    private func judgeWindow(_ judge: Judge, _ window: Sample, baseline: Sample) async -> (Verdict, String) {
+        let (verdict, reason) = judge.judge(canary: window, baseline: baseline, reference: reference)
+        if verdict != .fail(.health), let failure = await context.smoke.failure(ports: fresh.map { ($0.id, $0.port) }) {
+            return (.fail(.smoke), failure)
+        }
+        return (verdict, reason)
     }
 }
 
