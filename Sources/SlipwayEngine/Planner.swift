@@ -36,6 +36,9 @@ public struct EnvironmentPlan: Sendable, Codable {
     /// Fields that differ, secrets shown as their reference (`env:NAME`), never a value.
     public let changes: [FieldChange]
     public let reason: String?
+    /// The upstream this run promotes its version into first (its staging phase), when that
+    /// upstream's manifest names another version: `plan` says what `apply` will change there too.
+    public var promotesInto: EnvironmentName? = nil
 
     /// Whether a reconcile pass deploys it: something differs, or (with `retryFailed`) the
     /// manifest that failed is to be tried again.
@@ -101,7 +104,14 @@ public struct Planner: Sendable {
             return plans.compactMap { $0 }
         }
         let invalid = desired.environments.diagnostics.map(\.description)
-        return Plan(commit: tip, environments: hold(plans, in: desired.environments), invalid: invalid)
+        let promoting = plans.map { plan -> EnvironmentPlan in
+            guard plan.needsRun(), let upstream = desired.environments.manifests[plan.environment]?.upstream,
+                  let version = desired.environments.manifests[upstream]?.version, version != plan.desiredVersion else { return plan }
+            var promoting = plan
+            promoting.promotesInto = upstream
+            return promoting
+        }
+        return Plan(commit: tip, environments: hold(promoting, in: desired.environments), invalid: invalid)
     }
 
     /// Holds every run whose environment, or an upstream it deploys into, this machine cannot

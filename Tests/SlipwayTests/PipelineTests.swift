@@ -241,6 +241,8 @@ struct StagingTests {
             // Only production's manifest changes: Slipway promotes 2.0.0 to staging in the same run.
             let text = try ops.git(["show", "HEAD:Environments/production.yaml"]).replacingOccurrences(of: "version: \"1.0.0\"", with: "version: \"2.0.0\"")
             try ops.commit("Environments/production.yaml", text)
+            let plan = try ops.slipway(["plan"])
+            #expect(plan.stdout.contains("first promotes 2.0.0 into staging and validates it there"), "plan says what apply changes in staging: \(plan.output)")
             let result = try ops.slipway(["apply", "production"])
             #expect(result.status == 0, "\(result.output)")
             #expect(fetch(staging)?.body == "web 2.0.0\n")

@@ -39,6 +39,9 @@ extension Slipway {
                 default:
                     print("\(environment.environment): \(environment.action.rawValue) \(environment.service) \(deployed) → \(environment.desiredVersion)")
                     if let reason = environment.reason, [.repair, .held].contains(environment.action) { print("    \(reason)") }
+                    if let upstream = environment.promotesInto {
+                        print("    first promotes \(environment.desiredVersion) into \(upstream) and validates it there (unless it goes back to the version that ran before)")
+                    }
                     let width = environment.changes.map(\.field.count).max() ?? 0
                     for change in environment.changes {
                         print("    \(change.field.padding(toLength: width, withPad: " ", startingAt: 0))  \(change.from) → \(change.to)")
