@@ -138,17 +138,18 @@ public struct Reconciler: Service {
         let state = engine.configuration.state
         for name in state.knownEnvironments() {
             guard let status = state.savedStatus(name), let version = status.version, let blob = status.manifest else { continue }
-            serving.formUnion(state.registry(name).load().filter { $0.warmUntil == nil && $0.manifest == blob }.map(\.process.pid))
+            let instances = engine.serving(name, status)
+            serving.formUnion(instances.map(\.process.pid))
             if let front = state.traffic(name, logger: logger).processID { serving.insert(front) }
             var count = replicas.byBlob.withLock { $0[blob] }
-            if count == nil, let deployed = await engine.deployedManifest(of: name) {
-                count = deployed.replicas
+            if count == nil, let asked = await engine.replicas(of: name, manifest: blob) {
+                count = asked
                 replicas.byBlob.withLock { known in
                     if known.count >= 1_000 { known = [:] }  // a manifest per release: bounded all the same
-                    known[deployed.blob] = deployed.replicas
+                    known[blob] = asked
                 }
             }
-            guard let count, let drift = await engine.drift(of: name, replicas: count),
+            guard let count, let drift = await engine.drift(of: name, status: status, serving: instances, replicas: count),
                   let heal = await scheduler.claimForHealing(name, drift: drift, replicas: count, version: version, manifest: blob) else { continue }
             logger.warning("drift: healing", metadata: ["env": "\(name)", "drift": "\(drift)", "after": "\(heal.delay)"])
             due.append(heal)

@@ -28,9 +28,7 @@ public actor HAProxy: TrafficProvider {
 
     /// The running HAProxy's master pid, nil when none is running.
     public nonisolated var runningPID: Int32? {
-        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-              ProcessControl.startTime(of: pid) != nil,
+        guard let pid = processID, ProcessControl.startTime(of: pid) != nil,
               (try? client.send(["show info"]))?.contains("Name: HAProxy") == true else { return nil }
         return pid
     }

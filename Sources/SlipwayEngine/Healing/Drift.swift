@@ -1,7 +1,7 @@
 import Foundation
 public import SlipwayCore
-import SlipwayHost
-import SlipwayRecords
+public import SlipwayHost
+public import SlipwayRecords
 
 /// How a deployed environment differs from what its last run left running, read from this
 /// machine alone (the registry, `/proc`, HAProxy's pid file and socket): cheap enough for the
@@ -30,22 +30,30 @@ public struct Drift: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Engine {
-    /// The manifest `name` runs, by blob, with its replica count (the daemon keeps these by blob).
-    public func deployedManifest(of name: EnvironmentName) async -> (blob: ObjectID, replicas: Int)? {
-        guard let blob = configuration.state.savedStatus(name)?.manifest,
-              let manifest = await repository.manifest(blob: blob, path: name.manifestPath) else { return nil }
-        return (blob, manifest.run.replicas)
+    /// How many replicas the manifest `blob` of `name` asks for (the daemon keeps these by blob).
+    public func replicas(of name: EnvironmentName, manifest blob: ObjectID) async -> Int? {
+        await repository.manifest(blob: blob, path: name.manifestPath)?.run.replicas
     }
 
-    /// What drifted in `name` since its last run, whose manifest asks for `replicas`; nil when
-    /// nothing did, nothing is deployed, or a run's journal is open (that run, or its recovery,
-    /// owns the environment).
+    /// The registered instances of what `status` says runs, out of any warm set.
+    public func serving(_ name: EnvironmentName, _ status: EnvironmentStatus) -> [InstanceRecord] {
+        configuration.state.registry(name).load().filter { $0.warmUntil == nil && $0.manifest == status.manifest }
+    }
+
+    /// What drifted in `name` since its last run, read afresh (see the other `drift`).
     public func drift(of name: EnvironmentName, replicas: Int) async -> Drift? {
+        guard let status = configuration.state.savedStatus(name) else { return nil }
+        return await drift(of: name, status: status, serving: serving(name, status), replicas: replicas)
+    }
+
+    /// What drifted in `name` since its last run (`status`, with its `serving` instances), whose
+    /// manifest asks for `replicas`; nil when nothing did, nothing is deployed, or a run's
+    /// journal is open (that run, or its recovery, owns the environment).
+    public func drift(of name: EnvironmentName, status: EnvironmentStatus, serving: [InstanceRecord], replicas: Int) async -> Drift? {
         let state = configuration.state
         // A crash loop reported before is left alone (see `EnvironmentStatus.crashLoop`).
-        guard let status = state.savedStatus(name), status.version != nil, let blob = status.manifest, status.crashLoop != blob,
+        guard status.version != nil, let blob = status.manifest, status.crashLoop != blob,
               !FileManager.default.fileExists(atPath: state.journal(name).path) else { return nil }
-        let serving = state.registry(name).load().filter { $0.warmUntil == nil && $0.manifest == blob }
         let exited = serving.filter { !$0.isRunning }.map(\.id)
         let missing = max(0, replicas - serving.count)
         let traffic = state.traffic(name, logger: configuration.logger)
