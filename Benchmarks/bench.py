@@ -487,6 +487,17 @@ def start_daemon(repo: Path, *flags):
     log = open(repo.parent / f"daemon-{repo.name}.log", "w")
     return subprocess.Popen([SLIPWAY, "watch", "--repo", str(repo), *flags], stdout=log, stderr=log)
 
+def shared_repository(path: Path, hooks: bool):
+    """A bare repository people push to (with Slipway's server hooks when `hooks`) and a clone
+    of it with an empty Environments/, as (bare, clone)."""
+    bare, clone = path.with_name(path.name + ".git"), path
+    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)])
+    if hooks:
+        run([SLIPWAY, "hooks", "install", "--server", "--repo", str(bare)])
+    run(["git", "clone", "-q", str(bare), str(clone)])
+    (clone / "Environments").mkdir()
+    return bare, clone
+
 def bench_daemon(work: Path):
     """Commit → pipeline started (from `git push` starting to the record's `started`), with the
     post-receive hook, by inotify alone and by polling alone; and the daemon's memory at rest."""
@@ -494,13 +505,8 @@ def bench_daemon(work: Path):
     for mode, flags, hooks in [("post-receive hook (slipway-notify)", ["--poll", "1h", "--no-inotify"], True),
                                ("inotify on the ref, no hook", ["--poll", "1h"], False),
                                ("polling alone, every 1 s", ["--poll", "1s", "--no-inotify"], False)]:
-        bare, clone = work / f"latency-{len(rows)}.git", work / f"latency-{len(rows)}"
-        run(["git", "init", "-q", "--bare", "-b", "main", str(bare)])
-        if hooks:
-            run([SLIPWAY, "hooks", "install", "--server", "--repo", str(bare)])
-        run(["git", "clone", "-q", str(bare), str(clone)])
+        bare, clone = shared_repository(work / f"latency-{len(rows)}", hooks)
         port = free_port()
-        (clone / "Environments").mkdir()
         daemon = None
         samples = []
         try:
@@ -597,11 +603,7 @@ def bench_recover(work: Path):
     rows = []
     for case, strategy in [("warm set (released blue-green, keepPrevious 10m)", "blueGreen: { keepPrevious: 10m }"),
                            ("cold start (released rolling; every instance started at once)", "rolling: { batchSize: 1 }")]:
-        bare, clone = work / f"revert-{len(rows)}.git", work / f"revert-{len(rows)}"
-        run(["git", "init", "-q", "--bare", "-b", "main", str(bare)])
-        run([SLIPWAY, "hooks", "install", "--server", "--repo", str(bare)])
-        run(["git", "clone", "-q", str(bare), str(clone)])
-        (clone / "Environments").mkdir()
+        bare, clone = shared_repository(work / f"revert-{len(rows)}", hooks=True)
         port, daemon, releases = free_port(), None, {}
         try:
             for version in ["1.0.0", "2.0.0"]:
