@@ -118,7 +118,9 @@ public enum StatParser {
                 currentSessions: number("scur"),
                 responses: ["hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"].map(number).reduce(0, +),
                 serverErrors: number("hrsp_5xx"), responseTimeMilliseconds: number("rtime"),
-                checkStatus: field("check_status"), checkCode: Int(field("check_code"))
+                // HAProxy writes "* " before the status while the next check is running.
+                checkStatus: field("check_status").replacingOccurrences(of: "* ", with: ""),
+                checkCode: Int(field("check_code"))
             )
         }
     }

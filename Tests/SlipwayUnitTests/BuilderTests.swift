@@ -38,11 +38,11 @@ struct BuilderTests {
     @Test("show stat CSV becomes per-server stats")
     func stats() {
         let csv = """
-            # pxname,svname,scur,status,weight,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,rtime,check_status
-            app,web-a,2,UP,100,0,90,0,5,5,0,12,L7OK
-            app,web-b,0,DOWN 1/2,0,0,0,0,0,0,0,0,L7OK
-            app,web-c,0,MAINT,0,0,0,0,0,0,0,0,
-            app,BACKEND,2,UP,100,0,90,0,5,5,0,12,
+            # pxname,svname,scur,status,weight,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,rtime,check_status,check_code
+            app,web-a,2,UP,100,0,90,0,5,5,0,12,L7OK,200
+            app,web-b,0,DOWN 1/2,0,0,0,0,0,0,0,0,* L7STS,503
+            app,web-c,0,MAINT,0,0,0,0,0,0,0,0,,
+            app,BACKEND,2,UP,100,0,90,0,5,5,0,12,,
 
             """
         let stats = StatParser.parse(csv)
@@ -50,6 +50,9 @@ struct BuilderTests {
         #expect(stats[0].health == .up && stats[0].responses == 100 && stats[0].serverErrors == 5 && stats[0].currentSessions == 2)
         #expect(stats[0].responseTimeMilliseconds == 12)
         #expect(stats[1].health == .starting)
+        #expect(stats[0].lastCheck == "passed")
+        #expect(stats[1].lastCheck == "HTTP 503", "a check still running (\"* L7STS\") says what the last one found")
+        #expect(stats[2].lastCheck == "no check yet")
         #expect(stats[2].health == .maintenance)
     }
 
