@@ -44,10 +44,12 @@ public struct ControlServer: Service {
                 if client < 0 {
                     switch errno {
                     case EINTR, ECONNABORTED: continue
-                    case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                        usleep(10_000)  // out of descriptors or memory: let some close, do not spin
+                    case EBADF, EINVAL, ENOTSOCK: return  // the socket was shut down
+                    default:
+                        // Out of descriptors or memory, or an error the kernel reports for one
+                        // connection: let some close and go on; only shutdown ends the loop.
+                        usleep(10_000)
                         continue
-                    default: return  // the socket was shut down
                     }
                 }
                 let admitted = busy.withLock { count -> Bool in
@@ -101,7 +103,9 @@ public struct ControlServer: Service {
         while line.count < 256, !line.contains(10) {
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return nil }
-            var timeout = timeval(tv_sec: Int(left.components.seconds), tv_usec: Int(left.components.attoseconds / 1_000_000_000_000) + 1)
+            // Rounded up to the next microsecond, which must stay under a million (EDOM: no timeout at all).
+            let micro = min(Int(left.components.attoseconds / 1_000_000_000_000) + 1, 999_999)
+            var timeout = timeval(tv_sec: Int(left.components.seconds), tv_usec: micro)
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             let count = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count - line.count, 0) }
             if count < 0 && errno == EINTR { continue }

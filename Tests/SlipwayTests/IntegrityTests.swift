@@ -45,7 +45,7 @@ struct IntegrityTests {
                 guard let fd = try? UnixSocket.connect(socket, timeoutSeconds: 5) else { return false }
                 defer { close(fd) }
                 return (try? UnixSocket.exchange(fd, "status\n"))?.hasPrefix("[") == true
-            }, "a well-behaved client is answered while others hold connections open")
+            }, "a well-behaved client is answered while others hold connections open: \(daemon.output)")
             silent.forEach { close($0) }
             #expect(daemon.exitStatus() == nil, "the daemon survived: \(daemon.output)")
             #expect(fetch(port)?.status == 200)
