@@ -10,6 +10,9 @@ public enum DeploymentResult: String, Sendable, Codable, CaseIterable {
     /// Between releases, what ran had drifted (an instance exited, the front stopped) and the
     /// daemon put it back: the same version, nothing released.
     case healed
+    /// The environment's manifest was deleted (by a commit that counts under `Trust/`): its
+    /// instances and front were stopped.
+    case removed
 }
 
 /// What fired a rollback.

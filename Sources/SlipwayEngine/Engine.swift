@@ -91,6 +91,7 @@ public struct Engine: Sendable {
     public func deploy(_ environment: EnvironmentPlan, desired: DesiredState, at tip: ObjectID, retryFailed: Bool = false,
                        stop: StopSignal? = nil) async throws -> ApplyOutcome {
         let name = environment.environment
+        if environment.action == .remove { return try await remove(environment, desired: desired, at: tip) }
         guard environment.needsRun(retryFailed: retryFailed), let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
             await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), logger: configuration.logger)
             return ApplyOutcome(plan: environment, record: nil, commit: nil)

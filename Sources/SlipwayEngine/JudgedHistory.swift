@@ -23,15 +23,15 @@ struct JudgedHistory: Sendable {
 
     static func file(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("trust").appendingPathComponent("accepted.log") }
 
-    /// A line of `accepted.log`.
-    static func entry(digest: String, path: String, blob: ObjectID) -> String { "\(digest) \(path) \(blob.hex)" }
+    /// A line of `accepted.log` (a deletion accepted names no blob: `absent`).
+    static func entry(digest: String, path: String, blob: ObjectID?) -> String { "\(digest) \(path) \(blob?.hex ?? "absent")" }
 
     static func load(_ state: StateDirectory) -> Set<String> {
         Set(((try? String(contentsOf: file(state), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init))
     }
 
     /// Whether `blob` at `path`, made by `introduced`, comes from history judged before.
-    func isOld(_ path: String, _ blob: ObjectID, madeBy introduced: ObjectID, in git: GitRepository) async throws -> Bool {
+    func isOld(_ path: String, _ blob: ObjectID?, madeBy introduced: ObjectID, in git: GitRepository) async throws -> Bool {
         switch kind {
         case .none:
             return false

@@ -26,6 +26,8 @@ public struct EnvironmentPlan: Sendable, Codable {
         case held
         /// `slipway suspend`: left as it is until `slipway resume`.
         case suspended
+        /// Its manifest was deleted: what runs here is stopped, recorded `removed`.
+        case remove
     }
 
     public let environment: EnvironmentName
@@ -43,7 +45,7 @@ public struct EnvironmentPlan: Sendable, Codable {
     /// Whether a reconcile pass deploys it: something differs, or (with `retryFailed`) the
     /// manifest that failed is to be tried again.
     public func needsRun(retryFailed: Bool = false) -> Bool {
-        [.create, .update, .repair].contains(action) || (retryFailed && action == .waiting)
+        [.create, .update, .repair, .remove].contains(action) || (retryFailed && action == .waiting)
     }
 }
 
@@ -103,8 +105,9 @@ public struct Planner: Sendable {
             for try await (index, plan) in group { plans[index] = plan }
             return plans.compactMap { $0 }
         }
-        let invalid = desired.environments.diagnostics.map(\.description)
-        let promoting = plans.map { plan -> EnvironmentPlan in
+        let (removals, refusedRemovals) = await removals(only, in: desired, at: tip, ledger: open ? nil : TrustLedger.load(state), open: open)
+        let invalid = desired.environments.diagnostics.map(\.description) + refusedRemovals
+        let promoting = (plans + removals).map { plan -> EnvironmentPlan in
             guard plan.needsRun(), let upstream = desired.environments.manifests[plan.environment]?.upstream,
                   let version = desired.environments.manifests[upstream]?.version, version != plan.desiredVersion else { return plan }
             var promoting = plan
@@ -154,10 +157,31 @@ public struct Planner: Sendable {
         }
     }
 
+    /// Environments that run here but whose manifest file is gone at the tip: `remove` when the
+    /// deletion counts under `Trust/` (or nothing is checked), otherwise a line saying why they
+    /// keep running. Not judged yet (`slipway plan` before the next pass): shown as `remove`;
+    /// `apply` and the daemon judge it before acting.
+    func removals(_ only: [EnvironmentName], in desired: DesiredState, at tip: ObjectID, ledger: TrustLedger?, open: Bool) async -> ([EnvironmentPlan], [String]) {
+        var plans: [EnvironmentPlan] = [], refused: [String] = []
+        for name in state.knownEnvironments() where (only.isEmpty || only.contains(name)) && desired.files[name.manifestPath] == nil {
+            guard let status = state.savedStatus(name), let version = status.version else { continue }
+            // A refusal counts for the deletion it judged; another one (the file put back, deleted again) is judged anew.
+            if !open, let entry = ledger?.refused[name.manifestPath], entry.blob == nil,
+               (try? await repository.git.introducingCommit(of: name.manifestPath, blob: nil, from: tip)) == entry.commit {
+                refused.append("\(name.manifestPath): deleted, but the deletion does not count under Trust/ (\(entry.why)); \(name) keeps running \(version) (restore the file, then delete it in a signed commit)")
+                continue
+            }
+            plans.append(EnvironmentPlan(environment: name, action: .remove, service: status.service, desiredVersion: version,
+                                         deployedVersion: version, changes: [], reason: "\(name.manifestPath) was deleted: its instances and HAProxy stop"))
+        }
+        return (plans, refused)
+    }
+
     func select(_ only: [EnvironmentName], in desired: DesiredState) throws -> [EnvironmentName] {
         let all = desired.environments.ordered
         let broken = Set(desired.environments.diagnostics.compactMap { EnvironmentName(manifestPath: $0.path) })
-        for name in only where !all.contains(name) && !broken.contains(name) {
+        let deployedHere = Set(state.knownEnvironments().filter { state.savedStatus($0)?.version != nil })
+        for name in only where !all.contains(name) && !broken.contains(name) && !deployedHere.contains(name) {
             let known = all.map(\.rawValue) + broken.map(\.rawValue)
             let hint = Spelling.hint(for: name.rawValue, among: known)
             throw EngineError("no environment \"\(name)\": there is no \(name.manifestPath)\(hint)")

@@ -47,6 +47,19 @@ public struct StateDirectory: Sendable {
 }
 
 extension StateDirectory {
+    /// Stops the balancer first (no new requests), then every instance started for the
+    /// environment (registered or not), and forgets any run in progress; returns how many
+    /// instances were stopped.
+    public func takeDown(_ name: EnvironmentName, logger: Logger) async -> Int {
+        await traffic(name, logger: logger).stop()
+        let registry = registry(name)
+        let processes = Set(registry.load().map(\.process) + processes(of: name).map(\.identity))
+        for process in processes { await ProcessControl.stop(process, timeout: .seconds(5)) }
+        try? registry.save([])
+        try? FileManager.default.removeItem(at: journal(name))
+        return processes.count
+    }
+
     /// Stops a previous blue-green set whose `keepPrevious` has passed: out of the balancer,
     /// process stopped, registry entry gone. Housekeeping on every reconcile pass, also when
     /// nothing is deployed.

@@ -11,7 +11,8 @@ public import SlipwayCore
 /// `merge -s ours` of an old commit) and is refused: old signed content does not count twice.
 struct TrustLedger: Codable, Equatable, Sendable {
     struct Entry: Codable, Equatable, Sendable {
-        var blob: ObjectID
+        /// The content; nil for a manifest's deletion (judged like content: see `TrustCheck.judge`).
+        var blob: ObjectID?
         var why: String
         /// The commit that brought the content: for a refusal, the one that made it (a new commit
         /// with it is judged anew); for content accepted, the one that made it count.
@@ -139,7 +140,12 @@ extension TrustCheck {
         guard let keys = next.keys else { throw EngineError("no version of \(Self.folder)/ is trusted on this machine") }
         var verdicts: [String: Verdict] = [Self.folder: trustVerdict.verdict]
         var commits: [String: ObjectID] = [:]
-        for (path, blob) in files {
+        // A manifest judged before that is gone at the tip: its deletion is judged like content
+        // (the commit that deleted it must count), or an unsigned push could stop what runs.
+        let judgedBefore = ledger.map { Array($0.accepted.keys) + Array($0.refused.keys) } ?? []
+        let deleted = Set(judgedBefore.filter { $0.hasPrefix("Environments/") && files[$0] == nil })
+        let judgedFiles = files.map { ($0.key, Optional($0.value)) } + deleted.sorted().map { ($0, ObjectID?.none) }
+        for (path, blob) in judgedFiles {
             let settled = try await settle(path, blob, at: tip, ledger: ledger, judged: forward ? judged : nil, history: history) { introduced in
                 if state.isOwnCommit(introduced) { return .trusted("made by Slipway on this machine") }
                 if let merged = try await signedMerge(bringing: path, blob, from: tip, to: introduced, judged: judged, keys: keys) { return merged }
@@ -156,7 +162,7 @@ extension TrustCheck {
     }
 
     /// The `accepted.log` line of content accepted from a commit.
-    private func acceptedLine(_ path: String, _ blob: ObjectID, _ settled: (verdict: Verdict, commit: ObjectID?)) async throws -> String? {
+    private func acceptedLine(_ path: String, _ blob: ObjectID?, _ settled: (verdict: Verdict, commit: ObjectID?)) async throws -> String? {
         guard case .trusted = settled.verdict, let commit = settled.commit else { return nil }
         return JudgedHistory.entry(digest: try await repository.git.signedContentDigest(of: commit), path: path, blob: blob)
     }
@@ -166,7 +172,7 @@ extension TrustCheck {
     /// key that counts: the merger vouches for what they merged (a team that signs merges, not
     /// each commit of a branch). A merge whose first parent had the content already vouches for
     /// nothing. At most `maximumVouchingMerges` are checked.
-    private func signedMerge(bringing path: String, _ blob: ObjectID, from tip: ObjectID, to introduced: ObjectID, judged: ObjectID?,
+    private func signedMerge(bringing path: String, _ blob: ObjectID?, from tip: ObjectID, to introduced: ObjectID, judged: ObjectID?,
                              keys: ObjectID) async throws -> Verdict? {
         let git = repository.git
         var current = tip, checked = 0
@@ -207,7 +213,7 @@ extension TrustCheck {
     /// One file's verdict by the ledger's rules, with the commit that brought its content: the
     /// one that made it count, for content accepted. `forwardFrom` is the judged tip when `tip`
     /// descends from it (content unchanged since is as it was).
-    private func settle(_ path: String, _ blob: ObjectID, at tip: ObjectID, ledger: TrustLedger?, judged forwardFrom: ObjectID?, history: JudgedHistory,
+    private func settle(_ path: String, _ blob: ObjectID?, at tip: ObjectID, ledger: TrustLedger?, judged forwardFrom: ObjectID?, history: JudgedHistory,
                         check: (ObjectID) async throws -> Verdict) async throws -> (verdict: Verdict, commit: ObjectID?) {
         let git = repository.git
         let accepted = ledger?.accepted[path].flatMap { $0.blob == blob ? $0 : nil }
@@ -264,7 +270,7 @@ extension TrustCheck {
 }
 
 extension TrustLedger {
-    mutating func record(_ path: String, blob: ObjectID, _ settled: (verdict: TrustCheck.Verdict, commit: ObjectID?)) {
+    mutating func record(_ path: String, blob: ObjectID?, _ settled: (verdict: TrustCheck.Verdict, commit: ObjectID?)) {
         switch settled.verdict {
         case .trusted(let why): accepted[path] = Entry(blob: blob, why: why, commit: settled.commit)
         case .refused(let why): refused[path] = Entry(blob: blob, why: why, commit: settled.commit)

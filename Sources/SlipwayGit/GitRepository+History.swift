@@ -58,8 +58,8 @@ extension GitRepository {
 
 extension GitRepository {
     /// Whether a commit in the history of `tip` (at most `depth` of them, newest first; past
-    /// that, assumed so) had `blob` at `path`.
-    public func history(of tip: ObjectID, held path: String, blob: ObjectID, depth: Int) throws -> Bool {
+    /// that, assumed so) had `blob` at `path` (nil: had nothing there).
+    public func history(of tip: ObjectID, held path: String, blob: ObjectID?, depth: Int) throws -> Bool {
         var held = false, seen = 0
         try revwalk(from: tip) { commit in
             seen += 1
@@ -128,8 +128,9 @@ extension GitRepository {
     /// took the content from its second side leads there), the oldest commit in that unbroken
     /// run. However far back that is: the answer is kept per path and blob with the tip it was
     /// found from, so the next question (from a later tip) walks only the commits between.
-    public func introducingCommit(of path: String, blob: ObjectID, from tip: ObjectID) throws -> ObjectID {
-        let key = "\(path)\u{0}\(blob.hex)"
+    /// A nil `blob` asks for the commit that deleted `path`.
+    public func introducingCommit(of path: String, blob: ObjectID?, from tip: ObjectID) throws -> ObjectID {
+        let key = "\(path)\u{0}\(blob?.hex ?? "absent")"
         let known = introductions[key]
         var current = tip
         while true {

@@ -27,7 +27,9 @@ public enum Trailers {
     public static func message(for record: DeploymentRecord) -> String {
         let previous = record.previousVersion ?? "none"
         let verb = record.phases.first?.name == "healing" ? "heal" : "deploy"
-        var lines = ["\(verb)(\(record.environment)): \(record.service) \(previous) → \(record.version) \(record.result.rawValue)", ""]
+        let subject = record.result == .removed ? "remove(\(record.environment)): \(record.service) \(record.version) stopped, its manifest deleted"
+            : "\(verb)(\(record.environment)): \(record.service) \(previous) → \(record.version) \(record.result.rawValue)"
+        var lines = [subject, ""]
         if let reason = record.reason { lines += [reason.prefix(500) + "", ""] }
         lines += [
             "\(environment): \(record.environment)",

@@ -114,4 +114,38 @@ struct HealingTests {
             }
         }
     }
+
+    @Test("deleting a manifest stops its environment (HAProxy and instances), recorded removed; nothing heals it after; adding it back deploys it anew")
+    func removal() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try await eventually { try records(ops).count == 1 }, "\(daemon.output)")
+                #expect(fetch(port)?.status == 200)
+
+                try ops.commit("Environments/production.yaml", nil, signedWith: nil, message: "Retire production")  // the daemon is idle: no lock to wait for
+                #expect(try await eventually { try records(ops).count == 2 }, "\(daemon.output)")
+                #expect(try records(ops).first == "remove(production): web 1.0.0 stopped, its manifest deleted")
+                let record = try ops.lastRecord()
+                #expect(record.result == .removed && record.triggerSubject == "Retire production", "\(record.reason ?? "")")
+                #expect(record.reason?.contains("HAProxy and 2 instance(s) of 1.0.0 stopped") == true, "\(record.reason ?? "")")
+                #expect(running(ops).isEmpty && ops.instances("production").isEmpty)
+                #expect(fetch(port) == nil, "nothing listens on production's address any more")
+                let status = try ops.git(["show", "HEAD:Status/production.md"])
+                #expect(status.contains("lastResult: removed") && !status.contains("version: 1.0.0"), "\(status)")
+                let shown = try ops.slipway(["status"])
+                #expect(!shown.stdout.contains("production"), "a removed environment is no orphan: \(shown.output)")
+
+                try await Task.sleep(for: .seconds(3))  // a negative check: heal passes in which nothing may be restarted or recorded
+                #expect(try records(ops).count == 2 && running(ops).isEmpty && fetch(port) == nil)
+
+                try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port))
+                #expect(try await eventually { try records(ops).count == 3 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().result == .succeeded && ops.lastRecord().previousVersion == nil)
+                #expect(fetch(port)?.body == "web 2.0.0\n")
+                #expect(daemon.exitStatus() == nil)
+            }
+        }
+    }
 }

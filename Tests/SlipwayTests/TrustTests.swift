@@ -138,4 +138,42 @@ struct TrustTests {
             _ = try Command.run(URL(fileURLWithPath: "/usr/bin/gpgconf"), ["--kill", "all"], environment: environment)
         }
     }
+
+    @Test("under Trust/, deleting a manifest stops its environment only when the deleting commit is signed; an unsigned deletion or a branch moved back to before it stops nothing")
+    func deletions() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let alice = try ops.sshKey("alice")
+            let release = try ops.trustedRelease(by: alice, listen: port)
+            let released = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let manifest = testManifest(version: "1.0.0", replicas: 1, listen: port)
+
+            try ops.commit("Environments/production.yaml", nil, message: "Unsigned retirement")
+            let refused = try ops.slipway(["apply"])
+            #expect(refused.status == 1 && refused.stderr.contains("deleted, but the deletion does not count under Trust/"), "\(refused.output)")
+            #expect(refused.stderr.contains("is not signed"), "\(refused.output)")
+            #expect(fetch(port)?.body == "web 1.0.0\n", "production keeps serving")
+            #expect(try ops.slipway(["plan"]).stdout.contains("remove") == false)
+
+            // Put back (signed), then moved back to before the release: that history was judged; it removes nothing.
+            try ops.commit("Environments/production.yaml", manifest, signedWith: alice.key)
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.git(["update-ref", "refs/heads/main", try ops.git(["rev-parse", "\(release)^"]).trimmingCharacters(in: .whitespacesAndNewlines)])
+            let rewound = try ops.slipway(["apply"])
+            #expect(rewound.status == 1 && rewound.stderr.contains("deletion does not count"), "\(rewound.output)")
+            #expect(fetch(port)?.body == "web 1.0.0\n", "production keeps serving")
+            try ops.git(["update-ref", "refs/heads/main", released])
+            try ops.git(["reset", "-q", "--hard", "main"])
+
+            let deletion = try ops.commit("Environments/production.yaml", nil, signedWith: alice.key, message: "Retire production")
+            let plan = try ops.slipway(["plan"])
+            #expect(plan.stdout.contains("production: remove web 1.0.0"), "\(plan.output)")
+            let removed = try ops.slipway(["apply"])
+            #expect(removed.status == 0 && removed.stdout.contains("production: removed — web 1.0.0 stopped"), "\(removed.output)")
+            let record = try ops.lastRecord()
+            #expect(record.result == .removed && record.trigger.hex == deletion, "\(record.reason ?? "")")
+            #expect(fetch(port) == nil && ops.instances("production").isEmpty)
+            #expect(try ops.git(["log", "-1", "--format=%(trailers:key=Slipway-Result,valueonly)"]).contains("removed"))
+        }
+    }
 }

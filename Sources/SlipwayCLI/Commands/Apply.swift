@@ -38,6 +38,10 @@ extension Slipway {
             let desired = try await engine.repository.desired(at: try await engine.repository.tip())
             for diagnostic in plan.invalid { printError(diagnostic) }
             for environment in plan.environments {
+                if environment.action == .remove {
+                    print("\(environment.environment): would stop \(environment.service) \(environment.deployedVersion ?? "") — \(environment.reason ?? "")")
+                    continue
+                }
                 guard environment.needsRun(retryFailed: retryFailed), let manifest = desired.environments.manifests[environment.environment] else {
                     let held = environment.action == .held ? " — \(environment.reason ?? "")" : ""
                     print("\(environment.environment): nothing to do (\(environment.action.rawValue))\(held)")
@@ -73,7 +77,8 @@ extension Slipway {
                     }
                     continue
                 }
-                print("\(record.environment): \(record.result.rawValue) — \(record.service) \(record.previousVersion ?? "none") → \(record.version)"
+                let versions = record.result == .removed ? "\(record.version) stopped" : "\(record.previousVersion ?? "none") → \(record.version)"
+                print("\(record.environment): \(record.result.rawValue) — \(record.service) \(versions)"
                       + " (record \(record.path), commit \(outcome.commit?.short ?? "?"))")
                 if let revert = outcome.revert {
                     print("\(record.environment): reverted Environments/\(record.environment).yaml to \(record.previousVersion ?? "?") (commit \(revert.short))")

@@ -36,21 +36,9 @@ extension Slipway {
                 throw CommandFailure("no environment \(unknown) has anything on this machine" + (known.isEmpty ? "" : " (known: \(known.map(\.rawValue).joined(separator: ", ")))"))
             }
             for name in names {
-                let stopped = await Self.takeDown(name, state: state)
+                let stopped = await state.takeDown(name, logger: .init(label: "slipway"))
                 print("\(name): stopped HAProxy and \(stopped) instance(s)")
             }
-        }
-
-        /// Stops the balancer first (no new requests), then every instance started for the
-        /// environment (registered or not), and forgets any run in progress.
-        static func takeDown(_ name: EnvironmentName, state: StateDirectory) async -> Int {
-            await state.traffic(name, logger: .init(label: "slipway")).stop()
-            let registry = state.registry(name)
-            let processes = Set(registry.load().map(\.process) + state.processes(of: name).map(\.identity))
-            for process in processes { await ProcessControl.stop(process, timeout: .seconds(5)) }
-            try? registry.save([])
-            try? FileManager.default.removeItem(at: state.journal(name))
-            return processes.count
         }
     }
 }

@@ -36,6 +36,8 @@ extension Slipway {
                     print("\(environment.environment): up to date (\(environment.service) \(deployed))")
                 case .waiting, .suspended:
                     print("\(environment.environment): \(environment.action.rawValue) — \(environment.reason ?? "")")
+                case .remove:
+                    print("\(environment.environment): remove \(environment.service) \(deployed) — \(environment.reason ?? "")")
                 default:
                     print("\(environment.environment): \(environment.action.rawValue) \(environment.service) \(deployed) → \(environment.desiredVersion)")
                     if let reason = environment.reason, [.repair, .held].contains(environment.action) { print("    \(reason)") }
