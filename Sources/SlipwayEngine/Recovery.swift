@@ -131,7 +131,9 @@ extension PipelineRun {
         record.finished = Date()
         record.phases = entry.record.phases + log.phases
         record.rollback = log.rollback ?? entry.record.rollback
-        record.reason = redactor.redact("Slipway stopped during the run (\(stoppedAt)); on restart \(afterwards). The next run deploys the desired state again.")
+        let healing = entry.record.phases.first?.name == Phase.healing.rawValue
+        record.reason = redactor.redact("Slipway stopped during the \(healing ? "heal" : "run") (\(stoppedAt)); on restart \(afterwards)."
+                                        + (healing ? "" : " The next run deploys the desired state again."))
         let after = newStatus(for: &record, target: target, failed: false)
         return Outcome(record: record, status: after)
     }

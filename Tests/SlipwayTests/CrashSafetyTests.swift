@@ -99,6 +99,39 @@ struct CrashSafetyTests {
         }
     }
 
+    @Test("SIGKILL in a heal before its record: the next daemon finishes it with one interrupted record, every replica back, no orphan")
+    func killedMidHeal() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            let release = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            // Right after the heal's start step: the new instance serves, its record is not committed.
+            let killed = try DaemonProcess.start(ops, environment: ["SLIPWAY_FAILPOINT": "done healing: start"])
+            let victim = try #require(ops.instances("production").first { $0.isRunning })
+            // Killed once the daemon watches it (a pidfd on it, so its first plan is done): a heal, not a plan's repair, puts it back.
+            #expect(await eventually { Self.watches(killed.pid, victim.process.pid) }, "\(killed.output)")
+            kill(victim.process.pid, SIGKILL)
+            var status: Int32?
+            #expect(await eventually(within: 30) { status = killed.exitStatus(); return status != nil }, "\(killed.output)")
+            #expect(status == 137 && FileManager.default.fileExists(atPath: ops.stateDirectory.appendingPathComponent("envs/production/journal.json").path))
+            #expect(fetch(port)?.body == "web 1.0.0\n", "the other replica serves meanwhile")
+
+            try await DaemonProcess.with(ops) { daemon in
+                #expect(await eventually(within: 30) { (try? recordsSince(release, ops).count) == 1 && ops.instances("production").filter(\.isRunning).count == 2 },
+                        "\(daemon.output)")
+            }
+            let records = try recordsSince(release, ops)
+            #expect(records.map(\.result) == [.interrupted], "\(records.map(\.result))")
+            #expect(records.first?.reason?.hasPrefix("Slipway stopped during the heal (done healing: start") == true, "\(records.first?.reason ?? "")")
+            #expect(try ops.git(["log", "-1", "--format=%s"]).hasPrefix("heal(production): web 1.0.0 → 1.0.0 interrupted"))
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+            let registered = Set(ops.instances("production").map(\.id))
+            let started = ProcessControl.processes(withEnvironment: ["SLIPWAY_STATE=\(ops.stateDirectory.path)"])
+            #expect(Set(started.compactMap { $0.environment["SLIPWAY_INSTANCE"] }) == registered, "orphan processes")
+        }
+    }
+
     @Test("a branch lock left by a process killed mid-update does not block the record commit")
     func staleRefLock() async throws {
         try await OpsRepoFixture.with { ops in
@@ -112,6 +145,14 @@ struct CrashSafetyTests {
             #expect(applied.status == 0, "\(applied.output)")
             #expect(try ops.lastRecord().result == .succeeded)
             #expect(!FileManager.default.fileExists(atPath: lock.path))
+        }
+    }
+
+    /// Whether `process` holds a pidfd on `pid` (`Pid:` in the descriptor's fdinfo).
+    static func watches(_ process: pid_t, _ pid: pid_t) -> Bool {
+        let folder = "/proc/\(process)/fdinfo"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains { fd in
+            ((try? String(contentsOfFile: "\(folder)/\(fd)", encoding: .utf8)) ?? "").split(separator: "\n").contains("Pid:\t\(pid)")
         }
     }
 

@@ -6,10 +6,16 @@ import SlipwayTraffic
 
 extension PipelineRun {
     /// One healing episode of the version that runs (see `Engine.heal`): the front first, so
-    /// that what still runs serves again at once, then the instances that exited.
+    /// that what still runs serves again at once, then the instances that exited. Journaled like
+    /// a run: a Slipway killed mid-heal leaves the journal, and the next pass finishes it
+    /// (`recover`: strays stopped, the version back on its replicas) with one `interrupted` record.
     func heal(_ drift: Drift, giveUp: String?) async -> Outcome {
         let started = Date(), clock = ContinuousClock.now
-        let log = RunLog(environment: environment, progress: engine.progress, stop: stop)
+        let deployment = deploymentID(startedAt: started)
+        let journal = Journal(file: engine.state.journal(environment),
+                              draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
+                              failpoint: engine.failpoint)
+        let log = RunLog(environment: environment, progress: engine.progress, journal: journal, stop: stop)
         let target = engine.target(for: manifest, in: environment)
         let traffic = engine.state.traffic(environment, logger: engine.logger)
         var reason = "\(drift)", superseded = false
@@ -41,7 +47,7 @@ extension PipelineRun {
         }
         let result: DeploymentResult = superseded ? .superseded
             : giveUp == nil && log.phases.allSatisfy { $0.outcome == .passed } ? .healed : .failed
-        var record = record(deploymentID(startedAt: started), started: started, result: result,
+        var record = record(deployment, started: started, result: result,
                             reason: redactor.redact(reason), phases: log.phases, instances: [], logs: [])
         record.previousVersion = manifest.version
         record.changes = []
@@ -57,6 +63,7 @@ extension PipelineRun {
             (after.validatedVersion, after.validatedFor, after.validatedIn) = (status.validatedVersion, status.validatedFor, status.validatedIn)
         }
         after.crashLoop = giveUp == nil ? nil : blob
+        journal.finished(record, status: after, upstream: nil)
         return Outcome(record: record, status: after)
     }
 
