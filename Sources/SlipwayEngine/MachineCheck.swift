@@ -4,7 +4,7 @@ public import SlipwayHost
 public import SlipwayManifest
 
 /// What this machine lacks to run a manifest: a secret not set in Slipway's environment, a
-/// program not installed. A problem of the machine, not of the change: the planner holds such
+/// program not installed, an address another program listens on. A problem of the machine, not of the change: the planner holds such
 /// an environment (and its lane) before anything changes, nothing is recorded, and it deploys
 /// once the machine is fixed (README, "The daemon").
 public struct MachineCheck: Sendable {
@@ -34,7 +34,18 @@ public struct MachineCheck: Sendable {
                 problems.append("run.command: \(resolver.problem(with: program, in: directory))")
             }
         }
-        return problems
+        return problems + addressesTaken(manifest, name)
+    }
+
+    /// The manifest's addresses that another program listens on: this environment's own HAProxy
+    /// holding them is no problem (a reload takes its listeners over).
+    func addressesTaken(_ manifest: Manifest, _ name: EnvironmentName) -> [String] {
+        let front = state.traffic(name, logger: .init(label: "slipway")).processID
+        return manifest.addresses.compactMap { key, address in
+            guard PortHolder.isTaken(host: address.host, port: address.port),
+                  !(front.map { PortHolder.holds($0, port: address.port) } ?? false) else { return nil }
+            return "\(key): \(address) is in use by \(PortHolder.describe(port: address.port) ?? "a program this machine cannot name")"
+        }
     }
 
     func workingDirectory(_ manifest: Manifest, _ name: EnvironmentName) -> URL {

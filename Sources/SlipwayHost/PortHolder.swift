@@ -8,15 +8,44 @@ public enum PortHolder {
         let inodes = listeningInodes(port: port)
         guard !inodes.isEmpty else { return nil }
         let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.sorted()
-        for pid in pids {
-            let folder = "/proc/\(pid)/fd"
-            for fd in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
-                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\(fd)"),
-                      target.hasPrefix("socket:["), inodes.contains(String(target.dropFirst(8).dropLast())) else { continue }
-                return "pid \(pid) (\(program(of: pid)))"
-            }
+        return pids.first { !socketInodes(of: $0).isDisjoint(with: inodes) }.map { "pid \($0) (\(program(of: $0)))" }
+    }
+
+    /// Whether process `pid` listens on `port`.
+    public static func holds(_ pid: Int32, port: Int) -> Bool {
+        !socketInodes(of: pid).isDisjoint(with: listeningInodes(port: port))
+    }
+
+    /// Whether `host:port` (an IPv4 literal, `localhost` or `*`) is taken: binding it fails with
+    /// EADDRINUSE, because something listens there (TIME_WAIT connections do not count).
+    public static func isTaken(host: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        let literal = host == "localhost" ? "127.0.0.1" : host
+        if host == "*" {
+            address.sin_addr.s_addr = 0  // INADDR_ANY
+        } else if inet_pton(AF_INET, literal, &address.sin_addr) != 1 {
+            return false
         }
-        return nil
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return bound != 0 && errno == EADDRINUSE
+    }
+
+    /// Inodes of the sockets process `pid` has open.
+    static func socketInodes(of pid: Int32) -> Set<String> {
+        let folder = "/proc/\(pid)/fd"
+        return Set(((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { fd in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\(fd)"), target.hasPrefix("socket:[") else { return nil }
+            return String(target.dropFirst(8).dropLast())
+        })
     }
 
     /// Socket inodes in LISTEN state (`0A`) on `port`, IPv4 and IPv6.
