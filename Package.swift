@@ -107,7 +107,7 @@ let package = Package(
         .executableTarget(name: "SlipwayNotify", swiftSettings: swiftSettings),
         .testTarget(
             name: "SlipwayUnitTests",
-            dependencies: ["SlipwayCore", "SlipwayEngine", "SlipwayManifest", "SlipwayRecords", "SlipwayHost", "SlipwayTraffic", "SlipwayBundle"],
+            dependencies: ["SlipwayCore", "SlipwayEngine", "SlipwayManifest", "SlipwayRecords", "SlipwayHost", "SlipwayTraffic", "SlipwayBundle", "SlipwayDaemon"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -165,9 +165,11 @@ public struct Reconciler: Service {
             if let drift = heal.giveUp == nil ? await engine.drift(of: heal.environment, replicas: heal.replicas) : heal.drift,
                let outcome = try await engine.heal(heal.environment, drift, giveUp: heal.giveUp, stop: heal.stop) {
                 log([outcome])
+                if heal.giveUp == nil, outcome.record?.result == .failed { await scheduler.healFailed(heal.environment, manifest: heal.manifest) }
             }
         } catch {
             logger.error("healing failed", metadata: ["env": "\(heal.environment)", "error": "\(ErrorText.sentence(error))"])
+            await scheduler.healFailed(heal.environment, manifest: heal.manifest)
         }
         inFlight.clear(heal.environment)
         await scheduler.finished(heal.lane)

@@ -24,6 +24,8 @@ actor Scheduler {
         let environment: EnvironmentName
         let drift: Drift
         let replicas: Int
+        /// The running manifest healed.
+        let manifest: ObjectID
         /// Set for a crash loop: the record says so and nothing is restarted.
         let giveUp: String?
         /// Backoff before restarting again within the crash-loop window.
@@ -98,10 +100,15 @@ actor Scheduler {
         guard let environments, environments.manifests[name]?.suspended == nil else { return nil }  // before the first plan; suspended
         let lane = environments.manifests[name] == nil ? name : Self.lane(of: name, in: environments)
         guard running[lane] == nil else { return nil }
-        let decision = heals.decide(name, manifest: manifest)
+        let decision = heals.decide(name, manifest: manifest, counts: drift.shortLived)
         let stop = StopSignal()
         running[lane] = Running(environment: name, version: version, manifest: manifest, stop: stop)
-        return Heal(lane: lane, environment: name, drift: drift, replicas: replicas, giveUp: decision.giveUp, delay: decision.delay, stop: stop)
+        return Heal(lane: lane, environment: name, drift: drift, replicas: replicas, manifest: manifest, giveUp: decision.giveUp, delay: decision.delay, stop: stop)
+    }
+
+    /// A heal that did not put `manifest` back (see `HealHistory`).
+    func healFailed(_ name: EnvironmentName, manifest: ObjectID) {
+        heals.failed(name, manifest: manifest)
     }
 
     /// The environments whose lane has a run in progress: their journals belong to that run.

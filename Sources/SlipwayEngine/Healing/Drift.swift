@@ -16,6 +16,12 @@ public struct Drift: Sendable, Equatable, CustomStringConvertible {
     /// Instances that run but that the front does not know (a Slipway stopped between starting
     /// one and adding it, say).
     public var outOfFront: [String] = []
+    /// Whether what drifted says the version is unwell: an instance that exited within
+    /// `settled` of its start, or one missing from the registry (a heal's start that failed).
+    public var shortLived = false
+
+    /// How long an instance runs before its exit no longer counts towards a crash loop.
+    public static let settled: Double = 60  // seconds
 
     public var isEmpty: Bool { exited.isEmpty && missing == 0 && !frontDown && outOfFront.isEmpty }
 
@@ -59,6 +65,7 @@ extension Engine {
         let traffic = state.traffic(name, logger: configuration.logger)
         let frontDown = !status.instances.isEmpty && !traffic.isRunning
         var drift = Drift(exited: exited, missing: missing, frontDown: frontDown)
+        drift.shortLived = missing > 0 || serving.contains { !$0.isRunning && Date().timeIntervalSince($0.startedAt) < Drift.settled }
         if !frontDown, let known = try? await traffic.stats().map(\.name) {
             drift.outOfFront = serving.filter { $0.isRunning && !known.contains($0.id) }.map(\.id)
         }
