@@ -7,7 +7,7 @@ from pathlib import Path
 
 BIN = Path(sys.argv[1])
 SLIPWAY = str(BIN / "slipway")
-ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon", "recover", "crash"]
+ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon", "recover", "chaos", "crash"]
 RESULTS = Path(__file__).parent / "results.md"
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -750,6 +750,97 @@ def bench_crash(work: Path):
     ]
     return "crash", "Crash safety: 200 deployments with random SIGKILLs", rows, "goals per row"
 
+def bench_chaos(work: Path):
+    """A long run (SLIPWAY_CHAOS_SECONDS, default 600) under a steady request loop in which an
+    instance that has run for over a minute (a heal of a younger one counts towards a crash loop)
+    or HAProxy is killed with SIGKILL every 8-16 s at random. Per kill: requests that failed,
+    time until the front serves again and until every replica is back; then the records written
+    and any process left over."""
+    import random, threading, statistics
+    random.seed(11)
+    seconds = float(os.environ.get("SLIPWAY_CHAOS_SECONDS", "600"))
+    repo = work / "chaos"
+    run(["git", "init", "-q", "-b", "main", str(repo)]); (repo / "Environments").mkdir()
+    port = free_port()
+    (repo / "Environments/web.yaml").write_bytes(small_manifest("web", "1.0.0", port).replace(b"replicas: 1", b"replicas: 3"))
+    run(["git", "add", "-A"], cwd=repo); run(["git", "commit", "-q", "-m", "Release 1.0.0"], cwd=repo)
+    daemon = start_daemon(repo, "--poll", "1s")
+    state = repo / ".git/slipway/envs/web"
+    def registry():
+        return json.loads((state / "instances.json").read_text())
+    def alive():
+        return [i for i in registry() if os.path.exists(f"/proc/{i['process']['pid']}")]
+    def results():
+        return run(["git", "log", "--format=%(trailers:key=Slipway-Result,valueonly,separator=)", "--grep", "Slipway-Result:"], cwd=repo).stdout.split()
+    failures, answered, stop = [], [0], threading.Event()
+    def load():
+        while not stop.is_set():
+            status, _ = answer(port)
+            if status == 200:
+                answered[0] += 1
+            else:
+                failures.append(time.time())
+    kills, seen = [], {}
+    loaders = []
+    try:
+        wait_until(lambda: "succeeded" in run(["git", "log", "-1", "--format=%s"], cwd=repo).stdout, 60, "first deployment")
+        loaders = [threading.Thread(target=load) for _ in range(4)]
+        for thread in loaders: thread.start()
+        started = time.time()
+        while time.time() - started < seconds:
+            time.sleep(random.uniform(8, 16))
+            now = time.time()
+            for instance in alive(): seen.setdefault(instance["id"], now)
+            settled = [i for i in alive() if now - seen[i["id"]] > 65]
+            what = "instance" if settled and random.random() < 0.7 else "haproxy"
+            before = results().count("healed")
+            pid = random.choice(settled)["process"]["pid"] if what == "instance" else int((state / "haproxy/haproxy.pid").read_text())
+            os.kill(pid, 9)
+            killed = time.time()
+            served = wait_until(lambda: answer(port)[0] == 200, 30, "the front serves")
+            whole = wait_until(lambda: results().count("healed") > before and len(alive()) == 3, 60, "every replica back")
+            kills.append((what, killed, served - killed, whole - killed))
+        elapsed = time.time() - started
+    finally:
+        stop.set()
+        for thread in loaders: thread.join()
+        daemon.terminate(); daemon.wait(60)
+    registered = {i["id"] for i in registry()}
+    stray = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        ids = [v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"SLIPWAY_INSTANCE=")]
+        if f"SLIPWAY_STATE={repo / '.git/slipway'}".encode() in environ and ids and ids[0] not in registered:
+            stray += 1
+    records = results()
+    subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
+    def per_kill(kind):
+        chosen = [k for k in kills if k[0] == kind]
+        counts = []
+        for index, (_, at, _, _) in enumerate(kills):
+            if kills[index][0] != kind: continue
+            until = kills[index + 1][1] if index + 1 < len(kills) else float("inf")
+            counts.append(sum(1 for t in failures if at <= t < until))
+        serve = sorted(k[2] * 1000 for k in chosen); back = sorted(k[3] * 1000 for k in chosen)
+        if not chosen: return "none", "none"
+        return (f"{len(chosen)} kills: failed requests per kill mean {statistics.mean(counts):.1f}, max {max(counts)}",
+                f"front serving again median {statistics.median(serve):,.0f} ms (max {max(serve):,.0f}); every replica back median {statistics.median(back):,.0f} ms (max {max(back):,.0f})")
+    rows = [("run", f"{elapsed:.0f} s, {len(kills)} SIGKILLs ({sum(k[0] == 'instance' for k in kills)} instances, {sum(k[0] == 'haproxy' for k in kills)} HAProxy), 4 request loops on 127.0.0.1", "—")]
+    for kind, label in [("instance", "instance killed (1 of 3, running > 1 min)"), ("haproxy", "HAProxy killed")]:
+        failed, times = per_kill(kind)
+        rows.append((f"{label}: failed requests", failed, "0 for an instance"))
+        rows.append((f"{label}: recovery", times, "shown"))
+    by_result = {r: records.count(r) for r in sorted(set(records))}
+    rows += [
+        ("requests", f"{len(failures):,} failed of {answered[0] + len(failures):,}", "—"),
+        ("records written", ", ".join(f"{k} {v}" for k, v in by_result.items()) + f" (1 deployment + {len(kills)} kills)", "one healed record per kill, no crash loop"),
+        ("instance processes left outside the registry", str(stray), "0 (no orphan)"),
+    ]
+    return "chaos", f"Healing under random kills for {seconds / 60:.0f} minutes", rows, "goals per row"
+
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     memory = next((int(l.split()[1]) // 1024 // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
@@ -773,13 +864,13 @@ def write_section(name, title, rows, goal):
     text = "\n".join(lines) + "\n"
     (sections_dir / f"{name}.md").write_text(text)
     print(text, flush=True)
-    order = ["plan", "history", "apply", "traffic", "daemon", "recover", "crash"]
+    order = ["plan", "history", "apply", "traffic", "daemon", "recover", "chaos", "crash"]
     parts = [(sections_dir / f"{n}.md").read_text() for n in order if (sections_dir / f"{n}.md").exists()]
     RESULTS.write_text("# Benchmark results\n\nWritten by `Benchmarks/run` (all) or `Benchmarks/run NAME` (one section).\n\n" + "\n".join(parts))
 
 def main():
     benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic, "daemon": bench_daemon,
-               "recover": bench_recover, "crash": bench_crash}
+               "recover": bench_recover, "chaos": bench_chaos, "crash": bench_crash}
     for name in ONLY:
         work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
         try:
