@@ -11,6 +11,9 @@ public struct RollbackCommit: Sendable {
     public let toVersion: String
     /// The manifest commit whose change is undone (nil with `--to`).
     public let reverts: ObjectID?
+    /// Set when the manifest at the tip never ran here (it failed, waits or is held): the
+    /// rollback put back what runs, not the version before it.
+    public var putBackWhatRuns = false
 }
 
 extension OpsRepository {
@@ -30,6 +33,7 @@ extension OpsRepository {
             throw EngineError("\(name) is suspended (\(suspended)): slipway resume \(name) first, so that a rollback does not end the pause unseen")
         }
         let target: (blob: ObjectID, reverts: ObjectID?)
+        var putBackWhatRuns = false
         let deployed = state.deployedManifests(name).reversed().map { ($0.manifest, $0.version) }
         if !deployed.isEmpty {
             // Back from what runs: when the tip names something else (a change that failed or was
@@ -38,6 +42,7 @@ extension OpsRepository {
             let runningBlob = running?.manifest
             let runningVersion = running?.version ?? currentVersion
             let undoChange = version == nil && runningBlob != nil && runningBlob != current
+            putBackWhatRuns = undoChange
             let wanted = version.map { wanted in { (entry: (ObjectID, String)) in entry.1 == wanted && entry.0 != current } }
                 ?? { entry in undoChange ? entry.0 == runningBlob : entry.1 != runningVersion && entry.0 != current }
             guard let found = deployed.first(where: wanted) else {
@@ -57,7 +62,7 @@ extension OpsRepository {
         let toVersion = (try? ManifestParser.parse(content, path: name.manifestPath))?.version ?? "?"
         let message = CommitMessage.rollback(environment: name, from: currentVersion, to: toVersion, reverts: target.reverts)
         let commit = try await git.commit([FileUpdate(path: name.manifestPath, content: content)], message: message, author: author, onto: branch)
-        return RollbackCommit(commit: commit, fromVersion: currentVersion, toVersion: toVersion, reverts: target.reverts)
+        return RollbackCommit(commit: commit, fromVersion: currentVersion, toVersion: toVersion, reverts: target.reverts, putBackWhatRuns: putBackWhatRuns)
     }
 
     /// The manifest before the last change of `name`, or the newest with `version`, from history.

@@ -140,12 +140,7 @@ extension TrustCheck {
         guard let keys = next.keys else { throw EngineError("no version of \(Self.folder)/ is trusted on this machine") }
         var verdicts: [String: Verdict] = [Self.folder: trustVerdict.verdict]
         var commits: [String: ObjectID] = [:]
-        // A manifest judged before that is gone at the tip: its deletion is judged like content
-        // (the commit that deleted it must count), or an unsigned push could stop what runs.
-        let judgedBefore = ledger.map { Array($0.accepted.keys) + Array($0.refused.keys) } ?? []
-        let deleted = Set(judgedBefore.filter { $0.hasPrefix("Environments/") && files[$0] == nil })
-        let judgedFiles = files.map { ($0.key, Optional($0.value)) } + deleted.sorted().map { ($0, ObjectID?.none) }
-        for (path, blob) in judgedFiles {
+        for (path, blob) in files.map({ ($0.key, Optional($0.value)) }) + Self.deletedManifests(ledger, present: files).map({ ($0, ObjectID?.none) }) {
             let settled = try await settle(path, blob, at: tip, ledger: ledger, judged: forward ? judged : nil, history: history) { introduced in
                 if state.isOwnCommit(introduced) { return .trusted("made by Slipway on this machine") }
                 if let merged = try await signedMerge(bringing: path, blob, from: tip, to: introduced, judged: judged, keys: keys) { return merged }
@@ -159,6 +154,13 @@ extension TrustCheck {
         }
         return Judgement(verdicts: TrustVerdicts(open: false, byPath: verdicts, commits: commits), ledger: next, pins: pins,
                          accepted: accepted, counted: counted.map(\.commit))
+    }
+
+    /// Manifests judged before that are gone at the tip: their deletion is judged like content
+    /// (the commit that deleted it must count), or an unsigned push could stop what runs.
+    static func deletedManifests(_ ledger: TrustLedger?, present files: [String: ObjectID]) -> [String] {
+        let judgedBefore = ledger.map { Array($0.accepted.keys) + Array($0.refused.keys) } ?? []
+        return Set(judgedBefore.filter { $0.hasPrefix("Environments/") && files[$0] == nil }).sorted()
     }
 
     /// The `accepted.log` line of content accepted from a commit.

@@ -162,6 +162,8 @@ extension RollbackCommandTests {
             #expect(try ops.slipway(["apply"]).status == 1)
             let rollback = try ops.slipway(["rollback", "production", "--by", "Riley <riley@example.com>"])
             #expect(rollback.status == 0 && rollback.stdout.contains("1.0.0 → 1.0.0"), "\(rollback.output)")
+            #expect(rollback.stdout.contains("1.0.0 never ran here, so this puts back what runs (1.0.0); to go further back, run slipway rollback production again"),
+                    "\(rollback.output)")
             #expect(try ops.git(["rev-parse", "HEAD:Environments/production.yaml"]) == running)
             #expect(fetch(port)?.body == "web 1.0.0\n")
         }

@@ -27,6 +27,9 @@ extension Slipway {
             let rollback = try await repository.rollBack(try environmentNames([environment])[0], to: to, by: author, state: state)
             state.rememberOwnCommit(rollback.commit)
             print("\(environment): committed rollback \(rollback.fromVersion) → \(rollback.toVersion) (commit \(rollback.commit.short)); run slipway apply \(environment) to deploy it")
+            if rollback.putBackWhatRuns {
+                print("\(environment): \(rollback.fromVersion) never ran here, so this puts back what runs (\(rollback.toVersion)); to go further back, run slipway rollback \(environment) again or use --to VERSION")
+            }
         }
     }
 }

@@ -85,8 +85,17 @@ struct OpsRepoFixture {
         InstanceRegistry(file: stateDirectory.appendingPathComponent("envs/\(env)/instances.json")).load()
     }
 
-    /// Stops everything Slipway started for this repo, then removes the temp dir.
+    /// Stops everything Slipway started for this repo, then removes the temp dir: a daemon a
+    /// failed test left running first (it holds the lock `down` needs).
     func tearDown() {
+        for pid in ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap({ Int32($0) }) {
+            guard let raw = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { continue }
+            let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if arguments.first == Command.slipway.path, arguments.contains("watch"), arguments.contains(repo.path) {
+                kill(pid, SIGKILL)
+                waitpid(pid, nil, 0)
+            }
+        }
         let result = try? Command.slipway(["down", "--repo", repo.path])
         if result?.status != 0 {
             // Fall back to the registries and pid files directly.
