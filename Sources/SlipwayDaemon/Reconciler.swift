@@ -61,7 +61,8 @@ public struct Reconciler: Service {
                     }
                     if await !scheduler.busy { Self.rest() }
                 }
-                if ContinuousClock.now >= nextHealCheck || reason == "exit" {
+                // After a run or heal ("done") too: what it started is watched at once, not at the next look.
+                if ContinuousClock.now >= nextHealCheck || reason == "exit" || reason == "done" {
                     nextHealCheck = .now + Self.healInterval
                     for heal in await healsDue(scheduler, watching: exits) { group.addTask { await run(heal, scheduler) } }
                 }
