@@ -37,14 +37,19 @@ public struct MachineCheck: Sendable {
         return problems + addressesTaken(manifest, name)
     }
 
-    /// The manifest's addresses that another program listens on: this environment's own HAProxy
-    /// holding them is no problem (a reload takes its listeners over).
+    /// The manifest's addresses that another program listens on. This environment's own HAProxy
+    /// holding them is no problem (a reload takes its listeners over): known by its pid file, or
+    /// by its configuration file among the holder's arguments (a reload in between). A holder
+    /// this machine cannot see is not held for: the deployment tries, and HAProxy says.
     func addressesTaken(_ manifest: Manifest, _ name: EnvironmentName) -> [String] {
         let front = state.traffic(name, logger: .init(label: "slipway")).processID
+        let ours = state.haproxy(name).path + "/"
         return manifest.addresses.compactMap { key, address in
             guard PortHolder.isTaken(host: address.host, port: address.port),
                   !(front.map { PortHolder.holds($0, port: address.port) } ?? false) else { return nil }
-            return "\(key): \(address) is in use by \(PortHolder.describe(port: address.port) ?? "a program this machine cannot name")"
+            let holders = PortHolder.holders(port: address.port)
+            guard let foreign = holders.first, !holders.contains(where: { PortHolder.arguments(of: $0, contain: ours) }) else { return nil }
+            return "\(key): \(address) is in use by \(PortHolder.describe(foreign))"
         }
     }
 

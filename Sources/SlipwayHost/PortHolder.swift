@@ -5,10 +5,24 @@ import Foundation
 public enum PortHolder {
     /// `pid N (program)` of a process listening on `port`, nil when none is found.
     public static func describe(port: Int) -> String? {
+        holders(port: port).first.map(describe)
+    }
+
+    /// `pid N (program)`.
+    public static func describe(_ pid: Int32) -> String { "pid \(pid) (\(program(of: pid)))" }
+
+    /// The processes listening on `port`, lowest pid first.
+    public static func holders(port: Int) -> [Int32] {
         let inodes = listeningInodes(port: port)
-        guard !inodes.isEmpty else { return nil }
+        guard !inodes.isEmpty else { return [] }
         let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.sorted()
-        return pids.first { !socketInodes(of: $0).isDisjoint(with: inodes) }.map { "pid \($0) (\(program(of: $0)))" }
+        return pids.filter { !socketInodes(of: $0).isDisjoint(with: inodes) }
+    }
+
+    /// Whether process `pid` was started with `text` among its arguments (compared only, never shown).
+    public static func arguments(of pid: Int32, contain text: String) -> Bool {
+        let raw = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+        return raw.split(separator: 0).contains { String(decoding: $0, as: UTF8.self).contains(text) }
     }
 
     /// Whether process `pid` listens on `port`.

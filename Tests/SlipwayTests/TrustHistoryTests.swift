@@ -15,7 +15,8 @@ struct TrustHistoryTests {
     func twoReleases(_ ops: OpsRepoFixture, port: Int, alice: (key: String, signer: String)) throws -> (first: String, second: String) {
         let first = try ops.trustedRelease(by: alice, listen: port)
         let second = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port), signedWith: alice.key)
-        #expect(try ops.slipway(["apply"]).status == 0)
+        let applied = try ops.slipway(["apply"])
+        #expect(applied.status == 0, "\(applied.output)")
         #expect(fetch(port)?.body == "web 2.0.0\n")
         return (first, second)
     }
