@@ -19,6 +19,8 @@ public struct Manifest: Sendable, Hashable, Codable {
     /// Set by `slipway suspend` (who, when, why): nothing is deployed, healed or repaired in this
     /// environment until `slipway resume` removes it; what runs is left as it is.
     public var suspended: String?
+    /// `target: { kind: ssh, … }`: the machines instances run on.
+    public var fleet: SSHFleet? = nil
 }
 
 /// Commands run at points of the pipeline, with the deployment's context in `SLIPWAY_*`

@@ -72,16 +72,18 @@ struct ManifestDecoder {
         let upstream = reader.string(top, "upstream", rule: EnvironmentName.rule) { EnvironmentName($0) != nil }
         let run = self.run(top)
         let traffic = self.traffic(top)
+        let (target, fleet) = self.target(top)
         let manifest = Manifest(
             service: service ?? "", version: version ?? "",
             upstream: upstream.flatMap { EnvironmentName($0) },
             run: run ?? RunSpec(command: [], env: [:], secrets: [:], replicas: 1, workingDirectory: nil, stopTimeout: .seconds(10)),
-            target: target(top), traffic: traffic ?? TrafficSpec(listen: ListenAddress(host: "127.0.0.1", port: 1)),
+            target: target, traffic: traffic ?? TrafficSpec(listen: ListenAddress(host: "127.0.0.1", port: 1)),
             health: health(top), strategy: strategy(top), gates: gates(top), rollback: rollback(top)
         )
         guard service != nil, version != nil, run != nil, traffic != nil else { return nil }
         var result = manifest
         result.hooks = hooks(top)
+        result.fleet = fleet
         result.suspended = reader.string(top, "suspended", rule: "one line of text", isValid: { !$0.contains("\n") && $0.utf8.count <= 500 })
         return result
     }
@@ -123,17 +125,6 @@ struct ManifestDecoder {
             workingDirectory: workingDirectory,
             stopTimeout: reader.span(run, "stopTimeout", default: .seconds(10))
         )
-    }
-
-    func target(_ top: Fields) -> TargetSpec {
-        guard let target = reader.section(top, "target", allowed: ["kind"]) else { return TargetSpec(kind: .process) }
-        guard let text = reader.string(target, "kind") else { return TargetSpec(kind: .process) }
-        guard let kind = TargetSpec.Kind(rawValue: text) else {
-            let kinds = TargetSpec.Kind.allCases.map(\.rawValue)
-            reader.report(target["kind"], "target.kind must be one of \(kinds.joined(separator: ", "))\(Spelling.hint(for: text, among: kinds))")
-            return TargetSpec(kind: .process)
-        }
-        return TargetSpec(kind: kind)
     }
 
     func traffic(_ top: Fields) -> TrafficSpec? {

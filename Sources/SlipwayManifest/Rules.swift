@@ -35,6 +35,19 @@ public enum Rules {
         return path.isEmpty || isHTTPPath(String(path))
     }
 
+    /// A host name or IPv4 literal that no program reads as an option: letters, digits, `.`
+    /// and `-`, not starting with `-`, at most 253 bytes.
+    static func isHost(_ text: String) -> Bool {
+        guard let first = text.utf8.first, first != 45, first != 46, text.utf8.count <= 253 else { return false }
+        return text.utf8.allSatisfy { isAlphanumeric($0) || $0 == 45 || $0 == 46 }
+    }
+
+    /// A login name: letters, digits, `_`, `-` and `.`, not starting with `-`, at most 32 bytes.
+    static func isLogin(_ text: String) -> Bool {
+        guard let first = text.utf8.first, first != 45, text.utf8.count <= 32 else { return false }
+        return text.utf8.allSatisfy { isAlphanumeric($0) || $0 == 45 || $0 == 95 || $0 == 46 }
+    }
+
     static func isRef(_ text: String) -> Bool {
         text.utf8.count <= 200 && !text.contains("..") && text.utf8.allSatisfy { isAlphanumeric($0) || Array("/._-".utf8).contains($0) }
     }

@@ -1,0 +1,78 @@
+public import Foundation
+
+/// A machine of a fleet as the OpenSSH client is asked to reach it.
+public struct SSHDestination: Sendable, Hashable {
+    public let host: String
+    public let user: String?
+    public let port: Int?
+
+    public init(host: String, user: String? = nil, port: Int? = nil) {
+        (self.host, self.user, self.port) = (host, user, port)
+    }
+}
+
+/// ssh hands its command to the remote user's login shell as one line: every argument is
+/// single-quoted for a POSIX shell, a quote inside written as `'\''`, so that an argv array
+/// arrives as the same argv array.
+public enum RemoteShell {
+    public static func quote(_ argument: String) -> String {
+        "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    public static func commandLine(_ arguments: [String]) -> String {
+        arguments.map(quote).joined(separator: " ")
+    }
+}
+
+/// The one door to other machines: the OpenSSH client, so that a person's `~/.ssh/config`,
+/// agent, `ProxyJump` and `known_hosts` work as they expect. One multiplexed connection per
+/// host (ControlMaster, kept 60 s after its last use), strict host key checking, no prompt;
+/// with `knownHosts` (host keys pinned in the ops repo) only those keys count.
+public struct SSHClient: Sendable {
+    /// Where the control sockets are (`<state>/ssh`).
+    public let controlDirectory: URL
+    public let knownHosts: URL?
+    /// Variables ssh needs from Slipway's environment (HOME, SSH_AUTH_SOCK, …).
+    public let environment: [String: String]
+
+    public init(controlDirectory: URL, knownHosts: URL? = nil, environment: [String: String]) {
+        self.controlDirectory = controlDirectory
+        self.knownHosts = knownHosts
+        let passed = ["HOME", "USER", "LOGNAME", "PATH", "SSH_AUTH_SOCK"]
+        self.environment = environment.filter { passed.contains($0.key) }
+    }
+
+    /// ssh's argv for running `remote` (an argv array) on `destination`.
+    public func arguments(_ destination: SSHDestination, remote: [String]) -> [String] {
+        var arguments = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                         "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
+        // A socket path is at most 107 bytes; %C is 40. Past that, each command connects anew.
+        if controlDirectory.path.utf8.count + 41 <= 107 {
+            arguments += ["-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
+                          "-o", "ControlPath=" + Self.quoted(Self.literal(controlDirectory.path) + "/%C")]
+        }
+        if let knownHosts {
+            arguments += ["-o", "UserKnownHostsFile=" + Self.quoted(Self.literal(knownHosts.path)), "-o", "GlobalKnownHostsFile=/dev/null"]
+        }
+        if let port = destination.port { arguments += ["-p", "\(port)"] }
+        if let user = destination.user { arguments += ["-l", user] }
+        return arguments + ["--", destination.host, RemoteShell.commandLine(remote)]
+    }
+
+    /// Runs `remote` on `destination`; its exit status (255: ssh itself failed; nil: timed out)
+    /// and what it printed, stdout and stderr together.
+    public func run(_ destination: SSHDestination, _ remote: [String], timeout: Duration) async throws -> (status: Int32?, text: String) {
+        try FileManager.default.createDirectory(at: controlDirectory, withIntermediateDirectories: true)
+        let output = controlDirectory.appendingPathComponent("out-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let spec = LaunchSpec(arguments: arguments(destination, remote: remote), environment: environment,
+                              workingDirectory: controlDirectory, logFile: output)
+        return try await Commands.output(of: spec, executable: URL(fileURLWithPath: "/usr/bin/ssh"), timeout: timeout)
+    }
+
+    /// A value of an `-o` option in double quotes: ssh splits values at spaces.
+    static func quoted(_ value: String) -> String { "\"\(value)\"" }
+
+    /// A path where ssh expands `%` tokens, with its own `%` kept as they are.
+    static func literal(_ path: String) -> String { path.replacingOccurrences(of: "%", with: "%%") }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+import SlipwayHost
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Many machines (README, "Many machines"): hosts are network namespaces with a real sshd each
+/// (`FleetFixture`), reached with the real ssh client.
+@Suite("fleet: ssh to hosts in network namespaces", .serialized,
+       .enabled(if: FleetFixture.unavailable == nil, "skipped: needs root, ip, sshd, ssh-agent and unshare (FleetFixture.unavailable says which)"))
+struct FleetTests {
+    func client(_ fleet: FleetFixture, controller: String) -> SSHClient {
+        SSHClient(controlDirectory: fleet.root.appendingPathComponent(controller).appendingPathComponent("ssh"), knownHosts: fleet.knownHosts,
+                  environment: ["HOME": NSHomeDirectory(), "PATH": "/usr/bin:/bin", "SSH_AUTH_SOCK": fleet.agentSocket.path])
+    }
+
+    func sockets(in folder: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { name in
+            (try? FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path)[.type] as? FileAttributeType) == .typeSocket
+        }
+    }
+
+    @Test("the ssh door runs argv arrays on each host through one multiplexed connection per host; each host has its own state folder; a changed host key is refused")
+    func door() async throws {
+        try await FleetFixture.with(hosts: 2) { fleet in
+            let ssh = client(fleet, controller: "controller")
+            for host in fleet.hosts {
+                let destination = SSHDestination(host: host.address, user: "root")
+                let quoted = try await ssh.run(destination, ["printf", "%s|", "it's a 'test'", "$HOME", "`id`"], timeout: .seconds(20))
+                #expect(quoted.status == 0 && quoted.text == "it's a 'test'|$HOME|`id`|", "\(quoted.text) \(fleet.log(host))")
+                let address = try await ssh.run(destination, ["ip", "-4", "-o", "addr", "show", "eth0"], timeout: .seconds(20))
+                #expect(address.text.contains("inet \(host.address)/24"), "the command ran on \(host.name): \(address.text)")
+            }
+            #expect(sockets(in: ssh.controlDirectory).count == 2, "one control socket per host, reused: \(sockets(in: ssh.controlDirectory))")
+
+            let first = SSHDestination(host: fleet.hosts[0].address, user: "root"), second = SSHDestination(host: fleet.hosts[1].address, user: "root")
+            let marker = fleet.remoteState.appendingPathComponent("marker").path
+            #expect(try await ssh.run(first, ["touch", marker], timeout: .seconds(20)).status == 0)
+            #expect(try await ssh.run(first, ["test", "-e", marker], timeout: .seconds(20)).status == 0)
+            #expect(try await ssh.run(second, ["test", "-e", marker], timeout: .seconds(20)).status == 1, "another host does not see it")
+            #expect(access(marker, F_OK) != 0, "nor does the controller")
+
+            // host1 gets a new key; the pinned one stays: a new connection is refused, nothing runs there.
+            let pinned = try Data(contentsOf: fleet.knownHosts)
+            try fleet.newHostKey(fleet.hosts[1])
+            try pinned.write(to: fleet.knownHosts)
+            var fleet = fleet
+            fleet.stopHost(fleet.hosts[1])
+            fleet.hosts[1].sshd = try fleet.startSSHD(fleet.hosts[1])
+            #expect(await eventually { FleetFixture.listening(fleet.hosts[1]) })
+            let fresh = client(fleet, controller: "another-controller")
+            let refused = try await fresh.run(second, ["touch", marker], timeout: .seconds(20))
+            #expect(refused.status == 255 && refused.text.contains("Host key verification failed"), "\(refused.text)")
+            #expect(try await fresh.run(first, ["true"], timeout: .seconds(20)).status == 0, "the other host still answers")
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+@testable import SlipwayHost
+@testable import SlipwayManifest
+
+/// The pieces of the SSH target that decide alone: the quoting that carries an argv array
+/// through the remote login shell, ssh's own argv, and the manifest's `target: { kind: ssh }`.
+@Suite("ssh: quoting, ssh's argv, the target in a manifest")
+struct SSHTests {
+    @Test("an argv array survives the remote shell: quotes, spaces, $, backticks, a leading dash, an empty argument")
+    func quoting() async throws {
+        let folder = try HostDoorTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let argv = ["printf", "%s|", "a b", "it's", "$HOME", "`id`", "$(id)", "--help", "", "line\nbreak", "\\"]
+        let line = RemoteShell.commandLine(argv)
+        #expect(line.hasPrefix("'printf' '%s|' 'a b' 'it'\\''s'"))
+        // What sshd does with the line: the login shell reads it.
+        let spec = LaunchSpec(arguments: ["sh", "-c", line], environment: ["PATH": "/usr/bin:/bin", "HOME": "/nowhere"],
+                              workingDirectory: folder, logFile: folder.appendingPathComponent("out.log"))
+        let result = try await Commands.output(of: spec, executable: URL(fileURLWithPath: "/bin/sh"), timeout: .seconds(10))
+        #expect(result.status == 0 && result.text == argv.dropFirst(2).map { "\($0)|" }.joined(), "\(result)")
+    }
+
+    @Test("ssh's argv: no prompt, strict host keys, one multiplexed connection, pinned keys only, options ended before the host")
+    func arguments() {
+        let client = SSHClient(controlDirectory: URL(fileURLWithPath: "/state/ssh"), knownHosts: URL(fileURLWithPath: "/state/my keys/known_hosts"),
+                               environment: ["HOME": "/root", "SECRET_TOKEN": "x", "SSH_AUTH_SOCK": "/tmp/agent"])
+        let argv = client.arguments(SSHDestination(host: "web-1", user: "deploy", port: 2222), remote: ["uname", "-a"])
+        #expect(argv.first == "ssh" && argv.suffix(3) == ["--", "web-1", "'uname' '-a'"])
+        for option in ["BatchMode=yes", "StrictHostKeyChecking=yes", "ControlMaster=auto", "ControlPath=\"/state/ssh/%C\"",
+                       "UserKnownHostsFile=\"/state/my keys/known_hosts\"", "GlobalKnownHostsFile=/dev/null"] {
+            #expect(argv.contains(option), "\(option) in \(argv)")
+        }
+        #expect(argv.contains("-p") && argv.contains("2222") && argv.contains("-l") && argv.contains("deploy"))
+        #expect(client.environment == ["HOME": "/root", "SSH_AUTH_SOCK": "/tmp/agent"], "only what ssh needs is passed on")
+        let long = SSHClient(controlDirectory: URL(fileURLWithPath: "/" + String(repeating: "d", count: 80)), environment: [:])
+        #expect(!long.arguments(SSHDestination(host: "h"), remote: ["true"]).contains { $0.hasPrefix("ControlPath") },
+                "a control socket path over 107 bytes: no multiplexing rather than a failure")
+        #expect(SSHClient.literal("/a%b") == "/a%%b")
+    }
+
+    func diagnostics(_ target: String) -> [String] {
+        let text = "service: web\nversion: \"1\"\nrun: { command: [\"web\"] }\ntraffic: { listen: \"127.0.0.1:8080\" }\n" + target
+        do {
+            _ = try ManifestParser.parse(Data(text.utf8), path: "Environments/production.yaml")
+            return []
+        } catch {
+            return error.diagnostics.map(\.description)
+        }
+    }
+
+    @Test("target kind ssh: hosts as a list or in groups, counts and percentages, defaults")
+    func target() throws {
+        let text = """
+            service: web
+            version: "1"
+            run: { command: ["web"] }
+            traffic: { listen: "*:8080" }
+            target:
+              kind: ssh
+              hosts: { eu: [web-1, web-2], us: [10.0.0.3] }
+              user: deploy
+              bootLimit: 50%
+              bootWait: 5s
+
+            """
+        let fleet = try #require(try ManifestParser.parse(Data(text.utf8), path: "Environments/production.yaml").fleet)
+        #expect(fleet.groups == [HostGroup(name: "eu", hosts: ["web-1", "web-2"]), HostGroup(name: "us", hosts: ["10.0.0.3"])])
+        #expect(fleet.user == "deploy" && fleet.port == nil && fleet.bootWait == .seconds(5) && fleet.stateDirectory == ".slipway")
+        #expect(fleet.bootLimit.of(3) == 2 && fleet.minHealthyHosts.of(3) == 3)
+        #expect(Share(text: "25%")?.of(10) == 3 && Share(text: "4")?.of(3) == 3 && Share(text: "0") == nil && Share(text: "101%") == nil)
+        #expect(diagnostics("target: { kind: ssh, hosts: [a, b], minHealthyHosts: \"1\" }").isEmpty)
+    }
+
+    @Test("ssh targets refuse what ssh or a shell could misread: a host or user starting with -, a space, a host twice, no hosts")
+    func refusals() {
+        #expect(diagnostics("target: { kind: ssh, hosts: [\"-oProxyCommand=touch /tmp/x\"] }").first?.contains("is not a host name") == true)
+        #expect(diagnostics("target: { kind: ssh, hosts: [\"a b\"] }").first?.contains("is not a host name") == true)
+        #expect(diagnostics("target: { kind: ssh, hosts: [a], user: \"-F/tmp/config\" }").first?.contains("target.user") == true)
+        #expect(diagnostics("target: { kind: ssh, hosts: [a, a] }").first?.contains("names a twice") == true)
+        #expect(diagnostics("target: { kind: ssh }").first?.contains("target.hosts must list") == true)
+        #expect(diagnostics("target: { kind: ssh, hosts: [a], bootLimit: lots }").first?.contains("a number of hosts (2) or a percentage") == true)
+        #expect(diagnostics("target: { kind: process, hosts: [a] }").first?.contains("target.hosts is for kind: ssh only") == true)
+    }
+}
