@@ -38,17 +38,19 @@ public struct MachineCheck: Sendable {
     }
 
     /// The manifest's addresses that another program listens on. This environment's own HAProxy
-    /// holding them is no problem (a reload takes its listeners over): known by its pid file, or
-    /// by its configuration file among the holder's arguments (a reload in between). A holder
-    /// this machine cannot see is not held for: the deployment tries, and HAProxy says.
+    /// holding them is no problem (a reload takes its listeners over): the one its pid file
+    /// names, or while that one is being replaced, one started with its configuration. Without a
+    /// pid file nothing is ours (a HAProxy left by a deleted state directory names the same
+    /// path). A holder this machine cannot see is not held for: the deployment tries, and HAProxy says.
     func addressesTaken(_ manifest: Manifest, _ name: EnvironmentName) -> [String] {
         let front = state.traffic(name, logger: .init(label: "slipway")).processID
-        let ours = state.haproxy(name).path + "/"
+        let configuration = state.haproxy(name).path + "/"
         return manifest.addresses.compactMap { key, address in
             guard PortHolder.isTaken(host: address.host, port: address.port),
                   !(front.map { PortHolder.holds($0, port: address.port) } ?? false) else { return nil }
             let holders = PortHolder.holders(port: address.port)
-            guard let foreign = holders.first, !holders.contains(where: { PortHolder.arguments(of: $0, contain: ours) }) else { return nil }
+            let reloading = front != nil && holders.contains { PortHolder.arguments(of: $0, contain: configuration) }
+            guard let foreign = holders.first, !reloading else { return nil }
             return "\(key): \(address) is in use by \(PortHolder.describe(foreign))"
         }
     }

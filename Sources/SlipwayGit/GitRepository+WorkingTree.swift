@@ -82,10 +82,12 @@ extension GitRepository {
                     return nil  // another branch is checked out: this one is only a ref here
                 } else {
                     // A detached HEAD is how a rebase starts, a moment before it says so in
-                    // rebase-merge/: it counts as settled once it has stayed detached for a second.
+                    // rebase-merge/: it counts as settled once it has stayed detached for five
+                    // seconds (one was too short on a loaded machine: the record was committed
+                    // beside the rebase, which then took it off the branch).
                     let since = detachedSince ?? ContinuousClock.now
                     detachedSince = since
-                    if ContinuousClock.now - since >= .seconds(1) { return nil }
+                    if ContinuousClock.now - since >= .seconds(5) { return nil }
                 }
             }
             guard ContinuousClock.now < deadline else {
