@@ -10,6 +10,11 @@ import Glibc
 @Suite("fleet: ssh to hosts in network namespaces", .serialized,
        .enabled(if: FleetFixture.unavailable == nil, "skipped: needs root, ip, sshd, ssh-agent and unshare (FleetFixture.unavailable says which)"))
 struct FleetTests {
+    /// Far above what a command takes: in this target, other suites' blocking helpers can hold
+    /// every thread of the test process's pool for a while, and a timeout that fires meanwhile
+    /// would win over a command that has long finished.
+    static let patience: Duration = .seconds(120)
+
     func client(_ fleet: FleetFixture, controller: String) -> SSHClient {
         SSHClient(controlDirectory: fleet.root.appendingPathComponent(controller).appendingPathComponent("ssh"), knownHosts: fleet.knownHosts,
                   environment: ["HOME": NSHomeDirectory(), "PATH": "/usr/bin:/bin", "SSH_AUTH_SOCK": fleet.agentSocket.path])
@@ -27,18 +32,18 @@ struct FleetTests {
             let ssh = client(fleet, controller: "controller")
             for host in fleet.hosts {
                 let destination = SSHDestination(host: host.address, user: "root")
-                let quoted = try await ssh.run(destination, ["printf", "%s|", "it's a 'test'", "$HOME", "`id`"], timeout: .seconds(20))
+                let quoted = try await ssh.run(destination, ["printf", "%s|", "it's a 'test'", "$HOME", "`id`"], timeout: Self.patience)
                 #expect(quoted.status == 0 && quoted.text == "it's a 'test'|$HOME|`id`|", "\(quoted.text) \(fleet.log(host))")
-                let address = try await ssh.run(destination, ["ip", "-4", "-o", "addr", "show", "eth0"], timeout: .seconds(20))
+                let address = try await ssh.run(destination, ["ip", "-4", "-o", "addr", "show", "eth0"], timeout: Self.patience)
                 #expect(address.text.contains("inet \(host.address)/24"), "the command ran on \(host.name): \(address.text)")
             }
             #expect(sockets(in: ssh.controlDirectory).count == 2, "one control socket per host, reused: \(sockets(in: ssh.controlDirectory))")
 
             let first = SSHDestination(host: fleet.hosts[0].address, user: "root"), second = SSHDestination(host: fleet.hosts[1].address, user: "root")
             let marker = fleet.remoteState.appendingPathComponent("marker").path
-            #expect(try await ssh.run(first, ["touch", marker], timeout: .seconds(20)).status == 0)
-            #expect(try await ssh.run(first, ["test", "-e", marker], timeout: .seconds(20)).status == 0)
-            #expect(try await ssh.run(second, ["test", "-e", marker], timeout: .seconds(20)).status == 1, "another host does not see it")
+            #expect(try await ssh.run(first, ["touch", marker], timeout: Self.patience).status == 0)
+            #expect(try await ssh.run(first, ["test", "-e", marker], timeout: Self.patience).status == 0)
+            #expect(try await ssh.run(second, ["test", "-e", marker], timeout: Self.patience).status == 1, "another host does not see it")
             #expect(access(marker, F_OK) != 0, "nor does the controller")
 
             // host1 gets a new key; the pinned one stays: a new connection is refused, nothing runs there.
@@ -50,9 +55,9 @@ struct FleetTests {
             fleet.hosts[1].sshd = try fleet.startSSHD(fleet.hosts[1])
             #expect(await eventually { FleetFixture.listening(fleet.hosts[1]) })
             let fresh = client(fleet, controller: "another-controller")
-            let refused = try await fresh.run(second, ["touch", marker], timeout: .seconds(20))
+            let refused = try await fresh.run(second, ["touch", marker], timeout: Self.patience)
             #expect(refused.status == 255 && refused.text.contains("Host key verification failed"), "\(refused.text)")
-            #expect(try await fresh.run(first, ["true"], timeout: .seconds(20)).status == 0, "the other host still answers")
+            #expect(try await fresh.run(first, ["true"], timeout: Self.patience).status == 0, "the other host still answers")
         }
     }
 }
