@@ -61,12 +61,23 @@ public struct SSHClient: Sendable {
 
     /// Runs `remote` on `destination`; its exit status (255: ssh itself failed; nil: timed out)
     /// and what it printed, stdout and stderr together.
-    public func run(_ destination: SSHDestination, _ remote: [String], timeout: Duration) async throws -> (status: Int32?, text: String) {
+    /// - Parameter input: what the remote command reads on stdin (written to a file of mode 600
+    ///   in `controlDirectory` for the call, then removed): how secrets travel, never in argv.
+    public func run(_ destination: SSHDestination, _ remote: [String], input: Data? = nil, timeout: Duration) async throws -> (status: Int32?, text: String) {
         try FileManager.default.createDirectory(at: controlDirectory, withIntermediateDirectories: true)
-        let output = controlDirectory.appendingPathComponent("out-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: output) }
+        let call = controlDirectory.appendingPathComponent("call-\(UUID().uuidString.prefix(8))")
+        let output = URL(fileURLWithPath: call.path + ".out"), stdin = URL(fileURLWithPath: call.path + ".in")
+        defer {
+            try? FileManager.default.removeItem(at: output)
+            try? FileManager.default.removeItem(at: stdin)
+        }
+        if let input {
+            guard FileManager.default.createFile(atPath: stdin.path, contents: input, attributes: [.posixPermissions: 0o600]) else {
+                throw LaunchError("cannot write \(stdin.path)")
+            }
+        }
         let spec = LaunchSpec(arguments: arguments(destination, remote: remote), environment: environment,
-                              workingDirectory: controlDirectory, logFile: output)
+                              workingDirectory: controlDirectory, logFile: output, input: input == nil ? nil : stdin)
         return try await Commands.output(of: spec, executable: URL(fileURLWithPath: "/usr/bin/ssh"), timeout: timeout)
     }
 

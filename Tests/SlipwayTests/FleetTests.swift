@@ -60,4 +60,37 @@ struct FleetTests {
             #expect(try await fresh.run(first, ["true"], timeout: Self.patience).status == 0, "the other host still answers")
         }
     }
+
+    @Test("instances on a host: started detached with the environment on stdin (a secret in no argv), listed back from the host's own registry after the connection is gone, stopped")
+    func remoteInstances() async throws {
+        try await FleetFixture.with(hosts: 2) { fleet in
+            let host = fleet.hosts[0]
+            let destination = SSHDestination(host: host.address, user: "root")
+            let instances = RemoteInstances(ssh: client(fleet, controller: "controller"), destination: destination,
+                                            directory: fleet.remoteState.appendingPathComponent("production").path)
+            let secret = "s3cr3t 'value' $HOME"
+            let demo = Command.productsDirectory.appendingPathComponent("slipway-demo-service").path
+            let started = try await instances.start(id: "web-1a2b3c4d", command: { [demo, "--host", "0.0.0.0", "--port", "\($0)", "--version", "1.0.0"] },
+                                                    environment: ["DB_PASSWORD": secret, "SLIPWAY_INSTANCE": "web-1a2b3c4d"])
+            #expect(started.running && started.id == "web-1a2b3c4d")
+            #expect(await eventually { (try? RawHTTP.get(host: host.address, port: started.port, path: "/"))?.body == "web 1.0.0\n" })
+
+            // A controller with a connection of its own: the instance outlived the first one, and the host's registry has it.
+            let other = RemoteInstances(ssh: client(fleet, controller: "restarted-controller"), destination: destination, directory: instances.directory)
+            #expect(try await other.list() == [started])
+            let environ = try await other.ssh.run(destination, ["cat", "/proc/\(started.pid)/environ"], timeout: Self.patience).text
+            #expect(environ.contains("DB_PASSWORD=\(secret)"), "the secret reached the instance whole")
+            let cmdline = try await other.ssh.run(destination, ["cat", "/proc/\(started.pid)/cmdline"], timeout: Self.patience).text
+            #expect(!cmdline.contains("s3cr3t"), "and no command line")
+            #expect(try await RemoteInstances(ssh: other.ssh, destination: SSHDestination(host: fleet.hosts[1].address, user: "root"),
+                                              directory: instances.directory).list().isEmpty, "the other host runs nothing")
+
+            try await other.stop(id: started.id, grace: .seconds(2))
+            #expect(try await other.list().isEmpty)
+            #expect(await eventually { (try? RawHTTP.get(host: host.address, port: started.port, path: "/")) == nil })
+            await #expect(throws: LaunchError.self) {
+                _ = try await instances.start(id: "-oops", command: { _ in ["true"] }, environment: [:])
+            }
+        }
+    }
 }

@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import SlipwayHost
 @testable import SlipwayManifest
 
@@ -37,6 +40,49 @@ struct SSHTests {
         #expect(!long.arguments(SSHDestination(host: "h"), remote: ["true"]).contains { $0.hasPrefix("ControlPath") },
                 "a control socket path over 107 bytes: no multiplexing rather than a failure")
         #expect(SSHClient.literal("/a%b") == "/a%%b")
+    }
+
+    @Test("the host scripts, run by sh here: start registers a detached process fed its environment on stdin, list finds it, stop ends it; a taken port says so")
+    func hostScripts() async throws {
+        let folder = try HostDoorTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let sh = URL(fileURLWithPath: "/bin/sh"), directory = folder.appendingPathComponent("env").path
+        let input = folder.appendingPathComponent("env.in")
+        try RemoteInstances.environmentFile(["GREETING": "it's $HOME `id`"]).write(to: input)
+        func script(_ text: String, _ arguments: [String], stdin: URL? = nil) async throws -> (status: Int32?, text: String) {
+            let spec = LaunchSpec(arguments: ["sh", "-c", text, "sh"] + arguments, environment: ["PATH": "/usr/bin:/bin"],
+                                  workingDirectory: folder, logFile: folder.appendingPathComponent("out.log"), input: stdin)
+            return try await Commands.output(of: spec, executable: sh, timeout: .seconds(20))
+        }
+        let port = try Ports.free()
+        let started = try await script(RemoteInstances.startScript, [directory, "app-1", "\(port)", "/bin/sh", "-c", "echo \"$GREETING\"; exec sleep 60"], stdin: input)
+        #expect(started.status == 0, "\(started.text)")
+        let pid = try #require(started.text.split(separator: " ").first.flatMap { Int32($0) })
+        let listed = try await script(RemoteInstances.listScript, [directory])
+        #expect(RemoteInstances.parse(line: listed.text.trimmingCharacters(in: .newlines))?.running == true, "\(listed.text)")
+        #expect(listed.text.hasPrefix("app-1 \(pid) ") && listed.text.contains(" \(port) running"))
+        #expect(await eventually { (try? String(contentsOfFile: directory + "/logs/app-1.log", encoding: .utf8)) == "it's $HOME `id`\n" })
+        #expect(!FileManager.default.fileExists(atPath: directory + "/instances/app-1.env"), "the environment file is gone once read")
+
+        #expect(try await script(RemoteInstances.stopScript, [directory, "app-1", "20"]).status == 0)
+        #expect(try await script(RemoteInstances.listScript, [directory]).text.isEmpty)
+        #expect(kill(pid, 0) != 0, "the process is gone")
+
+        let held = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(held) }
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: in_port_t(UInt16(port).bigEndian), sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(held, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(held, 1)
+        #expect(try await script(RemoteInstances.startScript, [directory, "app-2", "\(port)", "/bin/true"], stdin: input).status == RemoteInstances.portTaken)
+        #expect(throws: LaunchError.self) { try RemoteInstances.environmentFile(["BAD NAME": "x"]) }
+    }
+
+    func eventually(_ condition: () -> Bool) async -> Bool {
+        for _ in 0..<200 {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+        return condition()
     }
 
     func diagnostics(_ target: String) -> [String] {

@@ -1,0 +1,142 @@
+public import Foundation
+
+/// Instances on another machine, reached through `SSHClient`: started detached (their own
+/// session, surviving the connection and the controller), registered on the host itself (one
+/// `instances/<id>.instance` file each: pid, start time, port), listed back and stopped from
+/// there. Needs only `sh`, `setsid` and `/proc` on the host. Every script is fixed text: what
+/// varies reaches it as positional arguments, and the environment (secrets included) on stdin,
+/// never as an argument that `ps` would show.
+public struct RemoteInstances: Sendable {
+    public let ssh: SSHClient
+    public let destination: SSHDestination
+    /// The environment's folder on the host (relative to the login's home unless absolute).
+    public let directory: String
+    public var timeout: Duration = .seconds(60)
+
+    public init(ssh: SSHClient, destination: SSHDestination, directory: String) {
+        (self.ssh, self.destination, self.directory) = (ssh, destination, directory)
+    }
+
+    /// An instance as the host's registry lists it.
+    public struct Listed: Sendable, Hashable {
+        public let id: String
+        public let pid: Int32
+        public let startTime: UInt64
+        public let port: Int
+        /// Whether that process (same pid, same start time) still runs.
+        public let running: Bool
+    }
+
+    /// Exit status of the start script when the port asked for is taken on the host.
+    static let portTaken: Int32 = 75
+
+    /// Starts `arguments` (argv; `{port}` already substituted by `command(port)`) on a port
+    /// free on the host, chosen at random among `ports` and tried again when it is taken.
+    public func start(id: String, command: (Int) -> [String], environment: [String: String],
+                      ports: ClosedRange<Int> = 20_000...32_000) async throws -> Listed {
+        guard Self.isName(id) else { throw LaunchError("instance id \(id) is not a plain name") }
+        let input = try Self.environmentFile(environment)
+        for _ in 0..<8 {
+            let port = Int.random(in: ports)
+            let result = try await ssh.run(destination, ["sh", "-c", Self.startScript, "sh", directory, id, "\(port)"] + command(port),
+                                           input: input, timeout: timeout)
+            if result.status == Self.portTaken { continue }
+            guard result.status == 0, let line = result.text.split(separator: "\n").last,
+                  let listed = Self.parse(line: "\(id) \(line) \(port) running") else {
+                throw LaunchError("starting \(id) on \(destination.host) failed: \(Self.sentence(result))")
+            }
+            return listed
+        }
+        throw LaunchError("starting \(id) on \(destination.host) failed: no free port found in 8 tries")
+    }
+
+    /// The instances the host's registry holds, running or not.
+    public func list() async throws -> [Listed] {
+        let result = try await ssh.run(destination, ["sh", "-c", Self.listScript, "sh", directory], timeout: timeout)
+        guard result.status == 0 else { throw LaunchError("listing instances on \(destination.host) failed: \(Self.sentence(result))") }
+        return result.text.split(separator: "\n").compactMap { Self.parse(line: String($0)) }
+    }
+
+    /// SIGTERM to the instance's process group, SIGKILL after `grace`; forgets it on the host.
+    public func stop(id: String, grace: Duration) async throws {
+        guard Self.isName(id) else { throw LaunchError("instance id \(id) is not a plain name") }
+        let tenths = max(1, Int(grace.components.seconds) * 10 + Int(grace.components.attoseconds / 100_000_000_000_000_000))
+        let result = try await ssh.run(destination, ["sh", "-c", Self.stopScript, "sh", directory, id, "\(tenths)"], timeout: timeout)
+        guard result.status == 0 else { throw LaunchError("stopping \(id) on \(destination.host) failed: \(Self.sentence(result))") }
+    }
+
+    /// `NAME='value'` lines for the start script to read; names are checked, values quoted.
+    static func environmentFile(_ environment: [String: String]) throws -> Data {
+        var lines: [String] = []
+        for (name, value) in environment.sorted(by: { $0.key < $1.key }) {
+            guard let first = name.utf8.first, !(48...57).contains(first),
+                  name.utf8.allSatisfy({ (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 95 }) else {
+                throw LaunchError("environment variable name \(name) is not plain")
+            }
+            lines.append("\(name)=\(RemoteShell.quote(value))")
+        }
+        return Data((lines.joined(separator: "\n") + "\n").utf8)
+    }
+
+    /// `id pid start port running|exited`.
+    static func parse(line: String) -> Listed? {
+        let fields = line.split(separator: " ")
+        guard fields.count == 5, isName(String(fields[0])), let pid = Int32(fields[1]), let start = UInt64(fields[2]),
+              let port = Int(fields[3]), ["running", "exited"].contains(fields[4]) else { return nil }
+        return Listed(id: String(fields[0]), pid: pid, startTime: start, port: port, running: fields[4] == "running")
+    }
+
+    static func isName(_ text: String) -> Bool {
+        (1...80).contains(text.utf8.count) && text.utf8.first != 45
+            && text.utf8.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 95 || $0 == 46 }
+    }
+
+    private static func sentence(_ result: (status: Int32?, text: String)) -> String {
+        let text = result.text.split(separator: "\n").suffix(3).joined(separator: "; ")
+        return result.status.map { "exit \($0)" + (text.isEmpty ? "" : ": \(text)") } ?? "no answer in time"
+    }
+
+    /// The start time of `$1` from /proc (field 22 of stat, counted after the command name,
+    /// which may hold spaces); empty when it does not run.
+    private static let startTimeOf = #"started() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }"#
+
+    /// $1 folder, $2 id, $3 port, then the argv. Exit 75: the port is taken.
+    static let startScript = startTimeOf + "\n" + #"""
+        dir=$1 id=$2 port=$3; shift 3
+        hex=$(printf '%04X' "$port")
+        if cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -Eq ":$hex [0-9A-F]+:[0-9A-F]{4} 0A "; then exit 75; fi
+        mkdir -p "$dir/instances" "$dir/logs" || exit 1
+        umask 077
+        cat > "$dir/instances/$id.env" || exit 1
+        ( set -a; . "$dir/instances/$id.env"; set +a; rm -f "$dir/instances/$id.env"; exec setsid "$@" ) > "$dir/logs/$id.log" 2>&1 < /dev/null &
+        pid=$!
+        start=$(started "$pid")
+        [ -n "$start" ] || { echo "$id exited at once" >&2; exit 1; }
+        printf '%s %s %s\n' "$pid" "$start" "$port" > "$dir/instances/$id.instance"
+        printf '%s %s\n' "$pid" "$start"
+        """#
+
+    /// $1 folder: one line per registered instance.
+    static let listScript = startTimeOf + "\n" + #"""
+        for file in "$1"/instances/*.instance; do
+          [ -e "$file" ] || continue
+          id=${file##*/}; id=${id%.instance}
+          read pid start port < "$file"
+          if [ "$(started "$pid")" = "$start" ]; then state=running; else state=exited; fi
+          printf '%s %s %s %s %s\n' "$id" "$pid" "$start" "$port" "$state"
+        done
+        """#
+
+    /// $1 folder, $2 id, $3 tenths of a second between SIGTERM and SIGKILL.
+    static let stopScript = startTimeOf + "\n" + #"""
+        file="$1/instances/$2.instance"
+        [ -e "$file" ] || exit 0
+        read pid start port < "$file"
+        alive() { [ "$(started "$pid")" = "$start" ]; }
+        if alive; then kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"; fi
+        i=0
+        while alive && [ "$i" -lt "$3" ]; do sleep 0.1; i=$((i + 1)); done
+        if alive; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"; fi
+        rm -f "$file" "$1/instances/$2.env"
+        """#
+}
