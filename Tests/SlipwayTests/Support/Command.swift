@@ -70,6 +70,25 @@ enum Command {
         return CommandResult(status: code, stdout: read(outFile), stderr: read(errFile))
     }
 
+    /// A long-running child (a daemon, an sshd): stdin from /dev/null, stdout and stderr to
+    /// `log`; `environment` is its whole environment (nil: this process's).
+    static func background(_ arguments: [String], environment: [String: String]? = nil, log: URL) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let variables = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { variables.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, variables)
+        guard spawned == 0 else { throw TestFailure("cannot start \(arguments[0]): \(String(cString: strerror(spawned)))") }
+        return pid
+    }
+
     @discardableResult
     static func slipway(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
         try run(slipway, arguments, environment: environment)

@@ -28,21 +28,10 @@ struct DaemonProcess {
     static func start(_ ops: OpsRepoFixture, poll: String = "200ms", arguments extra: [String] = [],
                       environment added: [String: String] = [:]) throws -> DaemonProcess {
         let log = ops.root.appendingPathComponent("daemon-\(UUID().uuidString.prefix(6)).log")
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let repo = extra.contains("--repo") ? [] : ["--repo", ops.repo.path]
         let arguments = [Command.slipway.path, "watch"] + repo + ["--poll", poll, "--log-level", "info"] + extra
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
         let environment = ProcessInfo.processInfo.environment.merging(Command.gitIdentity) { _, new in new }.merging(added) { _, new in new }
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, Command.slipway.path, &actions, nil, argv, envp) == 0 else { throw TestFailure("cannot start slipway watch") }
+        let pid = try Command.background(arguments, environment: environment, log: log)
         return DaemonProcess(pid: pid, log: log)
     }
 

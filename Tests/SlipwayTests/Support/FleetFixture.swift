@@ -79,7 +79,7 @@ struct FleetFixture {
         let key = root.appendingPathComponent("id_ed25519")
         try Self.check(Command.run(URL(fileURLWithPath: "/usr/bin/ssh-keygen"), ["-q", "-t", "ed25519", "-N", "", "-C", "controller", "-f", key.path]))
         try FileManager.default.copyItem(at: URL(fileURLWithPath: key.path + ".pub"), to: root.appendingPathComponent("authorized_keys"))
-        agent = try Self.background(["/usr/bin/ssh-agent", "-D", "-a", agentSocket.path], log: root.appendingPathComponent("agent.log"))
+        agent = try Command.background(["/usr/bin/ssh-agent", "-D", "-a", agentSocket.path], log: root.appendingPathComponent("agent.log"))
         for _ in 0..<200 where access(agentSocket.path, F_OK) != 0 { usleep(10_000) }
         try Self.check(Command.run(URL(fileURLWithPath: "/usr/bin/ssh-add"), ["-q", key.path], environment: ["SSH_AUTH_SOCK": agentSocket.path]))
     }
@@ -129,7 +129,7 @@ struct FleetFixture {
     /// mounts; every path reaches it as an argument, never inside its text.
     func startSSHD(_ host: Host) throws -> pid_t {
         let script = "mount -t tmpfs tmpfs /run && mkdir /run/sshd && mount --bind \"$1\" \"$2\" && exec /usr/sbin/sshd -D -e -f \"$3\""
-        return try Self.background(["/usr/sbin/ip", "netns", "exec", host.namespace, "/usr/bin/unshare", "--mount", "--propagation", "private",
+        return try Command.background(["/usr/sbin/ip", "netns", "exec", host.namespace, "/usr/bin/unshare", "--mount", "--propagation", "private",
                                     "/bin/sh", "-c", script, "sh", host.folder.appendingPathComponent("state").path, remoteState.path,
                                     host.folder.appendingPathComponent("sshd_config").path],
                                    log: host.folder.appendingPathComponent("sshd.log"))
@@ -196,21 +196,5 @@ struct FleetFixture {
             if !used.contains(subnet + ".") { return subnet }
         }
         throw TestFailure("no unused 10.x.y.0/24 found")
-    }
-
-    /// A long-running child, output to `log`.
-    static func background(_ arguments: [String], log: URL) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
-        guard spawned == 0 else { throw TestFailure("cannot start \(arguments[0]): \(String(cString: strerror(spawned)))") }
-        return pid
     }
 }
