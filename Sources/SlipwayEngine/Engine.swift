@@ -74,15 +74,22 @@ public struct Engine: Sendable {
         // Judged before planning: a signed revert of a failed manifest is a new request only once judged.
         let tip = try await repository.tip()
         let desired = try await desired(at: tip)
-        let plan = try await planner.plan(only, at: tip)
-        for environment in plan.environments {
-            do {
-                outcomes.append(try await deploy(environment, desired: desired, at: tip, retryFailed: retryFailed))
-            } catch {
-                outcomes.append(ApplyOutcome(plan: environment, record: nil, commit: nil, error: "\(ErrorText.sentence(error))"))
-            }
-        }
+        var plan = try await planner.plan(only, at: tip)
+        // Removals first, then a new plan: what they freed (an address a renamed manifest keeps) is free for it.
+        let removals = plan.environments.filter { $0.action == .remove }
+        for environment in removals { outcomes.append(await deployOrSay(environment, desired: desired, at: tip, retryFailed: retryFailed)) }
+        if !removals.isEmpty { plan = try await planner.plan(only, at: tip) }
+        for environment in plan.environments { outcomes.append(await deployOrSay(environment, desired: desired, at: tip, retryFailed: retryFailed)) }
         return (plan, outcomes)
+    }
+
+    /// `deploy`, with an error as the outcome's (the other environments go on).
+    private func deployOrSay(_ environment: EnvironmentPlan, desired: DesiredState, at tip: ObjectID, retryFailed: Bool) async -> ApplyOutcome {
+        do {
+            return try await deploy(environment, desired: desired, at: tip, retryFailed: retryFailed)
+        } catch {
+            return ApplyOutcome(plan: environment, record: nil, commit: nil, error: "\(ErrorText.sentence(error))")
+        }
     }
 
     /// Runs the pipeline for one planned environment when it needs one (otherwise only stops

@@ -107,7 +107,7 @@ public struct Planner: Sendable {
         }
         let (removals, refusedRemovals) = await removals(only, in: desired, at: tip, ledger: open ? nil : TrustLedger.load(state), open: open)
         let invalid = desired.environments.diagnostics.map(\.description) + refusedRemovals
-        let promoting = (plans + removals).map { plan -> EnvironmentPlan in
+        let promoting = (removals + plans).map { plan -> EnvironmentPlan in  // removals first: they may free an address a new environment takes
             guard plan.needsRun(), let upstream = desired.environments.manifests[plan.environment]?.upstream,
                   let version = desired.environments.manifests[upstream]?.version, version != plan.desiredVersion else { return plan }
             var promoting = plan

@@ -205,4 +205,20 @@ struct ApplyEndToEndTests {
             #expect(try ops.git(["log", "--format=%s"]).split(separator: "\n").count == 1)
         }
     }
+
+    @Test("a manifest renamed keeps its address: one apply stops the old environment first (removed), then deploys the new name there")
+    func rename() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try Command.git(["mv", "Environments/production.yaml", "Environments/prod.yaml"], in: ops.workTree)
+            try Command.git(["commit", "-q", "-m", "production is called prod now"], in: ops.workTree)
+            let applied = try ops.slipway(["apply"])
+            #expect(applied.status == 0, "\(applied.output)")
+            let lines = applied.stdout.split(separator: "\n").filter { $0.hasPrefix("prod") }
+            #expect(lines.count == 2 && lines[0].hasPrefix("production: removed") && lines[1].hasPrefix("prod: succeeded"), "\(applied.output)")
+            #expect(fetch(port)?.body == "web 1.0.0\n" && ops.instances("production").isEmpty && ops.instances("prod").count == 1)
+        }
+    }
 }
