@@ -25,11 +25,13 @@ struct HealHistory {
     /// `counts` when the drift is evidence against the version (see above).
     mutating func decide(_ name: EnvironmentName, manifest: ObjectID, counts: Bool, now: ContinuousClock.Instant = .now) -> Decision {
         let recent = self.recent(name, manifest, now: now)
-        guard counts else { return Decision(delay: .zero, giveUp: nil) }
-        heals[name] = (manifest, recent + [now])
+        // What counted before still does: failed heals of a stopped HAProxy end in the verdict too.
         guard recent.count < Self.maximumHeals else {
+            heals[name] = (manifest, recent + [now])
             return Decision(delay: .zero, giveUp: "crash loop: healed \(recent.count) times in \(Self.window.components.seconds / 60) minutes; not restarted again until a new release")
         }
+        guard counts else { return Decision(delay: recent.isEmpty ? .zero : .seconds(1 << (recent.count - 1)), giveUp: nil) }
+        heals[name] = (manifest, recent + [now])
         return Decision(delay: recent.isEmpty ? .zero : .seconds(1 << (recent.count - 1)), giveUp: nil)
     }
 

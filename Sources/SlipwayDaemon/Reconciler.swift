@@ -24,6 +24,8 @@ public struct Reconciler: Service {
     private let replicas = ReplicaCounts()
     /// When to plan again while environments are held (a program may be installed meanwhile).
     private let heldRetry = HeldRetry()
+    /// Environments whose stopped front waits for its address (logged once per episode).
+    private let heldFronts = HeldFronts()
 
     public init(engine: Engine, triggers: Triggers, inFlight: InFlight, remote: RemoteSync? = nil, logger: Logger) {
         self.engine = engine
@@ -150,8 +152,15 @@ public struct Reconciler: Service {
                     known[blob] = asked
                 }
             }
-            guard let count, let drift = await engine.drift(of: name, status: status, serving: instances, replicas: count),
-                  let heal = await scheduler.claimForHealing(name, drift: drift, replicas: count, version: version, manifest: blob) else { continue }
+            guard let count, let drift = await engine.drift(of: name, status: status, serving: instances, replicas: count) else { continue }
+            if drift.frontDown, case let taken = await engine.addressesTaken(name, manifest: blob), !taken.isEmpty {
+                if heldFronts.names.withLock({ $0.insert(name).inserted }) {  // said once per episode
+                    logger.warning("held: the front cannot start while its address is taken", metadata: ["env": "\(name)", "why": "\(taken.joined(separator: "; "))"])
+                }
+                continue
+            }
+            heldFronts.names.withLock { _ = $0.remove(name) }
+            guard let heal = await scheduler.claimForHealing(name, drift: drift, replicas: count, version: version, manifest: blob) else { continue }
             logger.warning("drift: healing", metadata: ["env": "\(name)", "drift": "\(drift)", "after": "\(heal.delay)"])
             due.append(heal)
         }
@@ -199,6 +208,11 @@ public struct Reconciler: Service {
         guard let remote else { return }
         do { try await remote.push() } catch { logger.warning("push failed", metadata: ["error": "\(ErrorText.sentence(error))"]) }
     }
+}
+
+/// Environments whose stopped front waits for its address to be free.
+final class HeldFronts: Sendable {
+    let names = Mutex<Set<EnvironmentName>>([])
 }
 
 /// Replica counts of deployed manifests, by blob.

@@ -152,4 +152,42 @@ struct HealingTests {
             }
         }
     }
+
+    @Test("a stopped HAProxy whose address another program took waits, recording nothing, and comes back once the address is free")
+    func frontWaitsForItsAddress() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try await eventually { try records(ops).count == 1 }, "\(daemon.output)")
+                let pidFile = ops.stateDirectory.appendingPathComponent("envs/production/haproxy/haproxy.pid")
+                let haproxy = try #require(Int32(String(contentsOf: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+                // Someone takes the address the moment HAProxy is gone: the daemon is paused (SIGSTOP) so that it is not faster.
+                kill(daemon.pid, SIGSTOP)
+                kill(haproxy, SIGKILL)
+                var squatter: Int32 = -1
+                #expect(await eventually {
+                    squatter = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                    var yes: Int32 = 1
+                    setsockopt(squatter, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))  // past TIME_WAIT connections
+                    var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: in_port_t(UInt16(port).bigEndian),
+                                              sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+                    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(squatter, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                    if bound == 0, listen(squatter, 8) == 0 { return true }
+                    close(squatter)
+                    return false
+                })
+                defer { if squatter >= 0 { close(squatter) } }
+                kill(daemon.pid, SIGCONT)
+                #expect(await eventually { daemon.output.contains("held: the front cannot start while its address is taken") }, "\(daemon.output)")
+                try await Task.sleep(for: .seconds(3))  // a negative check: heal passes in which nothing may be recorded
+                let meanwhile = try records(ops)
+                #expect(meanwhile.count == 1, "no record while the address is taken: \(meanwhile)")
+                close(squatter)
+                squatter = -1
+                #expect(try await eventually { try records(ops).count == 2 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().result == .healed && fetch(port)?.body == "web 1.0.0\n")
+            }
+        }
+    }
 }

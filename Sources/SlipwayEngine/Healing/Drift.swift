@@ -41,6 +41,13 @@ extension Engine {
         await repository.manifest(blob: blob, path: name.manifestPath)?.run.replicas
     }
 
+    /// The addresses of `name`'s running manifest (`blob`) another program listens on: a
+    /// stopped front cannot come back while it does, so the heal waits (nothing recorded).
+    public func addressesTaken(_ name: EnvironmentName, manifest blob: ObjectID) async -> [String] {
+        guard let manifest = await repository.manifest(blob: blob, path: name.manifestPath) else { return [] }
+        return machine.addressesTaken(manifest, name)
+    }
+
     /// The registered instances of what `status` says runs, out of any warm set.
     public func serving(_ name: EnvironmentName, _ status: EnvironmentStatus) -> [InstanceRecord] {
         configuration.state.registry(name).load().filter { $0.warmUntil == nil && $0.manifest == status.manifest }
