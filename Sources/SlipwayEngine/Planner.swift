@@ -75,7 +75,8 @@ public struct Planner: Sendable {
     /// - Parameter tip: the commit to plan at (default: the branch tip).
     public func plan(_ only: [EnvironmentName] = [], at tip: ObjectID? = nil) async throws -> Plan {
         let tip = if let tip { tip } else { try await repository.tip() }
-        let desired = try await repository.desired(at: tip, untrusted: TrustLedger.untrusted(state))
+        let untrusted = TrustLedger.untrusted(state)
+        let desired = try await repository.desired(at: tip, untrusted: untrusted)
         let names = try select(only, in: desired)
         // Deployed state as this machine saved it; the repository's status files only while it names no signers (DeployedState).
         let open = try await TrustCheck.isOpen(repository: repository, state: state, at: tip)
@@ -114,14 +115,18 @@ public struct Planner: Sendable {
             promoting.promotesInto = upstream
             return promoting
         }
-        return Plan(commit: tip, environments: hold(promoting, in: desired.environments), invalid: invalid)
+        return Plan(commit: tip, environments: hold(promoting, in: desired.environments, untrusted: untrusted), invalid: invalid)
     }
 
     /// Holds every run whose environment, or an upstream it deploys into, this machine cannot
     /// run, and the runs of that lane's upstream environments too: nothing in a held lane changes.
-    func hold(_ plans: [EnvironmentPlan], in environments: EnvironmentSet) -> [EnvironmentPlan] {
+    /// A manifest that does not count under `Trust/` (`untrusted` paths) holds nothing: its run
+    /// is refused with a record, and it never stops a signed release of its upstream.
+    func hold(_ plans: [EnvironmentPlan], in environments: EnvironmentSet, untrusted: Set<String> = []) -> [EnvironmentPlan] {
         guard machine != nil else { return plans }
-        let held = holdEach(plans, in: environments)
+        let counting = plans.filter { !untrusted.contains($0.environment.manifestPath) }
+        let checked = Dictionary(zip(counting.map(\.environment), holdEach(counting, in: environments)), uniquingKeysWith: { first, _ in first })
+        let held = plans.map { checked[$0.environment] ?? $0 }
         var lanes: [EnvironmentName: String] = [:]  // an upstream → the held environment downstream of it
         for plan in held where plan.action == .held {
             var seen: Set<EnvironmentName> = [plan.environment], next = environments.manifests[plan.environment]?.upstream

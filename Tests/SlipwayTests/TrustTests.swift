@@ -176,4 +176,22 @@ struct TrustTests {
             #expect(try ops.git(["log", "-1", "--format=%(trailers:key=Slipway-Result,valueonly)"]).contains("removed"))
         }
     }
+
+    @Test("an unsigned manifest downstream of production whose program this machine lacks holds nothing: production's signed release deploys, the unsigned one is refused")
+    func unsignedDownstreamHoldsNothing() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free(), other = try Ports.free()
+            let alice = try ops.sshKey("alice")
+            try ops.trustedRelease(by: alice, listen: port)
+            let evil = testManifest(version: "6.6.6", replicas: 1, listen: other, upstream: "production")
+                .replacingOccurrences(of: "\"slipway-demo-service\"", with: "\"no-such-program-xyz\"")
+            try ops.commit("Environments/evil.yaml", evil, signedWith: nil)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.1.0", replicas: 1, listen: port), signedWith: alice.key)
+            let applied = try ops.slipway(["apply"])
+            #expect(!applied.output.contains("held"), "\(applied.output)")
+            #expect(applied.stdout.contains("production: succeeded — web 1.0.0 → 1.1.0"), "\(applied.output)")
+            #expect(fetch(port)?.body == "web 1.1.0\n")
+            #expect(applied.output.contains("evil: failed") && applied.output.contains("is not signed"), "\(applied.output)")
+        }
+    }
 }
