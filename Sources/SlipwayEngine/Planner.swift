@@ -164,20 +164,27 @@ public struct Planner: Sendable {
 
     /// Environments that run here but whose manifest file is gone at the tip: `remove` when the
     /// deletion counts under `Trust/` (or nothing is checked), otherwise a line saying why they
-    /// keep running. Not judged yet (`slipway plan` before the next pass): shown as `remove`;
-    /// `apply` and the daemon judge it before acting.
+    /// keep running: refused, or not judged (yet: `slipway plan` before the next pass; or at
+    /// all: `Trust/` is gone, and then nothing is removed).
     func removals(_ only: [EnvironmentName], in desired: DesiredState, at tip: ObjectID, ledger: TrustLedger?, open: Bool) async -> ([EnvironmentPlan], [String]) {
         var plans: [EnvironmentPlan] = [], refused: [String] = []
         for name in state.knownEnvironments() where (only.isEmpty || only.contains(name)) && desired.files[name.manifestPath] == nil {
             guard let status = state.savedStatus(name), let version = status.version else { continue }
-            // A refusal counts for the deletion it judged; another one (the file put back, deleted again) is judged anew.
-            if !open, let entry = ledger?.refused[name.manifestPath], entry.blob == nil,
-               (try? await repository.git.introducingCommit(of: name.manifestPath, blob: nil, from: tip)) == entry.commit {
-                refused.append("\(name.manifestPath): deleted, but the deletion does not count under Trust/ (\(entry.why)); \(name) keeps running \(version) (restore the file, then delete it in a signed commit)")
-                continue
+            let path = name.manifestPath
+            // A verdict counts for the deletion it judged; another one (the file put back, deleted again) is judged anew.
+            if !open {
+                let deletion = try? await repository.git.introducingCommit(of: path, blob: nil, from: tip)
+                if let entry = ledger?.refused[path], entry.blob == nil, entry.commit == deletion {
+                    refused.append("\(path): deleted, but the deletion does not count under Trust/ (\(entry.why)); \(name) keeps running \(version) (restore the file, then delete it in a signed commit)")
+                    continue
+                }
+                guard let entry = ledger?.accepted[path], entry.blob == nil, entry.commit == deletion else {
+                    refused.append("\(path): deleted, but the deletion was not judged under Trust/ (judged by the next apply; never while Trust/ is gone); \(name) keeps running \(version)")
+                    continue
+                }
             }
             plans.append(EnvironmentPlan(environment: name, action: .remove, service: status.service, desiredVersion: version,
-                                         deployedVersion: version, changes: [], reason: "\(name.manifestPath) was deleted: its instances and HAProxy stop"))
+                                         deployedVersion: version, changes: [], reason: "\(path) was deleted: its instances and HAProxy stop"))
         }
         return (plans, refused)
     }
