@@ -72,7 +72,7 @@ struct DeploymentContext {
             }
             try await launcher.waitHealthy(started, on: target, traffic: traffic, redactor: redactor, log: log)
             if let failure = await smoke.failure(ports: started.map { ($0.id, $0.port) }) {
-                throw DeploymentFailure(reason: failure, logs: started.map { target.log(of: $0, redactor: redactor) })
+                throw DeploymentFailure(reason: failure, logs: await target.logs(of: started, redactor: redactor))
             }
             try await traffic.setWeights(Dictionary(uniqueKeysWithValues: started.map { ($0.id, weight ?? self.weight) }))
             return started
@@ -94,7 +94,7 @@ extension DeploymentContext {
         try await traffic.setWeights(weights)
         let elapsed = ContinuousClock.now - detected
         let switched = (Double(elapsed.components.attoseconds) / 1e13).rounded() / 100 + Double(elapsed.components.seconds) * 1000
-        let logs = fresh.map { target.log(of: $0, redactor: redactor) }
+        let logs = await target.logs(of: fresh, redactor: redactor)
         var afterwards = "\(fresh.count) new instance(s) drained and stopped"
         do {
             for instance in fresh { try await retire(instance) }
@@ -125,12 +125,12 @@ extension DeploymentContext {
         }
         do {
             // Blue-green left the baseline running at 0%; rolling and canary have stopped it.
-            var previous = (baseline + warm).filter { $0.manifest == self.previous?.manifestBlob && target.isRunning($0) }
+            var previous = await target.running((baseline + warm).filter { $0.manifest == self.previous?.manifestBlob })
             if let launcher = self.previous, previous.count < launcher.manifest.run.replicas {
                 previous += try await startServing(launcher.manifest.run.replicas - previous.count, with: launcher, weight: 0)
             }
             guard !previous.isEmpty else { return report("nothing to roll back to: the new version keeps serving") }
-            try target.setWarm(Set(previous.map(\.id)), until: nil)
+            try await target.setWarm(Set(previous.map(\.id)), until: nil)
             try await rollBack(fresh, to: previous, trigger: trigger, reason: reason, detected: detected, detectedAt: detectedAt)
         } catch let failure as DeploymentFailure where failure.rollback != nil {
             return failure.rollback ?? report("")

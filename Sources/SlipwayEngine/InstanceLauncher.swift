@@ -61,9 +61,10 @@ struct InstanceLauncher: Sendable {
         var nextReport = started + .seconds(1)
         while true {
             let stats = Dictionary(try await traffic.stats().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-            if let dead = instances.first(where: { !target.isRunning($0) }) {
+            let live = Set(await target.running(instances).map(\.id))
+            if let dead = instances.first(where: { !live.contains($0.id) }) {
                 throw DeploymentFailure(reason: "instance \(dead.id) (\(dead.version)) exited during start-up",
-                                        logs: [target.log(of: dead, redactor: redactor)])
+                                        logs: [await target.log(of: dead, redactor: redactor)])
             }
             let pending = instances.filter { stats[$0.id]?.health != .up }
             if pending.isEmpty { return }
@@ -77,7 +78,7 @@ struct InstanceLauncher: Sendable {
             if ContinuousClock.now >= deadline {
                 throw DeploymentFailure(
                     reason: "\(pending.count) instance(s) of \(manifest.version) did not pass the health check GET \(check.path) → \(check.expect) within \(manifest.health.startTimeout) (last check: \(last))",
-                    logs: pending.map { target.log(of: $0, redactor: redactor) })
+                    logs: await target.logs(of: pending, redactor: redactor))
             }
             try await log.pause(for: .milliseconds(50))
         }

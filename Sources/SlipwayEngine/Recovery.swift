@@ -134,7 +134,7 @@ extension PipelineRun {
         let healing = entry.record.phases.first?.name == Phase.healing.rawValue
         record.reason = redactor.redact("Slipway stopped during the \(healing ? "heal" : "run") (\(stoppedAt)); on restart \(afterwards)."
                                         + (healing ? "" : " The next run deploys the desired state again."))
-        let after = newStatus(for: &record, target: target, failed: false)
+        let after = await newStatus(for: &record, target: target, failed: false)
         return Outcome(record: record, status: after)
     }
 }

@@ -37,7 +37,8 @@ struct FleetTests {
                 let address = try await ssh.run(destination, ["ip", "-4", "-o", "addr", "show", "eth0"], timeout: Self.patience)
                 #expect(address.text.contains("inet \(host.address)/24"), "the command ran on \(host.name): \(address.text)")
             }
-            #expect(sockets(in: ssh.controlDirectory).count == 2, "one control socket per host, reused: \(sockets(in: ssh.controlDirectory))")
+            // One per host at most (a loaded run can outlast ControlPersist's 60 s, and a master then ends).
+            #expect((1...2).contains(sockets(in: ssh.controlDirectory).count), "one control socket per host, reused: \(sockets(in: ssh.controlDirectory))")
 
             let first = SSHDestination(host: fleet.hosts[0].address, user: "root"), second = SSHDestination(host: fleet.hosts[1].address, user: "root")
             let marker = fleet.remoteState.appendingPathComponent("marker").path

@@ -42,7 +42,7 @@ final class FakeTarget: Target {
     }
 
     func instances() -> [InstanceRecord] { instancesStarted.withLock { $0 } }
-    func forgetStopped() throws -> [InstanceRecord] { instances().filter(isRunning) }
+    func forgetStopped() throws -> [InstanceRecord] { running(instances()) }
 
     func setWarm(_ ids: Set<String>, until: Date?) throws {
         instancesStarted.withLock { list in
@@ -50,12 +50,15 @@ final class FakeTarget: Target {
         }
     }
 
-    func isRunning(_ instance: InstanceRecord) -> Bool { !stopped.withLock { $0.contains(instance.id) } }
+    func running(_ instances: [InstanceRecord]) -> [InstanceRecord] {
+        let stopped = self.stopped.withLock { $0 }
+        return instances.filter { !stopped.contains($0.id) }
+    }
     func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog { InstanceLog(instance: instance.id, lines: ["(fake)"]) }
     func stopUnregistered(timeout: Duration) async -> String { "none" }
 
     /// Ids of the instances that run now, by version.
-    func running(_ version: String) -> [String] { instances().filter { $0.version == version && isRunning($0) }.map(\.id) }
+    func running(_ version: String) -> [String] { running(instances().filter { $0.version == version }).map(\.id) }
 }
 
 /// What one server serves between two readings of the fake balancer.

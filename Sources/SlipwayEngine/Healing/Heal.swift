@@ -28,7 +28,7 @@ extension PipelineRun {
             if let giveUp {
                 reason += "; \(giveUp)"
             } else {
-                let serving = target.instances().filter { $0.warmUntil == nil && $0.manifest == blob && target.isRunning($0) }
+                let serving = await target.serving().filter { $0.manifest == blob }
                 let count = manifest.run.replicas - serving.count
                 if count > 0 {
                     try await log.step("start \(count) × \(manifest.version)") {
@@ -52,7 +52,7 @@ extension PipelineRun {
         record.previousVersion = manifest.version
         record.changes = []
         record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
-        var after = newStatus(for: &record, target: target, failed: false)
+        var after = await newStatus(for: &record, target: target, failed: false)
         after.since = status?.since
         // What the last run remembered stays: a failed or refused desired manifest is not retried
         // because the running one was healed. A crash loop is remembered beside it: nothing heals

@@ -84,7 +84,7 @@ struct PipelineRun {
             failed.rollback = await undo(failed, reached, target: target, log: log, deployment: deployment)
             failure = failed
         }
-        var outcome = finish(deployment, started: started, log: log, target: target, failure: failure)
+        var outcome = await finish(deployment, started: started, log: log, target: target, failure: failure)
         outcome.refused = failure?.refused ?? false
         outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
         outcome.record.analysis = log.analysis
@@ -118,7 +118,7 @@ struct PipelineRun {
         var rollback = failure.rollback
         if rollback == nil, let context = reached.context {
             // After promotion: the new set serves. Before it (a run stopped mid-rollout): whatever of the new version runs.
-            let fresh = reached.promoted ? reached.serving : target.instances().filter { $0.manifest == blob && $0.manifest != status?.manifest }
+            let fresh = reached.promoted ? reached.serving : ((try? await target.instances()) ?? []).filter { $0.manifest == blob && $0.manifest != status?.manifest }
             if !fresh.isEmpty {
                 rollback = await context.rollBackAfterPromotion(fresh, trigger: failure.superseded ? .superseded : failure.trigger ?? .health, reason: failure.reason)
             }

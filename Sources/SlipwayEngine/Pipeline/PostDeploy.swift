@@ -62,7 +62,7 @@ extension PipelineRun {
         guard up.count == serving.count, serving.count == manifest.run.replicas else {
             throw DeploymentFailure(reason: "\(up.count) of \(manifest.run.replicas) instances healthy and serving after the rollout")
         }
-        let leftovers = target.instances().filter { $0.version != manifest.version && $0.warmUntil == nil && target.isRunning($0) }
+        let leftovers = await target.serving().filter { $0.version != manifest.version }
         guard leftovers.isEmpty else {
             throw DeploymentFailure(reason: "instances of the previous version still serving: \(leftovers.map(\.id).joined(separator: ", "))")
         }

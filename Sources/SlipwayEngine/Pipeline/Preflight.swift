@@ -58,7 +58,7 @@ struct Preflight {
         let previous = await run.previousLauncher()
         // Only blue-green keeps the running set warm; rolling and canary retire it, so the way back is a restart.
         let keptWarm: [InstanceRecord] = if case .blueGreen(let spec) = manifest.strategy, spec.keepPrevious.milliseconds > 0 { warm + baseline } else { warm }
-        try await log.step("rollback path") { try run.rollbackPath(previous, warm: keptWarm, on: target) }
+        try await log.step("rollback path") { try await run.rollbackPath(previous, warm: keptWarm, on: target) }
         if let hook = manifest.hooks.preDeploy {
             try await log.step("hook preDeploy") { try await run.runHook("preDeploy", hook, deployment: deployment) }
         }
@@ -169,9 +169,9 @@ extension PipelineRun {
 
     /// Pre-flight: the version that runs now could be put back — it is warm, or its program
     /// can still be started.
-    func rollbackPath(_ previous: InstanceLauncher?, warm: [InstanceRecord], on target: any Target) throws -> String {
+    func rollbackPath(_ previous: InstanceLauncher?, warm: [InstanceRecord], on target: any Target) async throws -> String {
         guard let version = status?.version else { return "first deployment: nothing to roll back to" }
-        if warm.contains(where: { $0.manifest == status?.manifest && target.isRunning($0) }) { return "\(version) is running and can take the traffic back" }
+        if await !target.running(warm.filter { $0.manifest == status?.manifest }).isEmpty { return "\(version) is running and can take the traffic back" }
         guard let previous else {
             throw DeploymentFailure(reason: "cannot roll back to \(version): its manifest \(status?.manifest?.short ?? "?") is unreadable or its secrets are not set")
         }
@@ -211,7 +211,7 @@ extension PipelineRun {
     /// strays removed). Returns the serving baseline and the warm set still kept.
     func prepareTraffic(_ traffic: any TrafficProvider, target: any Target) async throws -> (serving: [InstanceRecord], warm: [InstanceRecord]) {
         await engine.state.stopExpiredWarm(environment, stopTimeout: manifest.run.stopTimeout.duration, logger: engine.logger)
-        let live = try target.forgetStopped()
+        let live = try await target.forgetStopped()
         let settings = FrontSettings(
             listen: manifest.traffic.listen.description, healthPath: manifest.health.http.path, expectStatus: manifest.health.http.expect,
             intervalMilliseconds: manifest.health.interval.milliseconds, timeoutMilliseconds: manifest.health.timeout.milliseconds,

@@ -27,7 +27,7 @@ extension PipelineRun {
             instances: instances, logs: logs)
     }
 
-    func finish(_ deployment: DeploymentID, started: Date, log: RunLog, target: any Target, failure: DeploymentFailure?) -> Outcome {
+    func finish(_ deployment: DeploymentID, started: Date, log: RunLog, target: any Target, failure: DeploymentFailure?) async -> Outcome {
         let reason = failure.map { redactor.redact($0.reason) }
         let result: DeploymentResult = switch failure {
         case nil: trigger.isRollback || returning ? .rolledBack : .succeeded
@@ -38,14 +38,14 @@ extension PipelineRun {
             deployment, started: started, result: result,
             reason: reason ?? (trigger.isRollback || returning ? "rollback to \(manifest.version) asked for in \(trigger.id.short) by \(trigger.authorName): \(trigger.subject)" : nil),
             phases: log.phases, instances: [], logs: failure?.logs ?? [])
-        let status = newStatus(for: &record, target: target, failed: failure != nil && result != .superseded)
+        let status = await newStatus(for: &record, target: target, failed: failure != nil && result != .superseded)
         return Outcome(record: record, status: status)
     }
 
     /// The environment's status after `record`, which gets the instances that run. A failure
     /// is remembered (not retried until the manifest changes); an interrupted or superseded run is not.
-    func newStatus(for record: inout DeploymentRecord, target: any Target, failed: Bool) -> EnvironmentStatus {
-        let running = target.instances().filter { target.isRunning($0) && $0.warmUntil == nil }
+    func newStatus(for record: inout DeploymentRecord, target: any Target, failed: Bool) async -> EnvironmentStatus {
+        let running = await target.serving()
         let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version) }
         record.instances = summaries
         let deployment = record.deployment

@@ -133,7 +133,7 @@ extension PipelineRun {
     /// Watches the upstream's instances for `window`: health, and an error rate judged on its own.
     func soakIn(_ upstream: EnvironmentName, for window: TimeSpan, log: RunLog) async throws -> String {
         let traffic = engine.state.traffic(upstream, logger: engine.logger)
-        let names = Set(engine.target(for: manifest, in: upstream).instances().filter { $0.warmUntil == nil }.map(\.id))
+        let names = Set(try await engine.target(for: manifest, in: upstream).instances().filter { $0.warmUntil == nil }.map(\.id))
         let before = try await traffic.stats()
         try await log.pause(for: window.duration)
         let sample = Sample.between(before, try await traffic.stats(), servers: names)

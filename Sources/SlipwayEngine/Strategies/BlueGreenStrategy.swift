@@ -16,10 +16,10 @@ struct BlueGreenStrategy: DeploymentStrategy {
     func run(_ context: DeploymentContext) async throws -> [InstanceRecord] {
         let version = context.manifest.version
         let replicas = context.manifest.run.replicas
-        var fresh = context.warm.filter { $0.manifest == context.launcher.manifestBlob && context.target.isRunning($0) }
+        var fresh = await context.target.running(context.warm.filter { $0.manifest == context.launcher.manifestBlob })
         if fresh.count == replicas {
             try await context.log.step("reuse the warm set of \(version)", at: 0) {
-                try context.target.setWarm(Set(fresh.map(\.id)), until: nil)
+                try await context.target.setWarm(Set(fresh.map(\.id)), until: nil)
                 return "\(replicas) instance(s) still running at 0% since the last switch: \(fresh.map(\.id).joined(separator: ", "))"
             }
         } else {
@@ -64,7 +64,7 @@ struct BlueGreenStrategy: DeploymentStrategy {
                 return "keepPrevious is 0: drained and stopped"
             }
             let until = Date().addingTimeInterval(spec.keepPrevious.seconds)
-            try context.target.setWarm(Set(previous.map(\.id)), until: until)
+            try await context.target.setWarm(Set(previous.map(\.id)), until: until)
             return "at 0% until \(Timestamp.iso(until)); a switch back before then starts nothing"
         }
         return fresh

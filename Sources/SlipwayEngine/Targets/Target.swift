@@ -12,18 +12,34 @@ protocol Target: Sendable {
     func start(_ launcher: InstanceLauncher) async throws -> InstanceRecord
     /// Stops an instance (`timeout` from the polite signal to the hard one) and forgets it.
     func stop(_ instance: InstanceRecord, timeout: Duration) async throws
-    /// The instances registered now, running or not.
-    func instances() -> [InstanceRecord]
+    /// The instances registered now, running or not (on other machines: their registries).
+    func instances() async throws -> [InstanceRecord]
     /// Forgets instances that no longer run; returns the ones that do.
-    func forgetStopped() throws -> [InstanceRecord]
+    func forgetStopped() async throws -> [InstanceRecord]
     /// Marks `ids` as a warm set kept out of traffic until `until` (nil: back to serving).
-    func setWarm(_ ids: Set<String>, until: Date?) throws
-    func isRunning(_ instance: InstanceRecord) -> Bool
+    func setWarm(_ ids: Set<String>, until: Date?) async throws
+    /// Those of `instances` that still run, in order (on other machines: one look per host).
+    func running(_ instances: [InstanceRecord]) async -> [InstanceRecord]
     /// The instance's last lines of output, masked.
-    func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog
+    func log(of instance: InstanceRecord, redactor: Redactor) async -> InstanceLog
     /// Stops what was started for the environment but never registered (Slipway was killed in
     /// between); says what it stopped.
     func stopUnregistered(timeout: Duration) async -> String
+}
+
+extension Target {
+    func isRunning(_ instance: InstanceRecord) async -> Bool { await !running([instance]).isEmpty }
+
+    func logs(of instances: [InstanceRecord], redactor: Redactor) async -> [InstanceLog] {
+        var logs: [InstanceLog] = []
+        for instance in instances { logs.append(await log(of: instance, redactor: redactor)) }
+        return logs
+    }
+
+    /// The registered instances that run, out of any warm set.
+    func serving() async -> [InstanceRecord] {
+        await running(((try? await instances()) ?? []).filter { $0.warmUntil == nil })
+    }
 }
 
 extension EngineConfiguration {
@@ -73,7 +89,7 @@ struct ProcessTarget: Target {
 
     func setWarm(_ ids: Set<String>, until: Date?) throws { try registry.setWarm(ids, until: until) }
 
-    func isRunning(_ instance: InstanceRecord) -> Bool { instance.isRunning }
+    func running(_ instances: [InstanceRecord]) -> [InstanceRecord] { instances.filter(\.isRunning) }
 
     func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog {
         let lines = redactor.redact(lines: LogTail.lastLines(of: URL(fileURLWithPath: instance.logFile), count: 20))

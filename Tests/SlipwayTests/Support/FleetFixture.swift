@@ -10,8 +10,8 @@ import Glibc
 /// (`remoteState`) is that host's folder, so that no host sees another's files. The controller
 /// connects with the real `ssh` client through an `ssh-agent` holding the fixture's key; host
 /// keys are pinned in `knownHosts`. Only these addresses and 127.0.0.1 are ever contacted.
-struct FleetFixture {
-    struct Host {
+struct FleetFixture: Sendable {
+    struct Host: Sendable {
         let name: String
         let namespace: String
         let address: String
@@ -39,17 +39,42 @@ struct FleetFixture {
     }
 
     static func with<T>(hosts count: Int, _ body: (FleetFixture) async throws -> T) async throws -> T {
-        var fixture = try FleetFixture(count: count)
+        let fixture = try await offPool {
+            var fixture = try FleetFixture(count: count)
+            do {
+                try fixture.setUp()
+                for index in fixture.hosts.indices { fixture.hosts[index].sshd = try fixture.startSSHD(fixture.hosts[index]) }
+                try fixture.waitForSSH()
+                return fixture
+            } catch {
+                fixture.tearDown()
+                throw error
+            }
+        }
         do {
-            try fixture.setUp()
-            for index in fixture.hosts.indices { fixture.hosts[index].sshd = try fixture.startSSHD(fixture.hosts[index]) }
-            try fixture.waitForSSH()
             let result = try await body(fixture)
-            fixture.tearDown()
+            await offPool { fixture.tearDown() }
             return result
         } catch {
-            fixture.tearDown()
+            await offPool { fixture.tearDown() }
             throw error
+        }
+    }
+
+    /// Runs blocking work (commands polled to their end, waitpid) on a thread of its own, not
+    /// on the test process's small concurrency pool that the other suites share.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    static func offPool(_ work: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                work()
+                continuation.resume()
+            }
         }
     }
 
