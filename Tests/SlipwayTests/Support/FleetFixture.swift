@@ -193,11 +193,13 @@ struct FleetFixture: Sendable {
         }
         _ = try? ip(["link", "del", bridge])
         if agent > 0 { kill(agent, SIGKILL); waitpid(agent, nil, 0) }
-        // ssh's connection masters for these hosts, whose command line names the fixture's folder or addresses.
+        // ssh's connection masters for these hosts: their command line names a host's address, or (once a master
+        // renames itself "ssh: <control path> [mux]") the fixture's folder.
         for pid in ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap({ pid_t($0) }) {
             guard let raw = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { continue }
             let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            if arguments.first?.hasSuffix("ssh") == true, arguments.contains(where: { argument in hosts.contains { $0.address == argument } }) {
+            guard arguments.first?.hasPrefix("ssh") == true || arguments.first?.hasSuffix("/ssh") == true else { continue }
+            if arguments.contains(where: { argument in argument.contains(root.path) || hosts.contains { $0.address == argument } }) {
                 kill(pid, SIGKILL)
             }
         }
