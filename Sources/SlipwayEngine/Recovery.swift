@@ -131,7 +131,7 @@ extension PipelineRun {
         record.finished = Date()
         record.phases = entry.record.phases + log.phases
         record.rollback = log.rollback ?? entry.record.rollback
-        let healing = entry.record.phases.first?.name == Phase.healing.rawValue
+        let healing = entry.record.isHeal
         record.reason = redactor.redact("Slipway stopped during the \(healing ? "heal" : "run") (\(stoppedAt)); on restart \(afterwards)."
                                         + (healing ? "" : " The next run deploys the desired state again."))
         let after = await newStatus(for: &record, target: target, failed: false)

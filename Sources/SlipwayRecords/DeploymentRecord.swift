@@ -130,6 +130,8 @@ public struct DeploymentRecord: Sendable, Codable {
     /// asked for (`slipway rollback`, `git revert`) that deployed is not a failure, nor is an
     /// interrupted run (it is deployed again).
     public var isFailure: Bool { result == .failed || (result == .rolledBack && rollback != nil) }
+    /// Whether this is a heal's record (its first phase is `healing`), not a run's.
+    public var isHeal: Bool { phases.first?.name == "healing" }
 
     /// What the record's file name says (see `RecordFile`).
     public var file: RecordFile {

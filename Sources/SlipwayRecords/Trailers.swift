@@ -26,7 +26,7 @@ public enum Trailers {
     /// short body, and the trailers that `git log --grep` and `git interpret-trailers` read.
     public static func message(for record: DeploymentRecord) -> String {
         let previous = record.previousVersion ?? "none"
-        let verb = record.phases.first?.name == "healing" ? "heal" : "deploy"
+        let verb = record.isHeal ? "heal" : "deploy"
         let subject = record.result == .removed ? "remove(\(record.environment)): \(record.service) \(record.version) stopped, its manifest deleted"
             : "\(verb)(\(record.environment)): \(record.service) \(previous) → \(record.version) \(record.result.rawValue)"
         var lines = [subject, ""]

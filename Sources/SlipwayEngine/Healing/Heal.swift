@@ -12,9 +12,7 @@ extension PipelineRun {
     func heal(_ drift: Drift, giveUp: String?) async -> Outcome {
         let started = Date(), clock = ContinuousClock.now
         let deployment = deploymentID(startedAt: started)
-        let journal = Journal(file: engine.state.journal(environment),
-                              draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
-                              failpoint: engine.failpoint)
+        let journal = journal(deployment, started: started)
         let log = RunLog(environment: environment, progress: engine.progress, journal: journal, stop: stop)
         let target = engine.target(for: manifest, in: environment)
         let traffic = engine.state.traffic(environment, logger: engine.logger)

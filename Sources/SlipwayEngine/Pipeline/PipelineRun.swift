@@ -57,13 +57,18 @@ struct PipelineRun {
         var serving: [InstanceRecord] = []
     }
 
+    /// The environment's journal for this run or heal, its draft record `interrupted` until it ends.
+    func journal(_ deployment: DeploymentID, started: Date) -> Journal {
+        Journal(file: engine.state.journal(environment),
+                draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
+                failpoint: engine.failpoint)
+    }
+
     /// The four phases in order; every failure ends up in the record.
     func run() async -> Outcome {
         let started = Date(), clock = ContinuousClock.now
         let deployment = deploymentID(startedAt: started)
-        let journal = Journal(file: engine.state.journal(environment),
-                              draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
-                              failpoint: engine.failpoint)
+        let journal = journal(deployment, started: started)
         let log = RunLog(environment: environment, progress: engine.progress, journal: journal, stop: stop)
         let traffic = engine.state.traffic(environment, logger: engine.logger)
         let target = engine.target(for: manifest, in: environment)
