@@ -38,7 +38,11 @@ extension StateDirectory {
     /// now, the next pass commits exactly these blobs).
     func rememberCommitted(record: CommittedFiles.File?, status: CommittedFiles.File, of name: EnvironmentName) throws {
         var files = committedFiles(name) ?? CommittedFiles()
-        if let record, !files.records.contains(record) { files.records = Array((files.records + [record]).suffix(CommittedFiles.kept)) }
+        // One blob per path: a record written again (its run's commit failed, a later pass
+        // renders it anew) replaces the first, or putting both back would name one path twice.
+        if let record, !files.records.contains(record) {
+            files.records = Array((files.records.filter { $0.path != record.path } + [record]).suffix(CommittedFiles.kept))
+        }
         files.status = status
         try FileManager.default.createDirectory(at: environment(name), withIntermediateDirectories: true)
         try JSONEncoder().encode(files).write(to: committedFile(name), options: .atomic)
@@ -66,7 +70,7 @@ extension Engine {
             var records = 0
             // Only where the file can go back: something someone put in its way stays, and the
             // next run of the environment says so (`recordProblem`).
-            for record in files.records {
+            for record in files.records where files.records.last(where: { $0.path == record.path }) == record {  // the newest per path
                 let blob = record.blob
                 guard try await repository.isFree(record.path, at: tip),
                       try await !archives.asyncContains(where: { try await git.blobID(at: record.path, in: $0) != nil }),

@@ -167,7 +167,7 @@ struct HealingTests {
                 kill(haproxy, SIGKILL)
                 var squatter: Int32 = -1
                 #expect(await eventually {
-                    squatter = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                    squatter = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)  // no child of this process (another suite's) may keep the address
                     var yes: Int32 = 1
                     setsockopt(squatter, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))  // past TIME_WAIT connections
                     var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: in_port_t(UInt16(port).bigEndian),

@@ -68,7 +68,7 @@ struct SSHTests {
         #expect(try await script(RemoteInstances.listScript, [directory]).text.isEmpty)
         #expect(kill(pid, 0) != 0, "the process is gone")
 
-        let held = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let held = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(held) }
         var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: in_port_t(UInt16(port).bigEndian), sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(held, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
