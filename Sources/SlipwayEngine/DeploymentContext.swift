@@ -53,25 +53,70 @@ struct DeploymentContext {
         logger.debug("instance retired", metadata: ["env": "\(environment)", "instance": "\(instance.id)"])
     }
 
+    /// Starts `launcher`'s instances on `hosts` host by host, going on past a host that fails
+    /// (one that stopped answering must not keep the others from their previous version);
+    /// returns what started and, per host that failed, why.
+    func startEach(on hosts: [String?], with launcher: InstanceLauncher, weight: Int? = nil) async -> (started: [InstanceRecord], failures: [String]) {
+        var started: [InstanceRecord] = [], failures: [String] = []
+        for host in hosts.distinct {
+            do {
+                started += try await startServing(on: hosts.filter { $0 == host }, with: launcher, weight: weight)
+            } catch {
+                failures.append("\(host ?? "this machine"): \(ErrorText.sentence(error))")
+            }
+        }
+        return (started, failures)
+    }
+
+    /// Retires each of `instances`, going on past one that fails (a host that stopped
+    /// answering); returns what failed, as `id on host: why`.
+    func retireEach(_ instances: [InstanceRecord]) async -> [String] {
+        var failures: [String] = []
+        for instance in instances {
+            do {
+                try await retire(instance)
+            } catch {
+                failures.append("\(instance.id)\(instance.host.map { " on \($0)" } ?? ""): \(ErrorText.sentence(error))")
+            }
+        }
+        return failures
+    }
+
     /// Removes an instance that never served (a failed start): no drain needed.
     func discard(_ instance: InstanceRecord) async {
         try? await traffic.remove(instance.id)
         await log.waiting { try? await target.stop(instance, timeout: .seconds(2)) }
     }
 
-    /// Starts `count` instances with `launcher`, adds them to the balancer, waits for their
-    /// health checks and gives them `weight` (the context's serving weight unless told; 0 keeps
-    /// them out of traffic). On failure they are discarded and the error thrown.
-    func startServing(_ count: Int, with launcher: InstanceLauncher, weight: Int? = nil) async throws -> [InstanceRecord] {
+    /// Where a complete set of `launcher`'s version runs: `run.replicas` on every host.
+    func everywhere(_ launcher: InstanceLauncher) -> [String?] { target.placements(perHost: launcher.manifest.run.replicas) }
+
+    /// ` on N hosts` for a fleet, nothing on this machine.
+    var onHosts: String { target.hosts == [nil] ? "" : " on \(target.hosts.count) host(s)" }
+
+    /// What a complete set of `launcher`'s version lacks, given the instances of it that run.
+    func missing(_ launcher: InstanceLauncher, besides running: [InstanceRecord]) -> [String?] {
+        var left = running.map(\.host)
+        return everywhere(launcher).filter { host in
+            guard let index = left.firstIndex(of: host) else { return true }
+            left.remove(at: index)
+            return false
+        }
+    }
+
+    /// Starts one instance with `launcher` on each of `hosts`, adds them to the balancer, waits
+    /// for their health checks and gives them `weight` (the context's serving weight unless
+    /// told; 0 keeps them out of traffic). On failure they are discarded and the error thrown.
+    func startServing(on hosts: [String?], with launcher: InstanceLauncher, weight: Int? = nil) async throws -> [InstanceRecord] {
         var started: [InstanceRecord] = []
         do {
-            for _ in 0..<count {
-                let instance = try await target.start(launcher)
+            for host in hosts {
+                let instance = try await target.start(launcher, on: host)
                 started.append(instance)
-                try await traffic.add(BackendServer(name: instance.id, port: instance.port))
+                try await traffic.add(instance.backend)
             }
             try await launcher.waitHealthy(started, on: target, traffic: traffic, redactor: redactor, log: log)
-            if let failure = await smoke.failure(ports: started.map { ($0.id, $0.port) }) {
+            if let failure = await smoke.failure(of: started) {
                 throw DeploymentFailure(reason: failure, logs: await target.logs(of: started, redactor: redactor))
             }
             try await traffic.setWeights(Dictionary(uniqueKeysWithValues: started.map { ($0.id, weight ?? self.weight) }))
@@ -88,19 +133,17 @@ extension DeploymentContext {
     /// took after `detected`, then drains and stops the new instances. Throws the failure that
     /// ends the deployment as rolled back.
     func rollBack(_ fresh: [InstanceRecord], to previous: [InstanceRecord], trigger: RollbackTrigger, reason: String,
-                  detected: ContinuousClock.Instant, detectedAt: Date) async throws -> Never {
+                  detected: ContinuousClock.Instant, detectedAt: Date, unreached: String = "") async throws -> Never {
         var weights = Dictionary(uniqueKeysWithValues: fresh.map { ($0.id, 0) })
         for instance in previous { weights[instance.id] = weight }
         try await traffic.setWeights(weights)
         let elapsed = ContinuousClock.now - detected
         let switched = (Double(elapsed.components.attoseconds) / 1e13).rounded() / 100 + Double(elapsed.components.seconds) * 1000
         let logs = await target.logs(of: fresh, redactor: redactor)
-        var afterwards = "\(fresh.count) new instance(s) drained and stopped"
-        do {
-            for instance in fresh { try await retire(instance) }
-        } catch {
-            afterwards = "taking the new instances out failed: \(ErrorText.sentence(error))"
-        }
+        let failures = await retireEach(fresh)
+        var afterwards = failures.isEmpty ? "\(fresh.count) new instance(s) drained and stopped"
+            : "\(fresh.count - failures.count) new instance(s) drained and stopped; taking out \(failures.joined(separator: "; ")) failed (they get no traffic)"
+        afterwards += unreached
         let policy = self.policy
         let report = RollbackReport(
             trigger: trigger, reason: reason, detectedAt: detectedAt, switchMilliseconds: switched,
@@ -126,12 +169,15 @@ extension DeploymentContext {
         do {
             // Blue-green left the baseline running at 0%; rolling and canary have stopped it.
             var previous = await target.running((baseline + warm).filter { $0.manifest == self.previous?.manifestBlob })
-            if let launcher = self.previous, previous.count < launcher.manifest.run.replicas {
-                previous += try await startServing(launcher.manifest.run.replicas - previous.count, with: launcher, weight: 0)
+            var unreached = ""
+            if let launcher = self.previous {
+                let restarted = await startEach(on: missing(launcher, besides: previous), with: launcher, weight: 0)
+                previous += restarted.started
+                if !restarted.failures.isEmpty { unreached = "; not restarted on \(restarted.failures.joined(separator: "; "))" }
             }
-            guard !previous.isEmpty else { return report("nothing to roll back to: the new version keeps serving") }
+            guard !previous.isEmpty else { return report("nothing to roll back to: the new version keeps serving" + unreached) }
             try await target.setWarm(Set(previous.map(\.id)), until: nil)
-            try await rollBack(fresh, to: previous, trigger: trigger, reason: reason, detected: detected, detectedAt: detectedAt)
+            try await rollBack(fresh, to: previous, trigger: trigger, reason: reason, detected: detected, detectedAt: detectedAt, unreached: unreached)
         } catch let failure as DeploymentFailure where failure.rollback != nil {
             return failure.rollback ?? report("")
         } catch {

@@ -100,7 +100,7 @@ public struct Engine: Sendable {
         let name = environment.environment
         if environment.action == .remove { return try await remove(environment, desired: desired, at: tip) }
         guard environment.needsRun(retryFailed: retryFailed), let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
-            await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), logger: configuration.logger)
+            await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), variables: configuration.environment, logger: configuration.logger)
             return ApplyOutcome(plan: environment, record: nil, commit: nil)
         }
         try await finishPreviousRun(name)

@@ -23,26 +23,38 @@ struct InstanceLauncher: Sendable {
     /// Variables passed through from Slipway's own environment (PATH, LANG, …).
     let inherited: [String: String]
 
-    /// The argv and environment of one instance; pure.
+    /// The argv and environment of one instance on this machine; pure.
     func launchSpec(id: String, port: Int) -> LaunchSpec {
+        var variables = inherited
+        variables.merge(ownVariables(id: id, port: port)) { _, new in new }
+        variables["SLIPWAY_STATE"] = state.root.path
+        return LaunchSpec(arguments: arguments(id: id, port: port), environment: variables, workingDirectory: workingDirectory,
+                          logFile: state.logs(environment).appendingPathComponent("\(id).log"))
+    }
+
+    /// The argv and environment of one instance on a fleet host: nothing of this machine's
+    /// environment (the host's login gives PATH, HOME, …); pure.
+    func remoteLaunch(id: String, port: Int) -> (arguments: [String], environment: [String: String]) {
+        (arguments(id: id, port: port), ownVariables(id: id, port: port))
+    }
+
+    private func arguments(id: String, port: Int) -> [String] {
         let values = [
             "port": String(port), "version": manifest.version, "env": environment.rawValue, "service": manifest.service,
             "instance": id, "commit": commit.hex, "url": "http://127.0.0.1:\(port)",
         ]
-        var variables = inherited
-        variables.merge(manifest.run.env) { _, new in new }
+        return manifest.run.command.map { Placeholders.substitute($0, values) }
+    }
+
+    /// `run.env`, the secrets and Slipway's own variables.
+    private func ownVariables(id: String, port: Int) -> [String: String] {
+        var variables = manifest.run.env
         variables.merge(secrets) { _, new in new }
         variables.merge([
             "PORT": String(port), "SLIPWAY_ENV": environment.rawValue, "SLIPWAY_SERVICE": manifest.service,
             "SLIPWAY_VERSION": manifest.version, "SLIPWAY_INSTANCE": id, "SLIPWAY_COMMIT": commit.hex,
-            "SLIPWAY_STATE": state.root.path,
         ]) { _, new in new }
-        return LaunchSpec(
-            arguments: manifest.run.command.map { Placeholders.substitute($0, values) },
-            environment: variables,
-            workingDirectory: workingDirectory,
-            logFile: state.logs(environment).appendingPathComponent("\(id).log")
-        )
+        return variables
     }
 
     /// The program `run.command` names, resolved as it would be started; nil when not found.

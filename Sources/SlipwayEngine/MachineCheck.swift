@@ -28,7 +28,7 @@ public struct MachineCheck: Sendable {
             default: break
             }
         }
-        if let program = manifest.run.command.first, !program.contains("{") {
+        if manifest.target.kind == .process, let program = manifest.run.command.first, !program.contains("{") {
             let directory = workingDirectory(manifest, name)
             if resolver.resolve(program, in: directory) == nil {
                 problems.append("run.command: \(resolver.problem(with: program, in: directory))")

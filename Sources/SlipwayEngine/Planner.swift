@@ -228,9 +228,11 @@ public struct Planner: Sendable {
         if status.crashLoop == blob {
             return result(.waiting, [], "\(manifest.version) crash-looped between releases (\(status.lastDeployment)); not restarted until a new release (to try it again as it is: slipway apply --retry-failed \(name))")
         }
-        let running = state.registry(name).load().filter { $0.version == manifest.version && $0.warmUntil == nil && $0.isRunning }.count
-        if running < manifest.run.replicas {
-            return result(.repair, [], "\(running) of \(manifest.run.replicas) instances of \(manifest.version) are running on this machine")
+        let instances = state.registry(name).load().filter { $0.version == manifest.version && $0.warmUntil == nil && $0.isRunning }
+        // A fleet is asked for its hosts that run the version (a host left out as unreachable is not repaired here).
+        let expected = manifest.run.replicas * max(1, Set(instances.map(\.host)).count)
+        if instances.count < expected {
+            return result(.repair, [], "\(instances.count) of \(expected) instances of \(manifest.version) are running on this machine")
         }
         return result(.none, [])
     }

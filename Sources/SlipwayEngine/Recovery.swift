@@ -104,7 +104,7 @@ extension PipelineRun {
                 redactor: redactor, log: log, logger: engine.logger)
             if let previous, let version = status?.version {
                 let serving = baseline.filter { $0.manifest == previous.manifestBlob }
-                if !fresh.isEmpty || serving.count < previous.manifest.run.replicas {
+                if !fresh.isEmpty || !context.missing(previous, besides: serving).isEmpty {
                     var rollback: RollbackReport?
                     try await log.step("back to \(version)") {
                         rollback = await context.rollBackAfterPromotion(fresh, trigger: .interrupted, reason: "Slipway stopped (\(stoppedAt)) before the run ended")

@@ -22,7 +22,7 @@ extension Engine {
         let deleting = if let commit = trust?.commits[path] { commit }
             else { try await repository.git.introducingCommit(of: path, blob: nil, from: tip) }
         let deletion = try await repository.git.commitInfo(deleting)
-        let stopped = await configuration.state.takeDown(name, logger: configuration.logger)
+        let stopped = await configuration.state.takeDown(name, variables: configuration.environment, logger: configuration.logger)
         let milliseconds = clock.elapsedMilliseconds
         let detail = "HAProxy and \(stopped) instance(s) of \(version) stopped"
         var record = DeploymentRecord(

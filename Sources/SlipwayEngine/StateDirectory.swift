@@ -28,6 +28,14 @@ public struct StateDirectory: Sendable {
         trafficProvider(directory: haproxy(name), logger: logger)
     }
     /// Default working directory of instances that name none.
+    /// The ssh client of fleet targets: control sockets in `<state>/ssh`; host keys from
+    /// `Trust/known_hosts` when the ops repo pins them (copied there by pre-flight), else the
+    /// user's own `known_hosts`.
+    func ssh(environment: [String: String]) -> SSHClient {
+        let folder = root.appendingPathComponent("ssh"), pinned = folder.appendingPathComponent("known_hosts")
+        return SSHClient(controlDirectory: folder, knownHosts: access(pinned.path, F_OK) == 0 ? pinned : nil, environment: environment)
+    }
+
     public func work(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("work") }
     /// The run in progress (see `Journal`).
     public func journal(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("journal.json") }
@@ -50,22 +58,37 @@ extension StateDirectory {
     /// Stops the balancer first (no new requests), then every instance started for the
     /// environment (registered or not), and forgets any run in progress; returns how many
     /// instances were stopped.
-    public func takeDown(_ name: EnvironmentName, logger: Logger) async -> Int {
+    /// Instances on fleet hosts are stopped over ssh (`variables`: Slipway's environment, for
+    /// ssh's agent); those on a host that does not answer stay registered.
+    public func takeDown(_ name: EnvironmentName, variables: [String: String], logger: Logger) async -> Int {
         await traffic(name, logger: logger).stop()
-        let registry = registry(name)
-        let processes = Set(registry.load().map(\.process) + processes(of: name).map(\.identity))
+        let registry = registry(name), target = target(name, fleet: nil, variables: variables)
+        let processes = Set(registry.load().filter { $0.remote == nil }.map(\.process) + processes(of: name).map(\.identity))
         for process in processes { await ProcessControl.stop(process, timeout: .seconds(5)) }
-        try? registry.save([])
+        var stopped = processes.count
+        for instance in registry.load() where instance.remote != nil {
+            if (try? await target.stop(instance, timeout: .seconds(5))) != nil { stopped += 1 }
+        }
+        try? registry.save(registry.load().filter { $0.remote != nil })
         try? FileManager.default.removeItem(at: journal(name))
-        return processes.count
+        return stopped
+    }
+
+    /// The environment's target: this machine, and `fleet`'s hosts when there is one. Without
+    /// a fleet but with instances registered on hosts, those are still reached (an environment
+    /// that moved off its fleet).
+    func target(_ name: EnvironmentName, fleet: SSHFleet?, variables: [String: String]) -> any Target {
+        let local = ProcessTarget(state: self, environment: name)
+        guard fleet != nil || local.registry.load().contains(where: { $0.remote != nil }) else { return local }
+        return SSHTarget(local: local, fleet: fleet, hosts: fleet?.hosts ?? [], ssh: ssh(environment: variables))
     }
 
     /// Stops a previous blue-green set whose `keepPrevious` has passed: out of the balancer,
     /// process stopped, registry entry gone. Housekeeping on every reconcile pass, also when
     /// nothing is deployed.
-    func stopExpiredWarm(_ name: EnvironmentName, stopTimeout: Duration, logger: Logger) async {
-        let target = ProcessTarget(state: self, environment: name)  // the only target that keeps warm sets
-        let expired = target.instances().filter { ($0.warmUntil ?? .distantFuture) < Date() }
+    func stopExpiredWarm(_ name: EnvironmentName, stopTimeout: Duration, variables: [String: String], logger: Logger) async {
+        let target = target(name, fleet: nil, variables: variables)
+        let expired = ((try? await target.instances()) ?? []).filter { ($0.warmUntil ?? .distantFuture) < Date() }
         guard !expired.isEmpty else { return }
         let traffic = traffic(name, logger: logger)
         for instance in expired {

@@ -78,7 +78,7 @@ extension TrustCheck {
     // MARK: Helpers
 
     /// A file directly in the `Trust/` version `keys` (at most 1 MiB).
-    private func file(_ name: String, in keys: ObjectID) async throws -> Data? {
+    func file(_ name: String, in keys: ObjectID) async throws -> Data? {
         guard let entry = try await repository.git.treeEntries(keys).first(where: { $0.name == name && $0.isBlob }) else { return nil }
         return try await repository.git.readBlob(entry.id, maximumBytes: 1 << 20)
     }

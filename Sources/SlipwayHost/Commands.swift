@@ -24,11 +24,16 @@ public enum Commands {
     }
 
     /// Runs `spec` like `run(_:executable:timeout:)`, with its log file emptied first, and
-    /// returns the exit status (nil on timeout) and everything it printed.
+    /// returns the exit status (nil on timeout) and what it printed: the last MiB at most (a
+    /// command on another machine may print without end).
     public static func output(of spec: LaunchSpec, executable: URL, timeout: Duration) async throws -> (status: Int32?, text: String) {
         try? FileManager.default.removeItem(at: spec.logFile)
         let status = try await run(spec, executable: executable, timeout: timeout)
-        return (status, (try? String(contentsOf: spec.logFile, encoding: .utf8)) ?? "")
+        guard let file = try? FileHandle(forReadingFrom: spec.logFile) else { return (status, "") }
+        defer { try? file.close() }
+        let size = (try? file.seekToEnd()) ?? 0
+        try? file.seek(toOffset: size > 1 << 20 ? size - (1 << 20) : 0)
+        return (status, String(decoding: (try? file.readToEnd()) ?? Data(), as: UTF8.self))
     }
 
     private static func runToEnd(_ spec: LaunchSpec, executable: URL) async throws -> Int32 {

@@ -15,9 +15,11 @@ public struct InstanceRecord: Sendable, Codable, Hashable {
     /// Set on a previous blue-green set kept running at weight 0: a switch back to it until
     /// then needs nothing started. Nil for instances that serve.
     public var warmUntil: Date?
+    /// Where it runs when not on this machine.
+    public var remote: RemoteHost?
 
     public init(id: String, version: String, port: Int, process: ProcessIdentity, logFile: String, manifest: ObjectID,
-                startedAt: Date, warmUntil: Date? = nil) {
+                startedAt: Date, warmUntil: Date? = nil, remote: RemoteHost? = nil) {
         self.id = id
         self.version = version
         self.port = port
@@ -26,9 +28,18 @@ public struct InstanceRecord: Sendable, Codable, Hashable {
         self.manifest = manifest
         self.startedAt = startedAt
         self.warmUntil = warmUntil
+        self.remote = remote
     }
 
-    public var isRunning: Bool { ProcessControl.isRunning(process) }
+    /// Whether its process runs. On another machine only its `Target` can tell (one look per
+    /// host); here it is taken as running, and the balancer's health checks judge it.
+    public var isRunning: Bool { host != nil || ProcessControl.isRunning(process) }
+
+    /// The fleet host it runs on, as the manifest names it; nil on this machine.
+    public var host: String? { remote?.destination.host }
+
+    /// Where the balancer and the smoke checks reach it.
+    public var reachableAt: String { remote?.address ?? "127.0.0.1" }
 }
 
 /// The instances of one environment (`instances.json` in its state folder), written before

@@ -17,6 +17,8 @@ public struct RemoteInstances: Sendable {
         (self.ssh, self.destination, self.directory) = (ssh, destination, directory)
     }
 
+    public init(ssh: SSHClient, host: RemoteHost) { self.init(ssh: ssh, destination: host.destination, directory: host.directory) }
+
     /// An instance as the host's registry lists it.
     public struct Listed: Sendable, Hashable {
         public let id: String
@@ -30,18 +32,19 @@ public struct RemoteInstances: Sendable {
     /// Exit status of the start script when the port asked for is taken on the host.
     static let portTaken: Int32 = 75
 
-    /// Starts `arguments` (argv; `{port}` already substituted by `command(port)`) on a port
-    /// free on the host, chosen at random among `ports` and tried again when it is taken.
-    public func start(id: String, command: (Int) -> [String], environment: [String: String],
-                      ports: ClosedRange<Int> = 20_000...32_000) async throws -> Listed {
+    /// Starts an instance on a port free on the host, chosen at random among `ports` and tried
+    /// again when it is taken; `launch` gives the argv and environment for a port. It runs in
+    /// `directory`, its output in `directory/logs/<id>.log`.
+    public func start(id: String, ports: ClosedRange<Int> = 20_000...32_000,
+                      launch: (Int) -> (arguments: [String], environment: [String: String])) async throws -> Listed {
         guard Self.isName(id) else { throw LaunchError("instance id \(id) is not a plain name") }
-        let input = try Self.environmentFile(environment)
         for _ in 0..<8 {
             let port = Int.random(in: ports)
-            let result = try await ssh.run(destination, ["sh", "-c", Self.startScript, "sh", directory, id, "\(port)"] + command(port),
-                                           input: input, timeout: timeout)
+            let (arguments, environment) = launch(port)
+            let result = try await ssh.run(destination, ["sh", "-c", Self.startScript, "sh", directory, id, "\(port)"] + arguments,
+                                           input: try Self.environmentFile(environment), timeout: timeout)
             if result.status == Self.portTaken { continue }
-            guard result.status == 0, let line = result.text.split(separator: "\n").last,
+            guard result.status == 0, let line = result.text.split(whereSeparator: \.isNewline).last,
                   let listed = Self.parse(line: "\(id) \(line) \(port) running") else {
                 throw LaunchError("starting \(id) on \(destination.host) failed: \(Self.sentence(result))")
             }
@@ -50,11 +53,19 @@ public struct RemoteInstances: Sendable {
         throw LaunchError("starting \(id) on \(destination.host) failed: no free port found in 8 tries")
     }
 
+    /// The last `count` lines the instance printed (its log on the host).
+    public func tail(id: String, count: Int) async throws -> [String] {
+        guard Self.isName(id) else { throw LaunchError("instance id \(id) is not a plain name") }
+        let result = try await ssh.run(destination, ["tail", "-n", "\(count)", "--", "\(directory)/logs/\(id).log"], timeout: timeout)
+        guard result.status == 0 else { throw LaunchError("reading the log of \(id) on \(destination.host) failed: \(Self.sentence(result))") }
+        return result.text.split(whereSeparator: \.isNewline).map(String.init)
+    }
+
     /// The instances the host's registry holds, running or not.
     public func list() async throws -> [Listed] {
         let result = try await ssh.run(destination, ["sh", "-c", Self.listScript, "sh", directory], timeout: timeout)
         guard result.status == 0 else { throw LaunchError("listing instances on \(destination.host) failed: \(Self.sentence(result))") }
-        return result.text.split(separator: "\n").compactMap { Self.parse(line: String($0)) }
+        return result.text.split(whereSeparator: \.isNewline).compactMap { Self.parse(line: String($0)) }
     }
 
     /// SIGTERM to the instance's process group, SIGKILL after `grace`; forgets it on the host.
@@ -92,7 +103,7 @@ public struct RemoteInstances: Sendable {
     }
 
     private static func sentence(_ result: (status: Int32?, text: String)) -> String {
-        let text = result.text.split(separator: "\n").suffix(3).joined(separator: "; ")
+        let text = result.text.split(whereSeparator: \.isNewline).suffix(3).joined(separator: "; ")
         return result.status.map { "exit \($0)" + (text.isEmpty ? "" : ": \(text)") } ?? "no answer in time"
     }
 
@@ -108,7 +119,7 @@ public struct RemoteInstances: Sendable {
         mkdir -p "$dir/instances" "$dir/logs" || exit 1
         umask 077
         cat > "$dir/instances/$id.env" || exit 1
-        ( set -a; . "$dir/instances/$id.env"; set +a; rm -f "$dir/instances/$id.env"; exec setsid "$@" ) > "$dir/logs/$id.log" 2>&1 < /dev/null &
+        ( cd "$dir" || exit 1; set -a; . "instances/$id.env"; set +a; rm -f "instances/$id.env"; exec setsid "$@" ) > "$dir/logs/$id.log" 2>&1 < /dev/null &
         pid=$!
         start=$(started "$pid")
         [ -n "$start" ] || { echo "$id exited at once" >&2; exit 1; }

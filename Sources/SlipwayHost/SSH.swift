@@ -1,13 +1,28 @@
 public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A machine of a fleet as the OpenSSH client is asked to reach it.
-public struct SSHDestination: Sendable, Hashable {
+public struct SSHDestination: Sendable, Hashable, Codable {
     public let host: String
     public let user: String?
     public let port: Int?
 
     public init(host: String, user: String? = nil, port: Int? = nil) {
         (self.host, self.user, self.port) = (host, user, port)
+    }
+}
+
+/// A fleet host as an instance registered on this machine remembers it: how to reach it over
+/// ssh, the address the balancer sends its traffic to, and the environment's folder there.
+public struct RemoteHost: Sendable, Hashable, Codable {
+    public let destination: SSHDestination
+    public let address: String
+    public let directory: String
+
+    public init(destination: SSHDestination, address: String, directory: String) {
+        (self.destination, self.address, self.directory) = (destination, address, directory)
     }
 }
 
@@ -64,6 +79,10 @@ public struct SSHClient: Sendable {
     /// - Parameter input: what the remote command reads on stdin (written to a file of mode 600
     ///   in `controlDirectory` for the call, then removed): how secrets travel, never in argv.
     public func run(_ destination: SSHDestination, _ remote: [String], input: Data? = nil, timeout: Duration) async throws -> (status: Int32?, text: String) {
+        try await call(arguments(destination, remote: remote), input: input, timeout: timeout)
+    }
+
+    private func call(_ arguments: [String], input: Data?, timeout: Duration) async throws -> (status: Int32?, text: String) {
         try FileManager.default.createDirectory(at: controlDirectory, withIntermediateDirectories: true)
         let call = controlDirectory.appendingPathComponent("call-\(UUID().uuidString.prefix(8))")
         let output = URL(fileURLWithPath: call.path + ".out"), stdin = URL(fileURLWithPath: call.path + ".in")
@@ -76,9 +95,39 @@ public struct SSHClient: Sendable {
                 throw LaunchError("cannot write \(stdin.path)")
             }
         }
-        let spec = LaunchSpec(arguments: arguments(destination, remote: remote), environment: environment,
-                              workingDirectory: controlDirectory, logFile: output, input: input == nil ? nil : stdin)
+        let spec = LaunchSpec(arguments: arguments, environment: environment, workingDirectory: controlDirectory, logFile: output,
+                              input: input == nil ? nil : stdin)
         return try await Commands.output(of: spec, executable: URL(fileURLWithPath: "/usr/bin/ssh"), timeout: timeout)
+    }
+
+    /// The IPv4 address `destination` is reached at, as ssh resolves it (`ssh -G`: a `Host`
+    /// alias of the user's configuration gives its `HostName`): where the balancer on this
+    /// machine sends the host's share of the traffic.
+    public func address(of destination: SSHDestination) async throws -> String {
+        if Self.isIPv4(destination.host) { return destination.host }
+        var arguments = arguments(destination, remote: [])
+        arguments.insert("-G", at: 1)
+        arguments.removeLast()  // no command: -G prints the configuration and exits
+        let result = try await call(arguments, input: nil, timeout: .seconds(10))
+        let name = result.text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("hostname ") }.map { String($0.dropFirst(9)) } ?? destination.host
+        if Self.isIPv4(name) { return name }
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &found) == 0, let first = found, let address = first.pointee.ai_addr else {
+            throw LaunchError("\(destination.host) (\(name)) has no IPv4 address")
+        }
+        defer { freeaddrinfo(found) }
+        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        var inet = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+        guard inet_ntop(AF_INET, &inet, &text, socklen_t(INET_ADDRSTRLEN)) != nil else { throw LaunchError("\(name): no address") }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func isIPv4(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
     }
 
     /// A value of an `-o` option in double quotes: ssh splits values at spaces.

@@ -56,6 +56,22 @@ public struct InstanceSummary: Sendable, Codable, Hashable {
     }
 }
 
+/// One host of a fleet when the run ended: what runs there and what the run did to it.
+public struct HostReport: Sendable, Codable, Hashable {
+    public let host: String
+    public let instances: Int
+    /// The versions its serving instances run, or `—`.
+    public let version: String
+    /// `updated`, `back on 1.0.0`, `kept 1.0.0`, `left out: …`, `nothing running`.
+    public let result: String
+    /// When its newest serving instance started.
+    public let since: Date?
+
+    public init(host: String, instances: Int, version: String, result: String, since: Date?) {
+        (self.host, self.instances, self.version, self.result, self.since) = (host, instances, version, result, since)
+    }
+}
+
 /// The last lines an instance logged, kept in the record of a failure (secrets redacted).
 public struct InstanceLog: Sendable, Codable, Hashable {
     public let instance: String
@@ -101,6 +117,8 @@ public struct DeploymentRecord: Sendable, Codable {
     public var rollback: RollbackReport?
     /// The upstream deployment that ran and validated this version (staging phase).
     public var upstreamDeployment: DeploymentID?
+    /// On a fleet: one row per host (README, "Many machines").
+    public var hosts: [HostReport] = []
 
     public init(deployment: DeploymentID, environment: EnvironmentName, service: String, version: String, previousVersion: String?,
                 result: DeploymentResult, reason: String?, strategy: StrategyName, trigger: ObjectID, triggerAuthor: String,

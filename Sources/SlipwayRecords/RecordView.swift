@@ -101,6 +101,11 @@ struct RecordView {
             row["baseline"] = metrics(step.baseline)
             return row
         }
+        context["hasHosts"] = !record.hosts.isEmpty
+        context["hosts"] = record.hosts.map { host -> [String: String] in
+            ["host": Self.cell(host.host), "instances": "\(host.instances)", "version": Self.cell(host.version), "result": Self.cell(host.result),
+             "since": host.since.map { Timestamp.iso($0) } ?? "—"]
+        }
         return context
     }
 

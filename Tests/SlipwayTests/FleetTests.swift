@@ -71,8 +71,9 @@ struct FleetTests {
                                             directory: fleet.remoteState.appendingPathComponent("production").path)
             let secret = "s3cr3t 'value' $HOME"
             let demo = Command.productsDirectory.appendingPathComponent("slipway-demo-service").path
-            let started = try await instances.start(id: "web-1a2b3c4d", command: { [demo, "--host", "0.0.0.0", "--port", "\($0)", "--version", "1.0.0"] },
-                                                    environment: ["DB_PASSWORD": secret, "SLIPWAY_INSTANCE": "web-1a2b3c4d"])
+            let started = try await instances.start(id: "web-1a2b3c4d") {
+                ([demo, "--host", "0.0.0.0", "--port", "\($0)", "--version", "1.0.0"], ["DB_PASSWORD": secret, "SLIPWAY_INSTANCE": "web-1a2b3c4d"])
+            }
             #expect(started.running && started.id == "web-1a2b3c4d")
             #expect(await eventually { (try? RawHTTP.get(host: host.address, port: started.port, path: "/"))?.body == "web 1.0.0\n" })
 
@@ -90,7 +91,7 @@ struct FleetTests {
             #expect(try await other.list().isEmpty)
             #expect(await eventually { (try? RawHTTP.get(host: host.address, port: started.port, path: "/")) == nil })
             await #expect(throws: LaunchError.self) {
-                _ = try await instances.start(id: "-oops", command: { _ in ["true"] }, environment: [:])
+                _ = try await instances.start(id: "-oops") { _ in (["true"], [:]) }
             }
         }
     }

@@ -10,33 +10,46 @@ import SlipwayCore
 
 /// Instances in memory: what a strategy starts, stops and keeps warm, with no process behind
 /// them. `dies` names instances (by start order, from 1) that exit as soon as they start.
+/// With `hosts`, a fleet: a host in `unreachable` starts and stops nothing, and what ran
+/// there no longer runs (a host whose sshd and instances were killed).
 final class FakeTarget: Target {
     let instancesStarted = Mutex<[InstanceRecord]>([])
     let stopped = Mutex<Set<String>>([])
     let count = Mutex(0)
     let dies: Set<Int>
+    let hosts: [String?]
+    let unreachable = Mutex<Set<String>>([])
 
-    init(dies: Set<Int> = []) { self.dies = dies }
+    /// After this many starts, this host stops answering.
+    let downAfter: (starts: Int, host: String)?
 
-    /// Puts `count` instances of `version` in place as the running baseline.
-    func baseline(_ count: Int, version: String, blob: ObjectID) -> [InstanceRecord] {
-        (0..<count).map { _ in record(version: version, blob: blob) }
+    init(dies: Set<Int> = [], hosts: [String?] = [nil], downAfter: (starts: Int, host: String)? = nil) {
+        (self.dies, self.hosts, self.downAfter) = (dies, hosts, downAfter)
     }
 
-    private func record(version: String, blob: ObjectID) -> InstanceRecord {
+    /// Puts `count` instances of `version` in place as the running baseline (`count` per host on a fleet).
+    func baseline(_ count: Int, version: String, blob: ObjectID) -> [InstanceRecord] {
+        hosts.flatMap { host in (0..<count).map { _ in record(version: version, blob: blob, host: host) } }
+    }
+
+    private func record(version: String, blob: ObjectID, host: String?) -> InstanceRecord {
         let number = count.withLock { $0 += 1; return $0 }
         let instance = InstanceRecord(id: "\(version)-\(number)", version: version, port: 40_000 + number,
-                                      process: ProcessIdentity(pid: Int32(number), startTime: 1), logFile: "/dev/null", manifest: blob, startedAt: Date())
+                                      process: ProcessIdentity(pid: Int32(number), startTime: 1), logFile: "/dev/null", manifest: blob, startedAt: Date(),
+                                      remote: host.map { RemoteHost(destination: SSHDestination(host: $0), address: $0, directory: "fleet") })
         instancesStarted.withLock { $0.append(instance) }
         if dies.contains(number) { stopped.withLock { _ = $0.insert(instance.id) } }
         return instance
     }
 
-    func start(_ launcher: InstanceLauncher) async throws -> InstanceRecord {
-        record(version: launcher.manifest.version, blob: launcher.manifestBlob)
+    func start(_ launcher: InstanceLauncher, on host: String?) async throws -> InstanceRecord {
+        if let downAfter, count.withLock({ $0 }) >= downAfter.starts { unreachable.withLock { _ = $0.insert(downAfter.host) } }
+        if let host, unreachable.withLock({ $0.contains(host) }) { throw LaunchError("ssh: connect to host \(host): Connection refused") }
+        return record(version: launcher.manifest.version, blob: launcher.manifestBlob, host: host)
     }
 
     func stop(_ instance: InstanceRecord, timeout: Duration) async throws {
+        if let host = instance.host, unreachable.withLock({ $0.contains(host) }) { throw LaunchError("ssh: connect to host \(host): Connection refused") }
         stopped.withLock { _ = $0.insert(instance.id) }
         instancesStarted.withLock { $0.removeAll { $0.id == instance.id } }
     }
@@ -51,8 +64,8 @@ final class FakeTarget: Target {
     }
 
     func running(_ instances: [InstanceRecord]) -> [InstanceRecord] {
-        let stopped = self.stopped.withLock { $0 }
-        return instances.filter { !stopped.contains($0.id) }
+        let stopped = self.stopped.withLock { $0 }, unreachable = self.unreachable.withLock { $0 }
+        return instances.filter { !stopped.contains($0.id) && !unreachable.contains($0.host ?? "") }
     }
     func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog { InstanceLog(instance: instance.id, lines: ["(fake)"]) }
     func stopUnregistered(timeout: Duration) async -> String { "none" }
@@ -117,7 +130,9 @@ struct StrategyBench {
     let manifest: Manifest
     let previousManifest: Manifest
 
-    init(_ strategy: Strategy, replicas: Int = 2, minRequests: Int = 10, dies: Set<Int> = [],
+    /// With `hosts`, a fleet of that many fake hosts (`host1`…) with `bootLimit`; `replicas` is then per host.
+    init(_ strategy: Strategy, replicas: Int = 2, minRequests: Int = 10, dies: Set<Int> = [], hosts: Int? = nil, bootLimit: Int = 1,
+         downAfter: (starts: Int, host: String)? = nil,
          serve: @escaping @Sendable (String, Int) -> Served = { _, _ in Served(requests: 100) }) throws {
         func manifest(_ version: String) throws -> Manifest {
             var manifest = try ManifestParser.parse(Data("""
@@ -126,13 +141,14 @@ struct StrategyBench {
                 run: { command: ["/bin/true"], replicas: \(replicas) }
                 traffic: { listen: "127.0.0.1:8080" }
                 rollback: { minRequests: \(minRequests) }
+                \(hosts.map { "target: { kind: ssh, bootLimit: \(bootLimit), hosts: [\((1...$0).map { "host\($0)" }.joined(separator: ", "))] }" } ?? "")
                 """.utf8), path: "Environments/production.yaml")
             manifest.strategy = strategy
             return manifest
         }
         self.manifest = try manifest("2.0.0")
         previousManifest = try manifest("1.0.0")
-        target = FakeTarget(dies: dies)
+        target = FakeTarget(dies: dies, hosts: hosts.map { (1...$0).map { "host\($0)" } } ?? [nil], downAfter: downAfter)
         traffic = FakeTraffic(serve: serve)
     }
 

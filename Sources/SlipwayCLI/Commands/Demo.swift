@@ -177,7 +177,7 @@ extension Slipway {
                 return
             }
             let state = StateDirectory(root: root.appendingPathComponent(".git/slipway"))
-            for name in state.knownEnvironments() { _ = await state.takeDown(name, logger: .init(label: "slipway")) }
+            for name in state.knownEnvironments() { _ = await state.takeDown(name, variables: ProcessInfo.processInfo.environment, logger: .init(label: "slipway")) }
             try? FileManager.default.removeItem(at: root)
             narrate("Stopped the daemon and took the demo down: no instance or HAProxy left, \(root.lastPathComponent) removed")
         }

@@ -36,7 +36,7 @@ extension Slipway {
                 throw CommandFailure("no environment \(unknown) has anything on this machine" + (known.isEmpty ? "" : " (known: \(known.map(\.rawValue).joined(separator: ", ")))"))
             }
             for name in names {
-                let stopped = await state.takeDown(name, logger: .init(label: "slipway"))
+                let stopped = await state.takeDown(name, variables: ProcessInfo.processInfo.environment, logger: .init(label: "slipway"))
                 print("\(name): stopped HAProxy and \(stopped) instance(s)")
             }
         }

@@ -27,5 +27,13 @@ struct SmokeChecks: Sendable {
         return nil
     }
 
+    /// The first failure on any of `instances`, each asked directly where it runs.
+    func failure(of instances: [InstanceRecord]) async -> String? {
+        for instance in instances {
+            if let failure = await failure(host: instance.reachableAt, ports: [(instance.id, instance.port)]) { return failure }
+        }
+        return nil
+    }
+
     var isEmpty: Bool { checks.isEmpty }
 }

@@ -67,6 +67,9 @@ extension Engine {
         // A crash loop reported before is left alone (see `EnvironmentStatus.crashLoop`).
         guard status.version != nil, let blob = status.manifest, status.crashLoop != blob,
               !FileManager.default.fileExists(atPath: state.journal(name).path) else { return nil }
+        // A fleet is not healed between releases (README, "Many machines"): its instances' liveness
+        // is a question to every host, and HAProxy's checks already take a dead one out.
+        guard !serving.contains(where: { $0.remote != nil }) else { return nil }
         let exited = serving.filter { !$0.isRunning }.map(\.id)
         let missing = max(0, replicas - serving.count)
         let traffic = state.traffic(name, logger: configuration.logger)

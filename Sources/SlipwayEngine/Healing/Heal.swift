@@ -27,11 +27,11 @@ extension PipelineRun {
                 reason += "; \(giveUp)"
             } else {
                 let serving = await target.serving().filter { $0.manifest == blob }
-                let count = manifest.run.replicas - serving.count
-                if count > 0 {
-                    try await log.step("start \(count) × \(manifest.version)") {
-                        let context = try healingContext(traffic: traffic, target: target, baseline: serving, log: log)
-                        let fresh = try await context.startServing(count, with: context.launcher)
+                let context = try healingContext(traffic: traffic, target: target, baseline: serving, log: log)
+                let missing = context.missing(context.launcher, besides: serving)
+                if !missing.isEmpty {
+                    try await log.step("start \(missing.count) × \(manifest.version)") {
+                        let fresh = try await context.startServing(on: missing, with: context.launcher)
                         return "\(fresh.map(\.id).joined(separator: ", ")) healthy and serving"
                     }
                 }

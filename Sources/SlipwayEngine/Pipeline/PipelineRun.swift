@@ -71,11 +71,12 @@ struct PipelineRun {
         let journal = journal(deployment, started: started)
         let log = RunLog(environment: environment, progress: engine.progress, journal: journal, stop: stop)
         let traffic = engine.state.traffic(environment, logger: engine.logger)
-        let target = engine.target(for: manifest, in: environment)
+        var target = engine.target(for: manifest, in: environment)
         var reached = Reached()
         var failure: DeploymentFailure?
         do {
             let prepared = try await Preflight(run: self, log: log, deployment: deployment, started: started)(traffic: traffic, target: target)
+            target = prepared.target
             try await staging(log: log, deployment: deployment)
             let context = productionContext(prepared, traffic: traffic, target: target, log: log)
             reached.context = context

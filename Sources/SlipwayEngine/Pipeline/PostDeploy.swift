@@ -59,8 +59,9 @@ extension PipelineRun {
     func verifyServing(_ serving: [InstanceRecord], traffic: any TrafficProvider, target: any Target) async throws -> String {
         let stats = try await traffic.stats()
         let up = serving.filter { instance in stats.contains { $0.name == instance.id && $0.health == .up && $0.weight > 0 } }
-        guard up.count == serving.count, serving.count == manifest.run.replicas else {
-            throw DeploymentFailure(reason: "\(up.count) of \(manifest.run.replicas) instances healthy and serving after the rollout")
+        let replicas = manifest.run.replicas * target.hosts.count
+        guard up.count == serving.count, serving.count == replicas else {
+            throw DeploymentFailure(reason: "\(up.count) of \(replicas) instances healthy and serving after the rollout")
         }
         let leftovers = await target.serving().filter { $0.version != manifest.version }
         guard leftovers.isEmpty else {
@@ -95,7 +96,7 @@ extension PipelineRun {
         var checked: [String] = []
         if let path = monitoring.path {
             let checks = SmokeChecks(checks: [SmokeCheck(name: "monitoring", http: HTTPCheck(path: path, expect: 200))], timeout: .seconds(2))
-            if let failure = await checks.failure(ports: serving.map { ($0.id, $0.port) }) { throw DeploymentFailure(reason: failure, trigger: .health) }
+            if let failure = await checks.failure(of: serving) { throw DeploymentFailure(reason: failure, trigger: .health) }
             checked.append("\(path) on \(serving.count) instance(s)")
         }
         if let url = monitoring.url {

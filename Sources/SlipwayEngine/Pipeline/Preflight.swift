@@ -25,9 +25,12 @@ struct Preflight {
         /// What the running version served before the run: the reference of a post-deploy observation.
         let baselineSample: Sample?
         let strategy: any DeploymentStrategy
+        /// The target on the hosts that answered (all of them on this machine).
+        let target: any Target
     }
 
     func callAsFunction(traffic: any TrafficProvider, target: any Target) async throws -> Prepared {
+        var target = target
         let (manifest, environment) = (run.manifest, run.environment)
         log.begin(.preflight)
         try await log.step("signature") { try await run.checkSignature() }
@@ -36,6 +39,13 @@ struct Preflight {
             let checked = try run.checkConfiguration()
             configured = (checked.secrets, checked.launcher)
             return checked.detail
+        }
+        if let ssh = target as? SSHTarget, let fleet = ssh.fleet {
+            try await log.step("hosts") {
+                let checked = try await run.checkHosts(ssh, fleet: fleet)
+                target = checked.target
+                return checked.detail
+            }
         }
         try await log.step("records") {
             // Nothing is deployed that could not be recorded.
@@ -64,7 +74,7 @@ struct Preflight {
         }
         log.end()
         return Prepared(secrets: secrets, launcher: launcher, previous: previous, baseline: baseline, warm: warm,
-                        baselineSample: baselineSample, strategy: strategy)
+                        baselineSample: baselineSample, strategy: strategy, target: target)
     }
 
     /// The pre-flight gates and the checklist (not asked again when going back, see `isReturn`).
@@ -103,12 +113,23 @@ extension PipelineRun {
     /// Pre-flight: what the manifest asks of this machine is there — a target Slipway drives,
     /// gates it can honour, the secrets, the program.
     func checkConfiguration() throws -> (secrets: [String: String], launcher: InstanceLauncher, detail: String) {
-        guard manifest.target.kind == .process else {
-            throw DeploymentFailure(reason: "target.kind \(manifest.target.kind.rawValue) is not available in this version of Slipway yet; use process")
+        guard manifest.target.kind != .kubernetes else {
+            throw DeploymentFailure(reason: "target.kind kubernetes is not built into Slipway (README, \"Many machines\", says how it would fit); use process or ssh")
         }
         let gates = manifest.gates
         let secrets = try resolveSecrets(manifest)
         let launcher = try launcher(for: manifest, blob: blob, secrets: secrets)
+        let parts = [secrets.isEmpty ? nil : "secrets \(secrets.keys.sorted().joined(separator: ", ")) set",
+                     gates.preflight.isEmpty ? nil : "\(gates.preflight.count) pre-flight gate(s)",
+                     gates.smoke.isEmpty ? nil : "\(gates.smoke.count) smoke check(s)",
+                     gates.observe.map { "post-deploy observation for \($0)" }].compactMap { $0 }
+        guard manifest.target.kind == .process else {
+            // On a fleet the program is looked for on each host (the "hosts" step).
+            if manifest.run.workingDirectory != nil {
+                throw DeploymentFailure(reason: "run.workingDirectory is for process targets: on ssh hosts instances run in their environment's folder under target.stateDirectory")
+            }
+            return (secrets, launcher, parts.joined(separator: ", "))
+        }
         if let named = manifest.run.workingDirectory {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: launcher.workingDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -117,10 +138,6 @@ extension PipelineRun {
         }
         guard launcher.executable() != nil else { throw DeploymentFailure(reason: "run.command: \(launcher.executableProblem)") }
         if signature != .open { try checkNothingRunsFromRepository(workingDirectory: launcher.workingDirectory) }
-        let parts = [secrets.isEmpty ? nil : "secrets \(secrets.keys.sorted().joined(separator: ", ")) set",
-                     gates.preflight.isEmpty ? nil : "\(gates.preflight.count) pre-flight gate(s)",
-                     gates.smoke.isEmpty ? nil : "\(gates.smoke.count) smoke check(s)",
-                     gates.observe.map { "post-deploy observation for \($0)" }].compactMap { $0 }
         return (secrets, launcher, parts.joined(separator: ", "))
     }
 
@@ -210,17 +227,17 @@ extension PipelineRun {
     /// instances of the target (warm sets past their time stopped first, dead ones forgotten,
     /// strays removed). Returns the serving baseline and the warm set still kept.
     func prepareTraffic(_ traffic: any TrafficProvider, target: any Target) async throws -> (serving: [InstanceRecord], warm: [InstanceRecord]) {
-        await engine.state.stopExpiredWarm(environment, stopTimeout: manifest.run.stopTimeout.duration, logger: engine.logger)
+        await engine.state.stopExpiredWarm(environment, stopTimeout: manifest.run.stopTimeout.duration, variables: engine.environment, logger: engine.logger)
         let live = try await target.forgetStopped()
         let settings = FrontSettings(
             listen: manifest.traffic.listen.description, healthPath: manifest.health.http.path, expectStatus: manifest.health.http.expect,
             intervalMilliseconds: manifest.health.interval.milliseconds, timeoutMilliseconds: manifest.health.timeout.milliseconds,
             rise: manifest.health.healthyThreshold, fall: manifest.health.unhealthyThreshold, preview: previewAddress)
         let weight = { (instance: InstanceRecord) in instance.warmUntil == nil ? 100 : 0 }
-        try await traffic.ensureRunning(settings, servers: Dictionary(uniqueKeysWithValues: live.map { (BackendServer(name: $0.id, port: $0.port), weight($0)) }))
+        try await traffic.ensureRunning(settings, servers: Dictionary(uniqueKeysWithValues: live.map { ($0.backend, weight($0)) }))
         let known = Set(try await traffic.stats().map(\.name))
         for instance in live where !known.contains(instance.id) {
-            try await traffic.add(BackendServer(name: instance.id, port: instance.port))
+            try await traffic.add(instance.backend)
             try await traffic.setWeights([instance.id: weight(instance)])
         }
         for stray in known.subtracting(live.map(\.id)) { try await traffic.remove(stray) }

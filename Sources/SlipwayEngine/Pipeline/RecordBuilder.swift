@@ -42,12 +42,30 @@ extension PipelineRun {
         return Outcome(record: record, status: status)
     }
 
+    /// One row per host of the fleet: what serves there now, and what the run did to it.
+    func hostReports(_ target: SSHTarget, fleet: SSHFleet, running: [InstanceRecord], deployed: Bool) -> [HostReport] {
+        fleet.hosts.map { host in
+            let here = running.filter { $0.host == host }
+            let versions = here.map(\.version).distinct
+            let outcome = if !target.hosts.contains(host) { "left out: did not answer in pre-flight" }
+                else if here.isEmpty { "nothing running" }
+                else if versions == [manifest.version] { deployed ? "updated" : "runs \(manifest.version)" }
+                else if deployed { "kept \(versions.joined(separator: ", "))" }
+                else { "back on \(versions.joined(separator: ", "))" }
+            return HostReport(host: host, instances: here.count, version: versions.isEmpty ? "—" : versions.joined(separator: ", "),
+                              result: outcome, since: here.map(\.startedAt).max())
+        }
+    }
+
     /// The environment's status after `record`, which gets the instances that run. A failure
     /// is remembered (not retried until the manifest changes); an interrupted or superseded run is not.
     func newStatus(for record: inout DeploymentRecord, target: any Target, failed: Bool) async -> EnvironmentStatus {
         let running = await target.serving()
         let summaries = running.map { InstanceSummary(id: $0.id, version: $0.version) }
         record.instances = summaries
+        if let target = target as? SSHTarget, let fleet = target.fleet {
+            record.hosts = hostReports(target, fleet: fleet, running: running, deployed: !failed && ![.interrupted, .superseded].contains(record.result))
+        }
         let deployment = record.deployment
         guard failed || record.result == .interrupted || record.result == .superseded else {
             return EnvironmentStatus(

@@ -15,16 +15,17 @@ struct BlueGreenStrategy: DeploymentStrategy {
 
     func run(_ context: DeploymentContext) async throws -> [InstanceRecord] {
         let version = context.manifest.version
-        let replicas = context.manifest.run.replicas
+        let placements = context.everywhere(context.launcher)
+        let replicas = placements.count
         var fresh = await context.target.running(context.warm.filter { $0.manifest == context.launcher.manifestBlob })
-        if fresh.count == replicas {
+        if !fresh.isEmpty && context.missing(context.launcher, besides: fresh).isEmpty {
             try await context.log.step("reuse the warm set of \(version)", at: 0) {
                 try await context.target.setWarm(Set(fresh.map(\.id)), until: nil)
                 return "\(replicas) instance(s) still running at 0% since the last switch: \(fresh.map(\.id).joined(separator: ", "))"
             }
         } else {
-            try await context.log.step("start \(replicas) × \(version) at 0% traffic", at: 0) {
-                fresh = try await context.startServing(replicas, with: context.launcher, weight: 0)
+            try await context.log.step("start \(replicas) × \(version) at 0% traffic\(context.onHosts)", at: 0) {
+                fresh = try await context.startServing(on: placements, with: context.launcher, weight: 0)
                 return "healthy: \(fresh.map(\.id).joined(separator: ", "))"
             }
         }
@@ -72,7 +73,7 @@ struct BlueGreenStrategy: DeploymentStrategy {
 
     /// Puts the new set behind the preview address and waits until it answers there.
     private func showPreview(_ fresh: [InstanceRecord], at address: ListenAddress, _ context: DeploymentContext) async throws -> String {
-        try await context.traffic.preview(fresh.map { BackendServer(name: $0.id, port: $0.port) })
+        try await context.traffic.preview(fresh.map { $0.backend })
         let check = context.manifest.health.http
         let deadline = ContinuousClock.now + context.manifest.health.startTimeout.duration
         var last = "no answer"

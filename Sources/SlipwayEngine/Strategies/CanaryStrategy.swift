@@ -18,8 +18,9 @@ struct CanaryStrategy: DeploymentStrategy {
         let baseline = context.baseline
         let version = context.manifest.version
         var fresh: [InstanceRecord] = []
-        try await context.log.step("start \(context.manifest.run.replicas) × \(version) at 0% traffic") {
-            fresh = try await context.startServing(context.manifest.run.replicas, with: context.launcher, weight: 0)
+        let placements = context.everywhere(context.launcher)
+        try await context.log.step("start \(placements.count) × \(version) at 0% traffic\(context.onHosts)") {
+            fresh = try await context.startServing(on: placements, with: context.launcher, weight: 0)
             return "healthy: \(fresh.map(\.id).joined(separator: ", "))"
         }
         // Without a baseline there is nothing to split with: one step at 100%, judged on its own numbers.
@@ -151,7 +152,7 @@ final class StepAnalyzer {
     /// One window's verdict: the numbers first, then (unless health already failed) the smoke checks.
     private func judgeWindow(_ judge: Judge, _ window: Sample, baseline: Sample) async -> (Verdict, String) {
         let (verdict, reason) = judge.judge(canary: window, baseline: baseline, reference: reference)
-        if verdict != .fail(.health), let failure = await context.smoke.failure(ports: fresh.map { ($0.id, $0.port) }) {
+        if verdict != .fail(.health), let failure = await context.smoke.failure(of: fresh) {
             return (.fail(.smoke), failure)
         }
         return (verdict, reason)

@@ -10,22 +10,53 @@ struct RollingStrategy: DeploymentStrategy {
 
     private enum BatchPart { case start, analysis }
 
+    /// One batch: where its new instances start, and the old instances that leave after it.
+    struct Batch: Equatable {
+        let hosts: [String?]
+        let leaving: [InstanceRecord]
+    }
+
+    /// The batches of a rollout, and the old instances no batch replaces (retired at the end).
+    /// On this machine: `batchSize` instances at a time. On a fleet: `bootLimit` hosts at a
+    /// time, each host's old instances leaving with its batch.
+    static func plan(_ placements: [String?], batchSize: Int, bootLimit: Int?, baseline: [InstanceRecord]) -> (batches: [Batch], surplus: [InstanceRecord]) {
+        var old = baseline
+        var batches: [Batch] = []
+        if let bootLimit {
+            let hosts = placements.distinct
+            for start in stride(from: 0, to: hosts.count, by: max(1, bootLimit)) {
+                let group = Set(hosts[start..<min(hosts.count, start + max(1, bootLimit))])
+                batches.append(Batch(hosts: placements.filter { group.contains($0) }, leaving: old.filter { group.contains($0.host) }))
+                old.removeAll { group.contains($0.host) }
+            }
+        } else {
+            for start in stride(from: 0, to: placements.count, by: max(1, batchSize)) {
+                let hosts = Array(placements[start..<min(placements.count, start + max(1, batchSize))])
+                batches.append(Batch(hosts: hosts, leaving: Array(old.prefix(hosts.count))))
+                old.removeFirst(min(old.count, hosts.count))
+            }
+        }
+        return (batches, old)
+    }
+
     func run(_ context: DeploymentContext) async throws -> [InstanceRecord] {
-        let replicas = context.manifest.run.replicas
-        let starts = Array(stride(from: 0, to: replicas, by: spec.batchSize))
+        let fleet = context.target.hosts == [nil] ? nil : context.manifest.fleet
+        let (batches, surplus) = Self.plan(context.everywhere(context.launcher), batchSize: spec.batchSize,
+                                           bootLimit: fleet.map { $0.bootLimit.of(context.target.hosts.count) }, baseline: context.baseline)
         var old = context.baseline
         var fresh: [InstanceRecord] = []
         var retired: [InstanceRecord] = []
-        for (index, start) in starts.enumerated() {
-            let size = min(spec.batchSize, replicas - start)
-            let label = "batch \(index + 1)/\(starts.count)"
+        for (index, batch) in batches.enumerated() {
+            var label = "batch \(index + 1)/\(batches.count)"
+            if fleet != nil { label += " (\(batch.hosts.compactMap { $0 }.distinct.joined(separator: ", ")))" }
             // Where a failed batch stopped decides what goes back: a failed start leaves its own
             // instances to remove; a failed analysis has already taken the traffic back.
             var failedIn: BatchPart?
             do {
-                try await context.log.step(label, at: Double(index) / Double(starts.count)) {
+                if index > 0, let wait = fleet?.bootWait, wait.milliseconds > 0 { try await context.log.pause(for: wait.duration) }
+                try await context.log.step(label, at: Double(index) / Double(batches.count)) {
                     do {
-                        fresh += try await context.startServing(size, with: context.launcher)
+                        fresh += try await context.startServing(on: batch.hosts, with: context.launcher)
                     } catch {
                         failedIn = .start
                         throw error
@@ -40,44 +71,48 @@ struct RollingStrategy: DeploymentStrategy {
                             throw error
                         }
                     }
-                    let leaving = Array(old.prefix(size))
-                    old.removeFirst(leaving.count)
-                    for instance in leaving { try await context.retire(instance) }
-                    retired += leaving
+                    old.removeAll { batch.leaving.contains($0) }
+                    for instance in batch.leaving { try await context.retire(instance) }
+                    retired += batch.leaving
                     return detail
                 }
             } catch {
                 switch failedIn {
-                case .start: await restore(context, fresh: fresh, retired: retired.count)
-                case .analysis: await restore(context, fresh: [], retired: retired.count)
+                case .start: await restore(context, fresh: fresh, retired: retired)
+                case .analysis: await restore(context, fresh: [], retired: retired)
                 case nil: break
                 }
                 throw error
             }
         }
-        if !old.isEmpty {
-            try await context.log.step("retire \(old.count) surplus instance(s)", at: 1) {
-                for instance in old { try await context.retire(instance) }
-                return "drained and stopped: \(old.map(\.id).joined(separator: ", "))"
+        if !surplus.isEmpty {
+            try await context.log.step("retire \(surplus.count) surplus instance(s)", at: 1) {
+                for instance in surplus { try await context.retire(instance) }
+                return "drained and stopped: \(surplus.map(\.id).joined(separator: ", "))"
             }
         }
         return fresh
     }
 
-    /// After a failed batch: start the previous version again for the instances already
-    /// retired, then take the new ones out. When that is impossible the new instances keep
+    /// After a failed batch: start the previous version again where instances were already
+    /// retired (host by host: one that stopped answering does not keep the others back), then
+    /// take the new ones out. Without the previous version's manifest the new instances keep
     /// serving, so the environment is never left without capacity it had.
-    private func restore(_ context: DeploymentContext, fresh: [InstanceRecord], retired: Int) async {
-        guard !fresh.isEmpty || retired > 0 else { return }
+    private func restore(_ context: DeploymentContext, fresh: [InstanceRecord], retired: [InstanceRecord]) async {
+        guard !fresh.isEmpty || !retired.isEmpty else { return }
         try? await context.log.step("restore previous version", at: 1) {
-            if retired > 0 {
+            var unreached = "", count = 0
+            if !retired.isEmpty {
                 guard let previous = context.previous else {
                     return "kept \(fresh.count) new instance(s) serving: the previous version's manifest is unavailable"
                 }
-                _ = try await context.startServing(retired, with: previous)
+                let restarted = await context.startEach(on: retired.map(\.host), with: previous)
+                count = restarted.started.count
+                if !restarted.failures.isEmpty { unreached = "; not restarted on \(restarted.failures.joined(separator: "; "))" }
             }
-            for instance in fresh { try await context.retire(instance) }
-            return "restarted \(retired) × \(context.previous?.manifest.version ?? "previous"), removed \(fresh.count) new instance(s)"
+            let failures = await context.retireEach(fresh)
+            return "restarted \(count) × \(context.previous?.manifest.version ?? "previous"), removed \(fresh.count - failures.count) new instance(s)"
+                + unreached + (failures.isEmpty ? "" : "; not removed: \(failures.joined(separator: "; "))")
         }
     }
 }

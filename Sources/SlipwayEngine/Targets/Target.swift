@@ -3,13 +3,16 @@ import SlipwayManifest
 import SlipwayRecords
 import SlipwayHost
 import SlipwayCore
+import SlipwayTraffic
 
 /// Where an environment's instances run: the one door through which Slipway starts, lists and
-/// stops them. Processes on this machine today (`ProcessTarget`); an SSH fleet or another
-/// runtime goes beside it, chosen in `targetFor(_:)`.
+/// stops them. Processes on this machine (`ProcessTarget`) or on the hosts of an SSH fleet
+/// (`SSHTarget`), chosen in `target(for:in:)`.
 protocol Target: Sendable {
-    /// Starts one instance as `launcher` describes and registers it before anything else can fail.
-    func start(_ launcher: InstanceLauncher) async throws -> InstanceRecord
+    /// Where instances can be started: `[nil]` for this machine, the fleet's hosts otherwise.
+    var hosts: [String?] { get }
+    /// Starts one instance as `launcher` describes on `host` and registers it before anything else can fail.
+    func start(_ launcher: InstanceLauncher, on host: String?) async throws -> InstanceRecord
     /// Stops an instance (`timeout` from the polite signal to the hard one) and forgets it.
     func stop(_ instance: InstanceRecord, timeout: Duration) async throws
     /// The instances registered now, running or not (on other machines: their registries).
@@ -28,6 +31,9 @@ protocol Target: Sendable {
 }
 
 extension Target {
+    /// `perHost` instances on every host, host by host.
+    func placements(perHost: Int) -> [String?] { hosts.flatMap { Array(repeating: $0, count: perHost) } }
+
     func isRunning(_ instance: InstanceRecord) async -> Bool { await !running([instance]).isEmpty }
 
     func logs(of instances: [InstanceRecord], redactor: Redactor) async -> [InstanceLog] {
@@ -43,63 +49,20 @@ extension Target {
 }
 
 extension EngineConfiguration {
-    /// The target `manifest` names for `environment` (checked in pre-flight: only `process` is available).
+    /// The target `manifest` names for `environment`, on all of its hosts (pre-flight leaves
+    /// out those that do not answer).
     func target(for manifest: Manifest, in environment: EnvironmentName) -> any Target {
-        switch manifest.target.kind {
-        case .process, .ssh, .kubernetes: ProcessTarget(state: state, environment: environment)  // ssh, kubernetes: refused in pre-flight for now
-        }
+        let fleet = manifest.target.kind == .ssh ? manifest.fleet : nil
+        return state.target(environment, fleet: fleet, variables: self.environment)
     }
 }
 
-/// Instances as processes on this machine, registered in the state directory
-/// (`envs/<env>/instances.json`) and found again by `SLIPWAY_STATE` and `SLIPWAY_ENV`.
-struct ProcessTarget: Target {
-    let state: StateDirectory
-    let environment: EnvironmentName
+extension InstanceRecord {
+    /// The instance as the balancer sees it.
+    var backend: BackendServer { BackendServer(name: id, host: reachableAt, port: port) }
+}
 
-    var registry: InstanceRegistry { state.registry(environment) }
-
-    func start(_ launcher: InstanceLauncher) async throws -> InstanceRecord {
-        let id = "\(launcher.manifest.service.prefix(20))-\(UUID().uuidString.prefix(8).lowercased())"
-        let port = try Ports.free()
-        let spec = launcher.launchSpec(id: id, port: port)
-        guard let executable = launcher.executable() else { throw DeploymentFailure(reason: "run.command: \(launcher.executableProblem)") }
-        if launcher.manifest.run.workingDirectory == nil {  // Slipway's own folder; one the manifest names must exist
-            try FileManager.default.createDirectory(at: launcher.workingDirectory, withIntermediateDirectories: true)
-        }
-        let process = try ProcessControl.spawn(spec, executable: executable)
-        let record = InstanceRecord(id: id, version: launcher.manifest.version, port: port, process: process,
-                                    logFile: spec.logFile.path, manifest: launcher.manifestBlob, startedAt: Date())
-        try registry.add(record)
-        return record
-    }
-
-    func stop(_ instance: InstanceRecord, timeout: Duration) async throws {
-        await ProcessControl.stop(instance.process, timeout: timeout)
-        try registry.remove(instance.id)
-    }
-
-    func instances() -> [InstanceRecord] { registry.load() }
-
-    func forgetStopped() throws -> [InstanceRecord] {
-        let live = registry.load().filter(\.isRunning)
-        try registry.save(live)
-        return live
-    }
-
-    func setWarm(_ ids: Set<String>, until: Date?) throws { try registry.setWarm(ids, until: until) }
-
-    func running(_ instances: [InstanceRecord]) -> [InstanceRecord] { instances.filter(\.isRunning) }
-
-    func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog {
-        let lines = redactor.redact(lines: LogTail.lastLines(of: URL(fileURLWithPath: instance.logFile), count: 20))
-        return InstanceLog(instance: instance.id, lines: lines.isEmpty ? ["(no output)"] : lines)
-    }
-
-    func stopUnregistered(timeout: Duration) async -> String {
-        let known = Set(registry.load().map(\.id))
-        let strays = state.processes(of: environment).filter { !known.contains($0.environment["SLIPWAY_INSTANCE"] ?? "") }
-        for stray in strays { await ProcessControl.stop(stray.identity, timeout: timeout) }
-        return strays.isEmpty ? "none" : "stopped \(strays.map { "\($0.environment["SLIPWAY_INSTANCE"] ?? "?") (pid \($0.identity.pid))" }.joined(separator: ", "))"
-    }
+extension Array where Element: Equatable {
+    /// The elements in order, each once.
+    var distinct: [Element] { reduce(into: []) { if !$0.contains($1) { $0.append($1) } } }
 }

@@ -105,8 +105,13 @@ struct FleetFixture: Sendable {
         try Self.check(Command.run(URL(fileURLWithPath: "/usr/bin/ssh-keygen"), ["-q", "-t", "ed25519", "-N", "", "-C", "controller", "-f", key.path]))
         try FileManager.default.copyItem(at: URL(fileURLWithPath: key.path + ".pub"), to: root.appendingPathComponent("authorized_keys"))
         agent = try Command.background(["/usr/bin/ssh-agent", "-D", "-a", agentSocket.path], log: root.appendingPathComponent("agent.log"))
-        for _ in 0..<200 where access(agentSocket.path, F_OK) != 0 { usleep(10_000) }
-        try Self.check(Command.run(URL(fileURLWithPath: "/usr/bin/ssh-add"), ["-q", key.path], environment: ["SSH_AUTH_SOCK": agentSocket.path]))
+        // The socket exists a moment before the agent listens on it: ask until it answers.
+        var added = try Command.run(URL(fileURLWithPath: "/usr/bin/ssh-add"), ["-q", key.path], environment: ["SSH_AUTH_SOCK": agentSocket.path])
+        for _ in 0..<200 where added.status != 0 {
+            usleep(10_000)
+            added = try Command.run(URL(fileURLWithPath: "/usr/bin/ssh-add"), ["-q", key.path], environment: ["SSH_AUTH_SOCK": agentSocket.path])
+        }
+        try Self.check(added)
     }
 
     /// A namespace with a veth on the bridge, and the host's key, config and state folder.
