@@ -142,7 +142,7 @@ public struct Reconciler: Service {
         for name in state.knownEnvironments() {
             guard let status = state.savedStatus(name), let version = status.version, let blob = status.manifest else { continue }
             let instances = engine.serving(name, status)
-            serving.formUnion(instances.map(\.process.pid))
+            serving.formUnion(instances.filter { $0.remote == nil }.map(\.process.pid))  // a pid of another machine means nothing here
             if let front = state.traffic(name, logger: logger).processID { serving.insert(front) }
             var count = replicas.byBlob.withLock { $0[blob] }
             if count == nil, let asked = await engine.replicas(of: name, manifest: blob) {

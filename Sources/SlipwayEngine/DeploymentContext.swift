@@ -49,7 +49,7 @@ struct DeploymentContext {
         }
         try await traffic.remove(instance.id)
         let stopTimeout = manifest.run.stopTimeout.duration
-        try await log.waiting { try await target.stop(instance, timeout: stopTimeout) }
+        try await log.waiting { try await stopOrSetAside(instance, timeout: stopTimeout) }
         logger.debug("instance retired", metadata: ["env": "\(environment)", "instance": "\(instance.id)"])
     }
 
@@ -85,7 +85,19 @@ struct DeploymentContext {
     /// Removes an instance that never served (a failed start): no drain needed.
     func discard(_ instance: InstanceRecord) async {
         try? await traffic.remove(instance.id)
-        await log.waiting { try? await target.stop(instance, timeout: .seconds(2)) }
+        await log.waiting { try? await stopOrSetAside(instance, timeout: .seconds(2)) }
+    }
+
+    /// Stops an instance out of traffic. One whose host does not answer stays registered as a
+    /// warm set already expired: never given traffic again, and stopped by the housekeeping
+    /// of a later pass once its host answers.
+    private func stopOrSetAside(_ instance: InstanceRecord, timeout: Duration) async throws {
+        do {
+            try await target.stop(instance, timeout: timeout)
+        } catch {
+            try? await target.setWarm([instance.id], until: .distantPast)
+            throw error
+        }
     }
 
     /// Where a complete set of `launcher`'s version runs: `run.replicas` on every host.
@@ -167,8 +179,9 @@ extension DeploymentContext {
             return report
         }
         do {
-            // Blue-green left the baseline running at 0%; rolling and canary have stopped it.
-            var previous = await target.running((baseline + warm).filter { $0.manifest == self.previous?.manifestBlob })
+            // Blue-green left the baseline running at 0%; rolling and canary have stopped it, or
+            // (a failed batch) already started it again: what runs now counts, not the baseline.
+            var previous = await target.running(((try? await target.instances()) ?? baseline + warm).filter { $0.manifest == self.previous?.manifestBlob })
             var unreached = ""
             if let launcher = self.previous {
                 let restarted = await startEach(on: missing(launcher, besides: previous), with: launcher, weight: 0)

@@ -42,6 +42,8 @@ struct InstanceLauncher: Sendable {
         let values = [
             "port": String(port), "version": manifest.version, "env": environment.rawValue, "service": manifest.service,
             "instance": id, "commit": commit.hex, "url": "http://127.0.0.1:\(port)",
+            // Relative to the instance's folder on its host, where the artifact is placed.
+            "artifact": manifest.run.artifact.map { "./artifacts/\($0.sha256)" } ?? "",
         ]
         return manifest.run.command.map { Placeholders.substitute($0, values) }
     }

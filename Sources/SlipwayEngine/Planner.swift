@@ -232,7 +232,7 @@ public struct Planner: Sendable {
         // A fleet is asked for its hosts that run the version (a host left out as unreachable is not repaired here).
         let expected = manifest.run.replicas * max(1, Set(instances.map(\.host)).count)
         if instances.count < expected {
-            return result(.repair, [], "\(instances.count) of \(expected) instances of \(manifest.version) are running on this machine")
+            return result(.repair, [], "\(instances.count) of \(expected) instances of \(manifest.version) are running")
         }
         return result(.none, [])
     }

@@ -22,9 +22,10 @@ extension Engine {
         let deleting = if let commit = trust?.commits[path] { commit }
             else { try await repository.git.introducingCommit(of: path, blob: nil, from: tip) }
         let deletion = try await repository.git.commitInfo(deleting)
-        let stopped = await configuration.state.takeDown(name, variables: configuration.environment, logger: configuration.logger)
+        let (stopped, unreached) = await configuration.state.takeDown(name, variables: configuration.environment, logger: configuration.logger)
         let milliseconds = clock.elapsedMilliseconds
         let detail = "HAProxy and \(stopped) instance(s) of \(version) stopped"
+            + (unreached.isEmpty ? "" : "; not reached, still running and registered (slipway down \(name) stops them once their hosts answer): \(unreached.joined(separator: ", "))")
         var record = DeploymentRecord(
             deployment: DeploymentID(startedAt: started, trigger: deletion.id), environment: name, service: status.service,
             version: version, previousVersion: version, result: .removed,

@@ -57,21 +57,26 @@ public struct StateDirectory: Sendable {
 extension StateDirectory {
     /// Stops the balancer first (no new requests), then every instance started for the
     /// environment (registered or not), and forgets any run in progress; returns how many
-    /// instances were stopped.
-    /// Instances on fleet hosts are stopped over ssh (`variables`: Slipway's environment, for
-    /// ssh's agent); those on a host that does not answer stay registered.
-    public func takeDown(_ name: EnvironmentName, variables: [String: String], logger: Logger) async -> Int {
+    /// instances were stopped. Instances on fleet hosts are stopped over ssh (`variables`:
+    /// Slipway's environment, for ssh's agent); those on a host that does not answer stay
+    /// registered, and are named.
+    public func takeDown(_ name: EnvironmentName, variables: [String: String], logger: Logger) async -> (stopped: Int, unreached: [String]) {
         await traffic(name, logger: logger).stop()
         let registry = registry(name), target = target(name, fleet: nil, variables: variables)
         let processes = Set(registry.load().filter { $0.remote == nil }.map(\.process) + processes(of: name).map(\.identity))
         for process in processes { await ProcessControl.stop(process, timeout: .seconds(5)) }
-        var stopped = processes.count
+        var stopped = processes.count, unreached: [String] = []
         for instance in registry.load() where instance.remote != nil {
-            if (try? await target.stop(instance, timeout: .seconds(5))) != nil { stopped += 1 }
+            do {
+                try await target.stop(instance, timeout: .seconds(5))
+                stopped += 1
+            } catch {
+                unreached.append("\(instance.id) on \(instance.host ?? "")")
+            }
         }
         try? registry.save(registry.load().filter { $0.remote != nil })
         try? FileManager.default.removeItem(at: journal(name))
-        return stopped
+        return (stopped, unreached)
     }
 
     /// The environment's target: this machine, and `fleet`'s hosts when there is one. Without

@@ -58,7 +58,7 @@ public struct RemoteInstances: Sendable {
         guard Self.isName(id) else { throw LaunchError("instance id \(id) is not a plain name") }
         let result = try await ssh.run(destination, ["tail", "-n", "\(count)", "--", "\(directory)/logs/\(id).log"], timeout: timeout)
         guard result.status == 0 else { throw LaunchError("reading the log of \(id) on \(destination.host) failed: \(Self.sentence(result))") }
-        return result.text.split(whereSeparator: \.isNewline).map(String.init)
+        return result.text.split(whereSeparator: \.isNewline).suffix(count).map { String($0.prefix(500)) }  // what a host prints is bounded here
     }
 
     /// The instances the host's registry holds, running or not.
@@ -72,9 +72,27 @@ public struct RemoteInstances: Sendable {
     public func stop(id: String, grace: Duration) async throws {
         guard Self.isName(id) else { throw LaunchError("instance id \(id) is not a plain name") }
         let tenths = max(1, Int(grace.components.seconds) * 10 + Int(grace.components.attoseconds / 100_000_000_000_000_000))
-        let result = try await ssh.run(destination, ["sh", "-c", Self.stopScript, "sh", directory, id, "\(tenths)"], timeout: timeout)
+        let result = try await ssh.run(destination, ["sh", "-c", Self.stopScript, "sh", directory, id, "\(tenths)"], timeout: timeout + grace)
         guard result.status == 0 else { throw LaunchError("stopping \(id) on \(destination.host) failed: \(Self.sentence(result))") }
     }
+
+    /// Puts an artifact in place on the host, `<directory>/artifacts/<sha256>` (mode 755), unless
+    /// it is there already with that content; the host checks what arrived before it is kept.
+    /// Returns whether it was copied.
+    public func place(artifact file: URL, sha256: String) async throws -> Bool {
+        guard sha256.utf8.count == 64, sha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw LaunchError("\(sha256) is not a sha256")
+        }
+        let check = try await ssh.run(destination, ["sh", "-c", Self.artifactScript, "sh", directory, sha256, "check"], timeout: timeout)
+        if check.status == 0 { return false }
+        guard check.status == Self.missing else { throw LaunchError("checking the artifact on \(destination.host) failed: \(Self.sentence(check))") }
+        let copy = try await ssh.run(destination, ["sh", "-c", Self.artifactScript, "sh", directory, sha256, "copy"], inputFile: file, timeout: .seconds(600))
+        guard copy.status == 0 else { throw LaunchError("copying the artifact to \(destination.host) failed: \(Self.sentence(copy))") }
+        return true
+    }
+
+    /// Exit status of the artifact script's check when the file is not there as named.
+    static let missing: Int32 = 3
 
     /// `NAME='value'` lines for the start script to read; names are checked, values quoted.
     static func environmentFile(_ environment: [String: String]) throws -> Data {
@@ -138,16 +156,33 @@ public struct RemoteInstances: Sendable {
         done
         """#
 
+    /// $1 folder, $2 sha256, $3 `check` (exit 3: not there as named) or `copy` (stdin; exit 4:
+    /// what arrived has another sha256, and is not kept).
+    static let artifactScript = #"""
+        file="$1/artifacts/$2" part="$1/artifacts/.$2.$$"
+        sum() { sha256sum < "$1" | cut -d' ' -f1; }
+        if [ "$3" = check ]; then
+          if [ -x "$file" ] && [ "$(sum "$file")" = "$2" ]; then exit 0; fi
+          exit 3
+        fi
+        mkdir -p "$1/artifacts" || exit 1
+        cat > "$part" || { rm -f "$part"; exit 1; }
+        got=$(sum "$part")
+        if [ "$got" != "$2" ]; then rm -f "$part"; echo "what arrived has sha256 $got, not $2"; exit 4; fi
+        chmod 755 "$part" && mv -f "$part" "$file"
+        """#
+
     /// $1 folder, $2 id, $3 tenths of a second between SIGTERM and SIGKILL.
     static let stopScript = startTimeOf + "\n" + #"""
         file="$1/instances/$2.instance"
         [ -e "$file" ] || exit 0
         read pid start port < "$file"
         alive() { [ "$(started "$pid")" = "$start" ]; }
-        if alive; then kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"; fi
+        # Its whole process group ("-pid": dash takes no "--" there), and never pid 1 or below.
+        if [ "$pid" -gt 1 ] && alive; then kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid"; fi
         i=0
-        while alive && [ "$i" -lt "$3" ]; do sleep 0.1; i=$((i + 1)); done
-        if alive; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"; fi
+        while [ "$pid" -gt 1 ] && alive && [ "$i" -lt "$3" ]; do sleep 0.1; i=$((i + 1)); done
+        if [ "$pid" -gt 1 ] && alive; then kill -KILL "-$pid" 2>/dev/null || kill -KILL "$pid"; fi
         rm -f "$file" "$1/instances/$2.env"
         """#
 }

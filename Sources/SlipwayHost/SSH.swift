@@ -62,12 +62,13 @@ public struct SSHClient: Sendable {
         var arguments = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                          "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
         // A socket path is at most 107 bytes; %C is 40. Past that, each command connects anew.
-        if controlDirectory.path.utf8.count + 41 <= 107 {
-            arguments += ["-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
-                          "-o", "ControlPath=" + Self.quoted(Self.literal(controlDirectory.path) + "/%C")]
-        }
+        // Never a master of the user's own configuration: it may have been opened under other host keys.
+        arguments += controlDirectory.path.utf8.count + 41 <= 107
+            ? ["-o", "ControlMaster=auto", "-o", "ControlPersist=60s", "-o", "ControlPath=" + Self.quoted(Self.literal(controlDirectory.path) + "/%C")]
+            : ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
         if let knownHosts {
-            arguments += ["-o", "UserKnownHostsFile=" + Self.quoted(Self.literal(knownHosts.path)), "-o", "GlobalKnownHostsFile=/dev/null"]
+            arguments += ["-o", "UserKnownHostsFile=" + Self.quoted(Self.literal(knownHosts.path)), "-o", "GlobalKnownHostsFile=/dev/null",
+                          "-o", "KnownHostsCommand=none", "-o", "VerifyHostKeyDNS=no"]
         }
         if let port = destination.port { arguments += ["-p", "\(port)"] }
         if let user = destination.user { arguments += ["-l", user] }
@@ -78,11 +79,13 @@ public struct SSHClient: Sendable {
     /// and what it printed, stdout and stderr together.
     /// - Parameter input: what the remote command reads on stdin (written to a file of mode 600
     ///   in `controlDirectory` for the call, then removed): how secrets travel, never in argv.
-    public func run(_ destination: SSHDestination, _ remote: [String], input: Data? = nil, timeout: Duration) async throws -> (status: Int32?, text: String) {
-        try await call(arguments(destination, remote: remote), input: input, timeout: timeout)
+    /// - Parameter inputFile: a file to read on stdin instead (an artifact: never held in memory).
+    public func run(_ destination: SSHDestination, _ remote: [String], input: Data? = nil, inputFile: URL? = nil,
+                    timeout: Duration) async throws -> (status: Int32?, text: String) {
+        try await call(arguments(destination, remote: remote), input: input, inputFile: inputFile, timeout: timeout)
     }
 
-    private func call(_ arguments: [String], input: Data?, timeout: Duration) async throws -> (status: Int32?, text: String) {
+    private func call(_ arguments: [String], input: Data?, inputFile: URL? = nil, timeout: Duration) async throws -> (status: Int32?, text: String) {
         try FileManager.default.createDirectory(at: controlDirectory, withIntermediateDirectories: true)
         let call = controlDirectory.appendingPathComponent("call-\(UUID().uuidString.prefix(8))")
         let output = URL(fileURLWithPath: call.path + ".out"), stdin = URL(fileURLWithPath: call.path + ".in")
@@ -96,7 +99,7 @@ public struct SSHClient: Sendable {
             }
         }
         let spec = LaunchSpec(arguments: arguments, environment: environment, workingDirectory: controlDirectory, logFile: output,
-                              input: input == nil ? nil : stdin)
+                              input: inputFile ?? (input == nil ? nil : stdin))
         return try await Commands.output(of: spec, executable: URL(fileURLWithPath: "/usr/bin/ssh"), timeout: timeout)
     }
 

@@ -73,6 +73,9 @@ struct ManifestDecoder {
         let run = self.run(top)
         let traffic = self.traffic(top)
         let (target, fleet) = self.target(top)
+        if run?.artifact != nil, target.kind != .ssh {
+            reader.report(top["run"]?.mapping?.first { $0.key.scalar?.string == "artifact" }?.key, "run.artifact is for ssh targets: on this machine run.command names the program itself")
+        }
         let manifest = Manifest(
             service: service ?? "", version: version ?? "",
             upstream: upstream.flatMap { EnvironmentName($0) },
@@ -89,7 +92,7 @@ struct ManifestDecoder {
     }
 
     func run(_ top: Fields) -> RunSpec? {
-        guard let run = reader.section(top, "run", allowed: ["command", "env", "secrets", "replicas", "workingDirectory", "stopTimeout"], required: true)
+        guard let run = reader.section(top, "run", allowed: ["command", "env", "secrets", "replicas", "workingDirectory", "stopTimeout", "artifact"], required: true)
         else { return nil }
         let command = reader.stringList(run, "command", required: true)
         if let command, command.isEmpty || command[0].isEmpty { reader.report(run["command"], "run.command must name a program") }
@@ -118,13 +121,26 @@ struct ManifestDecoder {
         }
         let workingDirectory = reader.string(run, "workingDirectory",
             rule: "an absolute path, or a path inside the ops repo without '..'", isValid: Rules.isSafeDirectory)
+        let artifact = artifact(run)
         guard let command, !command.isEmpty else { return nil }
         return RunSpec(
             command: command, env: env, secrets: secrets,
             replicas: reader.int(run, "replicas", default: 1, range: 1...64),
             workingDirectory: workingDirectory,
-            stopTimeout: reader.span(run, "stopTimeout", default: .seconds(10))
+            stopTimeout: reader.span(run, "stopTimeout", default: .seconds(10)),
+            artifact: artifact
         )
+    }
+
+    /// `run.artifact: { file: bin/web, sha256: … }`.
+    func artifact(_ run: Fields) -> Artifact? {
+        guard let fields = reader.section(run, "artifact", allowed: ["file", "sha256"]) else { return nil }
+        let file = reader.string(fields, "file", required: true, rule: "a path inside the ops repo without '..' (not absolute), or state:NAME",
+                                 isValid: { Rules.isSafeDirectory($0) && !$0.hasPrefix("/") && ($0.hasPrefix("state:") ? Rules.isName(String($0.dropFirst(6))) && !$0.hasPrefix("state:.") : true) })
+        let sha256 = reader.string(fields, "sha256", required: true, rule: "64 hexadecimal digits",
+                                   isValid: { $0.utf8.count == 64 && $0.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } })
+        guard let file, let sha256 else { return nil }
+        return Artifact(file: file, sha256: sha256)
     }
 
     func traffic(_ top: Fields) -> TrafficSpec? {

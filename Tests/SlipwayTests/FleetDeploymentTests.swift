@@ -85,7 +85,6 @@ struct FleetDeploymentTests {
             defer { if status == nil { kill(apply, SIGKILL); waitpid(apply, nil, 0) } }
             // Batch 1 done (host 1 on 2.0.0, in the pause before batch 2): the last host goes down.
             #expect(await eventually(within: 60) { ops.instances("production").contains { $0.version == "2.0.0" } && ops.instances("production").count == 3 })
-            var fleet = fleet
             fleet.stopHost(fleet.hosts[2])
             #expect(await eventually(within: 120) { status = Self.exitStatus(apply); return status != nil }, "apply ends")
             let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
@@ -122,6 +121,60 @@ struct FleetDeploymentTests {
             #expect(record.reason?.contains("nothing was started") == true)
             #expect(ops.instances("production").map(\.id) == before.map(\.id), "nothing started or stopped")
             #expect(fetch(release.port)?.body == "web 1.0.0\n")
+        }
+    }
+
+    @Test("a host down before the run: pre-flight names it, and with minHealthyHosts 50% the release goes on with the others; the record says why it was left out")
+    func hostDownBeforeTheRun() async throws {
+        try await Self.with(hosts: 3) { fleet, ops, release in
+            fleet.stopHost(fleet.hosts[2])
+            var lenient = release
+            lenient.minHealthyHosts = "50%"
+            let applied = try lenient.apply(version: "2.0.0", strategy: "rolling: { batchSize: 1 }")
+            #expect(applied.status == 0, "\(applied.output)")
+            let instances = ops.instances("production")
+            for host in fleet.hosts.prefix(2) {
+                #expect(instances.filter { $0.host == host.address }.map(\.version) == ["2.0.0"], "\(host.address) was updated")
+            }
+            let text = try ops.git(["show", "HEAD:\(try ops.lastRecordPath())"])
+            #expect(text.contains("| \(fleet.hosts[2].address) | 1 | 1.0.0 | left out by pre-flight: unreachable ("), "\(text)")
+            #expect(await eventually { fetch(release.port)?.body == "web 2.0.0\n" })
+        }
+    }
+
+    @Test("run.artifact: a program committed to the ops repo is checked against its sha256, copied once to each host, checked there, and run; a wrong sha256 fails pre-flight and copies nothing")
+    func artifact() async throws {
+        try await Self.with(hosts: 2) { fleet, ops, release in
+            let demo = Command.productsDirectory.appendingPathComponent("slipway-demo-service").path
+            let script = "#!/bin/sh\nexec \(demo) --host 0.0.0.0 \"$@\"\n"
+            try ops.commit("bin/web", script, signedWith: release.signer)
+            let sum = try Command.run(URL(fileURLWithPath: "/usr/bin/sha256sum"), [], input: Data(script.utf8)).stdout.prefix(64)
+            let folder = "\(fleet.remoteState.path)/production/artifacts"
+
+            var wrong = release
+            wrong.artifact = ("bin/web", String(repeating: "0", count: 64))
+            #expect(try wrong.apply(version: "2.0.0", strategy: "rolling: { batchSize: 1 }").status != 0)
+            let refused = try ops.lastRecord().reason ?? ""
+            #expect(refused.contains("run.artifact: bin/web has sha256 \(sum), the manifest names 0000"), "\(refused)")
+            for host in fleet.hosts {
+                #expect(try await release.remote(host).ssh.run(SSHDestination(host: host.address, user: "root"), ["test", "-e", folder], timeout: .seconds(120)).status == 1)
+            }
+
+            var right = release
+            right.artifact = ("bin/web", String(sum))
+            let applied = try right.apply(version: "3.0.0", strategy: "rolling: { batchSize: 1 }")
+            #expect(applied.status == 0, "\(applied.output)")
+            for instance in ops.instances("production") {
+                #expect((try? RawHTTP.get(host: instance.reachableAt, port: instance.port, path: "/"))?.body == "web 3.0.0\n", "\(instance.id) runs the artifact")
+            }
+            for host in fleet.hosts {
+                let placed = try await release.remote(host).ssh.run(SSHDestination(host: host.address, user: "root"), ["test", "-x", "\(folder)/\(sum)"], timeout: .seconds(120))
+                #expect(placed.status == 0, "the artifact is on \(host.address)")
+            }
+            #expect(try ops.git(["show", "HEAD:\(try ops.lastRecordPath())"]).contains("copied to 2 host(s), already on 0"))
+            let again = try right.apply(version: "3.0.1", strategy: "rolling: { batchSize: 1 }")
+            #expect(again.status == 0, "\(again.output)")
+            #expect(try ops.git(["show", "HEAD:\(try ops.lastRecordPath())"]).contains("copied to 0 host(s), already on 2"), "once per host and content")
         }
     }
 
@@ -168,19 +221,27 @@ struct FleetRelease {
 
     var environment: [String: String] { ["SSH_AUTH_SOCK": fleet.agentSocket.path] }
 
+    /// Hosts that must answer for a run to start (`minHealthyHosts`).
+    var minHealthyHosts = "100%"
+    /// `run.artifact`, run as `{artifact}` in place of the demo service.
+    var artifact: (file: String, sha256: String)?
+
     func manifest(version: String, strategy: String, bootLimit: Int, bootWait: String, extra: [String], rollback: String) -> String {
         let demo = Command.productsDirectory.appendingPathComponent("slipway-demo-service").path
-        let command = ([demo, "--host", "0.0.0.0", "--port", "{port}", "--version", "{version}"] + extra).map { "\"\($0)\"" }.joined(separator: ", ")
+        let program = artifact == nil ? [demo, "--host", "0.0.0.0"] : ["{artifact}"]
+        let command = (program + ["--port", "{port}", "--version", "{version}"] + extra).map { "\"\($0)\"" }.joined(separator: ", ")
+        let placed = artifact.map { ", artifact: { file: \($0.file), sha256: \($0.sha256) }" } ?? ""
         return """
             service: web
             version: "\(version)"
-            run: { command: [\(command)], replicas: 1, stopTimeout: 2s }
+            run: { command: [\(command)], replicas: 1, stopTimeout: 2s\(placed) }
             target:
               kind: ssh
               user: root
               hosts: [\(fleet.hosts.map(\.address).joined(separator: ", "))]
               bootLimit: \(bootLimit)
               bootWait: \(bootWait)
+              minHealthyHosts: \(minHealthyHosts)
               stateDirectory: \(fleet.remoteState.path)
             traffic: { listen: "127.0.0.1:\(port)" }
             health: { http: { path: /healthz, expect: 200 }, interval: 200ms, timeout: 500ms, healthyThreshold: 1, startTimeout: 20s }

@@ -14,6 +14,8 @@ struct HealingTests {
     }
 
     func running(_ ops: OpsRepoFixture) -> [InstanceRecord] { ops.instances("production").filter(\.isRunning) }
+    /// The instance started last: the one a crash loop kills again (on a slow run the first one may be past a minute old, and settled).
+    func youngest(_ ops: OpsRepoFixture) -> InstanceRecord? { running(ops).max { $0.startedAt < $1.startedAt } }
 
     @Test("an exited instance is replaced and a killed HAProxy restarted, one healed record each; a crash loop is reported once and left alone")
     func heals() async throws {
@@ -42,12 +44,12 @@ struct HealingTests {
 
                 // A stopped HAProxy says nothing against the version; instances dying within a minute of their start do:
                 // the second and third such heals still happen (after a backoff), the fourth is a crash loop.
-                kill(try #require(running(ops).first).process.pid, SIGKILL)
+                kill(try #require(youngest(ops)).process.pid, SIGKILL)
                 #expect(try await eventually { try records(ops).count == 4 }, "\(daemon.output)")
-                kill(try #require(running(ops).first).process.pid, SIGKILL)
+                kill(try #require(youngest(ops)).process.pid, SIGKILL)
                 #expect(try await eventually { try records(ops).count == 5 }, "\(daemon.output)")
                 #expect(try ops.lastRecord().result == .healed)
-                kill(try #require(running(ops).first).process.pid, SIGKILL)
+                kill(try #require(youngest(ops)).process.pid, SIGKILL)
                 #expect(try await eventually { try records(ops).count == 6 }, "\(daemon.output)")
                 let loop = try ops.lastRecord()
                 #expect(loop.result == .failed && loop.reason?.contains("crash loop") == true, "\(loop.reason ?? "")")

@@ -20,7 +20,7 @@ final class FakeTarget: Target {
     let hosts: [String?]
     let unreachable = Mutex<Set<String>>([])
 
-    /// After this many starts, this host stops answering.
+    /// Once this many instances were started, this host stops answering.
     let downAfter: (starts: Int, host: String)?
 
     init(dies: Set<Int> = [], hosts: [String?] = [nil], downAfter: (starts: Int, host: String)? = nil) {
@@ -43,9 +43,10 @@ final class FakeTarget: Target {
     }
 
     func start(_ launcher: InstanceLauncher, on host: String?) async throws -> InstanceRecord {
-        if let downAfter, count.withLock({ $0 }) >= downAfter.starts { unreachable.withLock { _ = $0.insert(downAfter.host) } }
         if let host, unreachable.withLock({ $0.contains(host) }) { throw LaunchError("ssh: connect to host \(host): Connection refused") }
-        return record(version: launcher.manifest.version, blob: launcher.manifestBlob, host: host)
+        let instance = record(version: launcher.manifest.version, blob: launcher.manifestBlob, host: host)
+        if let downAfter, count.withLock({ $0 }) >= downAfter.starts { unreachable.withLock { _ = $0.insert(downAfter.host) } }
+        return instance
     }
 
     func stop(_ instance: InstanceRecord, timeout: Duration) async throws {
@@ -152,24 +153,30 @@ struct StrategyBench {
         traffic = FakeTraffic(serve: serve)
     }
 
-    func launcher(_ manifest: Manifest, commit: ObjectID) -> InstanceLauncher {
+    /// A launcher for `manifest` as a run would make it (nothing is started).
+    static func launcher(for manifest: Manifest, commit: ObjectID = fakeBlob("1")) -> InstanceLauncher {
         InstanceLauncher(environment: "production", manifest: manifest, manifestBlob: fakeBlob(manifest.version),
                          commit: commit, secrets: [:], state: StateDirectory(root: URL(fileURLWithPath: "/nonexistent")),
                          resolver: .standard(), workingDirectory: URL(fileURLWithPath: "/"), inherited: [:])
     }
+
+    func launcher(_ manifest: Manifest, commit: ObjectID) -> InstanceLauncher { Self.launcher(for: manifest, commit: commit) }
 
     /// Runs the strategy with `baseline` instances of 1.0.0 serving (and `warm` of either version at 0%).
     func run(baseline count: Int = 2, warm: [InstanceRecord] = [], repository: OpsRepository) async throws -> [InstanceRecord] {
         let baseline = target.baseline(count, version: "1.0.0", blob: fakeBlob("1.0.0"))
         for instance in baseline { try await traffic.add(BackendServer(name: instance.id, port: instance.port)) }
         try await traffic.setWeights(Dictionary(uniqueKeysWithValues: baseline.map { ($0.id, 100) }))
+        return try await manifest.strategy.runner().run(try await context(baseline: baseline, warm: warm, repository: repository))
+    }
+
+    func context(baseline: [InstanceRecord], warm: [InstanceRecord] = [], repository: OpsRepository) async throws -> DeploymentContext {
         let commit = try await repository.tip()  // what asked for the deployment (approvals come after it)
-        let context = DeploymentContext(
+        return DeploymentContext(
             environment: "production", launcher: launcher(manifest, commit: commit),
             previous: launcher(previousManifest, commit: commit), traffic: traffic,
             repository: repository, target: target, baseline: baseline, warm: warm, weight: 100,
             smoke: SmokeChecks(checks: [], timeout: .seconds(1)), redactor: Redactor(secrets: []), log: log, logger: Logger(label: "test"))
-        return try await manifest.strategy.runner().run(context)
     }
 }
 

@@ -60,6 +60,23 @@ struct FleetStrategyTests {
         }
     }
 
+    @Test("a host lost after its new instance started: that instance cannot be stopped and gets no traffic; the rollback after it starts nothing twice")
+    func hostLostAfterStart() async throws {
+        try await StrategyTests.withRepository { repository in
+            // Starts 1–4: the baseline; 5, 6: batch 1; 7: host3's new instance, then host3 stops answering.
+            let bench = try StrategyBench(StrategyTests.rolling(), replicas: 1, hosts: 4, bootLimit: 2, downAfter: (starts: 7, host: "host3"))
+            await #expect(throws: (any Error).self) { _ = try await bench.run(baseline: 1, repository: repository) }
+            let leftover = bench.target.instances().filter { $0.version == "2.0.0" }
+            #expect(leftover.map(\.host) == ["host3"] && leftover.allSatisfy { $0.warmUntil == .distantPast },
+                    "the one that could not be stopped is set aside, never to serve: \(leftover)")
+            // What the pipeline does next (`undo`): the new version's instances give the traffic back.
+            let context = try await bench.context(baseline: [], repository: repository)
+            _ = await context.rollBackAfterPromotion(leftover, trigger: .health, reason: "host3 lost")
+            let old = bench.target.running(bench.target.instances().filter { $0.version == "1.0.0" })
+            #expect(old.compactMap(\.host).sorted() == ["host1", "host2", "host4"], "one previous instance per host that answers, none twice: \(old.map(\.id))")
+        }
+    }
+
     @Test("canary across 3 hosts with a bad version: rolled back on every host")
     func canaryAcrossHosts() async throws {
         try await StrategyTests.withRepository { repository in

@@ -4,6 +4,7 @@ import Testing
 import Glibc
 #endif
 @testable import SlipwayHost
+@testable import SlipwayEngine
 @testable import SlipwayManifest
 
 /// The pieces of the SSH target that decide alone: the quoting that carries an argv array
@@ -31,14 +32,15 @@ struct SSHTests {
         let argv = client.arguments(SSHDestination(host: "web-1", user: "deploy", port: 2222), remote: ["uname", "-a"])
         #expect(argv.first == "ssh" && argv.suffix(3) == ["--", "web-1", "'uname' '-a'"])
         for option in ["BatchMode=yes", "StrictHostKeyChecking=yes", "ControlMaster=auto", "ControlPath=\"/state/ssh/%C\"",
-                       "UserKnownHostsFile=\"/state/my keys/known_hosts\"", "GlobalKnownHostsFile=/dev/null"] {
+                       "UserKnownHostsFile=\"/state/my keys/known_hosts\"", "GlobalKnownHostsFile=/dev/null", "KnownHostsCommand=none", "VerifyHostKeyDNS=no"] {
             #expect(argv.contains(option), "\(option) in \(argv)")
         }
         #expect(argv.contains("-p") && argv.contains("2222") && argv.contains("-l") && argv.contains("deploy"))
         #expect(client.environment == ["HOME": "/root", "SSH_AUTH_SOCK": "/tmp/agent"], "only what ssh needs is passed on")
         let long = SSHClient(controlDirectory: URL(fileURLWithPath: "/" + String(repeating: "d", count: 80)), environment: [:])
-        #expect(!long.arguments(SSHDestination(host: "h"), remote: ["true"]).contains { $0.hasPrefix("ControlPath") },
-                "a control socket path over 107 bytes: no multiplexing rather than a failure")
+        let unshared = long.arguments(SSHDestination(host: "h"), remote: ["true"])
+        #expect(unshared.contains("ControlMaster=no") && unshared.contains("ControlPath=none") && !unshared.contains { $0.hasPrefix("ControlPersist") },
+                "a control socket path over 107 bytes: no multiplexing, and no master of the user's own configuration either")
         #expect(SSHClient.literal("/a%b") == "/a%%b")
     }
 
@@ -55,7 +57,7 @@ struct SSHTests {
             return try await Commands.output(of: spec, executable: sh, timeout: .seconds(20))
         }
         let port = try Ports.free()
-        let started = try await script(RemoteInstances.startScript, [directory, "app-1", "\(port)", "/bin/sh", "-c", "echo \"$GREETING\"; exec sleep 60"], stdin: input)
+        let started = try await script(RemoteInstances.startScript, [directory, "app-1", "\(port)", "/bin/sh", "-c", "echo \"$GREETING\"; sleep 60 & echo $! > child; wait"], stdin: input)
         #expect(started.status == 0, "\(started.text)")
         let pid = try #require(started.text.split(separator: " ").first.flatMap { Int32($0) })
         let listed = try await script(RemoteInstances.listScript, [directory])
@@ -64,9 +66,12 @@ struct SSHTests {
         #expect(await eventually { (try? String(contentsOfFile: directory + "/logs/app-1.log", encoding: .utf8)) == "it's $HOME `id`\n" })
         #expect(!FileManager.default.fileExists(atPath: directory + "/instances/app-1.env"), "the environment file is gone once read")
 
+        #expect(await eventually { FileManager.default.fileExists(atPath: directory + "/child") })
+        let child = try #require(Int32((try String(contentsOfFile: directory + "/child", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(try await script(RemoteInstances.stopScript, [directory, "app-1", "20"]).status == 0)
         #expect(try await script(RemoteInstances.listScript, [directory]).text.isEmpty)
         #expect(kill(pid, 0) != 0, "the process is gone")
+        #expect(await eventually { kill(child, 0) != 0 }, "and what it started: the whole process group (with dash as sh too)")
 
         let held = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(held) }
@@ -127,5 +132,28 @@ struct SSHTests {
         #expect(diagnostics("target: { kind: ssh }").first?.contains("target.hosts must list") == true)
         #expect(diagnostics("target: { kind: ssh, hosts: [a], bootLimit: lots }").first?.contains("a number of hosts (2) or a percentage") == true)
         #expect(diagnostics("target: { kind: process, hosts: [a] }").first?.contains("target.hosts is for kind: ssh only") == true)
+    }
+
+    @Test("run.artifact: a file of the ops repo or state:NAME with its sha256, for ssh targets only; {artifact} runs it from the instance's folder")
+    func artifact() throws {
+        let sha = String(repeating: "ab", count: 32)
+        func parse(_ artifact: String, target: String = "target: { kind: ssh, hosts: [a] }") -> (Manifest?, [String]) {
+            let text = "service: web\nversion: \"1\"\nrun: { command: [\"{artifact}\", \"--port\", \"{port}\"], artifact: \(artifact) }\n"
+                + "traffic: { listen: \"127.0.0.1:8080\" }\n\(target)\n"
+            do {
+                return (try ManifestParser.parse(Data(text.utf8), path: "Environments/production.yaml"), [])
+            } catch {
+                return (nil, error.diagnostics.map(\.description))
+            }
+        }
+        #expect(parse("{ file: bin/web, sha256: \(sha) }").0?.run.artifact == Artifact(file: "bin/web", sha256: sha))
+        #expect(parse("{ file: \"state:web-1.4\", sha256: \(sha) }").0?.run.artifact?.stateName == "web-1.4")
+        for bad in ["{ file: /etc/shadow, sha256: \(sha) }", "{ file: ../x, sha256: \(sha) }", "{ file: \"state:..\", sha256: \(sha) }",
+                    "{ file: \"state:a/b\", sha256: \(sha) }", "{ file: bin/web, sha256: ABC }", "{ file: bin/web }"] {
+            #expect(parse(bad).1.first?.contains("run.artifact") == true, "\(bad): \(parse(bad).1)")
+        }
+        #expect(parse("{ file: bin/web, sha256: \(sha) }", target: "").1.first?.contains("run.artifact is for ssh targets") == true)
+        let launcher = StrategyBench.launcher(for: try #require(parse("{ file: bin/web, sha256: \(sha) }").0))
+        #expect(launcher.remoteLaunch(id: "web-1", port: 8080).arguments == ["./artifacts/\(sha)", "--port", "8080"])
     }
 }

@@ -36,8 +36,9 @@ extension Slipway {
                 throw CommandFailure("no environment \(unknown) has anything on this machine" + (known.isEmpty ? "" : " (known: \(known.map(\.rawValue).joined(separator: ", ")))"))
             }
             for name in names {
-                let stopped = await state.takeDown(name, variables: ProcessInfo.processInfo.environment, logger: .init(label: "slipway"))
-                print("\(name): stopped HAProxy and \(stopped) instance(s)")
+                let (stopped, unreached) = await state.takeDown(name, variables: ProcessInfo.processInfo.environment, logger: .init(label: "slipway"))
+                print("\(name): stopped HAProxy and \(stopped) instance(s)"
+                      + (unreached.isEmpty ? "" : "; not reached, still registered (run down again once their hosts answer): \(unreached.joined(separator: ", "))"))
             }
         }
     }

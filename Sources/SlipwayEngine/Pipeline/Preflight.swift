@@ -46,6 +46,9 @@ struct Preflight {
                 target = checked.target
                 return checked.detail
             }
+            if let artifact = manifest.run.artifact, let fleet = target as? SSHTarget {
+                try await log.step("artifact") { try await run.place(artifact, on: fleet) }
+            }
         }
         try await log.step("records") {
             // Nothing is deployed that could not be recorded.
@@ -192,7 +195,8 @@ extension PipelineRun {
         guard let previous else {
             throw DeploymentFailure(reason: "cannot roll back to \(version): its manifest \(status?.manifest?.short ?? "?") is unreadable or its secrets are not set")
         }
-        guard previous.executable() != nil else {
+        // On a fleet the program is on the hosts, where it ran (an artifact stays in place there).
+        guard previous.manifest.target.kind == .ssh || previous.executable() != nil else {
             throw DeploymentFailure(reason: "cannot roll back to \(version): its program \(previous.manifest.run.command[0]) is gone")
         }
         return ""  // it can be started again

@@ -45,9 +45,11 @@ extension PipelineRun {
     /// One row per host of the fleet: what serves there now, and what the run did to it.
     func hostReports(_ target: SSHTarget, fleet: SSHFleet, running: [InstanceRecord], deployed: Bool) -> [HostReport] {
         fleet.hosts.map { host in
-            let here = running.filter { $0.host == host }
+            // A host left out is not asked: its row says what the registry last knew of it.
+            let here = target.leftOut[host] == nil ? running.filter { $0.host == host }
+                : target.registry.load().filter { $0.host == host && $0.warmUntil == nil }
             let versions = here.map(\.version).distinct
-            let outcome = if !target.hosts.contains(host) { "left out: did not answer in pre-flight" }
+            let outcome = if let why = target.leftOut[host] { "left out by pre-flight: \(why)" }
                 else if here.isEmpty { "nothing running" }
                 else if versions == [manifest.version] { deployed ? "updated" : "runs \(manifest.version)" }
                 else if deployed { "kept \(versions.joined(separator: ", "))" }

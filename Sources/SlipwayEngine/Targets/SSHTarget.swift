@@ -17,9 +17,13 @@ struct SSHTarget: Target {
     /// The hosts this run uses: every host of the fleet, or those pre-flight found healthy.
     let hosts: [String?]
     let ssh: SSHClient
+    /// Hosts pre-flight left out, and why. Their instances are out of this run's reach: neither
+    /// baseline nor replaced, and (the fleet serves one version) out of traffic until the host
+    /// takes a release again.
+    let leftOut: [String: String]
 
-    init(local: ProcessTarget, fleet: SSHFleet?, hosts: [String], ssh: SSHClient) {
-        (self.local, self.fleet, self.ssh) = (local, fleet, ssh)
+    init(local: ProcessTarget, fleet: SSHFleet?, hosts: [String], ssh: SSHClient, leftOut: [String: String] = [:]) {
+        (self.local, self.fleet, self.ssh, self.leftOut) = (local, fleet, ssh, leftOut)
         self.hosts = fleet == nil ? [nil] : hosts
     }
 
@@ -33,8 +37,12 @@ struct SSHTarget: Target {
 
     func destination(_ host: String) -> SSHDestination { SSHDestination(host: host, user: fleet?.user, port: fleet?.port) }
 
-    /// The same fleet on fewer hosts.
-    func narrowed(to hosts: [String]) -> SSHTarget { SSHTarget(local: local, fleet: fleet, hosts: hosts, ssh: ssh) }
+    /// The same fleet without the hosts in `leftOut`.
+    func leaving(out leftOut: [String: String]) -> SSHTarget {
+        SSHTarget(local: local, fleet: fleet, hosts: hosts.compactMap { $0 }.filter { leftOut[$0] == nil }, ssh: ssh, leftOut: leftOut)
+    }
+
+    private func isLeftOut(_ instance: InstanceRecord) -> Bool { instance.host.map { leftOut[$0] != nil } ?? false }
 
     /// Every fleet host that registers instances: those of this run, and those the registry names.
     private var hostsWithInstances: [RemoteInstances] {
@@ -64,15 +72,15 @@ struct SSHTarget: Target {
         try registry.remove(instance.id)
     }
 
-    func instances() -> [InstanceRecord] { registry.load() }
+    func instances() -> [InstanceRecord] { registry.load().filter { !isLeftOut($0) } }
 
     func forgetStopped() async throws -> [InstanceRecord] {
         let all = registry.load()
-        let live = await liveness(all)
+        let reached = all.filter { !isLeftOut($0) }
+        let live = await liveness(reached)
         // Unknown (a host that did not answer) is kept: only a host can say its instance is gone.
-        let kept = all.filter { live[$0.id] != false }
-        try registry.save(kept)
-        return kept.filter { live[$0.id] == true }
+        try registry.save(all.filter { live[$0.id] != false })
+        return reached.filter { live[$0.id] == true }
     }
 
     func setWarm(_ ids: Set<String>, until: Date?) throws { try registry.setWarm(ids, until: until) }
