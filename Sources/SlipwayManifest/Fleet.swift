@@ -55,3 +55,16 @@ public struct Share: Sendable, Hashable, TextCodable {
         isPercentage ? max(1, min(total, (total * value + 99) / 100)) : min(value, total)
     }
 }
+
+/// `run.artifact`: a file in the ops repo (as committed, never the working tree) or under
+/// Slipway's state directory (`state:NAME`, from `<state>/artifacts/NAME`), and its sha256,
+/// which is what makes it safe to run: the signed manifest names the content.
+public struct Artifact: Sendable, Hashable, Codable {
+    public let file: String
+    public let sha256: String
+
+    public init(file: String, sha256: String) { (self.file, self.sha256) = (file, sha256) }
+
+    /// `state:NAME` names a file of the state directory's `artifacts/` folder.
+    public var stateName: String? { file.hasPrefix("state:") ? String(file.dropFirst(6)) : nil }
+}

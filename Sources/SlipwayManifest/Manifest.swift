@@ -56,19 +56,6 @@ public struct RunSpec: Sendable, Hashable, Codable {
     public var artifact: Artifact? = nil
 }
 
-/// `run.artifact`: a file in the ops repo (as committed, never the working tree) or under
-/// Slipway's state directory (`state:NAME`, from `<state>/artifacts/NAME`), and its sha256,
-/// which is what makes it safe to run: the signed manifest names the content.
-public struct Artifact: Sendable, Hashable, Codable {
-    public let file: String
-    public let sha256: String
-
-    public init(file: String, sha256: String) { (self.file, self.sha256) = (file, sha256) }
-
-    /// `state:NAME` names a file of the state directory's `artifacts/` folder.
-    public var stateName: String? { file.hasPrefix("state:") ? String(file.dropFirst(6)) : nil }
-}
-
 /// Where a secret's value comes from. Only `env:NAME` (Slipway's own environment) for now.
 public struct SecretReference: Sendable, Hashable, TextCodable {
     public let variable: String
