@@ -27,7 +27,6 @@ public struct StateDirectory: Sendable {
     public func traffic(_ name: EnvironmentName, logger: Logger) -> any TrafficProvider {
         trafficProvider(directory: haproxy(name), logger: logger)
     }
-    /// Default working directory of instances that name none.
     /// The ssh client of fleet targets: control sockets in `<state>/ssh`; host keys from
     /// `Trust/known_hosts` when the ops repo pins them (copied there by pre-flight), else the
     /// user's own `known_hosts`.
@@ -36,6 +35,7 @@ public struct StateDirectory: Sendable {
         return SSHClient(controlDirectory: folder, knownHosts: access(pinned.path, F_OK) == 0 ? pinned : nil, environment: environment)
     }
 
+    /// Default working directory of instances that name none.
     public func work(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("work") }
     /// The run in progress (see `Journal`).
     public func journal(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("journal.json") }

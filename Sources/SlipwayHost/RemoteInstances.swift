@@ -121,7 +121,7 @@ public struct RemoteInstances: Sendable {
     }
 
     private static func sentence(_ result: (status: Int32?, text: String)) -> String {
-        let text = result.text.split(whereSeparator: \.isNewline).suffix(3).joined(separator: "; ")
+        let text = result.text.split(whereSeparator: \.isNewline).suffix(3).map { $0.prefix(300) }.joined(separator: "; ")  // a host's words are bounded
         return result.status.map { "exit \($0)" + (text.isEmpty ? "" : ": \(text)") } ?? "no answer in time"
     }
 

@@ -61,9 +61,10 @@ public struct SSHClient: Sendable {
     public func arguments(_ destination: SSHDestination, remote: [String]) -> [String] {
         var arguments = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                          "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
-        // A socket path is at most 107 bytes; %C is 40. Past that, each command connects anew.
+        // A socket path is at most 107 bytes: %C is 40, and a master first binds "<path>.<16 random
+        // characters>", 17 more. Past that, each command connects anew.
         // Never a master of the user's own configuration: it may have been opened under other host keys.
-        arguments += controlDirectory.path.utf8.count + 41 <= 107
+        arguments += controlDirectory.path.utf8.count + 58 <= 107
             ? ["-o", "ControlMaster=auto", "-o", "ControlPersist=60s", "-o", "ControlPath=" + Self.quoted(Self.literal(controlDirectory.path) + "/%C")]
             : ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
         if let knownHosts {
@@ -79,7 +80,7 @@ public struct SSHClient: Sendable {
     /// and what it printed, stdout and stderr together.
     /// - Parameter input: what the remote command reads on stdin (written to a file of mode 600
     ///   in `controlDirectory` for the call, then removed): how secrets travel, never in argv.
-    /// - Parameter inputFile: a file to read on stdin instead (an artifact: never held in memory).
+    /// - Parameter inputFile: a file to read on stdin instead (an artifact).
     public func run(_ destination: SSHDestination, _ remote: [String], input: Data? = nil, inputFile: URL? = nil,
                     timeout: Duration) async throws -> (status: Int32?, text: String) {
         try await call(arguments(destination, remote: remote), input: input, inputFile: inputFile, timeout: timeout)

@@ -67,4 +67,10 @@ public struct Artifact: Sendable, Hashable, Codable {
 
     /// `state:NAME` names a file of the state directory's `artifacts/` folder.
     public var stateName: String? { file.hasPrefix("state:") ? String(file.dropFirst(6)) : nil }
+
+    /// A path in the ops repo without `..`, or `state:NAME` with a plain name not starting with `.`.
+    static func isValid(file: String) -> Bool {
+        guard let name = Artifact(file: file, sha256: "").stateName else { return Rules.isSafeDirectory(file) && !file.hasPrefix("/") }
+        return Rules.isName(name) && !name.hasPrefix(".")
+    }
 }

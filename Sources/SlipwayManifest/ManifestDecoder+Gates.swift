@@ -109,11 +109,13 @@ extension ManifestDecoder {
     }
 
     /// Reports `{name}` placeholders that Slipway does not know (usually typos).
-    func checkPlaceholders(_ fields: Fields, _ key: String) {
+    /// `also`: placeholders known in this command only (`{artifact}` in `run.command`).
+    func checkPlaceholders(_ fields: Fields, _ key: String, also: [String] = []) {
         guard let items = fields[key]?.sequence else { return }
+        let known = Placeholders.known + also
         for item in items {
-            for name in Placeholders.names(in: item.scalar?.string ?? "") where !Placeholders.known.contains(name) {
-                reader.report(item, "\(fields.keyPath(key)): unknown placeholder {\(name)}\(Spelling.hint(for: name, among: Placeholders.known))")
+            for name in Placeholders.names(in: item.scalar?.string ?? "") where !known.contains(name) {
+                reader.report(item, "\(fields.keyPath(key)): unknown placeholder {\(name)}\(Spelling.hint(for: name, among: known))")
             }
         }
     }

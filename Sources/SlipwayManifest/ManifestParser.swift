@@ -96,7 +96,7 @@ struct ManifestDecoder {
         else { return nil }
         let command = reader.stringList(run, "command", required: true)
         if let command, command.isEmpty || command[0].isEmpty { reader.report(run["command"], "run.command must name a program") }
-        checkPlaceholders(run, "command")
+        checkPlaceholders(run, "command", also: ["artifact"])
         var env: [String: String] = [:]
         for (name, value, node) in reader.stringMap(run, "env") {
             guard Rules.isVariable(name) else {
@@ -122,6 +122,9 @@ struct ManifestDecoder {
         let workingDirectory = reader.string(run, "workingDirectory",
             rule: "an absolute path, or a path inside the ops repo without '..'", isValid: Rules.isSafeDirectory)
         let artifact = artifact(run)
+        if artifact == nil, run["artifact"] == nil, let command, command.contains(where: { Placeholders.names(in: $0).contains("artifact") }) {
+            reader.report(run["command"], "run.command uses {artifact}, but run.artifact names none")
+        }
         guard let command, !command.isEmpty else { return nil }
         return RunSpec(
             command: command, env: env, secrets: secrets,
@@ -136,7 +139,7 @@ struct ManifestDecoder {
     func artifact(_ run: Fields) -> Artifact? {
         guard let fields = reader.section(run, "artifact", allowed: ["file", "sha256"]) else { return nil }
         let file = reader.string(fields, "file", required: true, rule: "a path inside the ops repo without '..' (not absolute), or state:NAME",
-                                 isValid: { Rules.isSafeDirectory($0) && !$0.hasPrefix("/") && ($0.hasPrefix("state:") ? Rules.isName(String($0.dropFirst(6))) && !$0.hasPrefix("state:.") : true) })
+                                 isValid: Artifact.isValid(file:))
         let sha256 = reader.string(fields, "sha256", required: true, rule: "64 hexadecimal digits",
                                    isValid: { $0.utf8.count == 64 && $0.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } })
         guard let file, let sha256 else { return nil }

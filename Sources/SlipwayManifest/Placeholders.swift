@@ -4,7 +4,7 @@ import Foundation
 /// a value never becomes a second argument and never meets a shell.
 public enum Placeholders {
     /// Every placeholder a manifest may use.
-    public static let known = ["port", "commit", "version", "url", "env", "service", "instance", "backup", "artifact"]
+    public static let known = ["port", "commit", "version", "url", "env", "service", "instance", "backup"]
 
     /// The placeholder names used in `argument`.
     public static func names(in argument: String) -> [String] {

@@ -37,10 +37,13 @@ struct SSHTests {
         }
         #expect(argv.contains("-p") && argv.contains("2222") && argv.contains("-l") && argv.contains("deploy"))
         #expect(client.environment == ["HOME": "/root", "SSH_AUTH_SOCK": "/tmp/agent"], "only what ssh needs is passed on")
-        let long = SSHClient(controlDirectory: URL(fileURLWithPath: "/" + String(repeating: "d", count: 80)), environment: [:])
+        // 50 bytes: "<path>/<40>" fits in 107, but the master's first "<that>.<16 characters>" does not.
+        let long = SSHClient(controlDirectory: URL(fileURLWithPath: "/" + String(repeating: "d", count: 49)), environment: [:])
         let unshared = long.arguments(SSHDestination(host: "h"), remote: ["true"])
         #expect(unshared.contains("ControlMaster=no") && unshared.contains("ControlPath=none") && !unshared.contains { $0.hasPrefix("ControlPersist") },
-                "a control socket path over 107 bytes: no multiplexing, and no master of the user's own configuration either")
+                "a control socket path (or the master's temporary one) over 107 bytes: no multiplexing, and no master of the user's own configuration either")
+        #expect(SSHClient(controlDirectory: URL(fileURLWithPath: "/" + String(repeating: "d", count: 48)), environment: [:])
+            .arguments(SSHDestination(host: "h"), remote: ["true"]).contains("ControlMaster=auto"))
         #expect(SSHClient.literal("/a%b") == "/a%%b")
     }
 
@@ -153,6 +156,14 @@ struct SSHTests {
             #expect(parse(bad).1.first?.contains("run.artifact") == true, "\(bad): \(parse(bad).1)")
         }
         #expect(parse("{ file: bin/web, sha256: \(sha) }", target: "").1.first?.contains("run.artifact is for ssh targets") == true)
+        let withoutArtifact = "service: web\nversion: \"1\"\nrun: { command: [\"{artifact}\"] }\ntraffic: { listen: \"127.0.0.1:8080\" }\ntarget: { kind: ssh, hosts: [a] }\n"
+        #expect(throws: (any Error).self) { try ManifestParser.parse(Data(withoutArtifact.utf8), path: "Environments/production.yaml") }
+        do {
+            _ = try ManifestParser.parse(Data(withoutArtifact.utf8), path: "Environments/production.yaml")
+        } catch {
+            #expect(error.diagnostics.first?.description.contains("run.command uses {artifact}, but run.artifact names none") == true, "\(error.diagnostics)")
+        }
+        #expect(diagnostics("hooks: { preDeploy: [\"x\", \"{artifact}\"] }").first?.contains("unknown placeholder {artifact}") == true, "only run.command knows it")
         let launcher = StrategyBench.launcher(for: try #require(parse("{ file: bin/web, sha256: \(sha) }").0))
         #expect(launcher.remoteLaunch(id: "web-1", port: 8080).arguments == ["./artifacts/\(sha)", "--port", "8080"])
     }

@@ -46,8 +46,8 @@ struct Preflight {
                 target = checked.target
                 return checked.detail
             }
-            if let artifact = manifest.run.artifact, let fleet = target as? SSHTarget {
-                try await log.step("artifact") { try await run.place(artifact, on: fleet) }
+            if let hosts = target as? SSHTarget, await !run.artifacts().isEmpty {
+                try await log.step("artifacts") { try await run.placeArtifacts(on: hosts) }
             }
         }
         try await log.step("records") {
