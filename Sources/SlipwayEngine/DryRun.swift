@@ -31,23 +31,9 @@ public enum DryRun {
         } else {
             phase("staging", [])
         }
-        switch manifest.strategy {
-        case .rolling(let spec):
-            let batches = (manifest.run.replicas + spec.batchSize - 1) / spec.batchSize
-            seconds += Double(batches) * (healthy + (spec.analysis?.seconds ?? 0) + 1)
-            phase("production", ["rolling: \(batches) batch(es) of \(spec.batchSize), each ≈ \(TimeSpan(milliseconds: Int(healthy * 1000))) of health checks"
-                                 + (spec.analysis.map { " + \($0) of analysis" } ?? "") + ", then the old instances drain"])
-        case .canary(let spec):
-            seconds += healthy + Double(spec.steps.count) * spec.stepDuration.seconds
-            phase("production", ["canary: \(manifest.run.replicas) new instance(s) at 0%, then " + spec.steps.map { "\($0)%" }.joined(separator: " → ")
-                                 + ", \(spec.stepDuration) each, analysed every \(spec.analysisInterval) (at least \(manifest.rollback.minRequests) requests per decision)"])
-        case .blueGreen(let spec):
-            seconds += healthy
-            phase("production", ["blue-green: \(manifest.run.replicas) new instance(s) at 0%",
-                                 spec.preview.map { "preview on \($0)" },
-                                 spec.autoPromote ? nil : "waits for slipway approve \(plan.environment) (up to \(spec.approvalTimeout))",
-                                 "switch in one exchange; previous set warm for \(spec.keepPrevious)"])
-        }
+        let (production, waits) = production(plan, manifest: manifest, healthy: healthy)
+        seconds += waits
+        phase("production", production)
         seconds += gates.observe?.seconds ?? 0
         phase("post-deploy", [
             "instances healthy, front answers",
@@ -59,5 +45,30 @@ public enum DryRun {
         ])
         lines.append("  estimate     ≈ \(TimeSpan(milliseconds: Int(seconds * 1000))) (waits included; approvals and gate commands not counted)")
         return lines
+    }
+
+    /// The production phase's parts and its waits in seconds. On a fleet: replicas on every
+    /// host, and rolling batches of bootLimit hosts.
+    private static func production(_ plan: EnvironmentPlan, manifest: Manifest, healthy: Double) -> ([String?], Double) {
+        let fleet = manifest.target.kind == .ssh ? manifest.fleet : nil
+        let replicas = manifest.run.replicas * (fleet?.hosts.count ?? 1), onHosts = fleet.map { " on \($0.hosts.count) host(s)" } ?? ""
+        switch manifest.strategy {
+        case .rolling(let spec):
+            let perBatch = fleet.map { $0.bootLimit.of($0.hosts.count) } ?? spec.batchSize
+            let batches = ((fleet?.hosts.count ?? replicas) + perBatch - 1) / perBatch
+            return (["rolling: \(batches) batch(es) of \(perBatch)\(fleet == nil ? "" : " host(s)"), each ≈ \(TimeSpan(milliseconds: Int(healthy * 1000))) of health checks"
+                     + (spec.analysis.map { " + \($0) of analysis" } ?? "") + ", then the old instances drain"
+                     + (fleet.map { $0.bootWait.milliseconds > 0 ? "; \($0.bootWait) between batches" : "" } ?? "")],
+                    Double(batches) * (healthy + (spec.analysis?.seconds ?? 0) + 1) + Double(batches - 1) * (fleet?.bootWait.seconds ?? 0))
+        case .canary(let spec):
+            return (["canary: \(replicas) new instance(s)\(onHosts) at 0%, then " + spec.steps.map { "\($0)%" }.joined(separator: " → ")
+                     + ", \(spec.stepDuration) each, analysed every \(spec.analysisInterval) (at least \(manifest.rollback.minRequests) requests per decision)"],
+                    healthy + Double(spec.steps.count) * spec.stepDuration.seconds)
+        case .blueGreen(let spec):
+            return (["blue-green: \(replicas) new instance(s)\(onHosts) at 0%",
+                     spec.preview.map { "preview on \($0)" },
+                     spec.autoPromote ? nil : "waits for slipway approve \(plan.environment) (up to \(spec.approvalTimeout))",
+                     "switch in one exchange; previous set warm for \(spec.keepPrevious)"], healthy)
+        }
     }
 }

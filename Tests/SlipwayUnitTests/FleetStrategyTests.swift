@@ -87,3 +87,24 @@ struct FleetStrategyTests {
         }
     }
 }
+
+@Suite("Dry run of a fleet")
+struct FleetDryRunTests {
+    @Test("apply --dry-run on a fleet counts replicas on every host and rolling batches of bootLimit hosts with bootWait between them")
+    func dryRun() throws {
+        let text = """
+            service: web
+            version: "2"
+            run: { command: ["web"], replicas: 2 }
+            traffic: { listen: "127.0.0.1:8080" }
+            target: { kind: ssh, hosts: [a, b, c, d, e], bootLimit: 2, bootWait: 5s }
+
+            """
+        var manifest = try ManifestParser.parse(Data(text.utf8), path: "Environments/production.yaml")
+        let plan = EnvironmentPlan(environment: "production", action: .update, service: "web", desiredVersion: "2", deployedVersion: "1", changes: [], reason: nil)
+        let rolling = DryRun.describe(plan, manifest: manifest).joined(separator: "\n")
+        #expect(rolling.contains("rolling: 3 batch(es) of 2 host(s)") && rolling.contains("5s between batches"), "\(rolling)")
+        manifest.strategy = StrategyTests.canary
+        #expect(DryRun.describe(plan, manifest: manifest).joined(separator: "\n").contains("canary: 10 new instance(s) on 5 host(s) at 0%"))
+    }
+}
