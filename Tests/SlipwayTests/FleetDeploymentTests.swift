@@ -75,6 +75,29 @@ struct FleetDeploymentTests {
         }
     }
 
+    @Test("blue-green across 3 hosts: the whole fleet switches in one runtime-API exchange, the previous set stays warm on its hosts, and going back reuses it, starting nothing")
+    func blueGreenAcrossHosts() async throws {
+        let blueGreen = "blueGreen: { keepPrevious: 5m }"
+        try await Self.with(hosts: 3, release: blueGreen) { fleet, ops, release in
+            let before = Set(ops.instances("production").map(\.id))
+            let applied = try release.apply(version: "2.0.0", strategy: blueGreen)
+            #expect(applied.status == 0, "\(applied.output)")
+            let text = try ops.git(["show", "HEAD:\(try ops.lastRecordPath())"])
+            #expect(text.contains("one runtime-API exchange") && text.contains("3 new at 100%, 3 previous at 0%"), "\(text)")
+            let instances = ops.instances("production")
+            let warm = instances.filter { $0.warmUntil != nil }, serving = instances.filter { $0.warmUntil == nil }
+            #expect(Set(warm.map(\.id)) == before && warm.allSatisfy { $0.version == "1.0.0" }, "the previous set is kept warm")
+            #expect(Set(serving.compactMap(\.host)) == Set(fleet.hosts.map(\.address)) && serving.allSatisfy { $0.version == "2.0.0" })
+            #expect(await eventually { fetch(release.port)?.body == "web 2.0.0\n" })
+
+            let back = try release.apply(version: "1.0.0", strategy: blueGreen)
+            #expect(back.status == 0, "\(back.output)")
+            #expect(try ops.git(["show", "HEAD:\(try ops.lastRecordPath())"]).contains("reuse the warm set of 1.0.0"))
+            #expect(Set(ops.instances("production").filter { $0.warmUntil == nil }.map(\.id)) == before, "the same instances serve again: nothing was started")
+            #expect(await eventually { fetch(release.port)?.body == "web 1.0.0\n" })
+        }
+    }
+
     @Test("a host whose sshd and instances are killed during the rollout: the fleet goes back to the previous version, hosts already switched included")
     func hostLostDuringRollout() async throws {
         try await Self.with(hosts: 3) { fleet, ops, release in
