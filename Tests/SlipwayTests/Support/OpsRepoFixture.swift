@@ -96,6 +96,14 @@ struct OpsRepoFixture {
                 waitpid(pid, nil, 0)
             }
         }
+        defer {
+            // ssh connection masters Slipway opened for a fleet (they name their control socket, under the state directory).
+            for pid in ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap({ Int32($0) }) {
+                guard let raw = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { continue }
+                let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+                if arguments.first?.hasPrefix("ssh") == true, arguments.contains(where: { $0.contains(root.path) }) { kill(pid, SIGKILL) }
+            }
+        }
         let result = try? Command.slipway(["down", "--repo", repo.path])
         if result?.status != 0 {
             // Fall back to the registries and pid files directly.
