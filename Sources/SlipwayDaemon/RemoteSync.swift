@@ -96,6 +96,7 @@ public actor RemoteSync {
                 try await git.keep(local, as: Self.reached)
                 try await run(["fetch", "--quiet", "origin"])
                 logger.info("pushed", metadata: ["commit": "\(local.short)"])
+                await pushNotes()
                 return
             }
             logger.notice("push refused; fetching and re-creating own commits", metadata: [
@@ -104,6 +105,16 @@ public actor RemoteSync {
             try await pull()
         }
         throw DaemonError("could not push to \(url) after 5 attempts; the records stay in \(repository.git.gitDirectory.path) and are pushed on the next pass")
+    }
+
+    /// Pushes the outcomes noted on release commits (`Engine.notesRef`) beside the records.
+    /// Never forced: notes someone else pushed there stay, and a refusal is only logged.
+    private func pushNotes() async {
+        let git = repository.git
+        guard (try? await git.resolve(ref: Engine.notesRef)) != nil else { return }
+        let result = try? await Self.run(["--git-dir", git.gitDirectory.path, "push", "--quiet", "--porcelain", "origin", "\(Engine.notesRef):\(Engine.notesRef)"],
+                                         log: state.root.appendingPathComponent("push.log"))
+        if result?.status != 0 { logger.notice("the notes of outcomes were not pushed", metadata: ["git": "\(result?.output.suffix(300) ?? "")"]) }
     }
 
     private func run(_ arguments: [String]) async throws {

@@ -174,7 +174,30 @@ public struct Engine: Sendable {
         configuration.logger.info("record committed", metadata: [
             "env": "\(record.environment)", "deployment": "\(record.deployment)", "commit": "\(commit.short)", "ms": "\(String(format: "%.1f", (ContinuousClock.now - started) / .milliseconds(1)))",
         ])
+        await noteOutcome(of: record, committedIn: commit)
         return commit
+    }
+
+    /// Where the outcome of a run is noted on the commit that asked for it.
+    public static let notesRef = "refs/notes/slipway"
+
+    /// Notes the outcome on the commit that asked for the run (`git log --notes=slipway` shows
+    /// it beside the person's commit): the run's result, versions, reason and record. The note
+    /// is Slipway's text only, the last run of that commit (a note someone pushed is replaced,
+    /// never carried on); the records keep every run. A failure is logged, never the run's.
+    func noteOutcome(of record: DeploymentRecord, committedIn commit: ObjectID) async {
+        guard !record.isHeal else { return }  // no commit asked for a heal: the release's note stays
+        let reason = record.reason.map { "\n" + String($0.replacingOccurrences(of: "\n", with: " ").prefix(500)) } ?? ""
+        let text = """
+            \(record.environment): \(record.service) \(record.previousVersion ?? "none") → \(record.version) \(record.result.rawValue)\(reason)
+            Deployment \(record.deployment), record \(record.path) (commit \(commit.short))
+
+            """
+        do {
+            try await repository.git.setNote(Self.notesRef, on: record.trigger, to: text, author: configuration.author)
+        } catch {
+            configuration.logger.warning("the outcome was not noted on its commit", metadata: ["commit": "\(record.trigger.short)", "error": "\(error)"])
+        }
     }
 }
 

@@ -222,17 +222,3 @@ extension GitRepository {
         )
     }
 }
-
-extension GitRepository {
-    /// The note on `commit` under `ref` (`refs/notes/ci`), nil when there is none (`git_note_read`).
-    public func note(_ ref: String, on commit: ObjectID) throws -> String? {
-        var note: OpaquePointer?
-        var oid = commit.raw
-        let result = git_note_read(&note, repo, ref, &oid)
-        if result == GIT_ENOTFOUND.rawValue { return nil }
-        try check(result, "note \(ref) on \(commit.short)")
-        guard let note else { return nil }
-        defer { git_note_free(note) }
-        return git_note_message(note).map { String(cString: $0) }
-    }
-}

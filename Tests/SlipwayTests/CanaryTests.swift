@@ -4,6 +4,7 @@ import Testing
 @testable import SlipwayManifest
 @testable import SlipwayRecords
 @testable import SlipwayHost
+import SlipwayGit
 
 /// Canary analysis against a real HAProxy's counters, with a bounded load client on 127.0.0.1.
 @Suite("Canary with baseline analysis", .serialized)
@@ -65,6 +66,11 @@ struct CanaryTests {
             #expect((record.analysis.first?.canary.errorRate ?? 0) >= 15)
             #expect((traffic?.failed ?? 0) > 0, "the bad canary did receive traffic")
             assertBackOnBaseline(ops, port: port)
+            // The outcome is noted on the release commit, read with the git program and with libgit2.
+            let noted = try ops.git(["notes", "--ref=slipway", "show", record.trigger.hex])
+            #expect(noted.hasPrefix("production: web 1.0.0 → 2.0.0 rolled-back\nrolled back (") && noted.contains(record.path), "\(noted)")
+            #expect(try await GitRepository(path: ops.repo.path).note("refs/notes/slipway", on: record.trigger) == noted)
+            #expect(try ops.git(["log", "-1", "--notes=slipway", "--format=%N", record.trigger.hex]).contains("rolled-back"))
             // No canary process is left: each one logged its own orderly stop.
             let started = record.phases.flatMap(\.steps).first { $0.name.hasPrefix("start 2 × 2.0.0") }?.detail ?? ""
             let canaries = started.replacingOccurrences(of: "healthy: ", with: "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

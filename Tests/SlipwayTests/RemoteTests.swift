@@ -22,10 +22,13 @@ struct RemoteTests {
                 try Command.git(["pull", "--quiet", "--rebase", "origin", "main"], in: ops.workTree)
                 return try ops.commit(path, content)
             }
-            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            let first = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
 
             try await DaemonProcess.with(ops, poll: "200ms", arguments: ["--remote", remote, "--repo", clone.path]) { daemon in
                 #expect(try await eventually(within: 30) { try records() == 1 }, "\(daemon.output)")
+                // The outcome noted on the release commit reaches the remote with the record.
+                #expect(await eventually { (try? ops.git(["notes", "--ref=slipway", "show", first]))?.hasPrefix("production: web none → 1.0.0 succeeded") == true },
+                        "\(daemon.output)")
                 #expect(fetch(port)?.body == "web 1.0.0\n")
 
                 // The remote's pre-receive hook holds Slipway's next record push until a person has pushed: after
