@@ -1,7 +1,4 @@
 public import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A machine of a fleet as the OpenSSH client is asked to reach it.
 public struct SSHDestination: Sendable, Hashable, Codable {
@@ -115,18 +112,18 @@ public struct SSHClient: Sendable {
         let result = try await call(arguments, input: nil, timeout: .seconds(10))
         let name = result.text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("hostname ") }.map { String($0.dropFirst(9)) } ?? destination.host
         if Self.isIPv4(name) { return name }
-        var hints = addrinfo()
-        hints.ai_family = AF_INET
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var found: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(name, nil, &hints, &found) == 0, let first = found, let address = first.pointee.ai_addr else {
-            throw LaunchError("\(destination.host) (\(name)) has no IPv4 address")
+        // getent rather than getaddrinfo here: a resolver that does not answer is a command timed out, never a thread held.
+        try FileManager.default.createDirectory(at: controlDirectory, withIntermediateDirectories: true)
+        let output = controlDirectory.appendingPathComponent("resolve-\(UUID().uuidString.prefix(8)).out")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let spec = LaunchSpec(arguments: ["getent", "ahostsv4", "--", name], environment: ["PATH": "/usr/bin:/bin", "LANG": "C"],
+                              workingDirectory: controlDirectory, logFile: output)
+        let found = try await Commands.output(of: spec, executable: URL(fileURLWithPath: "/usr/bin/getent"), timeout: .seconds(10))
+        guard found.status == 0, let address = found.text.split(whereSeparator: \.isNewline).first?.split(separator: " ").first.map(String.init),
+              Self.isIPv4(address) else {
+            throw LaunchError("\(destination.host) (\(name)) has no IPv4 address" + (found.status == nil ? ": no answer from the resolver within 10 s" : ""))
         }
-        defer { freeaddrinfo(found) }
-        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-        var inet = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
-        guard inet_ntop(AF_INET, &inet, &text, socklen_t(INET_ADDRSTRLEN)) != nil else { throw LaunchError("\(name): no address") }
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return address
     }
 
     static func isIPv4(_ text: String) -> Bool {

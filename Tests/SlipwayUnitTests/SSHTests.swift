@@ -103,6 +103,17 @@ struct SSHTests {
         }
     }
 
+    @Test("the balancer's address of a host: an IPv4 literal as it is; a name as ssh's configuration and the resolver give it, with a bound; none is an error")
+    func address() async throws {
+        let folder = try HostDoorTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let client = SSHClient(controlDirectory: folder.appendingPathComponent("ssh"), environment: ["PATH": "/usr/bin:/bin", "HOME": folder.path])
+        #expect(try await client.address(of: SSHDestination(host: "10.1.2.3")) == "10.1.2.3")
+        #expect(try await client.address(of: SSHDestination(host: "localhost")) == "127.0.0.1")
+        await #expect(throws: LaunchError.self) { _ = try await client.address(of: SSHDestination(host: "no-such-host.invalid")) }
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("ssh").path))?.isEmpty ?? true, "nothing left behind")
+    }
+
     @Test("target kind ssh: hosts as a list or in groups, counts and percentages, defaults")
     func target() throws {
         let text = """
