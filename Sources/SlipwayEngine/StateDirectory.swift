@@ -31,9 +31,12 @@ public struct StateDirectory: Sendable {
     /// `Trust/known_hosts` when the ops repo pins them (copied there by pre-flight), else the
     /// user's own `known_hosts`.
     func ssh(environment: [String: String]) -> SSHClient {
-        let folder = root.appendingPathComponent("ssh"), pinned = folder.appendingPathComponent("known_hosts")
-        return SSHClient(controlDirectory: folder, knownHosts: access(pinned.path, F_OK) == 0 ? pinned : nil, environment: environment)
+        SSHClient(controlDirectory: pinnedHostKeys.deletingLastPathComponent(),
+                  knownHosts: access(pinnedHostKeys.path, F_OK) == 0 ? pinnedHostKeys : nil, environment: environment)
     }
+
+    /// The host keys `Trust/known_hosts` pins, as pre-flight last copied them.
+    var pinnedHostKeys: URL { root.appendingPathComponent("ssh").appendingPathComponent("known_hosts") }
 
     /// Default working directory of instances that name none.
     public func work(_ name: EnvironmentName) -> URL { environment(name).appendingPathComponent("work") }

@@ -56,7 +56,7 @@ extension PipelineRun {
     /// (or removes a copy it no longer has): pinned keys only ever come from signed content.
     /// Returns whether keys are pinned.
     private func pinKnownHosts() async throws -> Bool {
-        let file = engine.state.root.appendingPathComponent("ssh").appendingPathComponent("known_hosts")
+        let file = engine.state.pinnedHostKeys
         // The same version of Trust/ that judges signatures here (see `TrustCheck.verify`).
         guard let keys = TrustLedger.load(engine.state)?.keys ?? TrustCheck.pins(engine.state).last else {
             // Fail closed: under Trust/, keys this machine has not judged are no reason to trust the user's.
