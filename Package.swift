@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -74,11 +77,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Telling people: events delivered to webhooks, chat and commands, beside the pipeline.
+        .target(
+            name: "SlipwayNotifications",
+            dependencies: ["SlipwayCore", "SlipwayManifest", "SlipwayHost", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "SlipwayEngine",
             dependencies: [
                 "SlipwayCore", "SlipwayGit", "SlipwayManifest", "SlipwayHost", "SlipwayTraffic", "SlipwayRecords", "SlipwayBundle",
+                "SlipwayNotifications",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -88,6 +99,8 @@ let package = Package(
                 "SlipwayCore", "SlipwayEngine", "SlipwayHost", "CSlipwaySystem",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -107,12 +120,14 @@ let package = Package(
         .executableTarget(name: "SlipwayNotify", swiftSettings: swiftSettings),
         .testTarget(
             name: "SlipwayUnitTests",
-            dependencies: ["SlipwayCore", "SlipwayEngine", "SlipwayManifest", "SlipwayRecords", "SlipwayHost", "SlipwayTraffic", "SlipwayBundle", "SlipwayDaemon"],
+            dependencies: ["SlipwayCore", "SlipwayEngine", "SlipwayManifest", "SlipwayRecords", "SlipwayHost", "SlipwayTraffic", "SlipwayBundle", "SlipwayDaemon",
+                           "SlipwayNotifications"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SlipwayTests",
-            dependencies: ["SlipwayCore", "SlipwayEngine", "SlipwayDaemon", "SlipwayCLI", "SlipwayDemoService", "SlipwayBundle", "CSlipwaySystem"],
+            dependencies: ["SlipwayCore", "SlipwayEngine", "SlipwayDaemon", "SlipwayCLI", "SlipwayDemoService", "SlipwayBundle", "CSlipwaySystem",
+                           "SlipwayNotifications"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -33,6 +33,8 @@ public enum Daemon {
         logger.notice("watching", metadata: ["branch": "\(repository.branch)", "poll": "\(poll)"])
         try await group.run()
         triggers.finish()
+        // The last run's events may still be on their way: a few seconds for them, not more.
+        await engine.configuration.notifier.drain(within: .seconds(5))
         logger.notice("stopped")
     }
 }

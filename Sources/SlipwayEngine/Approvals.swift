@@ -95,10 +95,15 @@ extension OpsRepository {
     /// to run. Throws a failure that names the timeout.
     /// Under `Trust/`, an approval counts only when its commit is signed by an allowed signer
     /// or was made by `slipway approve` on this machine.
+    /// - Parameter checklist: what the approver confirms (none for a blue-green switch).
     func awaitApproval(of name: EnvironmentName, manifest: ObjectID, since: ObjectID, timeout: TimeSpan, trust: TrustCheck,
-                       log: RunLog) async throws -> Approval {
+                       checklist: [String] = [], log: RunLog) async throws -> Approval {
         let deadline = ContinuousClock.now + timeout.duration
         log.report(log.phaseInProgress?.percent(0.5) ?? 0, "waiting for: slipway approve \(name)")
+        log.announce?(.waiting, "\(name): waiting for approval: slipway approve \(name)") { event in
+            event.approve = "slipway approve \(name)"
+            event.checklist = checklist.isEmpty ? nil : checklist
+        }
         var refused: [ObjectID: String] = [:]
         while ContinuousClock.now < deadline {
             for approval in try await approvals(of: name, manifest: manifest, since: since) where refused[approval.commit] == nil {

@@ -6,6 +6,7 @@ public import SlipwayRecords
 public import SlipwayHost
 import SlipwayTraffic
 public import SlipwayCore
+public import SlipwayNotifications
 
 /// What the engine needs from its surroundings; passed in, never global.
 public struct EngineConfiguration: Sendable {
@@ -18,6 +19,8 @@ public struct EngineConfiguration: Sendable {
     public var progress: any ProgressReporter
     /// Author and committer of record commits.
     public var author: Signature
+    /// Delivers the events of runs to the channels their manifests name (`notify:`).
+    public var notifier: Notifier
 
     public init(state: StateDirectory, environment: [String: String], resolver: ExecutableResolver, logger: Logger,
                 progress: any ProgressReporter = SilentProgress(),
@@ -28,6 +31,7 @@ public struct EngineConfiguration: Sendable {
         self.logger = logger
         self.progress = progress
         self.author = author
+        self.notifier = Notifier(logger: logger)
     }
 }
 
@@ -129,11 +133,14 @@ public struct Engine: Sendable {
         return ApplyOutcome(plan: environment, record: outcome.record, commit: commit, revert: revert)
     }
 
-    /// Commits a run's record and status, then closes its journal.
+    /// Commits a run's record and status, closes its journal, then sends the run's last event.
     func commit(_ outcome: PipelineRun.Outcome, of name: EnvironmentName) async throws -> ObjectID {
-        let commit = try await commitRecord(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
+        var record = outcome.record
+        record.notifications = configuration.notifier.deliveries(of: record.deployment)
+        let commit = try await commitRecord(record, status: outcome.status, upstream: outcome.upstreamStatus)
         configuration.failpoint?.reached("committed")
         Journal.clear(configuration.state.journal(name))
+        outcome.announce?.outcome(record, refused: outcome.refused)
         return commit
     }
 

@@ -52,8 +52,10 @@ final class RunLog {
     /// the record can tell Slipway's own time apart.
     private(set) var waitingMilliseconds = 0
     private var lastPercent = 0
-    /// Analysis of each canary step or rolling batch, for the record.
-    var analysis: [StepAnalysis] = []
+    /// Analysis of each canary step or rolling batch, for the record (`judged` adds to it).
+    private(set) var analysis: [StepAnalysis] = []
+    /// Tells the run's notification channels (waiting for approval, a step passed).
+    var announce: Announcer?
     /// The rollback so far, for the journal (the run's result reads it from `DeploymentFailure`).
     var rollback: RollbackReport?
     /// Where every phase and step is written before and after it acts (nil: not journaled).
@@ -124,6 +126,13 @@ final class RunLog {
     }
 
     var phaseInProgress: Phase? { current?.phase }
+
+    /// Keeps a step's analysis for the record; a step that passed is announced.
+    func judged(_ step: StepAnalysis) {
+        analysis.append(step)
+        guard step.decision == .promoted else { return }
+        announce?(.stepPassed, "\(environment): step \(step.step) passed at \(step.weight)% of the traffic: \(step.reason)") { $0.step = step.step }
+    }
 
     /// Sleeps between polls, counted as waiting; throws when the run was asked to stop
     /// (checked every quarter second, so a long observation window ends promptly too).

@@ -33,6 +33,11 @@ struct TrustCheck {
         case open
         case trusted(String)
         case refused(String)
+
+        var isRefused: Bool {
+            if case .refused = self { return true }
+            return false
+        }
     }
 
     static let folder = "Trust"

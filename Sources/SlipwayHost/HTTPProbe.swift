@@ -36,7 +36,21 @@ public enum HTTPProbe {
 
     /// GET `url` (http or https).
     public static func get(url: String, timeout: Duration = .seconds(2)) async throws -> Response {
+        try await send(HTTPClientRequest(url: url), timeout: timeout)
+    }
+
+    /// POST `body` to `url` (http or https) with `headers`; the answer's body is read as for a GET.
+    public static func post(url: String, body: [UInt8], headers: [(String, String)], timeout: Duration) async throws -> Response {
         var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        return try await send(request, timeout: timeout)
+    }
+
+    private static func send(_ request: HTTPClientRequest, timeout: Duration) async throws -> Response {
+        var request = request
+        let url = request.url
         request.headers.add(name: "User-Agent", value: "slipway")
         let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
         let deadline = NIODeadline.now() + .nanoseconds(nanoseconds)

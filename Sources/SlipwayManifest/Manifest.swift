@@ -21,6 +21,8 @@ public struct Manifest: Sendable, Hashable, Codable {
     public var suspended: String?
     /// `target: { kind: ssh, … }`: the machines instances run on.
     public var fleet: SSHFleet? = nil
+    /// Where this environment's events are sent (`notify:`).
+    public var notify: [NotifyChannel] = []
 }
 
 /// Commands run at points of the pipeline, with the deployment's context in `SLIPWAY_*`

@@ -61,7 +61,7 @@ public enum ManifestParser {
 struct ManifestDecoder {
     let reader: NodeReader
 
-    static let topLevelKeys = ["service", "version", "upstream", "run", "target", "traffic", "health", "strategy", "gates", "rollback", "hooks", "suspended"]
+    static let topLevelKeys = ["service", "version", "upstream", "run", "target", "traffic", "health", "strategy", "gates", "rollback", "hooks", "notify", "suspended"]
 
     func manifest(_ root: Node) -> Manifest? {
         guard let top = reader.fields(root, at: "", allowed: Self.topLevelKeys) else { return nil }
@@ -86,6 +86,7 @@ struct ManifestDecoder {
         guard service != nil, version != nil, run != nil, traffic != nil else { return nil }
         var result = manifest
         result.hooks = hooks(top)
+        result.notify = notify(top)
         result.fleet = fleet
         result.suspended = reader.string(top, "suspended", rule: "one line of text", isValid: { !$0.contains("\n") && $0.utf8.count <= 500 })
         return result

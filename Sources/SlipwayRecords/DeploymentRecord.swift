@@ -119,6 +119,8 @@ public struct DeploymentRecord: Sendable, Codable {
     public var upstreamDeployment: DeploymentID?
     /// On a fleet: one row per host (README, "Many machines").
     public var hosts: [HostReport] = []
+    /// What became of the events sent while the run went on (the last one is sent once the record is committed).
+    public var notifications: [NotificationDelivery] = []
 
     public init(deployment: DeploymentID, environment: EnvironmentName, service: String, version: String, previousVersion: String?,
                 result: DeploymentResult, reason: String?, strategy: StrategyName, trigger: ObjectID, triggerAuthor: String,

@@ -4,6 +4,11 @@ public import SlipwayCore
 /// What the body of a record shows, in the order people read it: the result and the reason in
 /// the title; who, when, what changed and what serves; for a failure the failing step, the
 /// rollback and its evidence, the log tail; then every step, folded away.
+extension DeploymentRecord {
+    /// `production: web 1.4.1 → 1.4.2 rolled back: error rate 23% over 0.4%`: the record's heading.
+    public var title: String { RecordView(record: self).title }
+}
+
 struct RecordView {
     let record: DeploymentRecord
 
@@ -105,6 +110,11 @@ struct RecordView {
         context["hosts"] = record.hosts.map { host -> [String: String] in
             ["host": Self.cell(host.host), "instances": "\(host.instances)", "version": Self.cell(host.version), "result": Self.cell(host.result),
              "since": host.since.map { Timestamp.iso($0) } ?? "—"]
+        }
+        context["hasNotifications"] = !record.notifications.isEmpty
+        context["notifications"] = record.notifications.map { delivery -> [String: String] in
+            ["event": delivery.event.rawValue, "channel": Self.cell(delivery.channel), "state": delivery.state.rawValue,
+             "attempts": "\(delivery.attempts)", "detail": Self.cell(String(delivery.detail.prefix(200)))]
         }
         return context
     }

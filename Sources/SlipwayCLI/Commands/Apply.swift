@@ -30,7 +30,12 @@ extension Slipway {
             let engine = global.engine(repository, progress: ProgressDisplay())
             if dryRun { return try await printDryRun(engine) }
             let (plan, outcomes) = try await engine.apply(try environmentNames(environments), retryFailed: retryFailed)
-            if !Self.report(plan: plan, outcomes: outcomes) { throw ExitCode(1) }
+            let succeeded = Self.report(plan: plan, outcomes: outcomes)
+            // The deployments are done; their last events may still be on their way (or being retried).
+            if await !engine.configuration.notifier.drain(within: .seconds(30)) {
+                printError("some notifications were still being retried after 30 s; they are dropped")
+            }
+            if !succeeded { throw ExitCode(1) }
         }
 
         func printDryRun(_ engine: Engine) async throws {

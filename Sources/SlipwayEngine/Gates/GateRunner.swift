@@ -33,7 +33,8 @@ struct GateRunner: Sendable {
         var detail: String { "exit 0" + (tail.last.map { ": \($0)" } ?? "") }
     }
 
-    func run(_ name: String, _ command: [String], timeout: TimeSpan, extra: [String: String] = [:]) async throws -> Result {
+    /// - Parameter input: the command's stdin (/dev/null when nil).
+    func run(_ name: String, _ command: [String], timeout: TimeSpan, extra: [String: String] = [:], input: URL? = nil) async throws -> Result {
         let values = self.values.merging(extra) { _, new in new }
         let arguments = command.map { Placeholders.substitute($0, values) }
         guard let program = arguments.first, let executable = resolver.resolve(program, in: workingDirectory) else {
@@ -41,7 +42,7 @@ struct GateRunner: Sendable {
         }
         let output = outputDirectory.appendingPathComponent("\(deployment)-\(name).log")
         try? FileManager.default.removeItem(at: output)
-        let spec = LaunchSpec(arguments: arguments, environment: environment, workingDirectory: workingDirectory, logFile: output)
+        let spec = LaunchSpec(arguments: arguments, environment: environment, workingDirectory: workingDirectory, logFile: output, input: input)
         try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
         let status = try await Commands.run(spec, executable: executable, timeout: timeout.duration)
         return Result(status: status, tail: redactor.redact(lines: LogTail.lastLines(of: output, count: 20)))

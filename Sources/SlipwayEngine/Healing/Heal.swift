@@ -62,7 +62,7 @@ extension PipelineRun {
         }
         after.crashLoop = giveUp == nil ? nil : blob
         journal.finished(record, status: after, upstream: nil)
-        return Outcome(record: record, status: after)
+        return Outcome(record: record, status: after, announce: await announcer(deployment))
     }
 
     private func healingContext(traffic: any TrafficProvider, target: any Target, baseline: [InstanceRecord], log: RunLog) throws -> DeploymentContext {

@@ -33,6 +33,8 @@ struct PipelineRun {
         var upstreamStatus: EnvironmentStatus?
         /// The manifest was refused for its signature: nothing it says is acted on.
         var refused = false
+        /// Sends the run's last event once the record is committed.
+        var announce: Announcer?
     }
 
 
@@ -70,6 +72,11 @@ struct PipelineRun {
         let deployment = deploymentID(startedAt: started)
         let journal = journal(deployment, started: started)
         let log = RunLog(environment: environment, progress: engine.progress, journal: journal, stop: stop)
+        let announce = await announcer(deployment)
+        log.announce = announce
+        if signature.isRefused == false {
+            announce(.started, "\(environment): \(manifest.service) \(status?.version ?? "none") → \(manifest.version) started (\(manifest.strategy.name.rawValue))")
+        }
         let traffic = engine.state.traffic(environment, logger: engine.logger)
         var target = engine.target(for: manifest, in: environment)
         var reached = Reached()
@@ -84,6 +91,7 @@ struct PipelineRun {
             reached.serving = try await prepared.strategy.run(context)
             log.end()
             reached.promoted = true
+            announce(.promoted, "\(environment): \(manifest.service) \(manifest.version) takes all the traffic")
             try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample, context)
         } catch {
             var failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
@@ -92,6 +100,7 @@ struct PipelineRun {
         }
         var outcome = await finish(deployment, started: started, log: log, target: target, failure: failure)
         outcome.refused = failure?.refused ?? false
+        outcome.announce = announce
         outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
         outcome.record.analysis = log.analysis
         outcome.record.rollback = failure?.rollback

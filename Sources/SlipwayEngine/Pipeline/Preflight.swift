@@ -93,7 +93,8 @@ struct Preflight {
         }
         try await log.step("checklist") {
             let approval = try await run.repository.awaitApproval(
-                of: run.environment, manifest: run.blob, since: run.trigger.id, timeout: manifest.gates.approvalTimeout, trust: run.trust, log: log)
+                of: run.environment, manifest: run.blob, since: run.trigger.id, timeout: manifest.gates.approvalTimeout, trust: run.trust,
+                checklist: manifest.gates.checklist, log: log)
             return "approved by \(approval.approver) (commit \(approval.commit.short)): \(manifest.gates.checklist.joined(separator: "; "))"
         }
     }

@@ -121,7 +121,7 @@ final class StepAnalyzer {
             switch verdict {
             case .fail(let trigger):
                 let detected = ContinuousClock.now, detectedAt = Date()
-                context.log.analysis.append(row(.rolledBack, reason))
+                context.log.judged(row(.rolledBack, reason))
                 try await context.rollBack(fresh, to: baseline, trigger: trigger, reason: "\(label) at \(percent)%: \(reason)",
                                            detected: detected, detectedAt: detectedAt)
             case .pass:
@@ -137,12 +137,12 @@ final class StepAnalyzer {
             if elapsed >= duration.duration && (conclusive > 0 || baseline.isEmpty) {
                 let why = conclusive > 0 ? lastReason
                     : "first deployment: \(total.canary.requests) request(s) in the step, too few to judge; promoted on its health checks (nothing ran before)"
-                context.log.analysis.append(row(.promoted, why))
+                context.log.judged(row(.promoted, why))
                 return conclusive == 0 ? why : "\(total.canary.requests) requests, \(total.canary.errors) errors, \(Int(total.canary.responseMilliseconds)) ms; \(conclusive) conclusive window(s)"
             }
             if elapsed >= bound {
                 let why = "inconclusive for \(TimeSpan(milliseconds: started.elapsedMilliseconds)) (3 × the step): only \(total.canary.requests) request(s) reached the new version, \(context.policy.minRequests) needed for a decision; not promoted on no data"
-                context.log.analysis.append(row(.rolledBack, why))
+                context.log.judged(row(.rolledBack, why))
                 try await context.rollBack(fresh, to: baseline, trigger: .inconclusive, reason: "\(label) at \(percent)%: \(why)",
                                            detected: .now, detectedAt: Date())
             }

@@ -1,0 +1,99 @@
+import Foundation
+import SlipwayCore
+import SlipwayHost
+import SlipwayManifest
+import SlipwayNotifications
+import SlipwayRecords
+
+/// Tells a run's notification channels what happens to it (README, "Notifications"): each
+/// event is queued on the engine's `Notifier` and the run goes on at once.
+struct Announcer: Sendable {
+    let notifier: Notifier
+    let channels: [Channel]
+    /// The fields every event of this run shares.
+    let template: DeploymentEvent
+
+    func callAsFunction(_ kind: EventKind, _ message: String, _ fill: (inout DeploymentEvent) -> Void = { _ in }) {
+        guard !channels.isEmpty else { return }
+        var event = template
+        event.kind = kind
+        event.time = Date()
+        event.message = message
+        fill(&event)
+        notifier.send(event, to: channels)
+    }
+
+    /// The last event of a run, once its record is committed: what became of it, with the record's path.
+    func outcome(_ record: DeploymentRecord, refused: Bool) {
+        let kind: EventKind = switch record.result {
+        case .succeeded: .succeeded
+        case .healed: .healed
+        case .rolledBack: record.rollback == nil ? .failed : .rolledBack
+        default: .failed
+        }
+        self(refused ? .refused : kind, record.title) { event in
+            event.detail = record.reason
+            event.record = record.path
+            if let rollback = record.rollback {
+                event.trigger = rollback.trigger
+                event.evidence = rollback.reason + (rollback.thresholds.isEmpty ? "" : " (thresholds: \(rollback.thresholds))")
+            }
+        }
+    }
+}
+
+extension PipelineRun {
+    /// This run's announcer. A manifest refused under `Trust/` names no channel Slipway may use
+    /// (its URLs and commands are anyone's): its events go to the channels of the manifest
+    /// that runs, which was accepted when it was deployed.
+    func announcer(_ deployment: DeploymentID) async -> Announcer {
+        var manifest = self.manifest
+        if case .refused = signature {
+            if let running = status?.manifest, let accepted = await repository.manifest(blob: running, path: environment.manifestPath) {
+                manifest = accepted
+            } else {
+                manifest.notify = []
+            }
+        }
+        let template = DeploymentEvent(kind: .started, environment: environment, service: self.manifest.service, version: self.manifest.version,
+                                       previousVersion: status?.version, deployment: deployment, commit: trigger.id, message: "")
+        return Announcer(notifier: engine.notifier, channels: manifest.notify.map { channel($0, deployment: deployment) }, template: template)
+    }
+
+    /// A manifest's channel, its `env:` references resolved now; one that cannot be resolved
+    /// fails every delivery with the reason (it is in the record), never with the value.
+    private func channel(_ spec: NotifyChannel, deployment: DeploymentID) -> Channel {
+        func value(_ reference: SecretReference) throws -> String {
+            guard let value = engine.environment[reference.variable], !value.isEmpty else {
+                throw DeliveryFailure("\(reference.variable) is not set in Slipway's environment", permanent: true)
+            }
+            return value
+        }
+        switch spec.kind {
+        case .webhook(let url, let key):
+            do {
+                return Channel.webhook(name: spec.name, events: spec.events, url: try value(url), key: try key.map(value))
+            } catch {
+                return Channel(name: spec.name, events: spec.events) { _ in throw error }
+            }
+        case .slack(let url):
+            do {
+                return Channel.slack(name: spec.name, events: spec.events, url: try value(url))
+            } catch {
+                return Channel(name: spec.name, events: spec.events) { _ in throw error }
+            }
+        case .command(let command):
+            let runner = gateRunner(deployment: deployment), name = spec.name
+            let folder = engine.state.environment(environment).appendingPathComponent("gates")
+            return Channel(name: name, events: spec.events) { event in
+                // The event goes on stdin: written to a file of the state directory, removed after.
+                let input = folder.appendingPathComponent("\(deployment)-notify-\(name)-\(event.kind.rawValue).json")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try Data(Payloads.webhook(event)).write(to: input)
+                defer { try? FileManager.default.removeItem(at: input) }
+                let result = try await runner.run("notify-\(name)", command, timeout: .seconds(60), extra: ["event": event.kind.rawValue], input: input)
+                guard result.passed else { throw DeliveryFailure("\(result.explain(.seconds(60))): \(result.tail.suffix(2).joined(separator: " / "))") }
+            }
+        }
+    }
+}

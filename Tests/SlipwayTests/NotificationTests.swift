@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+@testable import SlipwayRecords
+@testable import SlipwayHost
+
+/// Notifications delivered to a real receiver on 127.0.0.1 that checks the signature with its
+/// own HMAC (Python's), as a receiver written for Flux's `generic-hmac` provider does.
+@Suite("Notifications", .serialized)
+struct NotificationTests {
+    static let key = "hook-key-5f2a"
+
+    static func notify(events: String = "") -> String {
+        """
+        notify:
+          - { name: team-hook, webhook: env:HOOK_URL, secret: env:HOOK_KEY\(events.isEmpty ? "" : ", events: [\(events)]") }
+
+        """
+    }
+
+    @Test("a receiver checking the HMAC gets the events of a release and of a rolled-back canary, in order, and no secret is written anywhere")
+    func releaseAndRollback() async throws {
+        try await OpsRepoFixture.with { ops in
+            try await WebhookReceiver.with(in: ops.root, key: Self.key) { receiver in
+                let port = try Ports.free()
+                let secrets = ["HOOK_URL": receiver.url, "HOOK_KEY": Self.key]
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port) + Self.notify())
+                let first = try ops.slipway(["apply"], environment: secrets)
+                #expect(first.status == 0, "\(first.output)")
+                try ops.commit("Environments/production.yaml", testManifest(
+                    version: "2.0.0", listen: port, extraArguments: ["--error-rate", "0.3"], strategy: CanaryTests.canary,
+                    rollback: CanaryTests.policy) + Self.notify())
+                let client = LoadClient(port: port)
+                let second = try ops.slipway(["apply"], environment: secrets)
+                _ = client.stop()
+                #expect(second.status == 1, "\(second.output)")
+                // `apply` waits for the last events before it exits: everything has arrived.
+                let requests = receiver.received()
+                #expect(requests.allSatisfy { $0.verified }, "every signature checks out")
+                #expect(requests.map(\.kind) == ["started", "promoted", "succeeded", "started", "rolled-back"], "\(requests.map(\.kind))")
+                let rolledBack = try #require(requests.last?.event)
+                #expect(rolledBack["trigger"]?.text == "error-rate")
+                #expect(rolledBack["evidence"]?.text?.contains("error rate") == true, "\(rolledBack)")
+                #expect(rolledBack["record"]?.text == (try ops.lastRecordPath()))
+                #expect(rolledBack["message"]?.text?.hasPrefix("production: web 1.0.0 → 2.0.0 rolled back") == true)
+                // What a Flux receiver reads.
+                #expect(rolledBack["involvedObject"]?["name"]?.text == "production")
+                #expect(rolledBack["reason"]?.text == "RolledBack" && rolledBack["severity"]?.text == "error")
+                #expect(rolledBack["metadata"]?["version"]?.text == "2.0.0")
+                // The record tells what became of the events sent during the run.
+                let record = try ops.git(["show", "HEAD:\(try ops.lastRecordPath())"])
+                #expect(record.contains("| started | team-hook | delivered | 1 | delivered |"), "\(record)")
+                // Neither the URL nor the key is in any commit, note or log of the state directory.
+                let everything = try ops.git(["log", "--all", "-p", "--notes=slipway"]) + logs(under: ops.stateDirectory)
+                #expect(!everything.contains(Self.key) && !everything.contains("127.0.0.1:\(receiver.port)"))
+            }
+        }
+    }
+
+    @Test("a receiver that answers 500 twice gets the event on the third try, and the deployment did not wait for it")
+    func retried() async throws {
+        try await OpsRepoFixture.with { ops in
+            try await WebhookReceiver.with(in: ops.root, key: Self.key, failFirst: 2, delay: 1.5) { receiver in
+                let port = try Ports.free()
+                let secrets = ["HOOK_URL": receiver.url, "HOOK_KEY": Self.key]
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port) + Self.notify(events: "started"))
+                let result = try ops.slipway(["apply"], environment: secrets)
+                #expect(result.status == 0, "\(result.output)")
+                let requests = receiver.received()
+                #expect(requests.map(\.kind) == ["started", "started", "started"], "one event, tried three times: \(requests)")
+                #expect(requests.allSatisfy { $0.verified })
+                let record = try ops.lastRecord()
+                let third = try #require(requests.last)
+                // 1.5 s per answer and 1 s, then 2 s between tries: the third try came 6 s after
+                // the first; the deployment was done and recorded before it.
+                #expect(record.finished.timeIntervalSince1970 < third.at, "finished \(record.finished), third try \(third.at)")
+                let text = try ops.git(["show", "HEAD:\(try ops.lastRecordPath())"])
+                #expect(text.contains("| started | team-hook | pending |"), "\(text)")
+            }
+        }
+    }
+
+    /// The text of every log file under `directory`.
+    func logs(under directory: URL) -> String {
+        let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []
+        return files.filter { $0.pathExtension == "log" || $0.pathExtension == "json" }
+            .compactMap { try? String(contentsOf: $0, encoding: .utf8) }.joined(separator: "\n")
+    }
+}
