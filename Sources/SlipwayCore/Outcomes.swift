@@ -22,6 +22,8 @@ public enum RollbackTrigger: String, Sendable, Codable {
     case health
     case inconclusive
     case smoke
+    /// A `rollback.metrics` query passed its bound.
+    case metric
     /// Slipway was stopped mid-run; the restarted one put the last good version back.
     case interrupted
     /// A newer desired state arrived mid-run.

@@ -2,6 +2,9 @@
 //
 //   GET /healthz  200 "ok" (503 with --fail-health)
 //   GET /         200 "<service> <version>" (a deterministic share of 500s with --error-rate)
+//   GET /metrics  Prometheus text: demo_orders_total and demo_orders_failed_total{version}, a
+//                 business metric: each request to / is an order, and --order-failure-rate of
+//                 them fail while the answer is still 200 (what HTTP counters cannot see)
 //
 // Each flag can also come from the environment (DEMO_FAIL_HEALTH=1, DEMO_ERROR_RATE=0.2, …),
 // so a manifest can switch behaviour through `run.env`.
@@ -20,6 +23,7 @@ struct Options {
     /// Health starts failing this long after start (0: never).
     var failHealthAfterMilliseconds = 0
     var errorRate = 0.0
+    var orderFailureRate = 0.0
     var latencyMilliseconds = 0
     var crashAtStart = false
     var startDelayMilliseconds = 0
@@ -28,7 +32,7 @@ struct Options {
 
     static let usage = """
         usage: slipway-demo-service --port N [--host H] [--version V] [--service NAME]
-                                    [--fail-health] [--fail-health-after-ms N] [--error-rate 0.2] [--latency-ms 300]
+                                    [--fail-health] [--fail-health-after-ms N] [--error-rate 0.2] [--order-failure-rate 0.3] [--latency-ms 300]
                                     [--crash-at-start] [--start-delay-ms 2000] [--log-env NAME]
         """
 
@@ -36,6 +40,7 @@ struct Options {
         func flag(_ name: String) -> String? { environment["DEMO_" + name] }
         if let value = flag("FAIL_HEALTH") { failHealth = value == "1" || value == "true" }
         if let value = flag("ERROR_RATE").flatMap(Double.init) { errorRate = value }
+        if let value = flag("ORDER_FAILURE_RATE").flatMap(Double.init) { orderFailureRate = value }
         if let value = flag("LATENCY_MS").flatMap(Int.init) { latencyMilliseconds = value }
         if let value = flag("CRASH_AT_START") { crashAtStart = value == "1" || value == "true" }
         if let value = flag("START_DELAY_MS").flatMap(Int.init) { startDelayMilliseconds = value }
@@ -55,6 +60,7 @@ struct Options {
             case "--fail-health": failHealth = true
             case "--fail-health-after-ms": failHealthAfterMilliseconds = try Int(value(argument)) ?? { throw UsageError("--fail-health-after-ms needs a number") }()
             case "--error-rate": errorRate = try Double(value(argument)) ?? { throw UsageError("--error-rate needs a number") }()
+            case "--order-failure-rate": orderFailureRate = try Double(value(argument)) ?? { throw UsageError("--order-failure-rate needs a number") }()
             case "--latency-ms": latencyMilliseconds = try Int(value(argument)) ?? { throw UsageError("--latency-ms needs a number") }()
             case "--crash-at-start": crashAtStart = true
             case "--start-delay-ms": startDelayMilliseconds = try Int(value(argument)) ?? { throw UsageError("--start-delay-ms needs a number") }()
@@ -75,12 +81,23 @@ final class Counter: @unchecked Sendable {  // guarded by `lock`
     private let lock = NSLock()
     private var requests = 0
     private var active = 0
+    private(set) var orders = 0
+    private(set) var failedOrders = 0
 
     func nextRequestFails(rate: Double) -> Bool {
         lock.lock(); defer { lock.unlock() }
         requests += 1
         return floor(Double(requests) * rate) > floor(Double(requests - 1) * rate)
     }
+
+    /// Counts an order, failed at the deterministic share `rate`.
+    func order(failureRate rate: Double) {
+        lock.lock(); defer { lock.unlock() }
+        orders += 1
+        if floor(Double(orders) * rate) > floor(Double(orders - 1) * rate) { failedOrders += 1 }
+    }
+
+    var orderCounts: (orders: Int, failed: Int) { lock.lock(); defer { lock.unlock() }; return (orders, failedOrders) }
 
     func begin() { lock.lock(); active += 1; lock.unlock() }
     func end() { lock.lock(); active -= 1; lock.unlock() }
@@ -123,7 +140,20 @@ func handle(_ fd: Int32, options: Options, counter: Counter) {
         if counter.nextRequestFails(rate: options.errorRate) {
             return respond(fd, status: 500, body: "\(options.service) \(options.version) failed\n")
         }
+        counter.order(failureRate: options.orderFailureRate)
         respond(fd, status: 200, body: "\(options.service) \(options.version)\n")
+    case "/metrics":
+        let (orders, failed) = counter.orderCounts
+        let labels = "{service=\"\(options.service)\",version=\"\(options.version)\"}"
+        respond(fd, status: 200, body: """
+            # HELP demo_orders_total Orders taken (requests to /).
+            # TYPE demo_orders_total counter
+            demo_orders_total\(labels) \(orders)
+            # HELP demo_orders_failed_total Orders that failed, though the request was answered 200.
+            # TYPE demo_orders_failed_total counter
+            demo_orders_failed_total\(labels) \(failed)
+
+            """)
     default:
         respond(fd, status: 404, body: "not found\n")
     }

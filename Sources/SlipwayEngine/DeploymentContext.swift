@@ -38,6 +38,12 @@ struct DeploymentContext {
 
     var manifest: Manifest { launcher.manifest }
 
+    /// `rollback.metrics`, the new version against the one serving when the run started.
+    var metricChecks: MetricChecks {
+        MetricChecks(queries: policy.metrics, server: policy.prometheus, environment: environment, service: manifest.service,
+                     version: manifest.version, previousVersion: baseline.first { $0.version != manifest.version }?.version)
+    }
+
     /// Takes an instance out of service: drain, wait for its open requests (bounded by the
     /// stop timeout), remove it from the balancer, stop the process, forget it.
     func retire(_ instance: InstanceRecord) async throws {
@@ -159,7 +165,8 @@ extension DeploymentContext {
         let policy = self.policy
         let report = RollbackReport(
             trigger: trigger, reason: reason, detectedAt: detectedAt, switchMilliseconds: switched,
-            thresholds: "error rate +\(policy.errorRateIncrease.formatted) points, response time +\(Int(policy.latencyIncrease * 100))%, at least \(policy.minRequests) requests per decision",
+            thresholds: "error rate +\(policy.errorRateIncrease.formatted) points, response time +\(Int(policy.latencyIncrease * 100))%, at least \(policy.minRequests) requests per decision"
+                + policy.metrics.map { ", \($0.name) \($0.bound)" }.joined(),
             afterwards: afterwards)
         log.rollback = report
         throw DeploymentFailure(reason: "rolled back (\(trigger.rawValue)): \(reason)", logs: trigger == .inconclusive ? [] : logs, rollback: report)
@@ -199,7 +206,3 @@ extension DeploymentContext {
     }
 }
 
-extension Double {
-    /// `5` rather than `5.0`, `2.5` as is.
-    var formatted: String { self == rounded() ? String(Int(self)) : String(self) }
-}

@@ -63,6 +63,32 @@ public struct InstanceRegistry: Sendable {
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(instances).write(to: file, options: .atomic)
+        try? writeScrapeTargets(instances)
+    }
+
+    /// `<state>/targets/<env>.json`, in Prometheus's `file_sd_configs` format: every instance's
+    /// address, labelled with its environment, version and id, so that a Prometheus that reads
+    /// `<state>/targets/*.json` scrapes what runs now (README, "Metrics").
+    public var scrapeTargets: URL {
+        let folder = file.deletingLastPathComponent()
+        return folder.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("targets")
+            .appendingPathComponent("\(folder.lastPathComponent).json")
+    }
+
+    private func writeScrapeTargets(_ instances: [InstanceRecord]) throws {
+        struct Group: Encodable {
+            let targets: [String]
+            let labels: [String: String]
+        }
+        let environment = file.deletingLastPathComponent().lastPathComponent
+        let groups = instances.map { instance in
+            Group(targets: ["\(instance.reachableAt):\(instance.port)"],
+                  labels: ["env": environment, "version": instance.version, "slipway_instance": instance.id])
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try FileManager.default.createDirectory(at: scrapeTargets.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try encoder.encode(groups).write(to: scrapeTargets, options: .atomic)
     }
 
     public func add(_ instance: InstanceRecord) throws {

@@ -88,7 +88,7 @@ extension ManifestDecoder {
     }
 
     func rollback(_ top: Fields) -> RollbackPolicy {
-        let rollback = reader.section(top, "rollback", allowed: ["errorRateIncrease", "latencyIncrease", "minRequests", "onFailure", "restore", "gated"])
+        let rollback = reader.section(top, "rollback", allowed: ["errorRateIncrease", "latencyIncrease", "minRequests", "onFailure", "restore", "gated", "metrics", "prometheus"])
         if let rollback { checkPlaceholders(rollback, "restore") }
         var onFailure = RollbackPolicy.OnFailure.record
         if let rollback, let text = reader.string(rollback, "onFailure") {
@@ -98,7 +98,7 @@ extension ManifestDecoder {
                 reader.report(rollback["onFailure"], "rollback.onFailure must be record or revert\(Spelling.hint(for: text, among: ["record", "revert"]))")
             }
         }
-        return RollbackPolicy(
+        var policy = RollbackPolicy(
             errorRateIncrease: rollback.map { reader.percentage($0, "errorRateIncrease", default: 5, maximum: 100) } ?? 5,
             latencyIncrease: (rollback.map { reader.percentage($0, "latencyIncrease", default: 50, maximum: 10_000) } ?? 50) / 100,
             minRequests: rollback.map { reader.int($0, "minRequests", default: 50, range: 1...1_000_000) } ?? 50,
@@ -106,6 +106,39 @@ extension ManifestDecoder {
             restore: rollback.flatMap { reader.stringList($0, "restore") },
             gated: rollback.map { reader.bool($0, "gated", default: false) } ?? false
         )
+        if let rollback {
+            policy.metrics = metrics(rollback)
+            policy.prometheus = reader.string(rollback, "prometheus", rule: "http(s)://host[:port]", isValid: Rules.isHTTPURL)
+            if !policy.metrics.isEmpty, rollback["prometheus"] == nil {
+                reader.report(rollback["metrics"], "rollback.metrics needs rollback.prometheus: the Prometheus server the queries go to")
+            }
+        }
+        return policy
+    }
+
+    /// `rollback.metrics: [ { name, query, max | maxIncrease } ]`.
+    func metrics(_ rollback: Fields) -> [MetricQuery] {
+        list(rollback, "metrics").enumerated().compactMap { index, node in
+            let location = "rollback.metrics[\(index)]"
+            guard let fields = reader.fields(node, at: location, allowed: ["name", "query", "max", "maxIncrease"]) else { return nil }
+            let name = reader.string(fields, "name", required: true, rule: "letters, digits, '-', '_' and '.'", isValid: Rules.isName)
+            let query = reader.string(fields, "query", required: true, rule: "PromQL of at most 4 KiB", isValid: { !$0.isEmpty && $0.utf8.count <= 4096 })
+            var max: Double?
+            if let node = fields["max"] {
+                max = node.scalar.flatMap { Double($0.string) }.flatMap { $0.isFinite ? $0 : nil }
+                if max == nil { reader.report(node, "\(location).max must be a number") }
+            }
+            let increase = fields["maxIncrease"] == nil ? nil : reader.percentage(fields, "maxIncrease", default: 0, maximum: 10_000) / 100
+            if fields["max"] == nil && fields["maxIncrease"] == nil {
+                reader.report(fields.node, "\(location) needs a bound: max (a value) or maxIncrease (a percentage over the previous version)")
+            }
+            guard let name, let query else { return nil }
+            let metric = MetricQuery(name: name, query: query, max: max, maxIncrease: increase)
+            for placeholder in metric.placeholderNames where !MetricQuery.placeholders.contains(placeholder) {
+                reader.report(fields["query"], "\(location).query: unknown placeholder {\(placeholder)}\(Spelling.hint(for: placeholder, among: MetricQuery.placeholders)) (known: {version}, {env}, {service})")
+            }
+            return metric
+        }
     }
 
     /// Reports `{name}` placeholders that Slipway does not know (usually typos).

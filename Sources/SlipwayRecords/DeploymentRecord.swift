@@ -192,6 +192,8 @@ public struct StepAnalysis: Sendable, Codable, Hashable {
     public let baseline: Metrics?
     public let decision: StepDecision
     public let reason: String
+    /// The `rollback.metrics` queries in the step's last window, both versions.
+    public var queries: [QueryReading] = []
 
     public init(step: String, weight: Int, milliseconds: Int, windows: Int, inconclusiveWindows: Int,
                 canary: Metrics, baseline: Metrics?, decision: StepDecision, reason: String) {
@@ -204,6 +206,25 @@ public struct StepAnalysis: Sendable, Codable, Hashable {
         self.baseline = baseline
         self.decision = decision
         self.reason = reason
+    }
+}
+
+/// One `rollback.metrics` query in one window: its value for the new and the previous version
+/// (nil: no data), its bound and what it decided.
+public struct QueryReading: Sendable, Codable, Hashable {
+    public let name: String
+    public let value: Double?
+    public let previous: Double?
+    public let bound: String
+    /// `pass`, `fail` or `inconclusive`, and why.
+    public let verdict: String
+
+    public init(name: String, value: Double?, previous: Double?, bound: String, verdict: String) {
+        self.name = name
+        self.value = value
+        self.previous = previous
+        self.bound = bound
+        self.verdict = verdict
     }
 }
 

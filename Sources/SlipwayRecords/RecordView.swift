@@ -111,6 +111,12 @@ struct RecordView {
             ["host": Self.cell(host.host), "instances": "\(host.instances)", "version": Self.cell(host.version), "result": Self.cell(host.result),
              "since": host.since.map { Timestamp.iso($0) } ?? "—"]
         }
+        let readings = record.analysis.flatMap { step in step.queries.map { (step.step, $0) } }
+        context["hasQueries"] = !readings.isEmpty
+        context["queries"] = readings.map { step, reading -> [String: String] in
+            ["step": Self.cell(step), "name": Self.cell(reading.name), "value": Self.number(reading.value),
+             "previous": Self.number(reading.previous), "bound": Self.cell(reading.bound), "verdict": Self.cell(String(reading.verdict.prefix(200)))]
+        }
         context["hasNotifications"] = !record.notifications.isEmpty
         context["notifications"] = record.notifications.map { delivery -> [String: String] in
             ["event": delivery.event.rawValue, "channel": Self.cell(delivery.channel), "state": delivery.state.rawValue,
@@ -120,6 +126,12 @@ struct RecordView {
     }
 
     static let strategyWords: [StrategyName: String] = [.rolling: "Rolling update", .canary: "Canary", .blueGreen: "Blue-green switch", .none: "Refused"]
+
+    /// A query's value for a table: `—` for no data, four significant digits.
+    static func number(_ value: Double?) -> String {
+        guard let value else { return "—" }
+        return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.4g", value)
+    }
 
     static func cell(_ text: String) -> String {
         text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")

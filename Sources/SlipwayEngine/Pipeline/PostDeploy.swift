@@ -119,6 +119,19 @@ extension PipelineRun {
         if case .fail(let trigger) = verdict {
             throw DeploymentFailure(reason: "post-deploy observation: \(reason)", trigger: trigger)
         }
-        return verdict == .inconclusive ? "inconclusive: \(reason)" : reason
+        var checks = context.metricChecks
+        checks.afterRollout = true
+        let metrics = await checks.judge()
+        let readings = metrics.readings.map { "\($0.name) \(MetricChecks.text($0.value))" + ($0.previous.map { " (previous \(MetricChecks.text($0))" + ")" } ?? "") }
+        switch metrics.verdict {
+        case .fail(let trigger):
+            throw DeploymentFailure(reason: "post-deploy observation: \(metrics.reason)", trigger: trigger)
+        case .inconclusive:
+            // The last gate: a query with no data here is a version nobody can vouch for.
+            throw DeploymentFailure(reason: "post-deploy observation: \(metrics.reason); not passed on no data", trigger: .inconclusive)
+        case .pass:
+            let text = verdict == .inconclusive ? "inconclusive: \(reason)" : reason
+            return checks.isEmpty ? text : "\(text); \(readings.joined(separator: ", "))"
+        }
     }
 }

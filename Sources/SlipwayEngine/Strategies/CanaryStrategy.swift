@@ -77,6 +77,8 @@ final class StepAnalyzer {
     /// The last baseline window with traffic: what the canary is held to when the baseline
     /// serves nothing (the 100% step).
     private var reference: Sample?
+    /// The `rollback.metrics` readings of the last window, for the step's row.
+    private var readings: [QueryReading] = []
 
     init(context: DeploymentContext, duration: TimeSpan, interval: TimeSpan, fresh: [InstanceRecord], baseline: [InstanceRecord]) {
         self.context = context
@@ -99,9 +101,11 @@ final class StepAnalyzer {
         var lastReason = ""
 
         func row(_ decision: StepDecision, _ reason: String) -> StepAnalysis {
-            StepAnalysis(step: label, weight: percent, milliseconds: started.elapsedMilliseconds, windows: windows,
-                         inconclusiveWindows: inconclusive, canary: total.canary.metrics,
-                         baseline: total.baseline.requests > 0 ? total.baseline.metrics : nil, decision: decision, reason: reason)
+            var row = StepAnalysis(step: label, weight: percent, milliseconds: started.elapsedMilliseconds, windows: windows,
+                                   inconclusiveWindows: inconclusive, canary: total.canary.metrics,
+                                   baseline: total.baseline.requests > 0 ? total.baseline.metrics : nil, decision: decision, reason: reason)
+            row.queries = readings
+            return row
         }
 
         while true {
@@ -149,13 +153,24 @@ final class StepAnalyzer {
         }
     }
 
-    /// One window's verdict: the numbers first, then (unless health already failed) the smoke checks.
+    /// One window's verdict: HAProxy's numbers first, then (unless health already failed) the
+    /// smoke checks, then the `rollback.metrics` queries: a window passes only when every
+    /// query has data within its bound.
     private func judgeWindow(_ judge: Judge, _ window: Sample, baseline: Sample) async -> (Verdict, String) {
         let (verdict, reason) = judge.judge(canary: window, baseline: baseline, reference: reference)
         if verdict != .fail(.health), let failure = await context.smoke.failure(of: fresh) {
             return (.fail(.smoke), failure)
         }
-        return (verdict, reason)
+        let checks = context.metricChecks
+        guard !checks.isEmpty, verdict != .fail(.health) else { return (verdict, reason) }
+        if case .fail = verdict { return (verdict, reason) }
+        let metrics = await checks.judge()
+        readings = metrics.readings
+        switch metrics.verdict {
+        case .fail: return (metrics.verdict, metrics.reason)
+        case .inconclusive: return (.inconclusive, "\(reason); \(metrics.reason)")
+        case .pass: return (verdict, "\(reason); \(metrics.reason)")
+        }
     }
 }
 
