@@ -11,10 +11,12 @@ public enum Daemon {
         state.root.appendingPathComponent("control.sock").path
     }
 
-    /// - Parameter remote: set in remote mode: fetched and pushed on every wake-up of the loop,
-    ///   and polled every `poll` (the local clone's ref only moves when Slipway moves it).
+    /// - Parameters:
+    ///   - remote: set in remote mode: fetched and pushed on every wake-up of the loop, and
+    ///     polled every `poll` (the local clone's ref only moves when Slipway moves it).
+    ///   - status: the status page and metrics server, when it is on.
     public static func run(engine: Engine, inFlight: InFlight, poll: Duration, inotify: Bool = true, remote: RemoteSync? = nil,
-                           logger: Logger) async throws {
+                           status: StatusServer? = nil, logger: Logger) async throws {
         let lock = try RepositoryLock(file: engine.configuration.state.lockFile)
         defer { withExtendedLifetime(lock) {} }
         let triggers = Triggers()
@@ -27,7 +29,7 @@ public enum Daemon {
             watcher,
             ControlServer(socketPath: controlSocket(engine.configuration.state), triggers: triggers, inFlight: inFlight, logger: logger),
             Reconciler(engine: engine, triggers: triggers, inFlight: inFlight, remote: remote, logger: logger),
-        ]
+        ] + (status.map { [$0] } ?? [])
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.notice("watching", metadata: ["branch": "\(repository.branch)", "poll": "\(poll)"])

@@ -99,7 +99,7 @@ extension OpsRepository {
     func awaitApproval(of name: EnvironmentName, manifest: ObjectID, since: ObjectID, timeout: TimeSpan, trust: TrustCheck,
                        checklist: [String] = [], log: RunLog) async throws -> Approval {
         let deadline = ContinuousClock.now + timeout.duration
-        log.report(log.phaseInProgress?.percent(0.5) ?? 0, "waiting for: slipway approve \(name)")
+        log.report(log.phaseInProgress?.percent(0.5) ?? 0, "\(EnvironmentView.waitingForApproval) \(name)")
         log.announce?(.waiting, "\(name): waiting for approval: slipway approve \(name)") { event in
             event.approve = "slipway approve \(name)"
             event.checklist = checklist.isEmpty ? nil : checklist

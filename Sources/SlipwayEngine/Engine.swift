@@ -21,6 +21,8 @@ public struct EngineConfiguration: Sendable {
     public var author: Signature
     /// Delivers the events of runs to the channels their manifests name (`notify:`).
     public var notifier: Notifier
+    /// Counts runs, windows and deliveries (see `counting(with:)`); nothing by default.
+    public private(set) var telemetry = Telemetry()
 
     public init(state: StateDirectory, environment: [String: String], resolver: ExecutableResolver, logger: Logger,
                 progress: any ProgressReporter = SilentProgress(),
@@ -32,6 +34,14 @@ public struct EngineConfiguration: Sendable {
         self.progress = progress
         self.author = author
         self.notifier = Notifier(logger: logger)
+    }
+
+    /// This configuration counting with `telemetry`, the notifications' deliveries included.
+    public func counting(with telemetry: Telemetry) -> EngineConfiguration {
+        var configuration = self
+        configuration.telemetry = telemetry
+        configuration.notifier = Notifier(logger: logger) { telemetry.notification(channel: $0, event: $1, state: $2) }
+        return configuration
     }
 }
 
@@ -140,6 +150,7 @@ public struct Engine: Sendable {
         let commit = try await commitRecord(record, status: outcome.status, upstream: outcome.upstreamStatus)
         configuration.failpoint?.reached("committed")
         Journal.clear(configuration.state.journal(name))
+        configuration.telemetry.ended(record)
         outcome.announce?.outcome(record, refused: outcome.refused)
         return commit
     }

@@ -56,6 +56,8 @@ final class RunLog {
     private(set) var analysis: [StepAnalysis] = []
     /// Tells the run's notification channels (waiting for approval, a step passed).
     var announce: Announcer?
+    /// Counts the analysis windows' figures.
+    var telemetry = Telemetry()
     /// The rollback so far, for the journal (the run's result reads it from `DeploymentFailure`).
     var rollback: RollbackReport?
     /// Where every phase and step is written before and after it acts (nil: not journaled).

@@ -81,14 +81,17 @@ public struct TargetSpec: Sendable, Hashable, Codable {
 public struct TrafficSpec: Sendable, Hashable, Codable {
     /// The address HAProxy listens on for this environment.
     public var listen: ListenAddress
+    /// Where HAProxy serves its own Prometheus exporter (`/metrics`) and stats page (`/stats`).
+    public var stats: ListenAddress? = nil
 }
 
 extension Manifest {
-    /// The addresses this environment binds, by the key that names them: its front, and the
-    /// preview of a blue-green strategy.
+    /// The addresses this environment binds, by the key that names them: its front, the
+    /// preview of a blue-green strategy, HAProxy's stats.
     public var addresses: [(key: String, address: ListenAddress)] {
         var addresses = [("traffic.listen", traffic.listen)]
         if case .blueGreen(let spec) = strategy, let preview = spec.preview { addresses.append(("preview", preview)) }
+        if let stats = traffic.stats { addresses.append(("traffic.stats", stats)) }
         return addresses
     }
 }

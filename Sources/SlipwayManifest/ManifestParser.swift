@@ -148,9 +148,9 @@ struct ManifestDecoder {
     }
 
     func traffic(_ top: Fields) -> TrafficSpec? {
-        guard let traffic = reader.section(top, "traffic", allowed: ["listen"], required: true),
+        guard let traffic = reader.section(top, "traffic", allowed: ["listen", "stats"], required: true),
               let listen = address(traffic, "listen", required: true) else { return nil }
-        return TrafficSpec(listen: listen)
+        return TrafficSpec(listen: listen, stats: address(traffic, "stats"))
     }
 
     func address(_ fields: Fields, _ key: String, required: Bool = false) -> ListenAddress? {

@@ -54,6 +54,19 @@ public enum HAProxyConfig {
                 "    http-check expect status \(settings.expectStatus)",
             ]
         }
+        if let stats = settings.stats {
+            // HAProxy's own exporter (built in since 2.4): the front's and every server's
+            // counters, scraped by Prometheus; the stats page beside it for people.
+            lines += [
+                "",
+                "frontend stats",
+                "    bind \(stats)",
+                "    http-request use-service prometheus-exporter if { path /metrics }",
+                "    stats enable",
+                "    stats uri /stats",
+                "    stats refresh 5s",
+            ]
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

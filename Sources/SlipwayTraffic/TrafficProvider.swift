@@ -26,6 +26,8 @@ public struct FrontSettings: Sendable, Hashable, Codable {
     public var fall: Int
     /// A second address that serves only the set being previewed (blue-green), if any.
     public var preview: String?
+    /// Where HAProxy serves its Prometheus exporter and stats page, if anywhere.
+    public var stats: String? = nil
 
     public init(listen: String, healthPath: String, expectStatus: Int, intervalMilliseconds: Int,
                 timeoutMilliseconds: Int, rise: Int, fall: Int, preview: String? = nil) {

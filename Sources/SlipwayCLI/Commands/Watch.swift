@@ -4,6 +4,7 @@ import Logging
 import SlipwayDaemon
 import SlipwayEngine
 import SlipwayManifest
+import Prometheus
 
 extension Slipway {
     struct Watch: AsyncParsableCommand {
@@ -24,8 +25,22 @@ extension Slipway {
             valueName: "url"))
         var remote: String?
 
+        @Option(name: .long, help: ArgumentHelp(
+            "Where the status page, its JSON API and Prometheus metrics are served (host:port; port 0 picks one, written to <state>/http.address), or off.",
+            valueName: "address"))
+        var http: String = "127.0.0.1:9870"
+
         func validate() throws {
             guard let span = TimeSpan(text: poll), span.milliseconds >= 50 else { throw ValidationError("--poll must be a duration of at least 50ms") }
+            guard http == "off" || httpAddress != nil else { throw ValidationError("--http must be host:port (an IPv4 address or localhost) or off") }
+        }
+
+        var httpAddress: (host: String, port: Int)? {
+            guard let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+            let host = String(http[..<colon])
+            let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+            guard host == "localhost" || (octets.count == 4 && octets.allSatisfy { UInt8($0) != nil }) else { return nil }
+            return (host == "localhost" ? "127.0.0.1" : host, port)
         }
 
         func run() async throws {
@@ -39,10 +54,15 @@ extension Slipway {
             let inFlight = InFlight()
             var logger = global.logger
             logger.logLevel = min(logger.logLevel, .notice)
-            let engine = global.engine(repository, progress: inFlight)
+            // One registry per daemon, handed to swift-metrics as its factory (never bootstrapped globally).
+            let registry = PrometheusCollectorRegistry()
+            let telemetry = Telemetry(factory: PrometheusMetricsFactory(registry: registry))
+            let plain = global.engine(repository, progress: inFlight)
+            let engine = Engine(repository: repository, configuration: plain.configuration.counting(with: telemetry))
             let sync = remote.map { RemoteSync(url: $0, repository: repository, state: engine.configuration.state, logger: logger) }
+            let status = httpAddress.map { StatusServer(host: $0.host, port: $0.port, engine: engine, inFlight: inFlight, registry: registry, logger: logger) }
             try await Daemon.run(engine: engine, inFlight: inFlight, poll: TimeSpan(text: poll)?.duration ?? .seconds(1),
-                                 inotify: !noInotify, remote: sync, logger: logger)
+                                 inotify: !noInotify, remote: sync, status: status, logger: logger)
         }
     }
 

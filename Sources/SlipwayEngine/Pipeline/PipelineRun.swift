@@ -74,6 +74,7 @@ struct PipelineRun {
         let log = RunLog(environment: environment, progress: engine.progress, journal: journal, stop: stop)
         let announce = await announcer(deployment)
         log.announce = announce
+        log.telemetry = engine.telemetry
         if signature.isRefused == false {
             announce(.started, "\(environment): \(manifest.service) \(status?.version ?? "none") → \(manifest.version) started (\(manifest.strategy.name.rawValue))")
         }

@@ -234,10 +234,11 @@ extension PipelineRun {
     func prepareTraffic(_ traffic: any TrafficProvider, target: any Target) async throws -> (serving: [InstanceRecord], warm: [InstanceRecord]) {
         await engine.state.stopExpiredWarm(environment, stopTimeout: manifest.run.stopTimeout.duration, variables: engine.environment, logger: engine.logger)
         let live = try await target.forgetStopped()
-        let settings = FrontSettings(
+        var settings = FrontSettings(
             listen: manifest.traffic.listen.description, healthPath: manifest.health.http.path, expectStatus: manifest.health.http.expect,
             intervalMilliseconds: manifest.health.interval.milliseconds, timeoutMilliseconds: manifest.health.timeout.milliseconds,
             rise: manifest.health.healthyThreshold, fall: manifest.health.unhealthyThreshold, preview: previewAddress)
+        settings.stats = manifest.traffic.stats?.description
         let weight = { (instance: InstanceRecord) in instance.warmUntil == nil ? 100 : 0 }
         try await traffic.ensureRunning(settings, servers: Dictionary(uniqueKeysWithValues: live.map { ($0.backend, weight($0)) }))
         let known = Set(try await traffic.stats().map(\.name))

@@ -116,6 +116,7 @@ final class StepAnalyzer {
             let base = Sample.between(previous, current, servers: baselineNames)
             previous = current
             windows += 1
+            context.log.telemetry.window(context.environment, canary: canary.metrics, baseline: base.requests > 0 ? base.metrics : nil)
             pending = (pending.canary.adding(canary), pending.baseline.adding(base))
             total = (total.canary.adding(canary), total.baseline.adding(base))
             var window = pending.canary

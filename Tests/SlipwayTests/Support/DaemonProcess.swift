@@ -29,7 +29,9 @@ struct DaemonProcess {
                       environment added: [String: String] = [:]) throws -> DaemonProcess {
         let log = ops.root.appendingPathComponent("daemon-\(UUID().uuidString.prefix(6)).log")
         let repo = extra.contains("--repo") ? [] : ["--repo", ops.repo.path]
-        let arguments = [Command.slipway.path, "watch"] + repo + ["--poll", poll, "--log-level", "info"] + extra
+        // Each daemon's status page on a port of its own (tests run side by side).
+        let http = extra.contains("--http") ? [] : ["--http", "127.0.0.1:0"]
+        let arguments = [Command.slipway.path, "watch"] + repo + ["--poll", poll, "--log-level", "info"] + http + extra
         let environment = ProcessInfo.processInfo.environment.merging(Command.gitIdentity) { _, new in new }.merging(added) { _, new in new }
         let pid = try Command.background(arguments, environment: environment, log: log)
         return DaemonProcess(pid: pid, log: log)

@@ -40,4 +40,15 @@ struct PrometheusServer {
     func value(_ query: String) async -> Double? {
         try? await PrometheusQuery.value(of: query, at: url)
     }
+
+    /// Polls `query` until it gives `expected` or `seconds` pass; returns the last value.
+    func wait(for query: String, toBe expected: Double, within seconds: Double = 30) async -> Double? {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        var last = await value(query)
+        while last != expected, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(250))
+            last = await value(query)
+        }
+        return last
+    }
 }

@@ -1,0 +1,163 @@
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+public import SlipwayEngine
+import SlipwayCore
+import SlipwayHost
+import Hummingbird
+import HummingbirdCore
+import HTTPTypes
+public import Prometheus
+import NIOCore
+import Synchronization
+
+/// The daemon's HTTP side (README, "Status page and metrics"), read-only: the status page
+/// (`/`), its JSON API (`/api/environments`, `/api/environments/ENV/deployments`,
+/// `/api/environments/ENV/records`) and Prometheus metrics (`/metrics`). It listens on
+/// 127.0.0.1 unless told otherwise. An address it cannot bind is logged: the daemon goes on
+/// deploying without it. Idle clients are closed after 30 s and request heads are bounded,
+/// so no client can hold it.
+public struct StatusServer: Service {
+    let host: String
+    let port: Int
+    let engine: Engine
+    let inFlight: InFlight
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+
+    public init(host: String, port: Int, engine: Engine, inFlight: InFlight, registry: PrometheusCollectorRegistry, logger: Logger) {
+        self.host = host
+        self.port = port
+        self.engine = engine
+        self.inFlight = inFlight
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// Where the address it listens on is written once bound (`--http 127.0.0.1:0` picks a port).
+    public static func addressFile(_ state: StateDirectory) -> URL { state.root.appendingPathComponent("http.address") }
+
+    public func run() async throws {
+        let file = Self.addressFile(engine.configuration.state)
+        let logger = self.logger
+        let http = HTTP1Channel.Configuration(
+            idleTimeout: .seconds(30), httpDecoderConfiguration: .init(maxHeaderFieldSize: 8192, maxHeaderListSize: 16384, maxHeaderFieldCount: 100))
+        let app = Application(
+            router: router(), server: .http1(configuration: http),
+            configuration: .init(address: .hostname(host, port: port), serverName: "slipway"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress.map { "\($0.ipAddress ?? "127.0.0.1"):\($0.port ?? 0)" } ?? ""
+                try? Data((bound + "\n").utf8).write(to: file, options: .atomic)
+                logger.notice("status page and metrics", metadata: ["url": "http://\(bound)/"])
+            },
+            logger: logger)
+        do {
+            try await app.run()
+        } catch {
+            logger.error("the status page and metrics are off: the address cannot be served", metadata: ["listen": "\(host):\(port)", "error": "\(error)"])
+            try? await gracefulShutdown()
+        }
+        try? FileManager.default.removeItem(at: file)
+    }
+
+    private func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        let engine = self.engine, inFlight = self.inFlight, registry = self.registry
+        let gauges = InstanceGauges(registry: registry)
+        router.get("/") { _, _ in Self.response(StatusPage.html, type: "text/html; charset=utf-8") }
+        router.get("/status.js") { _, _ in Self.response(StatusPage.script, type: "text/javascript; charset=utf-8") }
+        router.get("/metrics") { _, _ -> Response in
+            gauges.update(from: (try? await engine.overview()) ?? [])
+            return Self.response(String(decoding: registry.emitToBuffer(), as: UTF8.self), type: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        router.get("/api/environments") { _, _ -> Response in
+            let views = try await engine.overview()
+            let runs = Dictionary(inFlight.current.map { ($0.environment.rawValue, $0) }) { first, _ in first }
+            return try Self.json(views.map { EnvironmentState(view: $0, run: runs[$0.environment]) })
+        }
+        router.get("/api/environments/:env/deployments") { _, context -> Response in
+            guard let name = context.parameters.get("env").flatMap(EnvironmentName.init(text:)) else { return Self.response("no such environment\n", status: .notFound) }
+            return try Self.json(try await engine.repository.history(of: name, limit: 100))
+        }
+        router.get("/api/environments/:env/records") { _, context -> Response in
+            guard let name = context.parameters.get("env").flatMap(EnvironmentName.init(text:)) else { return Self.response("no such environment\n", status: .notFound) }
+            return try Self.json(await engine.latestRecords(of: name, count: 3).map { ["path": $0.path, "text": $0.text] })
+        }
+        return router
+    }
+
+    /// An environment with the daemon's run in flight and the approval it waits for, if any.
+    struct EnvironmentState: Encodable {
+        let view: EnvironmentView
+        let run: InFlight.Entry?
+
+        func encode(to encoder: any Encoder) throws {
+            try view.encode(to: encoder)
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encodeIfPresent(run.map { Run(phase: $0.phase, step: $0.step, percent: $0.percent, since: $0.since) }, forKey: .run)
+            if let run, run.step.hasPrefix(EnvironmentView.waitingForApproval) {
+                try container.encode(Approval(command: "slipway approve \(view.environment)", checklist: view.checklist), forKey: .approval)
+            }
+        }
+
+        enum Keys: String, CodingKey { case run, approval }
+        struct Run: Encodable {
+            let phase: String
+            let step: String
+            let percent: Int
+            let since: Date
+        }
+        struct Approval: Encodable {
+            let command: String
+            let checklist: [String]
+        }
+    }
+
+    static func response(_ text: String, type: String = "text/plain; charset=utf-8", status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        headers[.cacheControl] = "no-store"
+        // The page runs only its own script, and nothing it shows is read as markup.
+        for (name, value) in [("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'")] {
+            if let name = HTTPField.Name(name) { headers[name] = value }
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func json(_ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return response(String(decoding: try encoder.encode(value), as: UTF8.self), type: "application/json")
+    }
+}
+
+/// `slipway_instances{env,version,state}`, set from what runs at each scrape; a set that no
+/// longer exists is removed rather than left at its last value.
+final class InstanceGauges: Sendable {
+    private let registry: PrometheusCollectorRegistry
+    private let known = Mutex<[String: Gauge]>([:])
+
+    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    func update(from views: [EnvironmentView]) {
+        var counts: [[String]: Int] = [:]
+        for view in views {
+            for instance in view.instances { counts[[view.environment, instance.version, instance.state], default: 0] += 1 }
+        }
+        known.withLock { known in
+            var seen: Set<String> = []
+            for (labels, count) in counts {
+                let key = labels.joined(separator: "\u{1}")
+                seen.insert(key)
+                let gauge = known[key] ?? registry.makeGauge(name: "slipway_instances", labels: [("env", labels[0]), ("version", labels[1]), ("state", labels[2])])
+                gauge.set(Double(count))
+                known[key] = gauge
+            }
+            for (key, gauge) in known where !seen.contains(key) {
+                registry.unregisterGauge(gauge)
+                known[key] = nil
+            }
+        }
+    }
+}
