@@ -63,4 +63,57 @@ struct StatusPageTests {
             }
         }
     }
+
+    /// Runs headless Chromium on `url` (its own profile folder, removed after); with `screenshot`
+    /// it writes a PNG there, otherwise returns the DOM after the page's script ran.
+    func chromium(_ url: String, in root: URL, screenshot: URL? = nil) throws -> String {
+        let profile = root.appendingPathComponent("chromium-\(UUID().uuidString.prefix(6))")
+        defer { try? FileManager.default.removeItem(at: profile) }
+        let output = screenshot.map { ["--screenshot=\($0.path)", "--window-size=1280,800"] } ?? ["--dump-dom"]
+        let result = try Command.run(URL(fileURLWithPath: "/usr/bin/chromium"), [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=\(profile.path)",
+            "--virtual-time-budget=2000",
+        ] + output + [url], timeout: .seconds(60))
+        return result.stdout
+    }
+
+    @Test("headless Chromium opens the status page during a canary and sees its step change; a screenshot is kept")
+    func pageDuringCanary() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try await eventually { try records(ops) == 1 }, "\(daemon.output)")
+                let http = try #require(await address(ops), "\(daemon.output)")
+                let page = "http://127.0.0.1:\(http.port)/"
+                let idle = try chromium(page, in: ops.root)
+                #expect(idle.contains("web 1.0.0") && idle.contains("succeeded"), "the page shows what runs: \(idle.prefix(2000))")
+                let client = LoadClient(port: port)
+                defer { _ = client.stop() }
+                try ops.commit("Environments/production.yaml", testManifest(
+                    version: "2.0.0", listen: port, strategy: "canary: { steps: [25, 50, 100], stepDuration: 4s, analysisInterval: 1s }",
+                    rollback: CanaryTests.policy))
+                var steps: [String] = [], screenshot = false
+                let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                    .appendingPathComponent(".build/test-artifacts")
+                try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+                let picture = artifacts.appendingPathComponent("status-page-canary.png")
+                let deadline = ContinuousClock.now + .seconds(60)
+                while Set(steps.filter { $0.contains("step ") }).count < 2, try records(ops) < 2, ContinuousClock.now < deadline {
+                    let dom = try chromium(page, in: ops.root)
+                    if let step = dom.range(of: #"class="step">[^<]*"#, options: .regularExpression).map({ String(dom[$0].dropFirst(13)) }) {
+                        steps.append(step)
+                        if !screenshot, step.contains("step ") {
+                            _ = try chromium(page, in: ops.root, screenshot: picture)
+                            screenshot = true
+                        }
+                    }
+                }
+                let distinct = Set(steps.filter { $0.contains("step ") })
+                #expect(distinct.count >= 2, "the page showed the canary's step change: \(steps)")
+                #expect(FileManager.default.fileExists(atPath: picture.path), "screenshot kept at \(picture.path)")
+                #expect(try await eventually(within: 60) { try records(ops) == 2 }, "\(daemon.output)")
+            }
+        }
+    }
 }
