@@ -83,6 +83,14 @@ struct OutputOptions: ParsableArguments {
         encoder.dateEncodingStrategy = .iso8601
         Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
+
+    /// One JSON document on one line (for streams: `logs -f --json`).
+    func print(compact value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
 }
 
 /// Writes to standard error.

@@ -10,7 +10,7 @@ struct Slipway: AsyncParsableCommand {
         commandName: "slipway",
         abstract: "Deploy by committing to Environments/<env>.yaml; read what happened in git log.",
         version: "0.1.0",
-        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Watch.self, Status.self, History.self, Show.self, Archive.self, Rollback.self, Suspend.self, Resume.self, TrustCommand.self, Approve.self,
+        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Watch.self, Status.self, Logs.self, History.self, Show.self, Archive.self, Rollback.self, Suspend.self, Resume.self, TrustCommand.self, Approve.self,
                       Notify.self, HooksCommand.self, Down.self, Demo.self]
     )
 

@@ -13,6 +13,7 @@ extension Slipway {
             abstract: "Run one reconcile pass now: deploy what differs, commit a record per deployment.")
 
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
 
         @Flag(name: .long, help: "Also re-run manifests that failed before (normally Slipway waits for a change).")
         var retryFailed = false
@@ -30,7 +31,7 @@ extension Slipway {
             let engine = global.engine(repository, progress: ProgressDisplay())
             if dryRun { return try await printDryRun(engine) }
             let (plan, outcomes) = try await engine.apply(try environmentNames(environments), retryFailed: retryFailed)
-            let succeeded = Self.report(plan: plan, outcomes: outcomes)
+            let succeeded = output.json ? try Self.printJSON(plan: plan, outcomes: outcomes, output: output) : Self.report(plan: plan, outcomes: outcomes)
             // The deployments are done; their last events may still be on their way (or being retried).
             if await !engine.configuration.notifier.drain(within: .seconds(30)) {
                 printError("some notifications were still being retried after 30 s; they are dropped")
@@ -55,6 +56,39 @@ extension Slipway {
                 DryRun.describe(environment, manifest: manifest).forEach { print($0) }
             }
             if !plan.invalid.isEmpty { throw ExitCode(1) }
+        }
+
+        struct Report: Encodable {
+            let outcomes: [Outcome]
+            /// `path:line:col: message` of each invalid manifest.
+            let invalid: [String]
+        }
+
+        struct Outcome: Encodable {
+            let environment: String
+            let action: String
+            let result: String?
+            let version: String?
+            let previousVersion: String?
+            let reason: String?
+            let record: String?
+            let commit: String?
+            let revert: String?
+            let error: String?
+        }
+
+        /// Prints what happened as JSON (`--json`); false when anything failed or a manifest is invalid.
+        static func printJSON(plan: SlipwayEngine.Plan, outcomes: [ApplyOutcome], output: OutputOptions) throws -> Bool {
+            let rows = outcomes.map { outcome in
+                Outcome(environment: outcome.plan.environment.rawValue, action: outcome.plan.action.rawValue, result: outcome.record?.result.rawValue,
+                        version: outcome.record?.version, previousVersion: outcome.record?.previousVersion,
+                        reason: outcome.record?.reason ?? outcome.plan.reason, record: outcome.record?.path, commit: outcome.commit?.hex,
+                        revert: outcome.revert?.hex, error: outcome.error)
+            }
+            try output.print(json: Report(outcomes: rows, invalid: plan.invalid.map { "\($0)" }))
+            return plan.invalid.isEmpty && outcomes.allSatisfy { outcome in
+                outcome.error == nil && !(outcome.record?.isFailure ?? false) && ![.blocked, .held].contains(outcome.plan.action)
+            }
         }
 
         /// Prints what happened; false when anything failed or a manifest is invalid.

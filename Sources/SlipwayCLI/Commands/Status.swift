@@ -18,6 +18,9 @@ extension Slipway {
         @Argument(help: "Environment to show (default: all).")
         var environment: String?
 
+        @Flag(name: .long, help: "Show it again every second until interrupted (with --json: one document per line).")
+        var watch = false
+
         func validate() throws { _ = try environmentNames(environment.map { [$0] } ?? []) }
 
         static let decoder: JSONDecoder = {
@@ -49,6 +52,17 @@ extension Slipway {
         }
 
         func run() async throws {
+            guard watch else { return try await show() }
+            while true {
+                if !output.json { print("\u{1B}[H\u{1B}[2J", terminator: "") }  // home, clear: each frame replaces the last
+                print("slipway status — \(Timestamp.iso(Date()))\n")
+                try await show()
+                fflush(nil)
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+
+        func show() async throws {
             let repository = try await global.openRepository()
             let state = global.stateDirectory(for: repository)
             let tip = try await repository.tip()

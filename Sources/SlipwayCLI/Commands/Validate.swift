@@ -12,6 +12,7 @@ extension Slipway {
             abstract: "Validate the manifests in Environments/; errors as path:line:col: message.")
 
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: OutputOptions
 
         @Option(name: .long, help: "Validate the manifests at this revision (default: the branch tip).")
         var ref: String?
@@ -66,9 +67,28 @@ extension Slipway {
             try report(desired.environments)
         }
 
+        struct Report: Encodable {
+            let valid: [String]
+            let problems: [Problem]
+        }
+
+        struct Problem: Encodable {
+            let path: String
+            let line: Int
+            let column: Int
+            let message: String
+        }
+
         func report(_ environments: EnvironmentSet) throws {
-            for diagnostic in environments.diagnostics { print(diagnostic) }
             let valid = environments.manifests.keys.sorted()
+            if output.json {
+                try output.print(json: Report(valid: valid.map(\.rawValue), problems: environments.diagnostics.map {
+                    Problem(path: $0.path, line: $0.line, column: $0.column, message: $0.message)
+                }))
+                if !environments.diagnostics.isEmpty || (valid.isEmpty && !allowEmpty) { throw ExitCode(1) }
+                return
+            }
+            for diagnostic in environments.diagnostics { print(diagnostic) }
             if !environments.diagnostics.isEmpty {
                 let files = Set(environments.diagnostics.map(\.path)).count
                 fflush(nil)  // the diagnostics (stdout) before the summary (stderr) when both go to one place
