@@ -108,6 +108,9 @@ public struct OpsRepository: Sendable {
         return files
     }
 
+    /// Notification channels for every environment, beside each manifest's own `notify:`.
+    public static let sharedNotify = "Notifications/all.yaml"
+
     /// A template's text, nil when it is larger than a template may be.
     func templateText(_ blob: ObjectID) async throws -> String? {
         try await git.readBlob(blob, maximumBytes: RecordTemplates.maximumBytes).map { String(decoding: $0, as: UTF8.self) }

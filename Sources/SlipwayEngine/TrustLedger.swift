@@ -83,13 +83,14 @@ extension TrustCheck {
     }
 
     /// The files whose content decides what runs or what Slipway commits: every file in
-    /// `Environments/` and the templates Slipway reads.
+    /// `Environments/`, the templates Slipway reads and the notifications of every environment.
     func trustedFiles(at tip: ObjectID) async throws -> [String: ObjectID] {
         var files: [String: ObjectID] = [:]
         for entry in try await repository.git.listDirectory("Environments", at: tip) ?? [] where entry.isBlob {
             files["Environments/\(entry.name)"] = entry.id
         }
         for file in try await repository.templateFiles(at: tip) { files["Templates/\(file.name)"] = file.blob }
+        if let blob = try await repository.git.blobID(at: OpsRepository.sharedNotify, in: tip) { files[OpsRepository.sharedNotify] = blob }
         return files
     }
 

@@ -55,7 +55,7 @@ extension OpsRepository {
 
     /// What decides what runs or what Slipway commits: the folders whose changes must be signed
     /// under `Trust/` (records and status files are Slipway's documentation, not read back).
-    public static let trustedFolders = ["Environments", "Trust", "Templates", "Approvals"]
+    public static let trustedFolders = ["Environments", "Trust", "Templates", "Approvals", "Notifications"]
 
     /// Merges in one push the hook checks for a signature that vouches for their other sides.
     static let maximumSignedMerges = 64

@@ -38,6 +38,27 @@ public enum ManifestParser {
             ? [Diagnostic(path: path, line: 1, column: 1, message: "manifest is invalid")] : reader.diagnostics)
     }
 
+    /// Parses `Notifications/all.yaml`: `notify:` channels for every environment, written as in a manifest.
+    public static func parseNotify(_ data: Data, path: String) throws(ManifestErrors) -> [NotifyChannel] {
+        guard data.count <= maximumSize, let text = String(data: data, encoding: .utf8) else {
+            throw ManifestErrors([Diagnostic(path: path, line: 1, column: 1, message: "larger than \(maximumSize / 1024) KiB, or not UTF-8")])
+        }
+        let root: Node
+        do {
+            guard let node = try BoundedYAML.compose(text) else { return [] }
+            root = node
+        } catch let error as ManifestErrors {
+            throw error
+        } catch {
+            throw ManifestErrors([diagnostic(for: error, path: path)])
+        }
+        let reader = NodeReader(path: path)
+        let decoder = ManifestDecoder(reader: reader)
+        let channels = reader.fields(root, at: "", allowed: ["notify"]).map(decoder.notify) ?? []
+        guard reader.diagnostics.isEmpty else { throw ManifestErrors(reader.diagnostics) }
+        return channels
+    }
+
     static func diagnostic(for error: any Error, path: String) -> Diagnostic {
         if let refusal = error as? BoundedYAML.Refusal {
             return Diagnostic(path: path, line: refusal.line, column: refusal.column, message: refusal.message)

@@ -79,6 +79,30 @@ struct NotificationTests {
         }
     }
 
+    @Test("Notifications/all.yaml sends every environment's events; under Trust/ one pushed unsigned is never used, a signed one is")
+    func shared() async throws {
+        try await OpsRepoFixture.with { ops in
+            try await WebhookReceiver.with(in: ops.root, key: Self.key) { receiver in
+                let port = try Ports.free()
+                let secrets = ["HOOK_URL": receiver.url, "HOOK_KEY": Self.key]
+                let alice = try ops.sshKey("alice")
+                try ops.trustedRelease(by: alice, listen: port, apply: false)
+                try ops.commit("Notifications/all.yaml", Self.notify(events: "succeeded"), signedWith: nil)
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.1.0", replicas: 1, listen: port), signedWith: alice.key)
+                let first = try ops.slipway(["apply"], environment: secrets)
+                #expect(first.status == 0, "\(first.output)")
+                #expect(receiver.received().isEmpty, "an unsigned Notifications/all.yaml names no channel: \(receiver.received().map(\.kind))")
+                try ops.commit("Notifications/all.yaml", Self.notify(events: "succeeded, failed"), signedWith: alice.key)
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.2.0", replicas: 1, listen: port), signedWith: alice.key)
+                let second = try ops.slipway(["apply"], environment: secrets)
+                #expect(second.status == 0, "\(second.output)")
+                let requests = receiver.received()
+                #expect(requests.map(\.kind) == ["succeeded"] && requests.allSatisfy { $0.verified }, "\(requests)")
+                #expect(requests.first?.event?["version"]?.text == "1.2.0")
+            }
+        }
+    }
+
     /// The text of every log file under `directory`.
     func logs(under directory: URL) -> String {
         let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []

@@ -57,7 +57,28 @@ extension PipelineRun {
         }
         let template = DeploymentEvent(kind: .started, environment: environment, service: self.manifest.service, version: self.manifest.version,
                                        previousVersion: status?.version, deployment: deployment, commit: trigger.id, message: "")
-        return Announcer(notifier: engine.notifier, channels: manifest.notify.map { channel($0, deployment: deployment) }, template: template)
+        let channels = (manifest.notify + (await sharedChannels())).map { channel($0, deployment: deployment) }
+        return Announcer(notifier: engine.notifier, channels: channels, template: template)
+    }
+
+    /// `Notifications/all.yaml` at the tip, when this machine accepted it under `Trust/` (it
+    /// names where events go and commands to run); one refused or invalid is logged and unused.
+    private func sharedChannels() async -> [NotifyChannel] {
+        let path = OpsRepository.sharedNotify
+        do {
+            guard let blob = try await repository.git.blobID(at: path, in: try await repository.tip()) else { return [] }
+            if case .refused(let why) = try await trust.acceptance(of: path, blob: blob) {
+                engine.logger.warning("notifications for every environment not used", metadata: ["file": "\(path)", "why": "\(why)"])
+                return []
+            }
+            guard let data = try await repository.git.readBlob(blob, maximumBytes: ManifestParser.maximumSize) else {
+                throw EngineError("\(path) is larger than \(ManifestParser.maximumSize / 1024) KiB")
+            }
+            return try ManifestParser.parseNotify(data, path: path)
+        } catch {
+            engine.logger.warning("notifications for every environment not used", metadata: ["file": "\(path)", "why": "\(ErrorText.sentence(error))"])
+            return []
+        }
     }
 
     /// A manifest's channel, its `env:` references resolved now; one that cannot be resolved
