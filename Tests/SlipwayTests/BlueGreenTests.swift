@@ -67,33 +67,6 @@ struct BlueGreenTests {
 
 @Suite("Blue-green preview and approval", .serialized)
 struct BlueGreenApprovalTests {
-    /// Runs `slipway apply` on a thread; `wait()` returns its result.
-    final class Background: @unchecked Sendable {  // `result` is written once by the thread, read after `done`
-        private var result: CommandResult?
-        private let done = DispatchSemaphore(value: 0)
-
-        init(_ ops: OpsRepoFixture, _ arguments: [String]) {
-            Thread.detachNewThread { [self] in
-                result = try? ops.slipway(arguments)
-                done.signal()
-            }
-        }
-
-        func wait() -> CommandResult? {
-            done.wait()
-            return result
-        }
-
-        /// Whether it is still running after `seconds` (a negative check: it must not finish).
-        func stillRunning(after seconds: Double) -> Bool {
-            guard done.wait(timeout: .now() + seconds) == .timedOut else {
-                done.signal()
-                return false
-            }
-            return true
-        }
-    }
-
     @Test("autoPromote: false shows the new set on the preview address and switches only after slipway approve")
     func approval() async throws {
         try await OpsRepoFixture.with { ops in

@@ -103,6 +103,39 @@ struct NotificationTests {
         }
     }
 
+    @Test("a checklist's wait is announced with the checklist and the command that approves; each canary step that passes is announced")
+    func approvalAndSteps() async throws {
+        try await OpsRepoFixture.with { ops in
+            try await WebhookReceiver.with(in: ops.root, key: Self.key) { receiver in
+                let port = try Ports.free()
+                let secrets = ["HOOK_URL": receiver.url, "HOOK_KEY": Self.key]
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+                #expect(try ops.slipway(["apply"]).status == 0)
+                let manifest = testManifest(version: "2.0.0", listen: port, strategy: "canary: { steps: [50, 100], stepDuration: 2s, analysisInterval: 1s }",
+                                            rollback: CanaryTests.policy)
+                    + "gates:\n  checklist: [\"DB migration reviewed\", \"On-call told\"]\n  approvalTimeout: 60s\n" + Self.notify()
+                try ops.commit("Environments/production.yaml", manifest)
+                let client = LoadClient(port: port)
+                defer { _ = client.stop() }
+                let apply = Background(ops, ["apply"], environment: secrets)
+                #expect(await eventually { receiver.received().contains { $0.kind == "waiting-for-approval" } }, "\(receiver.received().map(\.kind))")
+                let waiting = try #require(receiver.received().first { $0.kind == "waiting-for-approval" }?.event)
+                #expect(waiting["approve"]?.text == "slipway approve production")
+                if case .array(let items) = waiting["checklist"] {
+                    #expect(items.compactMap(\.text) == ["DB migration reviewed", "On-call told"])
+                } else {
+                    Issue.record("no checklist in \(waiting)")
+                }
+                #expect(try ops.slipway(["approve", "production"]).status == 0)
+                let result = apply.wait()
+                #expect(result?.status == 0, "\(result?.output ?? "no result")")
+                #expect(receiver.received().map(\.kind) == ["started", "waiting-for-approval", "step-passed", "step-passed", "promoted", "succeeded"],
+                        "\(receiver.received().map(\.kind))")
+                #expect(receiver.received().filter { $0.kind == "step-passed" }.compactMap { $0.event?["step"]?.text } == ["step 1/2", "step 2/2"])
+            }
+        }
+    }
+
     /// The text of every log file under `directory`.
     func logs(under directory: URL) -> String {
         let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []

@@ -183,7 +183,7 @@ struct ChecklistTests {
         try await OpsRepoFixture.with { ops in
             let port = try Ports.free()
             try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, rollback: Self.gates))
-            let apply = BlueGreenApprovalTests.Background(ops, ["apply"])
+            let apply = Background(ops, ["apply"])
             #expect(apply.stillRunning(after: 1.5), "apply must wait for the approval")
             #expect(ops.instances("production").isEmpty, "nothing deployed before the approval")
 
