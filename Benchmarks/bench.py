@@ -7,7 +7,7 @@ from pathlib import Path
 
 BIN = Path(sys.argv[1])
 SLIPWAY = str(BIN / "slipway")
-ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon", "recover", "chaos", "crash"]
+ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon", "observe", "recover", "chaos", "crash"]
 RESULTS = Path(__file__).parent / "results.md"
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -836,6 +836,97 @@ def bench_chaos(work: Path):
     ]
     return "chaos", f"Healing under random kills for {seconds / 60:.0f} minutes", rows, "goals per row"
 
+def webhook_receiver(work: Path, key: str):
+    """Tests/Fixtures/webhook-receiver.py on 127.0.0.1 (it checks the HMAC with Python's own):
+    (process, port, the JSON-lines file of what it received)."""
+    received = work / "received.jsonl"
+    process = subprocess.Popen(["python3", "Tests/Fixtures/webhook-receiver.py", key, str(received), "0", "0"],
+                               stdout=subprocess.PIPE, text=True)
+    port = int(process.stdout.readline())
+    return process, port, received
+
+def percentile(ordered, share):
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+def bench_observe(work: Path):
+    """Event → webhook receiver latency over 50 releases under the daemon; `/metrics` and
+    `/api/environments` with 100 environments deployed; the daemon's memory at rest with the
+    status page and metrics on."""
+    from datetime import datetime, timezone
+    rows = []
+    key = "bench-key-7c1"
+    receiver, hook_port, received = webhook_receiver(work, key)
+    repo = work / "notify"
+    run(["git", "init", "-q", "-b", "main", str(repo)]); (repo / "Environments").mkdir()
+    port = free_port()
+    notify = b'notify:\n  - { name: bench, webhook: env:BENCH_HOOK_URL, secret: env:BENCH_HOOK_KEY }\n'
+    environment = dict(os.environ, BENCH_HOOK_URL=f"http://127.0.0.1:{hook_port}/hook", BENCH_HOOK_KEY=key)
+    log = open(work / "daemon-notify.log", "w")
+    daemon = None
+    try:
+        for round_ in range(51):
+            (repo / "Environments/web.yaml").write_bytes(small_manifest("web", f"1.0.{round_}", port) + notify)
+            run(["git", "add", "-A"], cwd=repo); run(["git", "commit", "-q", "-m", f"Release 1.0.{round_}"], cwd=repo)
+            if daemon is None:
+                daemon = subprocess.Popen([SLIPWAY, "watch", "--repo", str(repo), "--poll", "1s", "--http", "off"],
+                                          stdout=log, stderr=log, env=environment)
+            wait_until(lambda: f"1.0.{round_}" in received.read_text() if received.exists() else False, 60, f"events of 1.0.{round_}")
+            wait_until(lambda: received.read_text().count('"kind": "succeeded"') > round_, 60, f"succeeded of 1.0.{round_}")
+    finally:
+        if daemon:
+            daemon.terminate(); daemon.wait(30)
+        subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
+        receiver.terminate(); receiver.wait(10)
+    latencies, verified = [], True
+    for line in received.read_text().splitlines():
+        entry = json.loads(line)
+        verified = verified and entry["verified"]
+        sent = entry["event"]["time"]
+        whole, _, fraction = sent.rstrip("Z").partition(".")
+        at = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp() + float("0." + (fraction or "0"))
+        latencies.append(entry["at"] - at)
+    ordered = sorted(latencies)
+    rows.append(("event → webhook receiver (queued in the daemon → the receiver has the signed body)",
+                 f"p50 {percentile(ordered, 0.5) * 1000:.1f} ms, p99 {percentile(ordered, 0.99) * 1000:.1f} ms, max {ordered[-1] * 1000:.1f} ms "
+                 f"({len(ordered)} events of 51 releases; every signature verified: {'yes' if verified else 'NO'})", "p99 < 100 ms"))
+
+    # 100 environments under a daemon with the status page and metrics on.
+    repo = work / "hundred"
+    run(["git", "init", "-q", "-b", "main", str(repo)]); (repo / "Environments").mkdir()
+    for i in range(100):
+        (repo / f"Environments/env-{i:03d}.yaml").write_bytes(small_manifest(f"env-{i:03d}", "1.0.0", free_port()))
+    run(["git", "add", "-A"], cwd=repo); run(["git", "commit", "-q", "-m", "100 environments"], cwd=repo)
+    daemon = subprocess.Popen([SLIPWAY, "watch", "--repo", str(repo), "--poll", "1s", "--http", "127.0.0.1:0"],
+                              stdout=open(work / "daemon-hundred.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: run(["git", "log", "--format=%H", "--grep", "Slipway-Result: succeeded"], cwd=repo).stdout.count("\n") >= 100, 900,
+                   "100 environments deployed")
+        address = (repo / ".git/slipway/http.address").read_text().strip()
+        import http.client
+        def get(path):
+            connection = http.client.HTTPConnection(*address.split(":"), timeout=10)
+            started = time.perf_counter()
+            connection.request("GET", path)
+            body = connection.getresponse().read()
+            elapsed = time.perf_counter() - started
+            connection.close()
+            return elapsed, body
+        for path, count, what in [("/metrics", 200, "GET /metrics, 100 environments"), ("/api/environments", 100, "GET /api/environments, 100 environments")]:
+            samples = [get(path) for _ in range(count)]
+            ordered = sorted(elapsed for elapsed, _ in samples)
+            size = len(samples[-1][1])
+            rows.append((what, f"p50 {percentile(ordered, 0.5) * 1000:.1f} ms, p99 {percentile(ordered, 0.99) * 1000:.1f} ms ({count} requests); "
+                               f"{size / 1024:.1f} KiB, {samples[-1][1].count(b'\n')} lines", "p99 < 100 ms"))
+        time.sleep(10)  # at rest: ten polls with nothing to do, after the scrapes
+        status = {l.split(":")[0]: int(l.split()[1]) for l in open(f"/proc/{daemon.pid}/status") if l.startswith(("VmRSS", "RssAnon", "RssFile"))}
+        rows.append(("daemon memory at rest, 100 environments, status page and metrics on, after 300 requests",
+                     f"VmRSS {status['VmRSS'] / 1024:.1f} MB = {status['RssAnon'] / 1024:.1f} MB heap and stacks + {status['RssFile'] / 1024:.1f} MB file pages",
+                     "< 30 MB RSS"))
+    finally:
+        daemon.terminate(); daemon.wait(60)
+        subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
+    return "observe", "Notifications, metrics and the status page (127.0.0.1)", rows, "goals per row"
+
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     memory = next((int(l.split()[1]) // 1024 // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
@@ -859,13 +950,13 @@ def write_section(name, title, rows, goal):
     text = "\n".join(lines) + "\n"
     (sections_dir / f"{name}.md").write_text(text)
     print(text, flush=True)
-    order = ["plan", "history", "apply", "traffic", "daemon", "recover", "chaos", "crash"]
+    order = ["plan", "history", "apply", "traffic", "daemon", "observe", "recover", "chaos", "crash"]
     parts = [(sections_dir / f"{n}.md").read_text() for n in order if (sections_dir / f"{n}.md").exists()]
     RESULTS.write_text("# Benchmark results\n\nWritten by `Benchmarks/run` (all) or `Benchmarks/run NAME` (one section).\n\n" + "\n".join(parts))
 
 def main():
     benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic, "daemon": bench_daemon,
-               "recover": bench_recover, "chaos": bench_chaos, "crash": bench_crash}
+               "observe": bench_observe, "recover": bench_recover, "chaos": bench_chaos, "crash": bench_crash}
     for name in ONLY:
         work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
         try:

@@ -15,8 +15,11 @@ import Synchronization
 /// (`/`), its JSON API (`/api/environments`, `/api/environments/ENV/deployments`,
 /// `/api/environments/ENV/records`) and Prometheus metrics (`/metrics`). It listens on
 /// 127.0.0.1 unless told otherwise. An address it cannot bind is logged: the daemon goes on
-/// deploying without it. Idle clients are closed after 30 s and request heads are bounded,
-/// so no client can hold it.
+/// deploying without it. At most 32 connections at once, idle ones closed after 30 s, request
+/// heads bounded, and what it reads of the repository cached for a second: no client can
+/// starve the daemon of descriptors or of its repository. On a loopback address it answers
+/// only requests that name it (`127.0.0.1:PORT`, `localhost:PORT`), so a web page cannot read
+/// it through a rebound DNS name.
 public struct StatusServer: Service {
     let host: String
     let port: Int
@@ -39,16 +42,19 @@ public struct StatusServer: Service {
 
     public func run() async throws {
         let file = Self.addressFile(engine.configuration.state)
-        let logger = self.logger
+        let logger = self.logger, bound = self.bound
         let http = HTTP1Channel.Configuration(
             idleTimeout: .seconds(30), httpDecoderConfiguration: .init(maxHeaderFieldSize: 8192, maxHeaderListSize: 16384, maxHeaderFieldCount: 100))
         let app = Application(
             router: router(), server: .http1(configuration: http),
-            configuration: .init(address: .hostname(host, port: port), serverName: "slipway"),
+            configuration: .init(address: .hostname(host, port: port), serverName: "slipway",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(Self.maximumConnections)),
             onServerRunning: { channel in
-                let bound = channel.localAddress.map { "\($0.ipAddress ?? "127.0.0.1"):\($0.port ?? 0)" } ?? ""
-                try? Data((bound + "\n").utf8).write(to: file, options: .atomic)
-                logger.notice("status page and metrics", metadata: ["url": "http://\(bound)/"])
+                let port = channel.localAddress?.port ?? 0
+                bound.set(port)
+                let address = "\(channel.localAddress?.ipAddress ?? "127.0.0.1"):\(port)"
+                try? Data((address + "\n").utf8).write(to: file, options: .atomic)
+                logger.notice("status page and metrics", metadata: ["url": "http://\(address)/"])
             },
             logger: logger)
         do {
@@ -60,18 +66,24 @@ public struct StatusServer: Service {
         try? FileManager.default.removeItem(at: file)
     }
 
+    static let maximumConnections = 32
+    /// The port bound, once bound (for the Host check).
+    private let bound = BoundPort()
+
     private func router() -> Router<BasicRequestContext> {
         let router = Router()
-        let engine = self.engine, inFlight = self.inFlight, registry = self.registry
+        let inFlight = self.inFlight, registry = self.registry, engine = self.engine
         let gauges = InstanceGauges(registry: registry)
+        let overview = CachedOverview(engine: engine)
+        if ["127.0.0.1", "localhost"].contains(host) || host.hasPrefix("127.") { router.add(middleware: LoopbackHost(port: bound)) }
         router.get("/") { _, _ in Self.response(StatusPage.html, type: "text/html; charset=utf-8") }
         router.get("/status.js") { _, _ in Self.response(StatusPage.script, type: "text/javascript; charset=utf-8") }
         router.get("/metrics") { _, _ -> Response in
-            gauges.update(from: (try? await engine.overview()) ?? [])
+            gauges.update(from: (try? await overview.get()) ?? [])
             return Self.response(String(decoding: registry.emitToBuffer(), as: UTF8.self), type: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("/api/environments") { _, _ -> Response in
-            let views = try await engine.overview()
+            let views = try await overview.get()
             let runs = Dictionary(inFlight.current.map { ($0.environment.rawValue, $0) }) { first, _ in first }
             return try Self.json(views.map { EnvironmentState(view: $0, run: runs[$0.environment]) })
         }
@@ -130,6 +142,44 @@ public struct StatusServer: Service {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return response(String(decoding: try encoder.encode(value), as: UTF8.self), type: "application/json")
     }
+}
+
+/// `Engine.overview()` computed at most once a second, however many clients ask.
+final class CachedOverview: Sendable {
+    private let engine: Engine
+    private let last = Mutex<(at: ContinuousClock.Instant, views: [EnvironmentView])?>(nil)
+
+    init(engine: Engine) { self.engine = engine }
+
+    func get() async throws -> [EnvironmentView] {
+        if let cached = last.withLock({ $0 }), ContinuousClock.now - cached.at < .seconds(1) { return cached.views }
+        let views = try await engine.overview()
+        last.withLock { $0 = (.now, views) }
+        return views
+    }
+}
+
+/// Answers only requests whose Host names the loopback address it listens on: a page on
+/// another site that rebinds its name to 127.0.0.1 gets 421, never the API.
+struct LoopbackHost: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let port: BoundPort
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let port = self.port.value
+        let host = request.head.authority ?? ""
+        guard ["127.0.0.1:\(port)", "localhost:\(port)"].contains(host.lowercased()) else {
+            return StatusServer.response("this address answers requests for 127.0.0.1:\(port) only\n", status: .misdirectedRequest)
+        }
+        return try await next(request, context)
+    }
+}
+
+/// The port the server bound (0 until then).
+final class BoundPort: Sendable {
+    private let port = Mutex(0)
+    func set(_ value: Int) { port.withLock { $0 = value } }
+    var value: Int { port.withLock { $0 } }
 }
 
 /// `slipway_instances{env,version,state}`, set from what runs at each scrape; a set that no

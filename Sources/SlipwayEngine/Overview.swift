@@ -38,7 +38,8 @@ extension Engine {
     public func overview() async throws -> [EnvironmentView] {
         let state = configuration.state
         let tip = try await repository.tip()
-        let desired = try await repository.desired(at: tip)
+        // Under Trust/, what a manifest nobody signed says is not shown as desired (nor its checklist).
+        let desired = try await repository.desired(at: tip, untrusted: TrustLedger.untrusted(state))
         let orphans = state.knownEnvironments().filter { desired.environments.manifests[$0] == nil && state.savedStatus($0)?.version != nil }
         var views: [EnvironmentView] = []
         for name in desired.environments.ordered + orphans {

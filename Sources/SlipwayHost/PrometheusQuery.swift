@@ -7,8 +7,8 @@ public enum PrometheusQuery {
     /// that returns several series is an error: which one to judge is the query's to say
     /// (`sum`, `max`, …), not Slipway's to guess.
     public static func value(of query: String, at server: String, timeout: Duration = .seconds(5)) async throws -> Double? {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
+        // RFC 3986's unreserved characters, ASCII only: everything else is percent-encoded.
+        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         guard let encoded = query.addingPercentEncoding(withAllowedCharacters: allowed) else { throw PrometheusError("the query cannot be encoded") }
         let base = server.hasSuffix("/") ? String(server.dropLast()) : server
         let response = try await HTTPProbe.get(url: "\(base)/api/v1/query?query=\(encoded)", timeout: timeout)

@@ -23,7 +23,13 @@ public enum Payloads {
         if let approve = event.approve { lines.append("Approve with `\(approve)`") }
         if let evidence = event.evidence { lines.append(evidence) }
         if let record = event.record { lines.append("Record: `\(record)`") }
-        return encode(["text": lines.joined(separator: "\n"), "username": "Slipway"])
+        return encode(["text": slackEscaped(lines.joined(separator: "\n")), "username": "Slipway"])
+    }
+
+    /// `&`, `<` and `>` as Slack asks: text from a reason (a Prometheus error, a commit subject)
+    /// never becomes a mention or a link.
+    static func slackEscaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
     /// `sha256=<hex HMAC-SHA256 of body>`: the `X-Signature` header of Flux's `generic-hmac`.
@@ -56,7 +62,11 @@ public enum Payloads {
 
     private static func encode(_ value: some Encodable) -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        // RFC 3339 to the millisecond, as records write times (a receiver can tell how late an event came).
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp.isoMilliseconds(date))
+        }
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
     }

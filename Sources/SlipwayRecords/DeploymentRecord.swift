@@ -196,7 +196,7 @@ public struct StepAnalysis: Sendable, Codable, Hashable {
     public var queries: [QueryReading] = []
 
     public init(step: String, weight: Int, milliseconds: Int, windows: Int, inconclusiveWindows: Int,
-                canary: Metrics, baseline: Metrics?, decision: StepDecision, reason: String) {
+                canary: Metrics, baseline: Metrics?, decision: StepDecision, reason: String, queries: [QueryReading] = []) {
         self.step = step
         self.weight = weight
         self.milliseconds = milliseconds
@@ -206,6 +206,7 @@ public struct StepAnalysis: Sendable, Codable, Hashable {
         self.baseline = baseline
         self.decision = decision
         self.reason = reason
+        self.queries = queries
     }
 }
 

@@ -54,20 +54,22 @@ public enum HAProxyConfig {
                 "    http-check expect status \(settings.expectStatus)",
             ]
         }
-        if let stats = settings.stats {
-            // HAProxy's own exporter (built in since 2.4): the front's and every server's
-            // counters, scraped by Prometheus; the stats page beside it for people.
-            lines += [
-                "",
-                "frontend stats",
-                "    bind \(stats)",
-                "    http-request use-service prometheus-exporter if { path /metrics }",
-                "    stats enable",
-                "    stats uri /stats",
-                "    stats refresh 5s",
-            ]
-        }
+        if let stats = settings.stats { lines += statsFrontend(stats) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// HAProxy's own Prometheus exporter (built in since 2.4: the front's and every server's
+    /// counters) on `address`, and the stats page beside it for people.
+    static func statsFrontend(_ address: String) -> [String] {
+        [
+            "",
+            "frontend stats",
+            "    bind \(address)",
+            "    http-request use-service prometheus-exporter if { path /metrics }",
+            "    stats enable",
+            "    stats uri /stats",
+            "    stats refresh 5s",
+        ]
     }
 
     /// `check inter … rise … fall …`, shared by static servers and runtime `add server`.

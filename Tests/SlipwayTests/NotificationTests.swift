@@ -136,6 +136,39 @@ struct NotificationTests {
         }
     }
 
+    @Test("a refused manifest's refused event runs the accepted manifest's command, in the accepted manifest's folder: a pushed folder and program are never run")
+    func refusedRunsAcceptedCommand() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let alice = try ops.sshKey("alice")
+            let out = ops.root.appendingPathComponent("notified.txt")
+            // The accepted manifest's command: ./notify.sh in its working directory (Slipway's own, by default).
+            let notify = "notify:\n  - { name: pager, command: [\"./notify.sh\", \"\(out.path)\"], events: [refused, succeeded] }\n"
+            try ops.commit("Trust/allowed_signers", alice.signer + "\n", signedWith: alice.key)
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port) + notify, signedWith: alice.key)
+            let work = ops.stateDirectory.appendingPathComponent("envs/production/work")
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            let good = work.appendingPathComponent("notify.sh")
+            try "#!/bin/sh\necho \"accepted $SLIPWAY_VERSION $(pwd)\" >> \"$1\"\n".write(to: good, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: good.path)
+            let first = try ops.slipway(["apply"])
+            #expect(first.status == 0, "\(first.output)")
+            // Pushed without a signature: a folder in the repo with its own notify.sh, named as the working directory.
+            try ops.commit("evil/notify.sh", "#!/bin/sh\necho PWNED >> \"$1\"\n")
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: ops.workTree.appendingPathComponent("evil/notify.sh").path)
+            try ops.git(["add", "--chmod=+x", "evil/notify.sh"])
+            try ops.git(["commit", "-q", "-m", "make it executable"])
+            let forged = testManifest(version: "6.6.6", replicas: 1, listen: port).replacingOccurrences(of: "  stopTimeout: 2s", with: "  stopTimeout: 2s\n  workingDirectory: evil") + notify
+            try ops.commit("Environments/production.yaml", forged, signedWith: nil)
+            let refused = try ops.slipway(["apply"])
+            #expect(refused.status == 1, "\(refused.output)")
+            let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+            #expect(!text.contains("PWNED"), "\(text)")
+            let lines = text.split(separator: "\n")
+            #expect(lines.count == 2 && lines.allSatisfy { $0.hasPrefix("accepted 1.0.0 ") && $0.hasSuffix("/envs/production/work") }, "\(text)")
+        }
+    }
+
     /// The text of every log file under `directory`.
     func logs(under directory: URL) -> String {
         let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []

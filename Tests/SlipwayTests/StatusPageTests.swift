@@ -39,6 +39,10 @@ struct StatusPageTests {
                 #expect(http.host == "127.0.0.1")
                 let api = try RawHTTP.get(host: "127.0.0.1", port: http.port, path: "/api/environments")
                 #expect(api.status == 200 && api.body.contains(#""environment":"production""#) && api.body.contains(#""version":"1.0.0""#), "\(api.body)")
+                // A page elsewhere whose name was rebound to 127.0.0.1 names itself in Host: refused.
+                let rebound = try RawHTTP.get(host: "127.0.0.1", port: http.port, path: "/api/environments", hostHeader: "attacker.example:\(http.port)")
+                #expect(rebound.status == 421 && !rebound.body.contains("production"), "\(rebound.status) \(rebound.body)")
+                #expect(try RawHTTP.get(host: "127.0.0.1", port: http.port, path: "/", hostHeader: "localhost:\(http.port)").status == 200)
                 let configs = """
                       - job_name: slipway
                         static_configs: [{ targets: ["127.0.0.1:\(http.port)"] }]

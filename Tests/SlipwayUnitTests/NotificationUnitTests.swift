@@ -43,6 +43,10 @@ struct NotificationUnitTests {
         #expect(Payloads.signature(of: body, key: "k") == "sha256=" + SHA256.hex(SHA256.hmac(key: [0x6b], message: body)))
         let slack = try #require(try JSONSerialization.jsonObject(with: Data(Payloads.slack(event))) as? [String: String])
         #expect(slack["text"]?.contains("rolled back: error rate 30%") == true)
+        // Text from a reason never becomes a Slack mention or link.
+        event.evidence = "Prometheus said: <!channel> <https://evil.example|approve> & more"
+        let escaped = try #require(try JSONSerialization.jsonObject(with: Data(Payloads.slack(event))) as? [String: String])
+        #expect(escaped["text"]?.contains("&lt;!channel&gt; &lt;https://evil.example|approve&gt; &amp; more") == true, "\(escaped)")
     }
 
     /// A channel whose attempts fail `failures` times, then land; it keeps what landed, in order.

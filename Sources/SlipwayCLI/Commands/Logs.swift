@@ -99,8 +99,9 @@ extension Slipway {
             ((try? FileManager.default.attributesOfItem(atPath: file.path)[.size]) as? NSNumber)?.uint64Value ?? 0
         }
 
-        /// What was written after `offset`, up to the last whole line (at most 1 MiB at a time),
-        /// and where to read from next. A file that shrank (rotated) is read from its start.
+        /// What was written after `offset`, up to the last whole line (at most 1 MiB at a time; a
+        /// longer line is given in pieces), and where to read from next. A file that shrank
+        /// (rotated) is read from its start.
         static func read(_ file: URL, from offset: UInt64) -> (String, UInt64) {
             guard let handle = try? FileHandle(forReadingFrom: file) else { return ("", offset) }
             defer { try? handle.close() }
@@ -108,7 +109,9 @@ extension Slipway {
             let start = size < offset ? 0 : offset
             try? handle.seek(toOffset: start)
             let data = (try? handle.read(upToCount: 1 << 20)) ?? Data()
-            guard let lastNewline = data.lastIndex(of: 10) else { return ("", start) }
+            guard let lastNewline = data.lastIndex(of: 10) else {
+                return data.count < 1 << 20 ? ("", start) : (String(decoding: data, as: UTF8.self) + "\n", start + UInt64(data.count))
+            }
             let whole = data[..<(lastNewline + 1)]
             return (String(decoding: whole, as: UTF8.self), start + UInt64(whole.count))
         }

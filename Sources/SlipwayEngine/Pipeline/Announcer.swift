@@ -45,19 +45,34 @@ struct Announcer: Sendable {
 extension PipelineRun {
     /// This run's announcer. A manifest refused under `Trust/` names no channel Slipway may use
     /// (its URLs and commands are anyone's): its events go to the channels of the manifest
-    /// that runs, which was accepted when it was deployed.
+    /// that runs, which was accepted when it was deployed, and their commands run as that
+    /// manifest says (its working directory and values, never the refused one's). Under
+    /// `Trust/` a command from the ops repo's working tree is left out, as for any command.
     func announcer(_ deployment: DeploymentID) async -> Announcer {
-        var manifest = self.manifest
+        var source = self.manifest
         if case .refused = signature {
             if let running = status?.manifest, let accepted = await repository.manifest(blob: running, path: environment.manifestPath) {
-                manifest = accepted
+                source = accepted
             } else {
-                manifest.notify = []
+                source.notify = []
             }
         }
         let template = DeploymentEvent(kind: .started, environment: environment, service: self.manifest.service, version: self.manifest.version,
                                        previousVersion: status?.version, deployment: deployment, commit: trigger.id, message: "")
-        let channels = (manifest.notify + (await sharedChannels())).map { channel($0, deployment: deployment) }
+        let runner = gateRunner(deployment: deployment, source: source)
+        var open = signature == .open
+        if !open, let tip = try? await repository.tip() {
+            open = (try? await TrustCheck.isOpen(repository: repository, state: engine.state, at: tip)) ?? false
+        }
+        var channels: [Channel] = []
+        for spec in source.notify + (await sharedChannels()) {
+            if !open, case .command(let command) = spec.kind, let what = fromRepository(command, workingDirectory: runner.workingDirectory) {
+                engine.logger.warning("notification command not run: it is in the ops repo, whose working tree holds files nobody signed",
+                                      metadata: ["env": "\(environment)", "channel": "\(spec.name)", "what": "\(what)"])
+                continue
+            }
+            channels.append(channel(spec, runner: runner, deployment: deployment))
+        }
         return Announcer(notifier: engine.notifier, channels: channels, template: template)
     }
 
@@ -83,7 +98,7 @@ extension PipelineRun {
 
     /// A manifest's channel, its `env:` references resolved now; one that cannot be resolved
     /// fails every delivery with the reason (it is in the record), never with the value.
-    private func channel(_ spec: NotifyChannel, deployment: DeploymentID) -> Channel {
+    private func channel(_ spec: NotifyChannel, runner: GateRunner, deployment: DeploymentID) -> Channel {
         func value(_ reference: SecretReference) throws -> String {
             guard let value = engine.environment[reference.variable], !value.isEmpty else {
                 throw DeliveryFailure("\(reference.variable) is not set in Slipway's environment", permanent: true)
@@ -104,7 +119,7 @@ extension PipelineRun {
                 return Channel(name: spec.name, events: spec.events) { _ in throw error }
             }
         case .command(let command):
-            let runner = gateRunner(deployment: deployment), name = spec.name
+            let name = spec.name
             let folder = engine.state.environment(environment).appendingPathComponent("gates")
             return Channel(name: name, events: spec.events) { event in
                 // The event goes on stdin: written to a file of the state directory, removed after.

@@ -149,31 +149,41 @@ extension PipelineRun {
     /// files nobody signed (anything pushed outside the trusted folders, anything left in the
     /// clone): no program, script or working directory may come from it (README, "Security model").
     func checkNothingRunsFromRepository(workingDirectory: URL) throws {
-        let repository = (repository.git.workingDirectory ?? repository.git.gitDirectory).resolvingSymlinksInPath().path
-        let own = engine.state.root.resolvingSymlinksInPath().path
-        func inRepository(_ url: URL) -> Bool {
-            let path = url.resolvingSymlinksInPath().path
-            func under(_ folder: String) -> Bool { path == folder || path.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") }
-            return under(repository) && !under(own)
-        }
         func refuse(_ what: String) -> DeploymentFailure {
             DeploymentFailure(reason: "refused: \(what) is in the ops repo; under \(TrustCheck.folder)/ nothing runs from its working tree, which holds files nobody signed (install programs and scripts outside the repository)", refused: true)
         }
-        if manifest.run.workingDirectory != nil, inRepository(workingDirectory) {
+        if manifest.run.workingDirectory != nil, isInRepository(workingDirectory) {
             throw refuse("run.workingDirectory \(workingDirectory.path)")
         }
         for (field, arguments) in manifest.commands {
-            if let program = arguments.first, let executable = engine.resolver.resolve(program, in: workingDirectory), inRepository(executable) {
-                throw refuse("\(field) \(program)")
-            }
-            // An argument naming a file there, absolute or from the working directory, or a shell line that names the repository.
-            for argument in arguments.dropFirst() {
-                let file = argument.hasPrefix("/") ? URL(fileURLWithPath: argument) : workingDirectory.appendingPathComponent(argument)
-                if FileManager.default.fileExists(atPath: file.path) && inRepository(file) || argument.contains(repository + "/") {
-                    throw refuse("\(field) argument \(argument)")
-                }
+            if let what = fromRepository(arguments, workingDirectory: workingDirectory) { throw refuse("\(field) \(what)") }
+        }
+    }
+
+    /// What of `arguments` comes from the ops repo's working tree (the program, or an argument
+    /// naming a file there, absolute or from the working directory, or a shell line that names
+    /// the repository); nil when nothing does.
+    func fromRepository(_ arguments: [String], workingDirectory: URL) -> String? {
+        if let program = arguments.first, let executable = engine.resolver.resolve(program, in: workingDirectory), isInRepository(executable) {
+            return program
+        }
+        let root = repositoryRoot
+        for argument in arguments.dropFirst() {
+            let file = argument.hasPrefix("/") ? URL(fileURLWithPath: argument) : workingDirectory.appendingPathComponent(argument)
+            if FileManager.default.fileExists(atPath: file.path) && isInRepository(file) || argument.contains(root + "/") {
+                return "argument \(argument)"
             }
         }
+        return nil
+    }
+
+    private var repositoryRoot: String { (repository.git.workingDirectory ?? repository.git.gitDirectory).resolvingSymlinksInPath().path }
+
+    /// Inside the ops repo, and not in Slipway's own state directory there.
+    private func isInRepository(_ url: URL) -> Bool {
+        let path = url.resolvingSymlinksInPath().path
+        func under(_ folder: String) -> Bool { path == folder || path.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") }
+        return under(repositoryRoot) && !under(engine.state.root.resolvingSymlinksInPath().path)
     }
 
     /// Pre-flight: the running version is healthy before it is touched. A rollback is exempt: it

@@ -11,7 +11,10 @@ import SlipwayCore
 extension PipelineRun {
     var trust: TrustCheck { TrustCheck(repository: repository, state: engine.state, resolver: engine.resolver) }
 
-    func gateRunner(deployment: DeploymentID) -> GateRunner {
+    /// - Parameter source: whose working directory and values the commands get (default: this
+    ///   run's manifest; a refused run's notifications use the accepted one's).
+    func gateRunner(deployment: DeploymentID, source: Manifest? = nil) -> GateRunner {
+        let manifest = source ?? self.manifest
         let url = manifest.traffic.listen.url
         let context = [
             "SLIPWAY_ENV": environment.rawValue, "SLIPWAY_SERVICE": manifest.service, "SLIPWAY_VERSION": manifest.version,
@@ -24,7 +27,7 @@ extension PipelineRun {
             values: ["commit": trigger.id.hex, "version": manifest.version, "env": environment.rawValue,
                      "service": manifest.service, "url": url],
             environment: engine.environment.filter { Self.inheritedVariables.contains($0.key) }.merging(context) { _, new in new },
-            redactor: redactor)
+            redactor: Redactor(secrets: manifest.run.secrets.compactMap { engine.environment[$0.value.variable] }))
     }
 
     func runHook(_ name: String, _ command: [String], deployment: DeploymentID, trigger: RollbackTrigger? = nil) async throws -> String {

@@ -101,11 +101,9 @@ final class StepAnalyzer {
         var lastReason = ""
 
         func row(_ decision: StepDecision, _ reason: String) -> StepAnalysis {
-            var row = StepAnalysis(step: label, weight: percent, milliseconds: started.elapsedMilliseconds, windows: windows,
-                                   inconclusiveWindows: inconclusive, canary: total.canary.metrics,
-                                   baseline: total.baseline.requests > 0 ? total.baseline.metrics : nil, decision: decision, reason: reason)
-            row.queries = readings
-            return row
+            StepAnalysis(step: label, weight: percent, milliseconds: started.elapsedMilliseconds, windows: windows,
+                         inconclusiveWindows: inconclusive, canary: total.canary.metrics,
+                         baseline: total.baseline.requests > 0 ? total.baseline.metrics : nil, decision: decision, reason: reason, queries: readings)
         }
 
         while true {

@@ -9,7 +9,8 @@ import SlipwayHost
 /// a plain thread. Load tests count every request as a new connection through HAProxy, as the
 /// benchmarks' wrk does not; Slipway's own checks go through `HTTPProbe`.
 enum RawHTTP {
-    static func get(host: String, port: Int, path: String, timeout: Duration = .seconds(2)) throws -> HTTPProbe.Response {
+    /// - Parameter hostHeader: the Host header sent (default: `host:port`).
+    static func get(host: String, port: Int, path: String, timeout: Duration = .seconds(2), hostHeader: String? = nil) throws -> HTTPProbe.Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -25,7 +26,7 @@ enum RawHTTP {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw TestFailure("connect \(host):\(port): \(String(cString: strerror(errno)))") }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\nUser-Agent: slipway\r\n\r\n".utf8)
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(hostHeader ?? "\(host):\(port)")\r\nConnection: close\r\nUser-Agent: slipway\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
             throw TestFailure("send to \(host):\(port): \(String(cString: strerror(errno)))")
         }
