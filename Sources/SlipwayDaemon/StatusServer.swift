@@ -61,6 +61,8 @@ public struct StatusServer: Service {
             try await app.run()
         } catch {
             logger.error("the status page and metrics are off: the address cannot be served", metadata: ["listen": "\(host):\(port)", "error": "\(error)"])
+            // A service that returns would end the daemon's service group: this one waits for the
+            // daemon's own shutdown, so deployments go on without the page.
             try? await gracefulShutdown()
         }
         try? FileManager.default.removeItem(at: file)
@@ -108,7 +110,9 @@ public struct StatusServer: Service {
             var container = encoder.container(keyedBy: Keys.self)
             try container.encodeIfPresent(run.map { Run(phase: $0.phase, step: $0.step, percent: $0.percent, since: $0.since) }, forKey: .run)
             if let run, run.step.hasPrefix(EnvironmentView.waitingForApproval) {
-                try container.encode(Approval(command: "slipway approve \(view.environment)", checklist: view.checklist), forKey: .approval)
+                // The checklist is pre-flight's wait; a blue-green switch waits in production with none.
+                let checklist = run.phase == Phase.preflight.rawValue ? view.checklist : []
+                try container.encode(Approval(command: "slipway approve \(view.environment)", checklist: checklist), forKey: .approval)
             }
         }
 

@@ -3,7 +3,7 @@ import Foundation
 public import SlipwayCore
 import SlipwayRecords
 
-/// What Slipway counts, through swift-metrics (README, "Metrics"). The factory is passed in,
+/// What Slipway counts, through swift-metrics (README, "The daemon", status page and metrics). The factory is passed in,
 /// never bootstrapped globally: the daemon gives its Prometheus registry's, a one-off command
 /// gives none (nothing is counted).
 public struct Telemetry: Sendable {
@@ -11,12 +11,16 @@ public struct Telemetry: Sendable {
 
     public init(factory: any MetricsFactory = NOOPMetricsHandler.instance) { self.factory = factory }
 
+    public static let durationName = "slipway_deployment_duration_seconds"
+    /// From a one-second rollout to an hour's soak (a histogram's default buckets end at 10 s).
+    public static let durationBuckets: [Duration] = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600].map { .seconds($0) }
+
     /// A run ended: counted by result, timed, its rollback and a success remembered.
     func ended(_ record: DeploymentRecord) {
         let env = record.environment.rawValue, result = record.result.rawValue
         Counter(label: "slipway_deployments_total", dimensions: [("env", env), ("result", result)], factory: factory).increment()
         let milliseconds = record.timing?.totalMilliseconds ?? Int(record.finished.timeIntervalSince(record.started) * 1000)
-        Timer(label: "slipway_deployment_duration_seconds", dimensions: [("env", env), ("result", result)], factory: factory)
+        Timer(label: Self.durationName, dimensions: [("env", env), ("result", result)], factory: factory)
             .recordNanoseconds(Int64(milliseconds) * 1_000_000)
         if let rollback = record.rollback {
             Counter(label: "slipway_rollbacks_total", dimensions: [("env", env), ("trigger", rollback.trigger.rawValue)], factory: factory).increment()

@@ -68,7 +68,7 @@ public struct InstanceRegistry: Sendable {
 
     /// `<state>/targets/<env>.json`, in Prometheus's `file_sd_configs` format: every instance's
     /// address, labelled with its environment, version and id, so that a Prometheus that reads
-    /// `<state>/targets/*.json` scrapes what runs now (README, "Metrics").
+    /// `<state>/targets/*.json` scrapes what runs now (README, "Canary, blue-green and analysis").
     public var scrapeTargets: URL {
         let folder = file.deletingLastPathComponent()
         return folder.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("targets")

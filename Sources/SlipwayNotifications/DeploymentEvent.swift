@@ -47,5 +47,6 @@ public struct DeploymentEvent: Sendable, Codable, Hashable {
     }
 
     /// Whether people should look: the severity Flux's events carry.
-    public var severity: String { [.failed, .rolledBack, .refused].contains(kind) ? "error" : "info" }
+    /// A rollback someone asked for (no trigger) is news, not an error.
+    public var severity: String { [.failed, .refused].contains(kind) || (kind == .rolledBack && trigger != nil) ? "error" : "info" }
 }

@@ -58,7 +58,8 @@ public final class Notifier: Sendable {
         for channel in channels where channel.events.contains(event.kind) {
             let key = "\(event.environment)/\(channel.name)"
             let start = state.withLock { state -> Bool in
-                guard state.queues[key, default: Queue()].jobs.count < policy.queueLimit else {
+                var queue = state.queues[key] ?? Queue()
+                guard queue.jobs.count < policy.queueLimit else {
                     logger.error("notification dropped: its queue is full", metadata: ["channel": "\(channel.name)", "event": "\(event.kind.rawValue)"])
                     return false
                 }
@@ -69,10 +70,11 @@ public final class Notifier: Sendable {
                 let slot = state.reports[event.deployment, default: []].count
                 state.reports[event.deployment, default: []].append(
                     NotificationDelivery(event: event.kind, channel: channel.name, state: .pending, attempts: 0, detail: "queued"))
-                state.queues[key, default: Queue()].jobs.append(Job(event: event, channel: channel, slot: slot))
-                guard !state.queues[key, default: Queue()].running else { return false }
-                state.queues[key, default: Queue()].running = true
-                return true
+                queue.jobs.append(Job(event: event, channel: channel, slot: slot))
+                let idle = !queue.running
+                queue.running = true
+                state.queues[key] = queue
+                return idle
             }
             if start { Task.detached { await self.pump(key) } }
         }

@@ -217,8 +217,14 @@ public struct QueryReading: Sendable, Codable, Hashable {
     public let value: Double?
     public let previous: Double?
     public let bound: String
-    /// `pass`, `fail` or `inconclusive`, and why.
+    /// `pass`, or why it failed or decided nothing (`failed 0.3 over max 0.05`, `failed: no data for 2.0.0`).
     public let verdict: String
+
+    /// A query's value as records and reasons say it: `—` for no data, four significant digits.
+    public static func text(_ value: Double?) -> String {
+        guard let value else { return "—" }
+        return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.4g", value)
+    }
 
     public init(name: String, value: Double?, previous: Double?, bound: String, verdict: String) {
         self.name = name

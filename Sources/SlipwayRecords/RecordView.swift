@@ -114,8 +114,8 @@ struct RecordView {
         let readings = record.analysis.flatMap { step in step.queries.map { (step.step, $0) } }
         context["hasQueries"] = !readings.isEmpty
         context["queries"] = readings.map { step, reading -> [String: String] in
-            ["step": Self.cell(step), "name": Self.cell(reading.name), "value": Self.number(reading.value),
-             "previous": Self.number(reading.previous), "bound": Self.cell(reading.bound), "verdict": Self.cell(String(reading.verdict.prefix(200)))]
+            ["step": Self.cell(step), "name": Self.cell(reading.name), "value": QueryReading.text(reading.value),
+             "previous": QueryReading.text(reading.previous), "bound": Self.cell(reading.bound), "verdict": Self.cell(String(reading.verdict.prefix(200)))]
         }
         context["hasNotifications"] = !record.notifications.isEmpty
         context["notifications"] = record.notifications.map { delivery -> [String: String] in
@@ -126,12 +126,6 @@ struct RecordView {
     }
 
     static let strategyWords: [StrategyName: String] = [.rolling: "Rolling update", .canary: "Canary", .blueGreen: "Blue-green switch", .none: "Refused"]
-
-    /// A query's value for a table: `—` for no data, four significant digits.
-    static func number(_ value: Double?) -> String {
-        guard let value else { return "—" }
-        return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.4g", value)
-    }
 
     static func cell(_ text: String) -> String {
         text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")

@@ -22,7 +22,7 @@ struct MetricChecksTests {
     let share = MetricQuery(name: "failed", query: #"x{version="{version}",env="{env}"}"#, max: 0.05, maxIncrease: nil)
     let rate = MetricQuery(name: "latency", query: #"y{version="{version}"}"#, max: nil, maxIncrease: 0.5)
 
-    @Test("max and maxIncrease: within passes, over fails with both values; no data or an error is inconclusive")
+    @Test("max and maxIncrease: within passes, over fails with both values; no data or an error is inconclusive; nothing to compare with leaves max")
     func verdicts() async {
         #expect(await checks([share], values: ["2.0.0": 0.01]).judge().verdict == .pass)
         let over = await checks([share, rate], values: ["2.0.0": 0.3, "1.0.0": 0.1]).judge()
@@ -34,7 +34,10 @@ struct MetricChecksTests {
         let none = await checks([share], values: [:]).judge()
         #expect(none.verdict == .inconclusive && none.reason == "failed: no data for 2.0.0")
         #expect(await checks([rate], values: ["2.0.0": 0.1]).judge().verdict == .inconclusive)
-        #expect(await checks([rate], values: ["2.0.0": 0.1], previous: nil).judge().verdict == .inconclusive)
+        // Nothing to compare with (a first deployment, or the same version on both sides): maxIncrease does not apply, max does.
+        #expect(await checks([rate], values: ["2.0.0": 0.1], previous: nil).judge().verdict == .pass)
+        #expect(await checks([rate], values: ["2.0.0": 0.1], previous: "2.0.0").judge().verdict == .pass)
+        #expect(await checks([share], values: ["2.0.0": 0.3], previous: nil).judge().verdict == .fail(.metric))
         #expect(await checks([share], values: ["2.0.0": 0.01], failing: true).judge().verdict == .inconclusive)
         var after = checks([rate], values: ["2.0.0": 0.1])
         after.afterRollout = true

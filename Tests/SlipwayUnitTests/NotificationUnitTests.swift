@@ -32,6 +32,7 @@ struct NotificationUnitTests {
     func webhookBody() throws {
         var event = Self.event
         event.detail = "error rate 30% over 0%"
+        event.trigger = .errorRate
         let body = Payloads.webhook(event)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
         #expect(json["kind"] as? String == "rolled-back" && json["environment"] as? String == "production")
@@ -47,6 +48,9 @@ struct NotificationUnitTests {
         event.evidence = "Prometheus said: <!channel> <https://evil.example|approve> & more"
         let escaped = try #require(try JSONSerialization.jsonObject(with: Data(Payloads.slack(event))) as? [String: String])
         #expect(escaped["text"]?.contains("&lt;!channel&gt; &lt;https://evil.example|approve&gt; &amp; more") == true, "\(escaped)")
+        // Going back because someone asked (no trigger) is news, not an error.
+        event.trigger = nil
+        #expect(event.severity == "info")
     }
 
     /// A channel whose attempts fail `failures` times, then land; it keeps what landed, in order.

@@ -82,7 +82,7 @@ extension Slipway {
         func emit(_ lines: [String], of id: String, _ redactor: Redactor) {
             for line in lines {
                 let text = redactor.redact(line)
-                if output.json { try? output.print(compact: Line(instance: id, line: text)) } else { print("\(id) | \(text)") }
+                if output.json { try? output.print(json: Line(instance: id, line: text), compact: true) } else { print("\(id) | \(text)") }
             }
         }
 

@@ -54,8 +54,10 @@ extension Slipway {
         func run() async throws {
             guard watch else { return try await show() }
             while true {
-                if !output.json { print("\u{1B}[H\u{1B}[2J", terminator: "") }  // home, clear: each frame replaces the last
-                print("slipway status — \(Timestamp.iso(Date()))\n")
+                if !output.json {
+                    print("\u{1B}[H\u{1B}[2J", terminator: "")  // home, clear: each frame replaces the last
+                    print("slipway status — \(Timestamp.iso(Date()))\n")
+                }
                 try await show()
                 fflush(nil)
                 try await Task.sleep(for: .seconds(1))
@@ -87,7 +89,7 @@ extension Slipway {
                     rows.append(Row(environment: name.rawValue, status: nil, instancesRunning: 0, error: "\(ErrorText.sentence(error))"))
                 }
             }
-            if output.json { return try output.print(json: StatusReport(environments: rows, inFlight: inFlight)) }
+            if output.json { return try output.print(json: StatusReport(environments: rows, inFlight: inFlight), compact: watch) }
             for entry in inFlight {
                 if entry.phase == InFlight.held {
                     print("\(entry.environment): held by the daemon since \(Timestamp.iso(entry.since)) — \(entry.step)")

@@ -56,7 +56,9 @@ extension Slipway {
             logger.logLevel = min(logger.logLevel, .notice)
             // One registry per daemon, handed to swift-metrics as its factory (never bootstrapped globally).
             let registry = PrometheusCollectorRegistry()
-            let telemetry = Telemetry(factory: PrometheusMetricsFactory(registry: registry))
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.durationHistogramBuckets[Telemetry.durationName] = Telemetry.durationBuckets
+            let telemetry = Telemetry(factory: factory)
             let plain = global.engine(repository, progress: inFlight)
             let engine = Engine(repository: repository, configuration: plain.configuration.counting(with: telemetry))
             let sync = remote.map { RemoteSync(url: $0, repository: repository, state: engine.configuration.state, logger: logger) }

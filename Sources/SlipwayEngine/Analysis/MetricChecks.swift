@@ -40,7 +40,7 @@ struct MetricChecks: Sendable {
         }
         if let failure { return (.fail(.metric), failure, readings) }
         if !missing.isEmpty { return (.inconclusive, missing.joined(separator: "; "), readings) }
-        return (.pass, readings.map { "\($0.name) \(Self.text($0.value))" }.joined(separator: ", ") + " within bounds", readings)
+        return (.pass, readings.map { "\($0.name) \(QueryReading.text($0.value))" }.joined(separator: ", ") + " within bounds", readings)
     }
 
     private enum Outcome { case pass, fail(String), inconclusive(String) }
@@ -54,7 +54,7 @@ struct MetricChecks: Sendable {
             }
         }
         let new = await value(version)
-        let old: Result<Double?, any Error>? = if query.maxIncrease != nil, let previousVersion { await value(previousVersion) } else { nil }
+        let old: Result<Double?, any Error>? = if query.maxIncrease != nil, let previousVersion, previousVersion != version { await value(previousVersion) } else { nil }
         let current = try? new.get(), previous = (try? old?.get()) ?? nil
         let outcome: Outcome
         if case .failure(let error) = new {
@@ -73,23 +73,19 @@ struct MetricChecks: Sendable {
 
     private func judge(_ query: MetricQuery, _ value: Double, previous: Double?, old: Result<Double?, any Error>?) -> Outcome {
         if let max = query.max, value > max {
-            return .fail("\(query.name) \(Self.text(value)) over max \(max.formatted)")
+            return .fail("\(query.name) \(QueryReading.text(value)) over max \(max.formatted)")
         }
-        guard let increase = query.maxIncrease else { return .pass }
-        guard let previousVersion else { return .inconclusive("\(query.name): no previous version to compare with") }
+        // A first deployment has no previous version, and a change that keeps the version cannot
+        // tell the two apart in a query: `maxIncrease` has nothing to compare then; `max` still holds.
+        guard let increase = query.maxIncrease, let previousVersion, previousVersion != version else { return .pass }
         if case .failure(let error) = old { return .inconclusive("\(query.name) for \(previousVersion): \(ErrorText.sentence(error))") }
         guard let previous else {
             return afterRollout ? .pass : .inconclusive("\(query.name): no data for the previous version \(previousVersion)")
         }
         let limit = previous * (1 + increase)
         if value > limit && value - previous > 1e-12 {
-            return .fail("\(query.name) \(Self.text(value)) against \(Self.text(previous)) for \(previousVersion): over +\(Int((increase * 100).rounded()))%")
+            return .fail("\(query.name) \(QueryReading.text(value)) against \(QueryReading.text(previous)) for \(previousVersion): over +\(Int((increase * 100).rounded()))%")
         }
         return .pass
-    }
-
-    static func text(_ value: Double?) -> String {
-        guard let value else { return "—" }
-        return abs(value) >= 1000 || value == value.rounded() ? value.formatted : String(format: "%.4g", value)
     }
 }

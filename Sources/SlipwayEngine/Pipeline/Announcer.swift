@@ -24,12 +24,15 @@ struct Announcer: Sendable {
     }
 
     /// The last event of a run, once its record is committed: what became of it, with the record's path.
+    /// A run stopped for a newer one says nothing: that one's `started` follows.
     func outcome(_ record: DeploymentRecord, refused: Bool) {
-        let kind: EventKind = switch record.result {
-        case .succeeded: .succeeded
-        case .healed: .healed
-        case .rolledBack: record.rollback == nil ? .failed : .rolledBack
-        default: .failed
+        let kind: EventKind
+        switch record.result {
+        case .succeeded: kind = .succeeded
+        case .healed: kind = .healed
+        case .rolledBack: kind = .rolledBack  // by a trigger, or going back as someone asked (no trigger then)
+        case .failed, .interrupted: kind = .failed
+        case .superseded, .skipped, .removed: return
         }
         self(refused ? .refused : kind, record.title) { event in
             event.detail = record.reason
@@ -105,19 +108,14 @@ extension PipelineRun {
             }
             return value
         }
+        func resolved(_ make: () throws -> Channel) -> Channel {
+            do { return try make() } catch { return Channel(name: spec.name, events: spec.events) { _ in throw error } }
+        }
         switch spec.kind {
         case .webhook(let url, let key):
-            do {
-                return Channel.webhook(name: spec.name, events: spec.events, url: try value(url), key: try key.map(value))
-            } catch {
-                return Channel(name: spec.name, events: spec.events) { _ in throw error }
-            }
+            return resolved { Channel.webhook(name: spec.name, events: spec.events, url: try value(url), key: try key.map(value)) }
         case .slack(let url):
-            do {
-                return Channel.slack(name: spec.name, events: spec.events, url: try value(url))
-            } catch {
-                return Channel(name: spec.name, events: spec.events) { _ in throw error }
-            }
+            return resolved { Channel.slack(name: spec.name, events: spec.events, url: try value(url)) }
         case .command(let command):
             let name = spec.name
             let folder = engine.state.environment(environment).appendingPathComponent("gates")

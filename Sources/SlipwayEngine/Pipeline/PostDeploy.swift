@@ -122,7 +122,7 @@ extension PipelineRun {
         var checks = context.metricChecks
         checks.afterRollout = true
         let metrics = await checks.judge()
-        let readings = metrics.readings.map { "\($0.name) \(MetricChecks.text($0.value))" + ($0.previous.map { " (previous \(MetricChecks.text($0))" + ")" } ?? "") }
+        let readings = metrics.readings.map { "\($0.name) \(QueryReading.text($0.value))" + ($0.previous.map { " (previous \(QueryReading.text($0)))" } ?? "") }
         switch metrics.verdict {
         case .fail(let trigger):
             throw DeploymentFailure(reason: "post-deploy observation: \(metrics.reason)", trigger: trigger)

@@ -27,7 +27,7 @@ extension PipelineRun {
             values: ["commit": trigger.id.hex, "version": manifest.version, "env": environment.rawValue,
                      "service": manifest.service, "url": url],
             environment: engine.environment.filter { Self.inheritedVariables.contains($0.key) }.merging(context) { _, new in new },
-            redactor: Redactor(secrets: manifest.run.secrets.compactMap { engine.environment[$0.value.variable] }))
+            redactor: redactor(for: manifest))
     }
 
     func runHook(_ name: String, _ command: [String], deployment: DeploymentID, trigger: RollbackTrigger? = nil) async throws -> String {
@@ -90,7 +90,9 @@ extension PipelineRun {
     }
 
     /// Masks the values of this manifest's secrets in whatever the run writes.
-    var redactor: Redactor {
+    var redactor: Redactor { redactor(for: manifest) }
+
+    func redactor(for manifest: Manifest) -> Redactor {
         Redactor(secrets: manifest.run.secrets.compactMap { engine.environment[$0.value.variable] })
     }
 
