@@ -4,20 +4,17 @@ public import ServiceLifecycle
 public import SlipwayEngine
 import SlipwayCore
 import SlipwayHost
-import Hummingbird
-import HummingbirdCore
-import HTTPTypes
 public import Prometheus
 import NIOCore
 import Synchronization
 
-/// The daemon's HTTP side (README, "Status page and metrics"), read-only: the status page
+/// The daemon's HTTP side (README, "The daemon", status page and metrics), read-only: the status page
 /// (`/`), its JSON API (`/api/environments`, `/api/environments/ENV/deployments`,
 /// `/api/environments/ENV/records`) and Prometheus metrics (`/metrics`). It listens on
 /// 127.0.0.1 unless told otherwise. An address it cannot bind is logged: the daemon goes on
-/// deploying without it. At most 32 connections at once, idle ones closed after 30 s, request
-/// heads bounded, and what it reads of the repository cached for a second: no client can
-/// starve the daemon of descriptors or of its repository. On a loopback address it answers
+/// deploying without it. `HTTPServer` bounds connections (32), idleness and request heads, and
+/// what it reads of the repository is cached for a second: no client can starve the daemon of
+/// descriptors or of its repository. On a loopback address it answers
 /// only requests that name it (`127.0.0.1:PORT`, `localhost:PORT`), so a web page cannot read
 /// it through a rebound DNS name.
 public struct StatusServer: Service {
@@ -42,62 +39,89 @@ public struct StatusServer: Service {
 
     public func run() async throws {
         let file = Self.addressFile(engine.configuration.state)
-        let logger = self.logger, bound = self.bound
-        let http = HTTP1Channel.Configuration(
-            idleTimeout: .seconds(30), httpDecoderConfiguration: .init(maxHeaderFieldSize: 8192, maxHeaderListSize: 16384, maxHeaderFieldCount: 100))
-        let app = Application(
-            router: router(), server: .http1(configuration: http),
-            configuration: .init(address: .hostname(host, port: port), serverName: "slipway",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(Self.maximumConnections)),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                bound.set(port)
-                let address = "\(channel.localAddress?.ipAddress ?? "127.0.0.1"):\(port)"
-                try? Data((address + "\n").utf8).write(to: file, options: .atomic)
-                logger.notice("status page and metrics", metadata: ["url": "http://\(address)/"])
-            },
-            logger: logger)
+        let channel: any Channel
         do {
-            try await app.run()
+            let routes = Routes(engine: engine, inFlight: inFlight, registry: registry, loopback: host == "localhost" || host.hasPrefix("127."))
+            channel = try await HTTPServer().start(host: host, port: port) { await routes.answer($0) }
+            routes.bound.set(channel.localAddress?.port ?? 0)
         } catch {
             logger.error("the status page and metrics are off: the address cannot be served", metadata: ["listen": "\(host):\(port)", "error": "\(error)"])
             // A service that returns would end the daemon's service group: this one waits for the
             // daemon's own shutdown, so deployments go on without the page.
             try? await gracefulShutdown()
+            return
         }
+        let address = "\(channel.localAddress?.ipAddress ?? host):\(channel.localAddress?.port ?? port)"
+        try? Data((address + "\n").utf8).write(to: file, options: .atomic)
+        logger.notice("status page and metrics", metadata: ["url": "http://\(address)/"])
+        try? await gracefulShutdown()
+        try? await channel.close()
         try? FileManager.default.removeItem(at: file)
     }
+}
 
-    static let maximumConnections = 32
+/// What each path answers.
+struct Routes: Sendable {
+    let engine: Engine
+    let inFlight: InFlight
+    let registry: PrometheusCollectorRegistry
+    /// Served on a loopback address: requests must name it (see `answer`).
+    let loopback: Bool
     /// The port bound, once bound (for the Host check).
-    private let bound = BoundPort()
+    let bound = BoundPort()
+    let overview: CachedOverview
+    let gauges: InstanceGauges
 
-    private func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        let inFlight = self.inFlight, registry = self.registry, engine = self.engine
-        let gauges = InstanceGauges(registry: registry)
-        let overview = CachedOverview(engine: engine)
-        if ["127.0.0.1", "localhost"].contains(host) || host.hasPrefix("127.") { router.add(middleware: LoopbackHost(port: bound)) }
-        router.get("/") { _, _ in Self.response(StatusPage.html, type: "text/html; charset=utf-8") }
-        router.get("/status.js") { _, _ in Self.response(StatusPage.script, type: "text/javascript; charset=utf-8") }
-        router.get("/metrics") { _, _ -> Response in
+    init(engine: Engine, inFlight: InFlight, registry: PrometheusCollectorRegistry, loopback: Bool) {
+        self.engine = engine
+        self.inFlight = inFlight
+        self.registry = registry
+        self.loopback = loopback
+        overview = CachedOverview(engine: engine)
+        gauges = InstanceGauges(registry: registry)
+    }
+
+    func answer(_ request: HTTPServer.Request) async -> HTTPServer.Answer {
+        // A page on another site that rebinds its name to 127.0.0.1 names itself in Host: 421, never the API.
+        if loopback, !["127.0.0.1:\(bound.value)", "localhost:\(bound.value)"].contains(request.host.lowercased()) {
+            return HTTPServer.Answer(status: .misdirectedRequest, body: "this address answers requests for 127.0.0.1:\(bound.value) only\n")
+        }
+        do {
+            return try await route(request.path)
+        } catch {
+            return HTTPServer.Answer(status: .internalServerError, body: "\(ErrorText.sentence(error))\n")
+        }
+    }
+
+    private func route(_ path: String) async throws -> HTTPServer.Answer {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        switch path {
+        case "/": return HTTPServer.Answer(contentType: "text/html; charset=utf-8", body: StatusPage.html)
+        case "/status.js": return HTTPServer.Answer(contentType: "text/javascript; charset=utf-8", body: StatusPage.script)
+        case "/metrics":
             gauges.update(from: (try? await overview.get()) ?? [])
-            return Self.response(String(decoding: registry.emitToBuffer(), as: UTF8.self), type: "text/plain; version=0.0.4; charset=utf-8")
-        }
-        router.get("/api/environments") { _, _ -> Response in
-            let views = try await overview.get()
+            return HTTPServer.Answer(contentType: "text/plain; version=0.0.4; charset=utf-8", body: String(decoding: registry.emitToBuffer(), as: UTF8.self))
+        case "/api/environments":
             let runs = Dictionary(inFlight.current.map { ($0.environment.rawValue, $0) }) { first, _ in first }
-            return try Self.json(views.map { EnvironmentState(view: $0, run: runs[$0.environment]) })
+            return try Self.json(try await overview.get().map { EnvironmentState(view: $0, run: runs[$0.environment]) })
+        default:
+            // /api/environments/ENV/deployments, /api/environments/ENV/records
+            guard parts.count == 5, parts[1] == "api", parts[2] == "environments", let name = EnvironmentName(text: parts[3]) else {
+                return HTTPServer.Answer(status: .notFound, body: "not found\n")
+            }
+            switch parts[4] {
+            case "deployments": return try Self.json(try await engine.repository.history(of: name, limit: 100))
+            case "records": return try Self.json(await engine.latestRecords(of: name, count: 3).map { ["path": $0.path, "text": $0.text] })
+            default: return HTTPServer.Answer(status: .notFound, body: "not found\n")
+            }
         }
-        router.get("/api/environments/:env/deployments") { _, context -> Response in
-            guard let name = context.parameters.get("env").flatMap(EnvironmentName.init(text:)) else { return Self.response("no such environment\n", status: .notFound) }
-            return try Self.json(try await engine.repository.history(of: name, limit: 100))
-        }
-        router.get("/api/environments/:env/records") { _, context -> Response in
-            guard let name = context.parameters.get("env").flatMap(EnvironmentName.init(text:)) else { return Self.response("no such environment\n", status: .notFound) }
-            return try Self.json(await engine.latestRecords(of: name, count: 3).map { ["path": $0.path, "text": $0.text] })
-        }
-        return router
+    }
+
+    static func json(_ value: some Encodable) throws -> HTTPServer.Answer {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return HTTPServer.Answer(contentType: "application/json", body: String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
     /// An environment with the daemon's run in flight and the approval it waits for, if any.
@@ -128,24 +152,6 @@ public struct StatusServer: Service {
             let checklist: [String]
         }
     }
-
-    static func response(_ text: String, type: String = "text/plain; charset=utf-8", status: HTTPResponse.Status = .ok) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = type
-        headers[.cacheControl] = "no-store"
-        // The page runs only its own script, and nothing it shows is read as markup.
-        for (name, value) in [("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'")] {
-            if let name = HTTPField.Name(name) { headers[name] = value }
-        }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-
-    static func json(_ value: some Encodable) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return response(String(decoding: try encoder.encode(value), as: UTF8.self), type: "application/json")
-    }
 }
 
 /// `Engine.overview()` computed at most once a second, however many clients ask.
@@ -160,22 +166,6 @@ final class CachedOverview: Sendable {
         let views = try await engine.overview()
         last.withLock { $0 = (.now, views) }
         return views
-    }
-}
-
-/// Answers only requests whose Host names the loopback address it listens on: a page on
-/// another site that rebinds its name to 127.0.0.1 gets 421, never the API.
-struct LoopbackHost: RouterMiddleware {
-    typealias Context = BasicRequestContext
-    let port: BoundPort
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let port = self.port.value
-        let host = request.head.authority ?? ""
-        guard ["127.0.0.1:\(port)", "localhost:\(port)"].contains(host.lowercased()) else {
-            return StatusServer.response("this address answers requests for 127.0.0.1:\(port) only\n", status: .misdirectedRequest)
-        }
-        return try await next(request, context)
     }
 }
 
@@ -194,6 +184,11 @@ final class InstanceGauges: Sendable {
 
     init(registry: PrometheusCollectorRegistry) { self.registry = registry }
 
+    static var descriptor: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "slipway", metricName: "instances", unitName: "",
+                                                 helpText: "Instances of each environment on this machine, by version and state (serving, warm, stopped).")
+    }
+
     func update(from views: [EnvironmentView]) {
         var counts: [[String]: Int] = [:]
         for view in views {
@@ -204,7 +199,7 @@ final class InstanceGauges: Sendable {
             for (labels, count) in counts {
                 let key = labels.joined(separator: "\u{1}")
                 seen.insert(key)
-                let gauge = known[key] ?? registry.makeGauge(name: "slipway_instances", labels: [("env", labels[0]), ("version", labels[1]), ("state", labels[2])])
+                let gauge = known[key] ?? registry.makeGauge(descriptor: Self.descriptor, labels: [("env", labels[0]), ("version", labels[1]), ("state", labels[2])])
                 gauge.set(Double(count))
                 known[key] = gauge
             }

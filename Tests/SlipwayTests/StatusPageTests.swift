@@ -120,4 +120,36 @@ struct StatusPageTests {
             }
         }
     }
+
+    /// An open TCP connection to 127.0.0.1:`port` that sends nothing.
+    func silentConnection(_ port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        return fd
+    }
+
+    @Test("a client holding 40 silent connections stops no deployment, and once it lets go the page answers; nothing but GET is served")
+    func heldConnections() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try await DaemonProcess.with(ops) { daemon in
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port))
+                #expect(try await eventually { try records(ops) == 1 }, "\(daemon.output)")
+                let http = try #require(await address(ops), "\(daemon.output)")
+                var held = (0..<40).map { _ in silentConnection(http.port) }
+                defer { held.forEach { close($0) } }
+                try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port))
+                #expect(try await eventually { try records(ops) == 2 }, "the daemon deploys while every slot is held: \(daemon.output)")
+                held.forEach { close($0) }
+                held = []
+                #expect(await eventually { (try? RawHTTP.get(host: "127.0.0.1", port: http.port, path: "/api/environments"))?.body.contains("2.0.0") == true })
+                let post = try Command.run(URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "http://127.0.0.1:\(http.port)/api/environments"])
+                #expect(post.stdout == "405", "\(post.output)")
+            }
+        }
+    }
 }
