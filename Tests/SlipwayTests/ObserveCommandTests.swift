@@ -9,9 +9,9 @@ import Glibc
 /// on the commands that print data.
 @Suite("slipway logs, status --watch, --json", .serialized)
 struct ObserveCommandTests {
-    /// Runs `slipway arguments` in the background until `condition` holds on its output (or 20 s
-    /// pass), then stops it; returns the output.
-    func background(_ ops: OpsRepoFixture, _ arguments: [String], until condition: (String) -> Bool) async throws -> String {
+    /// Runs `slipway arguments` in the background until `condition` holds on its output (or
+    /// `seconds` pass), then stops it; returns the output.
+    func background(_ ops: OpsRepoFixture, _ arguments: [String], within seconds: Double = 20, until condition: (String) -> Bool) async throws -> String {
         let log = ops.root.appendingPathComponent("cli-\(UUID().uuidString.prefix(6)).out")
         let pid = try Command.background([Command.slipway.path] + arguments + ["--repo", ops.repo.path], log: log)
         defer {
@@ -19,7 +19,7 @@ struct ObserveCommandTests {
             waitpid(pid, nil, 0)
         }
         var output = ""
-        _ = await eventually(within: 20) {
+        _ = await eventually(within: seconds) {
             output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             return condition(output)
         }
@@ -43,11 +43,14 @@ struct ObserveCommandTests {
             // -f: a line an instance writes now appears.
             let marker = "written-after-start-\(UUID().uuidString.prefix(6))"
             let file = ops.stateDirectory.appendingPathComponent("envs/production/logs/\(ids[0]).log")
-            let followed = try await background(ops, ["logs", "production", "-f", "-n", "0"]) { output in
-                if let handle = try? FileHandle(forWritingTo: file) {
+            var written = false
+            let followed = try await background(ops, ["logs", "production", "-f", "-n", "0"], within: 60) { output in
+                // Once it says it follows (a loaded machine may take a while to start it), the instance writes a line.
+                if !written, output.contains("following 2 log(s) of production"), let handle = try? FileHandle(forWritingTo: file) {
                     _ = try? handle.seekToEnd()
                     try? handle.write(contentsOf: Data("\(marker)\n".utf8))
                     try? handle.close()
+                    written = true
                 }
                 return output.contains(marker)
             }

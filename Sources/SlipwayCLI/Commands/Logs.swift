@@ -60,6 +60,7 @@ extension Slipway {
                 printError("\(what); waiting for one")
             }
             guard follow else { return }
+            printError("following \(offsets.count) log(s) of \(name); Ctrl-C stops")
             while true {
                 try await Task.sleep(for: .milliseconds(250))
                 for (id, file) in logFiles(name, state: state) {
