@@ -112,15 +112,15 @@ public struct DeploymentRecord: Sendable, Codable {
     /// Where the time went.
     public var timing: Timing?
     /// Canary / rolling analysis, one row per step.
-    public var analysis: [StepAnalysis] = []
+    @EmptyIfMissing public var analysis: [StepAnalysis] = []
     /// Set when traffic was taken back from the new version.
     public var rollback: RollbackReport?
     /// The upstream deployment that ran and validated this version (staging phase).
     public var upstreamDeployment: DeploymentID?
     /// On a fleet: one row per host (README, "Many machines").
-    public var hosts: [HostReport] = []
+    @EmptyIfMissing public var hosts: [HostReport] = []
     /// What became of the events sent while the run went on (the last one is sent once the record is committed).
-    public var notifications: [NotificationDelivery] = []
+    @EmptyIfMissing public var notifications: [NotificationDelivery] = []
 
     public init(deployment: DeploymentID, environment: EnvironmentName, service: String, version: String, previousVersion: String?,
                 result: DeploymentResult, reason: String?, strategy: StrategyName, trigger: ObjectID, triggerAuthor: String,
@@ -193,7 +193,7 @@ public struct StepAnalysis: Sendable, Codable, Hashable {
     public let decision: StepDecision
     public let reason: String
     /// The `rollback.metrics` queries in the step's last window, both versions.
-    public var queries: [QueryReading] = []
+    @EmptyIfMissing public var queries: [QueryReading] = []
 
     public init(step: String, weight: Int, milliseconds: Int, windows: Int, inconclusiveWindows: Int,
                 canary: Metrics, baseline: Metrics?, decision: StepDecision, reason: String, queries: [QueryReading] = []) {
