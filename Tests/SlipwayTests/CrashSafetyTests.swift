@@ -24,7 +24,9 @@ struct CrashSafetyTests {
             try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
             let first = try ops.slipway(["apply"])
             #expect(first.status == 0, "\(first.output)")
-            let load = LoadClient(port: port, seconds: 600)  // a bound, not the length: stopped below; a loaded full run takes over 240 s here
+            // Bounds, not the length: stopped below. A loaded full run takes minutes here, long enough
+            // for 200,000 requests: the client stopped then, and the last canary got none.
+            let load = LoadClient(port: port, seconds: 600, requests: 5_000_000)
             var summary: LoadClient.Summary?
             defer { if summary == nil { _ = load.stop() } }
 

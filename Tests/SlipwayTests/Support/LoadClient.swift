@@ -1,8 +1,8 @@
 import Foundation
 @testable import SlipwayHost
 
-/// Sends GET / to 127.0.0.1:port from its own thread until stopped (at most 60 s unless told, or
-/// 200,000 requests), counting answers that are not 200 and connection errors.
+/// Sends GET / to 127.0.0.1:port from its own thread until stopped (at most 60 s and 200,000
+/// requests unless told), counting answers that are not 200 and connection errors.
 final class LoadClient: @unchecked Sendable {  // counters are guarded by `lock`
     struct Summary {
         let succeeded: Int
@@ -18,16 +18,16 @@ final class LoadClient: @unchecked Sendable {  // counters are guarded by `lock`
     private var versions: Set<String> = []
     private var stopped = false
 
-    init(port: Int, seconds: Int = 60) {
+    init(port: Int, seconds: Int = 60, requests: Int = 200_000) {
         Thread.detachNewThread { [self] in
-            loop(port: port, seconds: seconds)
+            loop(port: port, seconds: seconds, requests: requests)
             finished.signal()
         }
     }
 
-    private func loop(port: Int, seconds: Int) {
+    private func loop(port: Int, seconds: Int, requests: Int) {
         let deadline = ContinuousClock.now + .seconds(seconds)
-        for _ in 0..<200_000 {
+        for _ in 0..<requests {
             if lock.withLock({ stopped }) || ContinuousClock.now > deadline { return }
             do {
                 let response = try RawHTTP.get(host: "127.0.0.1", port: port, path: "/", timeout: .seconds(5))
