@@ -2,6 +2,8 @@
 //
 //   GET /healthz  200 "ok" (503 with --fail-health)
 //   GET /         200 "<service> <version>" (a deterministic share of 500s with --error-rate)
+//                 --leak-kb-per-request N keeps N KiB per request to / (a leak);
+//                 --burn-ms-per-request N spins a core N ms per request to / (a CPU hog)
 //   GET /metrics  Prometheus text: demo_orders_total and demo_orders_failed_total{version}, a
 //                 business metric: each request to / is an order, and --order-failure-rate of
 //                 them fail while the answer is still 200 (what HTTP counters cannot see)
@@ -24,6 +26,8 @@ struct Options {
     var failHealthAfterMilliseconds = 0
     var errorRate = 0.0
     var orderFailureRate = 0.0
+    var leakKilobytesPerRequest = 0
+    var burnMillisecondsPerRequest = 0
     var latencyMilliseconds = 0
     var crashAtStart = false
     var startDelayMilliseconds = 0
@@ -33,6 +37,7 @@ struct Options {
     static let usage = """
         usage: slipway-demo-service --port N [--host H] [--version V] [--service NAME]
                                     [--fail-health] [--fail-health-after-ms N] [--error-rate 0.2] [--order-failure-rate 0.3] [--latency-ms 300]
+                                    [--leak-kb-per-request 64] [--burn-ms-per-request 20]
                                     [--crash-at-start] [--start-delay-ms 2000] [--log-env NAME]
         """
 
@@ -41,6 +46,8 @@ struct Options {
         if let value = flag("FAIL_HEALTH") { failHealth = value == "1" || value == "true" }
         if let value = flag("ERROR_RATE").flatMap(Double.init) { errorRate = value }
         if let value = flag("ORDER_FAILURE_RATE").flatMap(Double.init) { orderFailureRate = value }
+        if let value = flag("LEAK_KB_PER_REQUEST").flatMap(Int.init) { leakKilobytesPerRequest = value }
+        if let value = flag("BURN_MS_PER_REQUEST").flatMap(Int.init) { burnMillisecondsPerRequest = value }
         if let value = flag("LATENCY_MS").flatMap(Int.init) { latencyMilliseconds = value }
         if let value = flag("CRASH_AT_START") { crashAtStart = value == "1" || value == "true" }
         if let value = flag("START_DELAY_MS").flatMap(Int.init) { startDelayMilliseconds = value }
@@ -60,6 +67,8 @@ struct Options {
             case "--fail-health": failHealth = true
             case "--fail-health-after-ms": failHealthAfterMilliseconds = try Int(value(argument)) ?? { throw UsageError("--fail-health-after-ms needs a number") }()
             case "--error-rate": errorRate = try Double(value(argument)) ?? { throw UsageError("--error-rate needs a number") }()
+            case "--leak-kb-per-request": leakKilobytesPerRequest = try Int(value(argument)) ?? { throw UsageError("--leak-kb-per-request needs a number") }()
+            case "--burn-ms-per-request": burnMillisecondsPerRequest = try Int(value(argument)) ?? { throw UsageError("--burn-ms-per-request needs a number") }()
             case "--order-failure-rate": orderFailureRate = try Double(value(argument)) ?? { throw UsageError("--order-failure-rate needs a number") }()
             case "--latency-ms": latencyMilliseconds = try Int(value(argument)) ?? { throw UsageError("--latency-ms needs a number") }()
             case "--crash-at-start": crashAtStart = true
@@ -97,11 +106,32 @@ final class Counter: @unchecked Sendable {  // guarded by `lock`
         if floor(Double(orders) * rate) > floor(Double(orders - 1) * rate) { failedOrders += 1 }
     }
 
+    /// Memory kept for good, touched so that it is resident.
+    private var leaked: [[UInt8]] = []
+    func leak(kilobytes: Int) {
+        lock.lock(); defer { lock.unlock() }
+        leaked.append([UInt8](repeating: 0x5a, count: kilobytes * 1024))
+    }
+
     var orderCounts: (orders: Int, failed: Int) { lock.lock(); defer { lock.unlock() }; return (orders, failedOrders) }
 
     func begin() { lock.lock(); active += 1; lock.unlock() }
     func end() { lock.lock(); active -= 1; lock.unlock() }
     var inFlight: Int { lock.lock(); defer { lock.unlock() }; return active }
+}
+
+/// Spins this thread until it has used `milliseconds` of CPU time (CPU, not wall time: on a busy
+/// machine the cost per request stays the same).
+func burn(milliseconds: Int) {
+    func cpuNanoseconds() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return now.tv_sec * 1_000_000_000 + now.tv_nsec
+    }
+    let end = cpuNanoseconds() + milliseconds * 1_000_000
+    var spin = 0.0
+    while cpuNanoseconds() < end { spin += sin(spin) }
+    if spin.isNaN { log("unreachable") }
 }
 
 func log(_ message: String) {
@@ -141,6 +171,8 @@ func handle(_ fd: Int32, options: Options, counter: Counter) {
             return respond(fd, status: 500, body: "\(options.service) \(options.version) failed\n")
         }
         counter.order(failureRate: options.orderFailureRate)
+        if options.leakKilobytesPerRequest > 0 { counter.leak(kilobytes: options.leakKilobytesPerRequest) }
+        if options.burnMillisecondsPerRequest > 0 { burn(milliseconds: options.burnMillisecondsPerRequest) }
         respond(fd, status: 200, body: "\(options.service) \(options.version)\n")
     case "/metrics":
         let (orders, failed) = counter.orderCounts
