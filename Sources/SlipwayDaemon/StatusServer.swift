@@ -52,7 +52,11 @@ public struct StatusServer: Service {
             return
         }
         let address = "\(channel.localAddress?.ipAddress ?? host):\(channel.localAddress?.port ?? port)"
-        try? Data((address + "\n").utf8).write(to: file, options: .atomic)
+        do {
+            try Data((address + "\n").utf8).write(to: file, options: .atomic)
+        } catch {
+            logger.warning("the status page's address not written", metadata: ["file": "\(file.path)", "error": "\(ErrorText.sentence(error))"])
+        }
         logger.notice("status page and metrics", metadata: ["url": "http://\(address)/"])
         try? await gracefulShutdown()
         try? await channel.close()

@@ -1,5 +1,6 @@
 public import Foundation
 public import SlipwayCore
+import Logging
 
 /// One instance Slipway started, as kept in the state directory.
 public struct InstanceRecord: Sendable, Codable, Hashable {
@@ -63,7 +64,14 @@ public struct InstanceRegistry: Sendable {
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(instances).write(to: file, options: .atomic)
-        try? writeScrapeTargets(instances)
+        do {
+            try writeScrapeTargets(instances)
+        } catch {
+            // Derived from the registry and rewritten at its next save: logged, never failing the
+            // registry write that recovery depends on.
+            Logger(label: "slipway").warning("Prometheus scrape targets not written", metadata: [
+                "file": "\(scrapeTargets.path)", "error": "\(ErrorText.sentence(error))"])
+        }
     }
 
     /// `<state>/targets/<env>.json`, in Prometheus's `file_sd_configs` format: every instance's

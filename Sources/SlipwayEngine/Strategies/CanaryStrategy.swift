@@ -156,12 +156,13 @@ final class StepAnalyzer {
     /// smoke checks, then the `rollback.metrics` queries: a window passes only when every
     /// query has data within its bound.
     private func judgeWindow(_ judge: Judge, _ window: Sample, baseline: Sample) async -> (Verdict, String) {
+        readings = []  // a window that fails before the queries asks none: its row shows none, not the last window's
         let (verdict, reason) = judge.judge(canary: window, baseline: baseline, reference: reference)
         if verdict != .fail(.health), let failure = await context.smoke.failure(of: fresh) {
             return (.fail(.smoke), failure)
         }
         let checks = context.metricChecks
-        guard !checks.isEmpty, verdict != .fail(.health) else { return (verdict, reason) }
+        if checks.isEmpty { return (verdict, reason) }
         if case .fail = verdict { return (verdict, reason) }
         let metrics = await checks.judge()
         readings = metrics.readings
