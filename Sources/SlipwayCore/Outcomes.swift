@@ -24,6 +24,10 @@ public enum RollbackTrigger: String, Sendable, Codable {
     case smoke
     /// A `rollback.metrics` query passed its bound.
     case metric
+    /// `rollback.cpuIncrease`: the new version used more CPU than allowed.
+    case cpu
+    /// `rollback.memoryIncrease` or `memoryLimit`.
+    case memory
     /// Slipway was stopped mid-run; the restarted one put the last good version back.
     case interrupted
     /// A newer desired state arrived mid-run.

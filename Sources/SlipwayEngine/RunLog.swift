@@ -54,6 +54,8 @@ final class RunLog {
     private var lastPercent = 0
     /// Analysis of each canary step or rolling batch, for the record (`judged` adds to it).
     private(set) var analysis: [StepAnalysis] = []
+    /// Post-deploy's `resources` step, for the record.
+    var resources: ResourceComparison?
     /// Tells the run's notification channels (waiting for approval, a step passed).
     var announce: Announcer?
     /// Counts the analysis windows' figures.

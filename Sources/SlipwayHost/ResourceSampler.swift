@@ -3,9 +3,11 @@ import Foundation
 import Glibc
 #endif
 
-/// What one process uses, read from the kernel: CPU time so far, resident memory, open files.
+/// What one instance uses, read from the kernel: CPU time so far, resident memory, open files.
+/// An instance is its whole session (Slipway starts each in a session of its own), so a
+/// wrapper script's children count with it.
 public struct ResourceSample: Sendable, Hashable {
-    /// User and system CPU time since the process started.
+    /// User and system CPU time since the processes started.
     public let cpuSeconds: Double
     public let residentBytes: Int
     public let openFiles: Int
@@ -17,34 +19,68 @@ public struct ResourceSample: Sendable, Hashable {
     }
 }
 
-/// Samples processes of this machine through `/proc` (the first piece of issue 15's resource
-/// checks: instances on other machines will be sampled over their ssh connection).
+/// One line of `/proc/PID/stat`, the fields the resource checks need.
+struct ProcessStat: Hashable {
+    let pid: Int32
+    let session: Int32
+    let cpuTicks: UInt64
+    let startTime: UInt64
+    let residentPages: Int
+
+    /// The command name (field 2) is in parentheses and may hold spaces and `)`: the fields
+    /// are counted after the last `)`.
+    init?(line: Substring) {
+        guard let close = line.lastIndex(of: ")"), let pid = Int32(line.prefix { $0 != " " }) else { return nil }
+        let fields = line[line.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+        // After the name: state is field 3, session 6, utime 14, stime 15, starttime 22, rss 24.
+        guard fields.count > 21, let session = Int32(fields[3]), let user = UInt64(fields[11]), let system = UInt64(fields[12]),
+              let start = UInt64(fields[19]), let pages = Int(fields[21]) else { return nil }
+        (self.pid, self.session, cpuTicks, startTime, residentPages) = (pid, session, user &+ system, start, pages)
+    }
+}
+
+/// Samples instances through `/proc`: here, or (with `RemoteInstances.usage`) on a fleet host,
+/// where the same lines are read by a script and added up here.
 public enum ResourceSampler {
-    /// Now, for `pid`; nil when it is gone or cannot be read.
+    /// The instances started as `leaders`, in one pass over this machine's `/proc`. An instance
+    /// whose leader is gone, or is another process by now (pid reused), is left out.
+    public static func sample(_ leaders: [ProcessIdentity]) -> [ProcessIdentity: ResourceSample] {
+        guard !leaders.isEmpty else { return [:] }
+        let sessions = Set(leaders.map(\.pid))
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init)
+        var stats: [ProcessStat] = [], files: [Int32: Int] = [:]
+        for pid in pids {
+            guard let text = read("/proc/\(pid)/stat"), let stat = ProcessStat(line: Substring(text)), sessions.contains(stat.session) else { continue }
+            stats.append(stat)
+            files[pid] = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+        }
+        return totals(stats, openFiles: files, leaders: leaders, ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))),
+                      pageSize: Int(sysconf(Int32(_SC_PAGESIZE))))
+    }
+
+    /// One process on its own, whatever its session.
     public static func sample(pid: Int32) -> ResourceSample? {
-        guard let stat = read("/proc/\(pid)/stat"), let cpu = cpuSeconds(fromStat: stat),
-              let status = read("/proc/\(pid)/status"), let resident = residentBytes(fromStatus: status) else { return nil }
+        guard let text = read("/proc/\(pid)/stat"), let stat = ProcessStat(line: Substring(text)) else { return nil }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
-        return ResourceSample(cpuSeconds: cpu, residentBytes: resident, openFiles: files)
+        return ResourceSample(cpuSeconds: Double(stat.cpuTicks) / Double(sysconf(Int32(_SC_CLK_TCK))),
+                              residentBytes: stat.residentPages * Int(sysconf(Int32(_SC_PAGESIZE))), openFiles: files)
     }
 
-    /// utime + stime of a `/proc/PID/stat` line, in seconds. The command name (field 2) is in
-    /// parentheses and may hold spaces and `)`: the fields are counted after the last `)`.
-    static func cpuSeconds(fromStat text: String) -> Double? {
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // After the name: state is field 3, so utime (14) and stime (15) are the 12th and 13th.
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        return ticks > 0 ? (user + system) / ticks : nil
-    }
-
-    /// `VmRSS` of a `/proc/PID/status`, in bytes.
-    static func residentBytes(fromStatus text: String) -> Int? {
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
-        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count >= 2, let kilobytes = Int(parts[1]) else { return nil }
-        return kilobytes * 1024
+    /// Adds up each leader's session. A leader must be among `stats` with its start time: a
+    /// pid taken by another process since is not the instance.
+    static func totals(_ stats: [ProcessStat], openFiles: [Int32: Int], leaders: [ProcessIdentity],
+                       ticksPerSecond: Double, pageSize: Int) -> [ProcessIdentity: ResourceSample] {
+        guard ticksPerSecond > 0 else { return [:] }
+        let bySession = Dictionary(grouping: stats, by: \.session)
+        var result: [ProcessIdentity: ResourceSample] = [:]
+        for leader in leaders {
+            guard let members = bySession[leader.pid],
+                  members.contains(where: { $0.pid == leader.pid && $0.startTime == leader.startTime }) else { continue }
+            result[leader] = ResourceSample(cpuSeconds: Double(members.reduce(0) { $0 &+ $1.cpuTicks }) / ticksPerSecond,
+                                            residentBytes: members.reduce(0) { $0 + max(0, $1.residentPages) } * pageSize,
+                                            openFiles: members.reduce(0) { $0 + (openFiles[$1.pid] ?? 0) })
+        }
+        return result
     }
 
     /// At most 16 KiB of a /proc file (they are small; nothing read here grows without bound).

@@ -288,7 +288,29 @@ public struct RollbackPolicy: Sendable, Hashable, Codable {
     public var metrics: [MetricQuery] = []
     /// The Prometheus server `metrics` are asked of (`http(s)://host:port`).
     public var prometheus: String? = nil
+    /// CPU and memory of the new version against the previous one (README, "Resource checks").
+    public var resources = ResourceRules()
 }
+
+/// `rollback.cpuIncrease`, `memoryIncrease`, `memoryLimit` and `warmup`: each off unless set.
+public struct ResourceRules: Sendable, Hashable, Codable {
+    /// Relative CPU increase per instance allowed over the previous version (0.5 = 50%).
+    public var cpuIncrease: Double?
+    /// Relative resident-memory increase per instance allowed over the previous version.
+    public var memoryIncrease: Double?
+    /// Resident memory no instance may pass, in bytes.
+    public var memoryLimit: Int?
+    /// How long after its start an instance's CPU and memory are not compared (start-up work and
+    /// growth); `memoryLimit` holds from the start.
+    public var warmup = TimeSpan(milliseconds: 10_000)
+
+    public init(cpuIncrease: Double? = nil, memoryIncrease: Double? = nil, memoryLimit: Int? = nil) {
+        (self.cpuIncrease, self.memoryIncrease, self.memoryLimit) = (cpuIncrease, memoryIncrease, memoryLimit)
+    }
+
+    public var isEmpty: Bool { cpuIncrease == nil && memoryIncrease == nil && memoryLimit == nil }
+}
+
 
 
 extension Manifest {

@@ -88,7 +88,8 @@ extension ManifestDecoder {
     }
 
     func rollback(_ top: Fields) -> RollbackPolicy {
-        let rollback = reader.section(top, "rollback", allowed: ["errorRateIncrease", "latencyIncrease", "minRequests", "onFailure", "restore", "gated", "metrics", "prometheus"])
+        let rollback = reader.section(top, "rollback", allowed: ["errorRateIncrease", "latencyIncrease", "minRequests", "onFailure", "restore", "gated", "metrics", "prometheus",
+                                                                      "cpuIncrease", "memoryIncrease", "memoryLimit", "warmup"])
         if let rollback { checkPlaceholders(rollback, "restore") }
         var onFailure = RollbackPolicy.OnFailure.record
         if let rollback, let text = reader.string(rollback, "onFailure") {
@@ -112,8 +113,18 @@ extension ManifestDecoder {
             if !policy.metrics.isEmpty, rollback["prometheus"] == nil {
                 reader.report(rollback["metrics"], "rollback.metrics needs rollback.prometheus: the Prometheus server the queries go to")
             }
+            policy.resources = resources(rollback)
         }
         return policy
+    }
+
+    /// `rollback.cpuIncrease`, `memoryIncrease` (percentages), `memoryLimit` (a size), `warmup`.
+    func resources(_ rollback: Fields) -> ResourceRules {
+        func increase(_ key: String) -> Double? { rollback[key] == nil ? nil : reader.percentage(rollback, key, default: 0, maximum: 10_000) / 100 }
+        var rules = ResourceRules(cpuIncrease: increase("cpuIncrease"), memoryIncrease: increase("memoryIncrease"),
+                                  memoryLimit: reader.byteSize(rollback, "memoryLimit", range: (1 << 20)...(1 << 40)))
+        rules.warmup = reader.span(rollback, "warmup", default: rules.warmup, minimum: .init(milliseconds: 0), maximum: .init(milliseconds: 3_600_000))
+        return rules
     }
 
     /// `rollback.metrics: [ { name, query, max | maxIncrease } ]`.

@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import SlipwayCore
 
 /// The keys of one YAML mapping, checked against the keys a section allows.
 struct Fields {
@@ -126,6 +127,25 @@ final class NodeReader {
             return nil
         }
         return span
+    }
+
+    /// `512MiB`, `1GiB`, `300MB` → bytes (binary and decimal units; a bare number is refused:
+    /// bytes or megabytes would both be plausible).
+    func byteSize(_ fields: Fields, _ key: String, range: ClosedRange<Int>) -> Int? {
+        guard let node = fields[key] else { return nil }
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000)]
+        let text = node.scalar?.string ?? ""
+        guard let (unit, scale) = units.first(where: { text.hasSuffix($0.0) }),
+              let number = Double(text.dropLast(unit.count).trimmingCharacters(in: .whitespaces)), number.isFinite, number > 0 else {
+            report(node, "\(fields.keyPath(key)) must be a size such as 512MiB or 2GiB")
+            return nil
+        }
+        let bytes = number * Double(scale)
+        guard bytes >= Double(range.lowerBound), bytes <= Double(range.upperBound) else {
+            report(node, "\(fields.keyPath(key)) must be between \(ByteCount.text(range.lowerBound)) and \(ByteCount.text(range.upperBound))")
+            return nil
+        }
+        return Int(bytes)
     }
 
     /// `5%` → 5. A bare number is refused: "0.05" and "5" would both be plausible.

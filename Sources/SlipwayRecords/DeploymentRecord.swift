@@ -121,6 +121,8 @@ public struct DeploymentRecord: Sendable, Codable {
     @EmptyIfMissing public var hosts: [HostReport] = []
     /// What became of the events sent while the run went on (the last one is sent once the record is committed).
     @EmptyIfMissing public var notifications: [NotificationDelivery] = []
+    /// Post-deploy's `resources` step: the new version's CPU and memory beside the previous one's.
+    public var resources: ResourceComparison?
 
     public init(deployment: DeploymentID, environment: EnvironmentName, service: String, version: String, previousVersion: String?,
                 result: DeploymentResult, reason: String?, strategy: StrategyName, trigger: ObjectID, triggerAuthor: String,
@@ -194,9 +196,12 @@ public struct StepAnalysis: Sendable, Codable, Hashable {
     public let reason: String
     /// The `rollback.metrics` queries in the step's last window, both versions.
     @EmptyIfMissing public var queries: [QueryReading] = []
+    /// CPU and memory of both versions in the step's last window.
+    public var resources: ResourceComparison?
 
     public init(step: String, weight: Int, milliseconds: Int, windows: Int, inconclusiveWindows: Int,
-                canary: Metrics, baseline: Metrics?, decision: StepDecision, reason: String, queries: [QueryReading] = []) {
+                canary: Metrics, baseline: Metrics?, decision: StepDecision, reason: String, queries: [QueryReading] = [],
+                resources: ResourceComparison? = nil) {
         self.step = step
         self.weight = weight
         self.milliseconds = milliseconds
@@ -207,6 +212,7 @@ public struct StepAnalysis: Sendable, Codable, Hashable {
         self.decision = decision
         self.reason = reason
         self.queries = queries
+        self.resources = resources
     }
 }
 

@@ -42,6 +42,7 @@ public enum FrontMatter {
             lines.append("analysis:")
             lines += record.analysis.map { "- " + analysis($0) }
         }
+        add("resources", record.resources.map(resources))
         if !record.logs.isEmpty {
             lines.append("logs:")
             lines += record.logs.map { "- \(YAMLText.scalar($0.instance)): " + YAMLText.flowSequence($0.lines.map(YAMLText.scalar)) }
@@ -113,7 +114,34 @@ public enum FrontMatter {
                      ("windows", "\(step.windows)"), ("inconclusive", "\(step.inconclusiveWindows)"), ("canary", metrics(step.canary))]
         if let baseline = step.baseline { pairs.append(("baseline", metrics(baseline))) }
         pairs += [("decision", YAMLText.scalar(step.decision.rawValue)), ("reason", YAMLText.scalar(step.reason))]
+        if let resources = step.resources { pairs.append(("resources", Self.resources(resources))) }
         return YAMLText.flowMapping(pairs)
+    }
+
+    /// `{new: {instances, cpu, cpuPerRequest, rss, maxRss, files, seconds}, previous: {…}, verdict}`.
+    static func resources(_ comparison: ResourceComparison) -> String {
+        func figures(_ figures: ResourceFigures) -> String {
+            var pairs = [("instances", "\(figures.instances)"), ("cpu", number(figures.cpuPercent))]
+            if let perRequest = figures.cpuPerRequest { pairs.append(("cpuPerRequest", number(perRequest))) }
+            pairs += [("rss", "\(figures.residentBytes)"), ("maxRss", "\(figures.maxResidentBytes)"), ("files", "\(figures.openFiles)"),
+                      ("seconds", number(figures.seconds))]
+            return YAMLText.flowMapping(pairs)
+        }
+        var pairs: [(String, String)] = []
+        if let new = comparison.new { pairs.append(("new", figures(new))) }
+        if let previous = comparison.previous { pairs.append(("previous", figures(previous))) }
+        return YAMLText.flowMapping(pairs + [("verdict", YAMLText.scalar(comparison.verdict))])
+    }
+
+    static func parseResources(_ fields: Fields?) -> ResourceComparison? {
+        guard let fields else { return nil }
+        func figures(_ key: String) -> ResourceFigures? {
+            fields.nested(key).map { ResourceFigures(instances: $0.int("instances") ?? 0, cpuPercent: Double($0.string("cpu") ?? "") ?? 0,
+                                                     cpuPerRequest: $0.string("cpuPerRequest").flatMap(Double.init), residentBytes: $0.int("rss") ?? 0,
+                                                     maxResidentBytes: $0.int("maxRss") ?? 0, openFiles: $0.int("files") ?? 0,
+                                                     seconds: Double($0.string("seconds") ?? "") ?? 0) }
+        }
+        return ResourceComparison(new: figures("new"), previous: figures("previous"), verdict: fields.string("verdict") ?? "")
     }
 
     /// `2`, `2.5`, `0.01`: at most two decimals.
@@ -205,6 +233,7 @@ public enum FrontMatter {
                                    waitingMilliseconds: timing.int("waiting") ?? timing.int("waitingMilliseconds") ?? 0)
         }
         record.analysis = (top["analysis"]?.sequence ?? []).compactMap { $0.mapping.map(Fields.init) }.map(parseAnalysis)
+        record.resources = parseResources(top.nested("resources"))
         if let rollback = top.nested("rollback") {
             record.rollback = RollbackReport(
                 trigger: rollback.string("trigger").flatMap(RollbackTrigger.init(rawValue:)) ?? .health, reason: rollback.string("reason") ?? "",
@@ -264,7 +293,8 @@ public enum FrontMatter {
         return StepAnalysis(step: step.string("step") ?? "", weight: step.int("weight") ?? 0, milliseconds: step.int("ms") ?? 0,
                             windows: step.int("windows") ?? 0, inconclusiveWindows: step.int("inconclusive") ?? 0,
                             canary: metrics("canary") ?? Metrics(requests: 0, errors: 0, errorRate: 0, responseMilliseconds: 0),
-                            baseline: metrics("baseline"), decision: step.string("decision").flatMap(StepDecision.init(rawValue:)) ?? .rolledBack, reason: step.string("reason") ?? "")
+                            baseline: metrics("baseline"), decision: step.string("decision").flatMap(StepDecision.init(rawValue:)) ?? .rolledBack, reason: step.string("reason") ?? "",
+                            resources: parseResources(step.nested("resources")))
     }
 
     /// `{version: [ids]}`, or the list of `{id, version, …}` mappings status files had before.

@@ -117,6 +117,17 @@ struct RecordView {
             ["step": Self.cell(step), "name": Self.cell(reading.name), "value": QueryReading.text(reading.value),
              "previous": QueryReading.text(reading.previous), "bound": Self.cell(reading.bound), "verdict": Self.cell(String(reading.verdict.prefix(200)))]
         }
+        let usage = record.analysis.compactMap { step in step.resources.map { (step.step, $0) } } + (record.resources.map { [("post-deploy", $0)] } ?? [])
+        context["hasResources"] = !usage.isEmpty
+        context["resources"] = usage.map { step, comparison -> [String: String] in
+            func figures(_ figures: ResourceFigures?, _ prefix: String) -> [String: String] {
+                guard let figures else { return [prefix + "CPU": "—", prefix + "RSS": "—", prefix + "Files": "—"] }
+                return [prefix + "CPU": String(format: "%.1f%%", figures.cpuPercent) + (figures.cpuPerRequest.map { String(format: ", %.2f ms/req", $0) } ?? ""),
+                        prefix + "RSS": ByteCount.text(figures.residentBytes), prefix + "Files": "\(figures.openFiles)"]
+            }
+            return ["step": Self.cell(step), "verdict": Self.cell(String(comparison.verdict.prefix(200)))]
+                .merging(figures(comparison.new, "new")) { first, _ in first }.merging(figures(comparison.previous, "previous")) { first, _ in first }
+        }
         context["hasNotifications"] = !record.notifications.isEmpty
         context["notifications"] = record.notifications.map { delivery -> [String: String] in
             ["event": delivery.event.rawValue, "channel": Self.cell(delivery.channel), "state": delivery.state.rawValue,

@@ -19,6 +19,8 @@ final class FakeTarget: Target {
     let dies: Set<Int>
     let hosts: [String?]
     let unreachable = Mutex<Set<String>>([])
+    /// What every running instance of a version uses, by version (none: not readable).
+    let resources = Mutex<[String: ResourceSample]>([:])
 
     /// Once this many instances were started, this host stops answering.
     let downAfter: (starts: Int, host: String)?
@@ -67,6 +69,10 @@ final class FakeTarget: Target {
     func running(_ instances: [InstanceRecord]) -> [InstanceRecord] {
         let stopped = self.stopped.withLock { $0 }, unreachable = self.unreachable.withLock { $0 }
         return instances.filter { !stopped.contains($0.id) && !unreachable.contains($0.host ?? "") }
+    }
+    func usage(of instances: [InstanceRecord]) -> [String: ResourceSample] {
+        let byVersion = resources.withLock { $0 }
+        return Dictionary(running(instances).compactMap { instance in byVersion[instance.version].map { (instance.id, $0) } }, uniquingKeysWith: { first, _ in first })
     }
     func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog { InstanceLog(instance: instance.id, lines: ["(fake)"]) }
     func stopUnregistered(timeout: Duration) async -> String { "none" }
@@ -133,7 +139,7 @@ struct StrategyBench {
 
     /// With `hosts`, a fleet of that many fake hosts (`host1`…) with `bootLimit`; `replicas` is then per host.
     init(_ strategy: Strategy, replicas: Int = 2, minRequests: Int = 10, dies: Set<Int> = [], hosts: Int? = nil, bootLimit: Int = 1,
-         downAfter: (starts: Int, host: String)? = nil,
+         downAfter: (starts: Int, host: String)? = nil, resources: ResourceRules = ResourceRules(),
          serve: @escaping @Sendable (String, Int) -> Served = { _, _ in Served(requests: 100) }) throws {
         func manifest(_ version: String) throws -> Manifest {
             var manifest = try ManifestParser.parse(Data("""
@@ -145,6 +151,7 @@ struct StrategyBench {
                 \(hosts.map { "target: { kind: ssh, bootLimit: \(bootLimit), hosts: [\((1...$0).map { "host\($0)" }.joined(separator: ", "))] }" } ?? "")
                 """.utf8), path: "Environments/production.yaml")
             manifest.strategy = strategy
+            manifest.rollback.resources = resources
             return manifest
         }
         self.manifest = try manifest("2.0.0")

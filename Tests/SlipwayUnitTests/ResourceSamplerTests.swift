@@ -7,16 +7,45 @@ import Glibc
 
 @Suite("resource samples from /proc")
 struct ResourceSamplerTests {
-    @Test("stat and status lines parse, a command name with spaces and ')' included; this process samples")
-    func parse() {
-        let stat = "4242 (web (1) x) S 1 4242 4242 0 -1 4194560 1200 0 0 0 250 50 0 0 20 0 4 0 100 1000000 500 18446744073709551615"
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        #expect(ResourceSampler.cpuSeconds(fromStat: stat) == 300 / ticks)
-        #expect(ResourceSampler.cpuSeconds(fromStat: "4242 (web") == nil)
-        #expect(ResourceSampler.residentBytes(fromStatus: "Name:\tweb\nVmRSS:\t   2048 kB\nThreads:\t4\n") == 2048 * 1024)
-        #expect(ResourceSampler.residentBytes(fromStatus: "Name:\tweb\n") == nil)
+    /// A stat line of pid `pid` in session `session`: utime 250, stime 50, start 100, 500 pages.
+    static func stat(_ pid: Int32, session: Int32, name: String = "web (1) x", start: Int = 100, ticks: (Int, Int) = (250, 50), pages: Int = 500) -> String {
+        "\(pid) (\(name)) S 1 \(session) \(session) 0 -1 4194560 1200 0 0 0 \(ticks.0) \(ticks.1) 0 0 20 0 4 0 \(start) 1000000 \(pages) 18446744073709551615"
+    }
+
+    @Test("a stat line parses, a command name with spaces and ')' included; a cut line does not")
+    func parse() throws {
+        let stat = try #require(ProcessStat(line: Substring(Self.stat(4242, session: 4242))))
+        #expect(stat == ProcessStat(line: Substring(Self.stat(4242, session: 4242))))
+        #expect((stat.pid, stat.session, stat.cpuTicks, stat.startTime, stat.residentPages) == (4242, 4242, 300, 100, 500))
+        #expect(ProcessStat(line: "4242 (web") == nil)
+        #expect(ProcessStat(line: "4242 (web) S 1 2 3") == nil)
+    }
+
+    @Test("an instance is its whole session; a leader whose pid was reused is not read")
+    func sessions() throws {
+        let stats = [Self.stat(10, session: 10), Self.stat(11, session: 10, name: "child"), Self.stat(20, session: 20, start: 999), Self.stat(30, session: 99)]
+            .compactMap { ProcessStat(line: Substring($0)) }
+        let leaders = [ProcessIdentity(pid: 10, startTime: 100), ProcessIdentity(pid: 20, startTime: 100)]
+        let totals = ResourceSampler.totals(stats, openFiles: [10: 5, 11: 2], leaders: leaders, ticksPerSecond: 100, pageSize: 4096)
+        #expect(totals[leaders[0]] == ResourceSample(cpuSeconds: 6, residentBytes: 1000 * 4096, openFiles: 7))
+        #expect(totals[leaders[1]] == nil, "pid 20 started at 999, not at 100: another process")
+    }
+
+    @Test("the usage script's output adds up by instance id; lines it did not ask for are ignored")
+    func remoteOutput() {
+        let output = ["T 100 4096", "I web-a 10 100", "I ../x 20 100", "P 5 " + Self.stat(10, session: 10), "P 2 " + Self.stat(11, session: 10),
+                      "P x " + Self.stat(12, session: 10), "garbage", "I web-b 30 100"].joined(separator: "\n")
+        let usage = RemoteInstances.usage(fromOutput: output)
+        #expect(usage == ["web-a": ResourceSample(cpuSeconds: 6, residentBytes: 1000 * 4096, openFiles: 7)])
+    }
+
+    @Test("this process and a child in its own session sample from the real /proc")
+    func live() throws {
         let own = ResourceSampler.sample(pid: getpid())
         #expect((own?.residentBytes ?? 0) > 1 << 20 && (own?.openFiles ?? 0) > 2 && (own?.cpuSeconds ?? -1) >= 0, "\(String(describing: own))")
         #expect(ResourceSampler.sample(pid: Int32.max) == nil, "a process that is not there")
+        let leader = try #require(ProcessControl.startTime(of: getpid()).map { ProcessIdentity(pid: getpid(), startTime: $0) })
+        // This test process is not a session leader: nothing is read for it as an instance.
+        #expect(ResourceSampler.sample([leader]).isEmpty == (getsid(0) != getpid()))
     }
 }

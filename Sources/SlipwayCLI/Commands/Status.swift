@@ -44,6 +44,15 @@ extension Slipway {
             var error: String? = nil
             /// What this machine lacks to deploy the desired manifest (see `MachineCheck`).
             var held: [String] = []
+            /// Each registered instance: its version and what it uses now (nil: it could not be read).
+            var instances: [InstanceRow] = []
+        }
+
+        struct InstanceRow: Encodable {
+            let id: String
+            let version: String
+            let host: String?
+            let usage: InstanceUsage?
         }
 
         /// The error for a name that is neither a manifest nor an environment with state here.
@@ -78,13 +87,15 @@ extension Slipway {
             let answer = ControlServer.send("status", to: Daemon.controlSocket(state))
             let inFlight = (answer.flatMap { try? Self.decoder.decode([InFlight.Entry].self, from: Data($0.utf8)) } ?? []).filter { names.contains($0.environment) }
             let machine = answer == nil ? try global.engine(repository).machine : nil
+            let usage = await state.usageNow(of: names, variables: ProcessInfo.processInfo.environment)
             var rows: [Row] = []
             for name in names {
                 do {
                     let status = try await repository.deployedStatus(of: name, at: tip, state: state)
                     let running = state.registry(name).load().filter { $0.version == status?.version && $0.isRunning }.count
                     let held = desired.environments.manifests[name].flatMap { manifest in machine.map { $0.problems(manifest, in: name) } } ?? []
-                    rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running, held: held))
+                    let instances = state.registry(name).load().map { InstanceRow(id: $0.id, version: $0.version, host: $0.host, usage: usage[$0.id]) }
+                    rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running, held: held, instances: instances))
                 } catch {
                     rows.append(Row(environment: name.rawValue, status: nil, instancesRunning: 0, error: "\(ErrorText.sentence(error))"))
                 }
@@ -110,6 +121,9 @@ extension Slipway {
                 let running = status.version.map { "\(status.service) \($0) since \(status.since ?? "?"), \(row.instancesRunning)/\(status.instances.count) instances running" } ?? "nothing running"
                 print("\(row.environment): \(running); last deployment \(status.lastDeployment) \(status.lastResult.rawValue)")
                 if let name = EnvironmentName(text: row.environment) { Self.notes(status, of: name, desired: desired).forEach { print("    \($0)") } }
+                for instance in row.instances {
+                    print("    \(instance.id) \(instance.version)\(instance.host.map { " on \($0)" } ?? ""): \(instance.usage?.text ?? "not running or not readable")")
+                }
             }
         }
 

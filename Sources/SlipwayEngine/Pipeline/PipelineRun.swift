@@ -93,7 +93,8 @@ struct PipelineRun {
             log.end()
             reached.promoted = true
             announce(.promoted, "\(environment): \(manifest.service) \(manifest.version) takes all the traffic")
-            try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample, context)
+            try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample,
+                                                                              resources: prepared.baselineResources, context)
         } catch {
             var failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
             failed.rollback = await undo(failed, reached, target: target, log: log, deployment: deployment)
@@ -104,6 +105,7 @@ struct PipelineRun {
         outcome.announce = announce
         outcome.record.timing = Timing(totalMilliseconds: clock.elapsedMilliseconds, waitingMilliseconds: log.waitingMilliseconds)
         outcome.record.analysis = log.analysis
+        outcome.record.resources = log.resources
         outcome.record.rollback = failure?.rollback
         outcome.record.upstreamDeployment = state.upstreamDeployment
         if failure == nil, let validated = state.upstreamStatus { outcome.upstreamStatus = validated }

@@ -14,7 +14,8 @@ struct PostDeploy {
     let log: RunLog
     let deployment: DeploymentID
 
-    func callAsFunction(_ serving: [InstanceRecord], against baselineSample: Sample?, _ context: DeploymentContext) async throws {
+    func callAsFunction(_ serving: [InstanceRecord], against baselineSample: Sample?, resources baselineResources: ResourceFigures?,
+                        _ context: DeploymentContext) async throws {
         let manifest = run.manifest
         log.begin(.postDeploy)
         try await log.step("instances healthy") { try await run.verifyServing(serving, traffic: context.traffic, target: context.target) }
@@ -45,9 +46,18 @@ struct PostDeploy {
                 }
             }
         }
+        var observed: ObservedUsage?
         if let window = manifest.gates.observe {
-            try await log.step("observe for \(window)") { try await run.observe(serving, for: window, against: baselineSample, context) }
+            try await log.step("observe for \(window)") {
+                let (detail, usage) = try await run.observe(serving, for: window, against: baselineSample, context)
+                observed = usage
+                return detail
+            }
         }
+        // The analysis windows compared both versions side by side; their last baseline reading is
+        // the previous version's figures, else what it used over its life before the run.
+        let previous = log.analysis.last { $0.resources?.previous != nil }?.resources?.previous ?? baselineResources
+        try await log.step("resources") { try await run.checkResources(serving, observed: observed, previous: previous, context) }
         if let hook = manifest.hooks.postDeploy {
             try await log.step("hook postDeploy") { try await run.runHook("postDeploy", hook, deployment: deployment, trigger: .smoke) }
         }
@@ -109,12 +119,18 @@ extension PipelineRun {
         return checked.joined(separator: ", ")
     }
 
-    /// Watches the new set for `window` and judges it against the pre-deploy baseline.
-    func observe(_ serving: [InstanceRecord], for window: TimeSpan, against baseline: Sample?, _ context: DeploymentContext) async throws -> String {
+    /// Watches the new set for `window` and judges it against the pre-deploy baseline; returns
+    /// what the set used meanwhile too, for the `resources` step.
+    func observe(_ serving: [InstanceRecord], for window: TimeSpan, against baseline: Sample?,
+                 _ context: DeploymentContext) async throws -> (String, ObservedUsage) {
         let names = Set(serving.map(\.id))
         let before = try await context.traffic.stats()
+        let usageBefore = await ResourceReading.now(of: serving, context.target)
         try await context.log.pause(for: window.duration)
         let sample = Sample.between(before, try await context.traffic.stats(), servers: names)
+        let usage = ObservedUsage(figures: ResourceFigures.between(usageBefore, await ResourceReading.now(of: serving, context.target), ids: serving.map(\.id),
+                                                                   requests: sample.requests, minRequests: manifest.rollback.minRequests),
+                                  since: usageBefore.date)
         let (verdict, reason) = Judge(policy: manifest.rollback).judge(canary: sample, baseline: nil, reference: baseline)
         if case .fail(let trigger) = verdict {
             throw DeploymentFailure(reason: "post-deploy observation: \(reason)", trigger: trigger)
@@ -131,7 +147,40 @@ extension PipelineRun {
             throw DeploymentFailure(reason: "post-deploy observation: \(metrics.reason); not passed on no data", trigger: .inconclusive)
         case .pass:
             let text = verdict == .inconclusive ? "inconclusive: \(reason)" : reason
-            return checks.isEmpty ? text : "\(text); \(readings.joined(separator: ", "))"
+            return (checks.isEmpty ? text : "\(text); \(readings.joined(separator: ", "))", usage)
         }
     }
+
+    /// Post-deploy: the new version's CPU, memory and open files beside the previous version's,
+    /// judged by the `rollback` resource rules. CPU is judged over an observation window only:
+    /// without one the figures are since each instance started, start-up work included.
+    func checkResources(_ serving: [InstanceRecord], observed: ObservedUsage?, previous: ResourceFigures?, _ context: DeploymentContext) async throws -> String {
+        var rules = manifest.rollback.resources
+        var new = observed?.figures
+        if observed == nil {
+            let requests = try await Sample.lifetime(of: serving, context.traffic)?.requests ?? 0
+            new = ResourceFigures.lifetime(serving, await ResourceReading.now(of: serving, context.target), requests: requests, minRequests: manifest.rollback.minRequests)
+            rules.cpuIncrease = nil
+        }
+        let newest = serving.map(\.startedAt).max() ?? .distantPast
+        let warmingUp = (observed?.since ?? Date()) < newest.addingTimeInterval(rules.warmup.seconds)
+        let (verdict, reason) = ResourceJudge(rules: rules).judge(new: new, previous: previous, warmingUp: warmingUp)
+        context.log.resources = ResourceComparison(new: new, previous: previous, verdict: verdict.resourceText(reason, rules: rules))
+        switch verdict {
+        case .fail(let trigger):
+            throw DeploymentFailure(reason: "resources: \(reason)", trigger: trigger)
+        case .inconclusive where new == nil:
+            throw DeploymentFailure(reason: "\(reason); not passed on no data", trigger: .inconclusive)
+        case .inconclusive:
+            return "not judged: \(reason)"
+        case .pass:
+            return reason
+        }
+    }
+}
+
+/// What the new set used during post-deploy's observation window, and since when.
+struct ObservedUsage {
+    let figures: ResourceFigures?
+    let since: Date
 }

@@ -24,6 +24,8 @@ struct Preflight {
         let warm: [InstanceRecord]
         /// What the running version served before the run: the reference of a post-deploy observation.
         let baselineSample: Sample?
+        /// What the running version used over its life before the run: the reference of post-deploy's `resources` step.
+        let baselineResources: ResourceFigures?
         let strategy: any DeploymentStrategy
         /// The target on the hosts that answered (all of them on this machine).
         let target: any Target
@@ -61,10 +63,12 @@ struct Preflight {
         try await gates(returning: returning)
         let strategy = returning ? BlueGreenStrategy(spec: .immediate(after: manifest.strategy)) : try manifest.strategy.runner()
         let (secrets, launcher) = try configured.unwrap("the launcher")
-        var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = [], baselineSample: Sample?
+        var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = [], baselineSample: Sample?, baselineResources: ResourceFigures?
         try await log.step("traffic") {
             (baseline, warm) = try await run.prepareTraffic(traffic, target: target)
             baselineSample = try await Sample.lifetime(of: baseline, traffic)
+            baselineResources = ResourceFigures.lifetime(baseline, await ResourceReading.now(of: baseline, target),
+                                                         requests: baselineSample?.requests ?? 0, minRequests: manifest.rollback.minRequests)
             return warm.isEmpty ? "" : "\(warm.count) warm at 0% until \(Timestamp.iso(warm[0].warmUntil ?? Date()))"
         }
         try await log.step("target health") { try await run.targetHealth(baseline, traffic: traffic) }
@@ -77,7 +81,7 @@ struct Preflight {
         }
         log.end()
         return Prepared(secrets: secrets, launcher: launcher, previous: previous, baseline: baseline, warm: warm,
-                        baselineSample: baselineSample, strategy: strategy, target: target)
+                        baselineSample: baselineSample, baselineResources: baselineResources, strategy: strategy, target: target)
     }
 
     /// The pre-flight gates and the checklist (not asked again when going back, see `isReturn`).

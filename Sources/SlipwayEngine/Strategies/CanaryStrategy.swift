@@ -79,6 +79,11 @@ final class StepAnalyzer {
     private var reference: Sample?
     /// The `rollback.metrics` readings of the last window, for the step's row.
     private var readings: [QueryReading] = []
+    /// Both versions' CPU and memory in the last window, for the step's row.
+    private var usage: ResourceComparison?
+    /// The last baseline window with CPU per request: what the new version's is held to when
+    /// the baseline serves too little (as `reference` is for traffic).
+    private var resourceReference: ResourceFigures?
 
     init(context: DeploymentContext, duration: TimeSpan, interval: TimeSpan, fresh: [InstanceRecord], baseline: [InstanceRecord]) {
         self.context = context
@@ -103,8 +108,10 @@ final class StepAnalyzer {
         func row(_ decision: StepDecision, _ reason: String) -> StepAnalysis {
             StepAnalysis(step: label, weight: percent, milliseconds: started.elapsedMilliseconds, windows: windows,
                          inconclusiveWindows: inconclusive, canary: total.canary.metrics,
-                         baseline: total.baseline.requests > 0 ? total.baseline.metrics : nil, decision: decision, reason: reason, queries: readings)
+                         baseline: total.baseline.requests > 0 ? total.baseline.metrics : nil, decision: decision, reason: reason, queries: readings,
+                         resources: usage)
         }
+        var resourcesBefore = await ResourceReading.now(of: fresh + baseline, context.target)
 
         while true {
             let remaining = duration.duration - (ContinuousClock.now - started)
@@ -113,13 +120,16 @@ final class StepAnalyzer {
             let canary = Sample.between(previous, current, servers: canaryNames)
             let base = Sample.between(previous, current, servers: baselineNames)
             previous = current
+            let resourcesNow = await ResourceReading.now(of: fresh + baseline, context.target)
+            let resources = judgeResources(resourcesBefore, resourcesNow, canary: canary, baseline: base)
+            resourcesBefore = resourcesNow
             windows += 1
             context.log.telemetry.window(context.environment, canary: canary.metrics, baseline: base.requests > 0 ? base.metrics : nil)
             pending = (pending.canary.adding(canary), pending.baseline.adding(base))
             total = (total.canary.adding(canary), total.baseline.adding(base))
             var window = pending.canary
             window.unhealthy = canary.unhealthy  // health is judged on the latest reading only
-            let (verdict, reason) = await judgeWindow(judge, window, baseline: pending.baseline)
+            let (verdict, reason) = await judgeWindow(judge, window, baseline: pending.baseline, resources: resources)
             lastReason = reason
             switch verdict {
             case .fail(let trigger):
@@ -155,15 +165,22 @@ final class StepAnalyzer {
     /// One window's verdict: HAProxy's numbers first, then (unless health already failed) the
     /// smoke checks, then the `rollback.metrics` queries: a window passes only when every
     /// query has data within its bound.
-    private func judgeWindow(_ judge: Judge, _ window: Sample, baseline: Sample) async -> (Verdict, String) {
+    private func judgeWindow(_ judge: Judge, _ window: Sample, baseline: Sample, resources: (verdict: Verdict, reason: String)) async -> (Verdict, String) {
         readings = []  // a window that fails before the queries asks none: its row shows none, not the last window's
-        let (verdict, reason) = judge.judge(canary: window, baseline: baseline, reference: reference)
+        var (verdict, reason) = judge.judge(canary: window, baseline: baseline, reference: reference)
         if verdict != .fail(.health), let failure = await context.smoke.failure(of: fresh) {
             return (.fail(.smoke), failure)
         }
+        if case .fail = verdict { return (verdict, reason) }
+        if !context.policy.resources.isEmpty {
+            switch resources.verdict {
+            case .fail: return resources
+            case .inconclusive: (verdict, reason) = (.inconclusive, "\(reason); \(resources.reason)")
+            case .pass: break
+            }
+        }
         let checks = context.metricChecks
         if checks.isEmpty { return (verdict, reason) }
-        if case .fail = verdict { return (verdict, reason) }
         let metrics = await checks.judge()
         readings = metrics.readings
         switch metrics.verdict {
@@ -171,6 +188,26 @@ final class StepAnalyzer {
         case .inconclusive: return (.inconclusive, "\(reason); \(metrics.reason)")
         case .pass: return (verdict, "\(reason); \(metrics.reason)")
         }
+    }
+}
+
+extension StepAnalyzer {
+    /// Both sets' CPU and memory between two readings, judged by the `rollback` resource rules;
+    /// kept for the step's row.
+    private func judgeResources(_ before: ResourceReading, _ after: ResourceReading, canary: Sample, baseline: Sample) -> (verdict: Verdict, reason: String) {
+        let minimum = context.policy.minRequests
+        let new = ResourceFigures.between(before, after, ids: fresh.map(\.id), requests: canary.requests, minRequests: minimum)
+        var previous = ResourceFigures.between(before, after, ids: self.baseline.map(\.id), requests: baseline.requests, minRequests: minimum)
+        if previous?.cpuPerRequest != nil {
+            resourceReference = previous
+        } else if let current = previous, let reference = resourceReference, new?.cpuPerRequest != nil {
+            previous = current.cpu(of: reference)  // the baseline served too little in this window: its CPU per request as last seen
+        }
+        let rules = context.policy.resources
+        let newest = fresh.map(\.startedAt).max() ?? .distantPast
+        let judged = ResourceJudge(rules: rules).judge(new: new, previous: previous, warmingUp: before.date < newest.addingTimeInterval(rules.warmup.seconds))
+        usage = ResourceComparison(new: new, previous: previous, verdict: judged.verdict.resourceText(judged.reason, rules: rules))
+        return judged
     }
 }
 

@@ -61,6 +61,10 @@ struct RollingStrategy: DeploymentStrategy {
                         failedIn = .start
                         throw error
                     }
+                    if spec.analysis == nil, let failure = await ResourceJudge(rules: context.policy.resources).limitFailure(of: fresh, context.target) {
+                        failedIn = .start  // nothing judged the batch on traffic: its instances go, the previous version comes back
+                        throw DeploymentFailure(reason: "\(label): \(failure)", trigger: .memory)
+                    }
                     var detail = ""
                     if let analysis = spec.analysis {
                         do {

@@ -47,6 +47,12 @@ struct ProcessTarget: Target {
 
     func running(_ instances: [InstanceRecord]) -> [InstanceRecord] { instances.filter(\.isRunning) }
 
+    func usage(of instances: [InstanceRecord]) -> [String: ResourceSample] {
+        let local = instances.filter { $0.host == nil }
+        let samples = ResourceSampler.sample(local.map(\.process))
+        return Dictionary(local.compactMap { instance in samples[instance.process].map { (instance.id, $0) } }, uniquingKeysWith: { first, _ in first })
+    }
+
     func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog {
         let lines = redactor.redact(lines: LogTail.lastLines(of: URL(fileURLWithPath: instance.logFile), count: 20))
         return InstanceLog(instance: instance.id, lines: lines.isEmpty ? ["(no output)"] : lines)

@@ -90,6 +90,19 @@ struct SSHTarget: Target {
         return instances.filter { live[$0.id] == true }
     }
 
+    /// One look per host, all hosts at once; a host that does not answer leaves its instances out.
+    func usage(of instances: [InstanceRecord]) async -> [String: ResourceSample] {
+        var result = local.usage(of: instances)
+        let wanted = Set(instances.map(\.id))
+        let hosts = Set(instances.compactMap(\.remote))
+        let readings = await withTaskGroup(of: [String: ResourceSample].self) { group in
+            for host in hosts { group.addTask { (try? await RemoteInstances(ssh: ssh, host: host).usage()) ?? [:] } }
+            return await group.reduce(into: [String: ResourceSample]()) { $0.merge($1) { first, _ in first } }
+        }
+        for (id, sample) in readings where wanted.contains(id) { result[id] = sample }
+        return result
+    }
+
     func log(of instance: InstanceRecord, redactor: Redactor) async -> InstanceLog {
         guard let location = instance.remote else { return local.log(of: instance, redactor: redactor) }
         let lines: [String]

@@ -23,6 +23,9 @@ protocol Target: Sendable {
     func setWarm(_ ids: Set<String>, until: Date?) async throws
     /// Those of `instances` that still run, in order (on other machines: one look per host).
     func running(_ instances: [InstanceRecord]) async -> [InstanceRecord]
+    /// What each of `instances` that runs uses now, by id (on other machines: one look per
+    /// host; an instance that cannot be read is left out).
+    func usage(of instances: [InstanceRecord]) async -> [String: ResourceSample]
     /// The instance's last lines of output, masked.
     func log(of instance: InstanceRecord, redactor: Redactor) async -> InstanceLog
     /// Stops what was started for the environment but never registered (Slipway was killed in
