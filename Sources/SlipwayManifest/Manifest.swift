@@ -288,8 +288,22 @@ public struct RollbackPolicy: Sendable, Hashable, Codable {
     public var metrics: [MetricQuery] = []
     /// The Prometheus server `metrics` are asked of (`http(s)://host:port`).
     public var prometheus: String? = nil
+    /// `rollback.cpuIncrease`, `memoryIncrease`, `memoryLimit`, `warmup` (see `ResourceRules`),
+    /// kept flat so that a plan names them as the manifest does.
+    public var cpuIncrease: Double?
+    public var memoryIncrease: Double?
+    public var memoryLimit: Int?
+    public var warmup = ResourceRules.defaultWarmup
+
     /// CPU and memory of the new version against the previous one (README, "Resource checks").
-    public var resources = ResourceRules()
+    public var resources: ResourceRules {
+        get {
+            var rules = ResourceRules(cpuIncrease: cpuIncrease, memoryIncrease: memoryIncrease, memoryLimit: memoryLimit)
+            rules.warmup = warmup
+            return rules
+        }
+        set { (cpuIncrease, memoryIncrease, memoryLimit, warmup) = (newValue.cpuIncrease, newValue.memoryIncrease, newValue.memoryLimit, newValue.warmup) }
+    }
 }
 
 /// `rollback.cpuIncrease`, `memoryIncrease`, `memoryLimit` and `warmup`: each off unless set.
@@ -302,7 +316,8 @@ public struct ResourceRules: Sendable, Hashable, Codable {
     public var memoryLimit: Int?
     /// How long after its start an instance's CPU and memory are not compared (start-up work and
     /// growth); `memoryLimit` holds from the start.
-    public var warmup = TimeSpan(milliseconds: 10_000)
+    public var warmup = defaultWarmup
+    public static let defaultWarmup = TimeSpan(milliseconds: 10_000)
 
     public init(cpuIncrease: Double? = nil, memoryIncrease: Double? = nil, memoryLimit: Int? = nil) {
         (self.cpuIncrease, self.memoryIncrease, self.memoryLimit) = (cpuIncrease, memoryIncrease, memoryLimit)
