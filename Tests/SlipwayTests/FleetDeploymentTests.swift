@@ -53,7 +53,10 @@ struct FleetDeploymentTests {
             let text = try ops.git(["show", "HEAD:\(try ops.lastRecordPath())"])
             for host in fleet.hosts { #expect(text.contains("| \(host.address) | 1 | 2.0.0 | updated |"), "a row for \(host.address): \(text)") }
             #expect(text.contains("batch 1/2 (\(fleet.hosts[0].address), \(fleet.hosts[1].address))"), "batches of two hosts")
-            #expect(try ops.lastRecord().result == .succeeded)
+            let record = try ops.lastRecord()
+            #expect(record.result == .succeeded)
+            // Post-deploy read every instance's CPU and memory on its host, over ssh.
+            #expect(record.resources?.new?.instances == 4 && (record.resources?.new?.residentBytes ?? 0) > 1 << 20, "\(String(describing: record.resources))")
         }
     }
 
@@ -68,6 +71,8 @@ struct FleetDeploymentTests {
             #expect(applied.status != 0)
             let record = try ops.lastRecord()
             #expect(record.result == .rolledBack && record.rollback?.trigger == .errorRate, "\(record.reason ?? "")")
+            let usage = record.analysis.last?.resources
+            #expect(usage?.new?.instances == 3 && usage?.previous?.instances == 3, "both versions read on all 3 hosts: \(String(describing: usage))")
             let instances = ops.instances("production")
             #expect(instances.allSatisfy { $0.version == "1.0.0" } && Set(instances.compactMap(\.host)) == Set(fleet.hosts.map(\.address)),
                     "1.0.0 on every host, nothing of 2.0.0: \(instances.map { "\($0.version)@\($0.host ?? "")" })")
