@@ -7,7 +7,7 @@ from pathlib import Path
 
 BIN = Path(sys.argv[1])
 SLIPWAY = str(BIN / "slipway")
-ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon", "observe", "recover", "chaos", "crash"]
+ONLY = sys.argv[2:] or ["plan", "history", "apply", "traffic", "daemon", "observe", "resources", "recover", "chaos", "crash"]
 RESULTS = Path(__file__).parent / "results.md"
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -935,6 +935,62 @@ def bench_observe(work: Path):
         subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
     return "observe", "Notifications, metrics and the status page (127.0.0.1)", rows, "goals per row"
 
+def bench_resources(work: Path):
+    """The resource checks' cost: the CPU of the whole `slipway apply` process while it holds a
+    canary step of 64 instances (32 per version) and reads every one of them each second, its
+    resource rules on; and `slipway status` reading the same 64 instances."""
+    target = TrafficRepo(work)
+    ticks = os.sysconf("SC_CLK_TCK")
+    def cpu_seconds(pid):
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+    stop = threading.Event()
+    def trickle():  # a request every 20 ms: enough for each window to decide, not a load test
+        while not stop.is_set():
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{target.port}/", timeout=2).read()
+            except OSError:
+                pass
+            stop.wait(0.02)
+    thread = threading.Thread(target=trickle)
+    rows = []
+    try:
+        target.commit(target.manifest("1.0.0", "rolling: { batchSize: 32 }", replicas=32), "Release 1.0.0")
+        first = target.apply()
+        if first.returncode != 0:
+            raise SystemExit(f"1.0.0 did not deploy: {first.stdout}{first.stderr}")
+        thread.start()
+        hold = 35
+        target.commit(target.manifest("2.0.0", f"canary: {{ steps: [50, 100], stepDuration: {hold}s, analysisInterval: 1s }}", replicas=32,
+                                      rollback="rollback: { minRequests: 5, cpuIncrease: 1000%, memoryIncrease: 1000%, memoryLimit: 1GiB, warmup: 0s }"),
+                      "Release 2.0.0")
+        apply = subprocess.Popen([SLIPWAY, "apply", "--repo", str(target.repo)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        registry = target.repo / ".git/slipway/envs/production/instances.json"
+        wait_until(lambda: registry.exists() and len(json.loads(registry.read_text() or "[]")) == 64, 120, "64 instances registered")
+        time.sleep(3)  # the step's weights set and its first window under way
+        measured, before = 30, cpu_seconds(apply.pid)
+        started = time.monotonic()
+        time.sleep(measured)
+        used, elapsed = cpu_seconds(apply.pid) - before, time.monotonic() - started
+        output, _ = apply.communicate(timeout=300)
+        if apply.returncode != 0:
+            raise SystemExit(f"2.0.0 did not deploy: {output}")
+        record = target.record()
+        windows = int(re.search(r"windows: (\d+)", record).group(1))
+        rows.append(("CPU of the whole `slipway apply` process holding a canary step of 64 instances, each read every second "
+                     "(HAProxy's counters, 64 resource readings from /proc, the judge, the journal)",
+                     f"{used / elapsed * 100:.2f}% of one core ({used * 1000:.0f} ms of CPU in {elapsed:.1f} s; the step had {windows} windows)",
+                     "< 1% of one core"))
+        status = hyperfine({"status": f"{SLIPWAY} status --repo {target.repo}"}, runs=10, warmup=2)["status"]
+        rows.append(("`slipway status` with 64 instances (two readings 250 ms apart, by design)",
+                     f"mean {status['mean'] * 1000:.0f} ms, of which user + system {(status['user'] + status['system']) * 1000:.0f} ms", "—"))
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+        target.down()
+    return "resources", "Resource checks (64 instances of the demo service, 127.0.0.1)", rows, "goals per row"
+
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     memory = next((int(l.split()[1]) // 1024 // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
@@ -958,13 +1014,13 @@ def write_section(name, title, rows, goal):
     text = "\n".join(lines) + "\n"
     (sections_dir / f"{name}.md").write_text(text)
     print(text, flush=True)
-    order = ["plan", "history", "apply", "traffic", "daemon", "observe", "recover", "chaos", "crash"]
+    order = ["plan", "history", "apply", "traffic", "daemon", "observe", "resources", "recover", "chaos", "crash"]
     parts = [(sections_dir / f"{n}.md").read_text() for n in order if (sections_dir / f"{n}.md").exists()]
     RESULTS.write_text("# Benchmark results\n\nWritten by `Benchmarks/run` (all) or `Benchmarks/run NAME` (one section).\n\n" + "\n".join(parts))
 
 def main():
     benches = {"plan": bench_plan, "history": bench_history, "apply": bench_apply, "traffic": bench_traffic, "daemon": bench_daemon,
-               "observe": bench_observe, "recover": bench_recover, "chaos": bench_chaos, "crash": bench_crash}
+               "observe": bench_observe, "resources": bench_resources, "recover": bench_recover, "chaos": bench_chaos, "crash": bench_crash}
     for name in ONLY:
         work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
         try:

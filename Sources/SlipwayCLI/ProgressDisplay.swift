@@ -27,8 +27,7 @@ struct ProgressDisplay: ProgressReporter {
             }
             guard due else { return }
         }
-        let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = (ContinuousClock.now - started).inSeconds
         let line = String(format: "[%3d%%] %@ · %@ · %@ (%.1fs)", event.percent, event.environment.rawValue, event.phase.rawValue, event.message, seconds)
         if isTerminal {
             let width = 120

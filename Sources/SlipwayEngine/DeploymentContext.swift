@@ -31,6 +31,8 @@ struct DeploymentContext {
     let smoke: SmokeChecks
     /// Masks secret values in anything written.
     let redactor: Redactor
+    /// What the baseline used over its life before the run (pre-flight), for the resource checks.
+    var baselineResources: ResourceFigures?
     /// When and how to roll back.
     var policy: RollbackPolicy { manifest.rollback }
     let log: RunLog
@@ -165,7 +167,7 @@ extension DeploymentContext {
         let policy = self.policy
         let report = RollbackReport(
             trigger: trigger, reason: reason, detectedAt: detectedAt, switchMilliseconds: switched,
-            thresholds: "error rate +\(policy.errorRateIncrease.formatted) points, response time +\(Int(policy.latencyIncrease * 100))%, at least \(policy.minRequests) requests per decision"
+            thresholds: "error rate +\(policy.errorRateIncrease.formatted) points, response time +\(Int(policy.latencyIncrease * 100))%\(ResourceJudge(rules: policy.resources).thresholds), at least \(policy.minRequests) requests per decision"
                 + policy.metrics.map { ", \($0.name) \($0.bound)" }.joined(),
             afterwards: afterwards)
         log.rollback = report

@@ -4,34 +4,34 @@ import SlipwayHost
 
 /// What one instance uses now, as `slipway status` shows it.
 public struct InstanceUsage: Sendable, Codable, Hashable {
-    /// CPU over the last moment, percent of one core.
-    public let cpuPercent: Double
+    /// CPU over the last moment, percent of one core; nil when only one reading was had.
+    public let cpuPercent: Double?
     public let residentBytes: Int
     public let openFiles: Int
 
     /// `CPU 1.2%, 14 MiB, 12 files`.
-    public var text: String { String(format: "CPU %.1f%%", cpuPercent) + ", \(ByteCount.text(residentBytes)), \(openFiles) files" }
+    public var text: String {
+        (cpuPercent.map { String(format: "CPU %.1f%%", $0) } ?? "CPU —") + ", \(ByteCount.text(residentBytes)), \(openFiles) files"
+    }
 }
 
 extension StateDirectory {
     /// Every registered instance of `names` that can be read, by id: CPU between two readings
-    /// `interval` apart, memory and open files at the second. Instances on fleet hosts are
-    /// asked over ssh, one look per host and reading.
+    /// `interval` apart, memory and open files at the second. This machine's in one pass over
+    /// `/proc`; fleet hosts all at once over ssh, 5 s each at most.
     public func usageNow(of names: [EnvironmentName], variables: [String: String], interval: Duration = .milliseconds(250)) async -> [String: InstanceUsage] {
-        let targets = names.map { (target($0, fleet: nil, variables: variables), registry($0).load()) }.filter { !$0.1.isEmpty }
-        guard !targets.isEmpty else { return [:] }
+        let instances = names.flatMap { registry($0).load() }
+        guard !instances.isEmpty else { return [:] }
+        let ssh = ssh(environment: variables)
         func reading() async -> (ContinuousClock.Instant, [String: ResourceSample]) {
-            var samples: [String: ResourceSample] = [:]
-            for (target, instances) in targets { samples.merge(await target.usage(of: instances)) { first, _ in first } }
-            return (.now, samples)
+            (.now, await SSHTarget.usage(of: instances, ssh: ssh, local: ProcessTarget.usage(of: instances), timeout: .seconds(5)))
         }
         let (start, before) = await reading()
         try? await Task.sleep(for: interval)
         let (end, after) = await reading()
-        let span = (end - start).components
-        let seconds = max(0.001, Double(span.seconds) + Double(span.attoseconds) / 1e18)
+        let seconds = max(0.001, (end - start).inSeconds)
         return after.reduce(into: [:]) { result, entry in
-            let cpu = before[entry.key].map { max(0, entry.value.cpuSeconds - $0.cpuSeconds) / seconds * 100 } ?? 0
+            let cpu = before[entry.key].map { max(0, entry.value.cpuSeconds - $0.cpuSeconds) / seconds * 100 }
             result[entry.key] = InstanceUsage(cpuPercent: cpu, residentBytes: entry.value.residentBytes, openFiles: entry.value.openFiles)
         }
     }

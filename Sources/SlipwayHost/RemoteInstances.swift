@@ -68,38 +68,34 @@ public struct RemoteInstances: Sendable {
         return result.text.split(whereSeparator: \.isNewline).compactMap { Self.parse(line: String($0)) }
     }
 
-    /// What each registered instance that runs uses now (its whole session), by id: one look at
-    /// the host's `/proc`, added up here as on this machine.
-    public func usage() async throws -> [String: ResourceSample] {
-        let result = try await ssh.run(destination, ["sh", "-c", Self.usageScript, "sh", directory], timeout: timeout)
+    /// What each of `instances` (id and process, as this machine registered them) uses now,
+    /// by id: one look at the host's `/proc`, added up here as on this machine. The host's own
+    /// registry is not asked: an instance could rewrite it to point at another process.
+    public func usage(of instances: [String: ProcessIdentity]) async throws -> [String: ResourceSample] {
+        guard !instances.isEmpty else { return [:] }
+        let pids = Set(instances.values.map(\.pid)).filter { $0 > 1 }.map { "\($0)" }
+        let result = try await ssh.run(destination, ["sh", "-c", Self.usageScript, "sh"] + pids, timeout: timeout)
         guard result.status == 0 else { throw LaunchError("reading resource usage on \(destination.host) failed: \(Self.sentence(result))") }
-        return Self.usage(fromOutput: result.text)
+        return Self.usage(fromOutput: result.text, of: instances)
     }
 
-    /// The usage script's lines: `T ticks page`, `I id pid start` per instance, `P fds <stat line>` per process of theirs.
-    static func usage(fromOutput text: String) -> [String: ResourceSample] {
-        var ticks = 0.0, page = 0, leaders: [String: ProcessIdentity] = [:], stats: [ProcessStat] = [], files: [Int32: Int] = [:]
+    /// The usage script's lines: `T ticks page` first, then `P fds <stat line>` per process of
+    /// the sessions asked for. Anything else (and any later `T`) is ignored.
+    static func usage(fromOutput text: String, of instances: [String: ProcessIdentity]) -> [String: ResourceSample] {
+        var clock: (ticks: Double, page: Int)?, stats: [ProcessStat] = [], files: [Int32: Int] = [:]
         for line in text.split(whereSeparator: \.isNewline) {
             let parts = line.split(separator: " ", maxSplits: 2)
             guard parts.count == 3 else { continue }
-            switch parts[0] {
-            case "T":
-                (ticks, page) = (Double(parts[1]) ?? 0, Int(parts[2]) ?? 0)
-            case "I":
-                let rest = parts[2].split(separator: " ")
-                if isName(String(parts[1])), rest.count == 2, let pid = Int32(rest[0]), let start = UInt64(rest[1]) {
-                    leaders[String(parts[1])] = ProcessIdentity(pid: pid, startTime: start)
-                }
-            case "P":
-                if let count = Int(parts[1]), let stat = ProcessStat(line: parts[2]) {
-                    stats.append(stat)
-                    files[stat.pid] = count
-                }
-            default: continue
+            if parts[0] == "T", clock == nil, let ticks = Double(parts[1]), let page = Int(parts[2]) {
+                clock = (ticks, page)
+            } else if parts[0] == "P", clock != nil, let count = Int(parts[1]), let stat = ProcessStat(line: parts[2]) {
+                stats.append(stat)
+                files[stat.pid] = count
             }
         }
-        let totals = ResourceSampler.totals(stats, openFiles: files, leaders: Array(leaders.values), ticksPerSecond: ticks, pageSize: page)
-        return leaders.compactMapValues { totals[$0] }
+        guard let clock else { return [:] }
+        let totals = ResourceSampler.totals(stats, openFiles: files, leaders: Array(instances.values), ticksPerSecond: clock.ticks, pageSize: clock.page)
+        return instances.compactMapValues { totals[$0] }
     }
 
     /// SIGTERM to the instance's process group, SIGKILL after `grace`; forgets it on the host.
@@ -190,20 +186,12 @@ public struct RemoteInstances: Sendable {
         done
         """#
 
-    /// $1 folder: the clock and page size, the registered instances, then every process of
+    /// The session leaders' pids as arguments: the clock and page size, then every process of
     /// their sessions (field 6 of stat, counted after the command name) with its open files.
     static let usageScript = #"""
         printf 'T %s %s\n' "$(getconf CLK_TCK)" "$(getconf PAGESIZE)"
-        leaders=
-        for file in "$1"/instances/*.instance; do
-          [ -e "$file" ] || continue
-          id=${file##*/}; id=${id%.instance}
-          read pid start port < "$file"
-          printf 'I %s %s %s\n' "$id" "$pid" "$start"
-          leaders="$leaders $pid"
-        done
-        [ -n "$leaders" ] || exit 0
-        cat /proc/[0-9]*/stat 2>/dev/null | awk -v want="$leaders" '
+        [ "$#" -gt 0 ] || exit 0
+        cat /proc/[0-9]*/stat 2>/dev/null | LC_ALL=C awk -v want="$*" '
           BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) s[w[i]] = 1 }
           { rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " "); if (f[4] in s) print }' |
         while IFS= read -r line; do

@@ -32,10 +32,14 @@ struct ProcessStat: Hashable {
     init?(line: Substring) {
         guard let close = line.lastIndex(of: ")"), let pid = Int32(line.prefix { $0 != " " }) else { return nil }
         let fields = line[line.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-        // After the name: state is field 3, session 6, utime 14, stime 15, starttime 22, rss 24.
-        guard fields.count > 21, let session = Int32(fields[3]), let user = UInt64(fields[11]), let system = UInt64(fields[12]),
-              let start = UInt64(fields[19]), let pages = Int(fields[21]) else { return nil }
-        (self.pid, self.session, cpuTicks, startTime, residentPages) = (pid, session, user &+ system, start, pages)
+        // After the name: state is field 3, session 6, utime 14, stime 15, cutime 16, cstime 17
+        // (children waited for: a recycled worker's CPU stays counted), starttime 22, rss 24.
+        guard fields.count > 21, let session = Int32(fields[3]), let start = UInt64(fields[19]), let pages = Int(fields[21]) else { return nil }
+        let ticks = fields[11...14].compactMap { UInt64($0) }
+        guard ticks.count == 4 else { return nil }
+        (self.pid, self.session, startTime) = (pid, session, start)
+        cpuTicks = ticks.reduce(0) { $0 &+ min($1, 1 << 48) }  // bounded: what a host prints cannot overflow a sum
+        residentPages = min(max(0, pages), 1 << 40)
     }
 }
 
@@ -59,7 +63,7 @@ public enum ResourceSampler {
     }
 
     /// One process on its own, whatever its session.
-    public static func sample(pid: Int32) -> ResourceSample? {
+    static func sample(pid: Int32) -> ResourceSample? {
         guard let text = read("/proc/\(pid)/stat"), let stat = ProcessStat(line: Substring(text)) else { return nil }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
         return ResourceSample(cpuSeconds: Double(stat.cpuTicks) / Double(sysconf(Int32(_SC_CLK_TCK))),
@@ -70,15 +74,17 @@ public enum ResourceSampler {
     /// pid taken by another process since is not the instance.
     static func totals(_ stats: [ProcessStat], openFiles: [Int32: Int], leaders: [ProcessIdentity],
                        ticksPerSecond: Double, pageSize: Int) -> [ProcessIdentity: ResourceSample] {
-        guard ticksPerSecond > 0 else { return [:] }
+        guard (1...10_000).contains(ticksPerSecond), (512...(1 << 21)).contains(pageSize) else { return [:] }
         let bySession = Dictionary(grouping: stats, by: \.session)
         var result: [ProcessIdentity: ResourceSample] = [:]
         for leader in leaders {
             guard let members = bySession[leader.pid],
                   members.contains(where: { $0.pid == leader.pid && $0.startTime == leader.startTime }) else { continue }
-            result[leader] = ResourceSample(cpuSeconds: Double(members.reduce(0) { $0 &+ $1.cpuTicks }) / ticksPerSecond,
-                                            residentBytes: members.reduce(0) { $0 + max(0, $1.residentPages) } * pageSize,
-                                            openFiles: members.reduce(0) { $0 + (openFiles[$1.pid] ?? 0) })
+            // Added up as Double: a hostile host's figures are clamped, never trapped on.
+            let resident = members.reduce(0.0) { $0 + Double($1.residentPages) } * Double(pageSize)
+            result[leader] = ResourceSample(cpuSeconds: members.reduce(0.0) { $0 + Double($1.cpuTicks) } / ticksPerSecond,
+                                            residentBytes: Int(min(resident, Double(1 << 60))),
+                                            openFiles: members.reduce(0) { $0 + min(max(0, openFiles[$1.pid] ?? 0), 1 << 20) })
         }
         return result
     }

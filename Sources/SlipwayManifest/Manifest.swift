@@ -297,11 +297,7 @@ public struct RollbackPolicy: Sendable, Hashable, Codable {
 
     /// CPU and memory of the new version against the previous one (README, "Resource checks").
     public var resources: ResourceRules {
-        get {
-            var rules = ResourceRules(cpuIncrease: cpuIncrease, memoryIncrease: memoryIncrease, memoryLimit: memoryLimit)
-            rules.warmup = warmup
-            return rules
-        }
+        get { ResourceRules(cpuIncrease: cpuIncrease, memoryIncrease: memoryIncrease, memoryLimit: memoryLimit, warmup: warmup) }
         set { (cpuIncrease, memoryIncrease, memoryLimit, warmup) = (newValue.cpuIncrease, newValue.memoryIncrease, newValue.memoryLimit, newValue.warmup) }
     }
 }
@@ -316,17 +312,15 @@ public struct ResourceRules: Sendable, Hashable, Codable {
     public var memoryLimit: Int?
     /// How long after its start an instance's CPU and memory are not compared (start-up work and
     /// growth); `memoryLimit` holds from the start.
-    public var warmup = defaultWarmup
+    public var warmup: TimeSpan
     public static let defaultWarmup = TimeSpan(milliseconds: 10_000)
 
-    public init(cpuIncrease: Double? = nil, memoryIncrease: Double? = nil, memoryLimit: Int? = nil) {
-        (self.cpuIncrease, self.memoryIncrease, self.memoryLimit) = (cpuIncrease, memoryIncrease, memoryLimit)
+    public init(cpuIncrease: Double? = nil, memoryIncrease: Double? = nil, memoryLimit: Int? = nil, warmup: TimeSpan = defaultWarmup) {
+        (self.cpuIncrease, self.memoryIncrease, self.memoryLimit, self.warmup) = (cpuIncrease, memoryIncrease, memoryLimit, warmup)
     }
 
     public var isEmpty: Bool { cpuIncrease == nil && memoryIncrease == nil && memoryLimit == nil }
 }
-
-
 
 extension Manifest {
     /// Every command the manifest runs, named by its field: `run.command`, the pre-flight and

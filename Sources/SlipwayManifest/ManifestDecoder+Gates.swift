@@ -121,10 +121,10 @@ extension ManifestDecoder {
     /// `rollback.cpuIncrease`, `memoryIncrease` (percentages), `memoryLimit` (a size), `warmup`.
     func resources(_ rollback: Fields) -> ResourceRules {
         func increase(_ key: String) -> Double? { rollback[key] == nil ? nil : reader.percentage(rollback, key, default: 0, maximum: 10_000) / 100 }
-        var rules = ResourceRules(cpuIncrease: increase("cpuIncrease"), memoryIncrease: increase("memoryIncrease"),
-                                  memoryLimit: reader.byteSize(rollback, "memoryLimit", range: (1 << 20)...(1 << 40)))
-        rules.warmup = reader.span(rollback, "warmup", default: rules.warmup, minimum: .init(milliseconds: 0), maximum: .init(milliseconds: 3_600_000))
-        return rules
+        return ResourceRules(cpuIncrease: increase("cpuIncrease"), memoryIncrease: increase("memoryIncrease"),
+                      memoryLimit: reader.byteSize(rollback, "memoryLimit", range: (1 << 20)...(1 << 40)),
+                      warmup: reader.span(rollback, "warmup", default: ResourceRules.defaultWarmup, minimum: .init(milliseconds: 0),
+                                          maximum: .init(milliseconds: 3_600_000)))
     }
 
     /// `rollback.metrics: [ { name, query, max | maxIncrease } ]`.

@@ -104,6 +104,7 @@ struct ManifestDecoder {
             target: target, traffic: traffic ?? TrafficSpec(listen: ListenAddress(host: "127.0.0.1", port: 1)),
             health: health(top), strategy: strategy(top), gates: gates(top), rollback: rollback(top)
         )
+        checkResourceWindows(manifest, top)
         guard service != nil, version != nil, run != nil, traffic != nil else { return nil }
         var result = manifest
         result.hooks = hooks(top)
@@ -111,6 +112,26 @@ struct ManifestDecoder {
         result.fleet = fleet
         result.suspended = reader.string(top, "suspended", rule: "one line of text", isValid: { !$0.contains("\n") && $0.utf8.count <= 500 })
         return result
+    }
+
+    /// `rollback.cpuIncrease` and `memoryIncrease` are judged over windows that start after
+    /// `rollback.warmup`: a canary step or a rolling batch is extended to three times its length
+    /// at most, so warm-up must end before that; blue-green (and rolling without analysis) has
+    /// only `gates.observe` to judge them over.
+    func checkResourceWindows(_ manifest: Manifest, _ top: Fields) {
+        let rules = manifest.rollback.resources
+        guard rules.cpuIncrease != nil || rules.memoryIncrease != nil else { return }
+        let node = top["rollback"]?.mapping?.first { ["cpuIncrease", "memoryIncrease"].contains($0.key.scalar?.string ?? "") }?.key
+        let held: (String, TimeSpan)? = switch manifest.strategy {
+        case .canary(let spec): ("strategy.canary.stepDuration", spec.stepDuration)
+        case .rolling(let spec): spec.analysis.map { ("strategy.rolling.analysis", $0) }
+        case .blueGreen: nil
+        }
+        if let (field, span) = held, rules.warmup.milliseconds >= span.milliseconds * 3 {
+            reader.report(node, "rollback.warmup (\(rules.warmup)) must be shorter than three times \(field) (\(span)): no analysis window would start after warm-up, and the step would roll back as inconclusive")
+        } else if held == nil, manifest.gates.observe.map({ $0.milliseconds <= rules.warmup.milliseconds }) ?? true {
+            reader.report(node, "rollback.cpuIncrease and memoryIncrease need windows to compare over after rollback.warmup (\(rules.warmup)): a canary, rolling with analysis, or gates.observe longer than the warm-up")
+        }
     }
 
     func run(_ top: Fields) -> RunSpec? {

@@ -10,6 +10,8 @@ public struct ResourceFigures: Sendable, Codable, Hashable {
     public let cpuPercent: Double
     /// CPU time per request served, in milliseconds; nil when the set served too few requests to say.
     public let cpuPerRequest: Double?
+    /// Requests the instances read served over the window.
+    public let requests: Int?
     /// Mean resident memory per instance at the window's end, and the largest.
     public let residentBytes: Int
     public let maxResidentBytes: Int
@@ -18,8 +20,9 @@ public struct ResourceFigures: Sendable, Codable, Hashable {
     /// What the CPU figures cover, in seconds.
     public let seconds: Double
 
-    public init(instances: Int, cpuPercent: Double, cpuPerRequest: Double?, residentBytes: Int, maxResidentBytes: Int, openFiles: Int, seconds: Double) {
-        (self.instances, self.cpuPercent, self.cpuPerRequest) = (instances, cpuPercent, cpuPerRequest)
+    public init(instances: Int, cpuPercent: Double, cpuPerRequest: Double?, requests: Int? = nil, residentBytes: Int, maxResidentBytes: Int,
+                openFiles: Int, seconds: Double) {
+        (self.instances, self.cpuPercent, self.cpuPerRequest, self.requests) = (instances, cpuPercent, cpuPerRequest, requests)
         (self.residentBytes, self.maxResidentBytes, self.openFiles, self.seconds) = (residentBytes, maxResidentBytes, openFiles, seconds)
     }
 

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import Synchronization
+import SlipwayCore
 @testable import SlipwayRecords
 @testable import SlipwayHost
 
@@ -52,6 +54,10 @@ struct ResourceAnalysisTests {
             let status = try ops.slipway(["status"])
             let lines = status.output.split(separator: "\n").filter { $0.contains(" 2.0.0: CPU ") && $0.contains("MiB") && $0.contains("files") }
             #expect(lines.count == 2, "\(status.output)")
+            let json = try ops.slipway(["status", "--json"])
+            let report = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+            let rows = (report?["environments"] as? [[String: Any]])?.first?["instances"] as? [[String: Any]] ?? []
+            #expect(rows.count == 2 && rows.allSatisfy { (($0["usage"] as? [String: Any])?["residentBytes"] as? Int ?? 0) > 1 << 20 }, "\(json.output)")
         }
     }
 
@@ -63,6 +69,8 @@ struct ResourceAnalysisTests {
             #expect(result.status == 1, "\(result.output)")
             #expect(record.rollback?.trigger == .cpu, "\(record.rollback?.reason ?? "")")
             #expect(record.rollback?.reason.contains("ms per request") == true)
+            let row = record.analysis.last?.resources
+            #expect((row?.new?.cpuPerRequest ?? 0) > 2 * (row?.previous?.cpuPerRequest ?? .infinity), "both versions' CPU per request: \(String(describing: row))")
         }
     }
 
@@ -86,21 +94,25 @@ protocol Stoppable { @discardableResult func stop() -> LoadClient.Summary }
 
 extension LoadClient: Stoppable {}
 
-/// One request every `every` until stopped: a service nobody is using much.
+/// One request every `every` until stopped: a service nobody is using much. A thread of its
+/// own, as the load client's: its requests block.
 final class Trickle: Stoppable, Sendable {
-    private let task: Task<Void, Never>
+    private let stopped = Mutex(false)
+    private let finished = DispatchSemaphore(value: 0)
 
     init(port: Int, every: Duration) {
-        task = Task.detached {
-            while !Task.isCancelled {
+        Thread.detachNewThread { [self] in
+            while !stopped.withLock({ $0 }) {
                 _ = try? RawHTTP.get(host: "127.0.0.1", port: port, path: "/", timeout: .seconds(2))
-                try? await Task.sleep(for: every)  // pacing, not synchronisation
+                Thread.sleep(forTimeInterval: every.inSeconds)  // pacing, not synchronisation
             }
+            finished.signal()
         }
     }
 
     func stop() -> LoadClient.Summary {
-        task.cancel()
+        stopped.withLock { $0 = true }
+        finished.wait()
         return LoadClient.Summary(succeeded: 0, failed: 0, errors: [], versions: [])
     }
 }

@@ -19,8 +19,10 @@ final class FakeTarget: Target {
     let dies: Set<Int>
     let hosts: [String?]
     let unreachable = Mutex<Set<String>>([])
-    /// What every running instance of a version uses, by version (none: not readable).
-    let resources = Mutex<[String: ResourceSample]>([:])
+    /// What a running instance uses now (nil: not readable); `use(_:)` sets it by version.
+    let usageOf = Mutex<@Sendable (InstanceRecord) -> ResourceSample?>({ _ in nil })
+
+    func use(_ byVersion: [String: ResourceSample]) { usageOf.withLock { $0 = { byVersion[$0.version] } } }
 
     /// Once this many instances were started, this host stops answering.
     let downAfter: (starts: Int, host: String)?
@@ -71,8 +73,8 @@ final class FakeTarget: Target {
         return instances.filter { !stopped.contains($0.id) && !unreachable.contains($0.host ?? "") }
     }
     func usage(of instances: [InstanceRecord]) -> [String: ResourceSample] {
-        let byVersion = resources.withLock { $0 }
-        return Dictionary(running(instances).compactMap { instance in byVersion[instance.version].map { (instance.id, $0) } }, uniquingKeysWith: { first, _ in first })
+        let usage = usageOf.withLock { $0 }
+        return Dictionary(running(instances).compactMap { instance in usage(instance).map { (instance.id, $0) } }, uniquingKeysWith: { first, _ in first })
     }
     func log(of instance: InstanceRecord, redactor: Redactor) -> InstanceLog { InstanceLog(instance: instance.id, lines: ["(fake)"]) }
     func stopUnregistered(timeout: Duration) async -> String { "none" }

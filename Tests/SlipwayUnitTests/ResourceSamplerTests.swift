@@ -17,6 +17,12 @@ struct ResourceSamplerTests {
         let stat = try #require(ProcessStat(line: Substring(Self.stat(4242, session: 4242))))
         #expect(stat == ProcessStat(line: Substring(Self.stat(4242, session: 4242))))
         #expect((stat.pid, stat.session, stat.cpuTicks, stat.startTime, stat.residentPages) == (4242, 4242, 300, 100, 500))
+        let reaped = try #require(ProcessStat(line: Substring(Self.stat(1, session: 1).replacingOccurrences(of: " 250 50 0 0 ", with: " 250 50 30 20 "))))
+        #expect(reaped.cpuTicks == 350, "children waited for count: a recycled worker's CPU is not lost")
+        let huge = "1 (x) S 1 1 1 0 -1 0 0 0 0 0 18446744073709551615 18446744073709551615 0 0 20 0 1 0 1 0 9223372036854775807 0"
+        let bounded = try #require(ProcessStat(line: Substring(huge)))
+        let sum = ResourceSampler.totals([bounded], openFiles: [1: Int.max], leaders: [ProcessIdentity(pid: 1, startTime: 1)], ticksPerSecond: 100, pageSize: 1 << 21)
+        #expect(sum.count == 1, "absurd figures are clamped, never trapped on")
         #expect(ProcessStat(line: "4242 (web") == nil)
         #expect(ProcessStat(line: "4242 (web) S 1 2 3") == nil)
     }
@@ -31,15 +37,17 @@ struct ResourceSamplerTests {
         #expect(totals[leaders[1]] == nil, "pid 20 started at 999, not at 100: another process")
     }
 
-    @Test("the usage script's output adds up by instance id; lines it did not ask for are ignored")
+    @Test("the usage script's output adds up for the instances asked about, by their own identity; a second clock line or a bad one is ignored")
     func remoteOutput() {
-        let output = ["T 100 4096", "I web-a 10 100", "I ../x 20 100", "P 5 " + Self.stat(10, session: 10), "P 2 " + Self.stat(11, session: 10),
-                      "P x " + Self.stat(12, session: 10), "garbage", "I web-b 30 100"].joined(separator: "\n")
-        let usage = RemoteInstances.usage(fromOutput: output)
-        #expect(usage == ["web-a": ResourceSample(cpuSeconds: 6, residentBytes: 1000 * 4096, openFiles: 7)])
+        let asked = ["web-a": ProcessIdentity(pid: 10, startTime: 100), "web-b": ProcessIdentity(pid: 30, startTime: 100)]
+        let output = ["T 100 4096", "P 5 " + Self.stat(10, session: 10), "P 2 " + Self.stat(11, session: 10), "T 1 4611686018427387904",
+                      "P x " + Self.stat(12, session: 10), "garbage", "P 1 " + Self.stat(30, session: 30, start: 7)].joined(separator: "\n")
+        #expect(RemoteInstances.usage(fromOutput: output, of: asked) == ["web-a": ResourceSample(cpuSeconds: 6, residentBytes: 1000 * 4096, openFiles: 7)],
+                "web-b's pid runs another process (started at 7): not read")
+        #expect(RemoteInstances.usage(fromOutput: "T 0 4096\nP 5 " + Self.stat(10, session: 10), of: asked).isEmpty, "a clock of 0 ticks reads nothing")
     }
 
-    @Test("this process and a child in its own session sample from the real /proc")
+    @Test("this process samples from the real /proc; as an instance it is read only when it leads its session")
     func live() throws {
         let own = ResourceSampler.sample(pid: getpid())
         #expect((own?.residentBytes ?? 0) > 1 << 20 && (own?.openFiles ?? 0) > 2 && (own?.cpuSeconds ?? -1) >= 0, "\(String(describing: own))")

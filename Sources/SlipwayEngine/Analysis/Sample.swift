@@ -52,9 +52,9 @@ public struct Sample: Sendable, Codable, Hashable {
 extension Sample {
     /// What `instances` have served since they were added to the balancer: the pre-deploy
     /// baseline a post-deploy observation is judged against. Nil when there were none.
-    static func lifetime(of instances: [InstanceRecord], _ traffic: any TrafficProvider) async throws -> Sample? {
+    static func lifetime(of instances: [InstanceRecord], in stats: [ServerStats]) -> Sample? {
         guard !instances.isEmpty else { return nil }
-        let sample = between([], try await traffic.stats(), servers: Set(instances.map(\.id)))
+        let sample = between([], stats, servers: Set(instances.map(\.id)))
         return sample.requests > 0 ? sample : nil
     }
 }

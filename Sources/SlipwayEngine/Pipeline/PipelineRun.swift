@@ -93,8 +93,7 @@ struct PipelineRun {
             log.end()
             reached.promoted = true
             announce(.promoted, "\(environment): \(manifest.service) \(manifest.version) takes all the traffic")
-            try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample,
-                                                                              resources: prepared.baselineResources, context)
+            try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample, context)
         } catch {
             var failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
             failed.rollback = await undo(failed, reached, target: target, log: log, deployment: deployment)
@@ -123,10 +122,12 @@ struct PipelineRun {
     }
 
     private func productionContext(_ prepared: Preflight.Prepared, traffic: any TrafficProvider, target: any Target, log: RunLog) -> DeploymentContext {
-        DeploymentContext(
+        var context = DeploymentContext(
             environment: environment, launcher: prepared.launcher, previous: prepared.previous, traffic: traffic, repository: repository,
             target: target, baseline: prepared.baseline, warm: prepared.warm, weight: 100, smoke: smokeChecks,
             redactor: Redactor(secrets: Array(prepared.secrets.values)), log: log, logger: engine.logger)
+        context.baselineResources = prepared.baselineResources
+        return context
     }
 
     /// After a failure: the new version's instances give the traffic back (unless a strategy

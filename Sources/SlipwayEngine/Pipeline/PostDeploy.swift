@@ -14,8 +14,7 @@ struct PostDeploy {
     let log: RunLog
     let deployment: DeploymentID
 
-    func callAsFunction(_ serving: [InstanceRecord], against baselineSample: Sample?, resources baselineResources: ResourceFigures?,
-                        _ context: DeploymentContext) async throws {
+    func callAsFunction(_ serving: [InstanceRecord], against baselineSample: Sample?, _ context: DeploymentContext) async throws {
         let manifest = run.manifest
         log.begin(.postDeploy)
         try await log.step("instances healthy") { try await run.verifyServing(serving, traffic: context.traffic, target: context.target) }
@@ -56,7 +55,7 @@ struct PostDeploy {
         }
         // The analysis windows compared both versions side by side; their last baseline reading is
         // the previous version's figures, else what it used over its life before the run.
-        let previous = log.analysis.last { $0.resources?.previous != nil }?.resources?.previous ?? baselineResources
+        let previous = log.analysis.last { $0.resources?.previous != nil }?.resources?.previous ?? context.baselineResources
         try await log.step("resources") { try await run.checkResources(serving, observed: observed, previous: previous, context) }
         if let hook = manifest.hooks.postDeploy {
             try await log.step("hook postDeploy") { try await run.runHook("postDeploy", hook, deployment: deployment, trigger: .smoke) }
@@ -125,11 +124,23 @@ extension PipelineRun {
                  _ context: DeploymentContext) async throws -> (String, ObservedUsage) {
         let names = Set(serving.map(\.id))
         let before = try await context.traffic.stats()
-        let usageBefore = await ResourceReading.now(of: serving, context.target)
-        try await context.log.pause(for: window.duration)
-        let sample = Sample.between(before, try await context.traffic.stats(), servers: names)
+        var usageBefore = await ResourceReading.now(of: serving, context.target), statsAtUsage = before
+        // Resources are read from the end of warm-up when it ends inside the window (a blue-green
+        // switch comes seconds after the new set started): the window before it decides nothing.
+        let untilWarm = ResourceJudge(rules: manifest.rollback.resources).warmUntil(serving).timeIntervalSinceNow
+        if untilWarm > 0 && untilWarm < window.seconds {
+            try await context.log.pause(for: .milliseconds(Int(untilWarm * 1000)))
+            statsAtUsage = try await context.traffic.stats()
+            usageBefore = await ResourceReading.now(of: serving, context.target)
+            try await context.log.pause(for: window.duration - .milliseconds(Int(untilWarm * 1000)))
+        } else {
+            try await context.log.pause(for: window.duration)
+        }
+        let after = try await context.traffic.stats()
+        let sample = Sample.between(before, after, servers: names)
         let usage = ObservedUsage(figures: ResourceFigures.between(usageBefore, await ResourceReading.now(of: serving, context.target), ids: serving.map(\.id),
-                                                                   requests: sample.requests, minRequests: manifest.rollback.minRequests),
+                                                                   requests: { Sample.between(statsAtUsage, after, servers: $0).requests },
+                                                                   minRequests: manifest.rollback.minRequests),
                                   since: usageBefore.date)
         let (verdict, reason) = Judge(policy: manifest.rollback).judge(canary: sample, baseline: nil, reference: baseline)
         if case .fail(let trigger) = verdict {
@@ -158,14 +169,17 @@ extension PipelineRun {
         var rules = manifest.rollback.resources
         var new = observed?.figures
         if observed == nil {
-            let requests = try await Sample.lifetime(of: serving, context.traffic)?.requests ?? 0
-            new = ResourceFigures.lifetime(serving, await ResourceReading.now(of: serving, context.target), requests: requests, minRequests: manifest.rollback.minRequests)
+            let stats = (try? await context.traffic.stats()) ?? []  // no answer: no CPU per request, nothing else lost
+            new = ResourceFigures.lifetime(serving, await ResourceReading.now(of: serving, context.target),
+                                           requests: { Sample.between([], stats, servers: $0).requests }, minRequests: manifest.rollback.minRequests)
             rules.cpuIncrease = nil
         }
-        let newest = serving.map(\.startedAt).max() ?? .distantPast
-        let warmingUp = (observed?.since ?? Date()) < newest.addingTimeInterval(rules.warmup.seconds)
-        let (verdict, reason) = ResourceJudge(rules: rules).judge(new: new, previous: previous, warmingUp: warmingUp)
-        context.log.resources = ResourceComparison(new: new, previous: previous, verdict: verdict.resourceText(reason, rules: rules))
+        let judge = ResourceJudge(rules: rules)
+        // After the rollout a previous version that cannot be read decides nothing either way:
+        // its figures come from before (the analysis windows, or its life before the run).
+        let (verdict, reason) = judge.judge(new: new, previous: previous, expectsPrevious: false,
+                                            warmingUp: judge.warmingUp(serving, at: observed?.since ?? Date()))
+        context.log.resources = ResourceComparison(new: new, previous: previous, verdict: verdict.recordText(reason, rules: rules))
         switch verdict {
         case .fail(let trigger):
             throw DeploymentFailure(reason: "resources: \(reason)", trigger: trigger)

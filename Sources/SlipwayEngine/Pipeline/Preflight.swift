@@ -66,9 +66,10 @@ struct Preflight {
         var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = [], baselineSample: Sample?, baselineResources: ResourceFigures?
         try await log.step("traffic") {
             (baseline, warm) = try await run.prepareTraffic(traffic, target: target)
-            baselineSample = try await Sample.lifetime(of: baseline, traffic)
+            let stats = try await traffic.stats()
+            baselineSample = Sample.lifetime(of: baseline, in: stats)
             baselineResources = ResourceFigures.lifetime(baseline, await ResourceReading.now(of: baseline, target),
-                                                         requests: baselineSample?.requests ?? 0, minRequests: manifest.rollback.minRequests)
+                                                         requests: { Sample.between([], stats, servers: $0).requests }, minRequests: manifest.rollback.minRequests)
             return warm.isEmpty ? "" : "\(warm.count) warm at 0% until \(Timestamp.iso(warm[0].warmUntil ?? Date()))"
         }
         try await log.step("target health") { try await run.targetHealth(baseline, traffic: traffic) }

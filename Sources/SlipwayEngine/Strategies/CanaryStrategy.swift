@@ -91,6 +91,9 @@ final class StepAnalyzer {
         self.interval = interval
         self.fresh = fresh
         self.baseline = baseline
+        // Until a window of its own has enough requests, the previous version's CPU per request
+        // over its life before the run stands in.
+        resourceReference = context.baselineResources?.cpuPerRequest == nil ? nil : context.baselineResources
     }
 
     /// Returns the step's summary when it passes; rolls back (throws) when a window fails or
@@ -119,10 +122,9 @@ final class StepAnalyzer {
             let current = try await context.traffic.stats()
             let canary = Sample.between(previous, current, servers: canaryNames)
             let base = Sample.between(previous, current, servers: baselineNames)
-            previous = current
             let resourcesNow = await ResourceReading.now(of: fresh + baseline, context.target)
-            let resources = judgeResources(resourcesBefore, resourcesNow, canary: canary, baseline: base)
-            resourcesBefore = resourcesNow
+            let resources = judgeResources(resourcesBefore, resourcesNow) { [previous] in Sample.between(previous, current, servers: $0).requests }
+            (previous, resourcesBefore) = (current, resourcesNow)
             windows += 1
             context.log.telemetry.window(context.environment, canary: canary.metrics, baseline: base.requests > 0 ? base.metrics : nil)
             pending = (pending.canary.adding(canary), pending.baseline.adding(base))
@@ -154,7 +156,10 @@ final class StepAnalyzer {
                 return conclusive == 0 ? why : "\(total.canary.requests) requests, \(total.canary.errors) errors, \(Int(total.canary.responseMilliseconds)) ms; \(conclusive) conclusive window(s)"
             }
             if elapsed >= bound {
-                let why = "inconclusive for \(TimeSpan(milliseconds: started.elapsedMilliseconds)) (3 × the step): only \(total.canary.requests) request(s) reached the new version, \(context.policy.minRequests) needed for a decision; not promoted on no data"
+                let span = "inconclusive for \(TimeSpan(milliseconds: started.elapsedMilliseconds)) (3 × the step)"
+                // Enough traffic and still undecided: a query, or the resources (warm-up, no reading), had no answer.
+                let why = pending.canary.requests >= context.policy.minRequests ? "\(span): \(lastReason); not promoted on no data"
+                    : "\(span): only \(total.canary.requests) request(s) reached the new version, \(context.policy.minRequests) needed for a decision; not promoted on no data"
                 context.log.judged(row(.rolledBack, why))
                 try await context.rollBack(fresh, to: baseline, trigger: .inconclusive, reason: "\(label) at \(percent)%: \(why)",
                                            detected: .now, detectedAt: Date())
@@ -172,12 +177,10 @@ final class StepAnalyzer {
             return (.fail(.smoke), failure)
         }
         if case .fail = verdict { return (verdict, reason) }
-        if !context.policy.resources.isEmpty {
-            switch resources.verdict {
-            case .fail: return resources
-            case .inconclusive: (verdict, reason) = (.inconclusive, "\(reason); \(resources.reason)")
-            case .pass: break
-            }
+        switch resources.verdict {
+        case .fail: return resources
+        case .inconclusive: (verdict, reason) = (.inconclusive, "\(reason); \(resources.reason)")
+        case .pass: break
         }
         let checks = context.metricChecks
         if checks.isEmpty { return (verdict, reason) }
@@ -194,19 +197,19 @@ final class StepAnalyzer {
 extension StepAnalyzer {
     /// Both sets' CPU and memory between two readings, judged by the `rollback` resource rules;
     /// kept for the step's row.
-    private func judgeResources(_ before: ResourceReading, _ after: ResourceReading, canary: Sample, baseline: Sample) -> (verdict: Verdict, reason: String) {
+    /// `requests`: what the given instances served between the two readings.
+    private func judgeResources(_ before: ResourceReading, _ after: ResourceReading, requests: (Set<String>) -> Int) -> (verdict: Verdict, reason: String) {
         let minimum = context.policy.minRequests
-        let new = ResourceFigures.between(before, after, ids: fresh.map(\.id), requests: canary.requests, minRequests: minimum)
-        var previous = ResourceFigures.between(before, after, ids: self.baseline.map(\.id), requests: baseline.requests, minRequests: minimum)
+        let new = ResourceFigures.between(before, after, ids: fresh.map(\.id), requests: requests, minRequests: minimum)
+        var previous = ResourceFigures.between(before, after, ids: baseline.map(\.id), requests: requests, minRequests: minimum)
         if previous?.cpuPerRequest != nil {
             resourceReference = previous
         } else if let current = previous, let reference = resourceReference, new?.cpuPerRequest != nil {
-            previous = current.cpu(of: reference)  // the baseline served too little in this window: its CPU per request as last seen
+            previous = current.withCPU(from: reference)  // the baseline served too little in this window: its CPU per request as last seen
         }
-        let rules = context.policy.resources
-        let newest = fresh.map(\.startedAt).max() ?? .distantPast
-        let judged = ResourceJudge(rules: rules).judge(new: new, previous: previous, warmingUp: before.date < newest.addingTimeInterval(rules.warmup.seconds))
-        usage = ResourceComparison(new: new, previous: previous, verdict: judged.verdict.resourceText(judged.reason, rules: rules))
+        let judge = ResourceJudge(rules: context.policy.resources)
+        let judged = judge.judge(new: new, previous: previous, expectsPrevious: !baseline.isEmpty, warmingUp: judge.warmingUp(fresh, at: before.date))
+        usage = ResourceComparison(new: new, previous: previous, verdict: judged.verdict.recordText(judged.reason, rules: judge.rules))
         return judged
     }
 }

@@ -47,7 +47,10 @@ struct ProcessTarget: Target {
 
     func running(_ instances: [InstanceRecord]) -> [InstanceRecord] { instances.filter(\.isRunning) }
 
-    func usage(of instances: [InstanceRecord]) -> [String: ResourceSample] {
+    func usage(of instances: [InstanceRecord]) -> [String: ResourceSample] { Self.usage(of: instances) }
+
+    /// The instances of this machine among `instances`, in one pass over `/proc`.
+    static func usage(of instances: [InstanceRecord]) -> [String: ResourceSample] {
         let local = instances.filter { $0.host == nil }
         let samples = ResourceSampler.sample(local.map(\.process))
         return Dictionary(local.compactMap { instance in samples[instance.process].map { (instance.id, $0) } }, uniquingKeysWith: { first, _ in first })

@@ -90,17 +90,28 @@ struct SSHTarget: Target {
         return instances.filter { live[$0.id] == true }
     }
 
-    /// One look per host, all hosts at once; a host that does not answer leaves its instances out.
+    /// One look per host, all hosts at once, for the instances registered there; a host that
+    /// does not answer leaves its instances out.
     func usage(of instances: [InstanceRecord]) async -> [String: ResourceSample] {
-        var result = local.usage(of: instances)
-        let wanted = Set(instances.map(\.id))
-        let hosts = Set(instances.compactMap(\.remote))
-        let readings = await withTaskGroup(of: [String: ResourceSample].self) { group in
-            for host in hosts { group.addTask { (try? await RemoteInstances(ssh: ssh, host: host).usage()) ?? [:] } }
-            return await group.reduce(into: [String: ResourceSample]()) { $0.merge($1) { first, _ in first } }
+        await Self.usage(of: instances, ssh: ssh, local: local.usage(of: instances))
+    }
+
+    /// `local`'s readings, and those of the instances on fleet hosts (an answer counts only for
+    /// the instances of the host that gave it). `timeout`: per host.
+    static func usage(of instances: [InstanceRecord], ssh: SSHClient, local: [String: ResourceSample],
+                      timeout: Duration = .seconds(60)) async -> [String: ResourceSample] {
+        let byHost = Dictionary(grouping: instances.filter { $0.remote != nil }) { $0.remote }
+        return await withTaskGroup(of: [String: ResourceSample].self) { group in
+            for case let (host?, on) in byHost {
+                group.addTask {
+                    var remote = RemoteInstances(ssh: ssh, host: host)
+                    remote.timeout = timeout
+                    let asked = Dictionary(on.map { ($0.id, $0.process) }, uniquingKeysWith: { first, _ in first })
+                    return (try? await remote.usage(of: asked)) ?? [:]
+                }
+            }
+            return await group.reduce(into: local) { $0.merge($1) { first, _ in first } }
         }
-        for (id, sample) in readings where wanted.contains(id) { result[id] = sample }
-        return result
     }
 
     func log(of instance: InstanceRecord, redactor: Redactor) async -> InstanceLog {
