@@ -6,6 +6,7 @@ public enum ByteCount {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(bytes), index = 0
         while abs(value) >= 1024, index < units.count - 1 { (value, index) = (value / 1024, index + 1) }
-        return index == 0 ? "\(bytes) B" : (value == value.rounded() ? "\(Int(value)) \(units[index])" : String(format: "%.1f %@", value, units[index]))
+        let text = String(format: "%.1f", value)
+        return index == 0 ? "\(bytes) B" : "\(text.hasSuffix(".0") ? String(text.dropLast(2)) : text) \(units[index])"
     }
 }

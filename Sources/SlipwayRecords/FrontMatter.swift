@@ -118,14 +118,12 @@ public enum FrontMatter {
         return YAMLText.flowMapping(pairs)
     }
 
-    /// `{new: {instances, cpu, cpuPerRequest, rss, maxRss, files, seconds}, previous: {…}, verdict}`.
+    /// `{new: {instances, cpu, cpuPerRequest, rss, maxRss, files}, previous: {…}, verdict}`.
     static func resources(_ comparison: ResourceComparison) -> String {
         func figures(_ figures: ResourceFigures) -> String {
             var pairs = [("instances", "\(figures.instances)"), ("cpu", number(figures.cpuPercent))]
             if let perRequest = figures.cpuPerRequest { pairs.append(("cpuPerRequest", number(perRequest))) }
-            if let requests = figures.requests { pairs.append(("requests", "\(requests)")) }
-            pairs += [("rss", "\(figures.residentBytes)"), ("maxRss", "\(figures.maxResidentBytes)"), ("files", "\(figures.openFiles)"),
-                      ("seconds", number(figures.seconds))]
+            pairs += [("rss", "\(figures.residentBytes)"), ("maxRss", "\(figures.maxResidentBytes)"), ("files", "\(figures.openFiles)")]
             return YAMLText.flowMapping(pairs)
         }
         var pairs: [(String, String)] = []
@@ -138,10 +136,8 @@ public enum FrontMatter {
         guard let fields else { return nil }
         func figures(_ key: String) -> ResourceFigures? {
             fields.nested(key).map { ResourceFigures(instances: $0.int("instances") ?? 0, cpuPercent: Double($0.string("cpu") ?? "") ?? 0,
-                                                     cpuPerRequest: $0.string("cpuPerRequest").flatMap(Double.init), requests: $0.int("requests"),
-                                                     residentBytes: $0.int("rss") ?? 0,
-                                                     maxResidentBytes: $0.int("maxRss") ?? 0, openFiles: $0.int("files") ?? 0,
-                                                     seconds: Double($0.string("seconds") ?? "") ?? 0) }
+                                                     cpuPerRequest: $0.string("cpuPerRequest").flatMap(Double.init), residentBytes: $0.int("rss") ?? 0,
+                                                     maxResidentBytes: $0.int("maxRss") ?? 0, openFiles: $0.int("files") ?? 0, seconds: 0) }
         }
         return ResourceComparison(new: figures("new"), previous: figures("previous"), verdict: fields.string("verdict") ?? "")
     }

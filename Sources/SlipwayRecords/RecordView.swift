@@ -117,7 +117,10 @@ struct RecordView {
             ["step": Self.cell(step), "name": Self.cell(reading.name), "value": QueryReading.text(reading.value),
              "previous": QueryReading.text(reading.previous), "bound": Self.cell(reading.bound), "verdict": Self.cell(String(reading.verdict.prefix(200)))]
         }
-        let usage = record.analysis.compactMap { step in step.resources.map { (step.step, $0) } } + (record.resources.map { [("post-deploy", $0)] } ?? [])
+        // Post-deploy's figures alone, with no rule to judge them, stay in the front matter.
+        let steps = record.analysis.compactMap { step in step.resources.map { (step.step, $0) } }
+        let postDeploy = record.resources.flatMap { steps.isEmpty && $0.verdict == "recorded" ? nil : ("post-deploy", $0) }
+        let usage = steps + (postDeploy.map { [$0] } ?? [])
         context["hasResources"] = !usage.isEmpty
         context["resources"] = usage.map { step, comparison -> [String: String] in
             func figures(_ figures: ResourceFigures?, _ prefix: String) -> [String: String] {
