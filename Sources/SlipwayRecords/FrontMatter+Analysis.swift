@@ -29,27 +29,37 @@ extension FrontMatter {
                             resources: parseResources(step.nested("resources")))
     }
 
-    /// `{new: {instances, cpu, cpuPerRequest, rss, maxRss, files}, previous: {…}, verdict}`.
+    /// `{new: {instances, cpu, cpuPerRequest, rssMiB, maxRssMiB, files}, previous: {…}, verdict}`.
+    /// Every plain record carries these, so they are kept short: memory in MiB to one decimal,
+    /// the largest instance's only when it is 1 MiB or more above the mean, no verdict when there
+    /// was no rule to judge by (`recorded`).
     static func resources(_ comparison: ResourceComparison) -> String {
+        func mib(_ bytes: Int) -> String { number((Double(bytes) / 104_857.6).rounded() / 10) }
         func figures(_ figures: ResourceFigures) -> String {
             var pairs = [("instances", "\(figures.instances)"), ("cpu", number(figures.cpuPercent))]
             if let perRequest = figures.cpuPerRequest { pairs.append(("cpuPerRequest", number(perRequest))) }
-            pairs += [("rss", "\(figures.residentBytes)"), ("maxRss", "\(figures.maxResidentBytes)"), ("files", "\(figures.openFiles)")]
+            pairs.append(("rssMiB", mib(figures.residentBytes)))
+            if figures.maxResidentBytes - figures.residentBytes >= 1 << 20 { pairs.append(("maxRssMiB", mib(figures.maxResidentBytes))) }
+            pairs.append(("files", "\(figures.openFiles)"))
             return YAMLText.flowMapping(pairs)
         }
         var pairs: [(String, String)] = []
         if let new = comparison.new { pairs.append(("new", figures(new))) }
         if let previous = comparison.previous { pairs.append(("previous", figures(previous))) }
-        return YAMLText.flowMapping(pairs + [("verdict", YAMLText.scalar(comparison.verdict))])
+        return YAMLText.flowMapping(pairs + (comparison.verdict == "recorded" ? [] : [("verdict", YAMLText.scalar(comparison.verdict))]))
+    }
+
+    private static func bytes(_ fields: Fields, _ key: String) -> Int {
+        Int(((Double(fields.string(key) ?? "") ?? 0) * 1_048_576).rounded())
     }
 
     static func parseResources(_ fields: Fields?) -> ResourceComparison? {
         guard let fields else { return nil }
         func figures(_ key: String) -> ResourceFigures? {
             fields.nested(key).map { ResourceFigures(instances: $0.int("instances") ?? 0, cpuPercent: Double($0.string("cpu") ?? "") ?? 0,
-                                                     cpuPerRequest: $0.string("cpuPerRequest").flatMap(Double.init), residentBytes: $0.int("rss") ?? 0,
-                                                     maxResidentBytes: $0.int("maxRss") ?? 0, openFiles: $0.int("files") ?? 0, seconds: 0) }
+                                                     cpuPerRequest: $0.string("cpuPerRequest").flatMap(Double.init), residentBytes: Self.bytes($0, "rssMiB"),
+                                                     maxResidentBytes: Self.bytes($0, $0.string("maxRssMiB") == nil ? "rssMiB" : "maxRssMiB"), openFiles: $0.int("files") ?? 0, seconds: 0) }
         }
-        return ResourceComparison(new: figures("new"), previous: figures("previous"), verdict: fields.string("verdict") ?? "")
+        return ResourceComparison(new: figures("new"), previous: figures("previous"), verdict: fields.string("verdict") ?? "recorded")
     }
 }

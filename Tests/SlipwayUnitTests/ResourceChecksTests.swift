@@ -176,3 +176,32 @@ struct ResourceChecksTests {
         #expect(try ManifestParser.parse(Data((observed + "  { cpuIncrease: 50%, memoryLimit: 1GiB }").utf8), path: "x.yaml").rollback.cpuIncrease == 0.5)
     }
 }
+
+@Suite("resource figures in a record's front matter")
+struct ResourceFrontMatterTests {
+    @Test("figures and verdicts read back as written: memory in MiB to one decimal, the largest instance's when 1 MiB above the mean, no verdict for recorded")
+    func roundTrip() throws {
+        let mib = 1 << 20
+        var record = DeploymentRecord(
+            deployment: "20261128T101500.000Z-abababa", environment: "production", service: "web", version: "2.0.0", previousVersion: "1.0.0",
+            result: .rolledBack, reason: "memory", strategy: .canary, trigger: "abababababababababababababababababababab",
+            triggerAuthor: "Pat <pat@example.com>", triggerSubject: "Release", manifest: nil, started: Date(timeIntervalSince1970: 1_800_000_000),
+            finished: Date(timeIntervalSince1970: 1_800_000_010), changes: [], phases: [], instances: [], logs: [])
+        let leaking = ResourceFigures(instances: 2, cpuPercent: 12.5, cpuPerRequest: 0.4, residentBytes: 90 * mib, maxResidentBytes: 120 * mib,
+                                      openFiles: 9, seconds: 2)
+        let steady = ResourceFigures(instances: 2, cpuPercent: 3, cpuPerRequest: nil, residentBytes: 25 * mib, maxResidentBytes: 25 * mib + 1000,
+                                     openFiles: 8, seconds: 2)
+        let metrics = Metrics(requests: 10, errors: 0, errorRate: 0, responseMilliseconds: 3)
+        record.analysis = [StepAnalysis(step: "step 1/2", weight: 50, milliseconds: 1000, windows: 1, inconclusiveWindows: 0, canary: metrics,
+                                        baseline: metrics, decision: .rolledBack, reason: "r",
+                                        resources: ResourceComparison(new: leaking, previous: steady, verdict: "resident memory 90 MiB: over +50%"))]
+        record.resources = ResourceComparison(new: steady, previous: steady, verdict: "recorded")
+        let text = FrontMatter.record(record)
+        #expect(text.contains("resources: {new: {instances: 2, cpu: 3, rssMiB: 25, files: 8}, previous: {instances: 2, cpu: 3, rssMiB: 25, files: 8}}"), "\(text)")
+        let back = try FrontMatter.parseRecord("---\n\(text)\n---\n")
+        let row = try #require(back.analysis.first?.resources)
+        #expect(row.new?.residentBytes == 90 * mib && row.new?.maxResidentBytes == 120 * mib && row.new?.cpuPerRequest == 0.4)
+        #expect(row.previous?.maxResidentBytes == 25 * mib && row.verdict == "resident memory 90 MiB: over +50%")
+        #expect(back.resources?.verdict == "recorded" && back.resources?.new?.openFiles == 8)
+    }
+}
