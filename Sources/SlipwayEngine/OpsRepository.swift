@@ -12,6 +12,8 @@ public struct OpsRepository: Sendable {
     public let git: GitRepository
     /// Full ref name of the tracked branch (`refs/heads/main`).
     public let branch: String
+    /// What was parsed already, by blob (shared by every copy of this value).
+    let cache = ParseCache()
 
     public static let environmentsDirectory = "Environments"
 
@@ -47,18 +49,26 @@ public struct OpsRepository: Sendable {
         try await desired(entries: git.stagedEntries(under: Self.environmentsDirectory, indexFile: indexFile))
     }
 
+    /// Files unchanged since the last call (same path, same blob) are neither read nor parsed again.
     private func desired(entries: [TreeEntry], untrusted: Set<String> = []) async throws -> DesiredState {
-        var files: [ManifestFile] = []
-        var blobs: [String: ObjectID] = [:]
+        var blobs: [String: ObjectID] = [:], keys: [ParseCache.Key] = []
         for entry in entries where entry.isBlob && EnvironmentSet.isRead(entry.name) {
             let path = "\(Self.environmentsDirectory)/\(entry.name)"
-            // Read only up to the parser's limit: what is larger is refused by its size alone.
-            let data = EnvironmentSet.environmentName(forFile: entry.name) == nil ? Data()
-                : try await git.readBlob(entry.id, maximumBytes: ManifestParser.maximumSize) ?? Data(count: ManifestParser.maximumSize + 1)
-            files.append(ManifestFile(path: path, data: data))
             blobs[path] = entry.id
+            keys.append(ParseCache.Key(path: path, blob: entry.id))
         }
-        let set = await EnvironmentSet.parsing(files, untrusted: untrusted)
+        let known = cache.manifests(keys)
+        var files: [ManifestFile] = [], readKeys: [ParseCache.Key] = []
+        for key in keys where known[key] == nil {
+            // Read only up to the parser's limit: what is larger is refused by its size alone.
+            let data = EnvironmentSet.environmentName(forFile: String(key.path.dropFirst(Self.environmentsDirectory.count + 1))) == nil ? Data()
+                : try await git.readBlob(key.blob, maximumBytes: ManifestParser.maximumSize) ?? Data(count: ManifestParser.maximumSize + 1)
+            files.append(ManifestFile(path: key.path, data: data))
+            readKeys.append(key)
+        }
+        let fresh = Dictionary(zip(readKeys, await EnvironmentSet.parseAll(files)), uniquingKeysWith: { first, _ in first })
+        cache.keep(manifests: fresh, current: Set(keys))
+        let set = EnvironmentSet(parsed: keys.compactMap { known[$0] ?? fresh[$0] }, untrusted: untrusted)
         var manifestBlobs: [EnvironmentName: ObjectID] = [:]
         for name in set.manifests.keys { manifestBlobs[name] = blobs[name.manifestPath] }
         return DesiredState(environments: set, blobs: manifestBlobs, files: blobs)
@@ -79,23 +89,39 @@ public struct OpsRepository: Sendable {
         return blobs
     }
 
-    /// A status file by blob id.
+    /// A status file by blob id (parsed once per blob).
     public func status(of name: EnvironmentName, blob: ObjectID) async throws -> EnvironmentStatus {
-        try Self.parseStatus(try await git.readBlob(blob), of: name)
+        let key = ParseCache.Key(path: name.statusPath, blob: blob)
+        if let known = cache.status(key) { return try known.get() }
+        return try parseStatus(try await readStatus(blob, of: name), of: name, blob: blob).get()
     }
 
-    static func parseStatus(_ data: Data, of name: EnvironmentName) throws -> EnvironmentStatus {
+    /// A status file's content, at most 1 MiB (Slipway writes a few hundred bytes).
+    func readStatus(_ blob: ObjectID, of name: EnvironmentName) async throws -> Data {
+        guard let data = try await git.readBlob(blob, maximumBytes: 1 << 20) else { throw EngineError("\(name.statusPath) is larger than 1 MiB: not read") }
+        return data
+    }
+
+    /// A status file's content parsed, and kept by blob.
+    func parseStatus(_ data: Data, of name: EnvironmentName, blob: ObjectID) -> Result<EnvironmentStatus, EngineError> {
+        let result: Result<EnvironmentStatus, EngineError>
         do {
-            return try RecordTemplates.parseStatus(String(decoding: data, as: UTF8.self))
+            result = .success(try RecordTemplates.parseStatus(String(decoding: data, as: UTF8.self)))
         } catch {
-            throw EngineError("\(name.statusPath): front matter is unreadable (\(ErrorText.sentence(error))); restore it from git history")
+            result = .failure(EngineError("\(name.statusPath): front matter is unreadable (\(ErrorText.sentence(error))); restore it from git history"))
         }
+        cache.keep(status: result, for: ParseCache.Key(path: name.statusPath, blob: blob))
+        return result
     }
 
     /// A manifest by blob id (e.g. the one a status file says is deployed), nil if unreadable.
     public func manifest(blob: ObjectID, path: String) async -> Manifest? {
+        let key = ParseCache.Key(path: path, blob: blob)
+        if let known = cache.manifest(key) { return known.manifest }
         guard let data = try? await git.readBlob(blob, maximumBytes: ManifestParser.maximumSize) else { return nil }
-        return try? ManifestParser.parse(data, path: path)
+        let parsed = EnvironmentSet.parse(ManifestFile(path: path, data: data))
+        cache.keep(older: parsed, for: key)
+        return parsed.manifest
     }
 
     /// The ops repo's templates at `commit` that Slipway uses (`Templates/record.md.mustache`,

@@ -82,19 +82,26 @@ public struct Planner: Sendable {
         let open = try await TrustCheck.isOpen(repository: repository, state: state, at: tip)
         let statusBlobs = open ? try await repository.statusBlobs(at: tip) : [:]
         let ledger = open ? nil : TrustLedger.load(state)
-        var work: [(name: EnvironmentName, manifest: Manifest, blob: ObjectID, saved: EnvironmentStatus?, status: Data?)] = []
+        // A status file is read from git only when it changed since the last plan (the repository's cache).
+        var work: [(name: EnvironmentName, manifest: Manifest, blob: ObjectID, status: Result<EnvironmentStatus?, EngineError>?, file: (Data, ObjectID)?)] = []
         for name in names {
             guard let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else { continue }
-            let saved = state.savedStatus(name)
-            let file = saved == nil ? try await statusBlobs[name].asyncMap { try await repository.git.readBlob($0, maximumBytes: FrontMatter.maximumBytes) } ?? nil : nil
-            work.append((name, manifest, blob, saved, file))
+            if let saved = state.savedStatus(name) {
+                work.append((name, manifest, blob, .success(saved), nil))
+            } else if let statusBlob = statusBlobs[name] {
+                let known = repository.cache.status(ParseCache.Key(path: name.statusPath, blob: statusBlob))
+                let file = known == nil ? (try await repository.readStatus(statusBlob, of: name), statusBlob) : nil
+                work.append((name, manifest, blob, known?.map { $0 }, file))
+            } else {
+                work.append((name, manifest, blob, .success(nil), nil))
+            }
         }
         // Parsing and diffing run in parallel; git reads stay on the repository's actor.
         let plans = try await withThrowingTaskGroup(of: (Int, EnvironmentPlan).self) { group in
             for (index, item) in work.enumerated() {
                 group.addTask {
                     do {
-                        let status = try item.saved ?? item.status.map { try OpsRepository.parseStatus($0, of: item.name) }
+                        let status = try (item.status ?? item.file.map { repository.parseStatus($0.0, of: item.name, blob: $0.1).map { $0 } })?.get()
                         return (index, await plan(item.name, manifest: item.manifest, blob: item.blob, status: status, tip: tip, ledger: ledger))
                     } catch {
                         return (index, EnvironmentPlan(environment: item.name, action: .blocked, service: item.manifest.service,

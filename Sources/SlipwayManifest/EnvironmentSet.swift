@@ -30,56 +30,66 @@ public struct EnvironmentSet: Sendable {
     }
 
     public init(files: [ManifestFile]) {
-        self.init(parsed: files.map(Self.parse), files: files, untrusted: [])
+        self.init(parsed: files.map(Self.parse), untrusted: [])
     }
 
     /// Parses the files in parallel (YAML parsing is most of the cost with many environments).
     /// - Parameter untrusted: manifest paths whose content does not count (under `Trust/`): one
     ///   of them never takes an address from a manifest that counts.
     public static func parsing(_ files: [ManifestFile], untrusted: Set<String> = []) async -> EnvironmentSet {
-        let results = await withTaskGroup(of: (Int, Parsed).self) { group in
+        EnvironmentSet(parsed: await parseAll(files), untrusted: untrusted)
+    }
+
+    /// Each file parsed on its own, in parallel, in the order given.
+    public static func parseAll(_ files: [ManifestFile]) async -> [ParsedManifest] {
+        await withTaskGroup(of: (Int, ParsedManifest).self) { group in
             for (index, file) in files.enumerated() { group.addTask { (index, parse(file)) } }
-            var results = [Parsed?](repeating: nil, count: files.count)
+            var results = [ParsedManifest?](repeating: nil, count: files.count)
             for await (index, result) in group { results[index] = result }
             return results.compactMap { $0 }
         }
-        return EnvironmentSet(parsed: results, files: files, untrusted: untrusted)
     }
 
-    typealias Parsed = (name: EnvironmentName?, manifest: Manifest?, diagnostics: [Diagnostic])
-
-    static func parse(_ file: ManifestFile) -> Parsed {
+    /// One file on its own: what the checks across files need of it is kept, not its text, so a
+    /// result can be reused while the file does not change (`OpsRepository`'s cache by blob id).
+    public static func parse(_ file: ManifestFile) -> ParsedManifest {
         let base = String(file.path.split(separator: "/").last ?? "")
         if base.hasSuffix(".yml") {
-            return (nil, nil, [Diagnostic(path: file.path, line: 1, column: 1,
+            return ParsedManifest(path: file.path, diagnostics: [Diagnostic(path: file.path, line: 1, column: 1,
                 message: "not read: manifests are .yaml files; rename it to \(base.dropLast(4)).yaml")])
         }
-        guard let stem = environmentName(forFile: base) else { return (nil, nil, []) }
+        guard let stem = environmentName(forFile: base) else { return ParsedManifest(path: file.path) }
         guard let name = EnvironmentName(stem) else {
-            return (nil, nil, [Diagnostic(path: file.path, line: 1, column: 1,
+            return ParsedManifest(path: file.path, diagnostics: [Diagnostic(path: file.path, line: 1, column: 1,
                 message: "\"\(stem.clipped)\" is not a valid environment name (\(EnvironmentName.rule))")])
         }
         do {
-            return (name, try ManifestParser.parse(file.data, path: file.path), [])
+            let manifest = try ManifestParser.parse(file.data, path: file.path)
+            return ParsedManifest(path: file.path, name: name, manifest: manifest, anchors: ParsedManifest.anchors(in: file.data))
         } catch {
-            return (name, nil, error.diagnostics)
+            return ParsedManifest(path: file.path, name: name, diagnostics: error.diagnostics)
         }
     }
 
-    private init(parsed: [Parsed], files: [ManifestFile], untrusted: Set<String>) {
-        var manifests: [EnvironmentName: Manifest] = [:]
+    /// Validates parsed manifests together.
+    public init(parsed: [ParsedManifest], untrusted: Set<String>) {
+        var manifests: [EnvironmentName: Manifest] = [:], anchors: [EnvironmentName: ParsedManifest.Anchors] = [:]
         var diagnostics: [Diagnostic] = []
         for result in parsed {
             diagnostics += result.diagnostics
-            if let name = result.name, let manifest = result.manifest { manifests[name] = manifest }
+            if let name = result.name, let manifest = result.manifest {
+                manifests[name] = manifest
+                anchors[name] = result.anchors
+            }
         }
+        let broken = Set(diagnostics.map(\.path))
         // Checked against every parsed manifest before any is dropped, so both ends of a cycle are reported.
         let parsed = manifests
         for (name, manifest) in parsed.sorted(by: { $0.key < $1.key }) {
             guard let upstream = manifest.upstream else { continue }
             let problem: String? = if upstream == name {
                 "upstream names the environment itself"
-            } else if parsed[upstream] == nil && !diagnostics.contains(where: { $0.path == upstream.manifestPath }) {
+            } else if parsed[upstream] == nil && !broken.contains(upstream.manifestPath) {
                 "upstream \"\(upstream)\" has no manifest \(upstream.manifestPath)"
             } else if Self.cycle(from: name, in: parsed) {
                 "upstream chain from \(name) loops back to it"
@@ -87,36 +97,48 @@ public struct EnvironmentSet: Sendable {
                 nil
             }
             if let problem {
-                let line = Self.line(of: "upstream", in: manifest, files: files, name: name)
-                diagnostics.append(Diagnostic(path: name.manifestPath, line: line.0, column: line.1, message: problem))
+                let at = anchors[name]?.upstream ?? .start
+                diagnostics.append(Diagnostic(path: name.manifestPath, line: at.line, column: at.column, message: problem))
                 manifests[name] = nil
             }
         }
-        // One address, one environment: two HAProxies bound to it would split its traffic.
-        let addresses = manifests.sorted { $0.key < $1.key }.flatMap { name, manifest in
-            manifest.addresses.map { (name, $0.key, $0.address) }
-        }
-        for (index, (name, key, address)) in addresses.enumerated() {
-            let trusted = !untrusted.contains(name.manifestPath)
-            let others = addresses.enumerated().filter { $0.offset != index && $0.element.0 != name && $0.element.2.overlaps(address) }.map(\.element)
-                .filter { !trusted || !untrusted.contains($0.0.manifestPath) }
-            guard let other = others.first else { continue }
-            let line = Self.line(of: key == "preview" ? "preview" : "listen", nestedIn: name, files: files)
-            diagnostics.append(Diagnostic(path: name.manifestPath, line: line.0, column: line.1,
-                message: "\(key) \(address) is also \(other.0.manifestPath)'s \(other.1) \(other.2): an address belongs to one environment"))
-        }
-        for diagnostic in diagnostics {
-            if let name = manifests.keys.first(where: { $0.manifestPath == diagnostic.path }) { manifests[name] = nil }
+        diagnostics += Self.sharedAddresses(manifests, anchors: anchors, untrusted: untrusted)
+        let byPath = Dictionary(manifests.keys.map { ($0.manifestPath, $0) }, uniquingKeysWith: { first, _ in first })
+        for path in Set(diagnostics.map(\.path)) {
+            if let name = byPath[path] { manifests[name] = nil }
         }
         self.manifests = manifests
         self.diagnostics = diagnostics.sorted { ($0.path, $0.line, $0.column) < ($1.path, $1.line, $1.column) }
     }
 
+    /// One address, one environment: two HAProxies bound to it would split its traffic. Only
+    /// addresses on the same port can overlap, so each is compared within its port.
+    private static func sharedAddresses(_ manifests: [EnvironmentName: Manifest], anchors: [EnvironmentName: ParsedManifest.Anchors],
+                                        untrusted: Set<String>) -> [Diagnostic] {
+        let addresses = manifests.sorted { $0.key < $1.key }.flatMap { name, manifest in
+            manifest.addresses.map { (name: name, key: $0.key, address: $0.address) }
+        }
+        var diagnostics: [Diagnostic] = []
+        for (_, group) in Dictionary(grouping: addresses, by: \.address.port) where group.count > 1 {
+            for (index, entry) in group.enumerated() {
+                let trusted = !untrusted.contains(entry.name.manifestPath)
+                let other = group.enumerated().first { $0.offset != index && $0.element.name != entry.name && $0.element.address.overlaps(entry.address)
+                    && (!trusted || !untrusted.contains($0.element.name.manifestPath)) }?.element
+                guard let other else { continue }
+                let at = (entry.key == "preview" ? anchors[entry.name]?.preview : anchors[entry.name]?.listen) ?? .start
+                diagnostics.append(Diagnostic(path: entry.name.manifestPath, line: at.line, column: at.column,
+                    message: "\(entry.key) \(entry.address) is also \(other.name.manifestPath)'s \(other.key) \(other.address): an address belongs to one environment"))
+            }
+        }
+        return diagnostics
+    }
+
     /// Environments in an order where each comes after its upstream.
     public var ordered: [EnvironmentName] {
-        var result: [EnvironmentName] = []
+        var result: [EnvironmentName] = [], placed: Set<EnvironmentName> = []
         func visit(_ name: EnvironmentName) {
-            guard !result.contains(name), manifests[name] != nil else { return }
+            guard !placed.contains(name), manifests[name] != nil else { return }
+            placed.insert(name)
             if let upstream = manifests[name]?.upstream { visit(upstream) }
             result.append(name)
         }
@@ -132,29 +154,5 @@ public struct EnvironmentSet: Sendable {
             current = manifests[name]?.upstream
         }
         return false
-    }
-
-    /// Line and column of the value of the first `key:` anywhere in a manifest's raw text.
-    private static func line(of key: String, nestedIn name: EnvironmentName, files: [ManifestFile]) -> (Int, Int) {
-        guard let file = files.first(where: { $0.path == name.manifestPath }),
-              let text = String(data: file.data, encoding: .utf8) else { return (1, 1) }
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            guard let range = line.range(of: "\(key):") else { continue }
-            let value = line[range.upperBound...].prefix { $0 == " " }.count
-            return (index + 1, line.distance(from: line.startIndex, to: range.upperBound) + value + 1)
-        }
-        return (1, 1)
-    }
-
-    /// Line and column of a top-level key, found in the raw text (for cross-file problems).
-    private static func line(of key: String, in manifest: Manifest, files: [ManifestFile], name: EnvironmentName) -> (Int, Int) {
-        guard let file = files.first(where: { $0.path == name.manifestPath }),
-              let text = String(data: file.data, encoding: .utf8) else { return (1, 1) }
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-        where line.hasPrefix("\(key):") {
-            let value = line.dropFirst(key.count + 1).prefix { $0 == " " }.count
-            return (index + 1, key.count + 2 + value)
-        }
-        return (1, 1)
     }
 }

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+@testable import SlipwayEngine
+@testable import SlipwayManifest
+import SlipwayCore
+
+/// What a plan reads and parses: a manifest or status file that did not change since the last
+/// look is taken from the repository's cache, with the same result (a real git repository).
+@Suite("parse cache by blob")
+struct ParseCacheTests {
+    static func git(_ folder: URL, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        process.arguments = ["-C", folder.path, "-c", "user.name=T", "-c", "user.email=t@example.com"] + arguments
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "git \(arguments)")
+    }
+
+    static func manifest(_ name: String, version: String, port: Int, upstream: String? = nil) -> String {
+        """
+        service: \(name)
+        version: "\(version)"
+        \(upstream.map { "upstream: \($0)" } ?? "")
+        run: { command: ["web", "--port", "{port}"] }
+        traffic: { listen: "127.0.0.1:\(port)" }
+
+        """
+    }
+
+    @Test("a second look at an unchanged tree parses nothing; a commit changing one manifest parses that one; problems across files keep their place")
+    func manifests() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cache-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("Environments"), withIntermediateDirectories: true)
+        try Self.git(folder, ["init", "-q", "--initial-branch=main"])
+        for (index, name) in ["a", "b", "c"].enumerated() {
+            try Self.manifest(name, version: "1", port: 9000 + index).write(to: folder.appendingPathComponent("Environments/\(name).yaml"), atomically: true, encoding: .utf8)
+        }
+        try Self.git(folder, ["add", "-A"])
+        try Self.git(folder, ["commit", "-q", "-m", "three"])
+        let repository = try await OpsRepository.open(path: folder.path, branch: "main")
+
+        let first = try await repository.desired(at: try await repository.tip())
+        #expect(first.environments.manifests.count == 3 && repository.cache.parsed.withLock { $0.manifests } == 3)
+        let again = try await repository.desired(at: try await repository.tip())
+        #expect(again.environments.manifests == first.environments.manifests && repository.cache.parsed.withLock { $0.manifests } == 3,
+                "nothing parsed again")
+
+        // b moves onto a's address, c names an upstream that does not exist.
+        try Self.manifest("b", version: "2", port: 9000).write(to: folder.appendingPathComponent("Environments/b.yaml"), atomically: true, encoding: .utf8)
+        try Self.manifest("c", version: "1", port: 9002, upstream: "nowhere").write(to: folder.appendingPathComponent("Environments/c.yaml"), atomically: true, encoding: .utf8)
+        try Self.git(folder, ["commit", "-q", "-am", "two changed"])
+        let changed = try await repository.desired(at: try await repository.tip())
+        #expect(repository.cache.parsed.withLock { $0.manifests } == 5, "only the two changed files")
+        #expect(changed.environments.diagnostics.map(\.description) == [
+            "Environments/a.yaml:5:20: traffic.listen 127.0.0.1:9000 is also Environments/b.yaml's traffic.listen 127.0.0.1:9000: an address belongs to one environment",
+            "Environments/b.yaml:5:20: traffic.listen 127.0.0.1:9000 is also Environments/a.yaml's traffic.listen 127.0.0.1:9000: an address belongs to one environment",
+            #"Environments/c.yaml:3:11: upstream "nowhere" has no manifest Environments/nowhere.yaml"#,
+        ], "\(changed.environments.diagnostics)")
+        #expect(changed.environments.manifests.isEmpty)
+
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("Status"), withIntermediateDirectories: true)
+        try "---\nenvironment: a\nservice: a\nversion: \"1\"\ninstances: {}\nlastResult: succeeded\nlastDeployment: 20261126T000000.000Z-abcdef0\n---\n"
+            .write(to: folder.appendingPathComponent("Status/a.md"), atomically: true, encoding: .utf8)
+        try Self.git(folder, ["add", "-A"])
+        try Self.git(folder, ["commit", "-q", "-m", "status"])
+        let blob = try #require(try await repository.statusBlobs(at: try await repository.tip())["a"])
+        let status = try await repository.status(of: "a", blob: blob)
+        #expect(try await repository.status(of: "a", blob: blob) == status && status.version == "1")
+        #expect(repository.cache.parsed.withLock { $0.statuses } == 1, "a status file is parsed once per blob")
+    }
+}
