@@ -29,7 +29,8 @@ public struct MachineCheck: Sendable {
             }
         }
         if manifest.target.kind == .process, let program = manifest.run.command.first, !program.contains("{") {
-            let directory = workingDirectory(manifest, name)
+            // The working directory matters to a path only; a bare name is looked up in PATH.
+            let directory = program.contains("/") ? workingDirectory(manifest, name) : state.root
             if resolver.resolve(program, in: directory) == nil {
                 problems.append("run.command: \(resolver.problem(with: program, in: directory))")
             }
@@ -43,11 +44,12 @@ public struct MachineCheck: Sendable {
     /// pid file nothing is ours (a HAProxy left by a deleted state directory names the same
     /// path). A holder this machine cannot see is not held for: the deployment tries, and HAProxy says.
     func addressesTaken(_ manifest: Manifest, _ name: EnvironmentName) -> [String] {
+        let taken = manifest.addresses.filter { PortHolder.isTaken(host: $0.address.host, port: $0.address.port) }
+        guard !taken.isEmpty else { return [] }  // the usual case, asked of every environment at every plan
         let front = state.traffic(name, logger: .init(label: "slipway")).processID
         let configuration = state.haproxy(name).path + "/"
-        return manifest.addresses.compactMap { key, address in
-            guard PortHolder.isTaken(host: address.host, port: address.port),
-                  !(front.map { PortHolder.holds($0, port: address.port) } ?? false) else { return nil }
+        return taken.compactMap { key, address in
+            guard !(front.map { PortHolder.holds($0, port: address.port) } ?? false) else { return nil }
             let holders = PortHolder.holders(port: address.port)
             let reloading = front != nil && holders.contains { PortHolder.arguments(of: $0, contain: configuration) }
             guard let foreign = holders.first, !reloading else { return nil }

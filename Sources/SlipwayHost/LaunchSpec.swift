@@ -55,6 +55,11 @@ public struct ExecutableResolver: Sendable {
             let url = program.hasPrefix("/") ? URL(fileURLWithPath: program) : directory.appendingPathComponent(program)
             return fileManager.isExecutableFile(atPath: url.path) ? url.standardizedFileURL : nil
         }
-        return searchPath.map { $0.appendingPathComponent(program) }.first { fileManager.isExecutableFile(atPath: $0.path) }
+        // Paths joined as text, first match wins: planning asks this for every environment.
+        for directory in searchPath {
+            let path = directory.path.hasSuffix("/") ? directory.path + program : directory.path + "/" + program
+            if fileManager.isExecutableFile(atPath: path) { return URL(fileURLWithPath: path) }
+        }
+        return nil
     }
 }

@@ -29,19 +29,30 @@ public struct ParsedManifest: Sendable {
         (self.path, self.name, self.manifest, self.diagnostics, self.anchors) = (path, name, manifest, diagnostics, anchors)
     }
 
-    /// Found in the raw text, one pass (for problems found across files).
+    /// Found in the raw text, one pass over its bytes (for problems found across files): the
+    /// value of a top-level `upstream:`, and of the first `listen:` and `preview:` anywhere.
     static func anchors(in data: Data) -> Anchors {
         var anchors = Anchors()
-        for (index, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if anchors.upstream == nil, line.hasPrefix("upstream:") {
-                anchors.upstream = Position(line: index + 1, column: 10 + line.dropFirst(9).prefix { $0 == " " }.count)
+        let bytes = [UInt8](data)
+        var line = 1, lineStart = 0
+        func value(after end: Int) -> Position {
+            var column = end - lineStart + 1
+            var index = end
+            while index < bytes.count, bytes[index] == 32 { index += 1; column += 1 }
+            return Position(line: line, column: column)
+        }
+        func matches(_ key: [UInt8], at index: Int) -> Bool {
+            index + key.count <= bytes.count && bytes[index..<index + key.count].elementsEqual(key)
+        }
+        let upstream = Array("upstream:".utf8), listen = Array("listen:".utf8), preview = Array("preview:".utf8)
+        for index in bytes.indices {
+            if bytes[index] == 10 {
+                (line, lineStart) = (line + 1, index + 1)
+                continue
             }
-            for key in ["listen", "preview"] {
-                guard let range = line.range(of: "\(key):") else { continue }
-                let column = line.distance(from: line.startIndex, to: range.upperBound) + line[range.upperBound...].prefix { $0 == " " }.count + 1
-                if key == "listen", anchors.listen == nil { anchors.listen = Position(line: index + 1, column: column) }
-                if key == "preview", anchors.preview == nil { anchors.preview = Position(line: index + 1, column: column) }
-            }
+            if index == lineStart, anchors.upstream == nil, matches(upstream, at: index) { anchors.upstream = value(after: index + upstream.count) }
+            if anchors.listen == nil, bytes[index] == 108, matches(listen, at: index) { anchors.listen = value(after: index + listen.count) }
+            if anchors.preview == nil, bytes[index] == 112, matches(preview, at: index) { anchors.preview = value(after: index + preview.count) }
         }
         return anchors
     }
