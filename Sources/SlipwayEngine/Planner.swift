@@ -198,9 +198,10 @@ public struct Planner: Sendable {
 
     func select(_ only: [EnvironmentName], in desired: DesiredState) throws -> [EnvironmentName] {
         let all = desired.environments.ordered
+        guard !only.isEmpty else { return all }
         let broken = Set(desired.environments.diagnostics.compactMap { EnvironmentName(manifestPath: $0.path) })
-        let deployedHere = Set(state.knownEnvironments().filter { state.savedStatus($0)?.version != nil })
-        for name in only where !all.contains(name) && !broken.contains(name) && !deployedHere.contains(name) {
+        let present = Set(all)
+        for name in only where !present.contains(name) && !broken.contains(name) && state.savedStatus(name)?.version == nil {
             let known = all.map(\.rawValue) + broken.map(\.rawValue)
             let hint = Spelling.hint(for: name.rawValue, among: known)
             throw EngineError("no environment \"\(name)\": there is no \(name.manifestPath)\(hint)")
