@@ -89,9 +89,15 @@ public struct Planner: Sendable {
             if let saved = state.savedStatus(name) {
                 work.append((name, manifest, blob, .success(saved), nil))
             } else if let statusBlob = statusBlobs[name] {
-                let known = repository.cache.status(ParseCache.Key(path: name.statusPath, blob: statusBlob))
-                let file = known == nil ? (try await repository.readStatus(statusBlob, of: name), statusBlob) : nil
-                work.append((name, manifest, blob, known?.map { $0 }, file))
+                if let known = repository.cache.status(ParseCache.Key(path: name.statusPath, blob: statusBlob)) {
+                    work.append((name, manifest, blob, known.map { $0 }, nil))
+                } else {
+                    do {  // one unreadable status file blocks its environment, not the plan
+                        work.append((name, manifest, blob, nil, (try await repository.readStatus(statusBlob, of: name), statusBlob)))
+                    } catch {
+                        work.append((name, manifest, blob, .failure(error as? EngineError ?? EngineError(ErrorText.sentence(error))), nil))
+                    }
+                }
             } else {
                 work.append((name, manifest, blob, .success(nil), nil))
             }
