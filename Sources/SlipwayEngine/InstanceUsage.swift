@@ -1,6 +1,6 @@
 public import Foundation
 public import SlipwayCore
-import SlipwayHost
+public import SlipwayHost
 
 /// What one instance uses now, as `slipway status` shows it.
 public struct InstanceUsage: Sendable, Codable, Hashable {
@@ -16,11 +16,10 @@ public struct InstanceUsage: Sendable, Codable, Hashable {
 }
 
 extension StateDirectory {
-    /// Every registered instance of `names` that can be read, by id: CPU between two readings
-    /// `interval` apart, memory and open files at the second. This machine's in one pass over
-    /// `/proc`; fleet hosts all at once over ssh, 5 s each at most.
-    public func usageNow(of names: [EnvironmentName], variables: [String: String], interval: Duration = .milliseconds(250)) async -> [String: InstanceUsage] {
-        let instances = names.flatMap { registry($0).load() }
+    /// Each of `instances` that can be read, by id: CPU between two readings `interval` apart,
+    /// memory and open files at the second. This machine's in one pass over `/proc`; fleet
+    /// hosts all at once over ssh, 5 s each at most.
+    public func usageNow(of instances: [InstanceRecord], variables: [String: String], interval: Duration = .milliseconds(250)) async -> [String: InstanceUsage] {
         guard !instances.isEmpty else { return [:] }
         let ssh = ssh(environment: variables)
         func reading() async -> (ContinuousClock.Instant, [String: ResourceSample]) {

@@ -67,12 +67,8 @@ public enum ProcessControl {
     /// Clock ticks since boot at which `pid` started (field 22 of `/proc/<pid>/stat`), nil when
     /// there is no such process or it is a zombie.
     public static func startTime(of pid: Int32) -> UInt64? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        // Fields after the command name, which may itself contain spaces and parentheses.
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return nil }
-        return UInt64(fields[19])
+        guard let stat = ProcessStat.read(pid), !stat.exited else { return nil }
+        return stat.startTime
     }
 
     /// Whether the process that `identity` names is still running (not reused, not a zombie).

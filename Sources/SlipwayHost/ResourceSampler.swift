@@ -19,9 +19,12 @@ public struct ResourceSample: Sendable, Hashable {
     }
 }
 
-/// One line of `/proc/PID/stat`, the fields the resource checks need.
+/// One line of `/proc/PID/stat`, the fields Slipway needs: whether a process is still the one
+/// it started (start time, exited) and what it uses (session, CPU, memory).
 struct ProcessStat: Hashable {
     let pid: Int32
+    /// Zombie or dead: gone, though its pid is not free yet.
+    let exited: Bool
     let session: Int32
     let cpuTicks: UInt64
     let startTime: UInt64
@@ -38,8 +41,17 @@ struct ProcessStat: Hashable {
         let ticks = fields[11...14].compactMap { UInt64($0) }
         guard ticks.count == 4 else { return nil }
         (self.pid, self.session, startTime) = (pid, session, start)
+        exited = fields[0] == "Z" || fields[0] == "X"
         cpuTicks = ticks.reduce(0) { $0 &+ min($1, 1 << 48) }  // bounded: what a host prints cannot overflow a sum
         residentPages = min(max(0, pages), 1 << 40)
+    }
+
+    /// This machine's `/proc/<pid>/stat`; nil when there is no such process. At most 16 KiB is
+    /// read (the line is short; nothing read here grows without bound).
+    static func read(_ pid: Int32) -> ProcessStat? {
+        guard let handle = FileHandle(forReadingAtPath: "/proc/\(pid)/stat") else { return nil }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 16_384)).flatMap { ProcessStat(line: Substring(String(decoding: $0, as: UTF8.self))) }
     }
 }
 
@@ -54,7 +66,7 @@ public enum ResourceSampler {
         let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init)
         var stats: [ProcessStat] = [], files: [Int32: Int] = [:]
         for pid in pids {
-            guard let text = read("/proc/\(pid)/stat"), let stat = ProcessStat(line: Substring(text)), sessions.contains(stat.session) else { continue }
+            guard let stat = ProcessStat.read(pid), sessions.contains(stat.session) else { continue }
             stats.append(stat)
             files[pid] = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
         }
@@ -64,7 +76,7 @@ public enum ResourceSampler {
 
     /// One process on its own, whatever its session.
     static func sample(pid: Int32) -> ResourceSample? {
-        guard let text = read("/proc/\(pid)/stat"), let stat = ProcessStat(line: Substring(text)) else { return nil }
+        guard let stat = ProcessStat.read(pid) else { return nil }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
         return ResourceSample(cpuSeconds: Double(stat.cpuTicks) / Double(sysconf(Int32(_SC_CLK_TCK))),
                               residentBytes: stat.residentPages * Int(sysconf(Int32(_SC_PAGESIZE))), openFiles: files)
@@ -87,12 +99,5 @@ public enum ResourceSampler {
                                             openFiles: members.reduce(0) { $0 + min(max(0, openFiles[$1.pid] ?? 0), 1 << 20) })
         }
         return result
-    }
-
-    /// At most 16 KiB of a /proc file (they are small; nothing read here grows without bound).
-    private static func read(_ path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: 16_384)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -87,14 +87,15 @@ extension Slipway {
             let answer = ControlServer.send("status", to: Daemon.controlSocket(state))
             let inFlight = (answer.flatMap { try? Self.decoder.decode([InFlight.Entry].self, from: Data($0.utf8)) } ?? []).filter { names.contains($0.environment) }
             let machine = answer == nil ? try global.engine(repository).machine : nil
-            let usage = await state.usageNow(of: names, variables: ProcessInfo.processInfo.environment)
+            let registered = Dictionary(names.map { ($0, state.registry($0).load()) }, uniquingKeysWith: { first, _ in first })
+            let usage = await state.usageNow(of: registered.values.flatMap { $0 }, variables: ProcessInfo.processInfo.environment)
             var rows: [Row] = []
             for name in names {
                 do {
                     let status = try await repository.deployedStatus(of: name, at: tip, state: state)
-                    let running = state.registry(name).load().filter { $0.version == status?.version && $0.isRunning }.count
+                    let running = (registered[name] ?? []).filter { $0.version == status?.version && $0.isRunning }.count
                     let held = desired.environments.manifests[name].flatMap { manifest in machine.map { $0.problems(manifest, in: name) } } ?? []
-                    let instances = state.registry(name).load().map { InstanceRow(id: $0.id, version: $0.version, host: $0.host, usage: usage[$0.id]) }
+                    let instances = (registered[name] ?? []).map { InstanceRow(id: $0.id, version: $0.version, host: $0.host, usage: usage[$0.id]) }
                     rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running, held: held, instances: instances))
                 } catch {
                     rows.append(Row(environment: name.rawValue, status: nil, instancesRunning: 0, error: "\(ErrorText.sentence(error))"))

@@ -129,10 +129,11 @@ extension PipelineRun {
         // switch comes seconds after the new set started): the window before it decides nothing.
         let untilWarm = ResourceJudge(rules: manifest.rollback.resources).warmUntil(serving).timeIntervalSinceNow
         if untilWarm > 0 && untilWarm < window.seconds {
-            try await context.log.pause(for: .milliseconds(Int(untilWarm * 1000)))
+            let warming = Duration.milliseconds(Int(untilWarm * 1000))
+            try await context.log.pause(for: warming)
             statsAtUsage = try await context.traffic.stats()
             usageBefore = await ResourceReading.now(of: serving, context.target)
-            try await context.log.pause(for: window.duration - .milliseconds(Int(untilWarm * 1000)))
+            try await context.log.pause(for: window.duration - warming)
         } else {
             try await context.log.pause(for: window.duration)
         }
