@@ -62,12 +62,15 @@ def captured_environment(work: Path):
         subprocess.run([SLIPWAY, "down", "--repo", str(repo)], capture_output=True)
     return text, status, port
 
-def plan_repository(work: Path, count: int, captured):
+def plan_repository(work: Path, count: int, captured, secret=None):
     """`count` environments from the captured one, each with the Status file Slipway wrote (its
     name, address and manifest blob put in); then half of them get a new version. With no state
-    directory and nothing running, the other half plan as "repair"."""
+    directory and nothing running, the other half plan as "repair". With `secret`, every manifest
+    names that secret (`env:` reference): a machine without it holds them all."""
     text, status, port = captured
-    repo = work / f"plan-{count}"
+    if secret:
+        text = text.replace(b"run:\n", b'run:\n  secrets: { TOKEN: "env:%s" }\n' % secret.encode(), 1)
+    repo = work / f"plan-{count}{'-held' if secret else ''}"
     def manifest_of(i, version):
         return text.replace(b"envzq", b"env-%05d" % i).replace(b"127.0.0.1:%d" % port, b"127.0.0.1:%d" % (20000 + i)).replace(b'"1.0.0"', f'"{version}"'.encode())
     v1 = {f"Environments/env-{i:05d}.yaml": manifest_of(i, "1.0.0") for i in range(count)}
@@ -78,6 +81,9 @@ def plan_repository(work: Path, count: int, captured):
     fast_import(repo, [("Manifests", v1), ("Deployed", statuses), ("Release 2.0.0 to half", v2)])
     run(["git", "gc", "-q"], cwd=repo)
     plan = subprocess.run([SLIPWAY, "plan", "--repo", str(repo)], capture_output=True, text=True)
+    if secret:
+        assert plan.stdout.count(": held ") == count, f"expected {count} held:\n{plan.stdout[:500]}{plan.stderr[:500]}"
+        return repo
     updates, repairs = plan.stdout.count(": update "), plan.stdout.count(": repair ")
     assert updates == count // 2 and repairs == count - count // 2, f"expected {count // 2} updates, plan said {updates} and {repairs} repairs:\n{plan.stdout[:500]}{plan.stderr[:500]}"
     return repo
@@ -94,6 +100,55 @@ def bench_plan(work: Path):
         rows += [(name, r["median"], r["mean"], r["stddev"]) for name, r in results.items()]
     return "plan", "`slipway plan` over 1,000 and 10,000 environments (half to update, half to repair), each run a fresh process", rows, \
         "goals: 1,000 < 150 ms, 10,000 < 1.5 s (cold)"
+
+def daemon_at_scale(work: Path, count: int, captured, pushes=10):
+    """Commit → pipeline started for one environment of a repository of `count`: the others are
+    real manifests and Status files this machine lacks a secret for (held: planned on every
+    commit, never run). The daemon watches a bare repository with the server hooks; a person
+    pushes a new version of `web` `pushes` times. Returns the samples in seconds."""
+    source = plan_repository(work, count, captured, secret="SLIPWAY_BENCH_ABSENT")
+    bare, clone = work / f"scale-{count}.git", work / f"scale-{count}"
+    run(["git", "clone", "-q", "--bare", str(source), str(bare)])
+    run([SLIPWAY, "hooks", "install", "--server", "--repo", str(bare)])
+    run(["git", "clone", "-q", str(bare), str(clone)])
+    port, samples, daemon = free_port(), [], None
+    try:
+        for round_ in range(pushes + 1):
+            if round_ > 0:
+                run(["git", "pull", "-q", "--rebase", "origin", "main"], cwd=clone)
+            (clone / "Environments/web.yaml").write_bytes(small_manifest("web", f"1.0.{round_}", port))
+            run(["git", "add", "-A"], cwd=clone)
+            run(["git", "commit", "-q", "-m", f"Release web 1.0.{round_}"], cwd=clone)
+            if daemon is None:
+                daemon = start_daemon(bare, "--poll", "1h", "--no-inotify")
+                wait_until(lambda: "held: this machine lacks" in (bare.parent / f"daemon-{bare.name}.log").read_text(), 600, "the daemon's first plan")
+            pushed = time.time()
+            run(["git", "push", "-q", "origin", "HEAD:main"], cwd=clone)
+            started = record_started(bare, f"1.0.{round_}", 120)
+            if round_ > 0:  # the first push may meet the daemon still settling
+                samples.append(started - pushed)
+    finally:
+        if daemon:
+            daemon.terminate(); daemon.wait(60)
+        subprocess.run([SLIPWAY, "down", "--repo", str(bare)], capture_output=True)
+    return samples
+
+def record_started(bare: Path, version: str, seconds):
+    """The `started` time of the record of web `version` in `bare`, once it is committed."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        out = subprocess.run(["git", "--git-dir", str(bare), "log", "-1", "--format=%s"], capture_output=True, text=True).stdout
+        if f"→ {version} succeeded" in out:
+            break
+        time.sleep(0.02)
+    else:
+        raise SystemExit(f"no record for web {version}")
+    record = run(["git", "--git-dir", str(bare), "show", "--name-only", "--format=", "main"]).stdout.split()
+    path = next(p for p in record if p.startswith("Deployments/"))
+    text = run(["git", "--git-dir", str(bare), "show", f"main:{path}"]).stdout
+    from datetime import datetime, timezone
+    whole, _, fraction = re.search(r"^started: (\S+)", text, re.M).group(1).rstrip("Z").partition(".")
+    return datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp() + float("0." + (fraction or "0"))
 
 class RealRecords:
     """Records, status files and commit messages exactly as Slipway writes them, captured from

@@ -44,6 +44,7 @@ public struct Reconciler: Service {
             logger.error("recovery failed", metadata: ["error": "\(ErrorText.sentence(error))"])
         }
         var handled: String?
+        var scope = PlanScope()
         var nextHealCheck = ContinuousClock.now
         // An instance that exits wakes the loop at once: its heal need not wait for the next look.
         let exits = try? ExitWatcher { [triggers] _ in triggers.fire("exit") }
@@ -55,10 +56,11 @@ public struct Reconciler: Service {
                 if let remote {
                     do { try await remote.pull() } catch { logger.warning("fetch failed", metadata: ["error": "\(ErrorText.sentence(error))"]) }
                 }
-                if reason == "done" || heldRetry.isDue() { handled = nil }
+                let retryHeld = heldRetry.isDue()
+                if reason == "done" || retryHeld { handled = nil }
                 if let tip = try? await engine.repository.tip(), tip.hex != handled {
                     handled = tip.hex
-                    for work in await schedule(tip: tip, trigger: reason, scheduler) {
+                    for work in await schedule(tip: tip, trigger: reason, scheduler, scope: &scope, full: retryHeld) {
                         group.addTask { await run(work, scheduler) }
                     }
                     if await !scheduler.busy { Self.rest() }
@@ -74,15 +76,27 @@ public struct Reconciler: Service {
         await Self.push(remote, logger)
     }
 
-    /// Plans at `tip`: records invalid manifests, does the housekeeping of idle environments,
-    /// stops superseded runs, and returns the pipelines to start.
-    private func schedule(tip: ObjectID, trigger: String, _ scheduler: Scheduler) async -> [Scheduler.Work] {
-        logger.info("reconcile", metadata: ["trigger": "\(trigger)", "commit": "\(tip.short)"])
+    /// Plans at `tip` what changed since the last plan (`scope`; everything when `full`):
+    /// records invalid manifests, does the housekeeping of idle environments, stops superseded
+    /// runs, and returns the pipelines to start.
+    private func schedule(tip: ObjectID, trigger: String, _ scheduler: Scheduler, scope: inout PlanScope, full: Bool) async -> [Scheduler.Work] {
         do {
             let stamp = await scheduler.stamp
             let tip = try await engine.repository.tip()  // the branch may have moved since the trigger
             let desired = try await engine.desired(at: tip)  // judged under Trust/ before planning (see Planner.broughtAgain)
-            let plan = try await engine.planner.plan(at: tip)
+            let planner = engine.planner
+            let inputs = try await planner.inputs(at: tip, desired: desired)
+            let names = scope.environments(inputs, in: desired.environments, full: full)
+            logger.info("reconcile", metadata: ["trigger": "\(trigger)", "commit": "\(tip.short)", "environments": "\(names.map { "\($0.count)" } ?? "all")"])
+            let plan: Plan
+            if let names {
+                let plannable = planner.plannable(names, in: desired)
+                plan = plannable.isEmpty ? Plan(commit: tip, environments: [], invalid: [], inputs: inputs)
+                    : try await planner.plan(plannable, at: tip, desired: desired, inputs: inputs)
+            } else {
+                plan = try await planner.plan(at: tip, desired: desired, inputs: inputs)
+            }
+            scope.planned(plan, scope: names)
             for diagnostic in plan.invalid {
                 logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
             }
@@ -96,22 +110,17 @@ public struct Reconciler: Service {
                 logger.error("putting back records failed; tried again on the next pass", metadata: ["error": "\(ErrorText.sentence(error))"])
             }
             log(try await engine.recordRejections(desired, at: tip))
-            for environment in await scheduler.idle(plan, desired: desired) {
-                do {
-                    _ = try await engine.deploy(environment, desired: desired, at: tip)
-                } catch {
-                    logger.error("housekeeping failed", metadata: ["env": "\(environment.environment)", "error": "\(ErrorText.sentence(error))"])
-                }
+            // Only environments that run here can have warm sets to stop.
+            for name in await scheduler.idle(engine.configuration.state.knownEnvironments(), in: desired.environments) {
+                await engine.stopExpiredWarm(name)
             }
             for environment in plan.environments where environment.action == .blocked {
                 logger.error("not deployed: the status file is unreadable", metadata: ["env": "\(environment.environment)", "error": "\(environment.reason ?? "")"])
             }
-            let held = plan.environments.filter { $0.action == .held }
-            let changed = inFlight.hold(Dictionary(held.map { ($0.environment, $0.reason ?? "") }, uniquingKeysWith: { first, _ in first }))
-            for environment in held where changed.contains(environment.environment) {  // said once, not at every plan
-                logger.warning("held: this machine lacks what it needs", metadata: ["env": "\(environment.environment)", "why": "\(environment.reason ?? "")"])
+            for name in inFlight.hold(scope.held).sorted() {  // said once, not at every plan
+                logger.warning("held: this machine lacks what it needs", metadata: ["env": "\(name)", "why": "\(scope.held[name] ?? "")"])
             }
-            heldRetry.planned(held: !held.isEmpty)
+            heldRetry.planned(held: !scope.held.isEmpty)
             return await scheduler.schedule(plan, desired: desired, tip: tip, plannedAt: stamp)
         } catch {
             logger.error("reconcile failed", metadata: ["error": "\(ErrorText.sentence(error))"])

@@ -77,11 +77,9 @@ actor Scheduler {
         return work
     }
 
-    /// Housekeeping plans for environments whose lane is idle (warm sets past their time).
-    func idle(_ plan: Plan, desired: DesiredState) -> [EnvironmentPlan] {
-        plan.environments.filter { environment in
-            running[Self.lane(of: environment.environment, in: desired.environments)] == nil && !environment.needsRun()
-        }
+    /// Of `names`, those whose lane has nothing running (for housekeeping: warm sets past their time).
+    func idle(_ names: [EnvironmentName], in environments: EnvironmentSet) -> [EnvironmentName] {
+        names.filter { running[Self.lane(of: $0, in: environments)] == nil }
     }
 
     func finished(_ lane: EnvironmentName) {

@@ -114,7 +114,7 @@ public struct Engine: Sendable {
         let name = environment.environment
         if environment.action == .remove { return try await remove(environment, desired: desired, at: tip) }
         guard environment.needsRun(retryFailed: retryFailed), let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else {
-            await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), variables: configuration.environment, logger: configuration.logger)
+            await stopExpiredWarm(name)
             return ApplyOutcome(plan: environment, record: nil, commit: nil)
         }
         try await finishPreviousRun(name)
@@ -141,6 +141,11 @@ public struct Engine: Sendable {
             revert = try await revertManifest(name, failed: outcome.record, blob: blob, deployed: run.status)
         }
         return ApplyOutcome(plan: environment, record: outcome.record, commit: commit, revert: revert)
+    }
+
+    /// Stops the environment's warm sets whose time is up (the housekeeping of an idle environment).
+    public func stopExpiredWarm(_ name: EnvironmentName) async {
+        await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), variables: configuration.environment, logger: configuration.logger)
     }
 
     /// Commits a run's record and status, closes its journal, then sends the run's last event.

@@ -54,7 +54,42 @@ public struct Plan: Sendable, Codable {
     public let commit: ObjectID
     public let environments: [EnvironmentPlan]
     public let invalid: [String]
+    /// What the plan read from the repository (the daemon plans again only what changed).
+    public var inputs = PlanInputs()
 
+    enum CodingKeys: String, CodingKey { case commit, environments, invalid }
+
+    public init(commit: ObjectID, environments: [EnvironmentPlan], invalid: [String], inputs: PlanInputs = PlanInputs()) {
+        (self.commit, self.environments, self.invalid, self.inputs) = (commit, environments, invalid, inputs)
+    }
+}
+
+/// The repository files a plan reads, by environment: an environment whose files are the same
+/// in two plans plans alike (save for what runs on this machine, which the daemon watches apart).
+public struct PlanInputs: Sendable, Equatable {
+    /// Blob of every manifest file by path, invalid ones included.
+    public var manifests: [String: ObjectID] = [:]
+    /// Blob of every `Status/<env>.md` (empty under `Trust/`: this machine's saved status counts).
+    public var statuses: [EnvironmentName: ObjectID] = [:]
+    /// Manifest paths whose content does not count under `Trust/`, `Trust/`'s own tree, and
+    /// whether nothing is checked (see `TrustCheck.isOpen`).
+    public var untrusted: Set<String> = []
+    public var trust: ObjectID? = nil
+    public var open = true
+
+    public init() {}
+
+    /// The environments whose manifest or status file differs from `old`; nil when `Trust/`
+    /// or its verdicts changed, which may change any environment.
+    public func changed(since old: PlanInputs) -> Set<EnvironmentName>? {
+        guard trust == old.trust, untrusted == old.untrusted, open == old.open else { return nil }
+        var names: Set<EnvironmentName> = []
+        for (path, blob) in manifests where old.manifests[path] != blob { EnvironmentName(manifestPath: path).map { _ = names.insert($0) } }
+        for path in old.manifests.keys where manifests[path] == nil { EnvironmentName(manifestPath: path).map { _ = names.insert($0) } }
+        for (name, blob) in statuses where old.statuses[name] != blob { names.insert(name) }
+        for name in old.statuses.keys where statuses[name] == nil { names.insert(name) }
+        return names
+    }
 }
 
 /// Compares desired state (manifests at the tip) with deployed state (this machine's saved status, see DeployedState; status files at the
@@ -73,14 +108,16 @@ public struct Planner: Sendable {
 
     /// - Parameter only: environments to plan; all when empty. Unknown names are an error.
     /// - Parameter tip: the commit to plan at (default: the branch tip).
-    public func plan(_ only: [EnvironmentName] = [], at tip: ObjectID? = nil) async throws -> Plan {
+    /// - Parameter desired: the manifests at `tip`, and `inputs` what `inputs(at:desired:)`
+    ///   says of them, when the caller has read them already.
+    public func plan(_ only: [EnvironmentName] = [], at tip: ObjectID? = nil, desired: DesiredState? = nil, inputs: PlanInputs? = nil) async throws -> Plan {
         let tip = if let tip { tip } else { try await repository.tip() }
         let untrusted = TrustLedger.untrusted(state)
-        let desired = try await repository.desired(at: tip, untrusted: untrusted)
+        let desired = if let desired { desired } else { try await repository.desired(at: tip, untrusted: untrusted) }
         let names = try select(only, in: desired)
-        // Deployed state as this machine saved it; the repository's status files only while it names no signers (DeployedState).
-        let open = try await TrustCheck.isOpen(repository: repository, state: state, at: tip)
-        let statusBlobs = open ? try await repository.statusBlobs(at: tip) : [:]
+        let inputs = if let inputs { inputs } else { try await self.inputs(at: tip, desired: desired) }
+        let statusBlobs = inputs.statuses
+        let open = inputs.open
         let ledger = open ? nil : TrustLedger.load(state)
         // A status file is read from git only when it changed since the last plan (the repository's cache).
         var work: [(name: EnvironmentName, manifest: Manifest, blob: ObjectID, status: Result<EnvironmentStatus?, EngineError>?, file: (Data, ObjectID)?)] = []
@@ -128,7 +165,24 @@ public struct Planner: Sendable {
             promoting.promotesInto = upstream
             return promoting
         }
-        return Plan(commit: tip, environments: hold(promoting, in: desired.environments, untrusted: untrusted), invalid: invalid)
+        return Plan(commit: tip, environments: hold(promoting, in: desired.environments, untrusted: untrusted), invalid: invalid, inputs: inputs)
+    }
+
+    /// The repository files a plan of `desired` at `tip` reads.
+    public func inputs(at tip: ObjectID, desired: DesiredState) async throws -> PlanInputs {
+        var inputs = PlanInputs()
+        // Deployed state as this machine saved it; the repository's status files only while it names no signers (DeployedState).
+        inputs.open = try await TrustCheck.isOpen(repository: repository, state: state, at: tip)
+        inputs.statuses = inputs.open ? try await repository.statusBlobs(at: tip) : [:]
+        (inputs.manifests, inputs.untrusted) = (desired.files, TrustLedger.untrusted(state))
+        inputs.trust = try await repository.git.entryID(at: TrustCheck.folder, in: tip)
+        return inputs
+    }
+
+    /// Of `names`, those `plan(_:)` knows: a manifest at the tip (valid or not), or a version
+    /// running here (a deleted manifest's environment, to be removed).
+    public func plannable(_ names: Set<EnvironmentName>, in desired: DesiredState) -> [EnvironmentName] {
+        names.filter { name in desired.files[name.manifestPath] != nil || state.savedStatus(name)?.version != nil }.sorted()
     }
 
     /// Holds every run whose environment, or an upstream it deploys into, this machine cannot
