@@ -20,22 +20,19 @@ struct PlanScope: Sendable {
     /// change of production's manifest promotes into its upstream.
     func environments(_ now: PlanInputs, in environments: EnvironmentSet, full: Bool) -> Set<EnvironmentName>? {
         guard !full, let inputs, let changed = now.changed(since: inputs) else { return nil }
-        let affected = changed.union(pending)
-        guard !affected.isEmpty else { return [] }
-        var lanes: Set<EnvironmentName> = []
-        for name in affected { lanes.insert(Scheduler.lane(of: name, in: environments)) }
-        var scope = affected
-        for name in environments.manifests.keys where lanes.contains(Scheduler.lane(of: name, in: environments)) { scope.insert(name) }
+        var scope: Set<EnvironmentName> = []
+        for name in changed.union(pending) where !scope.contains(name) { scope.formUnion(environments.lane(of: name)) }
         return scope
     }
 
-    /// Takes in a plan of `scope` (nil: of every environment).
-    mutating func planned(_ plan: Plan, scope: Set<EnvironmentName>?) {
+    /// Takes in a plan of `scope` (nil: of every environment); true when `held` changed.
+    mutating func planned(_ plan: Plan, scope: Set<EnvironmentName>?) -> Bool {
         inputs = plan.inputs
-        let planned = Set(plan.environments.map(\.environment))
+        let before = held
         if scope == nil { held = [:] }
-        for name in scope ?? planned { held[name] = nil }
+        for name in scope ?? [] { held[name] = nil }
         for environment in plan.environments where environment.action == .held { held[environment.environment] = environment.reason ?? "" }
         pending = Set(plan.environments.filter { $0.needsRun() }.map(\.environment))
+        return held != before
     }
 }

@@ -96,7 +96,7 @@ public struct Reconciler: Service {
             } else {
                 plan = try await planner.plan(at: tip, desired: desired, inputs: inputs)
             }
-            scope.planned(plan, scope: names)
+            let heldChanged = scope.planned(plan, scope: names)
             for diagnostic in plan.invalid {
                 logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
             }
@@ -117,7 +117,7 @@ public struct Reconciler: Service {
             for environment in plan.environments where environment.action == .blocked {
                 logger.error("not deployed: the status file is unreadable", metadata: ["env": "\(environment.environment)", "error": "\(environment.reason ?? "")"])
             }
-            for name in inFlight.hold(scope.held).sorted() {  // said once, not at every plan
+            for name in heldChanged ? inFlight.hold(scope.held).sorted() : [] {  // said once, not at every plan
                 logger.warning("held: this machine lacks what it needs", metadata: ["env": "\(name)", "why": "\(scope.held[name] ?? "")"])
             }
             heldRetry.planned(held: !scope.held.isEmpty)

@@ -111,15 +111,13 @@ actor Scheduler {
 
     /// The environments whose lane has a run in progress: their journals belong to that run.
     func busy(in environments: EnvironmentSet) -> Set<EnvironmentName> {
-        var names = Set(running.keys)
-        for name in environments.manifests.keys where running[Self.lane(of: name, in: environments)] != nil { names.insert(name) }
-        return names
+        running.keys.reduce(into: Set(running.keys)) { names, lane in names.formUnion(environments.lane(of: lane)) }
     }
 
     /// The end of an environment's upstream chain.
     static func lane(of name: EnvironmentName, in environments: EnvironmentSet) -> EnvironmentName {
         var current = name, seen: Set<EnvironmentName> = [name]
-        while let upstream = environments.manifests[current]?.upstream, seen.insert(upstream).inserted { current = upstream }
+        while let upstream = environments.upstreams[current], seen.insert(upstream).inserted { current = upstream }
         return current
     }
 }

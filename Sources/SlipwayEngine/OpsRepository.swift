@@ -40,8 +40,12 @@ public struct OpsRepository: Sendable {
     /// Desired state at `commit`: the validated manifests and their blob ids.
     /// - Parameter untrusted: manifest paths whose content does not count under `Trust/` (see `EnvironmentSet.parsing`).
     public func desired(at commit: ObjectID, untrusted: Set<String> = []) async throws -> DesiredState {
-        let entries = try await git.listDirectory(Self.environmentsDirectory, at: commit) ?? []
-        return try await desired(entries: entries, untrusted: untrusted)
+        guard let tree = try await git.treeID(at: Self.environmentsDirectory, in: commit) else { return try await desired(entries: [], untrusted: untrusted) }
+        // A commit that left Environments/ as it was (a record commit) has the same desired state.
+        if let known = cache.desired(tree: tree, untrusted: untrusted) { return known }
+        let desired = try await desired(entries: try await git.treeEntries(tree), untrusted: untrusted)
+        cache.keep(desired: desired, tree: tree, untrusted: untrusted)
+        return desired
     }
 
     /// Desired state from the index (`--staged`): what the next commit would hold.
@@ -59,7 +63,7 @@ public struct OpsRepository: Sendable {
         }
         let known = cache.manifests(keys)
         var files: [ManifestFile] = [], readKeys: [ParseCache.Key] = []
-        for key in keys where known[key] == nil {
+        for (key, parsed) in zip(keys, known) where parsed == nil {
             // Read only up to the parser's limit: what is larger is refused by its size alone.
             let data = EnvironmentSet.environmentName(forFile: String(key.path.dropFirst(Self.environmentsDirectory.count + 1))) == nil ? Data()
                 : try await git.readBlob(key.blob, maximumBytes: ManifestParser.maximumSize) ?? Data(count: ManifestParser.maximumSize + 1)
@@ -68,7 +72,7 @@ public struct OpsRepository: Sendable {
         }
         let fresh = Dictionary(zip(readKeys, await EnvironmentSet.parseAll(files)), uniquingKeysWith: { first, _ in first })
         cache.keep(manifests: fresh, current: Set(keys))
-        let set = EnvironmentSet(parsed: keys.compactMap { known[$0] ?? fresh[$0] }, untrusted: untrusted)
+        let set = EnvironmentSet(parsed: zip(keys, known).compactMap { key, parsed in parsed ?? fresh[key] }, untrusted: untrusted)
         var manifestBlobs: [EnvironmentName: ObjectID] = [:]
         for name in set.manifests.keys { manifestBlobs[name] = blobs[name.manifestPath] }
         return DesiredState(environments: set, blobs: manifestBlobs, files: blobs)

@@ -8,7 +8,7 @@ import SlipwayRecords
 /// since the last look is neither read from git nor parsed again (README, "Performance"). The
 /// daemon keeps one for its life, so each commit costs what it changed. Parsing depends on
 /// nothing but the file's content and path (trust is judged on top of it), so an entry never
-/// goes stale; each kind keeps only the entries of the latest tree it was asked about.
+/// goes stale; manifests are kept for the latest tree asked about (and a few from before it).
 final class ParseCache: Sendable {
     struct Key: Hashable {
         let path: String
@@ -22,17 +22,30 @@ final class ParseCache: Sendable {
     /// Files parsed since the cache was made (manifests, status files): what the cache saved is what these do not count.
     let parsed = Mutex((manifests: 0, statuses: 0))
 
-    /// The parsed manifest of each of `keys` already known.
-    func manifests(_ keys: [Key]) -> [Key: ParsedManifest] {
-        manifests.withLock { known in Dictionary(keys.compactMap { key in known[key].map { (key, $0) } }, uniquingKeysWith: { first, _ in first }) }
+    /// The desired state of the last `Environments/` tree read, with the paths that did not count.
+    private let desired = Mutex<(tree: ObjectID, untrusted: Set<String>, desired: DesiredState)?>(nil)
+
+    /// The parsed manifest of each of `keys`, nil where it is not known.
+    func manifests(_ keys: [Key]) -> [ParsedManifest?] {
+        manifests.withLock { known in keys.map { known[$0] } }
     }
 
-    /// Keeps `parsed` and forgets every manifest not in `current` (the tree just read).
+    /// The desired state kept for `tree` read with `untrusted`, if it is the last one kept.
+    func desired(tree: ObjectID, untrusted: Set<String>) -> DesiredState? {
+        desired.withLock { last in last.flatMap { $0.tree == tree && $0.untrusted == untrusted ? $0.desired : nil } }
+    }
+
+    func keep(desired state: DesiredState, tree: ObjectID, untrusted: Set<String>) {
+        desired.withLock { $0 = (tree, untrusted, state) }
+    }
+
+    /// Keeps `parsed`, and forgets the manifests not in `current` (the tree just read) once
+    /// they are a quarter of it: a pass that changed one manifest does not copy the others.
     func keep(manifests parsed: [Key: ParsedManifest], current: Set<Key>) {
         self.parsed.withLock { $0.manifests += parsed.count }
         manifests.withLock { known in
             known.merge(parsed) { _, new in new }
-            if known.count > current.count { known = known.filter { current.contains($0.key) } }
+            if known.count > current.count + max(16, current.count / 4) { known = known.filter { current.contains($0.key) } }
         }
     }
 

@@ -67,8 +67,9 @@ public struct Plan: Sendable, Codable {
 /// The repository files a plan reads, by environment: an environment whose files are the same
 /// in two plans plans alike (save for what runs on this machine, which the daemon watches apart).
 public struct PlanInputs: Sendable, Equatable {
-    /// Blob of every manifest file by path, invalid ones included.
+    /// Blob of every manifest file by path, invalid ones included, and the tree that holds them.
     public var manifests: [String: ObjectID] = [:]
+    public var manifestsTree: ObjectID? = nil
     /// Blob of every `Status/<env>.md` (empty under `Trust/`: this machine's saved status counts).
     public var statuses: [EnvironmentName: ObjectID] = [:]
     /// Manifest paths whose content does not count under `Trust/`, `Trust/`'s own tree, and
@@ -84,8 +85,10 @@ public struct PlanInputs: Sendable, Equatable {
     public func changed(since old: PlanInputs) -> Set<EnvironmentName>? {
         guard trust == old.trust, untrusted == old.untrusted, open == old.open else { return nil }
         var names: Set<EnvironmentName> = []
-        for (path, blob) in manifests where old.manifests[path] != blob { EnvironmentName(manifestPath: path).map { _ = names.insert($0) } }
-        for path in old.manifests.keys where manifests[path] == nil { EnvironmentName(manifestPath: path).map { _ = names.insert($0) } }
+        if manifestsTree == nil || manifestsTree != old.manifestsTree {  // a record commit leaves the folder as it was
+            for (path, blob) in manifests where old.manifests[path] != blob { EnvironmentName(manifestPath: path).map { _ = names.insert($0) } }
+            for path in old.manifests.keys where manifests[path] == nil { EnvironmentName(manifestPath: path).map { _ = names.insert($0) } }
+        }
         for (name, blob) in statuses where old.statuses[name] != blob { names.insert(name) }
         for name in old.statuses.keys where statuses[name] == nil { names.insert(name) }
         return names
@@ -175,6 +178,7 @@ public struct Planner: Sendable {
         inputs.open = try await TrustCheck.isOpen(repository: repository, state: state, at: tip)
         inputs.statuses = inputs.open ? try await repository.statusBlobs(at: tip) : [:]
         (inputs.manifests, inputs.untrusted) = (desired.files, TrustLedger.untrusted(state))
+        inputs.manifestsTree = try await repository.git.treeID(at: OpsRepository.environmentsDirectory, in: tip)
         inputs.trust = try await repository.git.entryID(at: TrustCheck.folder, in: tip)
         return inputs
     }

@@ -101,7 +101,6 @@ extension TrustCheck {
     /// refused.
     func judge(at tip: ObjectID, ledger: TrustLedger?, pins: [ObjectID], acceptedBefore: @escaping @Sendable () -> Set<String> = { [] }) async throws -> Judgement {
         let git = repository.git
-        let files = try await trustedFiles(at: tip)
         guard let tipTrust = try await git.entryID(at: Self.folder, in: tip) else {
             var pins = pins
             if ledger?.keys == nil, pins.isEmpty, let root = try await takeRoot(at: tip) { pins = [root] }
@@ -109,8 +108,9 @@ extension TrustCheck {
                 return Judgement(verdicts: TrustVerdicts(open: true, byPath: [:]), ledger: ledger, pins: pins)
             }
             let why = "\(Self.folder)/ is gone, but this machine deploys signed changes only (it trusts \(Self.folder)/ \(root.short)); restore it"
-            return Judgement(verdicts: TrustVerdicts(open: false, byPath: files.mapValues { _ in .refused(why) }), ledger: ledger, pins: pins)
+            return Judgement(verdicts: TrustVerdicts(open: false, byPath: try await trustedFiles(at: tip).mapValues { _ in .refused(why) }), ledger: ledger, pins: pins)
         }
+        let files = try await trustedFiles(at: tip)
         let judged = try await ledger.asyncMap { try await git.contains(tipOf: $0) } ?? nil
         var pins = pins
         if pins.isEmpty, ledger?.keys == nil, let root = try await takeRoot(at: tip) { pins = [root] }

@@ -106,6 +106,11 @@ extension GitRepository {
         try entryID(at: path, in: commit, type: GIT_OBJECT_BLOB)
     }
 
+    /// The id of the folder at `path` in a commit, nil when there is none.
+    public func treeID(at path: String, in commit: ObjectID) throws -> ObjectID? {
+        try entryID(at: path, in: commit, type: GIT_OBJECT_TREE)
+    }
+
     /// The id of the entry (file or folder) at `path` in a commit, nil when there is none.
     public func entryID(at path: String, in commit: ObjectID) throws -> ObjectID? {
         try entryID(at: path, in: commit, type: nil)

@@ -17,6 +17,11 @@ public struct EnvironmentSet: Sendable {
     public let manifests: [EnvironmentName: Manifest]
     /// Problems, each naming its file; an environment with any is absent from `manifests`.
     public let diagnostics: [Diagnostic]
+    /// Environments in an order where each comes after its upstream.
+    public let ordered: [EnvironmentName]
+    /// Each environment's upstream, and the environments that name each one as theirs.
+    public let upstreams: [EnvironmentName: EnvironmentName]
+    public let downstream: [EnvironmentName: [EnvironmentName]]
 
     /// Environment names for file names in `Environments/`: `<name>.yaml`, other files ignored.
     public static func environmentName(forFile name: String) -> String? {
@@ -71,27 +76,33 @@ public struct EnvironmentSet: Sendable {
         }
     }
 
-    /// Validates parsed manifests together.
+    /// Validates parsed manifests together. Each manifest is copied once, into `manifests`:
+    /// the checks across files read the small tables made beside it (with thousands of
+    /// environments, moving manifests around costs more than the checks).
     public init(parsed: [ParsedManifest], untrusted: Set<String>) {
         var manifests: [EnvironmentName: Manifest] = [:], anchors: [EnvironmentName: ParsedManifest.Anchors] = [:]
+        var upstreams: [EnvironmentName: EnvironmentName] = [:], addresses: [Address] = []
+        manifests.reserveCapacity(parsed.count)
+        anchors.reserveCapacity(parsed.count)
         var diagnostics: [Diagnostic] = []
         for result in parsed {
             diagnostics += result.diagnostics
             if let name = result.name, let manifest = result.manifest {
                 manifests[name] = manifest
                 anchors[name] = result.anchors
+                upstreams[name] = manifest.upstream
+                addresses += manifest.addresses.map { Address(name: name, key: $0.key, address: $0.address) }
             }
         }
         let broken = Set(diagnostics.map(\.path))
         // Checked against every parsed manifest before any is dropped, so both ends of a cycle are reported.
-        let parsed = manifests
-        for (name, manifest) in parsed.sorted(by: { $0.key < $1.key }) {
-            guard let upstream = manifest.upstream else { continue }
+        let linked = upstreams, all = manifests  // a copy only once one is dropped
+        for (name, upstream) in linked.sorted(by: { $0.key < $1.key }) {
             let problem: String? = if upstream == name {
                 "upstream names the environment itself"
-            } else if parsed[upstream] == nil && !broken.contains(upstream.manifestPath) {
+            } else if all.index(forKey: upstream) == nil && !broken.contains(upstream.manifestPath) {
                 "upstream \"\(upstream)\" has no manifest \(upstream.manifestPath)"
-            } else if Self.cycle(from: name, in: parsed) {
+            } else if Self.cycle(from: name, in: linked) {
                 "upstream chain from \(name) loops back to it"
             } else {
                 nil
@@ -102,28 +113,60 @@ public struct EnvironmentSet: Sendable {
                 manifests[name] = nil
             }
         }
-        diagnostics += Self.sharedAddresses(manifests, anchors: anchors, untrusted: untrusted)
-        let byPath = Dictionary(manifests.keys.map { ($0.manifestPath, $0) }, uniquingKeysWith: { first, _ in first })
-        for path in Set(diagnostics.map(\.path)) {
-            if let name = byPath[path] { manifests[name] = nil }
+        diagnostics += Self.sharedAddresses(addresses.filter { manifests.index(forKey: $0.name) != nil }, anchors: anchors, untrusted: untrusted)
+        if !diagnostics.isEmpty {
+            let byPath = Dictionary(manifests.keys.map { ($0.manifestPath, $0) }, uniquingKeysWith: { first, _ in first })
+            for path in Set(diagnostics.map(\.path)) {
+                if let name = byPath[path] { manifests[name] = nil }
+            }
         }
+        upstreams = upstreams.filter { manifests.index(forKey: $0.key) != nil }
         self.manifests = manifests
         self.diagnostics = diagnostics.sorted { ($0.path, $0.line, $0.column) < ($1.path, $1.line, $1.column) }
+        self.upstreams = upstreams
+        self.ordered = Self.order(Array(manifests.keys), upstreams: upstreams)
+        var downstream: [EnvironmentName: [EnvironmentName]] = [:]
+        for name in ordered { if let upstream = upstreams[name] { downstream[upstream, default: []].append(name) } }
+        self.downstream = downstream
+    }
+
+    /// The environments linked to `name` by `upstream`, either way and at any distance, and `name` itself.
+    public func lane(of name: EnvironmentName) -> Set<EnvironmentName> {
+        var root = name, seen: Set<EnvironmentName> = [name]
+        while let upstream = upstreams[root], seen.insert(upstream).inserted { root = upstream }
+        var lane: Set<EnvironmentName> = [name], next = [root]
+        while let current = next.popLast() {
+            lane.insert(current)
+            next += (downstream[current] ?? []).filter { !lane.contains($0) }
+        }
+        return lane
+    }
+
+    /// An address a manifest binds (`listen`, `preview`, `stats`).
+    private struct Address {
+        let name: EnvironmentName
+        let key: String
+        let address: ListenAddress
     }
 
     /// One address, one environment: two HAProxies bound to it would split its traffic. Only
     /// addresses on the same port can overlap, so each is compared within its port.
-    private static func sharedAddresses(_ manifests: [EnvironmentName: Manifest], anchors: [EnvironmentName: ParsedManifest.Anchors],
+    private static func sharedAddresses(_ addresses: [Address], anchors: [EnvironmentName: ParsedManifest.Anchors],
                                         untrusted: Set<String>) -> [Diagnostic] {
-        let addresses = manifests.sorted { $0.key < $1.key }.flatMap { name, manifest in
-            manifest.addresses.map { (name: name, key: $0.key, address: $0.address) }
-        }
+        // By port, then by name: each run of one port is a group.
+        let sorted = addresses.sorted { ($0.address.port, $0.name) < ($1.address.port, $1.name) }
         var diagnostics: [Diagnostic] = []
-        for (_, group) in Dictionary(grouping: addresses, by: \.address.port) where group.count > 1 {
-            for (index, entry) in group.enumerated() {
+        var start = 0
+        while start < sorted.count {
+            var end = start + 1
+            while end < sorted.count, sorted[end].address.port == sorted[start].address.port { end += 1 }
+            let group = sorted[start..<end]
+            start = end
+            guard group.count > 1 else { continue }
+            for entry in group {
                 let trusted = !untrusted.contains(entry.name.manifestPath)
-                let other = group.enumerated().first { $0.offset != index && $0.element.name != entry.name && $0.element.address.overlaps(entry.address)
-                    && (!trusted || !untrusted.contains($0.element.name.manifestPath)) }?.element
+                let other = group.first { $0.name != entry.name && $0.address.overlaps(entry.address)
+                    && (!trusted || !untrusted.contains($0.name.manifestPath)) }
                 guard let other else { continue }
                 let at = (entry.key == "preview" ? anchors[entry.name]?.preview : anchors[entry.name]?.listen) ?? .start
                 diagnostics.append(Diagnostic(path: entry.name.manifestPath, line: at.line, column: at.column,
@@ -133,25 +176,25 @@ public struct EnvironmentSet: Sendable {
         return diagnostics
     }
 
-    /// Environments in an order where each comes after its upstream.
-    public var ordered: [EnvironmentName] {
+    private static func order(_ names: [EnvironmentName], upstreams: [EnvironmentName: EnvironmentName]) -> [EnvironmentName] {
+        let present = Set(names)
         var result: [EnvironmentName] = [], placed: Set<EnvironmentName> = []
+        result.reserveCapacity(names.count)
         func visit(_ name: EnvironmentName) {
-            guard !placed.contains(name), manifests[name] != nil else { return }
-            placed.insert(name)
-            if let upstream = manifests[name]?.upstream { visit(upstream) }
+            guard present.contains(name), placed.insert(name).inserted else { return }
+            if let upstream = upstreams[name] { visit(upstream) }
             result.append(name)
         }
-        manifests.keys.sorted().forEach(visit)
+        names.sorted().forEach(visit)
         return result
     }
 
-    private static func cycle(from start: EnvironmentName, in manifests: [EnvironmentName: Manifest]) -> Bool {
+    private static func cycle(from start: EnvironmentName, in upstreams: [EnvironmentName: EnvironmentName]) -> Bool {
         var seen: Set<EnvironmentName> = [start]
-        var current = manifests[start]?.upstream
+        var current = upstreams[start]
         while let name = current {
             if !seen.insert(name).inserted { return true }
-            current = manifests[name]?.upstream
+            current = upstreams[name]
         }
         return false
     }

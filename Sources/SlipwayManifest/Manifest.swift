@@ -8,14 +8,15 @@ public struct Manifest: Sendable, Hashable, Codable {
     public var version: String
     /// An environment that must run this version successfully first.
     public var upstream: EnvironmentName?
-    public var run: RunSpec
+    // Sections behind a reference (see `Boxed`): a manifest of 700 bytes copies as one of 100.
+    @Boxed public var run: RunSpec
     public var target: TargetSpec
-    public var traffic: TrafficSpec
-    public var health: HealthSpec
-    public var strategy: Strategy
-    public var gates: Gates
-    public var rollback: RollbackPolicy
-    public var hooks: Hooks = Hooks()
+    @Boxed public var traffic: TrafficSpec
+    @Boxed public var health: HealthSpec
+    @Boxed public var strategy: Strategy
+    @Boxed public var gates: Gates
+    @Boxed public var rollback: RollbackPolicy
+    @Boxed public var hooks: Hooks = Hooks()
     /// Set by `slipway suspend` (who, when, why): nothing is deployed, healed or repaired in this
     /// environment until `slipway resume` removes it; what runs is left as it is.
     public var suspended: String?

@@ -2,8 +2,9 @@ public import Foundation
 public import SlipwayCore
 
 /// One manifest file parsed on its own: the manifest or its problems, and where the keys that
-/// checks across files may point at are in its text.
-public struct ParsedManifest: Sendable {
+/// checks across files may point at are in its text. A class: the daemon's cache hands the
+/// same thousands of them to every pass, and a reference is cheaper to pass on than a manifest.
+public final class ParsedManifest: Sendable {
     /// A place in a file's text, 1-based.
     public struct Position: Sendable, Hashable {
         public let line: Int

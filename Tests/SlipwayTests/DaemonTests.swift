@@ -127,6 +127,37 @@ struct DaemonTests {
         }
     }
 
+    @Test("a commit to one environment of many plans that one: the others, held for a secret this machine lacks, stay held and are not planned again")
+    func plansWhatChanged() async throws {
+        try await OpsRepoFixture.with { ops in
+            let web = try Ports.free()
+            let held = (1...20).map { "held-\($0)" }
+            for (index, name) in held.enumerated() {
+                let url = ops.workTree.appendingPathComponent("Environments/\(name).yaml")
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data(testManifest(version: "1.0.0", listen: 30_000 + index, secrets: "  secrets: { TOKEN: env:SLIPWAY_TEST_ABSENT_TOKEN }").utf8).write(to: url)
+            }
+            try Command.git(["add", "Environments"], in: ops.workTree)
+            try Command.git(["commit", "--quiet", "-m", "20 environments for another machine"], in: ops.workTree)
+            try await DaemonProcess.with(ops, poll: "1h") { daemon in
+                #expect(await eventually { daemon.output.components(separatedBy: "held: this machine lacks").count == 21 }, "\(daemon.output)")
+                try ops.commit("Environments/web.yaml", testManifest(version: "1.0.0", listen: web))
+                _ = try ops.slipway(["notify"])
+                #expect(try await eventually { try records(ops) == 1 }, "\(daemon.output)")
+                let release = try ops.commit("Environments/web.yaml", testManifest(version: "2.0.0", listen: web))
+                _ = try ops.slipway(["notify"])
+                #expect(try await eventually { try records(ops) == 2 }, "\(daemon.output)")
+                #expect(fetch(web)?.body == "web 2.0.0\n")
+
+                let passes = daemon.output.split(separator: "\n").filter { $0.contains("reconcile") && $0.contains("commit=\(release.prefix(7))") }
+                #expect(!passes.isEmpty && passes.allSatisfy { $0.contains("environments=1") }, "the release's pass plans web alone: \(passes)")
+                #expect(daemon.output.components(separatedBy: "held: this machine lacks").count == 21, "each held environment is said once")
+                let status = try ops.slipway(["status"])
+                #expect(held.allSatisfy { status.stdout.contains("\($0): held by the daemon") }, "\(status.output)")
+            }
+        }
+    }
+
     @Test("slipway notify wakes the daemon at once instead of its next poll")
     func notify() async throws {
         try await OpsRepoFixture.with { ops in

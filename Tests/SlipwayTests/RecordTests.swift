@@ -103,7 +103,7 @@ struct RecordTests {
                                         decision: .rolledBack, reason: "error rate 20% over 0.1%")]
         record.rollback = RollbackReport(trigger: .errorRate, reason: "error rate 20% over 0.1%", detectedAt: record.finished,
                                          switchMilliseconds: 1.55, thresholds: "error rate +5 points", afterwards: "2 drained")
-        let back = try FrontMatter.parseRecord(try RecordTemplates().render(record))
+        let back = try FrontMatter.parseRecord(RecordTemplates().render(record))
         #expect(back.reason == record.reason && back.triggerSubject == record.triggerSubject && back.upstreamDeployment == record.upstreamDeployment)
         #expect(back.phases == record.phases)
         #expect(back.analysis == record.analysis)
@@ -115,7 +115,7 @@ struct RecordTests {
     @Test("a passed step is its name and time; with what it found when it found something (who signed), in both halves")
     func passedSteps() throws {
         let record = Self.record(logs: [InstanceLog(instance: "gate ci", lines: ["CI: 2 tests failed", "x: \"y\""])])
-        let text = try RecordTemplates().render(record)
+        let text = RecordTemplates().render(record)
         #expect(text.contains("steps: [signature: {ms: 0, detail: b4ee822 signed by alice@example.com (SSH)}, configuration: 1]"))
         #expect(text.contains("- pre-flight, 14 ms: signature: b4ee822 signed by alice@example.com (SSH) · configuration\n"))
         let back = try FrontMatter.parseRecord(text)
@@ -129,7 +129,7 @@ struct RecordTests {
         record.version = "1.10"
         record.triggerSubject = "yes: \"quoted\" # not a comment"
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-front-\(UUID().uuidString).yaml")
-        try Data(try FrontMatter.text(of: try RecordTemplates().render(record)).utf8).write(to: file)
+        try Data(try FrontMatter.text(of: RecordTemplates().render(record)).utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
         let script = "import sys, yaml, json; d = yaml.safe_load(open(sys.argv[1])); print(json.dumps([d['version'], d['triggerSubject'], d['reason'], d['changes'], d['instances'], d['phases'][0]['steps']], ensure_ascii=False))"
         let result = try Command.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, file.path])
@@ -140,7 +140,7 @@ struct RecordTests {
 
     @Test("a plain success is short: title, one paragraph, the steps folded away")
     func plainSuccess() throws {
-        let text = try RecordTemplates().render(Self.record())
+        let text = RecordTemplates().render(Self.record())
         let body = text.components(separatedBy: "\n---\n")[1]
         #expect(body.hasPrefix("# production: web 1.4.1 → 1.4.2 succeeded\n\nRolling update in 12.5 s. Serving 1.4.2 × 2.\n"), "\(body)")
         #expect(body.contains("<details><summary>3 steps passed; staging skipped: no upstream environment</summary>"))
@@ -154,7 +154,7 @@ struct RecordTests {
                 StepReport(name: "batch 1/2", outcome: .failed, milliseconds: 3_000, detail: "1 instance(s) of 1.4.2 did not pass the health check"),
             ]),
         ], logs: [InstanceLog(instance: "web-3", lines: ["panic: ```boom```"])])
-        let body = try RecordTemplates().render(record).components(separatedBy: "\n---\n")[1]
+        let body = RecordTemplates().render(record).components(separatedBy: "\n---\n")[1]
         #expect(body.hasPrefix("# production: web 1.4.1 → 1.4.2 failed: 1 instance(s) of 1.4.2 did not pass the health check\n"))
         let failed = try #require(body.range(of: "**Failed at production › batch 1/2.**"))
         let logs = try #require(body.range(of: "Last log lines of web-3:\n\n````\npanic: ```boom```\n````"))
@@ -164,7 +164,7 @@ struct RecordTests {
 
     @Test("a first deployment names its manifest instead of listing defaults")
     func firstDeployment() throws {
-        let text = try RecordTemplates().render(Self.record(previous: nil))
+        let text = RecordTemplates().render(Self.record(previous: nil))
         #expect(text.contains("Initial manifest `0123456`."))
         #expect(text.contains("changes: {}\n"))
     }
@@ -203,8 +203,8 @@ struct RecordTests {
 
     @Test("an ops repo's own template wins over the built-in one, and the front matter stays Slipway's")
     func override() throws {
-        let templates = try RecordTemplates(overrides: ["record.md.mustache": "---\n{{{frontMatter}}}\n---\nCustom {{{version}}}\n"])
-        let text = try templates.render(Self.record())
+        let templates = RecordTemplates(overrides: ["record.md.mustache": "---\n{{{frontMatter}}}\n---\nCustom {{{version}}}\n"])
+        let text = templates.render(Self.record())
         #expect(text.hasSuffix("Custom 1.4.2\n"))
         #expect(try RecordTemplates.parseRecord(text).version == "1.4.2")
     }

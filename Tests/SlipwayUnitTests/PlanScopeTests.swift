@@ -43,7 +43,7 @@ struct PlanScopeTests {
         var scope = PlanScope()
         let first = inputs(["staging": "1", "production": "1", "qa": "1", "web": "1"])
         #expect(scope.environments(first, in: environments, full: false) == nil)
-        scope.planned(plan([("staging", .none), ("production", .none), ("qa", .none), ("web", .none)], inputs: first), scope: nil)
+        _ = scope.planned(plan([("staging", .none), ("production", .none), ("qa", .none), ("web", .none)], inputs: first), scope: nil)
 
         #expect(scope.environments(first, in: environments, full: false) == [], "nothing changed: nothing is planned")
         #expect(scope.environments(first, in: environments, full: true) == nil)
@@ -59,17 +59,17 @@ struct PlanScopeTests {
     func pendingAndHeld() {
         var scope = PlanScope()
         let first = inputs(["staging": "1", "production": "1", "qa": "1", "web": "1"])
-        scope.planned(plan([("staging", .none), ("production", .none), ("qa", .update), ("web", .held)], inputs: first), scope: nil)
+        _ = scope.planned(plan([("staging", .none), ("production", .none), ("qa", .update), ("web", .held)], inputs: first), scope: nil)
         #expect(scope.pending == ["qa"])
         #expect(scope.held == ["web": "no WEB_TOKEN"])
 
         #expect(scope.environments(first, in: environments, full: false) == ["qa"], "the run's end plans it again")
-        scope.planned(plan([("qa", .none)], inputs: first), scope: ["qa"])
+        _ = scope.planned(plan([("qa", .none)], inputs: first), scope: ["qa"])
         #expect(scope.pending.isEmpty)
         #expect(scope.held == ["web": "no WEB_TOKEN"], "a partial plan does not forget what it did not plan")
 
         let fixed = inputs(["staging": "1", "production": "1", "qa": "1", "web": "2"])
-        scope.planned(plan([("web", .create)], inputs: fixed), scope: ["web"])
+        _ = scope.planned(plan([("web", .create)], inputs: fixed), scope: ["web"])
         #expect(scope.held.isEmpty && scope.pending == ["web"])
     }
 }
