@@ -154,6 +154,8 @@ struct DaemonTests {
                 #expect(daemon.output.components(separatedBy: "held: this machine lacks").count == 21, "each held environment is said once")
                 let status = try ops.slipway(["status"])
                 #expect(held.allSatisfy { status.stdout.contains("\($0): held by the daemon") }, "\(status.output)")
+                let validate = try ops.slipway(["validate"])
+                #expect(validate.stdout.hasPrefix("21 manifest(s) valid: held-1, held-10,") && validate.stdout.hasSuffix(" and 1 more\n"), "at most 20 named: \(validate.output)")
             }
         }
     }

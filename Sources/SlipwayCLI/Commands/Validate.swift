@@ -100,8 +100,12 @@ extension Slipway {
                 printError("no manifests in Environments/ (one file per environment: Environments/<env>.yaml)")
                 throw ExitCode(1)
             }
-            print("\(valid.count) manifest(s) valid: \(valid.map(\.rawValue).joined(separator: ", "))")
+            // Named up to a screenful: a push to an ops repo of thousands should not print them all.
+            let named = valid.prefix(Self.namedAtMost).map(\.rawValue).joined(separator: ", ")
+            print("\(valid.count) manifest(s) valid: \(named)\(valid.count > Self.namedAtMost ? " and \(valid.count - Self.namedAtMost) more" : "")")
         }
+
+        static let namedAtMost = 20
 
         /// The manifests of a folder, named `Environments/<file>` as in the repository.
         static func files(in directory: String) throws -> [ManifestFile] {
