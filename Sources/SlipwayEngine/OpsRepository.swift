@@ -41,11 +41,52 @@ public struct OpsRepository: Sendable {
     /// - Parameter untrusted: manifest paths whose content does not count under `Trust/` (see `EnvironmentSet.parsing`).
     public func desired(at commit: ObjectID, untrusted: Set<String> = []) async throws -> DesiredState {
         guard let tree = try await git.treeID(at: Self.environmentsDirectory, in: commit) else { return try await desired(entries: [], untrusted: untrusted) }
-        // A commit that left Environments/ as it was (a record commit) has the same desired state.
-        if let known = cache.desired(tree: tree, untrusted: untrusted) { return known }
-        let desired = try await desired(entries: try await git.treeEntries(tree), untrusted: untrusted)
+        // A commit that left Environments/ as it was (a record commit) has the same desired state;
+        // one that changed a few files starts from the last one (see `EnvironmentSet.updating`).
+        let last = cache.lastDesired(untrusted: untrusted)
+        if let last, last.tree == tree { return last.desired }
+        let entries = try await git.treeEntries(tree)
+        let desired = if let last, let updated = try await updated(last.desired, to: entries, untrusted: untrusted) { updated }
+            else { try await desired(entries: entries, untrusted: untrusted) }
         cache.keep(desired: desired, tree: tree, untrusted: untrusted)
         return desired
+    }
+
+    /// `previous` with the manifest files that differ in `entries` applied, nil when the set must be checked whole.
+    private func updated(_ previous: DesiredState, to entries: [TreeEntry], untrusted: Set<String>) async throws -> DesiredState? {
+        // The cache is emptied of other trees' manifests by a whole check: one is due once they are a quarter of the tip's.
+        guard cache.manifestCount <= previous.files.count + max(16, previous.files.count / 4) else { return nil }
+        var files = previous.files, blobs = previous.blobs, gone = Set(previous.files.keys)
+        var changed: [(path: String, old: ObjectID?, new: ObjectID?)] = []
+        for entry in entries where entry.isBlob && EnvironmentSet.isRead(entry.name) {
+            let path = "\(Self.environmentsDirectory)/\(entry.name)"
+            gone.remove(path)
+            if files[path] != entry.id { changed.append((path, files[path], entry.id)) }
+            if changed.count > 16 { return nil }  // more than a few: the whole check costs less than many updates
+        }
+        changed += gone.map { ($0, files[$0], nil) }
+        guard changed.count <= 16 else { return nil }
+        var changes: [(old: ParsedManifest?, new: ParsedManifest?)] = []
+        for change in changed {
+            let old = change.old.flatMap { cache.manifest(ParseCache.Key(path: change.path, blob: $0)) }
+            guard old != nil || change.old == nil else { return nil }  // the old parse is no longer kept
+            let new = try await change.new.asyncMap { blob in try await parsed(ParseCache.Key(path: change.path, blob: blob)) }
+            changes.append((old, new))
+            files[change.path] = change.new
+            if let name = (old ?? new)?.name ?? EnvironmentName(manifestPath: change.path) { blobs[name] = new?.manifest == nil ? nil : change.new }
+        }
+        guard let set = previous.environments.updating(changes, untrusted: untrusted) else { return nil }
+        return DesiredState(environments: set, blobs: blobs, files: files)
+    }
+
+    /// One manifest file, parsed once per blob (kept with the tip's manifests).
+    private func parsed(_ key: ParseCache.Key) async throws -> ParsedManifest {
+        if let known = cache.manifests([key]).first ?? nil { return known }
+        let data = EnvironmentSet.environmentName(forFile: String(key.path.dropFirst(Self.environmentsDirectory.count + 1))) == nil ? Data()
+            : try await git.readBlob(key.blob, maximumBytes: ManifestParser.maximumSize) ?? Data(count: ManifestParser.maximumSize + 1)
+        let parsed = EnvironmentSet.parse(ManifestFile(path: key.path, data: data))
+        cache.add(manifest: parsed, for: key)
+        return parsed
     }
 
     /// Desired state from the index (`--staged`): what the next commit would hold.

@@ -30,9 +30,18 @@ final class ParseCache: Sendable {
         manifests.withLock { known in keys.map { known[$0] } }
     }
 
-    /// The desired state kept for `tree` read with `untrusted`, if it is the last one kept.
-    func desired(tree: ObjectID, untrusted: Set<String>) -> DesiredState? {
-        desired.withLock { last in last.flatMap { $0.tree == tree && $0.untrusted == untrusted ? $0.desired : nil } }
+    /// The last desired state kept, and its tree, when it was read with `untrusted`.
+    func lastDesired(untrusted: Set<String>) -> (tree: ObjectID, desired: DesiredState)? {
+        desired.withLock { last in last.flatMap { $0.untrusted == untrusted ? ($0.tree, $0.desired) : nil } }
+    }
+
+    /// How many manifests are kept for the tip's tree and the trees before it.
+    var manifestCount: Int { manifests.withLock { $0.count } }
+
+    /// Keeps one manifest of the tip's tree beside the others (those of the last tree stay).
+    func add(manifest parsed: ParsedManifest, for key: Key) {
+        self.parsed.withLock { $0.manifests += 1 }
+        manifests.withLock { $0[key] = parsed }
     }
 
     func keep(desired state: DesiredState, tree: ObjectID, untrusted: Set<String>) {

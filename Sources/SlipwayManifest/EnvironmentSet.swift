@@ -22,6 +22,8 @@ public struct EnvironmentSet: Sendable {
     /// Each environment's upstream, and the environments that name each one as theirs.
     public let upstreams: [EnvironmentName: EnvironmentName]
     public let downstream: [EnvironmentName: [EnvironmentName]]
+    /// The addresses the manifests bind, by port (see `updating`).
+    private let ports: [Int: [Address]]
 
     /// Environment names for file names in `Environments/`: `<name>.yaml`, other files ignored.
     public static func environmentName(forFile name: String) -> String? {
@@ -128,6 +130,43 @@ public struct EnvironmentSet: Sendable {
         var downstream: [EnvironmentName: [EnvironmentName]] = [:]
         for name in ordered { if let upstream = upstreams[name] { downstream[upstream, default: []].append(name) } }
         self.downstream = downstream
+        self.ports = Dictionary(grouping: addresses.filter { manifests.index(forKey: $0.name) != nil }, by: \.address.port)
+    }
+
+    private init(manifests: [EnvironmentName: Manifest], upstreams: [EnvironmentName: EnvironmentName],
+                 downstream: [EnvironmentName: [EnvironmentName]], ports: [Int: [Address]]) {
+        (self.manifests, self.diagnostics, self.upstreams, self.downstream, self.ports) = (manifests, [], upstreams, downstream, ports)
+        self.ordered = Self.order(Array(manifests.keys), upstreams: upstreams)
+    }
+
+    /// This set with a few files changed (`old` parse → `new`, nil for a file added or gone),
+    /// without checking every file again, when the result is sure to be what `init(parsed:)`
+    /// would make: nothing is invalid before or after, no changed file names an upstream or is
+    /// one, none shares an address, and nothing is untrusted. Nil otherwise: check them all.
+    /// A commit to one environment of thousands costs that environment (README, "Performance").
+    public func updating(_ changes: [(old: ParsedManifest?, new: ParsedManifest?)], untrusted: Set<String>) -> EnvironmentSet? {
+        guard diagnostics.isEmpty, untrusted.isEmpty else { return nil }
+        for side in changes.flatMap({ [$0.old, $0.new] }) {
+            guard let side else { continue }
+            guard side.diagnostics.isEmpty, let name = side.name, let manifest = side.manifest,
+                  manifest.upstream == nil, downstream[name] == nil else { return nil }
+        }
+        var manifests = self.manifests, ports = self.ports
+        for change in changes {
+            guard let name = change.old?.name else { continue }
+            manifests[name] = nil
+            for address in change.old?.manifest?.addresses ?? [] { ports[address.address.port]?.removeAll { $0.name == name } }
+        }
+        for change in changes {
+            guard let name = change.new?.name, let manifest = change.new?.manifest else { continue }
+            guard manifests.index(forKey: name) == nil else { return nil }  // the same name twice
+            for address in manifest.addresses {
+                if ports[address.address.port]?.contains(where: { $0.name != name && $0.address.overlaps(address.address) }) == true { return nil }
+                ports[address.address.port, default: []].append(Address(name: name, key: address.key, address: address.address))
+            }
+            manifests[name] = manifest
+        }
+        return EnvironmentSet(manifests: manifests, upstreams: upstreams, downstream: downstream, ports: ports)
     }
 
     /// The environments linked to `name` by `upstream`, either way and at any distance, and `name` itself.

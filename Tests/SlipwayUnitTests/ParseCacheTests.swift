@@ -70,4 +70,46 @@ struct ParseCacheTests {
         #expect(try await repository.status(of: "a", blob: blob) == status && status.version == "1")
         #expect(repository.cache.parsed.withLock { $0.statuses } == 1, "a status file is parsed once per blob")
     }
+
+    @Test("a commit that changes, adds and deletes manifests among many gives the desired state a fresh look gives, parsing only the new files")
+    func updatedDesiredState() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cache-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("Environments"), withIntermediateDirectories: true)
+        try Self.git(folder, ["init", "-q", "--initial-branch=main"])
+        func write(_ name: String, version: String, port: Int, upstream: String? = nil) throws {
+            try Self.manifest(name, version: version, port: port, upstream: upstream).write(to: folder.appendingPathComponent("Environments/\(name).yaml"), atomically: true, encoding: .utf8)
+        }
+        for index in 0..<40 { try write("env-\(index)", version: "1", port: 9100 + index) }
+        try write("staging", version: "1", port: 9090)
+        try write("production", version: "1", port: 9091, upstream: "staging")
+        try Self.git(folder, ["add", "-A"])
+        try Self.git(folder, ["commit", "-q", "-m", "42"])
+        let repository = try await OpsRepository.open(path: folder.path, branch: "main")
+        _ = try await repository.desired(at: try await repository.tip())
+
+        let changes: [() throws -> Void] = [
+            { try write("env-3", version: "2", port: 9103) },                                     // a new version
+            { try write("env-4", version: "2", port: 9200); try write("env-41", version: "1", port: 9141) },  // a new address, a new environment
+            { try FileManager.default.removeItem(at: folder.appendingPathComponent("Environments/env-5.yaml")) },
+            { try write("env-6", version: "2", port: 9106, upstream: "staging") },                // joins a lane: checked whole
+            { try write("env-7", version: "2", port: 9100) },                                     // env-0's address: checked whole
+            { try write("env-7", version: "3", port: 9107) },                                     // and back
+            { try write("production", version: "2", port: 9091, upstream: "staging") },
+        ]
+        for (step, change) in changes.enumerated() {
+            try change()
+            try Self.git(folder, ["add", "-A"])
+            try Self.git(folder, ["commit", "-q", "-m", "step \(step)"])
+            let tip = try await repository.tip()
+            let before = repository.cache.parsed.withLock { $0.manifests }
+            let updated = try await repository.desired(at: tip)
+            let fresh = try await OpsRepository.open(path: folder.path, branch: "main").desired(at: tip)
+            #expect(updated.environments.manifests == fresh.environments.manifests, "step \(step)")
+            #expect(updated.environments.diagnostics.map(\.description) == fresh.environments.diagnostics.map(\.description), "step \(step)")
+            #expect(updated.environments.ordered == fresh.environments.ordered && updated.environments.upstreams == fresh.environments.upstreams, "step \(step)")
+            #expect(updated.blobs == fresh.blobs && updated.files == fresh.files, "step \(step)")
+            #expect(repository.cache.parsed.withLock { $0.manifests } - before <= 2, "step \(step): only what the commit brought is parsed")
+        }
+    }
 }
