@@ -86,17 +86,26 @@ public struct Reconciler: Service {
             let desired = try await engine.desired(at: tip)  // judged under Trust/ before planning (see Planner.broughtAgain)
             let planner = engine.planner
             let inputs = try await planner.inputs(at: tip, desired: desired)
-            let names = scope.environments(inputs, in: desired.environments, full: full)
+            let finished = await scheduler.finished(since: scope.stamp)
+            let names = scope.environments(inputs, in: desired.environments, finished: finished, full: full)
             logger.info("reconcile", metadata: ["trigger": "\(trigger)", "commit": "\(tip.short)", "environments": "\(names.map { "\($0.count)" } ?? "all")"])
             let plan: Plan
             if let names {
                 let plannable = planner.plannable(names, in: desired)
-                plan = plannable.isEmpty ? Plan(commit: tip, environments: [], invalid: [], inputs: inputs)
+                plan = plannable.isEmpty ? Plan(commit: tip, environments: [], invalid: desired.environments.diagnostics.map(\.description), inputs: inputs)
                     : try await planner.plan(plannable, at: tip, desired: desired, inputs: inputs)
             } else {
                 plan = try await planner.plan(at: tip, desired: desired, inputs: inputs)
             }
-            let heldChanged = scope.planned(plan, scope: names)
+            let heldChanged = scope.planned(plan, scope: names, of: desired.environments)
+            scope.stamp = stamp
+            // Put back after a run or heal of the environment ended (its entry went with it); said once, not at every plan.
+            if heldChanged || !finished.isEmpty {
+                for name in inFlight.hold(scope.held).sorted() {
+                    logger.warning("held: this machine lacks what it needs", metadata: ["env": "\(name)", "why": "\(scope.held[name] ?? "")"])
+                }
+            }
+            heldRetry.planned(held: !scope.held.isEmpty)
             for diagnostic in plan.invalid {
                 logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
             }
@@ -117,10 +126,6 @@ public struct Reconciler: Service {
             for environment in plan.environments where environment.action == .blocked {
                 logger.error("not deployed: the status file is unreadable", metadata: ["env": "\(environment.environment)", "error": "\(environment.reason ?? "")"])
             }
-            for name in heldChanged ? inFlight.hold(scope.held).sorted() : [] {  // said once, not at every plan
-                logger.warning("held: this machine lacks what it needs", metadata: ["env": "\(name)", "why": "\(scope.held[name] ?? "")"])
-            }
-            heldRetry.planned(held: !scope.held.isEmpty)
             return await scheduler.schedule(plan, desired: desired, tip: tip, plannedAt: stamp)
         } catch {
             logger.error("reconcile failed", metadata: ["error": "\(ErrorText.sentence(error))"])

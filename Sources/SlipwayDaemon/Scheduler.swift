@@ -90,6 +90,11 @@ actor Scheduler {
 
     var busy: Bool { !running.isEmpty }
 
+    /// The lanes whose run or heal ended since the plan stamped `stamp` was made.
+    func finished(since stamp: Int) -> Set<EnvironmentName> {
+        Set(lastFinished.filter { $0.value >= stamp }.keys)
+    }
+
     /// Claims the lane of `name` for healing `drift` of what runs (`manifest`); nil when a run
     /// holds the lane. What runs is healed whatever the branch says now: a manifest pushed broken
     /// leaves the running version as it is, and does not stop it from being healed. A newer

@@ -270,7 +270,8 @@ public struct Planner: Sendable {
             let hint = Spelling.hint(for: name.rawValue, among: known)
             throw EngineError("no environment \"\(name)\": there is no \(name.manifestPath)\(hint)")
         }
-        return only.isEmpty ? all : all.filter(only.contains)
+        let asked = Set(only)
+        return all.filter(asked.contains)
     }
 
     func plan(_ name: EnvironmentName, manifest: Manifest, blob: ObjectID, status: EnvironmentStatus?, tip: ObjectID,
