@@ -82,11 +82,16 @@ public struct OpsRepository: Sendable {
     /// One manifest file, parsed once per blob (kept with the tip's manifests).
     private func parsed(_ key: ParseCache.Key) async throws -> ParsedManifest {
         if let known = cache.manifests([key]).first ?? nil { return known }
-        let data = EnvironmentSet.environmentName(forFile: String(key.path.dropFirst(Self.environmentsDirectory.count + 1))) == nil ? Data()
-            : try await git.readBlob(key.blob, maximumBytes: ManifestParser.maximumSize) ?? Data(count: ManifestParser.maximumSize + 1)
-        let parsed = EnvironmentSet.parse(ManifestFile(path: key.path, data: data))
+        let parsed = EnvironmentSet.parse(ManifestFile(path: key.path, data: try await manifestData(key)))
         cache.add(manifest: parsed, for: key)
         return parsed
+    }
+
+    /// A manifest file's content, read only up to the parser's limit: what is larger is refused
+    /// by its size alone. A file that names no environment is not read.
+    private func manifestData(_ key: ParseCache.Key) async throws -> Data {
+        guard EnvironmentSet.environmentName(forFile: String(key.path.dropFirst(Self.environmentsDirectory.count + 1))) != nil else { return Data() }
+        return try await git.readBlob(key.blob, maximumBytes: ManifestParser.maximumSize) ?? Data(count: ManifestParser.maximumSize + 1)
     }
 
     /// Desired state from the index (`--staged`): what the next commit would hold.
@@ -105,10 +110,7 @@ public struct OpsRepository: Sendable {
         let known = cache.manifests(keys)
         var files: [ManifestFile] = [], readKeys: [ParseCache.Key] = []
         for (key, parsed) in zip(keys, known) where parsed == nil {
-            // Read only up to the parser's limit: what is larger is refused by its size alone.
-            let data = EnvironmentSet.environmentName(forFile: String(key.path.dropFirst(Self.environmentsDirectory.count + 1))) == nil ? Data()
-                : try await git.readBlob(key.blob, maximumBytes: ManifestParser.maximumSize) ?? Data(count: ManifestParser.maximumSize + 1)
-            files.append(ManifestFile(path: key.path, data: data))
+            files.append(ManifestFile(path: key.path, data: try await manifestData(key)))
             readKeys.append(key)
         }
         let fresh = Dictionary(zip(readKeys, await EnvironmentSet.parseAll(files)), uniquingKeysWith: { first, _ in first })

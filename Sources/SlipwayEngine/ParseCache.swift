@@ -5,7 +5,7 @@ import SlipwayManifest
 import SlipwayRecords
 
 /// Manifests and status files already parsed, by path and blob id: a file that has not changed
-/// since the last look is neither read from git nor parsed again (README, "Performance"). The
+/// since the last look is neither read from git nor parsed again (README, "The daemon"). The
 /// daemon keeps one for its life, so each commit costs what it changed. Parsing depends on
 /// nothing but the file's content and path (trust is judged on top of it), so an entry never
 /// goes stale; manifests are kept for the latest tree asked about (and a few from before it).

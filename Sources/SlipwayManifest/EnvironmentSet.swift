@@ -143,7 +143,7 @@ public struct EnvironmentSet: Sendable {
     /// without checking every file again, when the result is sure to be what `init(parsed:)`
     /// would make: nothing is invalid before or after, no changed file names an upstream or is
     /// one, none shares an address, and nothing is untrusted. Nil otherwise: check them all.
-    /// A commit to one environment of thousands costs that environment (README, "Performance").
+    /// A commit to one environment of thousands costs that environment (README, "The daemon").
     public func updating(_ changes: [(old: ParsedManifest?, new: ParsedManifest?)], untrusted: Set<String>) -> EnvironmentSet? {
         guard diagnostics.isEmpty, untrusted.isEmpty else { return nil }
         for side in changes.flatMap({ [$0.old, $0.new] }) {
