@@ -160,6 +160,37 @@ struct DaemonTests {
         }
     }
 
+    @Test("a failed manifest that one push takes away and brings back is tried again, though the pass before saw the same files")
+    func failedBroughtBackInOnePush() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            // Woken by `notify` alone, so that both commits are in before the pass.
+            try await DaemonProcess.with(ops, poll: "1h", arguments: ["--no-inotify"]) { daemon in
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port))
+                _ = try ops.slipway(["notify"])
+                #expect(try await eventually { try records(ops) == 1 }, "\(daemon.output)")
+                let failing = testManifest(version: "2.0.0", replicas: 1, listen: port, extraArguments: ["--fail-health"], startTimeout: "2s")
+                try ops.commit("Environments/production.yaml", failing)
+                _ = try ops.slipway(["notify"])
+                #expect(try await eventually(within: 30) { try records(ops) == 2 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().result == .failed)
+
+                // Two commits that arrive together: away from the failed manifest and back to it.
+                // The branch's files are those of the last pass; the newer commit brings the manifest again.
+                let base = try ops.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+                let away = try ops.graft(.init(mode: "100644", name: "production.yaml", id: try ops.writeBlob(testManifest(version: "1.0.0", replicas: 1, listen: port))),
+                                         into: "Environments", message: "back to 1.0.0", updateIndex: false)
+                let again = try ops.graft(.init(mode: "100644", name: "production.yaml", id: try ops.writeBlob(failing)),
+                                          into: "Environments", message: "2.0.0 again", updateIndex: false)
+                #expect(away != base && again != away)
+                _ = try ops.slipway(["notify"])
+                #expect(try await eventually(within: 30) { try records(ops) == 3 }, "\(daemon.output)")
+                #expect(try ops.lastRecord().result == .failed && ops.lastRecord().version == "2.0.0", "tried again")
+                #expect(fetch(port)?.body == "web 1.0.0\n")
+            }
+        }
+    }
+
     @Test("slipway notify wakes the daemon at once instead of its next poll")
     func notify() async throws {
         try await OpsRepoFixture.with { ops in
