@@ -122,32 +122,17 @@ public struct Planner: Sendable {
         let statusBlobs = inputs.statuses
         let open = inputs.open
         let ledger = open ? nil : TrustLedger.load(state)
-        // A status file is read from git only when it changed since the last plan (the repository's cache).
-        var work: [(name: EnvironmentName, manifest: Manifest, blob: ObjectID, status: Result<EnvironmentStatus?, EngineError>?, file: (Data, ObjectID)?)] = []
-        for name in names {
-            guard let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else { continue }
-            if let saved = state.savedStatus(name) {
-                work.append((name, manifest, blob, .success(saved), nil))
-            } else if let statusBlob = statusBlobs[name] {
-                if let known = repository.cache.status(ParseCache.Key(path: name.statusPath, blob: statusBlob)) {
-                    work.append((name, manifest, blob, known.map { $0 }, nil))
-                } else {
-                    do {  // one unreadable status file blocks its environment, not the plan
-                        work.append((name, manifest, blob, nil, (try await repository.readStatus(statusBlob, of: name), statusBlob)))
-                    } catch {
-                        work.append((name, manifest, blob, .failure(error as? EngineError ?? EngineError(ErrorText.sentence(error))), nil))
-                    }
-                }
-            } else {
-                work.append((name, manifest, blob, .success(nil), nil))
-            }
+        let work = names.compactMap { name in
+            desired.environments.manifests[name].flatMap { manifest in desired.blobs[name].map { (name: name, manifest: manifest, blob: $0) } }
         }
-        // Parsing and diffing run in parallel; git reads stay on the repository's actor.
+        // Each environment on its own task: its saved status, or its status file (read from git
+        // only when it changed since the last plan: the repository's cache), parsed, and its plan.
         let plans = try await withThrowingTaskGroup(of: (Int, EnvironmentPlan).self) { group in
             for (index, item) in work.enumerated() {
                 group.addTask {
-                    do {
-                        let status = try (item.status ?? item.file.map { repository.parseStatus($0.0, of: item.name, blob: $0.1).map { $0 } })?.get()
+                    do {  // one unreadable status file blocks its environment, not the plan
+                        let status = if let saved = state.savedStatus(item.name) { saved }
+                            else { try await statusBlobs[item.name].asyncMap { try await repository.status(of: item.name, blob: $0) } }
                         return (index, await plan(item.name, manifest: item.manifest, blob: item.blob, status: status, tip: tip, ledger: ledger))
                     } catch {
                         return (index, EnvironmentPlan(environment: item.name, action: .blocked, service: item.manifest.service,
@@ -168,7 +153,7 @@ public struct Planner: Sendable {
             promoting.promotesInto = upstream
             return promoting
         }
-        return Plan(commit: tip, environments: hold(promoting, in: desired.environments, untrusted: untrusted), invalid: invalid, inputs: inputs)
+        return Plan(commit: tip, environments: await hold(promoting, in: desired.environments, untrusted: untrusted), invalid: invalid, inputs: inputs)
     }
 
     /// The repository files a plan of `desired` at `tip` reads.
@@ -193,10 +178,24 @@ public struct Planner: Sendable {
     /// run, and the runs of that lane's upstream environments too: nothing in a held lane changes.
     /// A manifest that does not count under `Trust/` (`untrusted` paths) holds nothing: its run
     /// is refused with a record, and it never stops a signed release of its upstream.
-    func hold(_ plans: [EnvironmentPlan], in environments: EnvironmentSet, untrusted: Set<String> = []) -> [EnvironmentPlan] {
-        guard machine != nil else { return plans }
+    func hold(_ plans: [EnvironmentPlan], in environments: EnvironmentSet, untrusted: Set<String> = []) async -> [EnvironmentPlan] {
+        guard let machine else { return plans }
         let counting = plans.filter { !untrusted.contains($0.environment.manifestPath) }
-        let checked = Dictionary(zip(counting.map(\.environment), holdEach(counting, in: environments)), uniquingKeysWith: { first, _ in first })
+        // What this machine lacks for each environment of a lane with a run to make, asked in parallel
+        // (a program looked up, an address tried: a few system calls each, thousands of environments).
+        var asked: Set<EnvironmentName> = []
+        for plan in counting where plan.needsRun() {
+            var next: EnvironmentName? = plan.environment
+            while let name = next, asked.insert(name).inserted { next = environments.upstreams[name] }
+        }
+        let problems = await withTaskGroup(of: (EnvironmentName, [String]).self) { group in
+            for name in asked {
+                guard let manifest = environments.manifests[name] else { continue }
+                group.addTask { (name, machine.problems(manifest, in: name)) }
+            }
+            return await group.reduce(into: [EnvironmentName: [String]]()) { $0[$1.0] = $1.1 }
+        }
+        let checked = Dictionary(zip(counting.map(\.environment), holdEach(counting, in: environments, problems: problems)), uniquingKeysWith: { first, _ in first })
         let held = plans.map { checked[$0.environment] ?? $0 }
         var lanes: [EnvironmentName: String] = [:]  // an upstream → the held environment downstream of it
         for plan in held where plan.action == .held {
@@ -214,17 +213,16 @@ public struct Planner: Sendable {
         }
     }
 
-    private func holdEach(_ plans: [EnvironmentPlan], in environments: EnvironmentSet) -> [EnvironmentPlan] {
-        guard let machine else { return plans }
-        return plans.map { plan in
+    private func holdEach(_ plans: [EnvironmentPlan], in environments: EnvironmentSet, problems known: [EnvironmentName: [String]]) -> [EnvironmentPlan] {
+        plans.map { plan in
             guard plan.needsRun() else { return plan }
-            var chain: [(name: EnvironmentName, manifest: Manifest)] = [], next: EnvironmentName? = plan.environment
-            while let name = next, !chain.contains(where: { $0.name == name }), let manifest = environments.manifests[name] {
-                chain.append((name, manifest))
-                next = manifest.upstream
+            var chain: [EnvironmentName] = [], next: EnvironmentName? = plan.environment
+            while let name = next, !chain.contains(name), environments.manifests.index(forKey: name) != nil {
+                chain.append(name)
+                next = environments.upstreams[name]
             }
             let problems = chain.flatMap { link in
-                machine.problems(link.manifest, in: link.name).map { link.name == plan.environment ? $0 : "\(link.name): \($0)" }
+                (known[link] ?? []).map { link == plan.environment ? $0 : "\(link): \($0)" }
             }
             guard !problems.isEmpty else { return plan }
             return EnvironmentPlan(environment: plan.environment, action: .held, service: plan.service, desiredVersion: plan.desiredVersion,
