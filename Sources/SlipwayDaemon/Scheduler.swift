@@ -60,7 +60,7 @@ actor Scheduler {
         var starting: Set<EnvironmentName> = []
         for environment in plan.environments {
             let name = environment.environment
-            let lane = Self.lane(of: name, in: desired.environments)
+            let lane = desired.environments.root(of: name)
             if (lastFinished[lane] ?? -1) >= plannedAt { continue }
             if let run = running[lane] {
                 if run.environment == environment.environment, run.manifest != desired.blobs[name] {
@@ -79,7 +79,7 @@ actor Scheduler {
 
     /// Of `names`, those whose lane has nothing running (for housekeeping: warm sets past their time).
     func idle(_ names: [EnvironmentName], in environments: EnvironmentSet) -> [EnvironmentName] {
-        names.filter { running[Self.lane(of: $0, in: environments)] == nil }
+        names.filter { running[environments.root(of: $0)] == nil }
     }
 
     func finished(_ lane: EnvironmentName) {
@@ -101,7 +101,7 @@ actor Scheduler {
     /// desired manifest for `name` stops the heal, as it stops a run.
     func claimForHealing(_ name: EnvironmentName, drift: Drift, replicas: Int, version: String, manifest: ObjectID) -> Heal? {
         guard let environments, environments.manifests[name]?.suspended == nil else { return nil }  // before the first plan; suspended
-        let lane = environments.manifests[name] == nil ? name : Self.lane(of: name, in: environments)
+        let lane = environments.root(of: name)
         guard running[lane] == nil else { return nil }
         let decision = heals.decide(name, manifest: manifest, counts: drift.shortLived)
         let stop = StopSignal()
@@ -116,13 +116,6 @@ actor Scheduler {
 
     /// The environments whose lane has a run in progress: their journals belong to that run.
     func busy(in environments: EnvironmentSet) -> Set<EnvironmentName> {
-        running.keys.reduce(into: Set(running.keys)) { names, lane in names.formUnion(environments.lane(of: lane)) }
-    }
-
-    /// The end of an environment's upstream chain.
-    static func lane(of name: EnvironmentName, in environments: EnvironmentSet) -> EnvironmentName {
-        var current = name, seen: Set<EnvironmentName> = [name]
-        while let upstream = environments.upstreams[current], seen.insert(upstream).inserted { current = upstream }
-        return current
+        running.keys.reduce(into: []) { names, lane in names.formUnion(environments.lane(of: lane)) }
     }
 }

@@ -115,7 +115,8 @@ public struct EnvironmentSet: Sendable {
                 manifests[name] = nil
             }
         }
-        diagnostics += Self.sharedAddresses(addresses.filter { manifests.index(forKey: $0.name) != nil }, anchors: anchors, untrusted: untrusted)
+        let bound = addresses.filter { manifests.index(forKey: $0.name) != nil }
+        diagnostics += Self.sharedAddresses(bound, anchors: anchors, untrusted: untrusted)
         if !diagnostics.isEmpty {
             let byPath = Dictionary(manifests.keys.map { ($0.manifestPath, $0) }, uniquingKeysWith: { first, _ in first })
             for path in Set(diagnostics.map(\.path)) {
@@ -130,7 +131,8 @@ public struct EnvironmentSet: Sendable {
         var downstream: [EnvironmentName: [EnvironmentName]] = [:]
         for name in ordered { if let upstream = upstreams[name] { downstream[upstream, default: []].append(name) } }
         self.downstream = downstream
-        self.ports = Dictionary(grouping: addresses.filter { manifests.index(forKey: $0.name) != nil }, by: \.address.port)
+        // Only a set without problems is ever updated in place (see `updating`).
+        self.ports = diagnostics.isEmpty ? Dictionary(grouping: bound, by: \.address.port) : [:]
     }
 
     private init(manifests: [EnvironmentName: Manifest], upstreams: [EnvironmentName: EnvironmentName],
@@ -169,11 +171,16 @@ public struct EnvironmentSet: Sendable {
         return EnvironmentSet(manifests: manifests, upstreams: upstreams, downstream: downstream, ports: ports)
     }
 
-    /// The environments linked to `name` by `upstream`, either way and at any distance, and `name` itself.
-    public func lane(of name: EnvironmentName) -> Set<EnvironmentName> {
+    /// The end of `name`'s upstream chain (`name` itself without an upstream or a manifest).
+    public func root(of name: EnvironmentName) -> EnvironmentName {
         var root = name, seen: Set<EnvironmentName> = [name]
         while let upstream = upstreams[root], seen.insert(upstream).inserted { root = upstream }
-        var lane: Set<EnvironmentName> = [name], next = [root]
+        return root
+    }
+
+    /// The environments linked to `name` by `upstream`, either way and at any distance, and `name` itself.
+    public func lane(of name: EnvironmentName) -> Set<EnvironmentName> {
+        var lane: Set<EnvironmentName> = [name], next = [root(of: name)]
         while let current = next.popLast() {
             lane.insert(current)
             next += (downstream[current] ?? []).filter { !lane.contains($0) }

@@ -28,12 +28,18 @@ struct ParseCacheTests {
         """
     }
 
+    /// An empty git repository with an Environments/ folder, in a temporary folder the caller removes.
+    static func newRepository() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cache-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("Environments"), withIntermediateDirectories: true)
+        try git(folder, ["init", "-q", "--initial-branch=main"])
+        return folder
+    }
+
     @Test("a second look at an unchanged tree parses nothing; a commit changing one manifest parses that one; problems across files keep their place")
     func manifests() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cache-\(UUID().uuidString.prefix(8))")
+        let folder = try Self.newRepository()
         defer { try? FileManager.default.removeItem(at: folder) }
-        try FileManager.default.createDirectory(at: folder.appendingPathComponent("Environments"), withIntermediateDirectories: true)
-        try Self.git(folder, ["init", "-q", "--initial-branch=main"])
         for (index, name) in ["a", "b", "c"].enumerated() {
             try Self.manifest(name, version: "1", port: 9000 + index).write(to: folder.appendingPathComponent("Environments/\(name).yaml"), atomically: true, encoding: .utf8)
         }
@@ -73,10 +79,8 @@ struct ParseCacheTests {
 
     @Test("a commit that changes, adds and deletes manifests among many gives the desired state a fresh look gives, parsing only the new files")
     func updatedDesiredState() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-cache-\(UUID().uuidString.prefix(8))")
+        let folder = try Self.newRepository()
         defer { try? FileManager.default.removeItem(at: folder) }
-        try FileManager.default.createDirectory(at: folder.appendingPathComponent("Environments"), withIntermediateDirectories: true)
-        try Self.git(folder, ["init", "-q", "--initial-branch=main"])
         func write(_ name: String, version: String, port: Int, upstream: String? = nil) throws {
             try Self.manifest(name, version: version, port: port, upstream: upstream).write(to: folder.appendingPathComponent("Environments/\(name).yaml"), atomically: true, encoding: .utf8)
         }
