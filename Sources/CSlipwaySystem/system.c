@@ -52,3 +52,46 @@ int slipway_release_code_pages(void) {
 #define SYS_pidfd_open 434
 #endif
 int slipway_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+#include <errno.h>
+#include <arpa/inet.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/inet_diag.h>
+
+/* One family's listening TCP sockets; -1 on any failure (the caller then asks port by port). */
+static int listening_ports_of(int family, unsigned short *ports, int capacity, int count) {
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0) return -1;
+    struct { struct nlmsghdr header; struct inet_diag_req_v2 request; } message;
+    memset(&message, 0, sizeof message);
+    message.header.nlmsg_len = sizeof message;
+    message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    message.request.sdiag_family = family;
+    message.request.sdiag_protocol = IPPROTO_TCP;
+    message.request.idiag_states = 1 << 10; /* TCP_LISTEN */
+    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    if (sendto(fd, &message, sizeof message, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) { close(fd); return -1; }
+    static _Thread_local char buffer[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+    for (;;) {
+        ssize_t got = recv(fd, buffer, sizeof buffer, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) { close(fd); return -1; }
+        int left = (int)got;
+        for (struct nlmsghdr *header = (struct nlmsghdr *)buffer; NLMSG_OK(header, left); header = NLMSG_NEXT(header, left)) {
+            if (header->nlmsg_type == NLMSG_DONE) { close(fd); return count; }
+            if (header->nlmsg_type == NLMSG_ERROR || header->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)) || count >= capacity) {
+                close(fd);
+                return -1;
+            }
+            struct inet_diag_msg *entry = NLMSG_DATA(header);
+            ports[count++] = ntohs(entry->id.idiag_sport);
+        }
+    }
+}
+
+int slipway_listening_ports(unsigned short *ports, int capacity) {
+    int count = listening_ports_of(AF_INET, ports, capacity, 0);
+    return count < 0 ? -1 : listening_ports_of(AF_INET6, ports, capacity, count);
+}

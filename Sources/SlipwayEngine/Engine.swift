@@ -68,7 +68,9 @@ public struct Engine: Sendable {
         self.configuration = configuration
     }
 
-    public var planner: Planner { Planner(repository: repository, state: configuration.state, machine: machine) }
+    public var planner: Planner {
+        Planner(repository: repository, state: configuration.state, machine: machine, cache: PlanCache(state: configuration.state, repository: repository))
+    }
 
     /// One reconcile pass: deploys every selected environment whose desired state differs
     /// from what runs (upstream environments first) and commits a record for each.

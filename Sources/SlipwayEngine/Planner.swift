@@ -102,67 +102,93 @@ public struct Planner: Sendable {
     let state: StateDirectory
     /// When set, environments this machine cannot run are held (see `MachineCheck`).
     let machine: MachineCheck?
+    /// What the last command's plan learnt (a command's plan: the daemon keeps its own in memory).
+    let cache: PlanCache?
 
-    public init(repository: OpsRepository, state: StateDirectory, machine: MachineCheck? = nil) {
-        self.repository = repository
-        self.state = state
-        self.machine = machine
+    public init(repository: OpsRepository, state: StateDirectory, machine: MachineCheck? = nil, cache: PlanCache? = nil) {
+        (self.repository, self.state, self.machine, self.cache) = (repository, state, machine, cache)
     }
 
     /// - Parameter only: environments to plan; all when empty. Unknown names are an error.
     /// - Parameter tip: the commit to plan at (default: the branch tip).
     /// - Parameter desired: the manifests at `tip`, and `inputs` what `inputs(at:desired:)`
-    ///   says of them, when the caller has read them already.
+    ///   says of them, when the caller has read them already (the file cache is then not used).
     public func plan(_ only: [EnvironmentName] = [], at tip: ObjectID? = nil, desired: DesiredState? = nil, inputs: PlanInputs? = nil) async throws -> Plan {
         let tip = if let tip { tip } else { try await repository.tip() }
         let untrusted = TrustLedger.untrusted(state)
-        let desired = if let desired { desired } else { try await repository.desired(at: tip, untrusted: untrusted) }
-        let names = try select(only, in: desired)
-        let inputs = if let inputs { inputs } else { try await self.inputs(at: tip, desired: desired) }
-        let statusBlobs = inputs.statuses
-        let open = inputs.open
-        let ledger = open ? nil : TrustLedger.load(state)
-        let work = names.compactMap { name in
-            desired.environments.manifests[name].flatMap { manifest in desired.blobs[name].map { (name: name, manifest: manifest, blob: $0) } }
+        var inputs = if let inputs { inputs } else { try await self.inputs(at: tip, files: desired?.files ?? [:], untrusted: untrusted) }
+        let cache = desired == nil ? self.cache : nil
+        let scope = "\(inputs.trust?.hex ?? "-") \(inputs.open) \(untrusted.sorted().joined(separator: "\n"))"
+        let cached = cache?.load(scope: scope) ?? PlanCache.Contents(outline: nil, entries: [:])
+        let outline: PlanCache.Outline
+        if let desired {
+            outline = PlanCache.Outline(tree: inputs.manifestsTree, desired: desired)
+        } else if let known = cached.outline, known.tree != nil, known.tree == inputs.manifestsTree {
+            outline = known  // not one manifest read or parsed
+        } else {
+            outline = PlanCache.Outline(tree: inputs.manifestsTree, desired: try await repository.desired(at: tip, untrusted: untrusted))
         }
-        // Each environment on its own task: its saved status, or its status file (read from git
-        // only when it changed since the last plan: the repository's cache), parsed, and its plan.
-        let plans = try await withThrowingTaskGroup(of: (Int, EnvironmentPlan).self) { group in
-            for (index, item) in work.enumerated() {
-                group.addTask {
-                    do {  // one unreadable status file blocks its environment, not the plan
-                        let status = if let saved = state.savedStatus(item.name) { saved }
-                            else { try await statusBlobs[item.name].asyncMap { try await repository.status(of: item.name, blob: $0) } }
-                        return (index, await plan(item.name, manifest: item.manifest, blob: item.blob, status: status, tip: tip, ledger: ledger))
-                    } catch {
-                        return (index, EnvironmentPlan(environment: item.name, action: .blocked, service: item.manifest.service,
-                                                       desiredVersion: item.manifest.version, deployedVersion: nil, changes: [], reason: "\(ErrorText.sentence(error))"))
-                    }
+        if let desired = outline.desired { inputs.manifests = desired.files }  // the daemon's: a command's plan has no use for them
+        let names = try select(only, in: outline)
+        let statusBlobs = inputs.statuses
+        let ledger = inputs.open ? nil : TrustLedger.load(state)
+        let known = Set(state.knownEnvironments())  // no saved status or registry to read for the others
+        // Each environment on its own task: its verdict from the file when its manifest and
+        // status are the ones it was made with; otherwise its saved status, or its status file
+        // (read from git only when it changed since the last plan: the repository's cache),
+        // parsed, and judged. Then what runs here.
+        let judged = await names.compactMap { name in outline.environment(name).map { (name, $0) } }.sliced { slice in
+            var done: [(EnvironmentPlan, PlanCache.Entry?)] = []
+            for (name, facts) in slice {
+                let key = cache == nil ? PlanCache.StatusKey.none : PlanCache.statusKey(name, state: state, known: known, blob: statusBlobs[name])
+                if let entry = cached.entries[name], entry.blob == facts.blob, entry.status == key {
+                    done.append((settle(entry.verdict, replicas: facts.replicas, known: known), nil))
+                    continue
+                }
+                do {  // one unreadable status file blocks its environment, not the plan
+                    let read = if let parsed = outline.desired?.environments.manifests[name] { parsed }
+                        else { await repository.manifest(blob: facts.blob, path: name.manifestPath) }
+                    guard let manifest = read else { throw EngineError("\(name.manifestPath) could not be read again") }
+                    let status = if known.contains(name), let saved = state.savedStatus(name) { saved }
+                        else { try await statusBlobs[name].asyncMap { try await repository.status(of: name, blob: $0) } }
+                    let (verdict, lasting) = await judge(name, manifest: manifest, blob: facts.blob, status: status, tip: tip, ledger: ledger)
+                    done.append((settle(verdict, replicas: facts.replicas, known: known),
+                                 lasting && cache != nil ? PlanCache.Entry(blob: facts.blob, status: key, verdict: verdict) : nil))
+                } catch {
+                    done.append((EnvironmentPlan(environment: name, action: .blocked, service: facts.service, desiredVersion: facts.version,
+                                                 deployedVersion: nil, changes: [], reason: "\(ErrorText.sentence(error))"), nil))
                 }
             }
-            var plans = [EnvironmentPlan?](repeating: nil, count: work.count)
-            for try await (index, plan) in group { plans[index] = plan }
-            return plans.compactMap { $0 }
+            return done
         }
-        let (removals, refusedRemovals) = await removals(only, in: desired, at: tip, ledger: open ? nil : TrustLedger.load(state), open: open)
-        let invalid = desired.environments.diagnostics.map(\.description) + refusedRemovals
-        let promoting = (removals + plans).map { plan -> EnvironmentPlan in  // removals first: they may free an address a new environment takes
-            guard plan.needsRun(), let upstream = desired.environments.manifests[plan.environment]?.upstream,
-                  let version = desired.environments.manifests[upstream]?.version, version != plan.desiredVersion else { return plan }
+        let learnt = Dictionary(judged.compactMap { plan, entry in entry.map { (plan.environment, $0) } }, uniquingKeysWith: { first, _ in first })
+        if let cache, cached.outline?.tree != outline.tree || !learnt.isEmpty {
+            var entries = cached.entries.filter { outline.contains($0.key) }
+            entries.merge(learnt) { _, new in new }
+            cache.save(PlanCache.Contents(outline: outline, entries: entries), scope: scope)
+        }
+        let (removals, refusedRemovals) = await removals(only, in: outline, at: tip, ledger: ledger, open: inputs.open)
+        let promoting = (removals + judged.map(\.0)).map { plan -> EnvironmentPlan in  // removals first: they may free an address a new environment takes
+            guard plan.needsRun(), let upstream = outline.upstream(of: plan.environment),
+                  let version = outline.environment(upstream)?.version, version != plan.desiredVersion else { return plan }
             var promoting = plan
             promoting.promotesInto = upstream
             return promoting
         }
-        return Plan(commit: tip, environments: await hold(promoting, in: desired.environments, untrusted: untrusted), invalid: invalid, inputs: inputs)
+        return Plan(commit: tip, environments: await hold(promoting, in: outline, untrusted: untrusted), invalid: outline.invalid + refusedRemovals, inputs: inputs)
     }
 
     /// The repository files a plan of `desired` at `tip` reads.
     public func inputs(at tip: ObjectID, desired: DesiredState) async throws -> PlanInputs {
+        try await inputs(at: tip, files: desired.files, untrusted: TrustLedger.untrusted(state))
+    }
+
+    func inputs(at tip: ObjectID, files: [String: ObjectID], untrusted: Set<String>) async throws -> PlanInputs {
         var inputs = PlanInputs()
         // Deployed state as this machine saved it; the repository's status files only while it names no signers (DeployedState).
         inputs.open = try await TrustCheck.isOpen(repository: repository, state: state, at: tip)
         inputs.statuses = inputs.open ? try await repository.statusBlobs(at: tip) : [:]
-        (inputs.manifests, inputs.untrusted) = (desired.files, TrustLedger.untrusted(state))
+        (inputs.manifests, inputs.untrusted) = (files, untrusted)
         inputs.manifestsTree = try await repository.git.treeID(at: OpsRepository.environmentsDirectory, in: tip)
         inputs.trust = try await repository.git.entryID(at: TrustCheck.folder, in: tip)
         return inputs
@@ -178,7 +204,7 @@ public struct Planner: Sendable {
     /// run, and the runs of that lane's upstream environments too: nothing in a held lane changes.
     /// A manifest that does not count under `Trust/` (`untrusted` paths) holds nothing: its run
     /// is refused with a record, and it never stops a signed release of its upstream.
-    func hold(_ plans: [EnvironmentPlan], in environments: EnvironmentSet, untrusted: Set<String> = []) async -> [EnvironmentPlan] {
+    func hold(_ plans: [EnvironmentPlan], in outline: PlanCache.Outline, untrusted: Set<String> = []) async -> [EnvironmentPlan] {
         guard let machine else { return plans }
         let counting = plans.filter { !untrusted.contains($0.environment.manifestPath) }
         // What this machine lacks for each environment of a lane with a run to make, asked in parallel
@@ -186,23 +212,20 @@ public struct Planner: Sendable {
         var asked: Set<EnvironmentName> = []
         for plan in counting where plan.needsRun() {
             var next: EnvironmentName? = plan.environment
-            while let name = next, asked.insert(name).inserted { next = environments.upstreams[name] }
+            while let name = next, asked.insert(name).inserted { next = outline.upstream(of: name) }
         }
-        let problems = await withTaskGroup(of: (EnvironmentName, [String]).self) { group in
-            for name in asked {
-                guard let manifest = environments.manifests[name] else { continue }
-                group.addTask { (name, machine.problems(manifest, in: name)) }
-            }
-            return await group.reduce(into: [EnvironmentName: [String]]()) { $0[$1.0] = $1.1 }
-        }
-        let checked = Dictionary(zip(counting.map(\.environment), holdEach(counting, in: environments, problems: problems)), uniquingKeysWith: { first, _ in first })
+        let batch = asked.compactMap { name in outline.needs(name).map { (name: name, needs: $0) } }
+        // Read once for many (a port nothing listens on is free); for a few, asking each port costs less.
+        let listening = batch.count >= 256 ? PortHolder.listeningPorts() : nil
+        let problems = Dictionary(await batch.sliced { machine.problems(of: Array($0), listening: listening) }, uniquingKeysWith: { first, _ in first })
+        let checked = Dictionary(zip(counting.map(\.environment), holdEach(counting, in: outline, problems: problems)), uniquingKeysWith: { first, _ in first })
         let held = plans.map { checked[$0.environment] ?? $0 }
         var lanes: [EnvironmentName: String] = [:]  // an upstream → the held environment downstream of it
         for plan in held where plan.action == .held {
-            var seen: Set<EnvironmentName> = [plan.environment], next = environments.manifests[plan.environment]?.upstream
+            var seen: Set<EnvironmentName> = [plan.environment], next = outline.upstream(of: plan.environment)
             while let upstream = next, seen.insert(upstream).inserted {
                 lanes[upstream] = lanes[upstream] ?? plan.environment.rawValue
-                next = environments.manifests[upstream]?.upstream
+                next = outline.upstream(of: upstream)
             }
         }
         return held.map { plan in
@@ -213,13 +236,13 @@ public struct Planner: Sendable {
         }
     }
 
-    private func holdEach(_ plans: [EnvironmentPlan], in environments: EnvironmentSet, problems known: [EnvironmentName: [String]]) -> [EnvironmentPlan] {
+    private func holdEach(_ plans: [EnvironmentPlan], in outline: PlanCache.Outline, problems known: [EnvironmentName: [String]]) -> [EnvironmentPlan] {
         plans.map { plan in
             guard plan.needsRun() else { return plan }
             var chain: [EnvironmentName] = [], next: EnvironmentName? = plan.environment
-            while let name = next, !chain.contains(name), environments.manifests.index(forKey: name) != nil {
+            while let name = next, !chain.contains(name), outline.contains(name) {
                 chain.append(name)
-                next = environments.upstreams[name]
+                next = outline.upstream(of: name)
             }
             let problems = chain.flatMap { link in
                 (known[link] ?? []).map { link == plan.environment ? $0 : "\(link): \($0)" }
@@ -235,9 +258,9 @@ public struct Planner: Sendable {
     /// deletion counts under `Trust/` (or nothing is checked), otherwise a line saying why they
     /// keep running: refused, or not judged (yet: `slipway plan` before the next pass; or at
     /// all: `Trust/` is gone, and then nothing is removed).
-    func removals(_ only: [EnvironmentName], in desired: DesiredState, at tip: ObjectID, ledger: TrustLedger?, open: Bool) async -> ([EnvironmentPlan], [String]) {
+    func removals(_ only: [EnvironmentName], in outline: PlanCache.Outline, at tip: ObjectID, ledger: TrustLedger?, open: Bool) async -> ([EnvironmentPlan], [String]) {
         var plans: [EnvironmentPlan] = [], refused: [String] = []
-        for name in state.knownEnvironments() where (only.isEmpty || only.contains(name)) && desired.files[name.manifestPath] == nil {
+        for name in state.knownEnvironments() where (only.isEmpty || only.contains(name)) && !outline.hasFile(name.manifestPath) {
             guard let status = state.savedStatus(name), let version = status.version else { continue }
             let path = name.manifestPath
             // A verdict counts for the deletion it judged; another one (the file put back, deleted again) is judged anew.
@@ -258,13 +281,12 @@ public struct Planner: Sendable {
         return (plans, refused)
     }
 
-    func select(_ only: [EnvironmentName], in desired: DesiredState) throws -> [EnvironmentName] {
-        let all = desired.environments.ordered
+    func select(_ only: [EnvironmentName], in outline: PlanCache.Outline) throws -> [EnvironmentName] {
+        let all = outline.ordered
         guard !only.isEmpty else { return all }
-        let broken = Set(desired.environments.diagnostics.compactMap { EnvironmentName(manifestPath: $0.path) })
         let present = Set(all)
-        for name in only where !present.contains(name) && !broken.contains(name) && state.savedStatus(name)?.version == nil {
-            let known = all.map(\.rawValue) + broken.map(\.rawValue)
+        for name in only where !present.contains(name) && !outline.broken.contains(name) && state.savedStatus(name)?.version == nil {
+            let known = all.map(\.rawValue) + outline.broken.map(\.rawValue)
             let hint = Spelling.hint(for: name.rawValue, among: known)
             throw EngineError("no environment \"\(name)\": there is no \(name.manifestPath)\(hint)")
         }
@@ -272,40 +294,50 @@ public struct Planner: Sendable {
         return all.filter(asked.contains)
     }
 
-    func plan(_ name: EnvironmentName, manifest: Manifest, blob: ObjectID, status: EnvironmentStatus?, tip: ObjectID,
-              ledger: TrustLedger? = nil) async -> EnvironmentPlan {
-        func result(_ action: EnvironmentPlan.Action, _ changes: [FieldChange], _ reason: String? = nil) -> EnvironmentPlan {
-            EnvironmentPlan(environment: name, action: action, service: manifest.service, desiredVersion: manifest.version,
-                            deployedVersion: status?.version, changes: changes, reason: reason)
+    /// `name`'s plan as its manifest and status make it (`live`: up to date unless instances are
+    /// missing here), and whether it stays so while they do: not when it hinges on history (a
+    /// failed manifest brought again) or on a file that could not be read.
+    func judge(_ name: EnvironmentName, manifest: Manifest, blob: ObjectID, status: EnvironmentStatus?, tip: ObjectID,
+               ledger: TrustLedger? = nil) async -> (PlanCache.Verdict, lasting: Bool) {
+        func result(_ action: EnvironmentPlan.Action, _ changes: [FieldChange], _ reason: String? = nil, live: Bool = false, lasting: Bool = true) -> (PlanCache.Verdict, lasting: Bool) {
+            (PlanCache.Verdict(plan: EnvironmentPlan(environment: name, action: action, service: manifest.service, desiredVersion: manifest.version,
+                                                     deployedVersion: status?.version, changes: changes, reason: reason), live: live), lasting)
         }
         if let suspended = manifest.suspended {
             return result(.suspended, [], "suspended: \(suspended); slipway resume \(name) to go on")
         }
+        let lasting = status?.failedManifest == nil
         if let failed = status?.failedManifest, await isSame(failed, as: blob, fields: manifest, name),
            await !broughtAgain(status, blob: blob, name, tip: tip, ledger: ledger) {
-            return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment?.rawValue ?? "?"); waiting for a change of \(name.manifestPath) or a new commit of it (to try it again as it is: slipway apply --retry-failed \(name))")
+            return result(.waiting, [], "\(manifest.service) \(status?.failedVersion ?? manifest.version) failed in \(status?.failedDeployment?.rawValue ?? "?"); waiting for a change of \(name.manifestPath) or a new commit of it (to try it again as it is: slipway apply --retry-failed \(name))", lasting: false)
         }
         guard let status, status.version != nil, let deployedBlob = status.manifest else {
-            return result(.create, Self.changes(from: [], to: manifest.fields), "not deployed yet")
+            return result(.create, Self.changes(from: [], to: manifest.fields), "not deployed yet", lasting: lasting)
         }
-        let changes: [FieldChange]
-        if deployedBlob == blob {
-            changes = []
-        } else {
-            let deployed = await repository.manifest(blob: deployedBlob, path: name.manifestPath)?.fields ?? []
-            changes = Self.changes(from: deployed, to: manifest.fields)
+        if deployedBlob != blob {
+            let deployed = await repository.manifest(blob: deployedBlob, path: name.manifestPath)
+            let changes = Self.changes(from: deployed?.fields ?? [], to: manifest.fields)
+            if !changes.isEmpty { return result(.update, changes, lasting: lasting && deployed != nil) }
         }
-        if !changes.isEmpty { return result(.update, changes) }
         if status.crashLoop == blob {
-            return result(.waiting, [], "\(manifest.version) crash-looped between releases (\(status.lastDeployment)); not restarted until a new release (to try it again as it is: slipway apply --retry-failed \(name))")
+            return result(.waiting, [], "\(manifest.version) crash-looped between releases (\(status.lastDeployment)); not restarted until a new release (to try it again as it is: slipway apply --retry-failed \(name))", lasting: lasting)
         }
-        let instances = state.registry(name).load().filter { $0.version == manifest.version && $0.warmUntil == nil && $0.isRunning }
+        return result(.none, [], live: true, lasting: lasting)
+    }
+
+    /// A verdict with what runs here: up to date, or `repair` when instances of the version are
+    /// missing (`known`: the environments the state directory has a folder for).
+    func settle(_ verdict: PlanCache.Verdict, replicas: Int, known: Set<EnvironmentName>) -> EnvironmentPlan {
+        let plan = verdict.plan
+        guard verdict.live else { return plan }
+        let registered = known.contains(plan.environment) ? state.registry(plan.environment).load() : []
+        let instances = registered.filter { $0.version == plan.desiredVersion && $0.warmUntil == nil && $0.isRunning }
         // A fleet is asked for its hosts that run the version (a host left out as unreachable is not repaired here).
-        let expected = manifest.run.replicas * max(1, Set(instances.map(\.host)).count)
-        if instances.count < expected {
-            return result(.repair, [], "\(instances.count) of \(expected) instances of \(manifest.version) are running")
-        }
-        return result(.none, [])
+        let expected = replicas * max(1, Set(instances.map(\.host)).count)
+        guard instances.count < expected else { return plan }
+        return EnvironmentPlan(environment: plan.environment, action: .repair, service: plan.service, desiredVersion: plan.desiredVersion,
+                               deployedVersion: plan.deployedVersion, changes: [],
+                               reason: "\(instances.count) of \(expected) instances of \(plan.desiredVersion) are running")
     }
 
     /// Whether a commit newer than the failed run's brought the failed manifest (exactly) again:
@@ -339,6 +371,23 @@ public struct Planner: Sendable {
         return Set(before.keys).union(after.keys).sorted().compactMap { path in
             let from = before[path] ?? "—", to = after[path] ?? "—"
             return from == to ? nil : FieldChange(field: path, from: from, to: to)
+        }
+    }
+}
+
+extension Array where Element: Sendable {
+    /// `transform` of consecutive slices, in order, each slice on its own task: thousands of
+    /// environments on a few tasks per core rather than a task each (task switches and
+    /// allocations cost more than the work).
+    func sliced<T: Sendable>(_ transform: @escaping @Sendable (ArraySlice<Element>) async throws -> [T]) async rethrows -> [T] {
+        let size = Swift.max(1, (count + 4 * ProcessInfo.processInfo.activeProcessorCount - 1) / (4 * ProcessInfo.processInfo.activeProcessorCount))
+        let slices = stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+        guard slices.count > 1 else { return try await transform(self[...]) }
+        return try await withThrowingTaskGroup(of: (Int, [T]).self) { group in
+            for (index, slice) in slices.enumerated() { group.addTask { (index, try await transform(slice)) } }
+            var results = [[T]](repeating: [], count: slices.count)
+            for try await (index, result) in group { results[index] = result }
+            return results.flatMap { $0 }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import CSlipwaySystem
 
 /// Who listens on a TCP port on this machine, from `/proc` — for an error that names the
 /// process in the way (a HAProxy whose state directory was deleted, another Slipway's, anything).
@@ -63,6 +64,17 @@ public enum PortHolder {
     }
 
     /// Socket inodes in LISTEN state (`0A`) on `port`, IPv4 and IPv6.
+    /// Every TCP port something listens on, asked of the kernel once (its socket diagnostics);
+    /// nil when it cannot be asked. A port not in it is free: planning thousands of environments
+    /// asks this once, then `isTaken` of the few ports in it.
+    public static func listeningPorts() -> Set<Int>? {
+        let capacity = 1 << 17
+        var ports = [UInt16](repeating: 0, count: capacity)
+        let count = ports.withUnsafeMutableBufferPointer { slipway_listening_ports($0.baseAddress, Int32(capacity)) }
+        guard count >= 0 else { return nil }
+        return Set(ports.prefix(Int(count)).map(Int.init))
+    }
+
     static func listeningInodes(port: Int) -> Set<String> {
         let hexPort = String(format: "%04X", port)
         var inodes: Set<String> = []

@@ -29,4 +29,10 @@ int slipway_malloc_trim(void);
 /// madvise(MADV_DONTNEED) on every executable file mapping: the code pages a run touched leave
 /// the resident set until they run again. Returns the number of mappings released.
 int slipway_release_code_pages(void);
+
+/// The port of every TCP socket in LISTEN state, IPv4 and IPv6, asked of the kernel's socket
+/// diagnostics (netlink), which walk the listening sockets only. Writes at most `capacity`
+/// ports (one per socket, so a port may repeat) and returns how many; -1 when the kernel could
+/// not be asked or there were more.
+int slipway_listening_ports(unsigned short *ports, int capacity);
 #endif

@@ -28,28 +28,31 @@ extension Slipway {
         }
 
         static func printText(_ plan: SlipwayEngine.Plan) {
-            for diagnostic in plan.invalid { print(diagnostic) }
+            var text = ""  // written once: thousands of environments are thousands of lines
+            func line(_ part: String) { text += part; text += "\n" }
+            for diagnostic in plan.invalid { line(diagnostic) }
             for environment in plan.environments {
                 let deployed = environment.deployedVersion ?? "nothing"
                 switch environment.action {
                 case .none:
-                    print("\(environment.environment): up to date (\(environment.service) \(deployed))")
+                    line("\(environment.environment): up to date (\(environment.service) \(deployed))")
                 case .waiting, .suspended:
-                    print("\(environment.environment): \(environment.action.rawValue) — \(environment.reason ?? "")")
+                    line("\(environment.environment): \(environment.action.rawValue) — \(environment.reason ?? "")")
                 case .remove:
-                    print("\(environment.environment): remove \(environment.service) \(deployed) — \(environment.reason ?? "")")
+                    line("\(environment.environment): remove \(environment.service) \(deployed) — \(environment.reason ?? "")")
                 default:
-                    print("\(environment.environment): \(environment.action.rawValue) \(environment.service) \(deployed) → \(environment.desiredVersion)")
-                    if let reason = environment.reason, [.repair, .held].contains(environment.action) { print("    \(reason)") }
+                    line("\(environment.environment): \(environment.action.rawValue) \(environment.service) \(deployed) → \(environment.desiredVersion)")
+                    if let reason = environment.reason, [.repair, .held].contains(environment.action) { line("    \(reason)") }
                     if let upstream = environment.promotesInto {
-                        print("    first promotes \(environment.desiredVersion) into \(upstream) and validates it there (unless it goes back to the version that ran before)")
+                        line("    first promotes \(environment.desiredVersion) into \(upstream) and validates it there (unless it goes back to the version that ran before)")
                     }
                     let width = environment.changes.map(\.field.count).max() ?? 0
                     for change in environment.changes {
-                        print("    \(change.field.padding(toLength: width, withPad: " ", startingAt: 0))  \(change.from) → \(change.to)")
+                        line("    \(change.field.padding(toLength: width, withPad: " ", startingAt: 0))  \(change.from) → \(change.to)")
                     }
                 }
             }
+            print(text, terminator: "")
         }
     }
 }

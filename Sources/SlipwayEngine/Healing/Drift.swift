@@ -45,7 +45,7 @@ extension Engine {
     /// stopped front cannot come back while it does, so the heal waits (nothing recorded).
     public func addressesTaken(_ name: EnvironmentName, manifest blob: ObjectID) async -> [String] {
         guard let manifest = await repository.manifest(blob: blob, path: name.manifestPath) else { return [] }
-        return machine.addressesTaken(manifest, name)
+        return machine.addressesTaken(manifest.addresses, name)
     }
 
     /// The registered instances of what `status` says runs, out of any warm set.
