@@ -163,12 +163,17 @@ public struct OpsRepository: Sendable {
 
     /// A manifest by blob id (e.g. the one a status file says is deployed), nil if unreadable.
     public func manifest(blob: ObjectID, path: String) async -> Manifest? {
+        await parsed(blob: blob, path: path)?.manifest
+    }
+
+    /// A manifest file parsed on its own (its problems, not those across files); nil when it cannot be read.
+    func parsed(blob: ObjectID, path: String) async -> ParsedManifest? {
         let key = ParseCache.Key(path: path, blob: blob)
-        if let known = cache.manifest(key) { return known.manifest }
+        if let known = cache.manifest(key) { return known }
         guard let data = try? await git.readBlob(blob, maximumBytes: ManifestParser.maximumSize) else { return nil }
         let parsed = EnvironmentSet.parse(ManifestFile(path: path, data: data))
         cache.keep(older: parsed, for: key)
-        return parsed.manifest
+        return parsed
     }
 
     /// The ops repo's templates at `commit` that Slipway uses (`Templates/record.md.mustache`,

@@ -125,6 +125,10 @@ public struct Planner: Sendable {
             outline = PlanCache.Outline(tree: inputs.manifestsTree, desired: desired)
         } else if let known = cached.outline, known.tree != nil, known.tree == inputs.manifestsTree {
             outline = known  // not one manifest read or parsed
+        } else if let known = cached.outline, let tree = inputs.manifestsTree,
+                  let updated = await known.updating(to: tree, entries: try await repository.git.treeEntries(tree), untrusted: untrusted,
+                                                     parse: { await repository.parsed(blob: $1, path: $0) }) {
+            outline = updated
         } else {
             outline = PlanCache.Outline(tree: inputs.manifestsTree, desired: try await repository.desired(at: tip, untrusted: untrusted))
         }

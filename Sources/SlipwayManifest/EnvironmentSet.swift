@@ -222,7 +222,8 @@ public struct EnvironmentSet: Sendable {
         return diagnostics
     }
 
-    private static func order(_ names: [EnvironmentName], upstreams: [EnvironmentName: EnvironmentName]) -> [EnvironmentName] {
+    /// `names` by name, each after its upstream chain: the order environments are planned and listed in.
+    public static func order(_ names: [EnvironmentName], upstreams: [EnvironmentName: EnvironmentName]) -> [EnvironmentName] {
         let present = Set(names)
         var result: [EnvironmentName] = [], placed: Set<EnvironmentName> = []
         result.reserveCapacity(names.count)

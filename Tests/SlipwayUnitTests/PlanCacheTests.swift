@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+@testable import SlipwayEngine
+@testable import SlipwayManifest
+import SlipwayCore
+
+/// `slipway plan`'s file cache (README, "Performance"): each plan is made by a fresh repository
+/// value, as a new command would, and compared with a plan made without the file; what it
+/// parses is counted. A real git repository and state directory; nothing runs.
+@Suite("plan cache on disk")
+struct PlanCacheTests {
+    let folder: URL
+    let state: StateDirectory
+
+    init() throws {
+        folder = try ParseCacheTests.newRepository()
+        state = StateDirectory(root: folder.appendingPathComponent(".git/slipway"))
+    }
+
+    func write(_ name: String, version: String, port: Int, upstream: String? = nil) throws {
+        try ParseCacheTests.manifest(name, version: version, port: port, upstream: upstream)
+            .write(to: folder.appendingPathComponent("Environments/\(name).yaml"), atomically: true, encoding: .utf8)
+    }
+
+    /// A status file as Slipway writes it, for `name` running `version` of the manifest at `blob`.
+    func status(_ name: String, version: String, manifest blob: String) -> String {
+        "---\nenvironment: \(name)\nservice: \(name)\nversion: \"\(version)\"\nmanifest: \(blob)\ninstances: {}\nlastResult: succeeded\nlastDeployment: 20261126T000000.000Z-abcdef0\n---\n"
+    }
+
+    func blob(_ path: String) throws -> String {
+        let process = Process(), pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        process.arguments = ["-C", folder.path, "rev-parse", "HEAD:\(path)"]
+        process.standardOutput = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func commit(_ message: String) throws {
+        try ParseCacheTests.git(folder, ["add", "-A"])
+        try ParseCacheTests.git(folder, ["commit", "-q", "-m", message])
+    }
+
+    /// A plan with the file (written or read), and one without, each by a new repository value;
+    /// with what the first parsed.
+    func plans() async throws -> (cached: String, fresh: String, manifests: Int, statuses: Int) {
+        let repository = try await OpsRepository.open(path: folder.path, branch: "main")
+        let cached = try await Planner(repository: repository, state: state, cache: PlanCache(state: state, repository: repository)).plan()
+        let parsed = repository.cache.parsed.withLock { $0 }
+        let fresh = try await Planner(repository: try await OpsRepository.open(path: folder.path, branch: "main"), state: state).plan()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return (String(decoding: try encoder.encode(cached), as: UTF8.self), String(decoding: try encoder.encode(fresh), as: UTF8.self),
+                parsed.manifests, parsed.statuses)
+    }
+
+    @Test("a plan after another reads only what changed and says what a plan without the file says, whatever the commit did")
+    func readsWhatChanged() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for index in 0..<40 { try write("env-\(index)", version: "1", port: 9100 + index) }
+        try write("staging", version: "1", port: 9090)
+        try write("production", version: "1", port: 9091, upstream: "staging")
+        try commit("42")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("Status"), withIntermediateDirectories: true)
+        for index in 0..<20 {  // half deployed (repair: nothing runs here), half new
+            try status("env-\(index)", version: "1", manifest: try blob("Environments/env-\(index).yaml"))
+                .write(to: folder.appendingPathComponent("Status/env-\(index).md"), atomically: true, encoding: .utf8)
+        }
+        try commit("deployed")
+        let first = try await plans()
+        #expect(first.cached == first.fresh)
+        #expect(first.manifests >= 42 && first.statuses == 20)
+
+        let again = try await plans()
+        #expect(again.cached == again.fresh)
+        #expect(again.manifests == 0 && again.statuses == 0, "nothing read again: \(again.manifests) manifests, \(again.statuses) statuses")
+
+        // (change, most manifests and status files the next plan may parse; nil: every manifest, checked whole)
+        let steps: [(String, () throws -> Void, Int?, Int)] = [
+            ("a new version of a deployed environment", { try write("env-3", version: "2", port: 9103) }, 2, 1),
+            ("a new address, a new environment", { try write("env-4", version: "2", port: 9200); try write("env-41", version: "1", port: 9141) }, 4, 1),
+            ("a deletion", { try FileManager.default.removeItem(at: folder.appendingPathComponent("Environments/env-5.yaml")) }, 0, 0),
+            ("a status file", {
+                try status("env-30", version: "1", manifest: try blob("Environments/env-30.yaml"))
+                    .write(to: folder.appendingPathComponent("Status/env-30.md"), atomically: true, encoding: .utf8)
+            }, 1, 1),
+            ("joining a lane", { try write("env-6", version: "2", port: 9106, upstream: "staging") }, nil, 2),
+            ("another's address", { try write("env-7", version: "2", port: 9100) }, nil, 2),
+            ("and back", { try write("env-7", version: "3", port: 9107) }, nil, 2),
+            ("a release through the lane", { try write("staging", version: "2", port: 9090); try write("production", version: "2", port: 9091, upstream: "staging") }, nil, 0),
+        ]
+        for (what, change, manifests, statuses) in steps {
+            try change()
+            try commit(what)
+            let plans = try await plans()
+            #expect(plans.cached == plans.fresh, "\(what)")
+            if let manifests { #expect(plans.manifests <= manifests, "\(what): \(plans.manifests) manifests parsed") }
+            #expect(plans.statuses <= statuses, "\(what): \(plans.statuses) status files parsed")
+        }
+
+        // This machine's own saved status counts over the file's: its verdict is made again.
+        let repository = try await OpsRepository.open(path: folder.path, branch: "main")
+        var saved = try await repository.status(of: "env-8", blob: try #require(try await repository.statusBlobs(at: try await repository.tip())["env-8"]))
+        saved.version = "0.9"
+        try state.save(saved)
+        let withSaved = try await plans()
+        #expect(withSaved.cached == withSaved.fresh && withSaved.cached.contains("\"0.9\""))
+        #expect(withSaved.manifests <= 1 && withSaved.statuses == 0)
+    }
+
+    @Test("a cache file that is cut short, garbled or claims billions of entries is ignored, and written again whole")
+    func damagedFile() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for index in 0..<5 { try write("env-\(index)", version: "1", port: 9300 + index) }
+        try commit("five")
+        let file = state.root.appendingPathComponent("cache/plan")
+        let good = try await plans()
+        let written = try Data(contentsOf: file)
+        var huge = CacheWriter()
+        for text in [PlanCache.format, try #require(PlanCache.build), folder.appendingPathComponent(".git").path, "- true "] { huge.string(text) }
+        huge.flag(false)
+        huge.count(Int(Int32.max))
+        for damaged in [written.prefix(written.count / 2), Data(written.reversed()), Data(huge.bytes), Data()] {
+            try damaged.write(to: file)
+            let plans = try await plans()
+            #expect(plans.cached == good.fresh && plans.fresh == good.fresh)
+            #expect(plans.manifests == 5, "read whole again")
+            #expect(try Data(contentsOf: file) == written, "written again")
+        }
+    }
+
+    @Test("the file counts only for the build, repository and Trust/ state it was written under")
+    func scope() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try write("web", version: "1", port: 9400)
+        try commit("one")
+        let repository = try await OpsRepository.open(path: folder.path, branch: "main")
+        let cache = PlanCache(state: state, repository: repository)
+        _ = try await plans()
+        let contents = cache.load(scope: "- true ")
+        #expect(contents.outline?.ordered == ["web"] && contents.entries["web"] != nil, "written under the open scope")
+        #expect(cache.load(scope: "- false ").entries.isEmpty, "Trust/ checked")
+        #expect(cache.load(scope: "\(String(repeating: "a", count: 40)) true ").entries.isEmpty, "another Trust/ tree")
+        #expect(PlanCache(file: cache.file, key: "/elsewhere/.git").load(scope: "- true ").entries.isEmpty, "another repository")
+    }
+}
