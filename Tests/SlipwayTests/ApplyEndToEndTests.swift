@@ -221,4 +221,45 @@ struct ApplyEndToEndTests {
             #expect(fetch(port)?.body == "web 1.0.0\n" && ops.instances("production").isEmpty && ops.instances("prod").count == 1)
         }
     }
+
+    @Test("plan's cache on disk holds what the repository says, never what runs here: a killed instance, a secret unset, a new commit all show at once")
+    func planCacheStaysTrue() async throws {
+        try await OpsRepoFixture.with { ops in
+            let (qa, production) = (try Ports.free(), try Ports.free())
+            let secret = "  secrets: { TOKEN: env:SLIPWAY_TEST_CACHE_TOKEN }"
+            let token = ["SLIPWAY_TEST_CACHE_TOKEN": "t0ken"]
+            try ops.commit("Environments/qa.yaml", testManifest(version: "1.0.0", replicas: 1, listen: qa))
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: production, secrets: secret))
+            #expect(try ops.slipway(["apply"], environment: token).status == 0)
+            let cache = ops.stateDirectory.appendingPathComponent("cache/plan")
+            for _ in 0..<2 {
+                let plan = try ops.slipway(["plan"], environment: token)
+                #expect(plan.stdout.contains("qa: up to date") && plan.stdout.contains("production: up to date"), "\(plan.output)")
+            }
+            #expect(FileManager.default.fileExists(atPath: cache.path))
+
+            // What runs here is looked at by every plan.
+            for instance in ops.instances("qa") { kill(instance.process.pid, SIGKILL) }
+            #expect(await eventually { ops.instances("qa").allSatisfy { !$0.isRunning } })
+            let killed = try ops.slipway(["plan"], environment: token)
+            #expect(killed.stdout.contains("qa: repair web 1.0.0 → 1.0.0") && killed.stdout.contains("0 of 1 instances of 1.0.0 are running"), "\(killed.output)")
+
+            // A new commit is planned from what it changed; this machine's secrets at every plan.
+            try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: production, secrets: secret))
+            let update = try ops.slipway(["plan"], environment: token)
+            #expect(update.stdout.contains("production: update web 1.0.0 → 2.0.0") && update.stdout.contains("version  1.0.0 → 2.0.0"), "\(update.output)")
+            let held = try ops.slipway(["plan"])
+            #expect(held.stdout.contains("production: held web 1.0.0 → 2.0.0")
+                    && held.stdout.contains("secret TOKEN: SLIPWAY_TEST_CACHE_TOKEN is not set in Slipway's environment"), "\(held.output)")
+            #expect(!held.output.contains("t0ken"))
+
+            // What the cache says is what a plan without it says.
+            let warm = try ops.slipway(["plan", "--json"], environment: token)
+            try FileManager.default.removeItem(at: cache)
+            let cold = try ops.slipway(["plan", "--json"], environment: token)
+            #expect(warm.stdout == cold.stdout && warm.status == cold.status)
+            #expect(try ops.slipway(["apply"], environment: token).status == 0)
+            #expect(fetch(production)?.body == "web 2.0.0\n" && fetch(qa)?.body == "web 1.0.0\n")
+        }
+    }
 }

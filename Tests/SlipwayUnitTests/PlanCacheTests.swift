@@ -3,6 +3,7 @@ import Testing
 @testable import SlipwayEngine
 @testable import SlipwayManifest
 import SlipwayCore
+import SlipwayHost
 
 /// `slipway plan`'s file cache (README, "Performance"): each plan is made by a fresh repository
 /// value, as a new command would, and compared with a plan made without the file; what it
@@ -144,5 +145,53 @@ struct PlanCacheTests {
         #expect(cache.load(scope: "- false ").entries.isEmpty, "Trust/ checked")
         #expect(cache.load(scope: "\(String(repeating: "a", count: 40)) true ").entries.isEmpty, "another Trust/ tree")
         #expect(PlanCache(file: cache.file, key: "/elsewhere/.git").load(scope: "- true ").entries.isEmpty, "another repository")
+    }
+
+    /// A listening socket of this process: IPv4 on 127.0.0.1, or IPv6 on every address (which
+    /// takes the port for IPv4's every address too); its port. The caller closes it.
+    static func listener(ipv6: Bool) throws -> (fd: Int32, port: Int) {
+        let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        try #require(fd >= 0)
+        var bound: Int32
+        if ipv6 {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        }
+        try #require(bound == 0 && listen(fd, 4) == 0)
+        var address = sockaddr_in6(), length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return (fd, Int(UInt16(bigEndian: address.sin6_port)))  // the port sits at the same place in both
+    }
+
+    @Test("among 300 environments, the ports something listens on are asked of the kernel once: both taken ones hold their environment, no other")
+    func manyEnvironmentsOnePortRead() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let four = try Self.listener(ipv6: false), six = try Self.listener(ipv6: true)
+        defer { close(four.fd); close(six.fd) }
+        #expect(PortHolder.listeningPorts()?.isSuperset(of: [four.port, six.port]) == true)
+        close(try Self.listener(ipv6: false).fd)
+
+        let free = try (0..<300).map { _ in try Self.listener(ipv6: false) }.map { close($0.fd); return $0.port }
+        let ports = Array(Set(free).subtracting([four.port, six.port]).prefix(298)) + [four.port, six.port]
+        try #require(ports.count == 300)
+        for (index, port) in ports.enumerated() {
+            let host = port == six.port ? "*" : "127.0.0.1"
+            try "service: env-\(index)\nversion: \"1\"\nrun: { command: [\"/bin/sh\", \"-c\", \"sleep 1\"] }\ntraffic: { listen: \"\(host):\(port)\" }\n"
+                .write(to: folder.appendingPathComponent("Environments/env-\(index).yaml"), atomically: true, encoding: .utf8)
+        }
+        try commit("300")
+        let repository = try await OpsRepository.open(path: folder.path, branch: "main")
+        let machine = MachineCheck(environment: [:], resolver: ExecutableResolver(searchPath: [URL(fileURLWithPath: "/usr/bin")]), state: state, root: folder)
+        let plan = try await Planner(repository: repository, state: state, machine: machine, cache: PlanCache(state: state, repository: repository)).plan()
+        let held = plan.environments.filter { $0.action == .held }
+        #expect(held.map(\.environment) .sorted() == ["env-298", "env-299"], "\(held.map(\.reason))")
+        #expect(held.allSatisfy { $0.reason?.contains("is in use by pid \(getpid())") == true }, "\(held.map(\.reason))")
+        #expect(plan.environments.count == 300 && plan.environments.filter { $0.action == .create }.count == 298)
     }
 }
