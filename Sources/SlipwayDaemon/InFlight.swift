@@ -33,16 +33,19 @@ public final class InFlight: ProgressReporter, Sendable {
     /// The phase of an entry for an environment held by a problem of this machine (its step says which).
     public static let held = "held"
 
-    /// Shows what the last plan held (see `EnvironmentPlan.Action.held`), in place of older holds;
-    /// returns the environments newly held or held for another reason.
+    /// Shows what the last plan held (see `EnvironmentPlan.Action.held`), in place of older holds,
+    /// for the environments `among` (all when nil: thousands held cost thousands of entries,
+    /// so a pass gives the few whose hold changed or whose run ended); returns the environments
+    /// newly held or held for another reason.
     @discardableResult
-    public func hold(_ reasons: [EnvironmentName: String]) -> Set<EnvironmentName> {
+    public func hold(_ reasons: [EnvironmentName: String], among names: Set<EnvironmentName>? = nil) -> Set<EnvironmentName> {
         entries.withLock { entries in
-            let changed = Set(reasons.filter { entries[$0.key]?.step != $0.value }.keys)
-            for (name, entry) in entries where entry.phase == Self.held && reasons[name] == nil { entries[name] = nil }
-            for (name, reason) in reasons where entries[name].map({ $0.phase == Self.held }) ?? true {
-                entries[name] = Entry(environment: name, phase: Self.held, step: reason, percent: 0,
-                                      since: entries[name]?.since ?? Date())
+            var changed: Set<EnvironmentName> = []
+            for name in names ?? Set(reasons.keys).union(entries.keys) {
+                let entry = entries[name], reason = reasons[name]
+                if reason != nil && entry?.step != reason { changed.insert(name) }
+                guard entry.map({ $0.phase == Self.held }) ?? true else { continue }  // a run in flight shows itself
+                entries[name] = reason.map { Entry(environment: name, phase: Self.held, step: $0, percent: 0, since: entry?.since ?? Date()) }
             }
             return changed
         }

@@ -34,15 +34,15 @@ struct PlanScope: Sendable {
         return scope
     }
 
-    /// Takes in a plan of `scope` (nil: of every environment) made of `environments`; true
-    /// when `held` changed.
-    mutating func planned(_ plan: Plan, scope: Set<EnvironmentName>?, of environments: EnvironmentSet) -> Bool {
+    /// Takes in a plan of `scope` (nil: of every environment) made of `environments`; returns
+    /// the environments whose entry in `held` changed.
+    mutating func planned(_ plan: Plan, scope: Set<EnvironmentName>?, of environments: EnvironmentSet) -> Set<EnvironmentName> {
         (inputs, self.environments) = (plan.inputs, environments)
         var now = scope == nil ? [:] : held
         for name in scope ?? [] { now[name] = nil }
         for environment in plan.environments where environment.action == .held { now[environment.environment] = environment.reason ?? "" }
         // Only the entries of the environments planned can differ (all of them after a full plan).
-        let changed = scope.map { $0.contains { held[$0] != now[$0] } } ?? (held != now)
+        let changed = (scope ?? Set(held.keys).union(now.keys)).filter { held[$0] != now[$0] }
         held = now
         pending = Set(plan.environments.filter { $0.needsRun() || [.waiting, .blocked].contains($0.action) }.map(\.environment))
         return changed

@@ -97,11 +97,11 @@ public struct Reconciler: Service {
             } else {
                 plan = try await planner.plan(at: tip, desired: desired, inputs: inputs)
             }
-            let heldChanged = scope.planned(plan, scope: names, of: desired.environments)
+            let touched = scope.planned(plan, scope: names, of: desired.environments).union(finished)
             scope.stamp = stamp
             // Put back after a run or heal of the environment ended (its entry went with it); said once, not at every plan.
-            if heldChanged || !finished.isEmpty {
-                for name in inFlight.hold(scope.held).sorted() {
+            if !touched.isEmpty {
+                for name in inFlight.hold(scope.held, among: touched).sorted() {
                     logger.warning("held: this machine lacks what it needs", metadata: ["env": "\(name)", "why": "\(scope.held[name] ?? "")"])
                 }
             }

@@ -45,27 +45,22 @@ public struct OpsRepository: Sendable {
         // one that changed a few files starts from the last one (see `EnvironmentSet.updating`).
         let last = cache.lastDesired(untrusted: untrusted)
         if let last, last.tree == tree { return last.desired }
-        let entries = try await git.treeEntries(tree)
-        let desired = if let last, let updated = try await updated(last.desired, to: entries, untrusted: untrusted) { updated }
-            else { try await desired(entries: entries, untrusted: untrusted) }
+        let changes = try? await last.asyncMap { try await git.treeChanges(from: $0.tree, to: tree) }
+        let desired = if let last, let changes, let updated = try await updated(last.desired, changes: changes, untrusted: untrusted) { updated }
+            else { try await desired(entries: try await git.treeEntries(tree), untrusted: untrusted) }
         cache.keep(desired: desired, tree: tree, untrusted: untrusted)
         return desired
     }
 
-    /// `previous` with the manifest files that differ in `entries` applied, nil when the set must be checked whole.
-    private func updated(_ previous: DesiredState, to entries: [TreeEntry], untrusted: Set<String>) async throws -> DesiredState? {
+    /// `previous` with the manifest files that differ between its tree and the next (`changes`,
+    /// from `GitRepository.treeChanges`) applied, nil when the set must be checked whole.
+    private func updated(_ previous: DesiredState, changes entries: [(name: String, old: ObjectID?, new: ObjectID?)],
+                         untrusted: Set<String>) async throws -> DesiredState? {
         // The cache is emptied of other trees' manifests by a whole check: one is due once they are a quarter of the tip's.
         guard cache.manifestCount <= previous.files.count + max(16, previous.files.count / 4) else { return nil }
-        var files = previous.files, blobs = previous.blobs, gone = Set(previous.files.keys)
-        var changed: [(path: String, old: ObjectID?, new: ObjectID?)] = []
-        for entry in entries where entry.isBlob && EnvironmentSet.isRead(entry.name) {
-            let path = "\(Self.environmentsDirectory)/\(entry.name)"
-            gone.remove(path)
-            if files[path] != entry.id { changed.append((path, files[path], entry.id)) }
-            if changed.count > 16 { return nil }  // more than a few: the whole check costs less than many updates
-        }
-        changed += gone.map { ($0, files[$0], nil) }
-        guard changed.count <= 16 else { return nil }
+        var files = previous.files, blobs = previous.blobs
+        let changed = entries.filter { EnvironmentSet.isRead($0.name) }.map { (path: "\(Self.environmentsDirectory)/\($0.name)", old: $0.old, new: $0.new) }
+        guard changed.count <= 16 else { return nil }  // more than a few: the whole check costs less than many updates
         var changes: [(old: ParsedManifest?, new: ParsedManifest?)] = []
         for change in changed {
             let old = change.old.flatMap { cache.manifest(ParseCache.Key(path: change.path, blob: $0)) }
@@ -127,12 +122,21 @@ public struct OpsRepository: Sendable {
         return try await status(of: name, blob: blob)
     }
 
-    /// Blob ids of every `Status/<env>.md` at `commit`, read with one tree lookup.
+    /// Blob ids of every `Status/<env>.md` at `commit`: what changed since the last `Status/`
+    /// tree read (a record commit changes one file of thousands), or the whole folder.
     public func statusBlobs(at commit: ObjectID) async throws -> [EnvironmentName: ObjectID] {
+        guard let tree = try await git.treeID(at: "Status", in: commit) else { return [:] }
+        let last = cache.lastStatuses.withLock { $0 }
+        if let last, last.tree == tree { return last.blobs }
         var blobs: [EnvironmentName: ObjectID] = [:]
-        for entry in try await git.listDirectory("Status", at: commit) ?? [] where entry.isBlob && entry.name.hasSuffix(".md") {
-            if let name = EnvironmentName(String(entry.name.dropLast(3))) { blobs[name] = entry.id }
+        func statusName(_ file: String) -> EnvironmentName? { file.hasSuffix(".md") ? EnvironmentName(String(file.dropLast(3))) : nil }
+        if let last, let changes = try? await git.treeChanges(from: last.tree, to: tree), changes.count <= 64 {
+            blobs = last.blobs
+            for change in changes { statusName(change.name).map { blobs[$0] = change.new } }
+        } else {
+            for entry in try await git.treeEntries(tree) where entry.isBlob { statusName(entry.name).map { blobs[$0] = entry.id } }
         }
+        cache.lastStatuses.withLock { $0 = (tree, blobs) }
         return blobs
     }
 

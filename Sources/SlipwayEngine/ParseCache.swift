@@ -25,6 +25,9 @@ final class ParseCache: Sendable {
     /// The desired state of the last `Environments/` tree read, with the paths that did not count.
     private let desired = Mutex<(tree: ObjectID, untrusted: Set<String>, desired: DesiredState)?>(nil)
 
+    /// The blob of each status file of the last `Status/` tree read.
+    let lastStatuses = Mutex<(tree: ObjectID, blobs: [EnvironmentName: ObjectID])?>(nil)
+
     /// The parsed manifest of each of `keys`, nil where it is not known.
     func manifests(_ keys: [Key]) -> [ParsedManifest?] {
         manifests.withLock { known in keys.map { known[$0] } }

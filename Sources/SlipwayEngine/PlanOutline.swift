@@ -17,38 +17,41 @@ extension PlanCache {
         var tree: ObjectID?
         /// Valid environments, upstreams first.
         var ordered: [EnvironmentName]
-        /// Blob of every manifest file that is not a valid environment's, by path.
-        let others: [String: ObjectID]
+        /// Blob of every manifest file that is not a valid environment's, by path (made when
+        /// asked, from a desired state: the daemon plans on every commit and never asks).
+        var others: [String: ObjectID] {
+            guard let desired else { return read.others }
+            return desired.files.filter { path, blob in EnvironmentName(manifestPath: path).map { desired.blobs[$0] != blob } ?? true }
+        }
         /// Each problem of a manifest, `path:line:col: message`, and the environments they name.
         var invalid: [String]
         var broken: Set<EnvironmentName>
         /// Read from the file; or, for a desired state just read, made when asked (the daemon
         /// plans a few environments of thousands).
-        private let read: [EnvironmentName: (facts: Environment, needs: MachineNeeds)]
+        private let read: (environments: [EnvironmentName: (facts: Environment, needs: MachineNeeds)], others: [String: ObjectID])
         let desired: DesiredState?
 
         init(tree: ObjectID?, desired: DesiredState) {
             let diagnostics = desired.environments.diagnostics
-            (self.tree, self.ordered, self.read, self.desired) = (tree, desired.environments.ordered, [:], desired)
-            others = desired.files.filter { path, blob in EnvironmentName(manifestPath: path).map { desired.blobs[$0] != blob } ?? true }
+            (self.tree, self.ordered, self.read, self.desired) = (tree, desired.environments.ordered, ([:], [:]), desired)
             invalid = diagnostics.map(\.description)
             broken = Set(diagnostics.compactMap { EnvironmentName(manifestPath: $0.path) })
         }
 
         init(tree: ObjectID?, environments: [EnvironmentName: (facts: Environment, needs: MachineNeeds)], ordered: [EnvironmentName], others: [String: ObjectID],
              invalid: [String], broken: Set<EnvironmentName>) {
-            (self.tree, self.read, self.ordered, self.others, self.invalid, self.broken, self.desired) = (tree, environments, ordered, others, invalid, broken, nil)
+            (self.tree, self.read, self.ordered, self.invalid, self.broken, self.desired) = (tree, (environments, others), ordered, invalid, broken, nil)
         }
 
         /// Whether a manifest file is at `path`, valid or not.
         func hasFile(_ path: String) -> Bool {
             if let desired { return desired.files[path] != nil }
-            return others[path] != nil || EnvironmentName(manifestPath: path).map(contains) ?? false
+            return read.others[path] != nil || EnvironmentName(manifestPath: path).map(contains) ?? false
         }
 
         /// A valid environment's facts.
         func environment(_ name: EnvironmentName) -> Environment? {
-            guard let desired else { return read[name]?.facts }
+            guard let desired else { return read.environments[name]?.facts }
             guard let manifest = desired.environments.manifests[name], let blob = desired.blobs[name] else { return nil }
             return Environment(blob: blob, service: manifest.service, version: manifest.version, upstream: manifest.upstream,
                                replicas: manifest.run.replicas)
@@ -56,18 +59,18 @@ extension PlanCache {
 
         /// What a valid environment needs of this machine.
         func needs(_ name: EnvironmentName) -> MachineNeeds? {
-            guard let desired else { return read[name]?.needs }
+            guard let desired else { return read.environments[name]?.needs }
             return desired.environments.manifests[name].map(MachineNeeds.init)
         }
 
         /// A valid environment's upstream.
         func upstream(of name: EnvironmentName) -> EnvironmentName? {
-            guard let desired else { return read[name]?.facts.upstream }
+            guard let desired else { return read.environments[name]?.facts.upstream }
             return desired.environments.upstreams[name]
         }
 
         func contains(_ name: EnvironmentName) -> Bool {
-            desired?.environments.manifests.index(forKey: name) != nil || read.index(forKey: name) != nil
+            desired?.environments.manifests.index(forKey: name) != nil || read.environments.index(forKey: name) != nil
         }
 
         /// This outline (read from the file) for the `Environments/` tree `tree` whose files are
@@ -78,8 +81,8 @@ extension PlanCache {
         /// costs `slipway plan` that environment.
         func updating(to tree: ObjectID, entries: [TreeEntry], untrusted: Set<String>,
                       parse: (_ path: String, _ blob: ObjectID) async -> ParsedManifest?) async -> Outline? {
-            guard desired == nil, invalid.isEmpty, others.isEmpty, untrusted.isEmpty else { return nil }
-            var read = self.read, seen: Set<EnvironmentName> = [], changed: [(name: EnvironmentName, path: String, blob: ObjectID?)] = []
+            guard desired == nil, invalid.isEmpty, read.others.isEmpty, untrusted.isEmpty else { return nil }
+            var read = self.read.environments, seen: Set<EnvironmentName> = [], changed: [(name: EnvironmentName, path: String, blob: ObjectID?)] = []
             let limit = max(16, read.count / 4)  // past it, reading them all costs less
             for entry in entries where entry.isBlob && EnvironmentSet.isRead(entry.name) {
                 let path = "\(OpsRepository.environmentsDirectory)/\(entry.name)"

@@ -58,6 +58,36 @@ extension GitRepository {
         }
     }
 
+    /// The entries directly in tree `new` that differ from tree `old` (added, changed or gone),
+    /// found by comparing the two trees (`git_diff_tree_to_tree`): thousands of entries, a few
+    /// changed, cost the few. A blob's `id` is nil on the side it is missing from (or is not a
+    /// blob on: a folder, a submodule); what is inside folders is left out.
+    public func treeChanges(from old: ObjectID, to new: ObjectID) throws -> [(name: String, old: ObjectID?, new: ObjectID?)] {
+        var (oldRaw, newRaw) = (old.raw, new.raw)
+        var oldTree: OpaquePointer?, newTree: OpaquePointer?
+        defer {
+            git_tree_free(oldTree)
+            git_tree_free(newTree)
+        }
+        try check(git_tree_lookup(&oldTree, repo, &oldRaw), "tree \(old.short)")
+        try check(git_tree_lookup(&newTree, repo, &newRaw), "tree \(new.short)")
+        var diff: OpaquePointer?
+        try check(git_diff_tree_to_tree(&diff, repo, oldTree, newTree, nil), "diff of trees \(old.short) and \(new.short)")
+        defer { git_diff_free(diff) }
+        func blob(_ file: git_diff_file) -> ObjectID? {
+            [GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE, GIT_FILEMODE_LINK].map { UInt16($0.rawValue) }.contains(file.mode) ? ObjectID(file.id) : nil
+        }
+        var changes: [(name: String, old: ObjectID?, new: ObjectID?)] = []
+        for index in 0..<git_diff_num_deltas(diff) {
+            guard let delta = git_diff_get_delta(diff, index)?.pointee, let path = delta.new_file.path ?? delta.old_file.path else { continue }
+            let name = String(cString: path)
+            guard !name.contains("/") else { continue }
+            let change = (name, delta.status == GIT_DELTA_ADDED ? nil : blob(delta.old_file), delta.status == GIT_DELTA_DELETED ? nil : blob(delta.new_file))
+            if change.1 != change.2 { changes.append(change) }
+        }
+        return changes
+    }
+
     /// The commits reachable from `tip` and not from `known`, newest first: what a push of `tip`
     /// over `known` brings, side branches of merges included. Every commit reachable from `tip`
     /// when `known` is nil.

@@ -116,4 +116,41 @@ struct ParseCacheTests {
             #expect(repository.cache.parsed.withLock { $0.manifests } - before <= 2, "step \(step): only what the commit brought is parsed")
         }
     }
+
+    @Test("the status files' blobs after commits that add, change and delete them (and leave the folder, and bring it back) are a fresh listing's")
+    func statusBlobsFollowCommits() async throws {
+        let folder = try Self.newRepository()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let status = folder.appendingPathComponent("Status")
+        try FileManager.default.createDirectory(at: status.appendingPathComponent("notes"), withIntermediateDirectories: true)
+        for index in 0..<30 { try "status \(index)\n".write(to: status.appendingPathComponent("env-\(index).md"), atomically: true, encoding: .utf8) }
+        try "not a status\n".write(to: status.appendingPathComponent("README"), atomically: true, encoding: .utf8)
+        try "inside a folder\n".write(to: status.appendingPathComponent("notes/env-1.md"), atomically: true, encoding: .utf8)
+        try Self.git(folder, ["add", "-A"])
+        try Self.git(folder, ["commit", "-q", "-m", "statuses"])
+        let repository = try await OpsRepository.open(path: folder.path, branch: "main")
+        #expect(try await repository.statusBlobs(at: try await repository.tip()).count == 30)
+        let steps: [() throws -> Void] = [
+            { try "status 3, again\n".write(to: status.appendingPathComponent("env-3.md"), atomically: true, encoding: .utf8) },
+            { try FileManager.default.removeItem(at: status.appendingPathComponent("env-4.md")) },
+            { try "new\n".write(to: status.appendingPathComponent("env-40.md"), atomically: true, encoding: .utf8)
+              try "changed inside a folder\n".write(to: status.appendingPathComponent("notes/env-1.md"), atomically: true, encoding: .utf8) },
+            { try FileManager.default.removeItem(at: status.appendingPathComponent("env-5.md"))
+              try FileManager.default.createDirectory(at: status.appendingPathComponent("env-5.md"), withIntermediateDirectories: true)
+              try "a folder now\n".write(to: status.appendingPathComponent("env-5.md/x"), atomically: true, encoding: .utf8) },
+            { for index in 0..<30 { try? "status \(index), round two\n".write(to: status.appendingPathComponent("env-\(index).md"), atomically: true, encoding: .utf8) } },
+            { try FileManager.default.removeItem(at: status) },
+            { try FileManager.default.createDirectory(at: status, withIntermediateDirectories: true)
+              try "back\n".write(to: status.appendingPathComponent("env-1.md"), atomically: true, encoding: .utf8) },
+        ]
+        for (step, change) in steps.enumerated() {
+            try change()
+            try Self.git(folder, ["add", "-A"])
+            try Self.git(folder, ["commit", "-q", "--allow-empty", "-m", "step \(step)"])
+            let tip = try await repository.tip()
+            let followed = try await repository.statusBlobs(at: tip)
+            let fresh = try await OpsRepository.open(path: folder.path, branch: "main").statusBlobs(at: tip)
+            #expect(followed == fresh, "step \(step)")
+        }
+    }
 }
