@@ -133,7 +133,7 @@ def daemon_at_scale(work: Path, count: int, captured, commits=10):
     port, samples = free_port(), []
     daemon = start_daemon(repo, "--poll", "1h")
     def person(argv):  # the daemon may hold git's index lock for its record commit: try again
-        for _ in range(200):
+        for _ in range(1000):
             if subprocess.run(argv, cwd=repo, capture_output=True, env=GIT_ENV).returncode == 0:
                 return
             time.sleep(0.01)
