@@ -54,6 +54,7 @@ int slipway_release_code_pages(void) {
 int slipway_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
 #include <errno.h>
+#include <sys/time.h>
 #include <arpa/inet.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -72,6 +73,8 @@ static int listening_ports_of(int family, unsigned short *ports, int capacity, i
     message.request.sdiag_protocol = IPPROTO_TCP;
     message.request.idiag_states = 1 << 10; /* TCP_LISTEN */
     struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    struct timeval patience = { .tv_sec = 2 };  /* the kernel answers at once; never wait for ever */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
     if (sendto(fd, &message, sizeof message, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) { close(fd); return -1; }
     static _Thread_local char buffer[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
     for (;;) {
@@ -80,8 +83,16 @@ static int listening_ports_of(int family, unsigned short *ports, int capacity, i
         if (got <= 0) { close(fd); return -1; }
         int left = (int)got;
         for (struct nlmsghdr *header = (struct nlmsghdr *)buffer; NLMSG_OK(header, left); header = NLMSG_NEXT(header, left)) {
-            if (header->nlmsg_type == NLMSG_DONE) { close(fd); return count; }
-            if (header->nlmsg_type == NLMSG_ERROR || header->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)) || count >= capacity) {
+            /* A dump cut short (an error at its end, or sockets changing under it) is no list. */
+            int interrupted = (header->nlmsg_flags & NLM_F_DUMP_INTR) != 0;
+            if (header->nlmsg_type == NLMSG_DONE) {
+                int status = header->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) ? *(int *)NLMSG_DATA(header) : 0;
+                close(fd);
+                return status < 0 || interrupted ? -1 : count;
+            }
+            if (header->nlmsg_type == NLMSG_NOOP) continue;
+            if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || interrupted
+                || header->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)) || count >= capacity) {
                 close(fd);
                 return -1;
             }

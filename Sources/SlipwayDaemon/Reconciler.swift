@@ -97,7 +97,8 @@ public struct Reconciler: Service {
             } else {
                 plan = try await planner.plan(at: tip, desired: desired, inputs: inputs)
             }
-            let touched = scope.planned(plan, scope: names, of: desired.environments).union(finished)
+            // A finished run or heal is named by its lane's root, and cleared its own environment's entry.
+            let touched = scope.planned(plan, scope: names, of: desired.environments).union(finished.flatMap { desired.environments.lane(of: $0) })
             scope.stamp = stamp
             // Put back after a run or heal of the environment ended (its entry went with it); said once, not at every plan.
             if !touched.isEmpty {

@@ -11,7 +11,8 @@ import SlipwayRecords
 ///
 /// The file is trusted only by the Slipway build that wrote it, for the same repository, the
 /// same `Trust/` tree and the same judged paths; anything else, or a file that does not read
-/// whole, is ignored and written again. The daemon keeps the same in memory instead.
+/// whole, is ignored and written again. The daemon does not use it: it keeps the desired state
+/// and every file it parsed in memory (`OpsRepository`'s cache).
 public struct PlanCache: Sendable {
     let file: URL
     /// What the file must have been written under: this build, this repository, `Trust/`'s state.
@@ -36,9 +37,26 @@ public struct PlanCache: Sendable {
         case none
         /// `Status/<env>.md` at the tip.
         case blob(ObjectID)
-        /// This machine's saved status file, known by inode, size and modification time (it is
-        /// always replaced whole, so a new one has a new inode).
-        case saved(inode: UInt64, size: Int64, modified: Int64)
+        /// This machine's saved status file (always replaced whole, by rename).
+        case saved(FileIdentity)
+    }
+
+    /// A file as `stat` knows it: device, inode, size, and the times of its last change of
+    /// content and of inode (the latter no program can set back), in nanoseconds.
+    struct FileIdentity: Hashable, Sendable {
+        var device: Int64, inode: Int64, size: Int64, modified: Int64, changed: Int64
+
+        init(device: Int64, inode: Int64, size: Int64, modified: Int64, changed: Int64) {
+            (self.device, self.inode, self.size, self.modified, self.changed) = (device, inode, size, modified, changed)
+        }
+
+        init?(path: String) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            self.init(device: Int64(bitPattern: UInt64(info.st_dev)), inode: Int64(bitPattern: UInt64(info.st_ino)), size: Int64(info.st_size),
+                      modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+                      changed: Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec))
+        }
     }
 
     /// An environment's plan as its manifest and status make it, before what runs here is
@@ -62,11 +80,13 @@ public struct PlanCache: Sendable {
     /// What the file holds, when it was written by this build for this repository, under the same
     /// `scope` (`Trust/`'s tree, whether it is checked, the paths that do not count); empty otherwise.
     func load(scope: String) -> Contents {
-        guard let build = Self.build, let bytes = Self.read(file.path) else { return Contents(outline: nil, entries: [:]) }
-        var reader = CacheReader(bytes)
+        let empty = Contents(outline: nil, entries: [:])
+        guard let build = Self.build, let bytes = Self.read(file.path), bytes.count >= 8 else { return empty }
+        let body = bytes.dropLast(8)
+        guard bytes.suffix(8).reversed().reduce(0 as UInt64, { $0 << 8 | UInt64($1) }) == Self.checksum(body) else { return empty }
+        var reader = CacheReader(Array(body))
         do {
-            guard try reader.string() == Self.format, try reader.string() == build, try reader.string() == key,
-                  try reader.string() == scope else { return Contents(outline: nil, entries: [:]) }
+            guard try reader.string() == build, try reader.string() == key, try reader.string() == scope else { return empty }
             let outline: Outline? = try reader.flag() ? try reader.outline() : nil
             var entries: [EnvironmentName: Entry] = [:]
             let count = try reader.count()
@@ -75,18 +95,17 @@ public struct PlanCache: Sendable {
                 let name = try reader.name()
                 entries[name] = Entry(blob: try reader.objectID(), status: try reader.statusKey(), verdict: try reader.verdict(of: name))
             }
-            return Contents(outline: outline, entries: entries)
+            return reader.isAtEnd ? Contents(outline: outline, entries: entries) : empty
         } catch {
-            return Contents(outline: nil, entries: [:])
+            return empty
         }
     }
 
     /// Replaces the file whole (a reader sees the old one or the new one); a failure to write
-    /// costs the next plan its speed, nothing else.
+    /// costs the next plan its speed, nothing else. A file too large to be read back is not written.
     func save(_ contents: Contents, scope: String) {
         guard let build = Self.build else { return }
         var writer = CacheWriter()
-        writer.string(Self.format)
         writer.string(build)
         writer.string(key)
         writer.string(scope)
@@ -99,6 +118,9 @@ public struct PlanCache: Sendable {
             writer.statusKey(entry.status)
             writer.verdict(entry.verdict)
         }
+        let checksum = Self.checksum(writer.bytes[...])
+        writer.bytes += (0..<8).map { UInt8(truncatingIfNeeded: checksum >> (8 * $0)) }
+        guard writer.bytes.count <= Self.maximumSize else { return }
         try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         try? Data(writer.bytes).write(to: file, options: .atomic)
     }
@@ -106,11 +128,11 @@ public struct PlanCache: Sendable {
     /// The file's bytes, read straight into an array (no copy: it is read on every command), nil
     /// when missing or larger than `maximumSize`.
     static func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // whatever is there, never wait on it
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, info.st_size <= maximumSize else { return nil }
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size <= maximumSize else { return nil }
         let size = Int(info.st_size)
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             count = 0
@@ -124,24 +146,19 @@ public struct PlanCache: Sendable {
         return bytes.count == size ? bytes : nil
     }
 
-    /// This executable, by size and modification time: a rebuilt Slipway never reads what another build wrote.
-    static let build: String? = {
-        var info = stat()
-        guard stat("/proc/self/exe", &info) == 0 else { return nil }
-        return "\(format) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) \(info.st_ino)"
-    }()
+    /// This executable, as `stat` knows it: a rebuilt or replaced Slipway never reads what another build wrote.
+    static let build: String? = FileIdentity(path: "/proc/self/exe").map { "\(format) \($0.device) \($0.inode) \($0.size) \($0.modified) \($0.changed)" }
 
     /// The key of `name`'s saved status on this machine (`known`: the environments the state
     /// directory has a folder for), or of its status file at the tip.
     static func statusKey(_ name: EnvironmentName, state: StateDirectory, known: Set<EnvironmentName>, blob: ObjectID?) -> StatusKey {
-        if known.contains(name) {
-            var info = stat()
-            if stat(state.statusFile(name).path, &info) == 0 {
-                return .saved(inode: UInt64(info.st_ino), size: Int64(info.st_size),
-                              modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
-            }
-        }
+        if known.contains(name), let saved = FileIdentity(path: state.statusFile(name).path) { return .saved(saved) }
         return blob.map { .blob($0) } ?? .none
+    }
+
+    /// FNV-1a over `bytes`: a file cut or changed where its structure still reads is not trusted.
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        bytes.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
     }
 }
 
@@ -178,8 +195,9 @@ struct CacheWriter {
         switch key {
         case .none: bytes.append(0)
         case .blob(let blob): bytes.append(1); string(blob.hex)
-        case .saved(let inode, let size, let modified):
-            bytes.append(2); signed(Int64(bitPattern: inode)); signed(size); signed(modified)
+        case .saved(let file):
+            bytes.append(2)
+            for value in [file.device, file.inode, file.size, file.modified, file.changed] { signed(value) }
         }
     }
 
@@ -263,9 +281,10 @@ struct CacheReader {
         return bytes[offset - 1] == 1
     }
 
+    var isAtEnd: Bool { offset == bytes.count }
+
     mutating func string() throws -> String {
-        let length = try count()
-        guard length <= bytes.count - offset else { throw Malformed() }
+        let length = try count()  // never more than remain
         defer { offset += length }
         return String(decoding: bytes[offset..<offset + length], as: UTF8.self)
     }
@@ -288,7 +307,7 @@ struct CacheReader {
         switch bytes[offset - 1] {
         case 0: return .none
         case 1: return .blob(try objectID())
-        case 2: return .saved(inode: UInt64(bitPattern: try signed()), size: try signed(), modified: try signed())
+        case 2: return .saved(PlanCache.FileIdentity(device: try signed(), inode: try signed(), size: try signed(), modified: try signed(), changed: try signed()))
         default: throw Malformed()
         }
     }

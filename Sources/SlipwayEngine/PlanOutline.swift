@@ -73,26 +73,24 @@ extension PlanCache {
             desired?.environments.manifests.index(forKey: name) != nil || read.environments.index(forKey: name) != nil
         }
 
-        /// This outline (read from the file) for the `Environments/` tree `tree` whose files are
-        /// `entries`, parsing only the files that differ (`parse`), when the result is sure to be
-        /// what reading them all would give: nothing invalid before or after, no changed file
-        /// names an upstream or is one, none shares an address, nothing untrusted (as
-        /// `EnvironmentSet.updating`); nil otherwise. A commit to one environment of thousands
-        /// costs `slipway plan` that environment.
-        func updating(to tree: ObjectID, entries: [TreeEntry], untrusted: Set<String>,
+        /// This outline (read from the file) for the `Environments/` tree `tree`, which differs
+        /// from its own by `changes` (`GitRepository.treeChanges`), parsing only the files that
+        /// differ (`parse`), when the result is sure to be what reading them all would give:
+        /// nothing invalid before or after, no changed file names an upstream or is one, none
+        /// shares an address, nothing untrusted (as `EnvironmentSet.updating` keeps a desired
+        /// state, on these facts instead of manifests); nil otherwise. A commit to one
+        /// environment of thousands costs `slipway plan` that environment.
+        func updating(to tree: ObjectID, changes: [(name: String, old: ObjectID?, new: ObjectID?)], untrusted: Set<String>,
                       parse: (_ path: String, _ blob: ObjectID) async -> ParsedManifest?) async -> Outline? {
             guard desired == nil, invalid.isEmpty, read.others.isEmpty, untrusted.isEmpty else { return nil }
-            var read = self.read.environments, seen: Set<EnvironmentName> = [], changed: [(name: EnvironmentName, path: String, blob: ObjectID?)] = []
-            let limit = max(16, read.count / 4)  // past it, reading them all costs less
-            for entry in entries where entry.isBlob && EnvironmentSet.isRead(entry.name) {
-                let path = "\(OpsRepository.environmentsDirectory)/\(entry.name)"
-                guard let name = EnvironmentName(manifestPath: path) else { return nil }  // a file that names no environment is invalid
-                seen.insert(name)
-                if read[name]?.facts.blob != entry.id { changed.append((name, path, entry.id)) }
-                if changed.count > limit { return nil }
+            var read = self.read.environments, changed: [(name: EnvironmentName, path: String, blob: ObjectID?)] = []
+            for change in changes where EnvironmentSet.isRead(change.name) {
+                let path = "\(OpsRepository.environmentsDirectory)/\(change.name)"
+                // A file that names no environment is invalid; one this outline does not have as it was is not this tree's.
+                guard let name = EnvironmentName(manifestPath: path), read[name]?.facts.blob == change.old else { return nil }
+                changed.append((name, path, change.new))
             }
-            changed += read.keys.filter { !seen.contains($0) }.map { ($0, $0.manifestPath, nil) }
-            guard changed.count <= limit else { return nil }
+            guard changed.count <= max(16, read.count / 4) else { return nil }  // past it, reading them all costs less
             let upstreams = Set(read.values.compactMap(\.facts.upstream))
             var ports: [Int: [(name: EnvironmentName, address: ListenAddress)]] = [:]
             let names = Set(changed.map(\.name))

@@ -102,7 +102,7 @@ public struct Planner: Sendable {
     let state: StateDirectory
     /// When set, environments this machine cannot run are held (see `MachineCheck`).
     let machine: MachineCheck?
-    /// What the last command's plan learnt (a command's plan: the daemon keeps its own in memory).
+    /// What the last command's plan learnt (a command's: the daemon passes the desired state it keeps in memory).
     let cache: PlanCache?
 
     public init(repository: OpsRepository, state: StateDirectory, machine: MachineCheck? = nil, cache: PlanCache? = nil) {
@@ -118,15 +118,16 @@ public struct Planner: Sendable {
         let untrusted = TrustLedger.untrusted(state)
         var inputs = if let inputs { inputs } else { try await self.inputs(at: tip, files: desired?.files ?? [:], untrusted: untrusted) }
         let cache = desired == nil ? self.cache : nil
-        let scope = "\(inputs.trust?.hex ?? "-") \(inputs.open) \(untrusted.sorted().joined(separator: "\n"))"
+        // Lengths before paths: a path may hold any character but NUL.
+        let scope = "\(inputs.trust?.hex ?? "-") \(inputs.open)" + untrusted.sorted().map { " \($0.utf8.count):\($0)" }.joined()
         let cached = cache?.load(scope: scope) ?? PlanCache.Contents(outline: nil, entries: [:])
         let outline: PlanCache.Outline
         if let desired {
             outline = PlanCache.Outline(tree: inputs.manifestsTree, desired: desired)
         } else if let known = cached.outline, known.tree != nil, known.tree == inputs.manifestsTree {
             outline = known  // not one manifest read or parsed
-        } else if let known = cached.outline, let tree = inputs.manifestsTree,
-                  let updated = await known.updating(to: tree, entries: try await repository.git.treeEntries(tree), untrusted: untrusted,
+        } else if let known = cached.outline, let from = known.tree, let tree = inputs.manifestsTree,
+                  let updated = await known.updating(to: tree, changes: try await repository.git.treeChanges(from: from, to: tree), untrusted: untrusted,
                                                      parse: { await repository.parsed(blob: $1, path: $0) }) {
             outline = updated
         } else {
@@ -137,7 +138,7 @@ public struct Planner: Sendable {
         let statusBlobs = inputs.statuses
         let ledger = inputs.open ? nil : TrustLedger.load(state)
         let known = Set(state.knownEnvironments())  // no saved status or registry to read for the others
-        // Each environment on its own task: its verdict from the file when its manifest and
+        // Environments a slice per task: each one's verdict from the file when its manifest and
         // status are the ones it was made with; otherwise its saved status, or its status file
         // (read from git only when it changed since the last plan: the repository's cache),
         // parsed, and judged. Then what runs here.
@@ -153,11 +154,13 @@ public struct Planner: Sendable {
                     let read = if let parsed = outline.desired?.environments.manifests[name] { parsed }
                         else { await repository.manifest(blob: facts.blob, path: name.manifestPath) }
                     guard let manifest = read else { throw EngineError("\(name.manifestPath) could not be read again") }
-                    let status = if known.contains(name), let saved = state.savedStatus(name) { saved }
-                        else { try await statusBlobs[name].asyncMap { try await repository.status(of: name, blob: $0) } }
+                    let saved = known.contains(name) ? state.savedStatus(name) : nil
+                    let status = if let saved { saved } else { try await statusBlobs[name].asyncMap { try await repository.status(of: name, blob: $0) } }
                     let (verdict, lasting) = await judge(name, manifest: manifest, blob: facts.blob, status: status, tip: tip, ledger: ledger)
+                    // Kept under the status it was made with: not under a saved file that did not read.
+                    let keyed = if case .saved = key { saved != nil } else { true }
                     done.append((settle(verdict, replicas: facts.replicas, known: known),
-                                 lasting && cache != nil ? PlanCache.Entry(blob: facts.blob, status: key, verdict: verdict) : nil))
+                                 lasting && keyed && cache != nil ? PlanCache.Entry(blob: facts.blob, status: key, verdict: verdict) : nil))
                 } catch {
                     done.append((EnvironmentPlan(environment: name, action: .blocked, service: facts.service, desiredVersion: facts.version,
                                                  deployedVersion: nil, changes: [], reason: "\(ErrorText.sentence(error))"), nil))

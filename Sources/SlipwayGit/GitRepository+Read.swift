@@ -74,18 +74,24 @@ extension GitRepository {
         var diff: OpaquePointer?
         try check(git_diff_tree_to_tree(&diff, repo, oldTree, newTree, nil), "diff of trees \(old.short) and \(new.short)")
         defer { git_diff_free(diff) }
-        func blob(_ file: git_diff_file) -> ObjectID? {
-            [GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE, GIT_FILEMODE_LINK].map { UInt16($0.rawValue) }.contains(file.mode) ? ObjectID(file.id) : nil
+        func blob(_ file: git_diff_file) -> ObjectID? {  // a file or a symbolic link, by the type bits of its mode
+            [0o100000, 0o120000].contains(Int(file.mode) & 0o170000) ? ObjectID(file.id) : nil
         }
-        var changes: [(name: String, old: ObjectID?, new: ObjectID?)] = []
-        for index in 0..<git_diff_num_deltas(diff) {
-            guard let delta = git_diff_get_delta(diff, index)?.pointee, let path = delta.new_file.path ?? delta.old_file.path else { continue }
+        // One change per name: a blob that became a link comes as a deletion and an addition.
+        var changes: [(name: String, old: ObjectID?, new: ObjectID?)] = [], index: [String: Int] = [:]
+        for position in 0..<git_diff_num_deltas(diff) {
+            guard let delta = git_diff_get_delta(diff, position)?.pointee, let path = delta.new_file.path ?? delta.old_file.path else { continue }
             let name = String(cString: path)
             guard !name.contains("/") else { continue }
-            let change = (name, delta.status == GIT_DELTA_ADDED ? nil : blob(delta.old_file), delta.status == GIT_DELTA_DELETED ? nil : blob(delta.new_file))
-            if change.1 != change.2 { changes.append(change) }
+            let old = delta.status == GIT_DELTA_ADDED ? nil : blob(delta.old_file), new = delta.status == GIT_DELTA_DELETED ? nil : blob(delta.new_file)
+            if let known = index[name] {
+                changes[known] = (name, changes[known].old ?? old, new ?? changes[known].new)
+            } else {
+                index[name] = changes.count
+                changes.append((name, old, new))
+            }
         }
-        return changes
+        return changes.filter { $0.old != $0.new }
     }
 
     /// The commits reachable from `tip` and not from `known`, newest first: what a push of `tip`

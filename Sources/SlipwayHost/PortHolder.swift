@@ -63,10 +63,10 @@ public enum PortHolder {
         })
     }
 
-    /// Socket inodes in LISTEN state (`0A`) on `port`, IPv4 and IPv6.
     /// Every TCP port something listens on, asked of the kernel once (its socket diagnostics);
-    /// nil when it cannot be asked. A port not in it is free: planning thousands of environments
-    /// asks this once, then `isTaken` of the few ports in it.
+    /// nil when it cannot be asked. Only a listener is ever named as a port's holder (see
+    /// `MachineCheck.addressesTaken`), so a port not in it holds nothing back: planning thousands
+    /// of environments asks this once, then `isTaken` of the few ports in it.
     public static func listeningPorts() -> Set<Int>? {
         let capacity = 1 << 17
         var ports = [UInt16](repeating: 0, count: capacity)
@@ -75,6 +75,7 @@ public enum PortHolder {
         return Set(ports.prefix(Int(count)).map(Int.init))
     }
 
+    /// Socket inodes in LISTEN state (`0A`) on `port`, IPv4 and IPv6.
     static func listeningInodes(port: Int) -> Set<String> {
         let hexPort = String(format: "%04X", port)
         var inodes: Set<String> = []

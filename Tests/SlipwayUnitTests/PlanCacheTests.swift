@@ -109,9 +109,19 @@ struct PlanCacheTests {
         let withSaved = try await plans()
         #expect(withSaved.cached == withSaved.fresh && withSaved.cached.contains("\"0.9\""))
         #expect(withSaved.manifests <= 1 && withSaved.statuses == 0)
+
+        // A saved status that does not read counts for nothing: the status file does, and a new one of it is seen.
+        try FileManager.default.createDirectory(at: state.environment("env-9"), withIntermediateDirectories: true)
+        try Data("{ not json".utf8).write(to: state.statusFile("env-9"))
+        _ = try await plans()
+        try status("env-9", version: "0.8", manifest: try blob("Environments/env-9.yaml"))
+            .write(to: folder.appendingPathComponent("Status/env-9.md"), atomically: true, encoding: .utf8)
+        try commit("env-9's status")
+        let unreadable = try await plans()
+        #expect(unreadable.cached == unreadable.fresh && unreadable.cached.contains("\"0.8\""))
     }
 
-    @Test("a cache file that is cut short, garbled or claims billions of entries is ignored, and written again whole")
+    @Test("a cache file that is cut short, has a byte changed, claims billions of entries, or is not a file is ignored, and written again whole")
     func damagedFile() async throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         for index in 0..<5 { try write("env-\(index)", version: "1", port: 9300 + index) }
@@ -119,17 +129,26 @@ struct PlanCacheTests {
         let file = state.root.appendingPathComponent("cache/plan")
         let good = try await plans()
         let written = try Data(contentsOf: file)
+        var flipped = written
+        flipped[written.count / 2] ^= 1  // a string's byte: the structure still reads
         var huge = CacheWriter()
-        for text in [PlanCache.format, try #require(PlanCache.build), folder.appendingPathComponent(".git").path, "- true "] { huge.string(text) }
+        for text in [try #require(PlanCache.build), folder.appendingPathComponent(".git").path, "- true"] { huge.string(text) }
         huge.flag(false)
         huge.count(Int(Int32.max))
-        for damaged in [written.prefix(written.count / 2), Data(written.reversed()), Data(huge.bytes), Data()] {
+        let checksum = PlanCache.checksum(huge.bytes[...])
+        huge.bytes += (0..<8).map { UInt8(truncatingIfNeeded: checksum >> (8 * $0)) }
+        for damaged in [written.prefix(written.count / 2), flipped, Data(written.reversed()), Data(huge.bytes), Data()] {
             try damaged.write(to: file)
             let plans = try await plans()
             #expect(plans.cached == good.fresh && plans.fresh == good.fresh)
             #expect(plans.manifests == 5, "read whole again")
             #expect(try Data(contentsOf: file) == written, "written again")
         }
+        // A named pipe where the file was: not waited on.
+        try FileManager.default.removeItem(at: file)
+        try #require(mkfifo(file.path, 0o600) == 0)
+        let plans = try await plans()
+        #expect(plans.cached == good.fresh && plans.manifests == 5)
     }
 
     @Test("the file counts only for the build, repository and Trust/ state it was written under")
@@ -140,11 +159,12 @@ struct PlanCacheTests {
         let repository = try await OpsRepository.open(path: folder.path, branch: "main")
         let cache = PlanCache(state: state, repository: repository)
         _ = try await plans()
-        let contents = cache.load(scope: "- true ")
+        let contents = cache.load(scope: "- true")
         #expect(contents.outline?.ordered == ["web"] && contents.entries["web"] != nil, "written under the open scope")
-        #expect(cache.load(scope: "- false ").entries.isEmpty, "Trust/ checked")
-        #expect(cache.load(scope: "\(String(repeating: "a", count: 40)) true ").entries.isEmpty, "another Trust/ tree")
-        #expect(PlanCache(file: cache.file, key: "/elsewhere/.git").load(scope: "- true ").entries.isEmpty, "another repository")
+        #expect(cache.load(scope: "- false").entries.isEmpty, "Trust/ checked")
+        #expect(cache.load(scope: "\(String(repeating: "a", count: 40)) true").entries.isEmpty, "another Trust/ tree")
+        #expect(cache.load(scope: "- true 24:Environments/web.yaml").entries.isEmpty, "a path judged untrusted")
+        #expect(PlanCache(file: cache.file, key: "/elsewhere/.git").load(scope: "- true").entries.isEmpty, "another repository")
     }
 
     /// A listening socket of this process: IPv4 on 127.0.0.1, or IPv6 on every address (which
