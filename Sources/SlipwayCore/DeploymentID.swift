@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// One run's id: `<UTC time with milliseconds>-<short trigger commit>[-n]`, e.g.
 /// `20261126T181500.123Z-a1b2c3d` (records written before milliseconds: `20261126T181500Z-a1b2c3d`).
@@ -7,9 +8,28 @@ public import Foundation
 public struct DeploymentID: Sendable, Hashable, Comparable, TextCodable {
     public let rawValue: String
 
-    /// The id of a run started at `date` for `trigger`. The milliseconds order the runs of one second.
+    /// The id of a run started at `date` for `trigger`, as it is: see `next` for one no other run has.
     public init(startedAt date: Date, trigger: ObjectID) {
         rawValue = "\(Timestamp.compactMilliseconds(date))-\(trigger.short)"
+    }
+
+    /// The last millisecond an id of this process names: each next one names a later one.
+    private static let lastIssued = Mutex<Int64>(0)
+
+    /// The id of a run started at `date` for `trigger` that no other run has: its millisecond is
+    /// later than every id this process gave before, whatever the environment (runs of parallel
+    /// lanes start in the same millisecond), and than the environment's `previous` run (a run of
+    /// another process: Slipway's lock lets one at a time); a millisecond or a few after `date`
+    /// when it has to be. A `previous` more than a second ahead of `date` (another machine's
+    /// clock, a hand-edited status) is not followed.
+    public static func next(startedAt date: Date, trigger: ObjectID, after previous: DeploymentID? = nil) -> DeploymentID {
+        let now = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let before = previous?.started.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) }.flatMap { $0 <= now + 1000 ? $0 : nil } ?? 0
+        let millisecond = lastIssued.withLock { last in
+            last = max(now, last + 1, before + 1)
+            return last
+        }
+        return DeploymentID(startedAt: Date(timeIntervalSince1970: Double(millisecond) / 1000 + 0.000_1), trigger: trigger)
     }
 
     public init?(_ text: String) {
@@ -25,10 +45,6 @@ public struct DeploymentID: Sendable, Hashable, Comparable, TextCodable {
         guard Self.isValid(bytes) else { return nil }
         rawValue = String(decoding: bytes, as: UTF8.self)
     }
-
-    /// The id a second run of the same commit in the same moment gets: `-2`, so that no record
-    /// path is written twice.
-    public var retry: DeploymentID { DeploymentID(checkedRawValue: "\(rawValue)-2") }
 
     private init(checkedRawValue: String) { rawValue = checkedRawValue }
 

@@ -32,7 +32,7 @@ extension Engine {
         let reason = "invalid manifest, not deployed: " + diagnostics.map(\.description).joined(separator: "; ")
         let now = Date()
         let record = DeploymentRecord(
-            deployment: DeploymentID(startedAt: now, trigger: trigger.id), environment: name,
+            deployment: DeploymentID.next(startedAt: now, trigger: trigger.id, after: status?.lastDeployment), environment: name,
             service: status?.service ?? name.rawValue, version: Self.version(in: text) ?? "invalid", previousVersion: status?.version,
             result: .failed, reason: reason, strategy: .none, trigger: trigger.id,
             triggerAuthor: "\(trigger.authorName) <\(trigger.authorEmail)>", triggerSubject: trigger.subject, manifest: blob,

@@ -27,7 +27,7 @@ extension Engine {
         let detail = "HAProxy and \(stopped) instance(s) of \(version) stopped"
             + (unreached.isEmpty ? "" : "; not reached, still running and registered (slipway down \(name) stops them once their hosts answer): \(unreached.joined(separator: ", "))")
         var record = DeploymentRecord(
-            deployment: DeploymentID(startedAt: started, trigger: deletion.id), environment: name, service: status.service,
+            deployment: DeploymentID.next(startedAt: started, trigger: deletion.id, after: status.lastDeployment), environment: name, service: status.service,
             version: version, previousVersion: version, result: .removed,
             reason: "\(path) was deleted in \(deletion.id.short) by \(deletion.authorName): \(detail)", strategy: .none,
             trigger: deletion.id, triggerAuthor: "\(deletion.authorName) <\(deletion.authorEmail)>", triggerSubject: deletion.subject,

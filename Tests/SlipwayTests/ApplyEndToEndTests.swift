@@ -262,4 +262,19 @@ struct ApplyEndToEndTests {
             #expect(fetch(production)?.body == "web 2.0.0\n" && fetch(qa)?.body == "web 1.0.0\n")
         }
     }
+
+    @Test("a failing gate tried four times in a row: four records in four files, four ids")
+    func retriedFailureKeepsEveryRecord() async throws {
+        try await OpsRepoFixture.with { ops in
+            let gates = "gates:\n  preflight:\n    - { name: ci, note: { ref: refs/notes/ci, contains: passed } }"
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: try Ports.free(), rollback: gates))
+            #expect(try ops.slipway(["apply"]).status == 1)
+            for _ in 0..<3 { #expect(try ops.slipway(["apply", "--retry-failed"]).status == 1) }
+            let files = try ops.git(["ls-tree", "-r", "--name-only", "HEAD", "Deployments/"]).split(separator: "\n").filter { $0.hasSuffix(".md") }
+            #expect(files.count == 4, "\(files)")
+            let rows = try history(ops)
+            #expect(rows.count == 4 && Set(rows.map(\.deployment)).count == 4 && rows.allSatisfy { $0.result == "failed" }, "\(rows.map(\.deployment))")
+            #expect(Set(files.map { String(($0.split(separator: "/").last ?? "").prefix { $0 != "_" }) }) == Set(rows.map(\.deployment)), "each file named by its id")
+        }
+    }
 }

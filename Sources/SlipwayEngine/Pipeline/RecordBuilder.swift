@@ -9,11 +9,9 @@ import SlipwayCore
 
 /// The record and status a run ends with.
 extension PipelineRun {
-    /// `<time>-<commit>`; a second run for the same commit within the same second (a run
-    /// re-started after an interrupted one) gets `-2`, so that no record path is written twice.
+    /// `<time>-<commit>`, unique in the repository (see `DeploymentID.next`): no record path is written twice.
     func deploymentID(startedAt started: Date) -> DeploymentID {
-        let id = DeploymentID(startedAt: started, trigger: trigger.id)
-        return status?.lastDeployment == id ? id.retry : id
+        DeploymentID.next(startedAt: started, trigger: trigger.id, after: status?.lastDeployment)
     }
 
     func record(_ deployment: DeploymentID, started: Date, result: DeploymentResult, reason: String?, phases: [PhaseReport],
