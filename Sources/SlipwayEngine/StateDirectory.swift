@@ -51,6 +51,28 @@ public struct StateDirectory: Sendable {
     }
 
     /// Environments that have state here (instances or a balancer), whether or not a manifest names them.
+    /// The other repositories whose daemons a push here wakes (`slipway hooks install --server
+    /// --notify PATH`, read by the post-receive hook's `slipway-notify`): absolute paths, one
+    /// per line in `notify`, at most 32.
+    public var alsoNotified: [String] {
+        get {
+            let text = (try? FileHandle(forReadingFrom: root.appendingPathComponent("notify")))
+                .flatMap { handle in defer { try? handle.close() }; return try? handle.read(upToCount: 65_536) } ?? Data()
+            return String(decoding: text, as: UTF8.self).split(separator: "\n").prefix(32).map(String.init).filter { $0.hasPrefix("/") }
+        }
+    }
+
+    /// Adds `paths` to `alsoNotified` (absolute paths without a line break; others are refused).
+    public func notifyAlso(_ paths: [String]) throws {
+        for path in paths where !path.hasPrefix("/") || path.contains("\n") {
+            throw EngineError("--notify \(path): give the absolute path of the daemon's repository, on one line")
+        }
+        let all = alsoNotified + paths.filter { !alsoNotified.contains($0) }
+        guard all.count <= 32 else { throw EngineError("--notify: at most 32 repositories") }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try Data(all.map { $0 + "\n" }.joined().utf8).write(to: root.appendingPathComponent("notify"), options: .atomic)
+    }
+
     public func knownEnvironments() -> [EnvironmentName] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("envs").path)) ?? []
         return names.compactMap { EnvironmentName($0) }.sorted()

@@ -1,5 +1,6 @@
 // slipway-notify REPO: wakes the daemon watching REPO (a git directory or a working tree's top)
-// through its control socket, as `slipway notify` does. The post-receive and post-merge hooks
+// through its control socket, as `slipway notify` does, and those of the repositories REPO's
+// state directory lists in `notify`. The post-receive and post-merge hooks
 // run it on every push and merge: with no Foundation and no libgit2 it starts in a millisecond
 // where `slipway` takes ten. Exits 0 whether or not a daemon listens (a hook must not fail a push).
 #if canImport(Glibc)
@@ -13,8 +14,26 @@ guard arguments.count == 2, !arguments[1].hasPrefix("-") else {
     exit(2)
 }
 let repo = arguments[1]
-let isGitDirectory = access(repo + "/HEAD", F_OK) == 0 && access(repo + "/objects", F_OK) == 0
-let path = (isGitDirectory ? repo : repo + "/.git") + "/slipway/control.sock"
+
+/// A repository's state directory: `<git dir>/slipway`.
+func stateDirectory(of repo: String) -> String {
+    let isGitDirectory = access(repo + "/HEAD", F_OK) == 0 && access(repo + "/objects", F_OK) == 0
+    return (isGitDirectory ? repo : repo + "/.git") + "/slipway"
+}
+
+/// The other repositories whose daemons a push here wakes (`slipway hooks install --server
+/// --notify PATH`: a daemon in remote mode keeps its own clone): absolute paths, one per line,
+/// at most 32 from the first 64 KiB.
+func alsoNotified(_ state: String) -> [String] {
+    let fd = open(state + "/notify", O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard fd >= 0 else { return [] }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 65_536)
+    let count = read(fd, &bytes, bytes.count)
+    guard count > 0 else { return [] }
+    return bytes[0..<count].split(separator: UInt8(ascii: "\n")).prefix(32)
+        .map { String(decoding: $0, as: UTF8.self) }.filter { $0.hasPrefix("/") }
+}
 
 func notify(_ path: String) -> Bool {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -41,4 +60,8 @@ func notify(_ path: String) -> Bool {
     return read(fd, &reply, reply.count) > 0
 }
 
-print(notify(path) ? "notified" : "no daemon is watching \(repo)")
+let state = stateDirectory(of: repo)
+print(notify(state + "/control.sock") ? "notified" : "no daemon is watching \(repo)")
+for other in alsoNotified(state) {
+    print(notify(stateDirectory(of: other) + "/control.sock") ? "notified \(other)" : "no daemon is watching \(other)")
+}

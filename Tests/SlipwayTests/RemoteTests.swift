@@ -72,6 +72,28 @@ struct RemoteTests {
 }
 
 extension RemoteTests {
+    @Test("a push to the origin wakes a daemon in remote mode at once: the server's hooks are told where it listens (--notify), no poll is waited for")
+    func pushWakesTheRemoteDaemon() async throws {
+        try await OpsRepoFixture.with(bare: true) { ops in
+            let port = try Ports.free()
+            let remote = ops.repo.path, clone = ops.root.appendingPathComponent("slipway/ops.git")
+            defer { _ = try? Command.slipway(["down", "--repo", clone.path]) }
+            let install = try Command.slipway(["hooks", "install", "--server", "--repo", remote, "--notify", clone.path])
+            #expect(install.status == 0 && install.stdout.contains("a push here also wakes the daemon of \(clone.path)"), "\(install.output)")
+            #expect(try Command.slipway(["hooks", "install", "--repo", remote, "--notify", clone.path]).status != 0, "--notify is for --server")
+            let records = { try ops.git(["log", "--format=%s", "--grep", "Slipway-Result:", "main"]) }
+            _ = try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", replicas: 1, listen: port))
+            try await DaemonProcess.with(ops, poll: "1h", arguments: ["--remote", remote, "--repo", clone.path]) { daemon in
+                #expect(try await eventually(within: 30) { try records().contains("1.0.0 succeeded") }, "the first fetch: \(daemon.output)")
+                try Command.git(["pull", "--quiet", "--rebase", "origin", "main"], in: ops.workTree)
+                _ = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", replicas: 1, listen: port))
+                // The poll is an hour: only the hook can have woken it.
+                #expect(try await eventually(within: 30) { try records().contains("1.0.0 → 2.0.0 succeeded") }, "\(daemon.output)")
+                #expect(fetch(port)?.body == "web 2.0.0\n")
+            }
+        }
+    }
+
     @Test("after the remote is force-pushed back (its branch pruned in between), Slipway re-creates only its commits that never reached it, never an old revert")
     func forcedBackRemote() async throws {
         try await OpsRepoFixture.with(bare: true) { ops in

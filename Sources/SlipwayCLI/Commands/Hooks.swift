@@ -21,6 +21,13 @@ extension Slipway {
             @Flag(name: .long, help: "Replace hooks that Slipway did not write.")
             var force = false
 
+            @Option(name: .long, help: ArgumentHelp("With --server: also wake the daemon of this repository on every push (a daemon in remote mode keeps its own clone: give its path). Repeatable.", valueName: "path"))
+            var notify: [String] = []
+
+            func validate() throws {
+                if !notify.isEmpty && !server { throw ValidationError("--notify is for the server's hooks: pass --server too") }
+            }
+
             func run() async throws {
                 let repository = try await global.openRepository()
                 guard let binary = GlobalOptions.ownDirectory?.appendingPathComponent("slipway").path else {
@@ -38,6 +45,11 @@ extension Slipway {
                     try Data(text.utf8).write(to: target, options: .atomic)
                     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target.path)
                     print("installed \(target.path)")
+                }
+                if !notify.isEmpty {
+                    let absolute = notify.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+                    try global.stateDirectory(for: repository).notifyAlso(absolute)
+                    print("a push here also wakes the daemon of \(absolute.joined(separator: ", "))")
                 }
                 // The server's root is what it holds now, never what a later push brings.
                 if server, let head = try await repository.git.resolve(ref: "HEAD"),

@@ -77,11 +77,12 @@ extension Slipway {
 
         func run() async throws {
             let state = if let found = global.stateDirectoryByPath { found } else { global.stateDirectory(for: try await global.openRepository()) }
-            guard ControlServer.send("notify", to: Daemon.controlSocket(state)) != nil else {
-                print("no daemon is watching \(state.root.deletingLastPathComponent().path)")
-                return
+            print(ControlServer.send("notify", to: Daemon.controlSocket(state)) != nil ? "notified" : "no daemon is watching \(state.root.deletingLastPathComponent().path)")
+            for other in state.alsoNotified {
+                let gitDirectory = FileManager.default.fileExists(atPath: other + "/HEAD") && FileManager.default.fileExists(atPath: other + "/objects")
+                let theirs = StateDirectory(root: URL(fileURLWithPath: gitDirectory ? other : other + "/.git").appendingPathComponent("slipway"))
+                print(ControlServer.send("notify", to: Daemon.controlSocket(theirs)) != nil ? "notified \(other)" : "no daemon is watching \(other)")
             }
-            print("notified")
         }
     }
 }
