@@ -159,6 +159,7 @@ public struct Engine: Sendable {
         Journal.clear(configuration.state.journal(name))
         configuration.telemetry.ended(record)
         outcome.announce?.outcome(record, refused: outcome.refused)
+        configuration.state.pruneLogs(name)  // the run's own instances are registered or among the newest
         return commit
     }
 

@@ -73,6 +73,25 @@ public struct StateDirectory: Sendable {
         try Data(all.map { $0 + "\n" }.joined().utf8).write(to: root.appendingPathComponent("notify"), options: .atomic)
     }
 
+    /// How many logs of instances no longer registered an environment keeps (the newest):
+    /// enough for `slipway logs --instance` after a failed or superseded run, not one per
+    /// instance ever started.
+    public static let keptLogs = 16
+
+    /// Deletes the logs of `name`'s instances that are no longer registered, all but the
+    /// newest `keptLogs`; returns how many it deleted.
+    @discardableResult
+    public func pruneLogs(_ name: EnvironmentName) -> Int {
+        let folder = logs(name), registered = Set(registry(name).load().map { "\($0.id).log" })
+        let files = ((try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: [.contentModificationDateKey])) ?? [])
+            .filter { $0.pathExtension == "log" && !registered.contains($0.lastPathComponent) }
+        let newestFirst = files.map { ($0, (try? $0.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast) }
+            .sorted { $0.1 > $1.1 }
+        var deleted = 0
+        for (file, _) in newestFirst.dropFirst(Self.keptLogs) where (try? FileManager.default.removeItem(at: file)) != nil { deleted += 1 }
+        return deleted
+    }
+
     public func knownEnvironments() -> [EnvironmentName] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("envs").path)) ?? []
         return names.compactMap { EnvironmentName($0) }.sorted()
