@@ -1,5 +1,4 @@
 import Foundation
-import SlipwayCore
 
 extension Strategy {
     private enum Key: String, CodingKey { case rolling, canary, blueGreen }
@@ -33,24 +32,7 @@ extension Manifest {
         let encoder = FieldEncoder(path: "", sink: FieldEncoder.Sink())
         try? encode(to: encoder)
         encoder.finish()
-        return encoder.sink.fields.map { ($0.path, Self.asWritten($0.path, $0.value)) }.sorted { $0.path < $1.path }
-    }
-
-    /// A rollback rule's value in the unit the manifest writes it in (`50%`, `512 MiB`), not as
-    /// it is kept (a fraction, percentage points, bytes): a plan or record shows `50% → 60%`.
-    static func asWritten(_ path: String, _ value: String) -> String {
-        let number = Double(value)
-        switch path {
-        case "rollback.errorRateIncrease": return number.map { "\(Self.plain($0))%" } ?? value
-        case "rollback.latencyIncrease", "rollback.cpuIncrease", "rollback.memoryIncrease": return number.map { "\(Self.plain($0 * 100))%" } ?? value
-        case "rollback.memoryLimit": return Int(value).map(ByteCount.text) ?? value
-        default: return value
-        }
-    }
-
-    private static func plain(_ value: Double) -> String {
-        let rounded = (value * 1000).rounded() / 1000
-        return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
+        return encoder.sink.fields.sorted { $0.path < $1.path }
     }
 }
 
