@@ -780,7 +780,7 @@ def bench_recover(work: Path):
         finally:
             if daemon:
                 daemon.terminate(); daemon.wait(30)
-            subprocess.run([SLIPWAY, "down", "--repo", str(watched)], capture_output=True)
+            subprocess.run([SLIPWAY, "down", "--repo", str(bare)], capture_output=True)
 
     repo, port, daemon, state = web_under_daemon(work, "heal")
     def healed_records():

@@ -26,7 +26,8 @@ public struct DeploymentID: Sendable, Hashable, Comparable, TextCodable {
         let now = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         let before = previous?.started.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) }.flatMap { $0 <= now + 1000 ? $0 : nil } ?? 0
         let millisecond = lastIssued.withLock { last in
-            last = max(now, last + 1, before + 1)
+            // After the clock stepped back by more than a second, ids follow the clock again.
+            last = max(now, (last <= now + 1000 ? last : 0) + 1, before + 1)
             return last
         }
         return DeploymentID(startedAt: Date(timeIntervalSince1970: Double(millisecond) / 1000 + 0.000_1), trigger: trigger)

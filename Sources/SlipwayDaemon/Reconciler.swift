@@ -60,7 +60,8 @@ public struct Reconciler: Service {
                 if reason == "done" || retryHeld { handled = nil }
                 if let tip = try? await engine.repository.tip(), tip.hex != handled {
                     handled = tip.hex
-                    for work in await schedule(tip: tip, trigger: reason, scheduler, scope: &scope, full: retryHeld) {
+                    // A pass that tries held environments again plans all of them, and says why.
+                    for work in await schedule(tip: tip, trigger: retryHeld ? "\(reason), held retry" : reason, scheduler, scope: &scope, full: retryHeld) {
                         group.addTask { await run(work, scheduler) }
                     }
                     if await !scheduler.busy { Self.rest() }

@@ -50,25 +50,34 @@ public struct StateDirectory: Sendable {
         ProcessControl.processes(withEnvironment: ["SLIPWAY_STATE=\(root.path)", "SLIPWAY_ENV=\(name)"])
     }
 
-    /// Environments that have state here (instances or a balancer), whether or not a manifest names them.
     /// The other repositories whose daemons a push here wakes (`slipway hooks install --server
     /// --notify PATH`, read by the post-receive hook's `slipway-notify`): absolute paths, one
-    /// per line in `notify`, at most 32.
+    /// per line in `notify`.
     public var alsoNotified: [String] {
-        get {
-            let text = (try? FileHandle(forReadingFrom: root.appendingPathComponent("notify")))
-                .flatMap { handle in defer { try? handle.close() }; return try? handle.read(upToCount: 65_536) } ?? Data()
-            return String(decoding: text, as: UTF8.self).split(separator: "\n").prefix(32).map(String.init).filter { $0.hasPrefix("/") }
-        }
+        let path = root.appendingPathComponent("notify").path
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // a FIFO there is not waited on
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var info = stat(), bytes = [UInt8](repeating: 0, count: 65_536)
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return [] }
+        let count = read(fd, &bytes, bytes.count)
+        guard count > 0 else { return [] }
+        return bytes[0..<count].split(separator: UInt8(ascii: "\n")).prefix(Self.notifiedAtMost)
+            .map { String(decoding: $0, as: UTF8.self) }.filter { $0.hasPrefix("/") }
     }
+
+    /// How many other daemons a push wakes: each is asked in turn, and a push waits for the hook.
+    public static let notifiedAtMost = 8
 
     /// Adds `paths` to `alsoNotified` (absolute paths without a line break; others are refused).
     public func notifyAlso(_ paths: [String]) throws {
-        for path in paths where !path.hasPrefix("/") || path.contains("\n") {
-            throw EngineError("--notify \(path): give the absolute path of the daemon's repository, on one line")
+        for path in paths where !path.hasPrefix("/") || path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw EngineError("--notify \(path): give the absolute path of the daemon's repository, without control characters")
         }
-        let all = alsoNotified + paths.filter { !alsoNotified.contains($0) }
-        guard all.count <= 32 else { throw EngineError("--notify: at most 32 repositories") }
+        let known = alsoNotified
+        var all = known
+        for path in paths where !all.contains(path) { all.append(path) }
+        guard all.count <= Self.notifiedAtMost else { throw EngineError("--notify: at most \(Self.notifiedAtMost) repositories") }
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         try Data(all.map { $0 + "\n" }.joined().utf8).write(to: root.appendingPathComponent("notify"), options: .atomic)
     }
@@ -82,16 +91,26 @@ public struct StateDirectory: Sendable {
     /// newest `keptLogs`; returns how many it deleted.
     @discardableResult
     public func pruneLogs(_ name: EnvironmentName) -> Int {
-        let folder = logs(name), registered = Set(registry(name).load().map { "\($0.id).log" })
-        let files = ((try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: [.contentModificationDateKey])) ?? [])
-            .filter { $0.pathExtension == "log" && !registered.contains($0.lastPathComponent) }
-        let newestFirst = files.map { ($0, (try? $0.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast) }
-            .sorted { $0.1 > $1.1 }
+        let registry = registry(name), instances = registry.load()
+        // A registry that does not read says nothing of what runs: nothing is deleted then.
+        let size = (try? FileManager.default.attributesOfItem(atPath: registry.file.path)[.size] as? NSNumber)?.intValue ?? 0
+        guard !instances.isEmpty || size <= 2 else { return 0 }
+        let registered = Set(instances.map { "\($0.id).log" }), recent = Date().addingTimeInterval(-3600)
+        let keys: Set<URLResourceKey> = [.contentModificationDateKey, .isRegularFileKey]
+        let files = ((try? FileManager.default.contentsOfDirectory(at: logs(name), includingPropertiesForKeys: Array(keys))) ?? []).compactMap { file -> (URL, Date)? in
+            guard file.pathExtension == "log", !registered.contains(file.lastPathComponent),
+                  let values = try? file.resourceValues(forKeys: keys), values.isRegularFile == true else { return nil }
+            return (file, values.contentModificationDate ?? .distantPast)
+        }
         var deleted = 0
-        for (file, _) in newestFirst.dropFirst(Self.keptLogs) where (try? FileManager.default.removeItem(at: file)) != nil { deleted += 1 }
+        // The newest, and whatever was written in the last hour (a run that started many), stay.
+        for (file, modified) in files.sorted(by: { $0.1 > $1.1 }).dropFirst(Self.keptLogs) where modified < recent {
+            if (try? FileManager.default.removeItem(at: file)) != nil { deleted += 1 }
+        }
         return deleted
     }
 
+    /// Environments that have state here (instances or a balancer), whether or not a manifest names them.
     public func knownEnvironments() -> [EnvironmentName] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("envs").path)) ?? []
         return names.compactMap { EnvironmentName($0) }.sorted()

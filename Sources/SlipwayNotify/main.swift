@@ -23,15 +23,17 @@ func stateDirectory(of repo: String) -> String {
 
 /// The other repositories whose daemons a push here wakes (`slipway hooks install --server
 /// --notify PATH`: a daemon in remote mode keeps its own clone): absolute paths, one per line,
-/// at most 32 from the first 64 KiB.
+/// at most 8 from the first 64 KiB of a regular file.
 func alsoNotified(_ state: String) -> [String] {
     let fd = open(state + "/notify", O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { return [] }
     defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return [] }
     var bytes = [UInt8](repeating: 0, count: 65_536)
     let count = read(fd, &bytes, bytes.count)
     guard count > 0 else { return [] }
-    return bytes[0..<count].split(separator: UInt8(ascii: "\n")).prefix(32)
+    return bytes[0..<count].split(separator: UInt8(ascii: "\n")).prefix(8)
         .map { String(decoding: $0, as: UTF8.self) }.filter { $0.hasPrefix("/") }
 }
 
@@ -48,12 +50,18 @@ func notify(_ path: String) -> Bool {
         return true
     }
     guard fits else { return false }
+    // A daemon that does not take the connection at once (its backlog full) is not waited for,
+    // and one that takes it has 2 s to answer: a push waits for this hook.
+    let flags = fcntl(fd, F_GETFL)
+    _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
     guard connected == 0 else { return false }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    _ = fcntl(fd, F_SETFL, flags)
+    var timeout = timeval(tv_sec: 2, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     let command = Array("notify\n".utf8)
     guard write(fd, command, command.count) == command.count else { return false }
     var reply = [UInt8](repeating: 0, count: 256)

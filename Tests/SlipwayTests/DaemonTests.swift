@@ -149,8 +149,10 @@ struct DaemonTests {
                 #expect(try await eventually { try records(ops) == 2 }, "\(daemon.output)")
                 #expect(fetch(web)?.body == "web 2.0.0\n")
 
+                // A pass that tries the held ones again (every 10 s at first; a busy machine may get there) plans everything.
                 let passes = daemon.output.split(separator: "\n").filter { $0.contains("reconcile") && $0.contains("commit=\(release.prefix(7))") }
-                #expect(!passes.isEmpty && passes.allSatisfy { $0.contains("environments=1") }, "the release's pass plans web alone: \(passes)")
+                #expect(!passes.isEmpty && passes.filter { !$0.contains("held retry") }.allSatisfy { $0.contains("environments=1") },
+                        "the release's pass plans web alone: \(passes)")
                 #expect(daemon.output.components(separatedBy: "held: this machine lacks").count == 21, "each held environment is said once")
                 let status = try ops.slipway(["status"])
                 #expect(held.allSatisfy { status.stdout.contains("\($0): held by the daemon") }, "\(status.output)")

@@ -13,7 +13,7 @@ struct LogPruningTests {
         defer { try? FileManager.default.removeItem(at: root) }
         let state = StateDirectory(root: root), name: EnvironmentName = "web"
         try FileManager.default.createDirectory(at: state.logs(name), withIntermediateDirectories: true)
-        let start = Date().addingTimeInterval(-1000)
+        let start = Date().addingTimeInterval(-10_000)  // older than an hour: a recent log stays whatever its rank
         for index in 0..<40 {  // instance 0 is the oldest
             let file = state.logs(name).appendingPathComponent("i\(index).log")
             try Data("line \(index)\n".utf8).write(to: file)
@@ -28,5 +28,12 @@ struct LogPruningTests {
         let left = Set(try FileManager.default.contentsOfDirectory(atPath: state.logs(name).path))
         #expect(left == Set(["i0.log", "i1.log", "notes.txt"] + (24..<40).map { "i\($0).log" }), "\(left.sorted())")
         #expect(state.pruneLogs(name) == 0, "nothing more to prune")
+
+        // A registry that does not read: nothing is deleted, the instances may be running.
+        let file = state.logs(name).appendingPathComponent("old.log")
+        try Data("old\n".utf8).write(to: file)
+        try FileManager.default.setAttributes([.modificationDate: start], ofItemAtPath: file.path)
+        try Data("{ garbled".utf8).write(to: state.registry(name).file)
+        #expect(state.pruneLogs(name) == 0 && FileManager.default.fileExists(atPath: file.path))
     }
 }

@@ -26,12 +26,19 @@ extension Slipway {
 
             func validate() throws {
                 if !notify.isEmpty && !server { throw ValidationError("--notify is for the server's hooks: pass --server too") }
+                // The hook reads the list from the repository's own state directory, the default one.
+                if !notify.isEmpty && global.stateDir != nil { throw ValidationError("--notify works with the repository's default state directory only") }
             }
 
             func run() async throws {
                 let repository = try await global.openRepository()
                 guard let binary = GlobalOptions.ownDirectory?.appendingPathComponent("slipway").path else {
                     throw ValidationError("cannot tell where the slipway binary is")
+                }
+                if !notify.isEmpty {  // before the hooks: a list it refuses leaves them as they were
+                    let absolute = notify.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+                    try global.stateDirectory(for: repository).notifyAlso(absolute)
+                    print("a push here also wakes the daemon of \(absolute.joined(separator: ", "))")
                 }
                 let names = server ? ["pre-receive", "post-receive"] : ["pre-commit", "post-merge"]
                 let folder = repository.git.gitDirectory.appendingPathComponent("hooks")
@@ -45,11 +52,6 @@ extension Slipway {
                     try Data(text.utf8).write(to: target, options: .atomic)
                     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target.path)
                     print("installed \(target.path)")
-                }
-                if !notify.isEmpty {
-                    let absolute = notify.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-                    try global.stateDirectory(for: repository).notifyAlso(absolute)
-                    print("a push here also wakes the daemon of \(absolute.joined(separator: ", "))")
                 }
                 // The server's root is what it holds now, never what a later push brings.
                 if server, let head = try await repository.git.resolve(ref: "HEAD"),
