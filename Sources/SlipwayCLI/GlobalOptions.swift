@@ -42,7 +42,13 @@ struct GlobalOptions: ParsableArguments {
     /// working tree's top.
     var stateDirectoryByPath: StateDirectory? {
         if let stateDir { return StateDirectory(root: URL(fileURLWithPath: stateDir)) }
-        let root = URL(fileURLWithPath: repo)
+        return Self.defaultStateDirectory(ofRepositoryAt: repo)
+    }
+
+    /// The default state directory of the repository at `path` (a git directory or a working
+    /// tree's top), found from the paths alone; nil when `path` is neither.
+    static func defaultStateDirectory(ofRepositoryAt path: String) -> StateDirectory? {
+        let root = URL(fileURLWithPath: path)
         let fileManager = FileManager.default
         for gitDirectory in [root, root.appendingPathComponent(".git")]
         where fileManager.fileExists(atPath: gitDirectory.appendingPathComponent("HEAD").path)

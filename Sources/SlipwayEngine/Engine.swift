@@ -159,7 +159,7 @@ public struct Engine: Sendable {
         Journal.clear(configuration.state.journal(name))
         configuration.telemetry.ended(record)
         outcome.announce?.outcome(record, refused: outcome.refused)
-        configuration.state.pruneLogs(name)  // the run's own instances are registered or among the newest
+        configuration.state.pruneLogs(name)  // the run's own instances are registered, or their logs written within the hour
         return commit
     }
 

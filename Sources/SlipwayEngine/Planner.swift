@@ -174,7 +174,7 @@ public struct Planner: Sendable {
             entries.merge(learnt) { _, new in new }
             cache.save(PlanCache.Contents(outline: outline, entries: entries), scope: scope)
         }
-        let (removals, refusedRemovals) = await removals(only, in: outline, at: tip, ledger: ledger, open: inputs.open)
+        let (removals, refusedRemovals) = await removals(only, in: outline, known: known, at: tip, ledger: ledger, open: inputs.open)
         let promoting = (removals + judged.map(\.0)).map { plan -> EnvironmentPlan in  // removals first: they may free an address a new environment takes
             guard plan.needsRun(), let upstream = outline.upstream(of: plan.environment),
                   let version = outline.environment(upstream)?.version, version != plan.desiredVersion else { return plan }
@@ -237,9 +237,7 @@ public struct Planner: Sendable {
         }
         return held.map { plan in
             guard plan.needsRun(), let downstream = lanes[plan.environment] else { return plan }
-            return EnvironmentPlan(environment: plan.environment, action: .held, service: plan.service, desiredVersion: plan.desiredVersion,
-                                   deployedVersion: plan.deployedVersion, changes: plan.changes,
-                                   reason: "\(downstream) in its lane is held on this machine; nothing in the lane changes until it is not")
+            return plan.with(.held, reason: "\(downstream) in its lane is held on this machine; nothing in the lane changes until it is not")
         }
     }
 
@@ -255,9 +253,7 @@ public struct Planner: Sendable {
                 (known[link] ?? []).map { link == plan.environment ? $0 : "\(link): \($0)" }
             }
             guard !problems.isEmpty else { return plan }
-            return EnvironmentPlan(environment: plan.environment, action: .held, service: plan.service, desiredVersion: plan.desiredVersion,
-                                   deployedVersion: plan.deployedVersion, changes: plan.changes,
-                                   reason: problems.joined(separator: "; ") + "; deployed once this machine has it, nothing is recorded meanwhile")
+            return plan.with(.held, reason: problems.joined(separator: "; ") + "; deployed once this machine has it, nothing is recorded meanwhile")
         }
     }
 
@@ -265,9 +261,11 @@ public struct Planner: Sendable {
     /// deletion counts under `Trust/` (or nothing is checked), otherwise a line saying why they
     /// keep running: refused, or not judged (yet: `slipway plan` before the next pass; or at
     /// all: `Trust/` is gone, and then nothing is removed).
-    func removals(_ only: [EnvironmentName], in outline: PlanCache.Outline, at tip: ObjectID, ledger: TrustLedger?, open: Bool) async -> ([EnvironmentPlan], [String]) {
+    /// (`known`: the environments the state directory has a folder for.)
+    func removals(_ only: [EnvironmentName], in outline: PlanCache.Outline, known: Set<EnvironmentName>, at tip: ObjectID, ledger: TrustLedger?,
+                  open: Bool) async -> ([EnvironmentPlan], [String]) {
         var plans: [EnvironmentPlan] = [], refused: [String] = []
-        for name in state.knownEnvironments() where (only.isEmpty || only.contains(name)) && !outline.hasFile(name.manifestPath) {
+        for name in known.sorted() where (only.isEmpty || only.contains(name)) && !outline.hasFile(name.manifestPath) {
             guard let status = state.savedStatus(name), let version = status.version else { continue }
             let path = name.manifestPath
             // A verdict counts for the deletion it judged; another one (the file put back, deleted again) is judged anew.
@@ -291,8 +289,7 @@ public struct Planner: Sendable {
     func select(_ only: [EnvironmentName], in outline: PlanCache.Outline) throws -> [EnvironmentName] {
         let all = outline.ordered
         guard !only.isEmpty else { return all }
-        let present = Set(all)
-        for name in only where !present.contains(name) && !outline.broken.contains(name) && state.savedStatus(name)?.version == nil {
+        for name in only where !outline.contains(name) && !outline.broken.contains(name) && state.savedStatus(name)?.version == nil {
             let known = all.map(\.rawValue) + outline.broken.map(\.rawValue)
             let hint = Spelling.hint(for: name.rawValue, among: known)
             throw EngineError("no environment \"\(name)\": there is no \(name.manifestPath)\(hint)")
@@ -342,9 +339,7 @@ public struct Planner: Sendable {
         // A fleet is asked for its hosts that run the version (a host left out as unreachable is not repaired here).
         let expected = replicas * max(1, Set(instances.map(\.host)).count)
         guard instances.count < expected else { return plan }
-        return EnvironmentPlan(environment: plan.environment, action: .repair, service: plan.service, desiredVersion: plan.desiredVersion,
-                               deployedVersion: plan.deployedVersion, changes: [],
-                               reason: "\(instances.count) of \(expected) instances of \(plan.desiredVersion) are running")
+        return plan.with(.repair, reason: "\(instances.count) of \(expected) instances of \(plan.desiredVersion) are running")  // a live verdict has no changes
     }
 
     /// Whether a commit newer than the failed run's brought the failed manifest (exactly) again:
@@ -379,6 +374,14 @@ public struct Planner: Sendable {
             let from = before[path] ?? "—", to = after[path] ?? "—"
             return from == to ? nil : FieldChange(field: path, from: from, to: to)
         }
+    }
+}
+
+extension EnvironmentPlan {
+    /// This plan with another action and reason (a hold, a repair), what the plan said otherwise kept.
+    func with(_ action: Action, reason: String) -> EnvironmentPlan {
+        EnvironmentPlan(environment: environment, action: action, service: service, desiredVersion: desiredVersion,
+                        deployedVersion: deployedVersion, changes: changes, reason: reason)
     }
 }
 

@@ -74,8 +74,7 @@ public struct StateDirectory: Sendable {
         for path in paths where !path.hasPrefix("/") || path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw EngineError("--notify \(path): give the absolute path of the daemon's repository, without control characters")
         }
-        let known = alsoNotified
-        var all = known
+        var all = alsoNotified
         for path in paths where !all.contains(path) { all.append(path) }
         guard all.count <= Self.notifiedAtMost else { throw EngineError("--notify: at most \(Self.notifiedAtMost) repositories") }
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)

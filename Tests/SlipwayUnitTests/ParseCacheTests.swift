@@ -138,7 +138,9 @@ struct ParseCacheTests {
             { try FileManager.default.removeItem(at: status.appendingPathComponent("env-5.md"))
               try FileManager.default.createDirectory(at: status.appendingPathComponent("env-5.md"), withIntermediateDirectories: true)
               try "a folder now\n".write(to: status.appendingPathComponent("env-5.md/x"), atomically: true, encoding: .utf8) },
-            { for index in 0..<30 { try? "status \(index), round two\n".write(to: status.appendingPathComponent("env-\(index).md"), atomically: true, encoding: .utf8) } },
+            { for index in 0..<30 where index != 5 {  // env-5.md is a folder now
+                  try "status \(index), round two\n".write(to: status.appendingPathComponent("env-\(index).md"), atomically: true, encoding: .utf8)
+              } },
             { try FileManager.default.removeItem(at: status) },
             { try FileManager.default.createDirectory(at: status, withIntermediateDirectories: true)
               try "back\n".write(to: status.appendingPathComponent("env-1.md"), atomically: true, encoding: .utf8) },

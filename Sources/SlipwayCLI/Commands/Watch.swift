@@ -79,9 +79,8 @@ extension Slipway {
             let state = if let found = global.stateDirectoryByPath { found } else { global.stateDirectory(for: try await global.openRepository()) }
             print(ControlServer.send("notify", to: Daemon.controlSocket(state)) != nil ? "notified" : "no daemon is watching \(state.root.deletingLastPathComponent().path)")
             for other in state.alsoNotified {
-                let gitDirectory = FileManager.default.fileExists(atPath: other + "/HEAD") && FileManager.default.fileExists(atPath: other + "/objects")
-                let theirs = StateDirectory(root: URL(fileURLWithPath: gitDirectory ? other : other + "/.git").appendingPathComponent("slipway"))
-                print(ControlServer.send("notify", to: Daemon.controlSocket(theirs)) != nil ? "notified \(other)" : "no daemon is watching \(other)")
+                let theirs = GlobalOptions.defaultStateDirectory(ofRepositoryAt: other)
+                print(theirs.flatMap { ControlServer.send("notify", to: Daemon.controlSocket($0)) } != nil ? "notified \(other)" : "no daemon is watching \(other)")
             }
         }
     }
