@@ -63,8 +63,10 @@ struct ResourceAnalysisTests {
 
     @Test("a version that burns CPU per request is rolled back by cpuIncrease")
     func cpuBurn() async throws {
+        // 3 ms of CPU per request also slows responses; on a busy machine queueing made the
+        // latency rule fire first (a CI run), so latency is allowed to grow a hundredfold here.
         try await OpsRepoFixture.with { ops in
-            let (result, record, _) = try deploy(ops, arguments: ["--burn-ms-per-request", "3"], rollback: "  cpuIncrease: 100%\n", warmup: "0s",
+            let (result, record, _) = try deploy(ops, arguments: ["--burn-ms-per-request", "3"], rollback: "  cpuIncrease: 100%\n  latencyIncrease: 10000%\n", warmup: "0s",
                                                  load: { LoadClient(port: $0) })
             #expect(result.status == 1, "\(result.output)")
             #expect(record.rollback?.trigger == .cpu, "\(record.rollback?.reason ?? "")")
