@@ -121,12 +121,21 @@ public struct Engine: Sendable {
         }
         try await finishPreviousRun(name)
         let trust = if let trust = desired.trust { trust } else { try await self.desired(at: tip).trust }
+        let status = try await repository.deployedStatus(of: name, at: tip, state: configuration.state)
+        // Judged again now that the lane is free: the plan was made from what ran then, and a run
+        // of the lane that ended since (the daemon's, another environment's promotion into this
+        // one) may have deployed it already. What already runs healthy is not deployed again.
+        let current = await planner.judgeAgain(environment, manifest: manifest, blob: blob, status: status, tip: tip, open: trust?.open ?? true)
+        guard current.needsRun(retryFailed: retryFailed) else {
+            configuration.logger.info("nothing to do: deployed since it was planned", metadata: ["env": "\(name)", "version": "\(manifest.version)"])
+            return ApplyOutcome(plan: current, record: nil, commit: nil)
+        }
         // Under Trust/, the commit that made the manifest count (not whichever side of a merge history lists first).
         let triggerID = if let commit = trust?.commits[name.manifestPath] { commit }
             else { try await repository.git.introducingCommit(of: name.manifestPath, blob: blob, from: tip) }
         var run = PipelineRun(
             environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(triggerID),
-            status: try await repository.deployedStatus(of: name, at: tip, state: configuration.state), changes: environment.changes,
+            status: status, changes: current.changes,
             repository: repository, engine: configuration, stop: stop, signature: trust?.verdict(name.manifestPath) ?? .refused("not judged under Trust/"))
         run.returning = await run.isReturn()
         let outcome = await run.run()

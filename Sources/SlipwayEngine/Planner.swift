@@ -329,6 +329,16 @@ public struct Planner: Sendable {
         return result(.none, [], live: true, lasting: lasting)
     }
 
+    /// `planned` judged again from `status`, what is deployed now (see `Engine.deploy`); it
+    /// keeps what the plan said of its upstream.
+    func judgeAgain(_ planned: EnvironmentPlan, manifest: Manifest, blob: ObjectID, status: EnvironmentStatus?, tip: ObjectID, open: Bool) async -> EnvironmentPlan {
+        let name = planned.environment
+        let (verdict, _) = await judge(name, manifest: manifest, blob: blob, status: status, tip: tip, ledger: open ? nil : TrustLedger.load(state))
+        var current = settle(verdict, replicas: manifest.run.replicas, known: [name])
+        current.promotesInto = planned.promotesInto
+        return current
+    }
+
     /// A verdict with what runs here: up to date, or `repair` when instances of the version are
     /// missing (`known`: the environments the state directory has a folder for).
     func settle(_ verdict: PlanCache.Verdict, replicas: Int, known: Set<EnvironmentName>) -> EnvironmentPlan {

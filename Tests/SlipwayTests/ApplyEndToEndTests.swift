@@ -263,6 +263,32 @@ struct ApplyEndToEndTests {
         }
     }
 
+    @Test("a plan made before another run deployed its environment starts nothing: the lane is judged again when it is free")
+    func stalePlanDeploysNothing() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
+            #expect(try ops.slipway(["apply"]).status == 0)
+            try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port))
+            let repository = try await OpsRepository.open(path: ops.repo.path)
+            let engine = Engine(repository: repository, configuration: EngineConfiguration(
+                state: StateDirectory(root: ops.stateDirectory), environment: [:], resolver: .standard(extra: [Command.productsDirectory]), logger: .init(label: "test")))
+            let tip = try await repository.tip()
+            let stale = try #require(try await engine.planner.plan(at: tip).environments.first)
+            #expect(stale.action == .update)
+            // Another run deploys 2.0.0 meanwhile (as a daemon's lane does before a plan made earlier is scheduled).
+            let applied = try ops.slipway(["apply"])
+            #expect(applied.status == 0, "\(applied.output)")
+            let serving = ops.instances("production").map(\.process.pid)
+
+            let outcome = try await engine.deploy(stale, desired: try await engine.desired(at: tip), at: tip)
+            #expect(outcome.record == nil && outcome.plan.action == .none, "\(outcome)")
+            #expect(try ops.git(["log", "--format=%H", "--grep", "Slipway-Result:"]).split(separator: "\n").count == 2)
+            #expect(ops.instances("production").map(\.process.pid) == serving, "the healthy 2.0.0 instances were not replaced")
+            #expect(fetch(port)?.body == "web 2.0.0\n")
+        }
+    }
+
     @Test("a failing gate tried four times in a row: four records in four files, four ids")
     func retriedFailureKeepsEveryRecord() async throws {
         try await OpsRepoFixture.with { ops in

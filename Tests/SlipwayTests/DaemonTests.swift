@@ -106,6 +106,36 @@ struct DaemonTests {
         }
     }
 
+    @Test("five environments bumped three times: one run and one record per change, none deploys a version that already serves")
+    func oneRunPerChange() async throws {
+        struct Row: Decodable { let deployment: String, environment: String, version: String, previousVersion: String, result: String }
+        try await OpsRepoFixture.with { ops in
+            let names = (1...5).map { "env-\($0)" }
+            let ports = try names.map { _ in try Ports.free() }
+            try await DaemonProcess.with(ops) { daemon in
+                for (round, version) in ["1.0.0", "2.0.0", "3.0.0", "4.0.0"].enumerated() {
+                    for (name, port) in zip(names, ports) {
+                        let url = try ops.workTree.appendingPathComponent("Environments/\(name).yaml", isDirectory: false).creatingParent()
+                        try Data(testManifest(version: version, replicas: 1, listen: port).utf8).write(to: url)
+                    }
+                    try ops.git(["add", "Environments"])
+                    try ops.git(["commit", "--quiet", "-m", "Release \(version) everywhere"])
+                    // Five lanes finish one by one, each end and each record commit a pass of its own: the races of the issue.
+                    #expect(try await eventually(within: 60) { try records(ops) >= 5 * (round + 1) && names.allSatisfy { ops.instances($0).map(\.version) == [version] } },
+                            "\(daemon.output)")
+                }
+                let serving = Set(names.flatMap { ops.instances($0).map(\.process.pid) })
+                try await Task.sleep(for: .seconds(2))  // a negative check: ten poll intervals in which nothing may start
+                #expect(try records(ops) == 20, "\(daemon.output)")
+                #expect(Set(names.flatMap { ops.instances($0).map(\.process.pid) }) == serving, "no healthy instance replaced")
+                let rows = try JSONDecoder().decode([Row].self, from: Data(try ops.slipway(["history", "--json"]).stdout.utf8))
+                #expect(rows.count == 20 && rows.allSatisfy { $0.result == "succeeded" && $0.version != $0.previousVersion }, "\(rows)")
+                #expect(Set(rows.map { "\($0.environment) \($0.version)" }).count == 20, "each environment deployed each version once: \(rows)")
+                #expect(Set(rows.map(\.deployment)).count == 20, "ids unique across environments")
+            }
+        }
+    }
+
     @Test("environments are independent: one deploys while another's run is in progress")
     func independentEnvironments() async throws {
         try await OpsRepoFixture.with { ops in
