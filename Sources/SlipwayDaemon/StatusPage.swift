@@ -57,7 +57,7 @@ enum StatusPage {
             const row = element("tr");
             row.dataset.environment = env.environment;
             row.append(element("td", env.environment));
-            const running = element("td", env.version ? `${env.service} ${env.version}` : "nothing running");
+            const running = element("td", env.version ? `${env.service} ${env.version}` : env.instances.length ? "no release has succeeded yet" : "nothing running");
             if (env.desiredVersion && env.desiredVersion !== env.version) running.append(element("div", `desired ${env.desiredVersion}`));
             if (env.failed) running.append(element("div", env.failed, "failed"));
             if (env.suspended) running.append(element("div", `suspended: ${env.suspended}`));

@@ -190,7 +190,13 @@ extension DeploymentContext {
         do {
             // Blue-green left the baseline running at 0%; rolling and canary have stopped it, or
             // (a failed batch) already started it again: what runs now counts, not the baseline.
-            var previous = await target.running(((try? await target.instances()) ?? baseline + warm).filter { $0.manifest == self.previous?.manifestBlob })
+            // Where nothing ran before, what served when this run began (the set of a run stopped
+            // early, left serving) is what it goes back to: never two sets side by side.
+            let live = (try? await target.instances()) ?? baseline + warm
+            let standIns = Set(baseline.map(\.id))
+            var previous = await target.running(live.filter { instance in
+                if let launcher = self.previous { instance.manifest == launcher.manifestBlob } else { standIns.contains(instance.id) }
+            })
             var unreached = ""
             if let launcher = self.previous {
                 let restarted = await startEach(on: missing(launcher, besides: previous), with: launcher, weight: 0)

@@ -136,6 +136,42 @@ struct DaemonTests {
         }
     }
 
+    @Test("a burst of ten commits a second apart to a new canary environment: the tip alone serves, and the registry and HAProxy hold only its set")
+    func burstOnNewCanary() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            let canary = "canary: { steps: [50, 100], stepDuration: 2s, analysisInterval: 1s }"
+            let load = LoadClient(port: port, seconds: 120)
+            defer { load.stop() }
+            try await DaemonProcess.with(ops) { daemon in
+                var saidLeftServing = false
+                for version in (1...10).map({ "\($0).0.0" }) {
+                    try ops.commit("Environments/production.yaml", testManifest(version: version, replicas: 2, listen: port, strategy: canary),
+                                   message: "Release \(version)")
+                    try await Task.sleep(for: .seconds(1))  // pacing: a person's commits, not synchronisation
+                    // Between a stopped run and the next, no release has succeeded, yet a set serves: status says which, not "nothing running".
+                    saidLeftServing = try saidLeftServing || ops.slipway(["status", "production"]).stdout.contains("no release has succeeded yet; ")
+                }
+                #expect(saidLeftServing, "status named the set left serving at least once during the burst")
+                #expect(try await eventually(within: 60) { try ops.slipway(["status", "production"]).stdout.contains("production: web 10.0.0 since") },
+                        "\(daemon.output)")
+                #expect(ops.instances("production").map(\.version) == ["10.0.0", "10.0.0"], "\(ops.instances("production"))")
+                // Every live instance process of the environment is the tip's: none of the superseded runs' sets was left behind.
+                #expect(ops.liveVersions("production") == ["10.0.0", "10.0.0"])
+                for _ in 1...20 { #expect(fetch(port)?.body == "web 10.0.0\n") }
+                // After every run, superseded ones included, one version's set served.
+                let records = try ops.git(["log", "--format=%H", "--grep", "Slipway-Result:"]).split(separator: "\n").map { commit in
+                    let path = try ops.git(["show", "--name-only", "--format=", String(commit), "--", "Deployments"]).trimmingCharacters(in: .whitespacesAndNewlines)
+                    return try RecordTemplates.parseRecord(try ops.git(["show", "\(commit):\(path)"]))
+                }
+                #expect(records.first?.result == .succeeded && records.first?.version == "10.0.0")
+                for record in records {
+                    #expect(Set(record.instances.map(\.version)).count <= 1, "\(record.deployment) \(record.result) \(record.version): \(record.instances) — \(record.rollback?.afterwards ?? "")")
+                }
+            }
+        }
+    }
+
     @Test("environments are independent: one deploys while another's run is in progress")
     func independentEnvironments() async throws {
         try await OpsRepoFixture.with { ops in

@@ -119,7 +119,10 @@ extension Slipway {
                     print("\(row.environment): never deployed")
                     continue
                 }
-                let running = status.version.map { "\(status.service) \($0) since \(status.since ?? "?"), \(row.instancesRunning)/\(status.instances.count) instances running" } ?? "nothing running"
+                // No version deployed, yet a run stopped early (where nothing ran before) may have left its set serving.
+                let leftServing = status.instances.isEmpty ? "nothing running"
+                    : "no release has succeeded yet; \(Set(status.instances.map(\.version)).sorted().joined(separator: ", ")) serves, left by the last run (\(row.instancesRunning)/\(status.instances.count) instances running)"
+                let running = status.version.map { "\(status.service) \($0) since \(status.since ?? "?"), \(row.instancesRunning)/\(status.instances.count) instances running" } ?? leftServing
                 print("\(row.environment): \(running); last deployment \(status.lastDeployment) \(status.lastResult.rawValue)")
                 if let name = EnvironmentName(text: row.environment) { Self.notes(status, of: name, desired: desired).forEach { print("    \($0)") } }
                 for instance in row.instances {

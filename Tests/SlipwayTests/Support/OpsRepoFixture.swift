@@ -85,6 +85,20 @@ struct OpsRepoFixture {
         InstanceRegistry(file: stateDirectory.appendingPathComponent("envs/\(env)/instances.json")).load()
     }
 
+    /// Versions of the instance processes alive for `env` on this machine, registered or not
+    /// (read from each process's environment: SLIPWAY_STATE, SLIPWAY_ENV, SLIPWAY_VERSION).
+    func liveVersions(_ env: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> String? in
+            guard Int32(entry) != nil, let raw = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/environ")) else { return nil }
+            let variables = Dictionary(raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.map { line -> (String, String) in
+                let parts = line.split(separator: "=", maxSplits: 1)
+                return (String(parts.first ?? ""), parts.count > 1 ? String(parts[1]) : "")
+            }, uniquingKeysWith: { first, _ in first })
+            guard variables["SLIPWAY_STATE"] == stateDirectory.path, variables["SLIPWAY_ENV"] == env else { return nil }
+            return variables["SLIPWAY_VERSION"]
+        }.sorted()
+    }
+
     /// Stops everything Slipway started for this repo, then removes the temp dir: a daemon a
     /// failed test left running first (it holds the lock `down` needs).
     func tearDown() {
