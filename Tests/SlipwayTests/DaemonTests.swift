@@ -144,15 +144,11 @@ struct DaemonTests {
             let load = LoadClient(port: port, seconds: 120)
             defer { load.stop() }
             try await DaemonProcess.with(ops) { daemon in
-                var saidLeftServing = false
                 for version in (1...10).map({ "\($0).0.0" }) {
                     try ops.commit("Environments/production.yaml", testManifest(version: version, replicas: 2, listen: port, strategy: canary),
                                    message: "Release \(version)")
                     try await Task.sleep(for: .seconds(1))  // pacing: a person's commits, not synchronisation
-                    // Between a stopped run and the next, no release has succeeded, yet a set serves: status says which, not "nothing running".
-                    saidLeftServing = try saidLeftServing || ops.slipway(["status", "production"]).stdout.contains("no release has succeeded yet; ")
                 }
-                #expect(saidLeftServing, "status named the set left serving at least once during the burst")
                 #expect(try await eventually(within: 60) { try ops.slipway(["status", "production"]).stdout.contains("production: web 10.0.0 since") },
                         "\(daemon.output)")
                 #expect(ops.instances("production").map(\.version) == ["10.0.0", "10.0.0"], "\(ops.instances("production"))")

@@ -53,6 +53,20 @@ struct PipelineTests {
         }
     }
 
+    @Test("a first deployment whose post-deploy hook fails keeps its set serving, and status says so instead of 'nothing running'")
+    func firstDeploymentLeftServing() async throws {
+        try await OpsRepoFixture.with { ops in
+            let port = try Ports.free()
+            try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port) + "hooks: { postDeploy: [\"/bin/false\"] }\n")
+            let result = try ops.slipway(["apply"])
+            #expect(result.status == 1, "\(result.output)")
+            #expect(try ops.lastRecord().rollback?.afterwards.hasPrefix("nothing to roll back to") == true)
+            #expect(fetch(port)?.body == "web 1.0.0\n")
+            let status = try ops.slipway(["status", "production"]).stdout
+            #expect(status.contains("production: no release has succeeded yet; 1.0.0 serves, left by the last run (2/2 instances running)"), "\(status)")
+        }
+    }
+
     @Test("a post-deploy failure rolls back to the previous version and runs restore with the backup's name")
     func postDeployRollbackAndRestore() async throws {
         try await OpsRepoFixture.with { ops in

@@ -93,7 +93,9 @@ extension Slipway {
             for name in names {
                 do {
                     let status = try await repository.deployedStatus(of: name, at: tip, state: state)
-                    let running = (registered[name] ?? []).filter { $0.version == status?.version && $0.isRunning }.count
+                    // Of the deployed version; with none deployed, of what a run stopped early left serving.
+                    let serving = Set(status.map { status in status.version.map { [$0] } ?? status.instances.map(\.version) } ?? [])
+                    let running = (registered[name] ?? []).filter { serving.contains($0.version) && $0.isRunning }.count
                     let held = desired.environments.manifests[name].flatMap { manifest in machine.map { $0.problems(manifest, in: name) } } ?? []
                     let instances = (registered[name] ?? []).map { InstanceRow(id: $0.id, version: $0.version, host: $0.host, usage: usage[$0.id]) }
                     rows.append(Row(environment: name.rawValue, status: status, instancesRunning: running, held: held, instances: instances))
