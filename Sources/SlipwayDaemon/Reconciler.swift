@@ -23,7 +23,9 @@ public struct Reconciler: Service {
     /// Replica counts of deployed manifests, by blob: a heal check reads no manifest twice.
     private let replicas = ReplicaCounts()
     /// When to plan again while environments are held (a program may be installed meanwhile).
-    private let heldRetry = HeldRetry()
+    private let heldRetry = Backoff(first: .seconds(10), limit: .seconds(300))
+    /// When to plan again while a run's recovery fails (its state directory cannot be written).
+    private let recoveryRetry = Backoff(first: .seconds(1), limit: .seconds(60))
     /// Environments whose stopped front waits for its address (logged once per episode).
     private let heldFronts = HeldFronts()
 
@@ -56,12 +58,13 @@ public struct Reconciler: Service {
                 if let remote {
                     do { try await remote.pull() } catch { logger.warning("fetch failed", metadata: ["error": "\(ErrorText.sentence(error))"]) }
                 }
-                let retryHeld = heldRetry.isDue()
-                if reason == "done" || retryHeld { handled = nil }
+                // A pass that tries held environments or a lane whose run ended without a record again plans all of them, and says why.
+                let retryHeld = heldRetry.isDue(), retryLane = await scheduler.retryDue
+                let retry = retryHeld ? ", held retry" : retryLane ? ", retry" : ""
+                if reason == "done" || !retry.isEmpty || recoveryRetry.isDue() { handled = nil }
                 if let tip = try? await engine.repository.tip(), tip.hex != handled {
                     handled = tip.hex
-                    // A pass that tries held environments again plans all of them, and says why.
-                    for work in await schedule(tip: tip, trigger: retryHeld ? "\(reason), held retry" : reason, scheduler, scope: &scope, full: retryHeld) {
+                    for work in await schedule(tip: tip, trigger: reason + retry, scheduler, scope: &scope, full: !retry.isEmpty) {
                         group.addTask { await run(work, scheduler) }
                     }
                     if await !scheduler.busy { Self.rest() }
@@ -112,7 +115,9 @@ public struct Reconciler: Service {
                 logger.error("invalid manifest: not deployed", metadata: ["diagnostic": "\(diagnostic)"])
             }
             let busy = await scheduler.busy(in: desired.environments)
-            log(try await engine.recoverInterrupted(skipping: busy))
+            let recovered = try await engine.recoverInterrupted(skipping: busy)
+            log(recovered)
+            recoveryRetry.planned(held: recovered.contains { $0.error != nil })  // a record that waits is committed as soon as it can be
             do {
                 if let commit = try await engine.restoreCommittedFiles(skipping: busy) {
                     logger.warning("records put back", metadata: ["commit": "\(commit.short)"])
@@ -137,13 +142,15 @@ public struct Reconciler: Service {
 
     /// One pipeline; when it ends the loop plans again (what waited for the lane goes next).
     private func run(_ work: Scheduler.Work, _ scheduler: Scheduler) async {
+        var recorded = true
         do {
             log([try await engine.deploy(work.plan, desired: work.desired, at: work.tip, stop: work.stop)])
         } catch {
+            recorded = false
             logger.error("deployment failed", metadata: ["env": "\(work.plan.environment)", "error": "\(ErrorText.sentence(error))"])
         }
         inFlight.clear(work.plan.environment)
-        await scheduler.finished(work.lane)
+        await scheduler.finished(work.lane, recorded: recorded)
         triggers.fire("done")
     }
 
@@ -236,16 +243,24 @@ final class ReplicaCounts: Sendable {
     let byBlob = Mutex<[ObjectID: Int]>([:])
 }
 
-/// Plans again while environments are held, backing off from 10 s to 5 minutes.
-final class HeldRetry: Sendable {
-    private let state = Mutex<(due: ContinuousClock.Instant?, backoff: Duration)>((nil, .seconds(10)))
+/// Plans again while something waits (environments held, a recovery that failed), backing
+/// off from `first` to `limit`.
+final class Backoff: Sendable {
+    private let first: Duration, limit: Duration
+    private let state: Mutex<(due: ContinuousClock.Instant?, backoff: Duration)>
 
+    init(first: Duration, limit: Duration) {
+        (self.first, self.limit) = (first, limit)
+        state = Mutex((nil, first))
+    }
+
+    /// After a pass: `held` when something still waits.
     func planned(held: Bool) {
         state.withLock { state in
-            guard held else { return state = (nil, .seconds(10)) }
+            guard held else { return state = (nil, first) }
             if state.due == nil || state.due.map({ $0 <= .now }) == true {
                 state.due = .now + state.backoff
-                state.backoff = min(state.backoff * 2, .seconds(300))
+                state.backoff = min(state.backoff * 2, limit)
             }
         }
     }

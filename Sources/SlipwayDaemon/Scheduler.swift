@@ -48,8 +48,17 @@ actor Scheduler {
     private var finishedRuns = 0
     private var lastFinished: [EnvironmentName: Int] = [:]
 
+    /// Lanes whose last run ended without a record (it could not start, or its state directory
+    /// could not be written): when they may start again, and the wait after the next such end
+    /// (1 s doubling to a minute), so that a fault that lasts is not retried in a loop.
+    private var retryAt: [EnvironmentName: ContinuousClock.Instant] = [:]
+    private var backoff: [EnvironmentName: Duration] = [:]
+
     /// The stamp to give a plan about to be made (see `schedule`).
     var stamp: Int { finishedRuns }
+
+    /// Whether a lane waits for its retry and the time has come (the loop plans again).
+    var retryDue: Bool { retryAt.values.contains { $0 <= .now } }
 
     /// Plans at `tip` and returns the pipelines to start now; stops runs whose desired state
     /// changed. A lane whose run finished after the plan was made (`plannedAt`, its stamp) gets
@@ -62,6 +71,10 @@ actor Scheduler {
             let name = environment.environment
             let lane = desired.environments.root(of: name)
             if (lastFinished[lane] ?? -1) >= plannedAt { continue }
+            if let due = retryAt[lane] {
+                if due > .now { continue }
+                retryAt[lane] = nil
+            }
             if let run = running[lane] {
                 if run.environment == environment.environment, run.manifest != desired.blobs[name] {
                     run.stop.request("superseded by \(tip.short): \(name.manifestPath) changed while \(run.version) was being deployed")
@@ -82,10 +95,18 @@ actor Scheduler {
         names.filter { running[environments.root(of: $0)] == nil }
     }
 
-    func finished(_ lane: EnvironmentName) {
+    /// - Parameter recorded: false when the run ended without a record (see `retryAt`).
+    func finished(_ lane: EnvironmentName, recorded: Bool = true) {
         running[lane] = nil
         lastFinished[lane] = finishedRuns
         finishedRuns += 1
+        if recorded {
+            backoff[lane] = nil
+        } else {
+            let wait = backoff[lane] ?? .seconds(1)
+            retryAt[lane] = .now + wait
+            backoff[lane] = min(wait * 2, .seconds(60))
+        }
     }
 
     var busy: Bool { !running.isEmpty }

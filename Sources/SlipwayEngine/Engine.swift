@@ -23,6 +23,8 @@ public struct EngineConfiguration: Sendable {
     public var notifier: Notifier
     /// Counts runs, windows and deliveries (see `counting(with:)`); nothing by default.
     public private(set) var telemetry = Telemetry()
+    /// Runs stopped because the state directory could not be written, until they are recorded.
+    public let faults = StorageFaults()
 
     public init(state: StateDirectory, environment: [String: String], resolver: ExecutableResolver, logger: Logger,
                 progress: any ProgressReporter = SilentProgress(),
@@ -138,7 +140,16 @@ public struct Engine: Sendable {
             status: status, changes: current.changes,
             repository: repository, engine: configuration, stop: stop, signature: trust?.verdict(name.manifestPath) ?? .refused("not judged under Trust/"))
         run.returning = await run.isReturn()
-        let outcome = await run.run()
+        let outcome: PipelineRun.Outcome
+        do {
+            outcome = try await run.run()
+        } catch {
+            // Like a kill: its journal (when one was written) is finished by recoverInterrupted once writes work again.
+            let started = Journal.load(configuration.state.journal(name)) != nil
+            if started { configuration.faults.note(name, error.fault) }
+            throw EngineError(started ? "stopped: \(error); the run is finished and recorded once the state directory can be written again"
+                                      : "not started: the state directory cannot be written (\(error.fault)); tried again once it can")
+        }
         let commit: ObjectID
         do {
             commit = try await self.commit(outcome, of: name)

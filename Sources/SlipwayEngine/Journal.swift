@@ -94,9 +94,16 @@ final class Journal {
         failpoint?.reached("finished")
     }
 
+    /// The first write of the journal that failed: the run takes no further step (see `StorageFault`).
+    private(set) var fault: StorageFault?
+
     private func save() {
         entry.updated = Date()
-        try? Self.save(entry, to: file)
+        do {
+            try Self.save(entry, to: file)
+        } catch {
+            if fault == nil { fault = StorageFault(error) }
+        }
     }
 
     static func save(_ entry: JournalEntry, to file: URL) throws {

@@ -70,6 +70,7 @@ extension Engine {
             outcome = await run.recover(entry)
         }
         let commit = try await self.commit(outcome, of: name)
+        configuration.faults.clear(name)
         return ApplyOutcome(plan: EnvironmentPlan(record: outcome.record), record: outcome.record, commit: commit)
     }
 }
@@ -131,9 +132,13 @@ extension PipelineRun {
         record.finished = Date()
         record.phases = entry.record.phases + log.phases
         record.rollback = log.rollback ?? entry.record.rollback
-        let healing = entry.record.isHeal
-        record.reason = redactor.redact("Slipway stopped during the \(healing ? "heal" : "run") (\(stoppedAt)); on restart \(afterwards)."
-                                        + (healing ? "" : " The next run deploys the desired state again."))
+        let healing = entry.record.isHeal, run = healing ? "heal" : "run"
+        let stopped = if let fault = engine.faults.fault(of: environment) {
+            "The state directory could not be written during the \(run) (\(fault)), after \(stoppedAt); once it could, \(afterwards)."
+        } else {
+            "Slipway stopped during the \(run) (\(stoppedAt)); on restart \(afterwards)."
+        }
+        record.reason = redactor.redact(stopped + (healing ? "" : " The next run deploys the desired state again."))
         let after = await newStatus(for: &record, target: target, failed: false)
         return Outcome(record: record, status: after)
     }

@@ -93,6 +93,8 @@ final class RunLog {
         let started = ContinuousClock.now
         let phase = current?.phase
         journal(event: .step(phase, name), inProgress: name)
+        // A step its journal does not name is not taken: what it did could not be undone after a crash.
+        if let fault = journal?.fault { throw fault }
         report(current.map { $0.phase.percent(fraction) } ?? 0, name)
         do {
             let detail = try await body()
@@ -100,7 +102,7 @@ final class RunLog {
             journal(event: .done(phase, name))
         } catch {
             steps.append(StepReport(name: name, outcome: .failed, milliseconds: started.elapsedMilliseconds, detail: "\(ErrorText.sentence(error))"))
-            throw error
+            throw StorageFault.from(error) ?? error
         }
     }
 

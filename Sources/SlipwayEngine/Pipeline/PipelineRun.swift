@@ -8,7 +8,7 @@ import SlipwayTraffic
 import SlipwayCore
 
 /// One pipeline run for one environment: pre-flight → staging → production → post-deploy,
-/// ending in a record and a status. Never throws: every failure ends up in the record.
+/// ending in a record and a status.
 struct PipelineRun {
     let environment: EnvironmentName
     let manifest: Manifest
@@ -66,8 +66,9 @@ struct PipelineRun {
                 failpoint: engine.failpoint)
     }
 
-    /// The four phases in order; every failure ends up in the record.
-    func run() async -> Outcome {
+    /// The four phases in order; every failure ends up in the record, but for a state
+    /// directory that cannot be written, which stops the run as a kill would (`StoppedRun`).
+    func run() async throws(StoppedRun) -> Outcome {
         let started = Date(), clock = ContinuousClock.now
         let deployment = deploymentID(startedAt: started)
         let journal = journal(deployment, started: started)
@@ -94,6 +95,8 @@ struct PipelineRun {
             reached.promoted = true
             announce(.promoted, "\(environment): \(manifest.service) \(manifest.version) takes all the traffic")
             try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample, context)
+        } catch let fault as StorageFault {
+            throw StoppedRun(fault: fault, afterwards: await trafficBack(target: target, traffic: traffic))
         } catch {
             var failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
             failed.rollback = await undo(failed, reached, target: target, log: log, deployment: deployment)
@@ -128,6 +131,22 @@ struct PipelineRun {
             redactor: Redactor(secrets: Array(prepared.secrets.values)), log: log, logger: engine.logger)
         context.baselineResources = prepared.baselineResources
         return context
+    }
+
+    /// After a storage fault: the last good version's instances that still run take all the
+    /// traffic back, through HAProxy's runtime API alone; says what serves now.
+    private func trafficBack(target: any Target, traffic: any TrafficProvider) async -> String {
+        guard let version = status?.version, let previous = status?.manifest else { return "nothing ran before: what started keeps its traffic" }
+        let serving = await target.running(((try? await target.instances()) ?? []).filter { $0.manifest == previous })
+        guard !serving.isEmpty else { return "no instance of \(version) runs any more: \(manifest.version) keeps serving" }
+        do {
+            var weights = Dictionary(uniqueKeysWithValues: try await traffic.stats().map { ($0.name, 0) })
+            for instance in serving where weights[instance.id] != nil { weights[instance.id] = 100 }
+            try await traffic.setWeights(weights)
+            return "\(version) takes all the traffic again (\(serving.count) instance(s))"
+        } catch {
+            return "taking the traffic back to \(version) failed: \(ErrorText.sentence(error))"
+        }
     }
 
     /// After a failure: the new version's instances give the traffic back (unless a strategy

@@ -115,7 +115,7 @@ extension PipelineRun {
             environment: upstream, manifest: upstreamManifest, blob: upstreamBlob, trigger: try await repository.git.commitInfo(commit),
             status: upstreamStatus, changes: Planner.changes(from: deployed?.fields ?? [], to: upstreamManifest.fields),
             repository: repository, engine: engine, stop: stop, signature: signature)
-        let outcome = await run.run()
+        let outcome = try await run.run()
         _ = try await upstreamEngine.commit(outcome, of: upstream)
         return outcome.record
     }

@@ -45,9 +45,13 @@ final class LoadClient: @unchecked Sendable {  // counters are guarded by `lock`
         }
     }
 
+    /// Stops the client (once: a second call, such as a `defer` after a test's own, returns at once).
     func stop() -> Summary {
-        lock.withLock { stopped = true }
-        finished.wait()
+        let first = lock.withLock { () -> Bool in
+            defer { stopped = true }
+            return !stopped
+        }
+        if first { finished.wait() }
         return lock.withLock { Summary(succeeded: succeeded, failed: errors.count, errors: errors, versions: versions) }
     }
 }

@@ -85,18 +85,10 @@ struct OpsRepoFixture {
         InstanceRegistry(file: stateDirectory.appendingPathComponent("envs/\(env)/instances.json")).load()
     }
 
-    /// Versions of the instance processes alive for `env` on this machine, registered or not
-    /// (read from each process's environment: SLIPWAY_STATE, SLIPWAY_ENV, SLIPWAY_VERSION).
+    /// Versions of the instance processes alive for `env` on this machine, registered or not.
     func liveVersions(_ env: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> String? in
-            guard Int32(entry) != nil, let raw = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/environ")) else { return nil }
-            let variables = Dictionary(raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.map { line -> (String, String) in
-                let parts = line.split(separator: "=", maxSplits: 1)
-                return (String(parts.first ?? ""), parts.count > 1 ? String(parts[1]) : "")
-            }, uniquingKeysWith: { first, _ in first })
-            guard variables["SLIPWAY_STATE"] == stateDirectory.path, variables["SLIPWAY_ENV"] == env else { return nil }
-            return variables["SLIPWAY_VERSION"]
-        }.sorted()
+        ProcessControl.processes(withEnvironment: ["SLIPWAY_STATE=\(stateDirectory.path)", "SLIPWAY_ENV=\(env)"])
+            .compactMap { $0.environment["SLIPWAY_VERSION"] }.sorted()
     }
 
     /// Stops everything Slipway started for this repo, then removes the temp dir: a daemon a
@@ -130,7 +122,18 @@ struct OpsRepoFixture {
                 }
             }
         }
+        // A test's own filesystems (a small tmpfs as the state directory) go before the files.
+        let mounts = ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").split(separator: "\n")
+            .compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) }.filter { $0.hasPrefix(root.path + "/") }
+        for mount in mounts.sorted().reversed() { _ = try? Command.run(URL(fileURLWithPath: "/usr/bin/umount"), ["--lazy", mount]) }
         try? FileManager.default.removeItem(at: root)
+    }
+
+    /// Puts the state directory on a tmpfs of `megabytes` (tests run as root); `tearDown` unmounts it.
+    func stateOnSmallFilesystem(megabytes: Int) throws {
+        try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
+        let mounted = try Command.run(URL(fileURLWithPath: "/usr/bin/mount"), ["-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0700", "slipway-test", stateDirectory.path])
+        guard mounted.status == 0 else { throw TestFailure("mount tmpfs: \(mounted.output)") }
     }
 }
 

@@ -1,0 +1,55 @@
+import Foundation
+import SlipwayHost
+import Synchronization
+public import SlipwayCore
+
+/// A write to the state directory failed: a full disk, a quota, a filesystem gone read-only or
+/// failing. A run that meets one stops where it is, as a kill would stop it: it writes nothing
+/// more, gives the traffic back to the last good version through HAProxy's runtime API (which
+/// writes nothing), and leaves its journal for `recoverInterrupted` once writes work again. It
+/// is never remembered as a failure of the version (README, "A full disk").
+struct StorageFault: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ error: any Error) { description = ErrorText.sentence(error) }
+
+    /// `error` as a storage fault when it is one (its own cause or any underlying one).
+    static func from(_ error: any Error) -> StorageFault? {
+        if let fault = error as? StorageFault { return fault }
+        if let stopped = error as? StoppedRun { return stopped.fault }  // an upstream's run, inside staging
+        let posix: Set<Int> = [Int(ENOSPC), Int(EDQUOT), Int(EROFS), Int(EIO)]
+        let cocoa: Set<Int> = [CocoaError.fileWriteOutOfSpace.rawValue, CocoaError.fileWriteVolumeReadOnly.rawValue]
+        var next: NSError? = error as NSError
+        for _ in 0..<8 {  // a chain of underlying errors, bounded
+            guard let current = next else { break }
+            if (current.domain == NSPOSIXErrorDomain && posix.contains(current.code)) || (current.domain == NSCocoaErrorDomain && cocoa.contains(current.code)) {
+                return StorageFault(error)
+            }
+            next = current.userInfo[NSUnderlyingErrorKey] as? NSError
+        }
+        return nil
+    }
+}
+
+/// A run a storage fault stopped: nothing of it is committed until `recoverInterrupted`
+/// finishes it; `afterwards` says what serves meanwhile.
+struct StoppedRun: Error, CustomStringConvertible {
+    let fault: StorageFault
+    let afterwards: String
+    var description: String { "the state directory cannot be written (\(fault)); \(afterwards)" }
+}
+
+/// What stopped each environment's last run, for the record that `recoverInterrupted` writes
+/// once it can (kept in memory: a Slipway restarted meanwhile says it was stopped).
+public final class StorageFaults: Sendable {
+    private let faults = Mutex<[EnvironmentName: String]>([:])
+
+    public init() {}
+
+    func note(_ name: EnvironmentName, _ fault: StorageFault) { faults.withLock { $0[name] = fault.description } }
+
+    func fault(of name: EnvironmentName) -> String? { faults.withLock { $0[name] } }
+
+    /// Once the run's record is committed.
+    func clear(_ name: EnvironmentName) { faults.withLock { _ = $0.removeValue(forKey: name) } }
+}
