@@ -56,7 +56,8 @@ public struct HistoryEntry: Sendable, Equatable, Encodable {
         try container.encode(environment, forKey: .environment)
         try container.encode(service, forKey: .service)
         try container.encode(version, forKey: .version)
-        try container.encode(previousVersion, forKey: .previousVersion)
+        // Absent for a first deployment, as in the record and the notifications (`none` is how names and text say it).
+        try container.encodeIfPresent(previousVersion == "none" ? nil : previousVersion, forKey: .previousVersion)
         try container.encode(result?.rawValue ?? "?", forKey: .result)
         try container.encode(trigger, forKey: .trigger)
         try container.encodeIfPresent(record, forKey: .record)

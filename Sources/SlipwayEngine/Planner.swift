@@ -374,15 +374,17 @@ public struct Planner: Sendable {
         return failed == manifest
     }
 
-    /// Field-by-field differences; a field missing on one side shows as `—`. An empty list or
-    /// mapping counts as missing: `gates.checklist: []` is no change from no checklist.
+    /// Field-by-field differences, compared as kept and shown as written (`Manifest.shown`); a
+    /// field missing on one side shows as `—`. An empty list or mapping counts as missing:
+    /// `gates.checklist: []` is no change from no checklist.
     static func changes(from old: [(path: String, value: String)], to new: [(path: String, value: String)]) -> [FieldChange] {
         let empty: Set<String> = ["[]", "{}"]
         let before = Dictionary(old.filter { !empty.contains($0.value) }, uniquingKeysWith: { first, _ in first })
         let after = Dictionary(new.filter { !empty.contains($0.value) }, uniquingKeysWith: { first, _ in first })
         return Set(before.keys).union(after.keys).sorted().compactMap { path in
-            let from = before[path] ?? "—", to = after[path] ?? "—"
-            return from == to ? nil : FieldChange(field: path, from: from, to: to)
+            let from = before[path], to = after[path]
+            guard from != to else { return nil }
+            return FieldChange(field: path, from: from.map { Manifest.shown(path, $0) } ?? "—", to: to.map { Manifest.shown(path, $0) } ?? "—")
         }
     }
 }

@@ -34,6 +34,33 @@ extension Manifest {
         encoder.finish()
         return encoder.sink.fields.sorted { $0.path < $1.path }
     }
+
+    /// A field's value (from `fields`) as the manifest writes it, for showing a change: the
+    /// rollback rules as percentages and a size, not as the fraction, percentage points and
+    /// bytes they are kept as. For display only: whether a field changed is decided on the
+    /// values kept, so that no rounding here can hide a change.
+    public static func shown(_ path: String, _ value: String) -> String {
+        switch path {
+        case "rollback.errorRateIncrease": Double(value).map { "\(plain($0))%" } ?? value
+        case "rollback.latencyIncrease", "rollback.cpuIncrease", "rollback.memoryIncrease": Double(value).map { "\(plain($0 * 100))%" } ?? value
+        case "rollback.memoryLimit": Int(value).map(exactSize) ?? value
+        default: value
+        }
+    }
+
+    /// `50`, `2.5`: at most nine decimals, which undoes a fraction's binary rounding (0.3 × 100).
+    private static func plain(_ value: Double) -> String {
+        let rounded = (value * 1e9).rounded() / 1e9
+        return rounded == rounded.rounded() && abs(rounded) < 1e15 ? String(Int(rounded)) : String(rounded)
+    }
+
+    /// `512 MiB`, `3 GiB`: the largest unit that divides the size exactly, so none is rounded.
+    private static func exactSize(_ bytes: Int) -> String {
+        for (unit, size) in [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes % size == 0 && bytes != 0 {
+            return "\(bytes / size) \(unit)"
+        }
+        return "\(bytes) B"
+    }
 }
 
 /// An `Encoder` that flattens a value into dotted paths: nested keys join with `.`, a list

@@ -12,7 +12,7 @@ struct ApplyEndToEndTests {
                               "Slipway-Result", "Slipway-Deployment", "Slipway-Trigger"]
 
     struct HistoryRow: Decodable {
-        let environment: String, version: String, previousVersion: String, result: String, deployment: String, trigger: String
+        let environment: String, version: String, previousVersion: String?, result: String, deployment: String, trigger: String
     }
 
     func history(_ ops: OpsRepoFixture) throws -> [HistoryRow] {

@@ -108,7 +108,7 @@ struct DaemonTests {
 
     @Test("five environments bumped three times: one run and one record per change, none deploys a version that already serves")
     func oneRunPerChange() async throws {
-        struct Row: Decodable { let deployment: String, environment: String, version: String, previousVersion: String, result: String }
+        struct Row: Decodable { let deployment: String, environment: String, version: String, previousVersion: String?, result: String }
         try await OpsRepoFixture.with { ops in
             let names = (1...5).map { "env-\($0)" }
             let ports = try names.map { _ in try Ports.free() }

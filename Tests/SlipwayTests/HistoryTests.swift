@@ -9,7 +9,7 @@ import Testing
 @Suite("history, show and archive", .serialized)
 struct HistoryTests {
     struct Row: Decodable, Equatable {
-        let deployment: String, environment: String, version: String, previousVersion: String, result: String
+        let deployment: String, environment: String, version: String, previousVersion: String?, result: String
         let record: String?, source: String
     }
 
@@ -50,7 +50,7 @@ struct HistoryTests {
             let port = try Ports.free()
             try deploy(ops, versions: ["1.0.0", "1.1.0"], port: port)
             let rows = try history(ops)
-            #expect(rows.map(\.version) == ["1.1.0", "1.0.0"] && rows.map(\.previousVersion) == ["1.0.0", "none"])
+            #expect(rows.map(\.version) == ["1.1.0", "1.0.0"] && rows.map(\.previousVersion) == ["1.0.0", nil])
             #expect(rows.allSatisfy { $0.source == "tip" && $0.result == "succeeded" })
             let text = try ops.slipway(["history"])
             #expect(text.stdout.contains("production  web 1.0.0 → 1.1.0  succeeded  \(rows[0].deployment)"), "\(text.output)")

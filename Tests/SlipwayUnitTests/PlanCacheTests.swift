@@ -214,4 +214,19 @@ struct PlanCacheTests {
         #expect(held.allSatisfy { $0.reason?.contains("is in use by pid \(getpid())") == true }, "\(held.map(\.reason))")
         #expect(plan.environments.count == 300 && plan.environments.filter { $0.action == .create }.count == 298)
     }
+
+    @Test("a plan shows rollback rules as the manifest writes them, and a change no rounding of that shows is still a change")
+    func changesInTheirUnits() throws {
+        let old = [("rollback.errorRateIncrease", "5.0"), ("rollback.latencyIncrease", "0.3"), ("rollback.memoryLimit", "536870912"), ("run.replicas", "2")]
+        let new = [("rollback.errorRateIncrease", "2.5"), ("rollback.latencyIncrease", "0.30000000000000004"), ("rollback.memoryLimit", "1610612736"),
+                   ("rollback.cpuIncrease", "1.0"), ("run.replicas", "2")]
+        let changes = Planner.changes(from: old.map { (path: $0.0, value: $0.1) }, to: new.map { (path: $0.0, value: $0.1) })
+        let shown = Dictionary(uniqueKeysWithValues: changes.map { ($0.field, "\($0.from) → \($0.to)") })
+        #expect(shown["rollback.errorRateIncrease"] == "5% → 2.5%")
+        #expect(shown["rollback.memoryLimit"] == "512 MiB → 1536 MiB")
+        #expect(shown["rollback.cpuIncrease"] == "— → 100%")
+        #expect(shown["rollback.latencyIncrease"] == "30% → 30%", "values that differ are a change, though they show alike")
+        #expect(shown["run.replicas"] == nil && changes.count == 4)
+        #expect(Manifest.shown("rollback.memoryLimit", "1000000") == "1000000 B" && Manifest.shown("rollback.memoryIncrease", "0.125") == "12.5%")
+    }
 }
