@@ -59,7 +59,7 @@ public struct Reconciler: Service {
                     do { try await remote.pull() } catch { logger.warning("fetch failed", metadata: ["error": "\(ErrorText.sentence(error))"]) }
                 }
                 // A pass that tries held environments or a lane whose run ended without a record again plans all of them, and says why.
-                let retryHeld = heldRetry.isDue(), retryLane = await scheduler.retryDue
+                let retryHeld = heldRetry.isDue(), retryLane = await scheduler.takeDueRetries()
                 let retry = retryHeld ? ", held retry" : retryLane ? ", retry" : ""
                 if reason == "done" || !retry.isEmpty || recoveryRetry.isDue() { handled = nil }
                 if let tip = try? await engine.repository.tip(), tip.hex != handled {
@@ -202,7 +202,8 @@ public struct Reconciler: Service {
             }
         } catch {
             logger.error("healing failed", metadata: ["env": "\(heal.environment)", "error": "\(ErrorText.sentence(error))"])
-            await scheduler.healFailed(heal.environment, manifest: heal.manifest)
+            // A state directory that cannot be written says nothing of the version: no step toward a crash loop.
+            if !(error is StoppedRun) { await scheduler.healFailed(heal.environment, manifest: heal.manifest) }
         }
         inFlight.clear(heal.environment)
         await scheduler.finished(heal.lane)

@@ -57,8 +57,13 @@ actor Scheduler {
     /// The stamp to give a plan about to be made (see `schedule`).
     var stamp: Int { finishedRuns }
 
-    /// Whether a lane waits for its retry and the time has come (the loop plans again).
-    var retryDue: Bool { retryAt.values.contains { $0 <= .now } }
+    /// Whether a lane waited for its retry and the time has come (the loop plans again, once:
+    /// the lane is free to start from then on, and a lane no pass starts is not waited for).
+    func takeDueRetries() -> Bool {
+        let due = retryAt.filter { $0.value <= .now }.keys
+        for lane in due { retryAt[lane] = nil }
+        return !due.isEmpty
+    }
 
     /// Plans at `tip` and returns the pipelines to start now; stops runs whose desired state
     /// changed. A lane whose run finished after the plan was made (`plannedAt`, its stamp) gets
@@ -71,10 +76,7 @@ actor Scheduler {
             let name = environment.environment
             let lane = desired.environments.root(of: name)
             if (lastFinished[lane] ?? -1) >= plannedAt { continue }
-            if let due = retryAt[lane] {
-                if due > .now { continue }
-                retryAt[lane] = nil
-            }
+            if retryAt[lane] != nil { continue }
             if let run = running[lane] {
                 if run.environment == environment.environment, run.manifest != desired.blobs[name] {
                     run.stop.request("superseded by \(tip.short): \(name.manifestPath) changed while \(run.version) was being deployed")

@@ -197,6 +197,7 @@ extension DeploymentContext {
             var previous = await target.running(live.filter { instance in
                 if let launcher = self.previous { instance.manifest == launcher.manifestBlob } else { standIns.contains(instance.id) }
             })
+            let fresh = fresh.filter { !standIns.contains($0.id) }  // a stand-in of the same manifest stays
             var unreached = ""
             if let launcher = self.previous {
                 let restarted = await startEach(on: missing(launcher, besides: previous), with: launcher, weight: 0)

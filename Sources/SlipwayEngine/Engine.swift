@@ -140,16 +140,7 @@ public struct Engine: Sendable {
             status: status, changes: current.changes,
             repository: repository, engine: configuration, stop: stop, signature: trust?.verdict(name.manifestPath) ?? .refused("not judged under Trust/"))
         run.returning = await run.isReturn()
-        let outcome: PipelineRun.Outcome
-        do {
-            outcome = try await run.run()
-        } catch {
-            // Like a kill: its journal (when one was written) is finished by recoverInterrupted once writes work again.
-            let started = Journal.load(configuration.state.journal(name)) != nil
-            if started { configuration.faults.note(name, error.fault) }
-            throw EngineError(started ? "stopped: \(error); the run is finished and recorded once the state directory can be written again"
-                                      : "not started: the state directory cannot be written (\(error.fault)); tried again once it can")
-        }
+        let outcome = try await run.run()  // a StoppedRun is like a kill: its journal is finished by recoverInterrupted
         let commit: ObjectID
         do {
             commit = try await self.commit(outcome, of: name)
@@ -166,7 +157,9 @@ public struct Engine: Sendable {
     }
 
     /// Stops the environment's warm sets whose time is up (the housekeeping of an idle environment).
+    /// Not while a run's journal waits for recovery: its warm set may be what serves.
     public func stopExpiredWarm(_ name: EnvironmentName) async {
+        guard Journal.load(configuration.state.journal(name)) == nil else { return }
         await configuration.state.stopExpiredWarm(name, stopTimeout: .seconds(10), variables: configuration.environment, logger: configuration.logger)
     }
 

@@ -50,6 +50,7 @@ extension Engine {
             if let status = entry.status { try configuration.state.save(status) }
             if let upstream = entry.upstreamStatus { try configuration.state.save(upstream) }
             Journal.clear(file)
+            configuration.faults.clear(name)
             return nil
         }
         let outcome: PipelineRun.Outcome

@@ -31,12 +31,19 @@ struct StorageFault: Error, CustomStringConvertible {
     }
 }
 
-/// A run a storage fault stopped: nothing of it is committed until `recoverInterrupted`
-/// finishes it; `afterwards` says what serves meanwhile.
-struct StoppedRun: Error, CustomStringConvertible {
+/// A run or heal a storage fault stopped: nothing of it is committed until
+/// `recoverInterrupted` finishes it; `afterwards` says what serves meanwhile. Not a failure of
+/// the version: the daemon tries again later and counts it toward no crash loop.
+public struct StoppedRun: Error, CustomStringConvertible {
     let fault: StorageFault
     let afterwards: String
-    var description: String { "the state directory cannot be written (\(fault)); \(afterwards)" }
+    /// False when not even its first journal entry could be written: it did nothing.
+    var started = true
+
+    public var description: String {
+        started ? "stopped: the state directory cannot be written (\(fault)); \(afterwards); the run is finished and recorded once it can be written again"
+            : "not started: the state directory cannot be written (\(fault)); tried again once it can"
+    }
 }
 
 /// What stopped each environment's last run, for the record that `recoverInterrupted` writes

@@ -91,7 +91,7 @@ extension Engine {
               let manifest = await repository.manifest(blob: blob, path: name.manifestPath) else { return nil }
         let run = PipelineRun(environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(commit),
                               status: status, changes: [], repository: repository, engine: configuration, stop: stop)
-        let outcome = await run.heal(drift, giveUp: giveUp)
+        let outcome = try await run.heal(drift, giveUp: giveUp)
         let recorded = try await self.commit(outcome, of: name)
         return ApplyOutcome(plan: EnvironmentPlan(record: outcome.record), record: outcome.record, commit: recorded)
     }

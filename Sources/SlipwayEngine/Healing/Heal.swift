@@ -9,7 +9,7 @@ extension PipelineRun {
     /// that what still runs serves again at once, then the instances that exited. Journaled like
     /// a run: a Slipway killed mid-heal leaves the journal, and the next pass finishes it
     /// (`recover`: strays stopped, the version back on its replicas) with one `interrupted` record.
-    func heal(_ drift: Drift, giveUp: String?) async -> Outcome {
+    func heal(_ drift: Drift, giveUp: String?) async throws(StoppedRun) -> Outcome {
         let started = Date(), clock = ContinuousClock.now
         let deployment = deploymentID(startedAt: started)
         let journal = journal(deployment, started: started)
@@ -18,6 +18,7 @@ extension PipelineRun {
         let traffic = engine.state.traffic(environment, logger: engine.logger)
         var reason = "\(drift)", superseded = false
         log.begin(.healing)
+        if let fault = journal.fault { throw StoppedRun(fault: fault, afterwards: "nothing was done", started: false) }
         do {
             try await log.step("traffic") {
                 let (serving, _) = try await prepareTraffic(traffic, target: target)
@@ -39,6 +40,7 @@ extension PipelineRun {
             }
             log.end()
         } catch {
+            if let fault = StorageFault.from(error) { throw await stopped(by: fault, target: target, traffic: traffic) }
             superseded = (error as? DeploymentFailure)?.superseded ?? false
             reason += "; healing \(superseded ? "stopped" : "failed"): \(ErrorText.sentence(error))"
             log.end(failed: true)
@@ -62,6 +64,7 @@ extension PipelineRun {
         }
         after.crashLoop = giveUp == nil ? nil : blob
         journal.finished(record, status: after, upstream: nil)
+        if let fault = journal.fault { throw await stopped(by: fault, target: target, traffic: traffic) }
         return Outcome(record: record, status: after, announce: await announcer(deployment))
     }
 

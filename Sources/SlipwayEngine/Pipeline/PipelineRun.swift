@@ -72,6 +72,9 @@ struct PipelineRun {
         let started = Date(), clock = ContinuousClock.now
         let deployment = deploymentID(startedAt: started)
         let journal = journal(deployment, started: started)
+        // Nothing is done, nor announced, before the journal names the run.
+        journal.write(.begin(.preflight), phases: [], analysis: [], rollback: nil)
+        if let fault = journal.fault { throw StoppedRun(fault: fault, afterwards: "nothing was done", started: false) }
         let log = RunLog(environment: environment, progress: engine.progress, journal: journal, stop: stop)
         let announce = await announcer(deployment)
         log.announce = announce
@@ -96,7 +99,7 @@ struct PipelineRun {
             announce(.promoted, "\(environment): \(manifest.service) \(manifest.version) takes all the traffic")
             try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample, context)
         } catch let fault as StorageFault {
-            throw StoppedRun(fault: fault, afterwards: await trafficBack(target: target, traffic: traffic))
+            throw await stopped(by: fault, target: target, traffic: traffic)
         } catch {
             var failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
             failed.rollback = await undo(failed, reached, target: target, log: log, deployment: deployment)
@@ -112,7 +115,16 @@ struct PipelineRun {
         outcome.record.upstreamDeployment = state.upstreamDeployment
         if failure == nil, let validated = state.upstreamStatus { outcome.upstreamStatus = validated }
         journal.finished(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
+        // Its outcome not in the journal (nor, then, anything written after it): finished as a killed run would be.
+        if let fault = journal.fault { throw await stopped(by: fault, target: target, traffic: traffic) }
         return outcome
+    }
+
+    /// The run stopped by a storage fault: the traffic back on the last good version, the
+    /// fault kept for the record recovery writes (see `StorageFault`).
+    func stopped(by fault: StorageFault, target: any Target, traffic: any TrafficProvider) async -> StoppedRun {
+        engine.faults.note(environment, fault)
+        return StoppedRun(fault: fault, afterwards: await trafficBack(target: target, traffic: traffic))
     }
 
     /// Staging: the version passes in the upstream environment first, when there is one.
@@ -156,7 +168,11 @@ struct PipelineRun {
         var rollback = failure.rollback
         if rollback == nil, let context = reached.context {
             // After promotion: the new set serves. Before it (a run stopped mid-rollout): whatever of the new version runs.
-            let fresh = reached.promoted ? reached.serving : ((try? await target.instances()) ?? []).filter { $0.manifest == blob && $0.manifest != status?.manifest }
+            // (Not the instances it began with: where nothing ran before, a set of this very manifest may be what serves.)
+            let began = Set(context.baseline.map(\.id))
+            let fresh = reached.promoted ? reached.serving : ((try? await target.instances()) ?? []).filter {
+                $0.manifest == blob && $0.manifest != status?.manifest && !began.contains($0.id)
+            }
             if !fresh.isEmpty {
                 rollback = await context.rollBackAfterPromotion(fresh, trigger: failure.superseded ? .superseded : failure.trigger ?? .health, reason: failure.reason)
             }
