@@ -12,10 +12,19 @@ import SlipwayHost
 struct PlanCacheTests {
     let folder: URL
     let state: StateDirectory
+    /// Removes each test's own repository when the test ends, however it ended.
+    private let removal: Removal
+
+    final class Removal: Sendable {
+        let folder: URL
+        init(_ folder: URL) { self.folder = folder }
+        deinit { try? FileManager.default.removeItem(at: folder) }
+    }
 
     init() throws {
         folder = try ParseCacheTests.newRepository()
         state = StateDirectory(root: folder.appendingPathComponent(".git/slipway"))
+        removal = Removal(folder)
     }
 
     func write(_ name: String, version: String, port: Int, upstream: String? = nil) throws {
