@@ -49,10 +49,7 @@ extension Manifest {
     }
 
     /// `50`, `2.5`: at most nine decimals, which undoes a fraction's binary rounding (0.3 × 100).
-    private static func plain(_ value: Double) -> String {
-        let rounded = (value * 1e9).rounded() / 1e9
-        return rounded == rounded.rounded() && abs(rounded) < 1e15 ? String(Int(rounded)) : String(rounded)
-    }
+    private static func plain(_ value: Double) -> String { ((value * 1e9).rounded() / 1e9).formatted }
 
     /// `512 MiB`, `3 GiB`: the largest unit that divides the size exactly, so none is rounded.
     private static func exactSize(_ bytes: Int) -> String {
