@@ -148,64 +148,65 @@ struct CrashSafetyTests {
         return file
     }
 
-    @Test("the state directory fills during a canary: traffic goes back to 1.0.0 and nothing is marked failed; once space is freed the run is recorded interrupted and the tip deploys")
-    func fullStateDirectory() async throws {
+    /// The state directory on a 16 MiB tmpfs, a daemon, and 1.0.0 deployed by it; `body` fills the disk.
+    static func onSmallFilesystem(_ body: (OpsRepoFixture, DaemonProcess, Int) async throws -> Void) async throws {
         try await OpsRepoFixture.with { ops in
             try ops.stateOnSmallFilesystem(megabytes: 16)
             let port = try Ports.free()
             try await DaemonProcess.with(ops) { daemon in
                 try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
                 #expect(try await eventually { try ops.git(["log", "-1", "--format=%s"]).contains("1.0.0 succeeded") }, "\(daemon.output)")
-                let load = LoadClient(port: port, seconds: 120)
-                defer { load.stop() }
-                let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, strategy: "canary: { steps: [50, 100], stepDuration: 4s, analysisInterval: 1s }"))
-                #expect(try await eventually { try ops.slipway(["status", "production"]).stdout.contains("step 1/2: 50% to 2.0.0") }, "\(daemon.output)")
-                let filler = Self.fill(ops.stateDirectory)
-
-                // The run stops as a kill would stop it: 1.0.0 takes the traffic back, nothing is committed while nothing can be written.
-                #expect(await eventually(within: 30) { daemon.output.contains("cannot be written") }, "\(daemon.output)")
-                #expect(await eventually(within: 10) { (1...10).allSatisfy { _ in fetch(port)?.body == "web 1.0.0\n" } }, "\(daemon.output)")
-                #expect(try recordsSince(release, ops).isEmpty)
-                #expect(try ops.git(["show", "HEAD:Status/production.md"]).contains("version: 1.0.0"))
-
-                try FileManager.default.removeItem(at: filler)
-                #expect(try await eventually(within: 60) { try recordsSince(release, ops).map(\.result) == [.interrupted, .succeeded] }, "\(daemon.output)")
-                let records = try recordsSince(release, ops)
-                #expect(records.first?.reason?.contains("no space left") == true && records.first?.reason?.contains("NSCocoaErrorDomain") == false,
-                        "\(records.first?.reason ?? "")\n\(daemon.output)")
-                #expect(records.last?.version == "2.0.0" && records.last?.previousVersion == "1.0.0")
-                let status = try ops.git(["show", "HEAD:Status/production.md"])
-                #expect(status.contains("version: 2.0.0") && !status.contains("failedVersion"), "\(status)")
-                #expect(ops.instances("production").map(\.version) == ["2.0.0", "2.0.0"] && ops.liveVersions("production") == ["2.0.0", "2.0.0"])
-                #expect((1...10).allSatisfy { _ in fetch(port)?.body == "web 2.0.0\n" })
-                let summary = load.stop()
-                #expect(summary.failed == 0, "no request failed while the disk was full: \(summary.errors.prefix(3))")
+                try await body(ops, daemon, port)
             }
+        }
+    }
+
+    @Test("the state directory fills during a canary: traffic goes back to 1.0.0 and nothing is marked failed; once space is freed the run is recorded interrupted and the tip deploys")
+    func fullStateDirectory() async throws {
+        try await Self.onSmallFilesystem { ops, daemon, port in
+            let load = LoadClient(port: port, seconds: 120)
+            defer { load.stop() }
+            let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, strategy: "canary: { steps: [50, 100], stepDuration: 4s, analysisInterval: 1s }"))
+            #expect(try await eventually { try ops.slipway(["status", "production"]).stdout.contains("step 1/2: 50% to 2.0.0") }, "\(daemon.output)")
+            let filler = Self.fill(ops.stateDirectory)
+
+            // The run stops as a kill would stop it: 1.0.0 takes the traffic back, nothing is committed while nothing can be written.
+            #expect(await eventually(within: 30) { daemon.output.contains("cannot be written") }, "\(daemon.output)")
+            #expect(await eventually(within: 10) { (1...10).allSatisfy { _ in fetch(port)?.body == "web 1.0.0\n" } }, "\(daemon.output)")
+            #expect(try recordsSince(release, ops).isEmpty)
+            #expect(try ops.git(["show", "HEAD:Status/production.md"]).contains("version: 1.0.0"))
+
+            try FileManager.default.removeItem(at: filler)
+            #expect(try await eventually(within: 60) { try recordsSince(release, ops).map(\.result) == [.interrupted, .succeeded] }, "\(daemon.output)")
+            let records = try recordsSince(release, ops)
+            #expect(records.first?.reason?.contains("no space left") == true && records.first?.reason?.contains("NSCocoaErrorDomain") == false,
+                    "\(records.first?.reason ?? "")\n\(daemon.output)")
+            #expect(records.last?.version == "2.0.0" && records.last?.previousVersion == "1.0.0")
+            let status = try ops.git(["show", "HEAD:Status/production.md"])
+            #expect(status.contains("version: 2.0.0") && !status.contains("failedVersion"), "\(status)")
+            #expect(ops.instances("production").map(\.version) == ["2.0.0", "2.0.0"] && ops.liveVersions("production") == ["2.0.0", "2.0.0"])
+            #expect((1...10).allSatisfy { _ in fetch(port)?.body == "web 2.0.0\n" })
+            let summary = load.stop()
+            #expect(summary.failed == 0, "no request failed while the disk was full: \(summary.errors.prefix(3))")
         }
     }
 
     @Test("a full state directory before a run: nothing starts and nothing is marked failed; once space is freed the release deploys")
     func fullBeforeRun() async throws {
-        try await OpsRepoFixture.with { ops in
-            try ops.stateOnSmallFilesystem(megabytes: 16)
-            let port = try Ports.free()
-            try await DaemonProcess.with(ops) { daemon in
-                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port))
-                #expect(try await eventually { try ops.git(["log", "-1", "--format=%s"]).contains("1.0.0 succeeded") }, "\(daemon.output)")
-                let filler = Self.fill(ops.stateDirectory)
-                let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port))
-                #expect(await eventually(within: 30) { daemon.output.contains("cannot be written") }, "\(daemon.output)")
-                #expect(fetch(port)?.body == "web 1.0.0\n" && ops.liveVersions("production") == ["1.0.0", "1.0.0"])
-                #expect(try recordsSince(release, ops).isEmpty)
-                try await Task.sleep(for: .seconds(3))  // a negative check: the run is tried again after 1 s, 2 s, …, not in a loop
-                #expect(daemon.output.contains("not started: the state directory cannot be written"), "\(daemon.output)")
-                let tries = daemon.output.components(separatedBy: "the state directory cannot be written").count - 1
-                #expect((1...4).contains(tries), "\(tries) tries in about 3 s")
-                try FileManager.default.removeItem(at: filler)
-                #expect(try await eventually(within: 60) { try recordsSince(release, ops).map(\.result).last == .succeeded }, "\(daemon.output)")
-                #expect(fetch(port)?.body == "web 2.0.0\n")
-                #expect(!(try ops.git(["show", "HEAD:Status/production.md"]).contains("failedVersion")))
-            }
+        try await Self.onSmallFilesystem { ops, daemon, port in
+            let filler = Self.fill(ops.stateDirectory)
+            let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port))
+            #expect(await eventually(within: 30) { daemon.output.contains("cannot be written") }, "\(daemon.output)")
+            #expect(fetch(port)?.body == "web 1.0.0\n" && ops.liveVersions("production") == ["1.0.0", "1.0.0"])
+            #expect(try recordsSince(release, ops).isEmpty)
+            try await Task.sleep(for: .seconds(3))  // a negative check: the run is tried again after 1 s, 2 s, …, not in a loop
+            #expect(daemon.output.contains("not started: the state directory cannot be written"), "\(daemon.output)")
+            let tries = daemon.output.components(separatedBy: "the state directory cannot be written").count - 1
+            #expect((1...4).contains(tries), "\(tries) tries in about 3 s")
+            try FileManager.default.removeItem(at: filler)
+            #expect(try await eventually(within: 60) { try recordsSince(release, ops).map(\.result).last == .succeeded }, "\(daemon.output)")
+            #expect(fetch(port)?.body == "web 2.0.0\n")
+            #expect(!(try ops.git(["show", "HEAD:Status/production.md"]).contains("failedVersion")))
         }
     }
 
