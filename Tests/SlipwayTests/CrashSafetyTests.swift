@@ -166,8 +166,13 @@ struct CrashSafetyTests {
         try await Self.onSmallFilesystem { ops, daemon, port in
             let load = LoadClient(port: port, seconds: 120)
             defer { load.stop() }
-            let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, strategy: "canary: { steps: [50, 100], stepDuration: 4s, analysisInterval: 1s }"))
-            #expect(try await eventually { try ops.slipway(["status", "production"]).stdout.contains("step 1/2: 50% to 2.0.0") }, "\(daemon.output)")
+            let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, strategy: "canary: { steps: [50, 100], stepDuration: 6s, analysisInterval: 1s }"))
+            // Read from the journal, not `slipway status`: on a loaded machine a debug build's process
+            // can take seconds to answer, and the step may have passed before the disk fills.
+            let journal = ops.stateDirectory.appendingPathComponent("envs/production/journal.json")
+            #expect(await eventually {
+                ((try? String(contentsOf: journal, encoding: .utf8)) ?? "").replacingOccurrences(of: "\\/", with: "/").contains("step 1/2: 50% to 2.0.0")
+            }, "\(daemon.output)")
             let filler = Self.fill(ops.stateDirectory)
 
             // The run stops as a kill would stop it: 1.0.0 takes the traffic back, nothing is committed while nothing can be written.

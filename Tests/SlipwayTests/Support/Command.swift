@@ -98,7 +98,7 @@ enum Command {
     @discardableResult
     static func git(_ arguments: [String], in directory: URL, input: Data? = nil) throws -> String {
         let result = try run(URL(fileURLWithPath: "/usr/bin/git"), arguments, directory: directory, input: input)
-        guard result.status == 0 else { throw TestFailure("git \(arguments.joined(separator: " ")) failed: \(result.stderr)") }
+        guard result.status == 0 else { throw TestFailure("git \(arguments.joined(separator: " ")) failed (exit \(result.status)): \(result.stderr)\(result.stdout)") }
         return result.stdout
     }
 }
