@@ -132,18 +132,26 @@ extension GitRepository {
             let url = root.appendingPathComponent(change.path)
             let before = try previous.flatMap { try readFile(change.path, at: $0) }
             let content = try change.blob.map { try readBlob($0) }
-            if let current = FileManager.default.contents(atPath: url.path), current != before, current != content {
+            // Whether the person changed the file since `previous`: then it stays as they left it.
+            func edited() -> Bool {
+                guard let current = FileManager.default.contents(atPath: url.path) else { return false }
+                return current != before && current != content
+            }
+            if edited() {
                 entries.append((change.path, change.blob, nil))
                 continue
             }
             if let content {
-                // A folder or file of the person's in the way keeps the file out; its entry
-                // still goes in (with no stat, so git compares the contents).
-                do {
-                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try content.write(to: url, options: .atomic)
+                // Written beside the file and checked again just before the rename: an edit the
+                // person saved while the blobs were read is kept, not overwritten. A folder or file
+                // of theirs in the way keeps the file out; its entry still goes in (with no stat,
+                // so git compares the contents).
+                try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                let staged = Self.writeBeside(url, content)
+                if let staged, !edited(), rename(staged, url.path) == 0 {
                     entries.append((change.path, change.blob, url))
-                } catch {
+                } else {
+                    staged.map { _ = unlink($0) }
                     entries.append((change.path, change.blob, nil))
                 }
             } else {
@@ -155,6 +163,21 @@ extension GitRepository {
             }
         }
         return try Self.index(lock.index, with: entries)
+    }
+
+    /// `content` in a new file of a unique name beside `url` (`mkstemp`: never a file or link
+    /// already there); its path, or nil when it could not be written whole.
+    private static func writeBeside(_ url: URL, _ content: Data) -> String? {
+        var template = Array("\(url.deletingLastPathComponent().path)/.\(url.lastPathComponent).slipway-XXXXXX".utf8CString)
+        let descriptor = mkstemp(&template)
+        guard descriptor >= 0 else { return nil }
+        let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        guard (try? handle.write(contentsOf: content)) != nil, fchmod(descriptor, 0o644) == 0 else {
+            unlink(path)
+            return nil
+        }
+        return path
     }
 
     /// The bytes of `index` with `entries` put in or taken out. libgit2 writes an index only

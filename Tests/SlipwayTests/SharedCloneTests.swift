@@ -152,6 +152,28 @@ struct SharedCloneTests {
         }
     }
 
+    @Test("a record commit keeps a person's uncommitted edit of a file it writes, updates the others, and leaves no file of its own")
+    func personsEditKept() async throws {
+        try await OpsRepoFixture.with { ops in
+            try ops.commit("Status/qa.md", "slipway's status 1\n")
+            try ops.commit("Status/staging.md", "slipway's status 1\n")
+            let edited = ops.workTree.appendingPathComponent("Status/qa.md")
+            try Data("the person's edit\n".utf8).write(to: edited)
+            let repository = try GitRepository(path: ops.workTree.path)
+            let author = Signature(name: "Slipway", email: "slipway@localhost")
+            try await repository.commit([FileUpdate(path: "Status/qa.md", content: Data("slipway's status 2\n".utf8)),
+                                         FileUpdate(path: "Status/staging.md", content: Data("slipway's status 2\n".utf8)),
+                                         FileUpdate(path: "Deployments/qa/r.md", content: Data("r\n".utf8))],
+                                        message: "record", author: author, onto: "refs/heads/main")
+            #expect(try String(contentsOf: edited, encoding: .utf8) == "the person's edit\n")
+            #expect(try ops.git(["show", ":Status/qa.md"]) == "slipway's status 2\n", "the index agrees with the tip")
+            #expect(try String(contentsOf: ops.workTree.appendingPathComponent("Status/staging.md"), encoding: .utf8) == "slipway's status 2\n")
+            #expect(try ops.git(["status", "--porcelain"]) == " M Status/qa.md\n", "only the person's edit differs")
+            let left = try FileManager.default.subpathsOfDirectory(atPath: ops.workTree.path).filter { $0.contains(".slipway-") }
+            #expect(left.isEmpty, "\(left)")
+        }
+    }
+
     @Test("while a person's git holds the index, a release deploys and its record waits in the journal; the next pass commits it")
     func recordWaitsForTheIndex() async throws {
         try await OpsRepoFixture.with { ops in
