@@ -9,7 +9,7 @@ public import SlipwayCore
 /// writes nothing), and leaves its journal for `recoverInterrupted` once writes work again. It
 /// is never remembered as a failure of the version (README, "A full disk").
 struct StorageFault: Error, CustomStringConvertible {
-    let description: String
+    var description: String
 
     init(_ error: any Error) { description = ErrorText.sentence(error) }
 
@@ -28,6 +28,22 @@ struct StorageFault: Error, CustomStringConvertible {
             next = current.userInfo[NSUnderlyingErrorKey] as? NSError
         }
         return nil
+    }
+}
+
+extension StateDirectory {
+    /// The fault when the environment's folder does not take a 4 KiB file now, nil when it does:
+    /// asked after a step failed for another reason, since a full disk can fail a step in ways
+    /// that do not say so (a gate or an instance that could not write and exited).
+    func probeWrites(_ name: EnvironmentName) -> StorageFault? {
+        let probe = environment(name).appendingPathComponent("probe")
+        defer { unlink(probe.path) }
+        do {
+            try Data(count: 4096).write(to: probe)
+            return nil
+        } catch {
+            return StorageFault.from(error)
+        }
     }
 }
 

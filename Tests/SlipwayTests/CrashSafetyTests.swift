@@ -215,6 +215,27 @@ struct CrashSafetyTests {
         }
     }
 
+    @Test("a gate fails because the disk filled under it: not the version's failure; once space is freed the run is recorded interrupted and the release deploys")
+    func fullDuringGate() async throws {
+        try await Self.onSmallFilesystem { ops, daemon, port in
+            // The first time, the gate fills the state directory's filesystem and exits 1, as a tool that cannot write would.
+            let marker = ops.root.appendingPathComponent("gate-ran"), filler = ops.stateDirectory.appendingPathComponent("gate-filler")
+            let script = "[ -e \(marker.path) ] && exit 0; touch \(marker.path); cat /dev/zero > \(filler.path) 2>/dev/null; exit 1"
+            let gates = "gates:\n  preflight:\n    - { name: check, command: [\"/bin/sh\", \"-c\", \"\(script)\"] }"
+            let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, rollback: gates))
+            #expect(await eventually(within: 30) { daemon.output.contains("stopped: the state directory cannot be written") }, "\(daemon.output)")
+            #expect(fetch(port)?.body == "web 1.0.0\n" && ops.liveVersions("production") == ["1.0.0", "1.0.0"])
+            #expect(try recordsSince(release, ops).isEmpty)
+
+            try FileManager.default.removeItem(at: filler)
+            #expect(try await eventually(within: 60) { try recordsSince(release, ops).map(\.result) == [.interrupted, .succeeded] }, "\(daemon.output)")
+            let reason = try recordsSince(release, ops).first?.reason ?? ""
+            #expect(reason.contains("no space left") && reason.contains("gate check failed"), "\(reason)")
+            #expect(fetch(port)?.body == "web 2.0.0\n")
+            #expect(!(try ops.git(["show", "HEAD:Status/production.md"]).contains("failedVersion")))
+        }
+    }
+
     @Test("a branch lock left by a process killed mid-update does not block the record commit")
     func staleRefLock() async throws {
         try await OpsRepoFixture.with { ops in

@@ -102,6 +102,10 @@ struct PipelineRun {
             throw await stopped(by: fault, target: target, traffic: traffic)
         } catch {
             var failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
+            if var fault = engine.state.probeWrites(environment) {
+                fault.description += "; meanwhile \(failed.reason)"
+                throw await stopped(by: fault, target: target, traffic: traffic)
+            }
             failed.rollback = await undo(failed, reached, target: target, log: log, deployment: deployment)
             failure = failed
         }
