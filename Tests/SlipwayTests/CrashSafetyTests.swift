@@ -236,6 +236,37 @@ struct CrashSafetyTests {
         }
     }
 
+    @Test("where no release succeeded yet, a full disk gives the traffic back to the set an earlier stopped run left serving")
+    func fullDiskOnStandIns() async throws {
+        try await OpsRepoFixture.with { ops in
+            try ops.stateOnSmallFilesystem(megabytes: 16)
+            let port = try Ports.free()
+            let canary = "canary: { steps: [50, 100], stepDuration: 6s, analysisInterval: 1s }"
+            let journal = ops.stateDirectory.appendingPathComponent("envs/production/journal.json")
+            let inStep = { (step: String) in ((try? String(contentsOf: journal, encoding: .utf8)) ?? "").replacingOccurrences(of: "\\/", with: "/").contains(step) }
+            let load = LoadClient(port: port, seconds: 120)
+            defer { load.stop() }
+            try await DaemonProcess.with(ops) { daemon in
+                // 1.0.0, the first release, is stopped by 2.0.0 in its only step: its set is left serving.
+                try ops.commit("Environments/production.yaml", testManifest(version: "1.0.0", listen: port, strategy: canary))
+                #expect(await eventually { inStep("step 1/1: 100% to 1.0.0") }, "\(daemon.output)")
+                let release = try ops.commit("Environments/production.yaml", testManifest(version: "2.0.0", listen: port, strategy: canary))
+                #expect(await eventually(within: 30) { inStep("step 1/2: 50% to 2.0.0") }, "\(daemon.output)")
+                let filler = Self.fill(ops.stateDirectory)
+
+                #expect(await eventually(within: 30) { daemon.output.contains("1.0.0 takes all the traffic again (2 instance(s))") }, "\(daemon.output)")
+                #expect((1...10).allSatisfy { _ in fetch(port)?.body == "web 1.0.0\n" })
+                // The 1.0.0 run's own record (superseded) is committed after 2.0.0's release; 2.0.0 has none yet.
+                let ofTheRelease = { try recordsSince(release, ops).filter { $0.version == "2.0.0" }.map(\.result) }
+                #expect(try ofTheRelease().isEmpty)
+
+                try FileManager.default.removeItem(at: filler)
+                #expect(try await eventually(within: 60) { try ofTheRelease() == [.interrupted, .succeeded] }, "\(daemon.output)")
+                #expect(ops.liveVersions("production") == ["2.0.0", "2.0.0"] && fetch(port)?.body == "web 2.0.0\n")
+            }
+        }
+    }
+
     @Test("a branch lock left by a process killed mid-update does not block the record commit")
     func staleRefLock() async throws {
         try await OpsRepoFixture.with { ops in

@@ -99,12 +99,12 @@ struct PipelineRun {
             announce(.promoted, "\(environment): \(manifest.service) \(manifest.version) takes all the traffic")
             try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample, context)
         } catch let fault as StorageFault {
-            throw await stopped(by: fault, target: target, traffic: traffic)
+            throw await stopped(by: fault, target: target, traffic: traffic, standIns: reached.context?.baseline ?? [])
         } catch {
             var failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
             if var fault = engine.state.probeWrites(environment) {
                 fault.description += "; meanwhile \(failed.reason)"
-                throw await stopped(by: fault, target: target, traffic: traffic)
+                throw await stopped(by: fault, target: target, traffic: traffic, standIns: reached.context?.baseline ?? [])
             }
             failed.rollback = await undo(failed, reached, target: target, log: log, deployment: deployment)
             failure = failed
@@ -120,15 +120,15 @@ struct PipelineRun {
         if failure == nil, let validated = state.upstreamStatus { outcome.upstreamStatus = validated }
         journal.finished(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
         // Its outcome not in the journal (nor, then, anything written after it): finished as a killed run would be.
-        if let fault = journal.fault { throw await stopped(by: fault, target: target, traffic: traffic) }
+        if let fault = journal.fault { throw await stopped(by: fault, target: target, traffic: traffic, standIns: reached.context?.baseline ?? []) }
         return outcome
     }
 
     /// The run stopped by a storage fault: the traffic back on the last good version, the
     /// fault kept for the record recovery writes (see `StorageFault`).
-    func stopped(by fault: StorageFault, target: any Target, traffic: any TrafficProvider) async -> StoppedRun {
+    func stopped(by fault: StorageFault, target: any Target, traffic: any TrafficProvider, standIns: [InstanceRecord] = []) async -> StoppedRun {
         engine.faults.note(environment, fault)
-        return StoppedRun(fault: fault, afterwards: await trafficBack(target: target, traffic: traffic))
+        return StoppedRun(fault: fault, afterwards: await trafficBack(target: target, traffic: traffic, standIns: standIns))
     }
 
     /// Staging: the version passes in the upstream environment first, when there is one.
@@ -150,10 +150,19 @@ struct PipelineRun {
     }
 
     /// After a storage fault: the last good version's instances that still run take all the
-    /// traffic back, through HAProxy's runtime API alone; says what serves now.
-    private func trafficBack(target: any Target, traffic: any TrafficProvider) async -> String {
-        guard let version = status?.version, let previous = status?.manifest else { return "nothing ran before: what started keeps its traffic" }
-        let serving = await target.running(((try? await target.instances()) ?? []).filter { $0.manifest == previous })
+    /// traffic back, through HAProxy's runtime API alone; where none succeeded yet, the set that
+    /// served when the run began (`standIns`, left by an earlier stopped run). Says what serves now.
+    private func trafficBack(target: any Target, traffic: any TrafficProvider, standIns: [InstanceRecord]) async -> String {
+        let serving: [InstanceRecord], version: String
+        if let previous = status?.manifest, let deployed = status?.version {
+            serving = await target.running(((try? await target.instances()) ?? []).filter { $0.manifest == previous })
+            version = deployed
+        } else if let first = standIns.first {
+            serving = await target.running(standIns)
+            version = first.version
+        } else {
+            return "nothing ran before: what started keeps its traffic"
+        }
         guard !serving.isEmpty else { return "no instance of \(version) runs any more: \(manifest.version) keeps serving" }
         do {
             var weights = Dictionary(uniqueKeysWithValues: try await traffic.stats().map { ($0.name, 0) })
