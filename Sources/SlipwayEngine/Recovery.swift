@@ -68,7 +68,7 @@ extension Engine {
             let run = PipelineRun(environment: name, manifest: manifest, blob: blob, trigger: try await repository.git.commitInfo(trigger),
                                   status: try await repository.deployedStatus(of: name, at: tip, state: configuration.state), changes: entry.record.changes,
                                   repository: repository, engine: configuration)
-            outcome = await run.recover(entry)
+            outcome = try await run.recover(entry)
         }
         let commit = try await self.commit(outcome, of: name)
         configuration.faults.clear(name)
@@ -80,8 +80,11 @@ extension PipelineRun {
     /// Puts the last good version back after an interrupted run of this one: instances that
     /// were started but never registered are stopped, HAProxy is brought in line with the
     /// registry, the previous version takes all traffic (its warm set, the instances still
-    /// there, or new ones), and the new version's instances are drained and stopped.
-    func recover(_ entry: JournalEntry) async -> Outcome {
+    /// there, or new ones), and the new version's instances are drained and stopped. Throws,
+    /// having done nothing or committing nothing, while the state directory cannot be written:
+    /// the journal stays for the next try, and no record says "recovery failed" for a full disk.
+    func recover(_ entry: JournalEntry) async throws -> Outcome {
+        if let fault = engine.state.probeWrites(environment) { throw fault }
         let log = RunLog(environment: environment, progress: engine.progress)
         let target = engine.target(for: manifest, in: environment)
         let traffic = engine.state.traffic(environment, logger: engine.logger)
@@ -125,6 +128,7 @@ extension PipelineRun {
             }
             log.end()
         } catch {
+            if let fault = StorageFault.from(error) { throw fault }
             afterwards = "recovery failed: \(ErrorText.sentence(error))"
             log.end(failed: true)
         }
