@@ -32,6 +32,27 @@ struct CommandLineTests {
         }
     }
 
+    @Test("validate checks Notifications/all.yaml as the daemon reads it: at the tip, a --ref and in the index")
+    func validateNotifications() async throws {
+        try await OpsRepoFixture.with { ops in
+            try ops.commit("Environments/staging.yaml", testManifest(version: "1.0.0", listen: 18_081))
+            try ops.commit("Notifications/all.yaml", "notify:\n  - { name: team, webhook: env:HOOK_URL, events: [succeeded] }\n")
+            let ok = try ops.slipway(["validate"])
+            #expect(ok.status == 0, "\(ok.output)")
+
+            try ops.commit("Notifications/all.yaml", "notify:\n  - { name: team, webhook: env:HOOK_URL, events: [landed] }\n")
+            let bad = try ops.slipway(["validate"])
+            #expect(bad.status == 1 && bad.stdout.hasPrefix("Notifications/all.yaml:2:"), "\(bad.output)")
+            #expect(bad.stderr.contains("1 problem(s) in 1 file(s)"), "\(bad.output)")
+            #expect(try ops.slipway(["validate", "--ref", "HEAD~1"]).status == 0)
+
+            try Data("notify: [".utf8).write(to: ops.workTree.appendingPathComponent("Notifications/all.yaml"))
+            try ops.git(["add", "Notifications/all.yaml"])
+            let staged = try ops.slipway(["validate", "--staged"])
+            #expect(staged.status == 1 && staged.stdout.hasPrefix("Notifications/all.yaml:2:1: malformed YAML"), "\(staged.output)")
+        }
+    }
+
     @Test("secrets given as env:NAME never appear in records, status, plan output, git history or Slipway's logs")
     func secretsAreNeverWritten() async throws {
         try await OpsRepoFixture.with { ops in

@@ -43,14 +43,18 @@ extension Slipway {
             }
             let repository = try await global.openRepository()
             let desired: DesiredState
+            var notifications: ObjectID?
             if staged {
                 // `git commit -a` stages into a temporary index and names it in GIT_INDEX_FILE (relative
                 // to the work tree, where hooks run).
                 let indexFile = ProcessInfo.processInfo.environment["GIT_INDEX_FILE"].map { URL(fileURLWithPath: $0).path }
                 desired = try await repository.desiredStaged(indexFile: indexFile)
+                let folder = OpsRepository.sharedNotify.split(separator: "/")
+                notifications = try await repository.git.stagedEntries(under: String(folder[0]), indexFile: indexFile).first { $0.name == folder[1] }?.id
             } else {
                 let commit = if let ref { try await repository.git.resolveRevision(ref) } else { try await repository.tip() }
                 desired = try await repository.desired(at: commit)
+                notifications = try await repository.git.blobID(at: OpsRepository.sharedNotify, in: commit)
                 if signedSince != nil {
                     // Every commit the push brings that no ref has yet (the hook runs before git updates the refs).
                     var old: ObjectID?  // nil for a new ref (git passes zeros)
@@ -64,7 +68,23 @@ extension Slipway {
                     }
                 }
             }
-            try report(desired.environments)
+            try report(desired.environments, also: try await Self.problems(ofNotifications: notifications, in: repository))
+        }
+
+        /// What is wrong with `Notifications/all.yaml` (`blob`), read as the daemon reads it: a file
+        /// that does not parse is not used, so it is refused here, before it is pushed.
+        static func problems(ofNotifications blob: ObjectID?, in repository: OpsRepository) async throws -> [Diagnostic] {
+            guard let blob else { return [] }
+            let path = OpsRepository.sharedNotify
+            guard let data = try await repository.git.readBlob(blob, maximumBytes: ManifestParser.maximumSize) else {
+                return [Diagnostic(path: path, line: 1, column: 1, message: "larger than \(ManifestParser.maximumSize / 1024) KiB")]
+            }
+            do {
+                _ = try ManifestParser.parseNotify(data, path: path)
+                return []
+            } catch {
+                return error.diagnostics
+            }
         }
 
         struct Report: Encodable {
@@ -79,20 +99,21 @@ extension Slipway {
             let message: String
         }
 
-        func report(_ environments: EnvironmentSet) throws {
+        func report(_ environments: EnvironmentSet, also other: [Diagnostic] = []) throws {
             let valid = environments.manifests.keys.sorted()
+            let diagnostics = environments.diagnostics + other
             if output.json {
-                try output.print(json: Report(valid: valid.map(\.rawValue), problems: environments.diagnostics.map {
+                try output.print(json: Report(valid: valid.map(\.rawValue), problems: diagnostics.map {
                     Problem(path: $0.path, line: $0.line, column: $0.column, message: $0.message)
                 }))
-                if !environments.diagnostics.isEmpty || (valid.isEmpty && !allowEmpty) { throw ExitCode(1) }
+                if !diagnostics.isEmpty || (valid.isEmpty && !allowEmpty) { throw ExitCode(1) }
                 return
             }
-            for diagnostic in environments.diagnostics { print(diagnostic) }
-            if !environments.diagnostics.isEmpty {
-                let files = Set(environments.diagnostics.map(\.path)).count
+            for diagnostic in diagnostics { print(diagnostic) }
+            if !diagnostics.isEmpty {
+                let files = Set(diagnostics.map(\.path)).count
                 fflush(nil)  // the diagnostics (stdout) before the summary (stderr) when both go to one place
-                printError("\(environments.diagnostics.count) problem(s) in \(files) manifest(s)")
+                printError("\(diagnostics.count) problem(s) in \(files) file(s)")
                 throw ExitCode(1)
             }
             if valid.isEmpty {
