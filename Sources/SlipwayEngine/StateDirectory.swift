@@ -83,8 +83,8 @@ public struct StateDirectory: Sendable {
 
     /// How many logs of instances no longer registered an environment keeps (the newest):
     /// enough for `slipway logs --instance` after a failed or superseded run, not one per
-    /// instance ever started.
-    public static let keptLogs = 16
+    /// instance ever started. Fleet hosts keep as many (`RemoteInstances.stopScript`).
+    public static let keptLogs = RemoteInstances.keptLogs
 
     /// Deletes the logs of `name`'s instances that are no longer registered, all but the
     /// newest `keptLogs`; returns how many it deleted.

@@ -102,7 +102,7 @@ public struct RemoteInstances: Sendable {
     public func stop(id: String, grace: Duration) async throws {
         guard Self.isName(id) else { throw LaunchError("instance id \(id) is not a plain name") }
         let tenths = max(1, Int(grace.components.seconds) * 10 + Int(grace.components.attoseconds / 100_000_000_000_000_000))
-        let result = try await ssh.run(destination, ["sh", "-c", Self.stopScript, "sh", directory, id, "\(tenths)"], timeout: timeout + grace)
+        let result = try await ssh.run(destination, ["sh", "-c", Self.stopScript, "sh", directory, id, "\(tenths)", "\(Self.keptLogs)"], timeout: timeout + grace)
         guard result.status == 0 else { throw LaunchError("stopping \(id) on \(destination.host) failed: \(Self.sentence(result))") }
     }
 
@@ -217,17 +217,32 @@ public struct RemoteInstances: Sendable {
         chmod 755 "$part" && mv -f "$part" "$file"
         """#
 
-    /// $1 folder, $2 id, $3 tenths of a second between SIGTERM and SIGKILL.
+    /// Logs a host keeps of instances it no longer registers: the newest, and any written in the
+    /// last hour (enough for `slipway logs --instance` after a failed run; not one per instance
+    /// ever started). The same rule as this machine's (`StateDirectory.pruneLogs`).
+    public static let keptLogs = 16
+
+    /// $1 folder, $2 id, $3 tenths of a second between SIGTERM and SIGKILL, $4 logs kept
+    /// (`keptLogs`): every stop prunes the host's logs.
     static let stopScript = startTimeOf + "\n" + #"""
         file="$1/instances/$2.instance"
-        [ -e "$file" ] || exit 0
-        read pid start port < "$file"
-        alive() { [ "$(started "$pid")" = "$start" ]; }
-        # Its whole process group ("-pid": dash takes no "--" there), and never pid 1 or below.
-        if [ "$pid" -gt 1 ] && alive; then kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid"; fi
-        i=0
-        while [ "$pid" -gt 1 ] && alive && [ "$i" -lt "$3" ]; do sleep 0.1; i=$((i + 1)); done
-        if [ "$pid" -gt 1 ] && alive; then kill -KILL "-$pid" 2>/dev/null || kill -KILL "$pid"; fi
-        rm -f "$file" "$1/instances/$2.env"
+        if [ -e "$file" ]; then
+          read pid start port < "$file"
+          alive() { [ "$(started "$pid")" = "$start" ]; }
+          # Its whole process group ("-pid": dash takes no "--" there), and never pid 1 or below.
+          if [ "$pid" -gt 1 ] && alive; then kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid"; fi
+          i=0
+          while [ "$pid" -gt 1 ] && alive && [ "$i" -lt "$3" ]; do sleep 0.1; i=$((i + 1)); done
+          if [ "$pid" -gt 1 ] && alive; then kill -KILL "-$pid" 2>/dev/null || kill -KILL "$pid"; fi
+          rm -f "$file" "$1/instances/$2.env"
+        fi
+        n=0
+        ls -t "$1/logs" 2>/dev/null | while IFS= read -r log; do
+          case $log in *.log) ;; *) continue ;; esac
+          [ -e "$1/instances/${log%.log}.instance" ] && continue
+          n=$((n + 1))
+          [ "$n" -gt "$4" ] && find "$1/logs/$log" -maxdepth 0 -type f -mmin +60 -delete
+        done
+        exit 0
         """#
 }

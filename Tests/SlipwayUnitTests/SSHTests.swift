@@ -85,6 +85,36 @@ struct SSHTests {
         #expect(throws: LaunchError.self) { try RemoteInstances.environmentFile(["BAD NAME": "x"]) }
     }
 
+    @Test("a stop on a host prunes its logs as this machine does: of instances it no longer registers, the 16 newest and the last hour's stay")
+    func hostLogsPruned() async throws {
+        let folder = try HostDoorTests.scratch()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let directory = folder.appendingPathComponent("env")
+        let logs = directory.appendingPathComponent("logs"), instances = directory.appendingPathComponent("instances")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: instances, withIntermediateDirectories: true)
+        let old = Date().addingTimeInterval(-10_000)
+        func log(_ name: String, at date: Date) throws {
+            let file = logs.appendingPathComponent(name)
+            try Data("x\n".utf8).write(to: file)
+            try FileManager.default.setAttributes([.modificationDate: date], ofItemAtPath: file.path)
+        }
+        for index in 0..<20 { try log("o\(index).log", at: old.addingTimeInterval(Double(index))) }  // o19 the newest
+        for index in 0..<3 { try log("r\(index).log", at: Date()) }
+        for id in ["g0", "g1"] {  // the oldest, of instances the host still registers
+            try log("\(id).log", at: old.addingTimeInterval(-100))
+            try Data("1 1 1\n".utf8).write(to: instances.appendingPathComponent("\(id).instance"))
+        }
+        try log("notes.txt", at: old)
+        let spec = LaunchSpec(arguments: ["sh", "-c", RemoteInstances.stopScript, "sh", directory.path, "gone", "1", "\(RemoteInstances.keptLogs)"],
+                              environment: ["PATH": "/usr/bin:/bin"], workingDirectory: folder, logFile: folder.appendingPathComponent("out.log"))
+        let stopped = try await Commands.output(of: spec, executable: URL(fileURLWithPath: "/bin/sh"), timeout: .seconds(20))
+        #expect(stopped.status == 0, "\(stopped.text)")
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: logs.path))
+        // The 16 newest unregistered: r0–r2 and o7–o19; o0–o6 go.
+        #expect(left == Set(["g0.log", "g1.log", "notes.txt"] + (0..<3).map { "r\($0).log" } + (7..<20).map { "o\($0).log" }), "\(left.sorted())")
+    }
+
     func eventually(_ condition: () -> Bool) async -> Bool {
         for _ in 0..<200 {
             if condition() { return true }
