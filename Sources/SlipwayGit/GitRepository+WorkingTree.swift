@@ -30,15 +30,7 @@ struct IndexLock {
 
     /// Puts `content` in place as the index and gives the lock up.
     func commit(_ content: Data) throws {
-        let written = content.withUnsafeBytes { bytes -> Bool in
-            var offset = 0
-            while offset < bytes.count {
-                let count = write(descriptor, bytes.baseAddress?.advanced(by: offset), bytes.count - offset)
-                if count < 0 { if errno == EINTR { continue }; return false }
-                offset += count
-            }
-            return true
-        }
+        let written = writeAll(descriptor, content)
         close(descriptor)
         guard written, rename(lock.path, index.path) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -51,6 +43,19 @@ struct IndexLock {
     func release() {
         close(descriptor)
         unlink(lock.path)
+    }
+}
+
+/// Writes all of `content` to `descriptor`; whether it could.
+func writeAll(_ descriptor: Int32, _ content: Data) -> Bool {
+    content.withUnsafeBytes { bytes -> Bool in
+        var offset = 0
+        while offset < bytes.count {
+            let count = write(descriptor, bytes.baseAddress?.advanced(by: offset), bytes.count - offset)
+            if count < 0 { if errno == EINTR { continue }; return false }
+            offset += count
+        }
+        return true
     }
 }
 
@@ -127,35 +132,23 @@ extension GitRepository {
     /// The working tree written and the new index's bytes (see `updateWorkingTree`).
     private func newIndex(_ changes: [(path: String, blob: ObjectID?)], previous: ObjectID?, lock: IndexLock) throws -> Data {
         guard let root = workingDirectory else { throw GitError(code: -1, message: "no working tree") }
-        var entries: [(path: String, blob: ObjectID?, file: URL?)] = []
+        // A file kept out still gets its entry, with no stat: git compares the contents.
+        var entries: [(path: String, blob: ObjectID?, info: stat?)] = []
         for change in changes where Self.isPlainPath(change.path) {
             let url = root.appendingPathComponent(change.path)
             let before = try previous.flatMap { try readFile(change.path, at: $0) }
             let content = try change.blob.map { try readBlob($0) }
-            // Whether the person changed the file since `previous`: then it stays as they left it.
-            func edited() -> Bool {
-                guard let current = FileManager.default.contents(atPath: url.path) else { return false }
-                return current != before && current != content
-            }
-            if edited() {
+            let edited = { Self.isEdited(url, before: before, content: content) }
+            // Nothing through a folder that is a link or a file (it could lead out of the
+            // repository), and nothing over the person's edit.
+            guard Self.realFolders(from: root, to: url), !edited() else {
                 entries.append((change.path, change.blob, nil))
                 continue
             }
             if let content {
-                // Written beside the file and checked again just before the rename: an edit the
-                // person saved while the blobs were read is kept, not overwritten. A folder or file
-                // of theirs in the way keeps the file out; its entry still goes in (with no stat,
-                // so git compares the contents).
-                try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                let staged = Self.writeBeside(url, content)
-                if let staged, !edited(), rename(staged, url.path) == 0 {
-                    entries.append((change.path, change.blob, url))
-                } else {
-                    staged.map { _ = unlink($0) }
-                    entries.append((change.path, change.blob, nil))
-                }
+                entries.append((change.path, change.blob, Self.put(content, at: url, unless: edited, scratch: gitDirectory)))
             } else {
-                try? FileManager.default.removeItem(at: url)
+                unlink(url.path)  // the file or link itself, never a folder or what a link points to
                 // As git does: folders left empty go too (`rmdir` fails on one that is not).
                 var folder = url.deletingLastPathComponent()
                 while folder.path.count > root.path.count, rmdir(folder.path) == 0 { folder = folder.deletingLastPathComponent() }
@@ -165,25 +158,76 @@ extension GitRepository {
         return try Self.index(lock.index, with: entries)
     }
 
-    /// `content` in a new file of a unique name beside `url` (`mkstemp`: never a file or link
-    /// already there); its path, or nil when it could not be written whole.
-    private static func writeBeside(_ url: URL, _ content: Data) -> String? {
-        var template = Array("\(url.deletingLastPathComponent().path)/.\(url.lastPathComponent).slipway-XXXXXX".utf8CString)
-        let descriptor = mkstemp(&template)
-        guard descriptor >= 0 else { return nil }
-        let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-        guard (try? handle.write(contentsOf: content)) != nil, fchmod(descriptor, 0o644) == 0 else {
-            unlink(path)
-            return nil
-        }
-        return path
+    /// Whether the file at `url` is the person's since `before` (it is neither that nor
+    /// `content`). Anything but a regular file is theirs, unread (a link to /dev/zero would be
+    /// read for ever), and so is a file of another size, unread.
+    static func isEdited(_ url: URL, before: Data?, content: Data?) -> Bool {
+        var info = stat()
+        guard lstat(url.path, &info) == 0 else { return false }
+        guard info.st_mode & S_IFMT == S_IFREG else { return true }
+        guard Int(info.st_size) == before?.count || Int(info.st_size) == content?.count,
+              let current = FileManager.default.contents(atPath: url.path) else { return true }
+        return current != before && current != content
     }
+
+    /// Whether each folder between `root` and `url` is a real folder, or not there yet.
+    static func realFolders(from root: URL, to url: URL) -> Bool {
+        var folder = url.deletingLastPathComponent()
+        while folder.path.count > root.path.count {
+            var info = stat()
+            if lstat(folder.path, &info) == 0, info.st_mode & S_IFMT != S_IFDIR { return false }
+            folder = folder.deletingLastPathComponent()
+        }
+        return true
+    }
+
+    /// Puts `content` at `url` through a new file renamed over it, unless `edited` says the
+    /// person saved theirs while the blobs were read. The new file is made in `scratch` (the git
+    /// directory: a crash leaves nothing in the working tree), or beside `url` when that is
+    /// another filesystem. Returns the stat of the file written for the index (of that file, not
+    /// of the path: an edit saved right after is seen as one), nil when nothing was put.
+    static func put(_ content: Data, at url: URL, unless edited: () -> Bool, scratch: URL) -> stat? {
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let mode = Self.mode(for: url)
+        for folder in [scratch, url.deletingLastPathComponent()] {
+            let path = "\(folder.path)/.slipway-write-\(UInt64.random(in: 0...UInt64.max))"
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)  // a new file, never one or a link already there
+            guard descriptor >= 0 else { continue }
+            defer { close(descriptor) }
+            guard fchmod(descriptor, mode) == 0, writeAll(descriptor, content), !edited() else {
+                unlink(path)
+                return nil
+            }
+            if rename(path, url.path) == 0 {
+                var info = stat()
+                return fstat(descriptor, &info) == 0 ? info : nil
+            }
+            let failure = errno
+            unlink(path)
+            if failure != EXDEV { return nil }
+        }
+        return nil
+    }
+
+    /// The mode of the file at `url` when it is a regular file (a person's chmod stays), else
+    /// what git gives a new file: 0666 less the umask.
+    static func mode(for url: URL) -> mode_t {
+        var info = stat()
+        if lstat(url.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG { return info.st_mode & 0o7777 }
+        return 0o666 & ~processUmask
+    }
+
+    /// This process's umask, from /proc (`umask(2)` would change it while other threads create files).
+    static let processUmask: mode_t = {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Umask:") }
+        return line.flatMap { mode_t($0.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) } ?? 0o022
+    }()
 
     /// The bytes of `index` with `entries` put in or taken out. libgit2 writes an index only
     /// through its own lock, which we hold: it works on a private copy (`git_index_open`,
     /// `git_index_add`, `git_index_remove`, `git_index_write`).
-    private static func index(_ index: URL, with entries: [(path: String, blob: ObjectID?, file: URL?)]) throws -> Data {
+    private static func index(_ index: URL, with entries: [(path: String, blob: ObjectID?, info: stat?)]) throws -> Data {
         let copy = index.deletingLastPathComponent().appendingPathComponent("slipway-index-\(getpid())")
         defer { unlink(copy.path) }
         unlink(copy.path)
@@ -200,17 +244,14 @@ extension GitRepository {
             var item = git_index_entry()
             item.mode = GIT_FILEMODE_BLOB.rawValue
             item.id = blob.raw
-            if let file = entry.file {
-                var info = stat()
-                if lstat(file.path, &info) == 0 {
-                    item.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_ctim.tv_sec), nanoseconds: UInt32(truncatingIfNeeded: info.st_ctim.tv_nsec))
-                    item.mtime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_mtim.tv_sec), nanoseconds: UInt32(truncatingIfNeeded: info.st_mtim.tv_nsec))
-                    item.dev = UInt32(truncatingIfNeeded: info.st_dev)
-                    item.ino = UInt32(truncatingIfNeeded: info.st_ino)
-                    item.uid = info.st_uid
-                    item.gid = info.st_gid
-                    item.file_size = UInt32(truncatingIfNeeded: info.st_size)
-                }
+            if let info = entry.info {
+                item.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_ctim.tv_sec), nanoseconds: UInt32(truncatingIfNeeded: info.st_ctim.tv_nsec))
+                item.mtime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_mtim.tv_sec), nanoseconds: UInt32(truncatingIfNeeded: info.st_mtim.tv_nsec))
+                item.dev = UInt32(truncatingIfNeeded: info.st_dev)
+                item.ino = UInt32(truncatingIfNeeded: info.st_ino)
+                item.uid = info.st_uid
+                item.gid = info.st_gid
+                item.file_size = UInt32(truncatingIfNeeded: info.st_size)
             }
             try entry.path.withCString { path in
                 item.path = path

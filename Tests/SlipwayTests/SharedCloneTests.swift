@@ -174,6 +174,39 @@ struct SharedCloneTests {
         }
     }
 
+    @Test("a record commit reads no link and writes through none: a status file linked to /dev/zero and a records folder linked outside are left as they are")
+    func linksInTheWorkingTree() async throws {
+        try await OpsRepoFixture.with { ops in
+            try ops.commit("Status/qa.md", "slipway's status 1\n")
+            try ops.commit("Status/staging.md", "slipway's status 1\n")
+            let outside = ops.root.appendingPathComponent("outside")
+            try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+            // What a pull of someone's push leaves: links where Slipway writes.
+            let status = ops.workTree.appendingPathComponent("Status/qa.md")
+            try FileManager.default.removeItem(at: status)
+            try FileManager.default.createSymbolicLink(atPath: status.path, withDestinationPath: "/dev/zero")
+            try FileManager.default.createDirectory(at: ops.workTree.appendingPathComponent("Deployments"), withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: ops.workTree.appendingPathComponent("Deployments/qa").path, withDestinationPath: outside.path)
+            // A person's chmod of a file Slipway rewrites stays.
+            let staging = ops.workTree.appendingPathComponent("Status/staging.md")
+            try FileManager.default.setAttributes([.posixPermissions: 0o664], ofItemAtPath: staging.path)
+
+            let repository = try GitRepository(path: ops.workTree.path)
+            let author = Signature(name: "Slipway", email: "slipway@localhost")
+            try await repository.commit([FileUpdate(path: "Status/qa.md", content: Data("slipway's status 2\n".utf8)),
+                                         FileUpdate(path: "Status/staging.md", content: Data("slipway's status 2\n".utf8)),
+                                         FileUpdate(path: "Deployments/qa/r.md", content: Data("r\n".utf8))],
+                                        message: "record", author: author, onto: "refs/heads/main")
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: status.path) == "/dev/zero")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty, "nothing written through the link")
+            #expect(try ops.git(["show", "HEAD:Deployments/qa/r.md"]) == "r\n" && ops.git(["show", ":Deployments/qa/r.md"]) == "r\n")
+            #expect(try String(contentsOf: staging, encoding: .utf8) == "slipway's status 2\n")
+            #expect((try FileManager.default.attributesOfItem(atPath: staging.path)[.posixPermissions] as? Int) == 0o664)
+            let left = try FileManager.default.subpathsOfDirectory(atPath: ops.workTree.path).filter { $0.contains(".slipway-") }
+            #expect(left.isEmpty, "\(left)")
+        }
+    }
+
     @Test("while a person's git holds the index, a release deploys and its record waits in the journal; the next pass commits it")
     func recordWaitsForTheIndex() async throws {
         try await OpsRepoFixture.with { ops in
