@@ -60,6 +60,12 @@ struct JournalEntry: Codable {
     /// Set with `finished`: the status and upstream status to commit with the record.
     var status: EnvironmentStatus?
     var upstreamStatus: EnvironmentStatus?
+    /// Set when the run's manifest was refused under `Trust/`: recovery acts on nothing it names
+    /// (its hosts, its address, its secrets), it only records the run.
+    var refused: Bool?
+    /// Where no release succeeded yet: the instances that served when the run began (left by
+    /// an earlier stopped run, maybe of this very manifest), which recovery keeps.
+    var standIns: [String]?
 }
 
 /// Writes one run's journal. Owned by the run's task.
@@ -68,9 +74,9 @@ final class Journal {
     private var entry: JournalEntry
     private let failpoint: Failpoint?
 
-    init(file: URL, draft: DeploymentRecord, failpoint: Failpoint?) {
+    init(file: URL, draft: DeploymentRecord, failpoint: Failpoint?, refused: Bool = false) {
         self.file = file
-        self.entry = JournalEntry(record: draft, event: .begin(.preflight), updated: Date())
+        self.entry = JournalEntry(record: draft, event: .begin(.preflight), updated: Date(), refused: refused ? true : nil)
         self.failpoint = failpoint
     }
 
@@ -83,6 +89,9 @@ final class Journal {
         save()
         failpoint?.reached(event.description)
     }
+
+    /// Names the stand-ins (see `JournalEntry.standIns`); written with the next event.
+    func note(standIns: [String]) { entry.standIns = standIns.isEmpty ? nil : standIns }
 
     /// Records the run's outcome before its record is committed.
     func finished(_ record: DeploymentRecord, status: EnvironmentStatus, upstream: EnvironmentStatus?) {

@@ -92,43 +92,13 @@ extension PipelineRun {
         var afterwards = "nothing of \(manifest.version) was left"
         log.begin(.recovery)
         do {
-            try await log.step("unregistered instances") { await target.stopUnregistered(timeout: manifest.run.stopTimeout.duration) }
-            var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = []
-            try await log.step("traffic") {
-                (baseline, warm) = try await prepareTraffic(traffic, target: target)
-                let stats = try await traffic.stats()
-                return "HAProxy on \(manifest.traffic.listen): " + stats.map { "\($0.name) \($0.health) weight \($0.weight)" }.joined(separator: ", ")
-            }
-            let fresh = (baseline + warm).filter { $0.manifest == blob && $0.manifest != status?.manifest }
-            let previous = await previousLauncher()
-            let secrets = (try? resolveSecrets(manifest)) ?? [:]
-            let context = DeploymentContext(
-                environment: environment, launcher: try launcher(for: manifest, blob: blob, secrets: secrets), previous: previous,
-                traffic: traffic, repository: repository, target: target, baseline: baseline.filter { !fresh.contains($0) },
-                warm: warm.filter { !fresh.contains($0) }, weight: 100, smoke: SmokeChecks(checks: [], timeout: .seconds(1)),
-                redactor: redactor, log: log, logger: engine.logger)
-            if let previous, let version = status?.version {
-                let serving = baseline.filter { $0.manifest == previous.manifestBlob }
-                if !fresh.isEmpty || !context.missing(previous, besides: serving).isEmpty {
-                    var rollback: RollbackReport?
-                    try await log.step("back to \(version)") {
-                        rollback = await context.rollBackAfterPromotion(fresh, trigger: .interrupted, reason: "Slipway stopped (\(stoppedAt)) before the run ended")
-                        return rollback?.afterwards ?? "done"
-                    }
-                    afterwards = "\(version) serves again; \(rollback?.afterwards ?? "")"
-                } else {
-                    afterwards = "\(version) kept serving; nothing of \(manifest.version) had started"
-                }
-            } else if !fresh.isEmpty {
-                try await log.step("stop \(manifest.version)") {
-                    for instance in fresh { try await context.retire(instance) }
-                    return "no earlier version to go back to: \(fresh.count) instance(s) drained and stopped"
-                }
-                afterwards = "nothing ran before; the \(fresh.count) new instance(s) were stopped"
-            }
+            // A run refused before it did anything: its manifest names nothing this machine may act on.
+            afterwards = entry.refused == true ? "nothing was done: its manifest is refused under Trust/"
+                : try await putBack(log: log, target: target, traffic: traffic, stoppedAt: stoppedAt, standIns: Set(entry.standIns ?? [])) ?? afterwards
             log.end()
         } catch {
-            if let fault = StorageFault.from(error) { throw fault }
+            // A storage fault of the state directory (the probe says so; an EIO of a fleet host is not one) waits for the next try.
+            if StorageFault.from(error) != nil, let fault = engine.state.probeWrites(environment) { throw fault }
             afterwards = "recovery failed: \(ErrorText.sentence(error))"
             log.end(failed: true)
         }
@@ -146,6 +116,50 @@ extension PipelineRun {
         record.reason = redactor.redact(stopped + (healing ? "" : " The next run deploys the desired state again."))
         let after = await newStatus(for: &record, target: target, failed: false)
         return Outcome(record: record, status: after)
+    }
+
+    /// The recovery's steps: strays stopped, HAProxy in line with the registry, the previous
+    /// version back (or, where none ran, the new instances stopped and the `standIns` serving).
+    /// Says what serves now; nil when nothing of the new version was left.
+    private func putBack(log: RunLog, target: any Target, traffic: any TrafficProvider, stoppedAt: String, standIns: Set<String>) async throws -> String? {
+        try await log.step("unregistered instances") { await target.stopUnregistered(timeout: manifest.run.stopTimeout.duration) }
+        var baseline: [InstanceRecord] = [], warm: [InstanceRecord] = []
+        try await log.step("traffic") {
+            (baseline, warm) = try await prepareTraffic(traffic, target: target)
+            let stats = try await traffic.stats()
+            return "HAProxy on \(manifest.traffic.listen): " + stats.map { "\($0.name) \($0.health) weight \($0.weight)" }.joined(separator: ", ")
+        }
+        let fresh = (baseline + warm).filter { $0.manifest == blob && $0.manifest != status?.manifest && !standIns.contains($0.id) }
+        let previous = await previousLauncher()
+        let secrets = (try? resolveSecrets(manifest)) ?? [:]
+        let context = DeploymentContext(
+            environment: environment, launcher: try launcher(for: manifest, blob: blob, secrets: secrets), previous: previous,
+            traffic: traffic, repository: repository, target: target, baseline: baseline.filter { !fresh.contains($0) },
+            warm: warm.filter { !fresh.contains($0) }, weight: 100, smoke: SmokeChecks(checks: [], timeout: .seconds(1)),
+            redactor: redactor, log: log, logger: engine.logger)
+        if let previous, let version = status?.version {
+            let serving = baseline.filter { $0.manifest == previous.manifestBlob }
+            if !fresh.isEmpty || !context.missing(previous, besides: serving).isEmpty {
+                var rollback: RollbackReport?
+                try await log.step("back to \(version)") {
+                    rollback = await context.rollBackAfterPromotion(fresh, trigger: .interrupted, reason: "Slipway stopped (\(stoppedAt)) before the run ended")
+                    return rollback?.afterwards ?? "done"
+                }
+                return "\(version) serves again; \(rollback?.afterwards ?? "")"
+            } else {
+                return "\(version) kept serving; nothing of \(manifest.version) had started"
+            }
+        } else if !fresh.isEmpty {
+            let kept = baseline.filter { standIns.contains($0.id) }
+            try await log.step("stop \(manifest.version)") {
+                if !kept.isEmpty { try await traffic.setWeights(Dictionary(uniqueKeysWithValues: kept.map { ($0.id, 100) })) }
+                for instance in fresh { try await context.retire(instance) }
+                return "\(fresh.count) instance(s) drained and stopped; " + (kept.isEmpty ? "no earlier version to go back to" : "\(kept.count) left serving by an earlier run serve")
+            }
+            return kept.isEmpty ? "nothing ran before; the \(fresh.count) new instance(s) were stopped"
+                : "\(kept[0].version), left serving by an earlier run, serves again; the \(fresh.count) new instance(s) were stopped"
+        }
+        return nil
     }
 }
 

@@ -178,8 +178,10 @@ struct CrashSafetyTests {
             // The run stops as a kill would stop it: 1.0.0 takes the traffic back, nothing is committed while nothing can be written.
             #expect(await eventually(within: 30) { daemon.output.contains("cannot be written") }, "\(daemon.output)")
             #expect(await eventually(within: 10) { (1...10).allSatisfy { _ in fetch(port)?.body == "web 1.0.0\n" } }, "\(daemon.output)")
-            // A negative check: recovery, tried every 1 s, 2 s, … while the disk stays full, commits nothing.
-            try await Task.sleep(for: .seconds(4))
+            // The run's own new instances are stopped (a stop writes nothing).
+            #expect(await eventually(within: 10) { ops.liveVersions("production") == ["1.0.0", "1.0.0"] }, "\(daemon.output)")
+            // Recovery, tried again and again while the disk stays full, commits nothing.
+            #expect(await eventually(within: 30) { daemon.output.components(separatedBy: "recovery failed").count > 2 }, "\(daemon.output)")
             #expect(try recordsSince(release, ops).isEmpty, "\(daemon.output)")
             #expect(try ops.git(["show", "HEAD:Status/production.md"]).contains("version: 1.0.0"))
 
@@ -260,6 +262,8 @@ struct CrashSafetyTests {
                 #expect((1...10).allSatisfy { _ in fetch(port)?.body == "web 1.0.0\n" })
                 // The 1.0.0 run's own record (superseded) is committed after 2.0.0's release; 2.0.0 has none yet.
                 let ofTheRelease = { try recordsSince(release, ops).filter { $0.version == "2.0.0" }.map(\.result) }
+                #expect(await eventually(within: 10) { ops.liveVersions("production") == ["1.0.0", "1.0.0"] }, "\(daemon.output)")
+                #expect(await eventually(within: 30) { daemon.output.components(separatedBy: "recovery failed").count > 2 }, "\(daemon.output)")
                 #expect(try ofTheRelease().isEmpty)
 
                 try FileManager.default.removeItem(at: filler)

@@ -63,7 +63,7 @@ struct PipelineRun {
     func journal(_ deployment: DeploymentID, started: Date) -> Journal {
         Journal(file: engine.state.journal(environment),
                 draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
-                failpoint: engine.failpoint)
+                failpoint: engine.failpoint, refused: signature.isRefused)
     }
 
     /// The four phases in order; every failure ends up in the record, but for a state
@@ -92,6 +92,7 @@ struct PipelineRun {
             try await staging(log: log, deployment: deployment)
             let context = productionContext(prepared, traffic: traffic, target: target, log: log)
             reached.context = context
+            if status?.version == nil { journal.note(standIns: context.baseline.map(\.id)) }
             log.begin(.production)
             reached.serving = try await prepared.strategy.run(context)
             log.end()
@@ -102,7 +103,8 @@ struct PipelineRun {
             throw await stopped(by: fault, target: target, traffic: traffic, standIns: reached.context?.baseline ?? [])
         } catch {
             var failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
-            if var fault = engine.state.probeWrites(environment) {
+            // (Not for a manifest refused under Trust/: nothing it asks for may be acted on, recovery included.)
+            if !failed.refused, var fault = engine.state.probeWrites(environment) {
                 fault.description += "; meanwhile \(failed.reason)"
                 throw await stopped(by: fault, target: target, traffic: traffic, standIns: reached.context?.baseline ?? [])
             }
@@ -128,7 +130,26 @@ struct PipelineRun {
     /// fault kept for the record recovery writes (see `StorageFault`).
     func stopped(by fault: StorageFault, target: any Target, traffic: any TrafficProvider, standIns: [InstanceRecord] = []) async -> StoppedRun {
         engine.faults.note(environment, fault)
-        return StoppedRun(fault: fault, afterwards: await trafficBack(target: target, traffic: traffic, standIns: standIns))
+        let (afterwards, serving) = await trafficBack(target: target, traffic: traffic, standIns: standIns)
+        guard !serving.isEmpty else { return StoppedRun(fault: fault, afterwards: afterwards) }
+        let stopped = await stopOwn(besides: serving, target: target, traffic: traffic)
+        return StoppedRun(fault: fault, afterwards: afterwards + (stopped > 0 ? "; \(stopped) new instance(s) stopped" : ""))
+    }
+
+    /// Once another set serves again: the run's own new instances, given no traffic, are stopped
+    /// when their requests end, and any it started but could not register. A stop writes nothing
+    /// here, and a version whose output filled the disk stops filling it; recovery brings the
+    /// registry in line once writes work. Returns how many were stopped.
+    private func stopOwn(besides serving: [InstanceRecord], target: any Target, traffic: any TrafficProvider) async -> Int {
+        let kept = Set(serving.map(\.id)), timeout = manifest.run.stopTimeout.duration
+        let own = ((try? await target.instances()) ?? []).filter { $0.manifest == blob && $0.manifest != status?.manifest && !kept.contains($0.id) }
+        let ids = Set(own.map(\.id)), deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline, let stats = try? await traffic.stats(), stats.contains(where: { ids.contains($0.name) && $0.currentSessions > 0 }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for instance in own { try? await target.stop(instance, timeout: timeout) }
+        _ = await target.stopUnregistered(timeout: timeout)
+        return own.count
     }
 
     /// Staging: the version passes in the upstream environment first, when there is one.
@@ -151,8 +172,9 @@ struct PipelineRun {
 
     /// After a storage fault: the last good version's instances that still run take all the
     /// traffic back, through HAProxy's runtime API alone; where none succeeded yet, the set that
-    /// served when the run began (`standIns`, left by an earlier stopped run). Says what serves now.
-    private func trafficBack(target: any Target, traffic: any TrafficProvider, standIns: [InstanceRecord]) async -> String {
+    /// served when the run began (`standIns`, left by an earlier stopped run). Says what serves
+    /// now, and which instances took the traffic (none when it stayed where it was).
+    private func trafficBack(target: any Target, traffic: any TrafficProvider, standIns: [InstanceRecord]) async -> (String, serving: [InstanceRecord]) {
         let serving: [InstanceRecord], version: String
         if let previous = status?.manifest, let deployed = status?.version {
             serving = await target.running(((try? await target.instances()) ?? []).filter { $0.manifest == previous })
@@ -161,16 +183,16 @@ struct PipelineRun {
             serving = await target.running(standIns)
             version = first.version
         } else {
-            return "nothing ran before: what started keeps its traffic"
+            return ("nothing ran before: what started keeps its traffic", [])
         }
-        guard !serving.isEmpty else { return "no instance of \(version) runs any more: \(manifest.version) keeps serving" }
+        guard !serving.isEmpty else { return ("no instance of \(version) runs any more: \(manifest.version) keeps serving", []) }
         do {
             var weights = Dictionary(uniqueKeysWithValues: try await traffic.stats().map { ($0.name, 0) })
             for instance in serving where weights[instance.id] != nil { weights[instance.id] = 100 }
             try await traffic.setWeights(weights)
-            return "\(version) takes all the traffic again (\(serving.count) instance(s))"
+            return ("\(version) takes all the traffic again (\(serving.count) instance(s))", serving)
         } catch {
-            return "taking the traffic back to \(version) failed: \(ErrorText.sentence(error))"
+            return ("taking the traffic back to \(version) failed: \(ErrorText.sentence(error))", [])
         }
     }
 
