@@ -40,7 +40,8 @@ extension PipelineRun {
             }
             log.end()
         } catch {
-            if let fault = StorageFault.from(error) { throw await stopped(by: fault, target: target, traffic: traffic) }
+            // As in a run: a failure while the state directory cannot be written is the disk's, not the version's (no crash loop counted).
+            if let fault = StorageFault.from(error) ?? engine.state.probeWrites(environment) { throw await stopped(by: fault, target: target, traffic: traffic) }
             superseded = (error as? DeploymentFailure)?.superseded ?? false
             reason += "; healing \(superseded ? "stopped" : "failed"): \(ErrorText.sentence(error))"
             log.end(failed: true)
