@@ -97,8 +97,8 @@ extension PipelineRun {
                 : try await putBack(log: log, target: target, traffic: traffic, stoppedAt: stoppedAt, standIns: Set(entry.standIns ?? [])) ?? afterwards
             log.end()
         } catch {
-            // A storage fault of the state directory (the probe says so; an EIO of a fleet host is not one) waits for the next try.
-            if StorageFault.from(error) != nil, let fault = engine.state.probeWrites(environment) { throw fault }
+            // While the state directory cannot be written (the probe says so; an EIO of a fleet host is not that), the next try.
+            if let fault = engine.state.probeWrites(environment) { throw fault }
             afterwards = "recovery failed: \(ErrorText.sentence(error))"
             log.end(failed: true)
         }
@@ -147,14 +147,14 @@ extension PipelineRun {
                 }
                 return "\(version) serves again; \(rollback?.afterwards ?? "")"
             } else {
-                return "\(version) kept serving; nothing of \(manifest.version) had started"
+                return "\(version) kept serving; nothing of \(manifest.version) was running"
             }
         } else if !fresh.isEmpty {
             let kept = baseline.filter { standIns.contains($0.id) }
             try await log.step("stop \(manifest.version)") {
                 if !kept.isEmpty { try await traffic.setWeights(Dictionary(uniqueKeysWithValues: kept.map { ($0.id, 100) })) }
                 for instance in fresh { try await context.retire(instance) }
-                return "\(fresh.count) instance(s) drained and stopped; " + (kept.isEmpty ? "no earlier version to go back to" : "\(kept.count) left serving by an earlier run serve")
+                return "\(fresh.count) instance(s) drained and stopped; " + (kept.isEmpty ? "no earlier version to go back to" : "the \(kept.count) left serving by an earlier run serve")
             }
             return kept.isEmpty ? "nothing ran before; the \(fresh.count) new instance(s) were stopped"
                 : "\(kept[0].version), left serving by an earlier run, serves again; the \(fresh.count) new instance(s) were stopped"

@@ -119,6 +119,10 @@ extension GitRepository {
     /// so that the index always agrees with the tip on Slipway's paths; every other entry stays
     /// as the person left it. Runs holding `lock` and gives it up.
     func updateWorkingTree(_ changes: [(path: String, blob: ObjectID?)], previous: ObjectID?, holding lock: IndexLock) throws {
+        // New files a killed Slipway left in the git directory (see `put`); no other is writing one while we hold the lock.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: gitDirectory.path)) ?? [] where name.hasPrefix(Self.scratchPrefix) {
+            unlink(gitDirectory.appendingPathComponent(name).path)
+        }
         let content: Data
         do {
             content = try newIndex(changes, previous: previous, lock: lock)
@@ -162,12 +166,18 @@ extension GitRepository {
     /// `content`). Anything but a regular file is theirs, unread (a link to /dev/zero would be
     /// read for ever), and so is a file of another size, unread.
     static func isEdited(_ url: URL, before: Data?, content: Data?) -> Bool {
+        let descriptor = open(url.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { return errno != ENOENT }  // a link, or unreadable: theirs; none: no edit
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         var info = stat()
-        guard lstat(url.path, &info) == 0 else { return false }
-        guard info.st_mode & S_IFMT == S_IFREG else { return true }
-        guard Int(info.st_size) == before?.count || Int(info.st_size) == content?.count,
-              let current = FileManager.default.contents(atPath: url.path) else { return true }
-        return current != before && current != content
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+              Int(info.st_size) == before?.count || Int(info.st_size) == content?.count else { return true }
+        do {
+            let current = try handle.read(upToCount: Int(info.st_size) + 1) ?? Data()
+            return current != before && current != content
+        } catch {
+            return true
+        }
     }
 
     /// Whether each folder between `root` and `url` is a real folder, or not there yet.
@@ -190,7 +200,7 @@ extension GitRepository {
         try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let mode = Self.mode(for: url)
         for folder in [scratch, url.deletingLastPathComponent()] {
-            let path = "\(folder.path)/.slipway-write-\(UInt64.random(in: 0...UInt64.max))"
+            let path = "\(folder.path)/\(scratchPrefix)\(UInt64.random(in: 0...UInt64.max))"
             let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)  // a new file, never one or a link already there
             guard descriptor >= 0 else { continue }
             defer { close(descriptor) }
@@ -208,6 +218,9 @@ extension GitRepository {
         }
         return nil
     }
+
+    /// The name of every new file `put` makes, before it is renamed into place.
+    static let scratchPrefix = ".slipway-write-"
 
     /// The mode of the file at `url` when it is a regular file (a person's chmod stays), else
     /// what git gives a new file: 0666 less the umask.

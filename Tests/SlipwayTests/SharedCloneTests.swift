@@ -152,6 +152,20 @@ struct SharedCloneTests {
         }
     }
 
+    /// Slipway's record commit of two status files and a record, in the clone the person works in.
+    static func commitRecord(in ops: OpsRepoFixture) async throws {
+        try await GitRepository(path: ops.workTree.path).commit(
+            [FileUpdate(path: "Status/qa.md", content: Data("slipway's status 2\n".utf8)),
+             FileUpdate(path: "Status/staging.md", content: Data("slipway's status 2\n".utf8)),
+             FileUpdate(path: "Deployments/qa/r.md", content: Data("r\n".utf8))],
+            message: "record", author: Signature(name: "Slipway", email: "slipway@localhost"), onto: "refs/heads/main")
+    }
+
+    /// Files of Slipway's own left in the working tree or the git directory.
+    static func leftovers(_ ops: OpsRepoFixture) throws -> [String] {
+        try FileManager.default.subpathsOfDirectory(atPath: ops.workTree.path).filter { $0.contains(".slipway-") }
+    }
+
     @Test("a record commit keeps a person's uncommitted edit of a file it writes, updates the others, and leaves no file of its own")
     func personsEditKept() async throws {
         try await OpsRepoFixture.with { ops in
@@ -159,17 +173,12 @@ struct SharedCloneTests {
             try ops.commit("Status/staging.md", "slipway's status 1\n")
             let edited = ops.workTree.appendingPathComponent("Status/qa.md")
             try Data("the person's edit\n".utf8).write(to: edited)
-            let repository = try GitRepository(path: ops.workTree.path)
-            let author = Signature(name: "Slipway", email: "slipway@localhost")
-            try await repository.commit([FileUpdate(path: "Status/qa.md", content: Data("slipway's status 2\n".utf8)),
-                                         FileUpdate(path: "Status/staging.md", content: Data("slipway's status 2\n".utf8)),
-                                         FileUpdate(path: "Deployments/qa/r.md", content: Data("r\n".utf8))],
-                                        message: "record", author: author, onto: "refs/heads/main")
+            try await Self.commitRecord(in: ops)
             #expect(try String(contentsOf: edited, encoding: .utf8) == "the person's edit\n")
             #expect(try ops.git(["show", ":Status/qa.md"]) == "slipway's status 2\n", "the index agrees with the tip")
             #expect(try String(contentsOf: ops.workTree.appendingPathComponent("Status/staging.md"), encoding: .utf8) == "slipway's status 2\n")
             #expect(try ops.git(["status", "--porcelain"]) == " M Status/qa.md\n", "only the person's edit differs")
-            let left = try FileManager.default.subpathsOfDirectory(atPath: ops.workTree.path).filter { $0.contains(".slipway-") }
+            let left = try Self.leftovers(ops)
             #expect(left.isEmpty, "\(left)")
         }
     }
@@ -191,18 +200,13 @@ struct SharedCloneTests {
             let staging = ops.workTree.appendingPathComponent("Status/staging.md")
             try FileManager.default.setAttributes([.posixPermissions: 0o664], ofItemAtPath: staging.path)
 
-            let repository = try GitRepository(path: ops.workTree.path)
-            let author = Signature(name: "Slipway", email: "slipway@localhost")
-            try await repository.commit([FileUpdate(path: "Status/qa.md", content: Data("slipway's status 2\n".utf8)),
-                                         FileUpdate(path: "Status/staging.md", content: Data("slipway's status 2\n".utf8)),
-                                         FileUpdate(path: "Deployments/qa/r.md", content: Data("r\n".utf8))],
-                                        message: "record", author: author, onto: "refs/heads/main")
+            try await Self.commitRecord(in: ops)
             #expect(try FileManager.default.destinationOfSymbolicLink(atPath: status.path) == "/dev/zero")
             #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty, "nothing written through the link")
             #expect(try ops.git(["show", "HEAD:Deployments/qa/r.md"]) == "r\n" && ops.git(["show", ":Deployments/qa/r.md"]) == "r\n")
             #expect(try String(contentsOf: staging, encoding: .utf8) == "slipway's status 2\n")
             #expect((try FileManager.default.attributesOfItem(atPath: staging.path)[.posixPermissions] as? Int) == 0o664)
-            let left = try FileManager.default.subpathsOfDirectory(atPath: ops.workTree.path).filter { $0.contains(".slipway-") }
+            let left = try Self.leftovers(ops)
             #expect(left.isEmpty, "\(left)")
         }
     }

@@ -50,7 +50,8 @@ struct FlatFrontMatterTests {
             #expect(fields?.nodes == parsed(text), "\(text)")
         }
         let others = ["a: x\na: y", "a: x # c", "a: -1", "a: 'x'", "a: a b", "a: x ", " a: x", "a:x", "a:", "a: \"a\\\"b\"", "a: [x]",
-                      "a: {b: c}", "a: {1.0.0: [a, b], 1.0.0: [c]}", "a: {a:b: [x]}", "a: {x: [ a]}", "a: {x: [a]}, ", "a: x:y",
+                      "a: {b: c}", "a: {1.0.0: [a, b], 1.0.0: [c]}", "a: {x: [a, ]}", "a: {x: [a,]}", "a: {x: []}, ", "a: {x: [a]} ", "a: {", "a: \"",
+                      String(repeating: "k", count: 1100) + ": x", "a: {" + String(repeating: "k", count: 1100) + ": [x]}", "a: {a:b: [x]}", "a: {x: [ a]}", "a: {x: [a]}, ", "a: x:y",
                       "", "a: x\n", "a: x\r", "1a: x", "a: ~", "a: &x y", "a: *x", "a: !t y", "a: |", "a: >", "a: %x", "a: @x", "a: `x"]
         for text in others {
             #expect(FlatFrontMatter.fields(text) == nil, "\(text)")

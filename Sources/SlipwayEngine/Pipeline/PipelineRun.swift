@@ -52,7 +52,7 @@ struct PipelineRun {
     }
 
     /// How far production got: what a failure has to undo.
-    private struct Reached {
+    struct Reached {
         var context: DeploymentContext?
         /// Set once the new version took all the traffic: a failure after that rolls back.
         var promoted = false
@@ -60,10 +60,10 @@ struct PipelineRun {
     }
 
     /// The environment's journal for this run or heal, its draft record `interrupted` until it ends.
-    func journal(_ deployment: DeploymentID, started: Date) -> Journal {
+    func journal(_ deployment: DeploymentID, started: Date, refused: Bool = false) -> Journal {
         Journal(file: engine.state.journal(environment),
                 draft: record(deployment, started: started, result: .interrupted, reason: nil, phases: [], instances: [], logs: []),
-                failpoint: engine.failpoint, refused: signature.isRefused)
+                failpoint: engine.failpoint, refused: refused)
     }
 
     /// The four phases in order; every failure ends up in the record, but for a state
@@ -71,7 +71,7 @@ struct PipelineRun {
     func run() async throws(StoppedRun) -> Outcome {
         let started = Date(), clock = ContinuousClock.now
         let deployment = deploymentID(startedAt: started)
-        let journal = journal(deployment, started: started)
+        let journal = journal(deployment, started: started, refused: signature.isRefused)
         // Nothing is done, nor announced, before the journal names the run.
         journal.write(.begin(.preflight), phases: [], analysis: [], rollback: nil)
         if let fault = journal.fault { throw StoppedRun(fault: fault, afterwards: "nothing was done", started: false) }
@@ -100,13 +100,13 @@ struct PipelineRun {
             announce(.promoted, "\(environment): \(manifest.service) \(manifest.version) takes all the traffic")
             try await PostDeploy(run: self, log: log, deployment: deployment)(reached.serving, against: prepared.baselineSample, context)
         } catch let fault as StorageFault {
-            throw await stopped(by: fault, target: target, traffic: traffic, standIns: reached.context?.baseline ?? [])
+            throw await stopped(by: fault, target: target, traffic: traffic, reached: reached)
         } catch {
             var failed = error as? DeploymentFailure ?? DeploymentFailure(reason: "\(ErrorText.sentence(error))")
             // (Not for a manifest refused under Trust/: nothing it asks for may be acted on, recovery included.)
             if !failed.refused, var fault = engine.state.probeWrites(environment) {
                 fault.description += "; meanwhile \(failed.reason)"
-                throw await stopped(by: fault, target: target, traffic: traffic, standIns: reached.context?.baseline ?? [])
+                throw await stopped(by: fault, target: target, traffic: traffic, reached: reached)
             }
             failed.rollback = await undo(failed, reached, target: target, log: log, deployment: deployment)
             failure = failed
@@ -122,34 +122,44 @@ struct PipelineRun {
         if failure == nil, let validated = state.upstreamStatus { outcome.upstreamStatus = validated }
         journal.finished(outcome.record, status: outcome.status, upstream: outcome.upstreamStatus)
         // Its outcome not in the journal (nor, then, anything written after it): finished as a killed run would be.
-        if let fault = journal.fault { throw await stopped(by: fault, target: target, traffic: traffic, standIns: reached.context?.baseline ?? []) }
+        if let fault = journal.fault { throw await stopped(by: fault, target: target, traffic: traffic, reached: reached) }
         return outcome
     }
 
     /// The run stopped by a storage fault: the traffic back on the last good version, the
     /// fault kept for the record recovery writes (see `StorageFault`).
-    func stopped(by fault: StorageFault, target: any Target, traffic: any TrafficProvider, standIns: [InstanceRecord] = []) async -> StoppedRun {
+    /// `reached`: how far a run got (nil for a heal, whose instances are the deployed version's).
+    func stopped(by fault: StorageFault, target: any Target, traffic: any TrafficProvider, reached: Reached? = nil) async -> StoppedRun {
         engine.faults.note(environment, fault)
-        let (afterwards, serving) = await trafficBack(target: target, traffic: traffic, standIns: standIns)
-        guard !serving.isEmpty else { return StoppedRun(fault: fault, afterwards: afterwards) }
-        let stopped = await stopOwn(besides: serving, target: target, traffic: traffic)
+        // A refused manifest names nothing this machine may act on: not its hosts, not its instances.
+        if signature.isRefused, reached != nil { return StoppedRun(fault: fault, afterwards: "nothing was done: the manifest is refused under Trust/") }
+        let (afterwards, serving) = await trafficBack(target: target, traffic: traffic, standIns: reached?.context?.baseline ?? [])
+        guard !serving.isEmpty, let context = reached?.context else { return StoppedRun(fault: fault, afterwards: afterwards) }
+        let stopped = await stopOwn(besides: Set((serving + context.baseline + context.warm).map(\.id)), target: target, traffic: traffic)
         return StoppedRun(fault: fault, afterwards: afterwards + (stopped > 0 ? "; \(stopped) new instance(s) stopped" : ""))
     }
 
-    /// Once another set serves again: the run's own new instances, given no traffic, are stopped
-    /// when their requests end, and any it started but could not register. A stop writes nothing
+    /// Once another set serves again: the instances the run started, given no traffic, are
+    /// stopped when their requests end (never one it began with, `kept`). A stop writes nothing
     /// here, and a version whose output filled the disk stops filling it; recovery brings the
-    /// registry in line once writes work. Returns how many were stopped.
-    private func stopOwn(besides serving: [InstanceRecord], target: any Target, traffic: any TrafficProvider) async -> Int {
-        let kept = Set(serving.map(\.id)), timeout = manifest.run.stopTimeout.duration
-        let own = ((try? await target.instances()) ?? []).filter { $0.manifest == blob && $0.manifest != status?.manifest && !kept.contains($0.id) }
+    /// registry in line, and stops what the run could not register, once writes work. Returns
+    /// how many were stopped.
+    private func stopOwn(besides kept: Set<String>, target: any Target, traffic: any TrafficProvider) async -> Int {
+        let timeout = manifest.run.stopTimeout.duration
+        let own = await target.running(((try? await target.instances()) ?? []).filter { $0.manifest == blob && $0.manifest != status?.manifest && !kept.contains($0.id) })
         let ids = Set(own.map(\.id)), deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, let stats = try? await traffic.stats(), stats.contains(where: { ids.contains($0.name) && $0.currentSessions > 0 }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        for instance in own { try? await target.stop(instance, timeout: timeout) }
-        _ = await target.stopUnregistered(timeout: timeout)
-        return own.count
+        return await withTaskGroup(of: Bool.self) { group in
+            for instance in own {
+                group.addTask {
+                    try? await target.stop(instance, timeout: timeout)  // its registry entry cannot go now: stopped is what counts
+                    return await target.running([instance]).isEmpty
+                }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
     }
 
     /// Staging: the version passes in the upstream environment first, when there is one.
