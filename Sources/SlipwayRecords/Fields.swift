@@ -5,13 +5,11 @@ import SlipwayCore
 
 /// The keys of one YAML mapping, first occurrence winning.
 struct Fields {
-    let nodes: [String: Node]
+    private let nodes: [String: Node]
 
     init(_ mapping: Node.Mapping) {
         nodes = Dictionary(mapping.map { ($0.key.scalar?.string ?? "", $0.value) }, uniquingKeysWith: { first, _ in first })
     }
-
-    init(nodes: [String: Node]) { self.nodes = nodes }
 
     subscript(key: String) -> Node? { nodes[key] }
 

@@ -163,10 +163,8 @@ public enum FrontMatter {
         return ["[", "{", "|", ">", "&", "*", "!"].contains(first) || text == "~" || text == "null" ? nil : text.components(separatedBy: " #")[0]
     }
 
-    /// The top-level mapping of a front matter, keys to nodes: read line by line when it is as
-    /// flat as a status file (`FlatFrontMatter`), otherwise through the bounded parser.
+    /// The top-level mapping of a front matter, keys to nodes, through the bounded parser.
     static func fields(_ text: String) throws -> Fields {
-        if let flat = FlatFrontMatter.fields(text) { return flat }
         guard let root = try BoundedYAML.compose(text)?.mapping else {
             throw FrontMatterError("front matter is not a mapping")
         }
