@@ -58,8 +58,7 @@ public struct MachineCheck: Sendable {
     /// holding them is no problem (a reload takes its listeners over): the one its pid file
     /// names, or while that one is being replaced, one started with its configuration. Without a
     /// pid file nothing is ours (a HAProxy left by a deleted state directory names the same
-    /// path). An address taken by a process this machine cannot name is held for too: starting
-    /// there would fail, and a failure would count against the version.
+    /// path). A holder this machine cannot see is not held for: the deployment tries, and HAProxy says.
     func addressesTaken(_ addresses: [(key: String, address: ListenAddress)], _ name: EnvironmentName) -> [String] {
         let taken = addresses.filter { PortHolder.isTaken(host: $0.address.host, port: $0.address.port) }
         guard !taken.isEmpty else { return [] }  // the usual case, asked of every environment at every plan
@@ -69,10 +68,8 @@ public struct MachineCheck: Sendable {
             guard !(front.map { PortHolder.holds($0, port: address.port) } ?? false) else { return nil }
             let holders = PortHolder.holders(port: address.port)
             let reloading = front != nil && holders.contains { PortHolder.arguments(of: $0, contain: configuration) }
-            guard !reloading else { return nil }
-            // Taken all the same when no process can be named for it (one that went between the two
-            // looks, one this machine cannot see): starting the front there would fail.
-            return "\(key): \(address) is in use by \(holders.first.map(PortHolder.describe) ?? "a process this machine cannot name")"
+            guard let foreign = holders.first, !reloading else { return nil }
+            return "\(key): \(address) is in use by \(PortHolder.describe(foreign))"
         }
     }
 
