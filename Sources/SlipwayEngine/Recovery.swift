@@ -129,7 +129,7 @@ extension PipelineRun {
             let stats = try await traffic.stats()
             return "HAProxy on \(manifest.traffic.listen): " + stats.map { "\($0.name) \($0.health) weight \($0.weight)" }.joined(separator: ", ")
         }
-        let fresh = (baseline + warm).filter { $0.manifest == blob && $0.manifest != status?.manifest && !standIns.contains($0.id) }
+        let fresh = started(among: baseline + warm, besides: standIns)
         let previous = await previousLauncher()
         let secrets = (try? resolveSecrets(manifest)) ?? [:]
         let context = DeploymentContext(

@@ -146,7 +146,7 @@ struct PipelineRun {
     /// how many were stopped.
     private func stopOwn(besides kept: Set<String>, target: any Target, traffic: any TrafficProvider) async -> Int {
         let timeout = manifest.run.stopTimeout.duration
-        let own = await target.running(((try? await target.instances()) ?? []).filter { $0.manifest == blob && $0.manifest != status?.manifest && !kept.contains($0.id) })
+        let own = await target.running(started(among: (try? await target.instances()) ?? [], besides: kept))
         let ids = Set(own.map(\.id)), deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, let stats = try? await traffic.stats(), stats.contains(where: { ids.contains($0.name) && $0.currentSessions > 0 }) {
             try? await Task.sleep(for: .milliseconds(20))
@@ -160,6 +160,13 @@ struct PipelineRun {
             }
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
+    }
+
+    /// Of `instances`, those of this run's manifest, not the deployed version's, and none of
+    /// `kept` (what the run began with: where nothing ran before, a set of this very manifest may
+    /// be what serves).
+    func started(among instances: [InstanceRecord], besides kept: Set<String>) -> [InstanceRecord] {
+        instances.filter { $0.manifest == blob && $0.manifest != status?.manifest && !kept.contains($0.id) }
     }
 
     /// Staging: the version passes in the upstream environment first, when there is one.
@@ -214,10 +221,7 @@ struct PipelineRun {
         if rollback == nil, let context = reached.context {
             // After promotion: the new set serves. Before it (a run stopped mid-rollout): whatever of the new version runs.
             // (Not the instances it began with: where nothing ran before, a set of this very manifest may be what serves.)
-            let began = Set(context.baseline.map(\.id))
-            let fresh = reached.promoted ? reached.serving : ((try? await target.instances()) ?? []).filter {
-                $0.manifest == blob && $0.manifest != status?.manifest && !began.contains($0.id)
-            }
+            let fresh = reached.promoted ? reached.serving : started(among: (try? await target.instances()) ?? [], besides: Set(context.baseline.map(\.id)))
             if !fresh.isEmpty {
                 rollback = await context.rollBackAfterPromotion(fresh, trigger: failure.superseded ? .superseded : failure.trigger ?? .health, reason: failure.reason)
             }
