@@ -66,10 +66,7 @@ public struct MachineCheck: Sendable {
         let configuration = state.haproxy(name).path + "/"
         return taken.compactMap { key, address in
             guard !(front.map { PortHolder.holds($0, port: address.port) } ?? false) else { return nil }
-            // Looked at twice when nothing is found: /proc/net/tcp is read page by page while connections
-            // come and go, and on a busy machine one read can skip the listener (seen under load).
-            var holders = PortHolder.holders(port: address.port)
-            if holders.isEmpty { holders = PortHolder.holders(port: address.port) }
+            let holders = PortHolder.holders(port: address.port)
             let reloading = front != nil && holders.contains { PortHolder.arguments(of: $0, contain: configuration) }
             guard let foreign = holders.first, !reloading else { return nil }
             return "\(key): \(address) is in use by \(PortHolder.describe(foreign))"

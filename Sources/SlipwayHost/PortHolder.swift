@@ -75,19 +75,25 @@ public enum PortHolder {
         return Set(ports.prefix(Int(count)).map(Int.init))
     }
 
-    /// Socket inodes in LISTEN state (`0A`) on `port`, IPv4 and IPv6.
+    /// Socket inodes in LISTEN state (`0A`) on `port`, IPv4 and IPv6. Read twice when the first
+    /// read finds none: /proc/net/tcp is read page by page while connections come and go, and on
+    /// a busy machine one read can skip a listener (seen under load). Callers ask only of a port
+    /// that is taken, so a second read costs only then.
     static func listeningInodes(port: Int) -> Set<String> {
         let hexPort = String(format: "%04X", port)
-        var inodes: Set<String> = []
-        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
-            for line in text.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ")
-                guard fields.count > 9, fields[3] == "0A", fields[1].hasSuffix(":" + hexPort) else { continue }
-                inodes.insert(String(fields[9]))
+        for _ in 0..<2 {
+            var inodes: Set<String> = []
+            for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+                guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+                for line in text.split(separator: "\n").dropFirst() {
+                    let fields = line.split(separator: " ")
+                    guard fields.count > 9, fields[3] == "0A", fields[1].hasSuffix(":" + hexPort) else { continue }
+                    inodes.insert(String(fields[9]))
+                }
             }
+            if !inodes.isEmpty { return inodes }
         }
-        return inodes
+        return []
     }
 
     /// The program only: its arguments may hold what belongs to someone else (a password on a
