@@ -152,6 +152,12 @@ struct SharedCloneTests {
         }
     }
 
+    /// The two status files `commitRecord` rewrites, as committed before it.
+    static func commitStatuses(in ops: OpsRepoFixture) throws {
+        try ops.commit("Status/qa.md", "slipway's status 1\n")
+        try ops.commit("Status/staging.md", "slipway's status 1\n")
+    }
+
     /// Slipway's record commit of two status files and a record, in the clone the person works in.
     static func commitRecord(in ops: OpsRepoFixture) async throws {
         try await GitRepository(path: ops.workTree.path).commit(
@@ -169,8 +175,7 @@ struct SharedCloneTests {
     @Test("a record commit keeps a person's uncommitted edit of a file it writes, updates the others, and leaves no file of its own")
     func personsEditKept() async throws {
         try await OpsRepoFixture.with { ops in
-            try ops.commit("Status/qa.md", "slipway's status 1\n")
-            try ops.commit("Status/staging.md", "slipway's status 1\n")
+            try Self.commitStatuses(in: ops)
             let edited = ops.workTree.appendingPathComponent("Status/qa.md")
             try Data("the person's edit\n".utf8).write(to: edited)
             try await Self.commitRecord(in: ops)
@@ -186,8 +191,7 @@ struct SharedCloneTests {
     @Test("a record commit reads no link and writes through none: a status file linked to /dev/zero and a records folder linked outside are left as they are")
     func linksInTheWorkingTree() async throws {
         try await OpsRepoFixture.with { ops in
-            try ops.commit("Status/qa.md", "slipway's status 1\n")
-            try ops.commit("Status/staging.md", "slipway's status 1\n")
+            try Self.commitStatuses(in: ops)
             let outside = ops.root.appendingPathComponent("outside")
             try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
             // What a pull of someone's push leaves: links where Slipway writes.
